@@ -1,0 +1,1 @@
+"""Raw data -> features -> TFRecord shards -> tf.data batches."""

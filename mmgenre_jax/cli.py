@@ -1,0 +1,55 @@
+"""The `mmgenre` console command: data preparation and tagging tools.
+
+Training stays `python main.py --config=... --workdir=...`. Each subcommand
+lives in its own module, which defines `add_arguments(parser)` and
+`main(args) -> int`; modules are imported only when their subcommand runs, so
+`mmgenre --help` stays fast.
+"""
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Order is the order shown in --help.
+SUBCOMMANDS = {
+    'synth': ('input_pipeline.synthetic',
+              'Write the deterministic synthetic corpus (audio, covers, '
+              'reviews, MuMu/MSD-I metadata).'),
+    'splits': ('input_pipeline.splits',
+               'Write artist-filtered train/val/test item lists.'),
+    'prepare': ('input_pipeline.prepare',
+                'Compute features and write TFRecord shards + manifest.'),
+    'factorize': ('mmgenre_jax.targets',
+                  'PPMI-SVD label factors and item targets (COSINE).'),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='mmgenre', description=__doc__.splitlines()[0])
+  subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
+  for name, (module_name, help_text) in SUBCOMMANDS.items():
+    sub = subparsers.add_parser(name, help=help_text, description=help_text)
+    sub.set_defaults(_module=module_name)
+  return parser
+
+
+def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
+  parser = build_parser()
+  # First pass finds the subcommand; its module then adds its own arguments.
+  known, _ = parser.parse_known_args(argv)
+  if not known.command:
+    parser.print_help()
+    return 2
+  module = importlib.import_module(known._module)
+  sub = argparse.ArgumentParser(
+      prog=f'mmgenre {known.command}',
+      description=SUBCOMMANDS[known.command][1])
+  module.add_arguments(sub)
+  args = sub.parse_args(argv[1:])
+  return int(module.main(args) or 0)
+
+
+if __name__ == '__main__':
+  sys.exit(main())

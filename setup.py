@@ -1,0 +1,49 @@
+"""Installs mmgenre_jax, its input pipeline and its experiment configs.
+
+The versions are pinned to a set seen to install and import together on a
+clean Python 3.11 machine (CPU). On a GPU or TPU host, install the matching
+accelerator build of jax on top (e.g. `pip install "jax[cuda12]==0.10.2"`).
+"""
+
+import setuptools
+
+INSTALL_REQUIRES = [
+    'jax==0.10.2',
+    'jaxlib==0.10.2',
+    'flax==0.12.8',
+    'optax==0.2.8',
+    'orbax-checkpoint==0.12.8',
+    'tensorflow-cpu==2.21.0',
+    # clu's metric writers need TensorBoard; TF no longer pulls it in.
+    'tensorboard==2.21.0',
+    'tensorflow-datasets==4.9.10',
+    'librosa==0.11.0',
+    # Reads wav/flac/ogg/mp3 with no system library.
+    'soundfile==0.14.0',
+    'scikit-learn==1.9.1',
+    'ml-collections==1.1.0',
+    'clu==0.0.12',
+    'numpy==2.4.6',
+    'scipy==1.17.1',
+    'pillow==13.0.0',
+    'tqdm==4.70.1',
+    'absl-py==2.5.1',
+]
+
+setuptools.setup(
+    name='mmgenre_jax',
+    version='0.1.0',
+    description=('JAX/Flax reimplementation of Oramas et al. (2018), '
+                 'Multimodal Deep Learning for Music Genre Classification.'),
+    python_requires='>=3.11',
+    packages=setuptools.find_packages(
+        include=['mmgenre_jax', 'mmgenre_jax.*', 'input_pipeline',
+                 'input_pipeline.*', 'configs', 'configs.*']),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        'test': ['pytest==9.2.0', 'psutil==7.2.2'],
+        # PyTorch twin for benchmarks/ only; never a dependency of the library.
+        'bench': ['torch==2.13.0'],
+    },
+    entry_points={'console_scripts': ['mmgenre=mmgenre_jax.cli:main']},
+)
