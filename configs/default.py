@@ -1,0 +1,114 @@
+"""Default hyperparameters of mmgenre_jax: every field, commented.
+
+Experiment files (configs/mumu_audio.py, ...) import this and override a few
+fields; any field can also be overridden on the command line:
+
+  python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
+      --workdir=runs/audio --config.train.batch_size=64
+
+config.model.num_outputs follows config.data (factor_dim for COSINE,
+num_labels otherwise) through a reference: experiment files change the target
+with set_target(), and on the command line one overrides the data field.
+"""
+
+import ml_collections
+
+# config.data field that sizes the output layer, per target: COSINE predicts a
+# label-factor vector, the others one score per label.
+OUTPUT_SIZE_FIELD = {'cosine': 'factor_dim', 'logistic': 'num_labels',
+                     'softmax': 'num_labels'}
+
+
+def set_target(config: ml_collections.ConfigDict, target: str) -> None:
+  """Sets config.model.target and links num_outputs to its data field.
+
+  Args:
+    config: a config from get_config(), changed in place.
+    target: 'logistic', 'cosine' or 'softmax'.
+  """
+  if target not in OUTPUT_SIZE_FIELD:
+    raise ValueError(f'Unknown target {target!r}; use one of '
+                     f'{tuple(OUTPUT_SIZE_FIELD)}.')
+  config.model.target = target
+  # Assigning over a field that holds a reference would set the referenced
+  # data field instead (relinking factor_dim and num_labels), so the old
+  # reference is removed first.
+  if 'num_outputs' in config.model:
+    del config.model['num_outputs']
+  config.model.num_outputs = config.data.get_ref(OUTPUT_SIZE_FIELD[target])
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The default configuration: MuMu, audio CNN HIGH-4x70, COSINE."""
+  config = ml_collections.ConfigDict()
+
+  # ------------------------------------------------------------------ data
+  config.data = ml_collections.ConfigDict()
+  # 'mumu' (multi-label albums, Sec 7) or 'msdi' (single-label tracks, Sec 6).
+  config.data.dataset = 'mumu'
+  # Output directory of `mmgenre prepare` (manifest.json, TFRecord shards;
+  # docs/data_formats.md §3). Empty: must be given for training.
+  config.data.shard_dir = ''
+  # Genre labels: MuMu keeps the 250 labels on >= 12 albums (SPEC §1).
+  config.data.num_labels = 250
+  # d, the dimension of the PPMI-SVD label factors of COSINE (Sec 5.1).
+  config.data.factor_dim = 50
+  # Size of the tf-idf vocabulary, the text MLP's input (Sec 7.3.2: "limited
+  # to 10k").
+  config.data.text_vocab_size = 10000
+  # TIMBRE baseline input: mean, max, variance, L2-norm of the 12 MSD timbre
+  # coefficients (Sec 7.3.1).
+  config.data.timbre_dim = 48
+  # Side of the square image fed to ResNet (SPEC §2: centre crop 224).
+  config.data.image_size = 224
+
+  # ----------------------------------------------------------------- model
+  config.model = ml_collections.ConfigDict()
+  # Network, a key of mmgenre_jax.models.MODEL_NAMES: audio_cnn,
+  # msdi_audio_cnn, text_mlp, timbre_mlp, resnet, alignment, fusion.
+  config.model.name = 'audio_cnn'
+  # Output configuration (config.model.target): 'logistic' (sigmoid + BCE),
+  # 'cosine' (linear + L2 normalisation, label factors) or 'softmax'
+  # (single-label); set_target also links config.model.num_outputs, K, the
+  # width of the output layer, to factor_dim (COSINE) or num_labels.
+  set_target(config, 'cosine')
+  # Audio CNN width, 'low' or 'high' (Sec 7.3.1 filter counts).
+  config.model.width = 'high'
+  # Audio CNN kernel family, '3x3', '4x96' or '4x70' (Table 5).
+  config.model.kernels = '4x70'
+  # Dropout rate; None takes the paper's rate for the network and target
+  # (audio: 0.5 only for HIGH + COSINE; text 0.5; fusion 0 / 0.5 / 0.7).
+  config.model.dropout = ml_collections.FieldReference(
+      None, field_type=float)
+  # Computation dtype of the network bodies ('float32' or 'bfloat16'); output
+  # heads and losses always run in float32.
+  config.model.dtype = 'float32'
+
+  # ----------------------------------------------------------------- train
+  config.train = ml_collections.ConfigDict()
+  # SPEC §4 training [code]: Adam with the default parameters, lr 1e-3.
+  config.train.optimizer = 'adam'
+  config.train.learning_rate = 1e-3
+  # Mini-batches of 32 items (Sec 6.2, 7.3.2).
+  config.train.batch_size = 32
+  # At most 100 epochs (Sec 6.2) ...
+  config.train.num_epochs = 100
+  # ... with early stopping on the validation loss after 4 epochs without
+  # improvement (SPEC §4 [code]); the best checkpoint is kept.
+  config.train.patience = 4
+  # Seed of parameter init, dropout and shuffling. Single-label results are
+  # reported over seeds 0, 1, 2 (SPEC §5).
+  config.train.seed = 0
+
+  # ------------------------------------------------------------------ eval
+  config.eval = ml_collections.ConfigDict()
+  # Items per evaluation batch (no gradients, so larger than training).
+  config.eval.batch_size = 64
+  # N of the aggregated diversity ADiv@N (Sec 7.4, Table 6).
+  config.eval.adiv_top_n = (1, 3, 5)
+  # Whole-track prediction [code] (SPEC §2): drop this fraction at each end,
+  # then average 322-frame windows overlapping by window_overlap.
+  config.eval.track_trim = 0.15
+  config.eval.window_overlap = 0.5
+
+  return config
