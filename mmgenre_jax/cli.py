@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
       prog='mmgenre', description=__doc__.splitlines()[0])
   subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
   for name, (module_name, help_text) in SUBCOMMANDS.items():
-    sub = subparsers.add_parser(name, help=help_text, description=help_text)
+    # add_help=False: the module's own parser (second pass) answers --help.
+    sub = subparsers.add_parser(name, help=help_text, description=help_text,
+                                add_help=False)
     sub.set_defaults(_module=module_name)
   return parser
 

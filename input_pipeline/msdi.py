@@ -1,0 +1,166 @@
+"""Reader of the MSD-I release file (Oramas et al. 2018, Sec. 6.1).
+
+MSD-I is the track-level, single-label part of the paper: 30,713 MSD tracks,
+16,753 albums, 15 genres, one album cover each. The release file
+`MSD-I_dataset.tsv` has the header
+
+  msd_track_id  genre  album_index  set  msd_artist_id  image_url
+
+with `set` in {train, val, test} (the authors' split). For a local corpus
+`image_url` is a path relative to the corpus directory (docs/data_formats.md).
+
+  dataset = msdi.load_msdi('MSD-I_dataset.tsv')
+  y = dataset.label_vector(list(dataset.tracks))   # [n] int32 genre indices
+"""
+
+import collections
+import csv
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+from absl import logging
+import numpy as np
+
+from input_pipeline import mumu
+
+# The 15 MSD-I genres in the order of the paper's Table 1 (SPEC §1).
+MSDI_GENRES = ('Blues', 'Country', 'Electronic', 'Folk', 'Jazz', 'Latin',
+               'Metal', 'New Age', 'Pop', 'Punk', 'Rap', 'Reggae', 'RnB',
+               'Rock', 'World')
+# Columns of MSD-I_dataset.tsv (SPEC §1). Extra columns are ignored.
+MSDI_COLUMNS = ('msd_track_id', 'genre', 'album_index', 'set',
+                'msd_artist_id', 'image_url')
+# Values of the `set` column.
+MSDI_SETS = ('train', 'val', 'test')
+
+# Genre names match up to case and spaces ('new age', 'RNB'); anything else
+# (e.g. 'R&B') is an error rather than a guess.
+_GENRE_KEYS = {g.lower().replace(' ', ''): g for g in MSDI_GENRES}
+
+
+@dataclasses.dataclass(frozen=True)
+class MSDITrack:
+  """One row of MSD-I_dataset.tsv."""
+  track_id: str
+  genre: str
+  album_index: str
+  set: str
+  artist_id: str
+  image_url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MSDIDataset:
+  """The tracks of an MSD-I file.
+
+  Attributes:
+    tracks: track_id -> MSDITrack, in file order.
+    genres: the label vocabulary: MSDI_GENRES order, restricted to the genres
+      present; its order defines label indices.
+  """
+  tracks: Dict[str, MSDITrack]
+  genres: Tuple[str, ...]
+
+  @property
+  def num_labels(self) -> int:
+    return len(self.genres)
+
+  @property
+  def genre_index(self) -> Dict[str, int]:
+    return {genre: i for i, genre in enumerate(self.genres)}
+
+  def label_vector(self, track_ids: Sequence[str]) -> np.ndarray:
+    """Genre indices of tracks.
+
+    Args:
+      track_ids: n track ids, all in `tracks`.
+
+    Returns:
+      int32 [n], indices into `genres`.
+    """
+    index = self.genre_index
+    out = np.zeros((len(track_ids),), np.int32)
+    for i, track_id in enumerate(track_ids):
+      track = self.tracks.get(track_id)
+      if track is None:
+        raise KeyError(
+            f'Track {track_id!r} is not in this MSD-I dataset '
+            f'({len(self.tracks)} tracks); were the splits made from another '
+            'metadata file?')
+      out[i] = index[track.genre]
+    return out
+
+  def release_splits(self) -> Dict[str, List[str]]:
+    """The authors' split, from the `set` column: set name -> track ids."""
+    splits = {name: [] for name in MSDI_SETS}
+    for track in self.tracks.values():
+      splits[track.set].append(track.track_id)
+    return splits
+
+
+def canonical_genre(value: str) -> str:
+  """MSDI_GENRES spelling of a genre name, ignoring case and spaces."""
+  genre = _GENRE_KEYS.get(value.lower().replace(' ', ''))
+  if genre is None:
+    raise ValueError(value)
+  return genre
+
+
+def load_msdi(tsv_path) -> MSDIDataset:
+  """Reads MSD-I_dataset.tsv.
+
+  Args:
+    tsv_path: the release TSV (header with the MSDI_COLUMNS, tab-separated).
+
+  Returns:
+    An MSDIDataset with every row.
+  """
+  tracks = {}
+  lines = {}
+  with open(tsv_path, encoding='utf-8-sig', newline='') as f:
+    reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
+    columns = mumu.read_header(reader, tsv_path, MSDI_COLUMNS, 'tab')
+    width = None
+    for row in reader:
+      line = reader.line_num
+      if not row or not any(field.strip() for field in row):
+        continue
+      if width is None:
+        width = max(max(columns.values()) + 1, len(row))
+      mumu.check_width(row, width, tsv_path, line)
+      values = {name: row[i].strip() for name, i in columns.items()}
+      for name in ('msd_track_id', 'genre', 'set'):
+        if not values[name]:
+          raise mumu.format_error(tsv_path, line,
+                                  'empty value; every row needs one.', name)
+      track_id = values['msd_track_id']
+      if track_id in tracks:
+        raise mumu.format_error(
+            tsv_path, line, f'track {track_id!r} already appears on line '
+            f'{lines[track_id]}; each track has one row.', 'msd_track_id')
+      try:
+        genre = canonical_genre(values['genre'])
+      except ValueError:
+        raise mumu.format_error(
+            tsv_path, line, f'unknown genre {values["genre"]!r}; MSD-I genres '
+            f'are {list(MSDI_GENRES)}.', 'genre') from None
+      if values['set'] not in MSDI_SETS:
+        raise mumu.format_error(
+            tsv_path, line, f'unknown set {values["set"]!r}; expected one of '
+            f'{list(MSDI_SETS)}.', 'set')
+      tracks[track_id] = MSDITrack(
+          track_id=track_id,
+          genre=genre,
+          album_index=values['album_index'],
+          set=values['set'],
+          artist_id=values['msd_artist_id'],
+          image_url=values['image_url'])
+      lines[track_id] = line
+  if not tracks:
+    raise mumu.format_error(tsv_path, None, 'no data rows after the header.')
+  counts = collections.Counter(track.genre for track in tracks.values())
+  genres = tuple(g for g in MSDI_GENRES if counts[g])
+  if len(genres) < len(MSDI_GENRES):
+    logging.warning('%s: genres absent from the file: %s.', tsv_path,
+                    [g for g in MSDI_GENRES if not counts[g]])
+  return MSDIDataset(tracks=tracks, genres=genres)

@@ -1,0 +1,519 @@
+"""Readers of the MuMu release files (Oramas et al. 2018, Sec. 7.1).
+
+MuMu is the album-level, multi-label part of the paper. The release has
+
+  MuMu_dataset_{multi,single}-label.csv   one row per MSD track:
+      amazon_id, album_mbid, MSD_track_id, recording_mbid, artist_mbid, genres
+      (`genres` is a quoted, comma-separated list of Amazon genre labels)
+  genre_labels_MuMu.tsv                   the label list, one name per line
+  genre_taxonomy.tsv (ours, optional)     `label<TAB>parent`, to expand every
+                                          label to all its ancestor branches
+  reviews.jsonl                           Amazon reviews, one JSON per line
+
+See docs/data_formats.md for the contract shared by all modules.
+
+  dataset = mumu.load_mumu('MuMu_dataset_multi-label.csv',
+                           labels_path='genre_labels_MuMu.tsv',
+                           min_albums=12)
+  y = dataset.label_matrix(list(dataset.albums))   # [n_albums, 250] uint8
+"""
+
+import ast
+import collections
+import csv
+import dataclasses
+import gzip
+import json
+import os
+from typing import (Collection, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple)
+
+from absl import logging
+import numpy as np
+
+# Columns of the MuMu release CSVs, in release order (SPEC §1).
+MUMU_COLUMNS = ('amazon_id', 'album_mbid', 'MSD_track_id', 'recording_mbid',
+                'artist_mbid', 'genres')
+# Header of the optional taxonomy file (docs/data_formats.md §1).
+TAXONOMY_COLUMNS = ('label', 'parent')
+# The paper keeps the 250 labels found on >= 12 albums (SPEC §1); the reader
+# defaults to keeping every label seen at least once.
+PAPER_MIN_ALBUMS = 12
+
+
+class DataFormatError(ValueError):
+  """A release file does not follow its documented format."""
+
+
+def format_error(path, line: Optional[int], message: str,
+                 column: Optional[str] = None) -> DataFormatError:
+  """Builds an error that names the file, line and column at fault."""
+  where = os.fspath(path)
+  if line is not None:
+    where += f', line {line}'
+  if column is not None:
+    where += f', column {column!r}'
+  return DataFormatError(f'{where}: {message}')
+
+
+def read_header(reader, path, required: Sequence[str],
+                sep_name: str) -> Dict[str, int]:
+  """Reads a header row and maps each required column to its position.
+
+  Args:
+    reader: a csv.reader positioned at the header.
+    path: the file, for error messages.
+    required: column names that must all be present (extra ones are ignored).
+    sep_name: 'comma' or 'tab', for the hint when the separator is wrong.
+
+  Returns:
+    column name -> field index.
+  """
+  try:
+    header = next(reader)
+  except StopIteration:
+    raise format_error(
+        path, 1, f'the file is empty; expected the header '
+        f'{",".join(required)!r}.') from None
+  header = [name.strip() for name in header]
+  missing = [name for name in required if name not in header]
+  if missing:
+    hint = ''
+    if len(header) == 1:
+      hint = (f' The header has a single field: is the file {sep_name}-'
+              'separated?')
+    raise format_error(
+        path, 1, f'missing column(s) {missing} in the header {header}; '
+        f'expected the columns {list(required)}.{hint}')
+  return {name: header.index(name) for name in required}
+
+
+def _field(row: Sequence[str], columns: Mapping[str, int], name: str, path,
+           line: int, *, required: bool = True) -> str:
+  value = row[columns[name]].strip()
+  if required and not value:
+    raise format_error(path, line, 'empty value; every row needs one.', name)
+  return value
+
+
+def check_width(row: Sequence[str], width: int, path, line: int) -> None:
+  if len(row) != width:
+    raise format_error(
+        path, line, f'{len(row)} fields where the header has {width} '
+        f'(row: {row!r}). Quote values that contain the separator.')
+
+
+@dataclasses.dataclass(frozen=True)
+class Album:
+  """One MuMu album (an Amazon product).
+
+  Attributes:
+    album_id: the amazon_id.
+    album_mbid: its MusicBrainz release-group id.
+    artist_ids: sorted unique artist_mbid values over the album's tracks.
+    track_ids: MSD_track_id values, in CSV order.
+    labels: kept label names, in vocabulary order.
+  """
+  album_id: str
+  album_mbid: str
+  artist_ids: Tuple[str, ...]
+  track_ids: Tuple[str, ...]
+  labels: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class MuMuDataset:
+  """The albums of a MuMu CSV with their kept labels.
+
+  Attributes:
+    albums: album_id -> Album, in CSV first-appearance order.
+    track_album: track_id -> album_id.
+    labels: the label vocabulary; its order defines label indices.
+    unknown_labels: label -> number of albums carrying it, for labels absent
+      from the label list (they are not kept).
+    dropped_albums: album ids left out because none of their labels was kept.
+  """
+  albums: Dict[str, Album]
+  track_album: Dict[str, str]
+  labels: Tuple[str, ...]
+  unknown_labels: Dict[str, int] = dataclasses.field(default_factory=dict)
+  dropped_albums: Tuple[str, ...] = ()
+
+  @property
+  def num_labels(self) -> int:
+    return len(self.labels)
+
+  @property
+  def label_index(self) -> Dict[str, int]:
+    """label name -> column in label_matrix."""
+    return {label: i for i, label in enumerate(self.labels)}
+
+  @property
+  def artist_ids(self) -> Tuple[str, ...]:
+    """Sorted unique artist ids over all albums."""
+    return tuple(sorted({a for album in self.albums.values()
+                         for a in album.artist_ids}))
+
+  def label_matrix(self, album_ids: Sequence[str]) -> np.ndarray:
+    """Binary album x label matrix.
+
+    Args:
+      album_ids: n album ids, all in `albums`.
+
+    Returns:
+      uint8 [n, num_labels]; row i has ones at the labels of album_ids[i].
+    """
+    index = self.label_index
+    matrix = np.zeros((len(album_ids), len(self.labels)), np.uint8)
+    for row, album_id in enumerate(album_ids):
+      album = self.albums.get(album_id)
+      if album is None:
+        raise KeyError(
+            f'Album {album_id!r} is not in this MuMu dataset '
+            f'({len(self.albums)} albums); were the splits made from another '
+            'metadata file or label filter?')
+      matrix[row, [index[label] for label in album.labels]] = 1
+    return matrix
+
+
+def read_label_list(path) -> List[str]:
+  """Reads genre_labels_MuMu.tsv: one label name per line, no header.
+
+  Blank lines are skipped and a missing trailing newline is fine (the release
+  file has none).
+
+  Args:
+    path: the label list file.
+
+  Returns:
+    The label names in file order.
+  """
+  labels = []
+  seen = {}
+  with open(path, encoding='utf-8-sig') as f:
+    for line_number, line in enumerate(f, start=1):
+      label = line.strip()
+      if not label:
+        continue
+      if '\t' in label:
+        raise format_error(
+            path, line_number, f'{label!r} has a tab; the label list holds '
+            'one label name per line and nothing else.')
+      if label in seen:
+        raise format_error(
+            path, line_number, f'label {label!r} repeats line '
+            f'{seen[label]}; remove the duplicate.')
+      seen[label] = line_number
+      labels.append(label)
+  if not labels:
+    raise format_error(path, None, 'no labels; expected one label per line.')
+  return labels
+
+
+def read_taxonomy(path) -> Dict[str, Optional[str]]:
+  """Reads a genre taxonomy: header `label<TAB>parent`, one row per label.
+
+  Args:
+    path: the taxonomy TSV. `parent` is empty for a top-level genre.
+
+  Returns:
+    label -> parent label, or None at the top level.
+  """
+  taxonomy = {}
+  lines = {}
+  with open(path, encoding='utf-8-sig', newline='') as f:
+    reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
+    columns = read_header(reader, path, TAXONOMY_COLUMNS, 'tab')
+    width = None
+    for row in reader:
+      line = reader.line_num
+      if not any(field.strip() for field in row):
+        continue
+      width = width or max(columns.values()) + 1
+      if len(row) < width:
+        raise format_error(
+            path, line, f'{len(row)} fields, expected `label<TAB>parent` '
+            f'(row: {row!r}).')
+      label = _field(row, columns, 'label', path, line)
+      parent = _field(row, columns, 'parent', path, line, required=False)
+      if label in taxonomy:
+        raise format_error(
+            path, line, f'label {label!r} already has a parent (line '
+            f'{lines[label]}); give each label one row.', 'label')
+      if parent == label:
+        raise format_error(path, line, f'{label!r} is its own parent.',
+                           'parent')
+      taxonomy[label] = parent or None
+      lines[label] = line
+  # Fail here, not later inside expansion, if the parents form a cycle.
+  for label in taxonomy:
+    _ancestors(label, taxonomy, path)
+  return taxonomy
+
+
+def _ancestors(label: str, taxonomy: Mapping[str, Optional[str]],
+               path=None) -> List[str]:
+  """label's chain of parents, nearest first (the label itself excluded)."""
+  chain = []
+  parent = taxonomy.get(label)
+  while parent is not None:
+    if parent == label or parent in chain:
+      raise DataFormatError(
+          f'{os.fspath(path) if path else "taxonomy"}: the parents of '
+          f'{label!r} form a cycle ({" -> ".join([label] + chain + [parent])}'
+          '); fix the parent column.')
+    chain.append(parent)
+    parent = taxonomy.get(parent)
+  return chain
+
+
+def expand_labels(labels: Iterable[str],
+                  taxonomy: Mapping[str, Optional[str]]) -> List[str]:
+  """Adds every ancestor branch (`Vocal Jazz` also gives `Jazz`, SPEC §1).
+
+  Args:
+    labels: label names.
+    taxonomy: label -> parent, as read_taxonomy returns.
+
+  Returns:
+    The labels followed by their ancestors, without repeats, first-seen order.
+  """
+  expanded = {}
+  for label in labels:
+    expanded[label] = None
+    for ancestor in _ancestors(label, taxonomy):
+      expanded[ancestor] = None
+  return list(expanded)
+
+
+def split_genres(value: str) -> List[str]:
+  """The label names of a `genres` field (a comma-separated list)."""
+  return [name.strip() for name in value.split(',') if name.strip()]
+
+
+@dataclasses.dataclass
+class _RawAlbum:
+  album_mbid: str
+  line: int
+  artists: set = dataclasses.field(default_factory=set)
+  tracks: List[str] = dataclasses.field(default_factory=list)
+  labels: Dict[str, None] = dataclasses.field(default_factory=dict)
+
+
+def _read_mumu_csv(csv_path) -> Dict[str, _RawAlbum]:
+  """Groups the rows of a MuMu CSV by album (amazon_id)."""
+  albums = {}
+  track_lines = {}
+  mbid_conflicts = 0
+  repeated_tracks = []
+  with open(csv_path, encoding='utf-8-sig', newline='') as f:
+    reader = csv.reader(f)
+    columns = read_header(reader, csv_path, MUMU_COLUMNS, 'comma')
+    width = None
+    for row in reader:
+      line = reader.line_num
+      if not row or not any(field.strip() for field in row):
+        continue
+      if width is None:
+        width = max(max(columns.values()) + 1, len(row))
+      check_width(row, width, csv_path, line)
+      album_id = _field(row, columns, 'amazon_id', csv_path, line)
+      track_id = _field(row, columns, 'MSD_track_id', csv_path, line)
+      album_mbid = _field(row, columns, 'album_mbid', csv_path, line,
+                          required=False)
+      artist_id = _field(row, columns, 'artist_mbid', csv_path, line,
+                         required=False)
+      genres = _field(row, columns, 'genres', csv_path, line, required=False)
+      if track_id in track_lines:
+        # A track on two Amazon products (a reissue, a compilation): keep it
+        # on both; track_album names the first and splits keep them together.
+        repeated_tracks.append((track_id, track_lines[track_id], line))
+      else:
+        track_lines[track_id] = line
+      album = albums.get(album_id)
+      if album is None:
+        album = albums[album_id] = _RawAlbum(album_mbid, line)
+      elif album_mbid and album.album_mbid != album_mbid:
+        mbid_conflicts += 1
+      if artist_id:
+        album.artists.add(artist_id)
+      album.tracks.append(track_id)
+      for label in split_genres(genres):
+        album.labels[label] = None
+  if not albums:
+    raise format_error(csv_path, None, 'no data rows after the header.')
+  if repeated_tracks:
+    logging.warning(
+        '%s: %d track(s) appear on more than one row, e.g. %s on lines %d and '
+        '%d; each is mapped to its first album.', csv_path,
+        len(repeated_tracks), *repeated_tracks[0])
+  if mbid_conflicts:
+    logging.warning(
+        '%s: %d rows give an album_mbid other than the first row of their '
+        'amazon_id; the first one is kept.', csv_path, mbid_conflicts)
+  return albums
+
+
+def load_mumu(csv_path,
+              *,
+              labels_path=None,
+              taxonomy_path=None,
+              min_albums: int = 1,
+              drop_unlabeled: bool = True) -> MuMuDataset:
+  """Reads a MuMu release CSV into albums with their kept labels.
+
+  Labels are expanded to their ancestors (when a taxonomy is given), then
+  restricted to the label list (when given), then to the labels on at least
+  `min_albums` albums. Labels missing from the list are counted in
+  `unknown_labels` and named in a warning, never dropped silently.
+
+  Args:
+    csv_path: MuMu_dataset_{multi,single}-label.csv.
+    labels_path: genre_labels_MuMu.tsv; its order becomes the vocabulary order.
+      Without it the vocabulary is every label seen, sorted by name.
+    taxonomy_path: optional `label<TAB>parent` file.
+    min_albums: keep a label when it is on >= this many albums (SPEC §1 uses
+      PAPER_MIN_ALBUMS = 12). With a label list, 0 keeps every listed label,
+      even those on no album.
+    drop_unlabeled: leave out albums with no kept label (they have no
+      target); their ids go to `dropped_albums`.
+
+  Returns:
+    A MuMuDataset.
+  """
+  if min_albums < 0:
+    raise ValueError(f'min_albums must be >= 0, got {min_albums}.')
+  raw = _read_mumu_csv(csv_path)
+  taxonomy = read_taxonomy(taxonomy_path) if taxonomy_path else {}
+  label_list = read_label_list(labels_path) if labels_path else None
+  known = set(label_list) if label_list is not None else None
+
+  album_labels = {}
+  label_counts = collections.Counter()
+  unknown_counts = collections.Counter()
+  for album_id, album in raw.items():
+    labels = expand_labels(album.labels, taxonomy)
+    if known is not None:
+      unknown_counts.update(label for label in labels if label not in known)
+      labels = [label for label in labels if label in known]
+    album_labels[album_id] = labels
+    label_counts.update(labels)
+
+  if unknown_counts:
+    shown = ', '.join(f'{label!r} ({n} albums)'
+                      for label, n in unknown_counts.most_common(20))
+    more = len(unknown_counts) - 20
+    logging.warning(
+        '%s: %d label(s) are not in the label list %s and are not kept: %s%s',
+        csv_path, len(unknown_counts), labels_path, shown,
+        f' and {more} more' if more > 0 else '')
+
+  if label_list is not None:
+    vocabulary = [label for label in label_list
+                  if label_counts[label] >= min_albums]
+  else:
+    vocabulary = sorted(label for label, n in label_counts.items()
+                        if n >= max(min_albums, 1))
+  rare = [label for label, n in label_counts.items()
+          if 0 < n < min_albums]
+  if rare:
+    logging.info('%s: %d label(s) on fewer than %d albums are not kept.',
+                 csv_path, len(rare), min_albums)
+  kept = set(vocabulary)
+  order = {label: i for i, label in enumerate(vocabulary)}
+
+  albums = {}
+  track_album = {}
+  dropped = []
+  for album_id, album in raw.items():
+    labels = sorted((label for label in album_labels[album_id]
+                     if label in kept), key=order.__getitem__)
+    if drop_unlabeled and not labels:
+      dropped.append(album_id)
+      continue
+    albums[album_id] = Album(
+        album_id=album_id,
+        album_mbid=album.album_mbid,
+        artist_ids=tuple(sorted(album.artists)),
+        track_ids=tuple(album.tracks),
+        labels=tuple(labels))
+    for track_id in album.tracks:
+      track_album.setdefault(track_id, album_id)
+  if dropped:
+    logging.warning(
+        '%s: %d album(s) have no kept label and are left out (e.g. %s).',
+        csv_path, len(dropped), ', '.join(dropped[:5]))
+  if not albums:
+    raise format_error(
+        csv_path, None, f'no album keeps a label (label list {labels_path}, '
+        f'min_albums={min_albums}); check that the label list matches the '
+        'genres column or lower min_albums.')
+  return MuMuDataset(
+      albums=albums,
+      track_album=track_album,
+      labels=tuple(vocabulary),
+      unknown_labels=dict(unknown_counts.most_common()),
+      dropped_albums=tuple(dropped))
+
+
+def _open_text(path):
+  if os.fspath(path).endswith('.gz'):
+    return gzip.open(path, 'rt', encoding='utf-8')
+  return open(path, encoding='utf-8-sig')
+
+
+def _parse_review(line: str, path, line_number: int) -> dict:
+  try:
+    review = json.loads(line)
+  except json.JSONDecodeError as e:
+    # The original Amazon review dumps are Python dict literals ("loose json").
+    try:
+      review = ast.literal_eval(line)
+    except (ValueError, SyntaxError):
+      raise format_error(
+          path, line_number, f'not a JSON object ({e}); expected one review '
+          'per line with keys asin and reviewText.') from None
+  if not isinstance(review, dict):
+    raise format_error(path, line_number,
+                       f'a {type(review).__name__}, expected a JSON object.')
+  return review
+
+
+def load_reviews(
+    path,
+    album_ids: Optional[Collection[str]] = None) -> Dict[str, List[str]]:
+  """Reads Amazon reviews (reviews.jsonl, optionally .gz).
+
+  Args:
+    path: one JSON object per line with at least `asin` (= amazon_id) and
+      `reviewText`.
+    album_ids: keep only these albums (all when None).
+
+  Returns:
+    album_id -> its non-empty review texts, in file order. Albums without a
+    review are absent.
+  """
+  wanted = None if album_ids is None else set(album_ids)
+  reviews = collections.defaultdict(list)
+  empty = 0
+  with _open_text(path) as f:
+    for line_number, line in enumerate(f, start=1):
+      if not line.strip():
+        continue
+      review = _parse_review(line, path, line_number)
+      asin = review.get('asin')
+      if not isinstance(asin, str) or not asin.strip():
+        raise format_error(path, line_number,
+                           'missing or empty asin (the album amazon_id).',
+                           'asin')
+      asin = asin.strip()
+      if wanted is not None and asin not in wanted:
+        continue
+      text = review.get('reviewText')
+      if not isinstance(text, str) or not text.strip():
+        empty += 1
+        continue
+      reviews[asin].append(text)
+  if empty:
+    logging.info('%s: %d review(s) without reviewText skipped.', path, empty)
+  return dict(reviews)

@@ -1,0 +1,77 @@
+"""Tests of the MSD-I reader on TSVs written in the release format."""
+
+import numpy as np
+import pytest
+
+from input_pipeline import msdi
+from input_pipeline import mumu
+
+HEADER = '\t'.join(msdi.MSDI_COLUMNS)
+
+
+def write_tsv(path, rows, header=HEADER):
+  path.write_text(header + '\n' + ''.join('\t'.join(r) + '\n' for r in rows))
+  return path
+
+
+def test_reads_release_format(tmp_path):
+  path = write_tsv(tmp_path / 'MSD-I_dataset.tsv', [
+      ['TRA', 'Rock', '12', 'train', 'ARX', 'covers/12.jpg'],
+      ['TRB', 'new age', '13', 'val', 'ARY', 'covers/13.jpg'],
+      ['TRC', 'RnB', '12', 'test', 'ARX', 'http://example.org/12.jpg'],
+      ['TRD', 'Blues', '14', 'train', 'ARZ', ''],
+  ])
+  dataset = msdi.load_msdi(path)
+  assert list(dataset.tracks) == ['TRA', 'TRB', 'TRC', 'TRD']
+  # MSDI_GENRES order, restricted to the genres present.
+  assert dataset.genres == ('Blues', 'New Age', 'RnB', 'Rock')
+  track = dataset.tracks['TRB']
+  assert track == msdi.MSDITrack(track_id='TRB', genre='New Age',
+                                 album_index='13', set='val', artist_id='ARY',
+                                 image_url='covers/13.jpg')
+  np.testing.assert_array_equal(
+      dataset.label_vector(['TRD', 'TRA', 'TRC']), [0, 3, 2])
+  assert dataset.release_splits() == {
+      'train': ['TRA', 'TRD'], 'val': ['TRB'], 'test': ['TRC']}
+  with pytest.raises(KeyError, match='TRX'):
+    dataset.label_vector(['TRX'])
+
+
+def test_columns_found_by_name(tmp_path):
+  # Reordered columns plus an extra leading index column are fine.
+  header = '\t'.join(['', 'set', 'genre', 'msd_track_id', 'msd_artist_id',
+                      'album_index', 'image_url'])
+  path = write_tsv(tmp_path / 'reordered.tsv',
+                   [['0', 'test', 'Jazz', 'TRA', 'ARX', '3', 'c.jpg']],
+                   header=header)
+  track = msdi.load_msdi(path).tracks['TRA']
+  assert (track.set, track.genre, track.album_index, track.artist_id) == (
+      'test', 'Jazz', '3', 'ARX')
+
+
+def test_genre_constants():
+  assert len(msdi.MSDI_GENRES) == 15
+  assert msdi.MSDI_GENRES[0] == 'Blues' and msdi.MSDI_GENRES[-1] == 'World'
+
+
+@pytest.mark.parametrize('rows, header, match', [
+    ([['TRA', 'Rock', '1', 'train', 'AR']], HEADER.replace('\timage_url', ''),
+     r"bad.tsv, line 1: missing column.*'image_url'"),
+    ([['TRA', 'Disco', '1', 'train', 'AR', 'x']], HEADER,
+     r"bad.tsv, line 2, column 'genre': unknown genre 'Disco'"),
+    ([['TRA', 'Rock', '1', 'dev', 'AR', 'x']], HEADER,
+     r"bad.tsv, line 2, column 'set': unknown set 'dev'"),
+    ([['TRA', 'Rock', '1', 'train', 'AR', 'x'],
+      ['TRA', 'Pop', '2', 'test', 'AS', 'y']], HEADER,
+     r"bad.tsv, line 3, column 'msd_track_id'.*line 2"),
+    ([['TRA', 'Rock', '1', 'train', 'AR', 'x'], ['TRB', 'Rock', '1']],
+     HEADER, r'bad.tsv, line 3: 3 fields'),
+    ([['', 'Rock', '1', 'train', 'AR', 'x']], HEADER,
+     r"bad.tsv, line 2, column 'msd_track_id': empty"),
+    ([['TRA,Rock,1,train,AR,x']], HEADER.replace('\t', ','),
+     r'bad.tsv, line 1: .*tab-separated'),
+])
+def test_malformed_file_errors(tmp_path, rows, header, match):
+  path = write_tsv(tmp_path / 'bad.tsv', rows, header=header)
+  with pytest.raises(mumu.DataFormatError, match=match):
+    msdi.load_msdi(path)
