@@ -1,0 +1,205 @@
+"""Tests of input_pipeline.pipeline on shards of a tiny synthetic corpus."""
+
+import json
+
+import numpy as np
+import pytest
+
+from input_pipeline import features
+from input_pipeline import mumu
+from input_pipeline import pipeline
+from input_pipeline import prepare
+from input_pipeline import synthetic
+from input_pipeline import tfrecord
+
+IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope='module')
+def corpus(tmp_path_factory):
+  root = tmp_path_factory.mktemp('corpus')
+  synthetic.generate_corpus(root, num_albums=8, seed=0, workers=1,
+                            progress=False)
+  return root
+
+
+@pytest.fixture(scope='module')
+def shards(corpus, tmp_path_factory):
+  out = tmp_path_factory.mktemp('shards')
+  # Small shards: the train split spans several files for process sharding.
+  prepare.prepare('mumu', corpus, out, image_size=IMAGE_SIZE, shard_size=4,
+                  workers=1, progress=False)
+  return out
+
+
+def _raw(shards, modality, split):
+  manifest = pipeline.load_manifest(shards)
+  entry = manifest['modalities'][modality]
+  specs = tfrecord.specs_from_json(entry['features'])
+  paths = [shards / s['file'] for s in entry['shards'][split]]
+  return [tfrecord.decode_example(r, specs)
+          for r in tfrecord.read_records(paths)]
+
+
+def _all(ds):
+  batches = list(pipeline.as_numpy_batches(ds))
+  return {key: np.concatenate([b[key] for b in batches])
+          for key in batches[0]}, batches
+
+
+def test_audio_batches_are_standardised_with_labels(shards, corpus):
+  manifest = pipeline.load_manifest(shards)
+  ds = pipeline.make_dataset(shards, 'audio', 'train', batch_size=4,
+                             process_index=0, process_count=1)
+  got, batches = _all(ds)
+  raw = _raw(shards, 'audio', 'train')
+  n, frames, bins = len(raw), *manifest['patch_shape']
+  assert got['patch'].shape == (n, frames, bins, 1)
+  assert got['patch'].dtype == np.float32
+  assert batches[0]['patch'].shape == (4, frames, bins, 1)
+  with np.load(shards / prepare.AUDIO_STATS) as stats:
+    mean, std = stats['mean'], stats['std']
+  std = np.where(std < pipeline.STD_FLOOR, 1, std)
+  want = (np.stack([r['patch'] for r in raw]) - mean) / std
+  np.testing.assert_allclose(got['patch'][..., 0], want, rtol=1e-5,
+                             atol=1e-5)
+  # Standardised with train statistics: train patches have mean ~0, std ~1
+  # in every cell that varies.
+  np.testing.assert_allclose(got['patch'].mean(0), 0, atol=1e-3)
+  assert got['track_id'].tolist() == [r['track_id'] for r in raw]
+  assert got['album_id'].tolist() == [r['album_id'] for r in raw]
+  assert np.all(got['mask'] == 1)
+
+  dataset = mumu.load_mumu(corpus / 'MuMu_dataset_multi-label.csv',
+                           labels_path=corpus / 'genre_labels_MuMu.tsv',
+                           taxonomy_path=corpus / 'genre_taxonomy.tsv')
+  assert manifest['labels'] == list(dataset.labels)
+  assert got['labels'].dtype == np.float32
+  np.testing.assert_array_equal(got['labels'],
+                                dataset.label_matrix(got['album_id']))
+
+
+def test_image_and_text_batches(shards):
+  manifest = pipeline.load_manifest(shards)
+  ds = pipeline.make_dataset(shards, 'image', 'train', batch_size=3,
+                             process_index=0, process_count=1)
+  got, _ = _all(ds)
+  raw = _raw(shards, 'image', 'train')
+  assert got['image'].shape == (len(raw), IMAGE_SIZE, IMAGE_SIZE, 3)
+  want = features.normalize_image(np.stack([r['image'] for r in raw]))
+  np.testing.assert_allclose(got['image'], want, atol=1e-5)
+
+  # Training augmentation: seeded, within mild bounds, new every epoch.
+  def augmented(seed):
+    ds = pipeline.make_dataset(shards, 'image', 'train', batch_size=64,
+                               shuffle=True, seed=seed, repeat=True,
+                               process_index=0, process_count=1)
+    it = pipeline.as_numpy_batches(ds)
+    return next(it), next(it)
+
+  first, second = augmented(seed=3)
+  again, _ = augmented(seed=3)
+  np.testing.assert_array_equal(first['image'], again['image'])
+  assert first['album_id'].tolist() == again['album_id'].tolist()
+  assert not np.allclose(first['image'][:len(raw)], want)
+  assert sorted(first['album_id'][:len(raw)]) == sorted(got['album_id'])
+  assert not np.array_equal(first['image'], second['image'])
+
+  ds = pipeline.make_dataset(shards, 'text', 'train', batch_size=5,
+                             process_index=0, process_count=1)
+  got, _ = _all(ds)
+  raw = _raw(shards, 'text', 'train')
+  assert got['tfidf'].shape == (len(raw), manifest['vocab_size'])
+  for row, record in zip(got['tfidf'], raw):
+    assert np.flatnonzero(row).tolist() == record['tfidf_indices'].tolist()
+    np.testing.assert_allclose(row[record['tfidf_indices']],
+                               record['tfidf_values'])
+
+
+def test_process_sharding_is_disjoint_and_complete(shards):
+  manifest = pipeline.load_manifest(shards)
+  files = manifest['modalities']['audio']['shards']['train']
+  assert len(files) >= 2
+  seen = []
+  for index in range(2):
+    ds = pipeline.make_dataset(shards, 'audio', 'train', batch_size=8,
+                               process_index=index, process_count=2)
+    ids, _ = _all(ds)
+    seen.append(ids['track_id'].tolist())
+    assert len(seen[-1]) == pipeline.num_examples(
+        shards, 'audio', 'train', process_index=index, process_count=2)
+  assert not set(seen[0]) & set(seen[1])
+  everything = [r['track_id'] for r in _raw(shards, 'audio', 'train')]
+  assert sorted(seen[0] + seen[1]) == sorted(everything)
+  with pytest.raises(ValueError, match='smaller --shard-size'):
+    pipeline.make_dataset(shards, 'audio', 'train', batch_size=8,
+                          process_index=len(files), process_count=len(files)
+                          + 1)
+
+
+def test_padding_mask(shards):
+  n = pipeline.num_examples(shards, 'text', 'train', process_index=0,
+                            process_count=1)
+  batch_size = n - 1 if n > 2 else n + 1
+  ds = pipeline.make_dataset(shards, 'text', 'train', batch_size=batch_size,
+                             pad_final_batch=True, process_index=0,
+                             process_count=1)
+  assert ds.element_spec['tfidf'].shape[0] == batch_size
+  batches = list(pipeline.as_numpy_batches(ds))
+  assert all(b['tfidf'].shape[0] == batch_size for b in batches)
+  mask = np.concatenate([b['mask'] for b in batches])
+  assert mask.sum() == n
+  assert mask[:n].tolist() == [1.0] * n and not mask[n:].any()
+  last = batches[-1]
+  pad = last['mask'] == 0
+  assert pad.any()
+  assert not last['tfidf'][pad].any() and not last['labels'][pad].any()
+  assert set(last['album_id'][pad]) == {''}
+
+  plain = list(pipeline.as_numpy_batches(pipeline.make_dataset(
+      shards, 'text', 'train', batch_size=batch_size, process_index=0,
+      process_count=1)))
+  assert sum(len(b['mask']) for b in plain) == n
+  assert all(b['mask'].all() for b in plain)
+  dropped = list(pipeline.as_numpy_batches(pipeline.make_dataset(
+      shards, 'text', 'train', batch_size=batch_size, drop_remainder=True,
+      process_index=0, process_count=1)))
+  assert sum(len(b['mask']) for b in dropped) == (n // batch_size) * (
+      batch_size)
+
+
+def test_manifest_errors_are_clear(shards, tmp_path):
+  with pytest.raises(pipeline.ManifestError, match='mmgenre prepare'):
+    pipeline.load_manifest(tmp_path)
+  manifest = pipeline.load_manifest(shards)
+  (tmp_path / 'manifest.json').write_text(json.dumps(
+      {**manifest, 'complete': False}))
+  with pytest.raises(pipeline.ManifestError, match='incomplete'):
+    pipeline.load_manifest(tmp_path)
+  (tmp_path / 'manifest.json').write_text('{"dataset": "mumu"}')
+  with pytest.raises(pipeline.ManifestError, match='lacks the keys'):
+    pipeline.load_manifest(tmp_path)
+  (tmp_path / 'manifest.json').write_text('{"dataset": ')
+  with pytest.raises(pipeline.ManifestError, match='not valid JSON'):
+    pipeline.load_manifest(tmp_path)
+  with pytest.raises(ValueError, match="no 'audio' split 'dev'"):
+    pipeline.make_dataset(shards, 'audio', 'dev', batch_size=2,
+                          process_index=0, process_count=1)
+  assert pipeline.verify_shards(shards) == sum(
+      len(s) for e in manifest['modalities'].values()
+      for s in e['shards'].values())
+
+
+def test_msdi_labels_are_class_indices(corpus, tmp_path):
+  out = tmp_path / 'msdi'
+  manifest = prepare.prepare('msdi', corpus, out, image_size=IMAGE_SIZE,
+                             workers=1, progress=False)
+  ds = pipeline.make_dataset(out, 'image', 'train', batch_size=16,
+                             process_index=0, process_count=1)
+  got, _ = _all(ds)
+  assert got['labels'].dtype == np.int32 and got['labels'].ndim == 1
+  tracks = prepare.msdi.load_msdi(corpus / 'MSD-I_dataset.tsv').tracks
+  want = [manifest['labels'].index(tracks[t].genre) for t in got['track_id']]
+  assert got['labels'].tolist() == want
+  assert got['album_id'].tolist() == [tracks[t].album_index
+                                      for t in got['track_id']]

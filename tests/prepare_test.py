@@ -1,0 +1,381 @@
+"""Tests of input_pipeline.tfrecord and input_pipeline.prepare.
+
+A hand-made MuMu corpus with one defect of each kind checks the skip report
+and the train-only statistics; the synthetic corpus checks the whole command.
+"""
+
+import csv
+import json
+import pathlib
+import shutil
+import signal
+
+import numpy as np
+from PIL import Image
+import pytest
+import soundfile
+
+from input_pipeline import features
+from input_pipeline import prepare
+from input_pipeline import splits as splits_lib
+from input_pipeline import synthetic
+from input_pipeline import tfrecord
+from mmgenre_jax import cli
+
+LABELS = ('Rock', 'Jazz', 'Pop', 'Blues')
+# album -> (artist, tracks, genres, split). 'Zydeco' is not in LABELS.
+ALBUMS = {
+    'A1': ('ar1', ('T1', 'T2'), 'Rock,Pop', 'train'),
+    'A2': ('ar2', ('T3',), 'Jazz', 'train'),
+    'A3': ('ar3', ('T4', 'T5'), 'Blues,Zydeco', 'train'),
+    'A4': ('ar4', ('T6',), 'Pop', 'val'),
+    'A5': ('ar5', ('T7',), 'Rock', 'test'),
+    'A6': ('ar6', ('T8',), 'Zydeco', 'test'),
+}
+REVIEWS = {
+    'A1': ['Guitars roar over thunderous drums.', 'Anthemic riffs again.'],
+    'A2': ['Smoky saxophone and brushed cymbals.'],
+    'A3': ['Slide guitar laments, a weary harmonica.'],
+    'A4': ['Xylophonic bubblegum hooks everywhere.'],
+    'A5': [''],
+    'A6': ['Accordion washboard stomp.'],
+}
+# Audio: track -> (seconds, sample rate, tone Hz); T3 is corrupt, T5 missing.
+TRACKS = {'T1': (16.5, 22050, 220.0), 'T2': (2.0, 44100, 440.0),
+          'T4': (3.0, 22050, 110.0), 'T6': (2.5, 22050, 330.0),
+          'T7': (2.0, 16000, 660.0), 'T8': (2.0, 22050, 550.0)}
+IMAGE_SIZE = 32
+
+
+def _write_tone(path, seconds, rate, hz):
+  t = np.arange(int(seconds * rate)) / rate
+  # Amplitude rises with time so crops at different offsets differ.
+  y = 0.5 * np.sin(2 * np.pi * hz * t) * np.minimum(1.0, 0.1 + t / seconds)
+  soundfile.write(path, y.astype(np.float32), rate)
+
+
+def make_corpus(root: pathlib.Path) -> pathlib.Path:
+  """Writes the hand-made corpus; returns its splits directory."""
+  (root / 'audio').mkdir(parents=True)
+  (root / 'covers').mkdir()
+  with open(root / 'MuMu_dataset_multi-label.csv', 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(prepare.mumu.MUMU_COLUMNS)
+    for album, (artist, tracks, genres, _) in ALBUMS.items():
+      for track in tracks:
+        writer.writerow([album, f'mb-{album}', track, f'rec-{track}', artist,
+                         genres])
+  (root / 'genre_labels_MuMu.tsv').write_text('\n'.join(LABELS))
+  with open(root / 'reviews.jsonl', 'w') as f:
+    for album, texts in REVIEWS.items():
+      for text in texts:
+        f.write(json.dumps({'asin': album, 'reviewText': text}) + '\n')
+  for track, (seconds, rate, hz) in TRACKS.items():
+    _write_tone(root / 'audio' / f'{track}.wav', seconds, rate, hz)
+  (root / 'audio' / 'T3.wav').write_bytes(b'RIFF\x00\x01garbage' * 10)
+  rng = np.random.default_rng(0)
+  for i, album in enumerate(ALBUMS):
+    pixels = rng.integers(0, 256, (40 + 7 * i, 50, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(root / 'covers' / f'{album}.png')
+  (root / 'covers' / 'A4.png').write_bytes(b'')
+  split_dir = root / 'splits'
+  splits_lib.write_splits(
+      {name: [a for a, v in ALBUMS.items() if v[3] == name]
+       for name in splits_lib.SPLIT_NAMES}, split_dir)
+  return split_dir
+
+
+@pytest.fixture(scope='module')
+def prepared(tmp_path_factory):
+  root = tmp_path_factory.mktemp('corpus')
+  split_dir = make_corpus(root)
+  out = tmp_path_factory.mktemp('shards')
+  manifest = prepare.prepare('mumu', root, out, splits_dir=split_dir,
+                             image_size=IMAGE_SIZE, shard_size=2, workers=1,
+                             progress=False)
+  return root, out, manifest
+
+
+def _records(out, manifest, modality, split):
+  entry = manifest['modalities'][modality]
+  specs = tfrecord.specs_from_json(entry['features'])
+  paths = [out / s['file'] for s in entry['shards'][split]]
+  return [tfrecord.decode_example(r, specs)
+          for r in tfrecord.read_records(paths)]
+
+
+def _skipped_rows(out):
+  with open(out / prepare.SKIPPED, newline='') as f:
+    return list(csv.DictReader(f, delimiter='\t'))
+
+
+def test_shard_round_trip(tmp_path):
+  specs = tfrecord.feature_specs('mumu', 'audio', patch_shape=(4, 3))
+  rng = np.random.default_rng(1)
+  written = [{'track_id': f'T{i}', 'album_id': f'Ä{i // 2}',
+              'patch': rng.normal(size=(4, 3)).astype(np.float32),
+              'labels': list(range(i % 3))} for i in range(7)]
+  with tfrecord.ShardedWriter(tmp_path / 'audio', 'train',
+                              shard_size=3) as writer:
+    for values in written:
+      writer.write(tfrecord.encode_example(values, specs))
+  assert [s.records for s in writer.shards] == [3, 3, 1]
+  assert [s.file for s in writer.shards] == [
+      f'audio/train-0000{i}-of-00003.tfrecord' for i in range(3)]
+  assert sorted(p.name for p in (tmp_path / 'audio').iterdir()) == [
+      f'train-0000{i}-of-00003.tfrecord' for i in range(3)]
+  for shard in writer.shards:
+    assert tfrecord.sha256_file(tmp_path / shard.file) == shard.sha256
+  read = [tfrecord.decode_example(r, specs) for r in tfrecord.read_records(
+      [tmp_path / s.file for s in writer.shards])]
+  assert len(read) == 7
+  for want, got in zip(written, read):
+    assert got['track_id'] == want['track_id']
+    assert got['album_id'] == want['album_id']
+    np.testing.assert_array_equal(got['patch'], want['patch'])
+    assert got['labels'].tolist() == want['labels']
+
+
+def test_rewriting_a_split_replaces_its_shards(tmp_path):
+  specs = {'album_id': tfrecord.FeatureSpec('bytes')}
+  for n in (5, 1, 0):
+    with tfrecord.ShardedWriter(tmp_path / 'text', 'val',
+                                shard_size=2) as writer:
+      for i in range(n):
+        writer.write(tfrecord.encode_example({'album_id': f'A{i}'}, specs))
+    names = sorted(p.name for p in (tmp_path / 'text').iterdir())
+    count = max(1, -(-n // 2))
+    assert names == [f'val-{i:05d}-of-{count:05d}.tfrecord'
+                     for i in range(count)]
+    assert sum(s.records for s in writer.shards) == n
+
+
+def test_writer_abort_leaves_nothing(tmp_path):
+  specs = {'album_id': tfrecord.FeatureSpec('bytes')}
+  with pytest.raises(KeyError):
+    with tfrecord.ShardedWriter(tmp_path, 'train', shard_size=1,
+                                root=tmp_path) as writer:
+      for i in range(3):
+        writer.write(tfrecord.encode_example({'album_id': f'A{i}'}, specs))
+      raise KeyError('boom')
+  assert not list(tmp_path.iterdir())
+
+
+def test_encode_names_the_bad_key():
+  specs = tfrecord.feature_specs('mumu', 'image', image_size=4)
+  good = {'album_id': 'A', 'image': np.zeros((4, 4, 3), np.uint8),
+          'labels': [1]}
+  with pytest.raises(tfrecord.ShardFormatError, match="'image'.*shape"):
+    tfrecord.encode_example({**good, 'image': np.zeros((4, 5, 3), np.uint8)},
+                            specs)
+  with pytest.raises(tfrecord.ShardFormatError, match="'image' must be uint8"):
+    tfrecord.encode_example({**good, 'image': np.zeros((4, 4, 3))}, specs)
+  with pytest.raises(tfrecord.ShardFormatError, match=r"missing \['labels'\]"):
+    tfrecord.encode_example({'album_id': 'A', 'image': good['image']}, specs)
+
+
+def test_skip_report_and_counts_reconcile(prepared):
+  root, out, manifest = prepared
+  reasons = {(r['stage'], r['item_id']): r for r in _skipped_rows(out)}
+  assert set(reasons) == {('audio', 'T3'), ('audio', 'T5'), ('image', 'A4'),
+                          ('text', 'A5'), ('labels', 'Zydeco'),
+                          ('labels', 'A6')}
+  assert reasons['audio', 'T3']['path'].endswith('T3.wav')
+  assert reasons['audio', 'T3']['split'] == 'train'
+  assert 'missing file' in reasons['audio', 'T5']['reason']
+  assert reasons['audio', 'T5']['path'] == 'audio/T5.{wav,flac,ogg,mp3}'
+  assert reasons['image', 'A4']['path'].endswith('A4.png')
+  assert 'empty review text' in reasons['text', 'A5']['reason']
+  assert 'no usable label' in reasons['labels', 'A6']['reason']
+  assert reasons['labels', 'A6']['split'] == 'test'
+  assert 'unknown label' in reasons['labels', 'Zydeco']['reason']
+  assert manifest['skipped'] == {'labels': 2, 'audio': 2, 'image': 1,
+                                 'text': 1}
+  counts = {m: e['counts'] for m, e in manifest['modalities'].items()}
+  assert counts == {
+      'audio': {'train': {'read': 5, 'written': 3, 'skipped': 2},
+                'val': {'read': 1, 'written': 1, 'skipped': 0},
+                'test': {'read': 1, 'written': 1, 'skipped': 0}},
+      'image': {'train': {'read': 3, 'written': 3, 'skipped': 0},
+                'val': {'read': 1, 'written': 0, 'skipped': 1},
+                'test': {'read': 1, 'written': 1, 'skipped': 0}},
+      'text': {'train': {'read': 3, 'written': 3, 'skipped': 0},
+               'val': {'read': 1, 'written': 1, 'skipped': 0},
+               'test': {'read': 1, 'written': 0, 'skipped': 1}},
+  }
+  assert manifest['labels'] == list(LABELS)
+  assert manifest['split_sizes'] == {'train': 3, 'val': 1, 'test': 1}
+  assert splits_lib.read_splits(out / 'splits') == {
+      'train': ['A1', 'A2', 'A3'], 'val': ['A4'], 'test': ['A5']}
+  summary = prepare.summary(manifest)
+  assert 'audio    train        5        3        2' in summary
+
+
+def test_records_hold_features_and_labels(prepared):
+  root, out, manifest = prepared
+  audio = _records(out, manifest, 'audio', 'train')
+  assert [r['track_id'] for r in audio] == ['T1', 'T2', 'T4']
+  assert [r['album_id'] for r in audio] == ['A1', 'A1', 'A3']
+  # Label indices into LABELS; the unknown 'Zydeco' of A3 is dropped.
+  assert [r['labels'].tolist() for r in audio] == [[0, 2], [0, 2], [3]]
+  for record in audio:
+    want = features.audio_patch(
+        root / 'audio' / f'{record["track_id"]}.wav',
+        seed=prepare.track_seed(0, record['track_id']))
+    np.testing.assert_array_equal(record['patch'], want)
+  images = _records(out, manifest, 'image', 'test')
+  assert [r['album_id'] for r in images] == ['A5']
+  np.testing.assert_array_equal(
+      images[0]['image'],
+      features.load_image(root / 'covers' / 'A5.png', size=IMAGE_SIZE))
+  assert _records(out, manifest, 'image', 'val') == []
+  assert manifest['modalities']['image']['features']['image'] == {
+      'dtype': 'uint8', 'shape': [IMAGE_SIZE, IMAGE_SIZE, 3]}
+  assert manifest['patch_shape'] == [features.PATCH_FRAMES, features.N_BINS]
+
+
+def test_statistics_and_tfidf_come_from_train_only(prepared):
+  root, out, manifest = prepared
+  train = np.stack([features.audio_patch(
+      root / 'audio' / f'{t}.wav', seed=prepare.track_seed(0, t))
+                    for t in ('T1', 'T2', 'T4')]).astype(np.float64)
+  with np.load(out / prepare.AUDIO_STATS) as stats:
+    assert stats['mean'].dtype == np.float32
+    assert stats['mean'].shape == (features.PATCH_FRAMES, features.N_BINS)
+    np.testing.assert_allclose(stats['mean'], train.mean(0), atol=1e-4)
+    np.testing.assert_allclose(stats['std'], train.std(0), atol=1e-3)
+    assert int(stats['count']) == 3
+  every = np.concatenate([train, [r['patch'] for s in ('val', 'test') for r
+                                  in _records(out, manifest, 'audio', s)]])
+  assert not np.allclose(every.mean(0), train.mean(0), atol=1e-2)
+
+  vectorizer = features.load_vectorizer(out / prepare.TEXT_VECTORIZER)
+  vocabulary = vectorizer.vocabulary_
+  assert 'saxophone' in vocabulary and 'harmonica' in vocabulary
+  assert 'xylophonic' not in vocabulary  # A val-only word.
+  assert manifest['vocab_size'] == len(vocabulary)
+  val = _records(out, manifest, 'text', 'val')[0]
+  want = vectorizer.transform([features.aggregate_reviews(REVIEWS['A4'])])
+  np.testing.assert_array_equal(val['tfidf_indices'], np.sort(want.indices))
+  train_rows = _records(out, manifest, 'text', 'train')
+  for row in train_rows:
+    assert np.isclose(np.linalg.norm(row['tfidf_values']), 1.0, atol=1e-5)
+
+
+def test_outputs_are_atomic_and_checksummed(prepared, tmp_path):
+  root, out, manifest = prepared
+  leftovers = [p for p in out.rglob('*') if p.name.endswith('.tmp')]
+  assert not leftovers
+  listed = {}
+  for entry in manifest['modalities'].values():
+    for shards in entry['shards'].values():
+      for shard in shards:
+        listed[shard['file']] = shard['sha256']
+  on_disk = {p.relative_to(out).as_posix()
+             for p in out.rglob('*.tfrecord')}
+  assert set(listed) == on_disk
+  for name, digest in listed.items():
+    assert tfrecord.sha256_file(out / name) == digest
+
+  # A run that fails (no usable training audio) leaves no manifest behind.
+  copy = tmp_path / 'shards'
+  shutil.copytree(out, copy)
+  bad_splits = tmp_path / 'bad_splits'
+  splits_lib.write_splits({'train': ['A2'], 'val': ['A4'], 'test': ['A5']},
+                          bad_splits)
+  with pytest.raises(prepare.PrepareError, match='No training track'):
+    prepare.prepare('mumu', root, copy, splits_dir=bad_splits,
+                    image_size=IMAGE_SIZE, workers=1, progress=False)
+  assert not (copy / prepare.MANIFEST).exists()
+  assert not [p for p in copy.rglob('*') if p.name.endswith('.tmp')]
+
+
+def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
+  corpus = tmp_path / 'corpus'
+  synthetic.generate_corpus(corpus, num_albums=8, seed=0, defects=1,
+                            workers=1, progress=False)
+  out = tmp_path / 'shards'
+  assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(corpus),
+                   '--out', str(out), '--workers', '2', '--shard-size', '8',
+                   '--image-size', '48', '--enrichment',
+                   str(corpus / 'enrichment.tsv'), '--no-progress']) == 0
+  assert 'skipped' in capsys.readouterr().out
+  manifest = json.loads((out / prepare.MANIFEST).read_text())
+  assert manifest['args']['enrichment'].endswith('enrichment.tsv')
+  in_splits = set().union(*splits_lib.read_splits(out / 'splits').values())
+  skipped = {(r['stage'], r['item_id']) for r in _skipped_rows(out)}
+  with open(corpus / 'defects.tsv', newline='') as f:
+    defects = list(csv.DictReader(f, delimiter='\t'))
+  stage = {'empty_audio': 'audio', 'corrupt_audio': 'audio',
+           'corrupt_image': 'image', 'empty_reviews': 'text'}
+  track_album = prepare.mumu.load_mumu(
+      corpus / 'MuMu_dataset_multi-label.csv').track_album
+  for defect in defects:
+    album = track_album.get(defect['item_id'], defect['item_id'])
+    if album in in_splits:
+      assert (stage[defect['kind']], defect['item_id']) in skipped, defect
+  total = {m: sum(c['read'] for c in e['counts'].values())
+           for m, e in manifest['modalities'].items()}
+  assert total['image'] == total['text'] == len(in_splits)
+  assert total['audio'] == sum(
+      1 for t, a in track_album.items() if a in in_splits)
+  for entry in manifest['modalities'].values():
+    for c in entry['counts'].values():
+      assert c['read'] == c['written'] + c['skipped']
+
+  # MSD-I from the same corpus, with one row given an unknown genre.
+  tsv = corpus / 'MSD-I_dataset.tsv'
+  lines = tsv.read_text().splitlines()
+  fields = lines[1].split('\t')
+  fields[1] = 'Polka'
+  lines[1] = '\t'.join(fields)
+  tsv.write_text('\n'.join(lines) + '\n')
+  out_msdi = tmp_path / 'msdi'
+  manifest = prepare.prepare('msdi', corpus, out_msdi, image_size=32,
+                             workers=1, progress=False)
+  assert manifest['label_type'] == 'index'
+  assert set(manifest['modalities']) == {'audio', 'image'}
+  rows = _skipped_rows(out_msdi)
+  assert {('labels', fields[0])} <= {(r['stage'], r['item_id']) for r in rows}
+  records = _records(out_msdi, manifest, 'image', 'train')
+  assert records and all(r['track_id'] for r in records)
+  assert all(0 <= r['labels'][0] < manifest['num_labels'] for r in records)
+  assert sum(c['read'] for c in manifest['modalities']['audio'][
+      'counts'].values()) == len(lines) - 2
+
+
+def test_worker_pool_survives_a_crashing_worker():
+  # signal.raise_signal(SIGCHLD) returns None (the default action is to
+  # ignore it); SIGKILL kills the worker process, as a decoder crash would.
+  ok = signal.SIGCHLD
+  jobs = [prepare.Item('train', f'T{i}', {}, [], path=signum)
+          for i, signum in enumerate([ok, ok, signal.SIGKILL, ok, ok, ok])]
+  pool = prepare.WorkerPool(2)
+  try:
+    results = list(pool.map(signal.raise_signal, jobs, lambda job: {}))
+  finally:
+    pool.close()
+  assert [job.item_id for job, _, _ in results] == [j.item_id for j in jobs]
+  errors = [error for _, _, error in results]
+  assert [e is None for e in errors] == [True, True, False, True, True, True]
+  assert 'crashed' in str(errors[2])
+
+
+def test_text_is_omitted_when_tfidf_cannot_fit(tmp_path):
+  root = tmp_path / 'corpus'
+  split_dir = make_corpus(root)
+  # Identical training texts: max_df=0.5 prunes every term.
+  with open(root / 'reviews.jsonl', 'w') as f:
+    for album in ALBUMS:
+      f.write(json.dumps({'asin': album, 'reviewText': 'Same words.'}) + '\n')
+  out = tmp_path / 'shards'
+  manifest = prepare.prepare('mumu', root, out, splits_dir=split_dir,
+                             image_size=8, workers=1, progress=False)
+  assert set(manifest['modalities']) == {'audio', 'image'}
+  assert 'text' in manifest['omitted_modalities']
+  assert manifest['vocab_size'] is None
+  assert not (out / prepare.TEXT_VECTORIZER).exists()
+  text_rows = [r for r in _skipped_rows(out) if r['stage'] == 'text']
+  assert sorted(r['item_id'] for r in text_rows) == ['A1', 'A2', 'A3', 'A4',
+                                                     'A5']
+  assert manifest['skipped']['text'] == 5
