@@ -1,0 +1,522 @@
+"""ResNet image networks for album covers (paper Sec 6.2, 7.3.3; SPEC §4).
+
+The paper fine-tunes an ImageNet-pretrained ResNet-101 (the authors used Lua
+Torch's fb.resnet) and takes the 2048-d global-average-pooled features as the
+visual representation. This module is ResNet v1.5 as torchvision builds it
+(the stride-2 of a bottleneck sits on its 3x3 conv, not on the 1x1), in Linen,
+with batch norm that matches torchvision's (momentum 0.1 in torch = 0.9 here,
+epsilon 1e-5) and torchvision's explicit symmetric padding, so that its
+ImageNet weights load and compute the same function:
+
+  model = image.create_resnet(101, num_outputs=250, target='logistic')
+  variables = model.init({'params': rng}, jnp.zeros((1, 224, 224, 3)))
+  variables = image.load_torchvision_npz('resnet101.npz', variables)
+  out, updates = model.apply(variables, images, train=True,
+                             mutable=['batch_stats'])
+  variables = {**variables, **updates}
+
+Inputs are NHWC RGB images already standardised with the ImageNet mean and
+std (input_pipeline.features). Parameter names mirror torchvision's modules:
+'conv1', 'bn1', 'layer{s}_{b}' with 'conv{i}', 'bn{i}', 'downsample_conv',
+'downsample_bn', then our own 'head' (heads.OutputHead).
+
+Pretrained weights (torch is not a dependency; convert once where it is):
+
+  sd = torchvision.models.resnet101(weights='IMAGENET1K_V2').state_dict()
+  np.savez(out, **{k: v.numpy() for k, v in sd.items()})
+
+The .npz then holds one array per torchvision state_dict key: 'conv1.weight'
+[O, I, kh, kw], 'bn1.weight' / 'bn1.bias' / 'bn1.running_mean' /
+'bn1.running_var' [C], 'bn1.num_batches_tracked' [] (ignored),
+'layer1.0.conv1.weight', ..., 'layer1.0.downsample.0.weight' (conv),
+'layer1.0.downsample.1.*' (batch norm), ..., 'fc.weight' / 'fc.bias'
+(ignored: our head is new). Use the depth the file was saved from (resnet50
+-> 50, resnet101 -> 101, resnet18 -> 18, resnet34 -> 34).
+"""
+
+import dataclasses
+import functools
+import os
+import re
+import zipfile
+from typing import Any, Dict, Mapping, Sequence, Tuple, Union
+
+from absl import logging
+import flax
+import flax.linen as nn
+from flax import traverse_util
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmgenre_jax.models import heads
+
+# Batch norm as torchvision's nn.BatchNorm2d: running = 0.9 * running + 0.1 *
+# batch (torch's momentum=0.1 weighs the new batch) and eps=1e-5. One small
+# difference remains: torch updates running_var with the unbiased batch
+# variance, Flax with the biased one (a factor n / (n - 1), n = B * H * W).
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+# He et al. (2016) initialisation as torchvision's ResNet: kaiming_normal_ with
+# mode='fan_out' for convs; batch norm starts at scale 1, bias 0 (torchvision's
+# zero_init_residual=False). Only matters without pretrained weights.
+CONV_INIT = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
+
+# Output channels of the first stage (torchvision's "inplanes").
+BASE_FILTERS = 64
+
+# Name of the output layer, a fresh heads.OutputHead: never loaded from a
+# torchvision file (its 'fc' classifies the 1000 ImageNet classes).
+HEAD_NAME = 'head'
+
+# torchvision state_dict keys the loader accepts but does not use: the ImageNet
+# classifier and batch norm's update counter.
+IGNORED_KEY_PATTERN = re.compile(r'^fc\.(weight|bias)$|\.num_batches_tracked$')
+
+# Flax variable leaf -> torchvision tensor suffix, per layer kind.
+_CONV_LEAVES = {('params', 'kernel'): 'weight'}
+_BN_LEAVES = {('params', 'scale'): 'weight', ('params', 'bias'): 'bias',
+              ('batch_stats', 'mean'): 'running_mean',
+              ('batch_stats', 'var'): 'running_var'}
+
+# How many keys an error message lists before "... and N more".
+_MAX_LISTED_KEYS = 12
+
+ModuleDef = Any
+Variables = Mapping[str, Any]
+
+
+class BasicBlock(nn.Module):
+  """Two 3x3 convs (ResNet-18/34); stride on the first.
+
+  Attributes:
+    filters: output channels of both convs.
+    conv: nn.Conv partial (no bias, He init, computation dtype).
+    norm: nn.BatchNorm partial (train/eval mode already bound).
+    strides: of the first conv and of the projection shortcut.
+  """
+  filters: int
+  conv: ModuleDef
+  norm: ModuleDef
+  strides: Tuple[int, int] = (1, 1)
+
+  # Output channels per `filters` (torchvision's BasicBlock.expansion).
+  expansion = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """Applies the block.
+
+    Args:
+      x: [B, H, W, C].
+
+    Returns:
+      [B, H / s, W / s, filters], s the stride.
+    """
+    residual = x
+    y = self.conv(self.filters, (3, 3), self.strides, padding=((1, 1), (1, 1)),
+                  name='conv1')(x)
+    y = nn.relu(self.norm(name='bn1')(y))
+    y = self.conv(self.filters, (3, 3), padding=((1, 1), (1, 1)),
+                  name='conv2')(y)
+    y = self.norm(name='bn2')(y)
+    residual = _shortcut(self, residual, self.filters * self.expansion)
+    return nn.relu(y + residual)
+
+
+class BottleneckBlock(nn.Module):
+  """1x1 -> 3x3 -> 1x1 (x4 channels) bottleneck, v1.5: stride on the 3x3.
+
+  Attributes:
+    filters: channels of the 1x1 and 3x3 convs; the output has 4x as many.
+    conv: nn.Conv partial (no bias, He init, computation dtype).
+    norm: nn.BatchNorm partial (train/eval mode already bound).
+    strides: of the 3x3 conv and of the projection shortcut.
+  """
+  filters: int
+  conv: ModuleDef
+  norm: ModuleDef
+  strides: Tuple[int, int] = (1, 1)
+
+  # Output channels per `filters` (torchvision's Bottleneck.expansion).
+  expansion = 4
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """Applies the block.
+
+    Args:
+      x: [B, H, W, C].
+
+    Returns:
+      [B, H / s, W / s, 4 * filters], s the stride.
+    """
+    residual = x
+    y = self.conv(self.filters, (1, 1), name='conv1')(x)
+    y = nn.relu(self.norm(name='bn1')(y))
+    y = self.conv(self.filters, (3, 3), self.strides, padding=((1, 1), (1, 1)),
+                  name='conv2')(y)
+    y = nn.relu(self.norm(name='bn2')(y))
+    y = self.conv(self.filters * self.expansion, (1, 1), name='conv3')(y)
+    y = self.norm(name='bn3')(y)
+    residual = _shortcut(self, residual, self.filters * self.expansion)
+    return nn.relu(y + residual)
+
+
+def _shortcut(block: nn.Module, x: jax.Array, features: int) -> jax.Array:
+  """Identity, or a strided 1x1 conv + batch norm where the shape changes.
+
+  Called inside a block's compact __call__, so the two layers belong to the
+  block ('downsample_conv', 'downsample_bn' = torchvision's downsample.0/.1).
+  """
+  if x.shape[-1] == features and tuple(block.strides) == (1, 1):
+    return x
+  x = block.conv(features, (1, 1), block.strides, name='downsample_conv')(x)
+  return block.norm(name='downsample_bn')(x)
+
+
+class ResNet(nn.Module):
+  """ResNet v1.5 (torchvision layout) with a global-average-pooled head.
+
+  Attributes:
+    stage_sizes: blocks per stage (torchvision's layer1..layerN).
+    block_cls: BasicBlock or BottleneckBlock.
+    num_outputs: K of the output layer.
+    target: one of heads.TARGETS.
+    num_filters: channels of the stem and of the first stage; doubled at
+      each later stage.
+    dtype: computation dtype of the convs and batch norms (parameters and
+      the head stay float32).
+  """
+  stage_sizes: Sequence[int]
+  block_cls: ModuleDef
+  num_outputs: int
+  target: str
+  num_filters: int = BASE_FILTERS
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool = False
+               ) -> Mapping[str, jax.Array]:
+    """Classifies images.
+
+    Args:
+      x: float [B, H, W, 3], ImageNet-standardised RGB (224 x 224 in the
+        paper; any H, W >= 32 / 2 ** (4 - stages) works).
+      train: batch statistics (and updates of 'batch_stats', which needs
+        mutable=['batch_stats']) instead of the running averages.
+
+    Returns:
+      {'output': float32 [B, K], 'representation': float32 [B, R]} with R =
+      num_filters * 2 ** (stages - 1) * expansion: 2048 for ResNet-50/101,
+      512 for ResNet-18/34.
+    """
+    if x.ndim != 4 or x.shape[-1] != 3:
+      raise ValueError(
+          f'ResNet expects [batch, height, width, 3] RGB images, got shape '
+          f'{x.shape}; convert grey images to RGB (input_pipeline.features).')
+    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
+                             kernel_init=CONV_INIT)
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train,
+                             momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+                             dtype=self.dtype)
+    # Stem. Explicit symmetric padding as torch's Conv2d(padding=3) and
+    # MaxPool2d(padding=1); 'SAME' would pad (2, 3) and shift every pixel of
+    # the pretrained features.
+    x = conv(self.num_filters, (7, 7), (2, 2), padding=((3, 3), (3, 3)),
+             name='conv1')(x.astype(self.dtype))
+    x = nn.relu(norm(name='bn1')(x))
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    for i, num_blocks in enumerate(self.stage_sizes):
+      for j in range(num_blocks):
+        strides = (2, 2) if i > 0 and j == 0 else (1, 1)
+        x = self.block_cls(filters=self.num_filters * 2 ** i, conv=conv,
+                           norm=norm, strides=strides,
+                           name=f'layer{i + 1}_{j}')(x)
+    # The pooled features are the visual representation (Sec 7.3.3) and feed
+    # fusion in float32 whatever the body's dtype.
+    representation = jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
+    output = heads.OutputHead(self.num_outputs, self.target,
+                              name=HEAD_NAME)(representation)
+    return {'output': output, 'representation': representation}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpec:
+  """One row of RESNET_TABLE.
+
+  Attributes:
+    stage_sizes: blocks per stage.
+    block_cls: BasicBlock or BottleneckBlock.
+    num_filters: channels of the stem and first stage.
+  """
+  stage_sizes: Tuple[int, ...]
+  block_cls: ModuleDef
+  num_filters: int = BASE_FILTERS
+
+
+# He et al. (2016) Table 1; 101 is the paper's network (Sec 6.2), the smaller
+# ones serve CPU runs.
+RESNET_TABLE = {
+    18: ResNetSpec((2, 2, 2, 2), BasicBlock),
+    34: ResNetSpec((3, 4, 6, 3), BasicBlock),
+    50: ResNetSpec((3, 4, 6, 3), BottleneckBlock),
+    101: ResNetSpec((3, 4, 23, 3), BottleneckBlock),
+    # Used for testing only. Two basic stages of 8 and 16 channels: a 16-d
+    # representation and a few thousand parameters, with a projection
+    # shortcut so that every torchvision key kind is exercised.
+    'tiny': ResNetSpec((1, 1), BasicBlock, num_filters=8),
+}
+DEPTHS = tuple(RESNET_TABLE)
+
+
+def get_spec(depth: Union[int, str]) -> ResNetSpec:
+  """Looks up a row of RESNET_TABLE; '101' and 101 are the same depth.
+
+  Args:
+    depth: 18, 34, 50, 101 (int or digit string) or 'tiny'.
+
+  Returns:
+    The ResNetSpec.
+
+  Raises:
+    ValueError: naming the bad depth and the valid ones.
+  """
+  key = depth
+  if isinstance(depth, str) and depth.strip().isdigit():
+    key = int(depth)
+  if isinstance(key, bool) or key not in RESNET_TABLE:
+    raise ValueError(
+        f'Unknown ResNet depth {depth!r}; use one of {DEPTHS} (set '
+        'config.model.depth).')
+  return RESNET_TABLE[key]
+
+
+def create_resnet(depth: Union[int, str], *, num_outputs: int, target: str,
+                  dtype: Any = jnp.float32) -> ResNet:
+  """Builds a ResNet of RESNET_TABLE with a fresh output head.
+
+  Args:
+    depth: 18, 34, 50, 101 or 'tiny'.
+    num_outputs: K of the output layer.
+    target: one of heads.TARGETS.
+    dtype: computation dtype of the body.
+
+  Returns:
+    An unbound ResNet.
+  """
+  spec = get_spec(depth)
+  return ResNet(stage_sizes=spec.stage_sizes, block_cls=spec.block_cls,
+                num_filters=spec.num_filters, num_outputs=int(num_outputs),
+                target=heads.check_target(target), dtype=dtype)
+
+
+# ------------------------------------------------- torchvision weight files
+
+
+def _torch_module_name(path: Tuple[str, ...]) -> str:
+  """('layer1_0', 'downsample_conv') -> 'layer1.0.downsample.0'."""
+  parts = []
+  for name in path:
+    match = re.fullmatch(r'layer(\d+)_(\d+)', name)
+    if match:
+      parts += [f'layer{match.group(1)}', match.group(2)]
+    elif name == 'downsample_conv':
+      parts += ['downsample', '0']
+    elif name == 'downsample_bn':
+      parts += ['downsample', '1']
+    else:
+      parts.append(name)
+  return '.'.join(parts)
+
+
+def _is_norm(module_path: Tuple[str, ...]) -> bool:
+  return module_path[-1].startswith('bn') or module_path[-1] == 'downsample_bn'
+
+
+def _to_torch(array: np.ndarray) -> np.ndarray:
+  """Flax HWIO conv kernel -> torch OIHW; vectors unchanged."""
+  return np.transpose(array, (3, 2, 0, 1)) if array.ndim == 4 else array
+
+
+def _from_torch(array: np.ndarray) -> np.ndarray:
+  """torch OIHW conv weight -> Flax HWIO; vectors unchanged."""
+  return np.transpose(array, (2, 3, 1, 0)) if array.ndim == 4 else array
+
+
+def _torch_names(variables: Variables
+                 ) -> Dict[str, Tuple[Tuple[str, ...], Any]]:
+  """torchvision key -> (flat Flax variable path, leaf) for the backbone.
+
+  Args:
+    variables: {'params': ..., 'batch_stats': ...} of a ResNet, concrete or
+      from jax.eval_shape.
+
+  Returns:
+    One entry per backbone leaf; the head is left out.
+
+  Raises:
+    ValueError: if a leaf is not a ResNet conv or batch norm variable.
+  """
+  flat = traverse_util.flatten_dict(flax.core.unfreeze(dict(variables)))
+  names = {}
+  for path, leaf in flat.items():
+    collection, module_path, leaf_name = path[0], path[1:-1], path[-1]
+    if module_path and module_path[0] == HEAD_NAME:
+      continue
+    leaves = _BN_LEAVES if module_path and _is_norm(module_path) else (
+        _CONV_LEAVES)
+    suffix = leaves.get((collection, leaf_name))
+    if not module_path or suffix is None:
+      raise ValueError(
+          f'Variable {"/".join(path)} is not part of a ResNet backbone; pass '
+          'the variables of image.create_resnet(...).init(...).')
+    names[f'{_torch_module_name(module_path)}.{suffix}'] = (path, leaf)
+  return names
+
+
+def torchvision_shapes(variables: Variables) -> Dict[str, Tuple[int, ...]]:
+  """The torchvision state_dict keys and shapes a weight file must hold.
+
+  Args:
+    variables: ResNet variables, concrete or from jax.eval_shape.
+
+  Returns:
+    {torchvision key: shape in torch layout (OIHW for convs)}, without the
+    ignored 'fc.*' and '*.num_batches_tracked' entries.
+  """
+  shapes = {}
+  for key, (_, leaf) in _torch_names(variables).items():
+    shape = tuple(leaf.shape)
+    shapes[key] = (shape[3], shape[2], shape[0], shape[1]) if len(
+        shape) == 4 else shape
+  return shapes
+
+
+def export_torchvision_npz(variables: Variables, path: str) -> None:
+  """Writes the backbone as a torchvision-named .npz (load_torchvision_npz's
+  input format); the head is not written.
+
+  Args:
+    variables: concrete ResNet variables ('params' and 'batch_stats').
+    path: output file; numpy appends '.npz' when it lacks the suffix.
+  """
+  arrays = {key: _to_torch(np.asarray(leaf))
+            for key, (_, leaf) in _torch_names(variables).items()}
+  directory = os.path.dirname(os.fspath(path))
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  np.savez(path, **arrays)
+
+
+def _listing(keys: Sequence[str]) -> str:
+  keys = sorted(keys)
+  shown = ', '.join(keys[:_MAX_LISTED_KEYS])
+  more = len(keys) - _MAX_LISTED_KEYS
+  return shown + (f', ... and {more} more' if more > 0 else '')
+
+
+def _read_npz(path: str) -> Dict[str, np.ndarray]:
+  """Every array of an .npz, with errors that name the file."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+        f'Pretrained ResNet weights not found: {path}. Convert them where '
+        'torch is installed (see the docstring of mmgenre_jax.models.image) '
+        'or leave the setting empty to train from scratch.')
+  try:
+    with np.load(path, allow_pickle=False) as npz:
+      return {key: npz[key] for key in npz.files}
+  except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    raise ValueError(
+        f'{path} is not a readable .npz of arrays ({e}); write it with '
+        'np.savez(out, **{k: v.numpy() for k, v in state_dict.items()}).'
+    ) from e
+
+
+def load_torchvision_npz(path: str, variables: Variables, *,
+                         strict: bool = True) -> Dict[str, Any]:
+  """Loads ImageNet weights saved from a torchvision ResNet state_dict.
+
+  Conv weights are transposed from torch's OIHW to Flax's HWIO, batch norm
+  weight/bias go to params scale/bias and running_mean/running_var to
+  batch_stats mean/var; values take the dtype of the variables they replace.
+  'fc.*' and '*.num_batches_tracked' are ignored, and the head keeps its
+  values in `variables` (a fresh initialisation).
+
+  Args:
+    path: .npz written as in the module docstring.
+    variables: {'params', 'batch_stats'} of the same ResNet, from model.init.
+    strict: raise on keys missing from the file or unknown to the model.
+      With strict=False those are logged, unknown keys are skipped and
+      missing variables keep their values in `variables`.
+
+  Returns:
+    New variables {'params': ..., 'batch_stats': ...} (plain dicts);
+    `variables` is not modified.
+
+  Raises:
+    FileNotFoundError: no file at `path`.
+    ValueError: an unreadable file; a shape that differs from the model's
+      (naming the key and both shapes); with strict, missing or unexpected
+      keys (listing them).
+  """
+  arrays = _read_npz(path)
+  expected = _torch_names(variables)
+  used = {k for k in arrays if not IGNORED_KEY_PATTERN.search(k)}
+  missing = sorted(set(expected) - used)
+  unexpected = sorted(used - set(expected))
+  if (missing or unexpected) and strict:
+    problems = []
+    if missing:
+      problems.append(f'{len(missing)} model keys missing from the file: '
+                      f'{_listing(missing)}')
+    if unexpected:
+      problems.append(f'{len(unexpected)} file keys unknown to the model: '
+                      f'{_listing(unexpected)}')
+    raise ValueError(
+        f'{path} does not match this ResNet ({len(expected)} backbone keys, '
+        f'file has {len(used)} besides fc/num_batches_tracked). '
+        + '; '.join(problems) + '. Check that the file was saved from the '
+        'same depth (config.model.depth), or pass strict=False to load the '
+        'keys that match.')
+  if missing:
+    logging.warning('%s lacks %d keys; they keep their initial values: %s',
+                    path, len(missing), _listing(missing))
+  if unexpected:
+    logging.warning('%s has %d keys unknown to the model, skipped: %s', path,
+                    len(unexpected), _listing(unexpected))
+
+  wanted = torchvision_shapes(variables)
+  flat = traverse_util.flatten_dict(flax.core.unfreeze(dict(variables)))
+  for key in sorted(set(expected) & used):
+    flax_path, leaf = expected[key]
+    array = arrays[key]
+    if tuple(array.shape) != wanted[key]:
+      raise ValueError(
+          f'{path}: key {key!r} has shape {tuple(array.shape)} but the model '
+          f'expects {wanted[key]} (torch layout; Flax variable '
+          f'{"/".join(flax_path)} {tuple(leaf.shape)}). Check '
+          'config.model.depth against the network the file was saved from.')
+    if not np.issubdtype(array.dtype, np.floating):
+      raise ValueError(
+          f'{path}: key {key!r} has dtype {array.dtype}; expected a float '
+          'array.')
+    flat[flax_path] = jnp.asarray(_from_torch(array), dtype=leaf.dtype)
+  return traverse_util.unflatten_dict(flat)
+
+
+def count_backbone_params(params: Mapping[str, Any]) -> int:
+  """Number of trainable parameters without the output head.
+
+  Args:
+    params: variables['params'] of a ResNet, concrete or abstract.
+
+  Returns:
+    The count; torchvision's numel of the same network minus its fc.
+  """
+  body = {k: v for k, v in dict(params).items() if k != HEAD_NAME}
+  return int(sum(np.prod(leaf.shape, dtype=np.int64)
+                 for leaf in jax.tree_util.tree_leaves(body)))
+
