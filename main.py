@@ -3,7 +3,9 @@
 This file is intentionally kept short. The majority of the logic is in
 libraries that can be easily tested and imported in Colab.
 
-  python main.py --config=configs/mumu_cosine.py --workdir=runs/mumu_cosine
+  python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
+      --workdir=runs/audio --config.data.shard_dir=runs/data/shards
+  python main.py ... --mode=evaluate --checkpoint=best --split=test
   python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
       --workdir=/tmp/w --mode=summary
 """
@@ -20,6 +22,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory to store model data.')
 flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'extract', 'summary'],
                   'What to do with the experiment.')
+flags.DEFINE_string('checkpoint', None, "evaluate/extract: 'best', 'latest' "
+                    "or a step (default: best if there is one).")
+flags.DEFINE_string('split', 'test', 'evaluate/extract: which split.')
+flags.DEFINE_bool('follow', False, 'evaluate: evaluate each new checkpoint '
+                  'of a running training job until it is done.')
 config_flags.DEFINE_config_file(
     'config', None, 'File path to the experiment configuration.',
     lock_config=True)
@@ -33,15 +40,31 @@ def main(argv):
   # Hide any GPUs from TensorFlow. Otherwise TF might reserve memory and make
   # it unavailable to JAX.
   tf.config.experimental.set_visible_devices([], 'GPU')
-
   if FLAGS.mode == 'summary':
     from mmgenre_jax import summary  # pylint: disable=g-import-not-at-top
     summary.print_summary(FLAGS.config)
     return
+  from mmgenre_jax import sharding  # pylint: disable=g-import-not-at-top
+  # Before anything touches the devices (multi-process launches).
+  sharding.maybe_initialize_distributed()
+  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax import evaluate
+  from mmgenre_jax import train
+  # pylint: enable=g-import-not-at-top
   logging.info('mode=%s workdir=%s', FLAGS.mode, FLAGS.workdir)
-  raise app.UsageError(
-      f'--mode={FLAGS.mode} needs the trainer (mmgenre_jax/train.py), which '
-      'is not part of this release yet; --mode=summary works.')
+  if FLAGS.mode == 'train':
+    report = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  elif FLAGS.mode == 'evaluate':
+    report = evaluate.evaluate(FLAGS.config, FLAGS.workdir,
+                               checkpoint=FLAGS.checkpoint, split=FLAGS.split,
+                               follow=FLAGS.follow)
+  else:
+    path = evaluate.extract(FLAGS.config, FLAGS.workdir, split=FLAGS.split,
+                            checkpoint=FLAGS.checkpoint)
+    print(path)
+    return
+  # The last stdout line: the metrics, for scripts.
+  print(evaluate.to_json_line(report), flush=True)
 
 
 if __name__ == '__main__':

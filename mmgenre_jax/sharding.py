@@ -30,7 +30,16 @@ def maybe_initialize_distributed() -> None:
   jax.distributed.initialize() reads itself.
   """
   if os.environ.get(DISTRIBUTED_ENV, '0') not in ('', '0'):
-    jax.distributed.initialize()
+    kwargs = {}
+    # Manual launches (e.g. the localhost test) name the topology; on a TPU
+    # pod jax.distributed.initialize() discovers it.
+    if 'JAX_NUM_PROCESSES' in os.environ:
+      kwargs['num_processes'] = int(os.environ['JAX_NUM_PROCESSES'])
+    if 'JAX_PROCESS_ID' in os.environ:
+      kwargs['process_id'] = int(os.environ['JAX_PROCESS_ID'])
+    if 'JAX_COORDINATOR_ADDRESS' in os.environ:
+      kwargs['coordinator_address'] = os.environ['JAX_COORDINATOR_ADDRESS']
+    jax.distributed.initialize(**kwargs)
     logging.info('jax.distributed: process %d of %d, %d local / %d devices',
                  jax.process_index(), jax.process_count(),
                  jax.local_device_count(), jax.device_count())
@@ -38,7 +47,10 @@ def maybe_initialize_distributed() -> None:
 
 def create_mesh() -> Mesh:
   """A 1-D mesh over every device of every process, axis 'data'."""
-  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,))
+  # Auto axis types: jit propagates shardings from the inputs we place,
+  # with no explicit-sharding annotations needed inside the model.
+  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def data_sharding(mesh: Mesh) -> NamedSharding:

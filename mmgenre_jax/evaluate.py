@@ -1,0 +1,245 @@
+"""Checkpoint-based evaluation: one checkpoint, or follow a training run.
+
+  python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
+      --workdir=runs/audio --mode=evaluate --checkpoint=best --split=test
+
+The same evaluation code as training (train.evaluate_split), so evaluating
+the best checkpoint of a finished run on the same devices reproduces its
+test_metrics.json. With follow=True (`--follow`) this is the separate
+evaluation job of a pod launch: it polls workdir/checkpoints/latest,
+evaluates every new checkpoint it sees and returns once training has written
+its done marker (train.DONE_FILE) and the last checkpoint is evaluated.
+Results go to workdir/eval_<split>/: one JSON per evaluated checkpoint,
+metrics.json (the last one) and TensorBoard events.
+"""
+
+import json
+import pathlib
+import time
+from typing import Any, Dict, Optional, Union
+
+from absl import logging
+from clu import metric_writers
+import jax
+import ml_collections
+import numpy as np
+
+from mmgenre_jax import metrics
+from mmgenre_jax import sharding
+from mmgenre_jax import train
+
+CheckpointSpec = Optional[Union[str, int]]
+# Seconds between two looks at workdir/checkpoints/latest in follow mode.
+POLL_SECONDS = 10.0
+REPRESENTATIONS_DIR = 'representations'
+
+
+def _eval_dir(workdir, split: str) -> pathlib.Path:
+  return pathlib.Path(workdir) / f'eval_{split}'
+
+
+def _find_checkpoint(managers, checkpoint: CheckpointSpec, workdir):
+  """(manager, step, kind) of 'best', 'latest' or a step number."""
+  latest, best = managers
+  if checkpoint is None:
+    checkpoint = 'best' if best.latest_step() is not None else 'latest'
+  if isinstance(checkpoint, str) and checkpoint.isdigit():
+    checkpoint = int(checkpoint)
+  if checkpoint in ('best', 'latest'):
+    manager = best if checkpoint == 'best' else latest
+    step = manager.latest_step()
+    if step is None:
+      raise FileNotFoundError(
+          f'{workdir} has no {checkpoint} checkpoint (looked in '
+          f'{manager.directory}); train first, or pass --checkpoint=latest.')
+    return manager, step, checkpoint
+  if isinstance(checkpoint, int):
+    for kind, manager in (('latest', latest), ('best', best)):
+      if checkpoint in manager.all_steps():
+        return manager, checkpoint, kind
+    raise FileNotFoundError(
+        f'No checkpoint of step {checkpoint} in {workdir}; it has latest '
+        f'{latest.all_steps()} and best {best.all_steps()}.')
+  raise ValueError(f'checkpoint={checkpoint!r}: use None, "best", "latest" '
+                   'or a step number.')
+
+
+class _Evaluator:
+  """Restores checkpoints of one workdir and evaluates them."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir):
+    self.workdir = pathlib.Path(workdir)
+    self.config, self.mesh, model, self.steps = train.setup(config, workdir)
+    self.abstract_state = train.abstract_train_state(self.config, model,
+                                                     self.mesh)
+    self._label_factors = None
+
+  def label_factors(self):
+    if self.config.model.target != 'cosine':
+      return None
+    if self._label_factors is None:
+      self._label_factors = jax.device_put(
+          train.load_label_factors(self.config, self.workdir),
+          sharding.replicated_sharding(self.mesh))
+    return self._label_factors
+
+  def restore(self, manager, step: int):
+    state, meta = train.restore_checkpoint(manager, step, self.abstract_state)
+    return state, meta
+
+  def run(self, state, split: str, **kwargs) -> Dict[str, Any]:
+    return train.evaluate_split(self.steps, state, self.config, split,
+                                self.label_factors(), **kwargs)
+
+
+def _write_result(eval_dir: pathlib.Path, writer, report: Dict[str, Any],
+                  kind: str, step: int) -> None:
+  scalars = {k: v for k, v in report.items() if not isinstance(v, str)}
+  writer.write_scalars(step, {f'{kind}/{k}': v for k, v in
+                              metrics.flatten_metrics(scalars).items()})
+  writer.flush()
+  if jax.process_index() == 0:
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    train.write_json(eval_dir / f'{kind}_{step}.json', report)
+    train.write_json(eval_dir / 'metrics.json', report)
+
+
+def evaluate(config: ml_collections.ConfigDict,
+             workdir,
+             *,
+             checkpoint: CheckpointSpec = None,
+             split: str = 'test',
+             follow: bool = False,
+             poll_seconds: float = POLL_SECONDS,
+             timeout_s: Optional[float] = None) -> Dict[str, Any]:
+  """Evaluates a checkpoint of a training workdir on one split.
+
+  Args:
+    config: the run's config (config.data.shard_dir as in training).
+    workdir: the training workdir.
+    checkpoint: 'best', 'latest', a step number, or None ('best' when it
+      exists, else 'latest'). Ignored with follow=True (every new latest
+      checkpoint).
+    split: 'train', 'val' or 'test'.
+    follow: poll workdir/checkpoints/latest until training is done.
+    poll_seconds: follow mode: seconds between polls.
+    timeout_s: follow mode: give up (TimeoutError) after this long.
+
+  Returns:
+    metrics.multilabel_report / singlelabel_report keys, loss, step and
+    checkpoint (its kind); in follow mode those of the last checkpoint.
+  """
+  workdir = pathlib.Path(workdir)
+  evaluator = _Evaluator(config, workdir)
+  eval_dir = _eval_dir(workdir, split)
+  writer = metric_writers.create_default_writer(
+      str(eval_dir), just_logging=jax.process_index() > 0)
+  if not follow:
+    managers = train.checkpoint_managers(workdir, read_only=True)
+    manager, step, kind = _find_checkpoint(managers, checkpoint, workdir)
+    state, meta = evaluator.restore(manager, step)
+    report = evaluator.run(state, split)
+    report.update(step=int(step), checkpoint=kind,
+                  epoch=int(meta['epoch']), best_epoch=int(meta['best_epoch']))
+    _write_result(eval_dir, writer, report, kind, step)
+    for manager in managers:
+      manager.close()
+    return report
+
+  start = time.time()
+  done_path = workdir / train.DONE_FILE
+  latest_dir = workdir / train.CHECKPOINT_DIR / train.LATEST
+  evaluated = set()
+  report = None
+  managers = None
+  while True:
+    # Read the marker BEFORE the checkpoint list: training writes its last
+    # checkpoint before the marker, so a marker seen here means the list
+    # read next is final.
+    done = done_path.exists()
+    if managers is None and latest_dir.is_dir():
+      managers = train.checkpoint_managers(workdir, read_only=True)
+    step = None
+    if managers is not None:
+      managers[0].reload()
+      step = managers[0].latest_step()
+    if step is not None and step not in evaluated:
+      try:
+        state, meta = evaluator.restore(managers[0], step)
+      except (FileNotFoundError, ValueError) as e:
+        # Training replaced this checkpoint while we read it; the next poll
+        # finds the newer one.
+        logging.warning('Checkpoint %d vanished while restoring (%s).', step,
+                        e)
+        continue
+      report = evaluator.run(state, split)
+      report.update(step=int(step), checkpoint='latest',
+                    epoch=int(meta['epoch']))
+      _write_result(eval_dir, writer, report, 'latest', step)
+      logging.info('step %d %s: %s', step, split,
+                   metrics.format_report(report))
+      evaluated.add(step)
+      continue
+    if done:
+      break
+    if timeout_s is not None and time.time() - start > timeout_s:
+      raise TimeoutError(
+          f'No done marker {done_path} after {timeout_s:.0f} s; is training '
+          'running with this workdir?')
+    time.sleep(poll_seconds)
+  if managers is not None:
+    for manager in managers:
+      manager.close()
+  if report is None:
+    raise FileNotFoundError(
+        f'Training in {workdir} finished without a checkpoint in '
+        f'{latest_dir}.')
+  return report
+
+
+def extract(config: ml_collections.ConfigDict,
+            workdir,
+            *,
+            split: str = 'test',
+            checkpoint: CheckpointSpec = None) -> pathlib.Path:
+  """Writes the per-item representations of a split.
+
+  The file workdir/representations/<split>.npz holds ids [N] (track ids for
+  audio, album ids otherwise), representation float32 [N, R] (the
+  activations feeding the output layer) and labels ([N, L] or [N]) of this
+  process's items.
+
+  Args:
+    config: the run's config.
+    workdir: the training workdir.
+    split: which split.
+    checkpoint: as in evaluate().
+
+  Returns:
+    The path written.
+  """
+  workdir = pathlib.Path(workdir)
+  evaluator = _Evaluator(config, workdir)
+  managers = train.checkpoint_managers(workdir, read_only=True)
+  manager, step, _ = _find_checkpoint(managers, checkpoint, workdir)
+  state, _ = evaluator.restore(manager, step)
+  report = evaluator.run(state, split, collect_representations=True)
+  for manager in managers:
+    manager.close()
+  out_dir = workdir / REPRESENTATIONS_DIR
+  out_dir.mkdir(parents=True, exist_ok=True)
+  suffix = (f'-{jax.process_index()}' if jax.process_count() > 1 else '')
+  path = out_dir / f'{split}{suffix}.npz'
+  extracted = report['_extract']
+  np.savez(path, ids=extracted['ids'],
+           representation=extracted['representation'].astype(np.float32),
+           labels=extracted['labels'], step=np.int64(step))
+  logging.info('Wrote %d %s representations to %s', len(extracted['ids']),
+               split, path)
+  return path
+
+
+def to_json_line(report: Dict[str, Any]) -> str:
+  """One JSON line of a report (the last stdout line of --mode=evaluate)."""
+  return json.dumps({k: v for k, v in report.items()
+                     if not k.startswith('_')}, sort_keys=True)

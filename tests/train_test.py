@@ -1,0 +1,306 @@
+"""End-to-end tests of mmgenre_jax.train and mmgenre_jax.evaluate.
+
+One tiny set of audio shards (written directly with input_pipeline.tfrecord,
+in the layout of `mmgenre prepare`) serves every test; configs/test.py
+(LOW-4x70 COSINE) trains on it for 2 epochs of 2 steps.
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from configs import test as test_config
+from input_pipeline import pipeline
+from input_pipeline import tfrecord
+from mmgenre_jax import evaluate
+from mmgenre_jax import train
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+PATCH_SHAPE = (322, 96)
+LABELS = ('Rock', 'Indie Rock', 'Jazz', 'Vocal Jazz', 'Pop', 'Dance Pop')
+# Albums per split; two tracks each. Album a has genre a % 3 (labels 2g and,
+# for odd albums, the sub-genre 2g + 1), so every split has each label on
+# some but not all items.
+ALBUMS = {'train': 8, 'val': 4, 'test': 6}
+TRACKS_PER_ALBUM = 2
+# Global batch of the runs compared across device counts (divisible by 8).
+BATCH = 8
+
+
+def _write_shards(out: pathlib.Path) -> pathlib.Path:
+  rng = np.random.default_rng(0)
+  specs = tfrecord.feature_specs('mumu', 'audio', patch_shape=PATCH_SHAPE)
+  shards, counts = {}, {}
+  train_patches = []
+  for split, num_albums in ALBUMS.items():
+    with tfrecord.ShardedWriter(out / 'audio', split, shard_size=4) as w:
+      for a in range(num_albums):
+        genre = a % 3
+        labels = [2 * genre] + ([2 * genre + 1] if a % 2 else [])
+        for t in range(TRACKS_PER_ALBUM):
+          # Each genre has its own frequency band, so the network can learn.
+          patch = rng.normal(-40.0, 5.0, PATCH_SHAPE).astype(np.float32)
+          patch[:, 30 * genre:30 * genre + 20] += 20.0
+          if split == 'train':
+            train_patches.append(patch)
+          w.write(tfrecord.encode_example(
+              {'track_id': f'TR{split}{a}{t}', 'album_id': f'AL{split}{a}',
+               'patch': patch, 'labels': labels}, specs))
+    shards[split] = [s.to_json() for s in w.shards]
+    n = num_albums * TRACKS_PER_ALBUM
+    counts[split] = {'read': n, 'written': n, 'skipped': 0}
+  stack = np.stack(train_patches)
+  np.savez(out / 'audio_stats.npz', mean=stack.mean(0), std=stack.std(0),
+           count=np.int64(len(stack)))
+  manifest = {
+      'format_version': 1, 'complete': True, 'dataset': 'mumu',
+      'labels': list(LABELS), 'num_labels': len(LABELS),
+      'label_type': 'multi_hot', 'image_size': 32,
+      'patch_shape': list(PATCH_SHAPE), 'vocab_size': None,
+      'audio_stats': 'audio_stats.npz',
+      'modalities': {'audio': {'features': tfrecord.specs_to_json(specs),
+                               'counts': counts, 'shards': shards}},
+  }
+  tfrecord.write_json_atomic(out / pipeline.MANIFEST, manifest)
+  return out
+
+
+@pytest.fixture(scope='module')
+def shard_dir(tmp_path_factory):
+  return _write_shards(tmp_path_factory.mktemp('shards'))
+
+
+def _config(shard_dir, **train_overrides):
+  config = test_config.get_config()
+  config.data.shard_dir = str(shard_dir)
+  config.train.batch_size = BATCH
+  config.eval.batch_size = BATCH
+  for key, value in train_overrides.items():
+    config.train[key] = value
+  return config
+
+
+@pytest.fixture(scope='module')
+def full_run(shard_dir, tmp_path_factory):
+  """An uninterrupted 2-epoch run: (workdir, returned test metrics)."""
+  workdir = tmp_path_factory.mktemp('full')
+  return workdir, train.train_and_evaluate(_config(shard_dir), workdir)
+
+
+def _latest_params(config, workdir):
+  config, mesh, model, _ = train.setup(config, workdir)
+  latest, best = train.checkpoint_managers(workdir, read_only=True)
+  state, meta = train.restore_checkpoint(
+      latest, latest.latest_step(),
+      train.abstract_train_state(config, model, mesh))
+  latest.close()
+  best.close()
+  return jax.device_get(state.params), int(state.step), meta
+
+
+def test_train_and_evaluate_writes_finite_metrics(full_run):
+  workdir, report = full_run
+  assert report == json.loads((workdir / train.TEST_METRICS_FILE).read_text())
+  assert np.isfinite(report['loss'])
+  for key in ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5'):
+    assert 0.0 <= report[key] <= 1.0, key
+  # 6 test albums x 2 tracks; every label is on some but not all of them.
+  assert report['num_items'] == 12
+  assert report['num_labels_evaluated'] == len(LABELS)
+  assert report['train_steps'] == 4  # 2 epochs of 16 tracks / 8.
+  assert report['step'] in (2, 4)  # the best epoch's checkpoint
+  assert report['epoch_s'] > 0
+  assert report['num_params'] > 100_000
+  factors = np.load(workdir / 'label_factors.npy')
+  assert factors.shape == (len(LABELS), 4)
+  assert (workdir / 'labels.tsv').read_text().split('\n')[:2] == [
+      'Rock', 'Indie Rock']
+  assert (workdir / train.DONE_FILE).exists()
+
+
+def test_resume_after_stop_matches_uninterrupted_run(full_run, shard_dir,
+                                                     tmp_path):
+  full_dir, full_report = full_run
+  # Stop inside the second epoch (step 3 of 4), then run the same command.
+  stopped = train.train_and_evaluate(_config(shard_dir, max_steps=3),
+                                     tmp_path)
+  assert stopped['train_steps'] == 3
+  resumed = train.train_and_evaluate(_config(shard_dir), tmp_path)
+  assert resumed['train_steps'] == 4
+  params, step, meta = _latest_params(_config(shard_dir), tmp_path)
+  full_params, full_step, full_meta = _latest_params(_config(shard_dir),
+                                                     full_dir)
+  assert step == full_step == 4
+  timing = ('train_seconds',)
+  assert ({k: v for k, v in meta.items() if k not in timing} ==
+          {k: v for k, v in full_meta.items() if k not in timing})
+  jax.tree_util.tree_map(np.testing.assert_array_equal, params, full_params)
+  assert resumed['roc_auc'] == full_report['roc_auc']
+  assert resumed['loss'] == full_report['loss']
+
+
+def test_evaluate_reproduces_test_metrics_and_extracts(full_run, shard_dir):
+  workdir, report = full_run
+  config = _config(shard_dir)
+  again = evaluate.evaluate(config, workdir, checkpoint='best')
+  assert again['roc_auc'] == report['roc_auc']
+  assert again['loss'] == report['loss']
+  assert again['step'] == report['step']
+  assert json.loads((workdir / 'eval_test' / 'metrics.json').read_text())[
+      'roc_auc'] == report['roc_auc']
+  # Follow mode on a finished run: evaluates the latest checkpoint, then
+  # sees the done marker and returns.
+  followed = evaluate.evaluate(config, workdir, split='val', follow=True,
+                               poll_seconds=0.1, timeout_s=60)
+  assert followed['step'] == 4 and followed['checkpoint'] == 'latest'
+  path = evaluate.extract(config, workdir, split='test')
+  with np.load(path) as data:
+    assert data['representation'].shape[0] == 12
+    assert data['labels'].shape == (12, len(LABELS))
+    assert sorted(data['ids'])[:2] == ['TRtest00', 'TRtest01']
+    assert np.all(np.isfinite(data['representation']))
+  with pytest.raises(FileNotFoundError, match='step 99'):
+    evaluate.evaluate(config, workdir, checkpoint=99)
+
+
+def test_main_evaluate_ends_with_json_line(full_run, shard_dir):
+  workdir, report = full_run
+  env = dict(os.environ, JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2',
+             PYTHONPATH=str(REPO))
+  result = subprocess.run(
+      [sys.executable, str(REPO / 'main.py'),
+       f'--config={REPO / "configs" / "test.py"}', f'--workdir={workdir}',
+       f'--config.data.shard_dir={shard_dir}',
+       f'--config.train.batch_size={BATCH}',
+       f'--config.eval.batch_size={BATCH}', '--mode=evaluate',
+       '--checkpoint=best'],
+      capture_output=True, text=True, env=env, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  last = json.loads(result.stdout.strip().splitlines()[-1])
+  assert last['roc_auc'] == report['roc_auc']
+  for key in ('pr_auc', 'adiv@1', 'adiv@3', 'adiv@5', 'precision', 'recall',
+              'macro_f1'):
+    assert key in last
+
+
+_EIGHT_DEVICES = r'''
+import json, sys
+from configs import test as test_config
+from mmgenre_jax import train
+import jax
+assert jax.device_count() == 8, jax.devices()
+config = test_config.get_config()
+config.data.shard_dir = sys.argv[1]
+try:  # configs/test.py's batch of 4 does not split over 8 devices.
+  train.train_and_evaluate(config, sys.argv[2] + '/bad')
+  print('NO ERROR')
+except ValueError as e:
+  print('ERROR', e)
+config.train.batch_size = config.eval.batch_size = 8
+report = train.train_and_evaluate(config, sys.argv[2] + '/good')
+print(json.dumps(report))
+'''
+
+
+def test_eight_devices_match_one_device(full_run, shard_dir, tmp_path):
+  _, report = full_run
+  env = dict(os.environ, JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2',
+             PYTHONPATH=str(REPO),
+             XLA_FLAGS='--xla_force_host_platform_device_count=8')
+  result = subprocess.run(
+      [sys.executable, '-c', _EIGHT_DEVICES, str(shard_dir), str(tmp_path)],
+      capture_output=True, text=True, env=env, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.strip().splitlines()
+  error = next(line for line in lines if line.startswith(('ERROR', 'NO ')))
+  assert 'Batch size (4) must be divisible' in error
+  assert 'multiple of 8' in error
+  # The bad run failed before compiling or checkpointing anything.
+  assert not (tmp_path / 'bad' / train.CHECKPOINT_DIR).exists()
+  eight = json.loads(lines[-1])
+  assert eight['train_steps'] == report['train_steps']
+  np.testing.assert_allclose(eight['loss'], report['loss'], rtol=1e-4,
+                             atol=1e-6)
+  np.testing.assert_allclose(eight['roc_auc'], report['roc_auc'], atol=1e-3)
+
+
+def test_config_errors_are_clear(shard_dir, tmp_path):
+  config = _config(shard_dir)
+  config.model.name = 'text_mlp'
+  with pytest.raises(ValueError, match="no 'text' shards"):
+    train.train_and_evaluate(config, tmp_path)
+  config = _config(shard_dir)
+  config.data.shard_dir = ''
+  with pytest.raises(ValueError, match='shard_dir is empty'):
+    train.train_and_evaluate(config, tmp_path)
+  config = _config(shard_dir)
+  config.model.target = 'softmax'
+  with pytest.raises(ValueError, match="holds 'multi_hot' labels"):
+    train.train_and_evaluate(config, tmp_path)
+
+
+_TWO_PROCESSES = r'''
+import json, os, sys
+import jax
+# Explicit arguments: jax.distributed.initialize() reads only the
+# coordinator address from the environment.
+jax.distributed.initialize(os.environ['JAX_COORDINATOR_ADDRESS'],
+                           num_processes=2,
+                           process_id=int(os.environ['JAX_PROCESS_ID']))
+from configs import test as test_config
+from mmgenre_jax import train
+assert (jax.process_count(), jax.device_count()) == (2, 8), jax.devices()
+config = test_config.get_config()
+config.data.shard_dir = sys.argv[1]
+config.train.batch_size = config.eval.batch_size = 8
+report = train.train_and_evaluate(config, sys.argv[2])
+print('REPORT', json.dumps(report))
+'''
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_of_four_devices(shard_dir, tmp_path):
+  env = dict(os.environ, JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='2',
+             PYTHONPATH=str(REPO),
+             XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{_free_port()}')
+  procs = [subprocess.Popen(
+      [sys.executable, '-c', _TWO_PROCESSES, str(shard_dir), str(tmp_path)],
+      env=dict(env, JAX_PROCESS_ID=str(i)), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True) for i in range(2)]
+  try:
+    outputs = [p.communicate(timeout=300) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+  reports = []
+  for p, (out, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+    line = next(x for x in out.splitlines() if x.startswith('REPORT '))
+    reports.append(json.loads(line[len('REPORT '):]))
+  # The test split's 3 shard files are dealt 2 + 1: the process with fewer
+  # feeds padding batches, and every item is evaluated once.
+  for report in reports:
+    assert report['num_items'] == 12
+    assert report['train_steps'] == 4
+    assert np.isfinite(report['loss'])
+    assert 0.0 <= report['roc_auc'] <= 1.0
+  timing = ('epoch_s',)
+  assert ({k: v for k, v in reports[0].items() if k not in timing} ==
+          {k: v for k, v in reports[1].items() if k not in timing})
+  assert json.loads((tmp_path / train.TEST_METRICS_FILE).read_text())[
+      'roc_auc'] == reports[0]['roc_auc']
