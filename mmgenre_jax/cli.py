@@ -21,6 +21,16 @@ SUBCOMMANDS = {
                 'Compute features and write TFRecord shards + manifest.'),
     'factorize': ('mmgenre_jax.targets',
                   'PPMI-SVD label factors and item targets (COSINE).'),
+    'report': ('mmgenre_jax.report',
+               'Write report.md and results.json of a pipeline workdir.'),
+    'predict': ('mmgenre_jax.tagging.predict',
+                'Tag audio files, covers and reviews with genres.'),
+    'embed': ('mmgenre_jax.tagging.embed',
+              'Write per-modality, aligned and fused representations.'),
+    'neighbours': ('mmgenre_jax.tagging.neighbours',
+                   'Nearest genres or catalog items in the cosine space.'),
+    'export': ('mmgenre_jax.tagging.export',
+               'Copy what prediction needs into one bundle directory.'),
 }
 
 
