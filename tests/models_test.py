@@ -190,6 +190,23 @@ def test_high_4x70_cosine_unit_norm_and_dropout_only_in_training():
   assert dropped > kept_zero + 0.2
 
 
+@pytest.mark.parametrize('variant', ['high-4x70', 'low-4x96', 'msdi'])
+def test_conv_layouts_share_parameters_and_outputs(variant):
+  # FreqConv (bins as channels of a 1-D conv) is a faster way to compute the
+  # same network: one parameter tree, outputs equal to float32 rounding.
+  model = audio.create_audio_cnn(variant, num_outputs=50, target='cosine')
+  nhwc = model.clone(conv_layout='nhwc')
+  x = jax.random.normal(jax.random.key(0), (2,) + audio.INPUT_SHAPE)
+  variables = model.init(jax.random.key(1), x)
+  assert (jax.tree.map(jnp.shape, variables) ==
+          jax.tree.map(jnp.shape, nhwc.init(jax.random.key(1), x)))
+  fast, reference = model.apply(variables, x), nhwc.apply(variables, x)
+  for key in ('output', 'representation'):
+    np.testing.assert_allclose(fast[key], reference[key], atol=2e-5)
+  with pytest.raises(ValueError, match='conv_layout'):
+    model.clone(conv_layout='nchw').init(jax.random.key(1), x)
+
+
 def test_audio_errors_name_the_problem():
   with pytest.raises(ValueError, match='high-4x70'):
     audio.create_audio_cnn('high-5x5', num_outputs=50, target='cosine')

@@ -73,12 +73,14 @@ def _build_audio_cnn(model_config):
              f'{_require(model_config, "kernels")}')
   return audio.create_audio_cnn(
       variant, dropout=model_config.get('dropout'), dtype=_dtype(model_config),
+      conv_layout=_optional(model_config, 'conv_layout', 'freq_channels'),
       **_head_kwargs(model_config))
 
 
 def _build_msdi_audio_cnn(model_config):
   return audio.create_audio_cnn(
       'msdi', dropout=model_config.get('dropout'), dtype=_dtype(model_config),
+      conv_layout=_optional(model_config, 'conv_layout', 'freq_channels'),
       **_head_kwargs(model_config))
 
 

@@ -26,6 +26,57 @@ INPUT_SHAPE = (322, 96, 1)
 Pair = Tuple[int, int]
 
 
+# How convs whose kernel spans at least half the frequency bins are computed
+# (config.model.conv_layout). 'freq_channels' runs them as a 1-D convolution
+# over time with the bins as channels (FreqConv): the same parameters and
+# outputs, 13x faster forward+backward for the 4x70 first layer on XLA:CPU
+# (BENCHMARKS.md, benchmarks/conv_layers.py). 'nhwc' keeps nn.Conv, the
+# choice benchmarks/gpu.sh compares on accelerators.
+CONV_LAYOUTS = ('freq_channels', 'nhwc')
+
+
+class FreqConv(nn.Module):
+  """A (kt, kf) valid conv over [B, T, F, C] computed as a 1-D conv over time.
+
+  The F x C input values of a frame become the channels of a 1-D convolution
+  whose weight is the block-Toeplitz expansion of the 2-D kernel: output
+  position p (of P = F - kf + 1) sees bins p..p+kf-1. Parameters are the 2-D
+  kernel [kt, kf, C, features] and bias [features] of nn.Conv (same names,
+  shapes and initialisers), so checkpoints are interchangeable with
+  nn.Conv's. With kf = F (4x96, or the 4x6 second layer of 4x70) P = 1 and
+  this is a plain 1-D convolution; for the 4x70 first layer P = 27 and the
+  expanded weight is 70/96 = 73 % non-zero (1.37x the arithmetic, still far
+  faster on CPU than XLA's one-input-channel 2-D conv).
+  """
+  features: int
+  kernel_size: Pair
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: [B, T, F, C] -> [B, T - kt + 1, F - kf + 1, features]."""
+    batch, _, freq, channels = x.shape
+    kt, kf = self.kernel_size
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (kt, kf, channels, self.features), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (self.features,),
+                      jnp.float32)
+    positions = freq - kf + 1
+    if positions == 1:
+      weight = kernel.reshape(kt, kf * channels, self.features)
+    else:
+      weight = jnp.stack(
+          [jnp.pad(kernel, ((0, 0), (p, freq - kf - p), (0, 0), (0, 0)))
+           for p in range(positions)], axis=3)  # [kt, F, C, P, features]
+      weight = weight.reshape(kt, freq * channels, positions * self.features)
+    y = jax.lax.conv_general_dilated(
+        x.reshape(batch, x.shape[1], freq * channels).astype(self.dtype),
+        weight.astype(self.dtype), (1,), 'VALID',
+        dimension_numbers=('NWC', 'WIO', 'NWC'))
+    y = y.reshape(batch, y.shape[1], positions, self.features)
+    return y + bias.astype(self.dtype)
+
+
 @dataclasses.dataclass(frozen=True)
 class AudioCNNSpec:
   """One row of AUDIO_CNN_TABLE.
@@ -104,6 +155,8 @@ class AudioCNN(nn.Module):
     target: one of heads.TARGETS.
     dropout: rate after each block (0 disables it).
     dtype: computation dtype of the conv blocks (the head stays float32).
+    conv_layout: one of CONV_LAYOUTS; how wide-kernel convs are computed
+      (the parameters and outputs are the same either way).
   """
   kernels: Sequence[Pair]
   filters: Sequence[int]
@@ -112,6 +165,7 @@ class AudioCNN(nn.Module):
   target: str
   dropout: float = 0.0
   dtype: Any = jnp.float32
+  conv_layout: str = 'freq_channels'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False
@@ -136,11 +190,19 @@ class AudioCNN(nn.Module):
       raise ValueError(
           f'AudioCNN expects [batch, time, freq, 1] patches, got shape '
           f'{x.shape}; add the channel axis with x[..., None].')
+    if self.conv_layout not in CONV_LAYOUTS:
+      raise ValueError(f'Unknown conv_layout {self.conv_layout!r}; use one of '
+                       f'{CONV_LAYOUTS}.')
     x = x.astype(self.dtype)
     for i, (kernel, features, pool) in enumerate(
         zip(self.kernels, self.filters, self.pools)):
-      x = nn.Conv(features, tuple(kernel), padding='VALID', dtype=self.dtype,
-                  name=f'conv_{i}')(x)
+      wide = kernel[1] > 1 and 2 * kernel[1] >= x.shape[2]
+      if wide and self.conv_layout == 'freq_channels':
+        x = FreqConv(features, tuple(kernel), dtype=self.dtype,
+                     name=f'conv_{i}')(x)
+      else:
+        x = nn.Conv(features, tuple(kernel), padding='VALID',
+                    dtype=self.dtype, name=f'conv_{i}')(x)
       x = nn.relu(x)
       if pool is not None:
         x = nn.max_pool(x, tuple(pool), strides=tuple(pool), padding='VALID')
@@ -201,7 +263,8 @@ def representation_size(variant: str,
 
 def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
                      dropout: Optional[float] = None,
-                     dtype: Any = jnp.float32) -> AudioCNN:
+                     dtype: Any = jnp.float32,
+                     conv_layout: str = 'freq_channels') -> AudioCNN:
   """Builds a named audio CNN of the paper.
 
   Args:
@@ -210,6 +273,7 @@ def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
     target: one of heads.TARGETS.
     dropout: overrides the paper's rate (variant_dropout) when not None.
     dtype: computation dtype of the conv blocks.
+    conv_layout: one of CONV_LAYOUTS.
 
   Returns:
     An unbound AudioCNN.
@@ -219,4 +283,5 @@ def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
     dropout = variant_dropout(variant, target)
   return AudioCNN(kernels=spec.kernels, filters=spec.filters,
                   pools=spec.pools, dropout=dropout, num_outputs=num_outputs,
-                  target=heads.check_target(target), dtype=dtype)
+                  target=heads.check_target(target), dtype=dtype,
+                  conv_layout=conv_layout)
