@@ -6,6 +6,7 @@ libraries that can be easily tested and imported in Colab.
   python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
       --workdir=runs/audio --config.data.shard_dir=runs/data/shards
   python main.py ... --mode=evaluate --checkpoint=best --split=test
+  python main.py ... --mode=extract --split=all   # representations/<name>/
   python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
       --workdir=/tmp/w --mode=summary
 """
@@ -24,7 +25,8 @@ flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'extract', 'summary'],
                   'What to do with the experiment.')
 flags.DEFINE_string('checkpoint', None, "evaluate/extract: 'best', 'latest' "
                     "or a step (default: best if there is one).")
-flags.DEFINE_string('split', 'test', 'evaluate/extract: which split.')
+flags.DEFINE_string('split', 'test', "evaluate/extract: which split; "
+                    "extract also takes 'all' (train, val and test).")
 flags.DEFINE_bool('follow', False, 'evaluate: evaluate each new checkpoint '
                   'of a running training job until it is done.')
 config_flags.DEFINE_config_file(
@@ -59,9 +61,13 @@ def main(argv):
                                checkpoint=FLAGS.checkpoint, split=FLAGS.split,
                                follow=FLAGS.follow)
   else:
-    path = evaluate.extract(FLAGS.config, FLAGS.workdir, split=FLAGS.split,
-                            checkpoint=FLAGS.checkpoint)
-    print(path)
+    splits = (evaluate.representations.SPLITS if FLAGS.split == 'all'
+              else (FLAGS.split,))
+    written = evaluate.extract_all(FLAGS.config, FLAGS.workdir,
+                                   splits=splits, checkpoint=FLAGS.checkpoint)
+    for paths in written.values():
+      for path in paths.values():
+        print(path)
     return
   # The last stdout line: the metrics, for scripts.
   print(evaluate.to_json_line(report), flush=True)

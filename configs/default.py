@@ -13,10 +13,21 @@ with set_target(), and on the command line one overrides the data field.
 
 import ml_collections
 
+from mmgenre_jax import losses
+
 # config.data field that sizes the output layer, per target: COSINE predicts a
 # label-factor vector, the others one score per label.
 OUTPUT_SIZE_FIELD = {'cosine': 'factor_dim', 'logistic': 'num_labels',
                      'softmax': 'num_labels'}
+
+
+# The image network's training [code] (SPEC §4, the Lua Torch ResNet
+# fine-tuning): SGD with Nesterov momentum 0.9, lr 1e-4, batch 50, weight
+# decay 1e-4 on all weights, lr x0.1 every 30 epochs, 90 epochs.
+IMAGE_OPTIMIZER = {'learning_rate': 1e-4, 'momentum': 0.9,
+                   'weight_decay': 1e-4, 'lr_decay_epochs': 30,
+                   'lr_decay_factor': 0.1, 'batch_size': 50,
+                   'num_epochs': 90}
 
 
 def set_target(config: ml_collections.ConfigDict, target: str) -> None:
@@ -36,6 +47,13 @@ def set_target(config: ml_collections.ConfigDict, target: str) -> None:
   if 'num_outputs' in config.model:
     del config.model['num_outputs']
   config.model.num_outputs = config.data.get_ref(OUTPUT_SIZE_FIELD[target])
+
+
+def set_image_optimizer(config: ml_collections.ConfigDict) -> None:
+  """The image network's optimizer (SPEC §4 [code], IMAGE_OPTIMIZER)."""
+  config.train.optimizer = 'sgd'
+  for field, value in IMAGE_OPTIMIZER.items():
+    config.train[field] = value
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -61,6 +79,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.timbre_dim = 48
   # Side of the square image fed to ResNet (SPEC §2: centre crop 224).
   config.data.image_size = 224
+  # Fusion / alignment stages only (docs/workdirs.md §2): representation name
+  # -> the stage workdir that extracted it, e.g. {'audio': 'W/audio', 'text':
+  # 'W/text'} reads W/audio/representations/audio/<split>.npz, ... The inputs
+  # are joined on their item ids. Empty for networks trained on shards.
+  config.data.inputs = ml_collections.ConfigDict()
 
   # ----------------------------------------------------------------- model
   config.model = ml_collections.ConfigDict()
@@ -83,12 +106,35 @@ def get_config() -> ml_collections.ConfigDict:
   # Computation dtype of the network bodies ('float32' or 'bfloat16'); output
   # heads and losses always run in float32.
   config.model.dtype = 'float32'
+  # How the audio CNN computes convs spanning >= half the frequency bins
+  # (models.audio.CONV_LAYOUTS): 'freq_channels' (1-D conv over time, bins as
+  # channels; much faster on CPU) or 'nhwc' (nn.Conv). Same parameters and
+  # outputs either way, so checkpoints are interchangeable.
+  config.model.conv_layout = 'freq_channels'
+  # ResNet only: path of ImageNet weights in torchvision layout (.npz, see
+  # mmgenre_jax/models/image.py) loaded into the body after initialisation
+  # (SPEC §4: "ResNet-101 from ImageNet weights, fine-tuned"); '' trains from
+  # scratch. The output head is always fresh.
+  config.model.pretrained = ''
+  # Alignment only: margin m of the negative terms (Sec 3.4: 0.5 was best).
+  config.model.margin = losses.ALIGNMENT_MARGIN
 
   # ----------------------------------------------------------------- train
   config.train = ml_collections.ConfigDict()
   # SPEC §4 training [code]: Adam with the default parameters, lr 1e-3.
+  # 'sgd' is SGD with Nesterov momentum config.train.momentum, the image
+  # network's optimizer (set_image_optimizer).
   config.train.optimizer = 'adam'
   config.train.learning_rate = 1e-3
+  # SGD momentum (unused by Adam).
+  config.train.momentum = IMAGE_OPTIMIZER['momentum']
+  # Added to the gradient as weight_decay * params (torch's weight_decay);
+  # 0 = none (SPEC §4: the image network uses 1e-4 on all weights).
+  config.train.weight_decay = 0.0
+  # Step schedule: the learning rate is multiplied by lr_decay_factor every
+  # lr_decay_epochs epochs; 0 = constant rate.
+  config.train.lr_decay_epochs = 0
+  config.train.lr_decay_factor = IMAGE_OPTIMIZER['lr_decay_factor']
   # Mini-batches of 32 items (Sec 6.2, 7.3.2).
   config.train.batch_size = 32
   # At most 100 epochs (Sec 6.2) ...

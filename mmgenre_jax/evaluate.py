@@ -11,12 +11,16 @@ evaluates every new checkpoint it sees and returns once training has written
 its done marker (train.DONE_FILE) and the last checkpoint is evaluated.
 Results go to workdir/eval_<split>/: one JSON per evaluated checkpoint,
 metrics.json (the last one) and TensorBoard events.
+
+extract / extract_all (`--mode=extract --split=all`) write the stage's
+representations, workdir/representations/<name>/<split>.npz
+(docs/workdirs.md §1), which fusion and alignment stages read.
 """
 
 import json
 import pathlib
 import time
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 from absl import logging
 from clu import metric_writers
@@ -25,13 +29,14 @@ import ml_collections
 import numpy as np
 
 from mmgenre_jax import metrics
+from mmgenre_jax import representations
 from mmgenre_jax import sharding
 from mmgenre_jax import train
 
 CheckpointSpec = Optional[Union[str, int]]
 # Seconds between two looks at workdir/checkpoints/latest in follow mode.
 POLL_SECONDS = 10.0
-REPRESENTATIONS_DIR = 'representations'
+REPRESENTATIONS_DIR = representations.REPRESENTATIONS_DIR
 
 
 def _eval_dir(workdir, split: str) -> pathlib.Path:
@@ -69,8 +74,9 @@ class _Evaluator:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir):
     self.workdir = pathlib.Path(workdir)
-    self.config, self.mesh, model, self.steps = train.setup(config, workdir)
-    self.abstract_state = train.abstract_train_state(self.config, model,
+    self.config, self.mesh, self.model, self.steps = train.setup(config,
+                                                                  workdir)
+    self.abstract_state = train.abstract_train_state(self.config, self.model,
                                                      self.mesh)
     self._label_factors = None
 
@@ -197,46 +203,148 @@ def evaluate(config: ml_collections.ConfigDict,
   return report
 
 
-def extract(config: ml_collections.ConfigDict,
-            workdir,
-            *,
-            split: str = 'test',
-            checkpoint: CheckpointSpec = None) -> pathlib.Path:
-  """Writes the per-item representations of a split.
+def _write_extracted(evaluator: '_Evaluator', name: str, split: str,
+                     rows: Dict[str, np.ndarray], step: int,
+                     label_names) -> pathlib.Path:
+  path = representations.representation_path(evaluator.workdir, name, split)
+  if jax.process_index() == 0:
+    representations.write_representations(
+        evaluator.workdir, name, split, ids=rows['ids'],
+        album_ids=rows['album_ids'], representation=rows['representation'],
+        scores=rows['scores'], labels=rows['labels'],
+        label_names=label_names, step=step)
+    logging.info('Wrote %d %s %s representations to %s', len(rows['ids']),
+                 split, name, path)
+  return path
 
-  The file workdir/representations/<split>.npz holds ids [N] (track ids for
-  audio, album ids otherwise), representation float32 [N, R] (the
-  activations feeding the output layer) and labels ([N, L] or [N]) of this
-  process's items.
+
+def _embed(evaluator: '_Evaluator', state, method: str,
+           inputs: np.ndarray) -> np.ndarray:
+  """One alignment tower on every row of `inputs` [N, D] -> [N, E]."""
+  mesh = evaluator.mesh
+  model = evaluator.model
+
+  def embed(params, x):
+    return model.apply({'params': params}, x, method=method)
+
+  fn = jax.jit(embed, out_shardings=sharding.replicated_sharding(mesh))
+  batch_size = sharding.per_process_batch_size(
+      int(evaluator.config.eval.batch_size), mesh)
+  arrays = {'x': np.asarray(inputs, np.float32),
+            # Row numbers travel with the rows (-1 on padding), so the
+            # replicated outputs can be put back in input order.
+            'row': np.arange(len(inputs), dtype=np.int32) + 1}
+  rows, outputs = [], []
+  for batch in train.array_batches(arrays, batch_size):
+    glob = sharding.to_global_batch(batch, mesh)
+    out, row = jax.device_get((fn(state.params, glob['x']), glob['row']))
+    outputs.append(np.asarray(out))
+    rows.append(np.asarray(row) - 1)
+  rows, outputs = np.concatenate(rows), np.concatenate(outputs)
+  real = rows >= 0
+  result = np.zeros((len(inputs), outputs.shape[1]), np.float32)
+  result[rows[real]] = outputs[real]
+  return result
+
+
+def _extract_alignment(evaluator: '_Evaluator', state, split: str,
+                       step: int) -> Dict[str, pathlib.Path]:
+  """MM_AUDIO and MM_VISUAL: each tower on every row of its own input.
+
+  At test time MM_AUDIO needs only the audio (Sec 6.2), so the rows are
+  those of each input file, not the join used for training.
+  """
+  config = evaluator.config
+  paths = {}
+  names = train.alignment_input_names(config)
+  for (tower, output_name), input_name in zip(
+      train.ALIGNMENT_OUTPUTS.items(), names):
+    data = representations.load_representations(
+        config.data.inputs[input_name], input_name, split)
+    embedded = _embed(evaluator, state, f'embed_{tower}',
+                      data['representation'])
+    rows = dict(ids=data['ids'], album_ids=data['album_ids'],
+                representation=embedded,
+                # No label scores: the alignment space is not a classifier.
+                scores=np.zeros((len(embedded), 0), np.float32),
+                labels=data['labels'])
+    paths[output_name] = _write_extracted(
+        evaluator, output_name, split, rows, step,
+        data.get(representations.LABEL_NAMES))
+  return paths
+
+
+def _extract_with(evaluator: '_Evaluator', state, split: str,
+                  step: int) -> Dict[str, pathlib.Path]:
+  config = evaluator.config
+  if config.model.name == 'alignment':
+    return _extract_alignment(evaluator, state, split, step)
+  report = evaluator.run(state, split, collect_representations=True)
+  (name,) = train.representation_names(config)
+  return {name: _write_extracted(
+      evaluator, name, split, report['_extract'], step,
+      train.label_names(evaluator.steps.source))}
+
+
+def extract_all(config: ml_collections.ConfigDict,
+                workdir,
+                *,
+                splits: Sequence[str] = representations.SPLITS,
+                checkpoint: CheckpointSpec = None
+                ) -> Dict[str, Dict[str, pathlib.Path]]:
+  """Writes the representations of several splits (default all three).
 
   Args:
     config: the run's config.
-    workdir: the training workdir.
-    split: which split.
+    workdir: the stage workdir.
+    splits: which splits.
     checkpoint: as in evaluate().
 
   Returns:
-    The path written.
+    split -> representation name -> path written
+    (workdir/representations/<name>/<split>.npz, docs/workdirs.md §1).
   """
   workdir = pathlib.Path(workdir)
   evaluator = _Evaluator(config, workdir)
   managers = train.checkpoint_managers(workdir, read_only=True)
-  manager, step, _ = _find_checkpoint(managers, checkpoint, workdir)
-  state, _ = evaluator.restore(manager, step)
-  report = evaluator.run(state, split, collect_representations=True)
-  for manager in managers:
-    manager.close()
-  out_dir = workdir / REPRESENTATIONS_DIR
-  out_dir.mkdir(parents=True, exist_ok=True)
-  suffix = (f'-{jax.process_index()}' if jax.process_count() > 1 else '')
-  path = out_dir / f'{split}{suffix}.npz'
-  extracted = report['_extract']
-  np.savez(path, ids=extracted['ids'],
-           representation=extracted['representation'].astype(np.float32),
-           labels=extracted['labels'], step=np.int64(step))
-  logging.info('Wrote %d %s representations to %s', len(extracted['ids']),
-               split, path)
-  return path
+  try:
+    manager, step, _ = _find_checkpoint(managers, checkpoint, workdir)
+    state, _ = evaluator.restore(manager, step)
+  finally:
+    for manager in managers:
+      manager.close()
+  return {split: _extract_with(evaluator, state, split, int(step))
+          for split in splits}
+
+
+def extract(config: ml_collections.ConfigDict,
+            workdir,
+            *,
+            split: str = 'test',
+            checkpoint: CheckpointSpec = None) -> Dict[str, pathlib.Path]:
+  """Writes the per-item representations of a split.
+
+  workdir/representations/<name>/<split>.npz (docs/workdirs.md §1) holds
+  ids, album_ids, representation float32 [N, R] (the activations feeding
+  the output layer), scores float32 [N, L], labels ([N, L] or [N]),
+  label_names and step. Audio networks average their whole-track windows per
+  track and, on MuMu, per album; an alignment stage writes mm_audio and
+  mm_visual. Only process 0 writes; every process computes all rows.
+
+  Args:
+    config: the run's config.
+    workdir: the training workdir.
+    split: 'train', 'val', 'test' or 'all'.
+    checkpoint: as in evaluate().
+
+  Returns:
+    representation name -> path written (with split='all', the paths of
+    the test split; every split is written).
+  """
+  if split == 'all':
+    return extract_all(config, workdir, checkpoint=checkpoint)['test']
+  return extract_all(config, workdir, splits=(split,),
+                     checkpoint=checkpoint)[split]
 
 
 def to_json_line(report: Dict[str, Any]) -> str:

@@ -1,9 +1,12 @@
-"""Trains and evaluates ONE network of the paper on prepared shards.
+"""Trains and evaluates ONE network (one pipeline stage) of the paper.
 
   python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
       --workdir=runs/audio --config.data.shard_dir=runs/data/shards
 
-The network's input modality follows config.model.name (MODEL_INPUTS). Each
+A shard network's input modality follows config.model.name (MODEL_INPUTS);
+fusion and alignment (REPRESENTATION_MODELS) train on the representations
+extracted by earlier stages, named by config.data.inputs (docs/workdirs.md
+§2; mmgenre_jax/representations.py joins them). Each
 epoch trains on the training split, evaluates on the validation split and
 saves workdir/checkpoints/latest; the epoch with the lowest validation loss is
 kept in workdir/checkpoints/best, and training stops early after
@@ -23,6 +26,7 @@ batch is split over devices, parameters and optimizer state are replicated.
 
 import copy
 import functools
+import importlib
 import json
 import os
 import pathlib
@@ -47,8 +51,10 @@ from input_pipeline import pipeline
 from mmgenre_jax import losses
 from mmgenre_jax import metrics
 from mmgenre_jax import models
+from mmgenre_jax import representations
 from mmgenre_jax import sharding
 from mmgenre_jax import targets
+from mmgenre_jax.models import fusion as fusion_lib
 
 # config.model.name -> (modality of the shards, batch key fed to the network).
 MODEL_INPUTS = {
@@ -57,6 +63,31 @@ MODEL_INPUTS = {
     'text_mlp': ('text', 'tfidf'),
     'resnet': ('image', 'image'),
 }
+# Networks trained on extracted representations (config.data.inputs) instead
+# of shards (docs/workdirs.md §2).
+REPRESENTATION_MODELS = ('fusion', 'alignment')
+# Batch keys of representation inputs: INPUT_PREFIX + the input's name.
+INPUT_PREFIX = 'input/'
+# The alignment towers (Sec 3.4): config.data.inputs must name the audio
+# input AUDIO_INPUT; the other one feeds the visual tower. Extraction writes
+# the embeddings as these representation names.
+AUDIO_INPUT = 'audio'
+ALIGNMENT_OUTPUTS = {'audio': 'mm_audio', 'visual': 'mm_visual'}
+# Whole-track prediction records (SPEC §2), written by `mmgenre prepare`
+# unless --no-windows.
+WINDOWS_KIND = 'audio_windows'
+# Item ids travel through the eval step as fixed-width UTF-8 bytes, so that
+# the replicated outputs carry the ids of every process's rows in the
+# global batch order.
+ID_BYTES = 64
+# Negatives of the alignment validation / test loss come from this fixed key
+# (folded with the batch index), so every evaluation of a checkpoint draws
+# the same ones.
+EVAL_NEGATIVES_SEED = 0
+# Metric keys of results.json (README, "Results"); None in an alignment
+# report, which has no label scores.
+REPORT_KEYS = ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
+               'precision', 'recall', 'macro_f1')
 # Label format of the shards (manifest 'label_type') each target trains on:
 # COSINE and LOGISTIC are multi-label (MuMu, Sec 7), softmax single-label
 # (MSD-I, Sec 6).
@@ -110,20 +141,66 @@ class TrainMetrics(clu_metrics.Collection):
 # ---------------------------------------------------------------- config
 
 
+def is_representation_model(config: ml_collections.ConfigDict) -> bool:
+  """Whether config.model.name trains on extracted representations."""
+  return config.model.name in REPRESENTATION_MODELS
+
+
 def input_spec(config: ml_collections.ConfigDict) -> Tuple[str, str]:
-  """(modality, batch key) of the network named by config.model.name."""
+  """(modality, batch key) of the shard network named by config.model.name."""
   name = config.model.name
   if name not in MODEL_INPUTS:
     raise ValueError(
-        f'config.model.name={name!r} cannot be trained on its own by '
-        f'mmgenre_jax.train; use one of {sorted(MODEL_INPUTS)}.')
+        f'config.model.name={name!r} does not train on shards; use one of '
+        f'{sorted(MODEL_INPUTS)}, or {REPRESENTATION_MODELS} with '
+        'config.data.inputs.')
   return MODEL_INPUTS[name]
+
+
+def alignment_input_names(config: ml_collections.ConfigDict
+                          ) -> Tuple[str, str]:
+  """(audio input, visual input) names of an alignment stage."""
+  names = list(config.data.get('inputs') or {})
+  if len(names) != 2 or AUDIO_INPUT not in names:
+    raise ValueError(
+        f'config.data.inputs={names} for model alignment: give exactly two '
+        f'inputs, {AUDIO_INPUT!r} (the audio tower) and the visual one '
+        "(e.g. 'image'), each mapped to the stage workdir that extracted it.")
+  return AUDIO_INPUT, next(n for n in names if n != AUDIO_INPUT)
+
+
+def input_keys(config: ml_collections.ConfigDict) -> Tuple[str, ...]:
+  """Batch keys fed to the network, in its positional-argument order."""
+  name = config.model.name
+  if name == 'fusion':
+    return tuple(INPUT_PREFIX + m for m in
+                 fusion_lib.ordered_modalities(config.model.modalities))
+  if name == 'alignment':
+    return tuple(INPUT_PREFIX + n for n in alignment_input_names(config))
+  return (input_spec(config)[1],)
+
+
+def model_args(batch: Mapping[str, Any], keys: Tuple[str, ...],
+               model_name: str) -> Tuple[Any, ...]:
+  """The positional arguments of model.apply for a batch."""
+  if model_name == 'fusion':
+    return ({k[len(INPUT_PREFIX):]: batch[k] for k in keys},)
+  return tuple(batch[k] for k in keys)
+
+
+def representation_names(config: ml_collections.ConfigDict) -> Tuple[str, ...]:
+  """Names of the representations a stage extracts (docs/workdirs.md §1)."""
+  if config.model.name == 'fusion':
+    return ('fusion',)
+  if config.model.name == 'alignment':
+    return tuple(ALIGNMENT_OUTPUTS.values())
+  return (input_spec(config)[0],)
 
 
 def _set_data_field(config, field: str, value: int, source: str) -> None:
   old = config.data.get(field)
   if old != value:
-    logging.warning('config.data.%s=%s differs from the prepared shards (%s '
+    logging.warning('config.data.%s=%s differs from the prepared data (%s '
                     '= %s); using %s.', field, old, source, value, value)
     config.data[field] = value
 
@@ -137,6 +214,17 @@ def _check_model_field(config, field: str, value: int, what: str) -> None:
         f'config.model.{field}={current} but the shards in '
         f'{config.data.shard_dir} have {what} {value}; set '
         f'--config.model.{field}={value} (or leave it linked to config.data).')
+
+
+def _check_outputs(config) -> None:
+  target = config.model.target
+  expected_outputs = (config.data.factor_dim if target == 'cosine'
+                      else config.data.num_labels)
+  if int(config.model.num_outputs) != int(expected_outputs):
+    raise ValueError(
+        f'config.model.num_outputs={config.model.num_outputs} but target '
+        f'{target!r} needs {expected_outputs} outputs; keep num_outputs '
+        'linked with configs.default.set_target().')
 
 
 def prepare_config(config: ml_collections.ConfigDict,
@@ -182,14 +270,273 @@ def prepare_config(config: ml_collections.ConfigDict,
                     'image_size')
     _check_model_field(config, 'image_size', int(manifest['image_size']),
                        'image size')
-  expected_outputs = (config.data.factor_dim if target == 'cosine'
-                      else config.data.num_labels)
-  if int(config.model.num_outputs) != int(expected_outputs):
-    raise ValueError(
-        f'config.model.num_outputs={config.model.num_outputs} but target '
-        f'{target!r} needs {expected_outputs} outputs; keep num_outputs '
-        'linked with configs.default.set_target().')
+  _check_outputs(config)
   return config
+
+
+def _set_model_dim(config, field: str, value: int, what: str) -> None:
+  current = config.model.get(field)
+  if current is not None and int(current) != int(value):
+    logging.warning('config.model.%s=%s but the extracted %s has %d '
+                    'dimensions; using %d.', field, current, what, value,
+                    value)
+  config.model[field] = int(value)
+
+
+def prepare_representation_config(
+    config: ml_collections.ConfigDict,
+    joined: representations.Joined) -> ml_collections.ConfigDict:
+  """prepare_config for fusion / alignment: sizes from the extracted files.
+
+  Args:
+    config: the experiment config (left unchanged; may be locked).
+    joined: the joined training split.
+
+  Returns:
+    The filled-in, unlocked copy: config.data.num_labels, and
+    config.model.input_dims (fusion) or audio_dim / visual_dim (alignment)
+    set from the representations.
+  """
+  config = copy.deepcopy(config)
+  config.unlock()
+  labels = joined.labels
+  if labels.ndim == 2:
+    _set_data_field(config, 'num_labels', labels.shape[1],
+                    'labels per row of the representations')
+  elif joined.label_names is not None:
+    _set_data_field(config, 'num_labels', len(joined.label_names),
+                    'label names of the representations')
+  dims = {n: int(v.shape[1]) for n, v in joined.inputs.items()}
+  if config.model.name == 'alignment':
+    audio_name, visual_name = alignment_input_names(config)
+    _set_model_dim(config, 'audio_dim', dims[audio_name], audio_name)
+    _set_model_dim(config, 'visual_dim', dims[visual_name], visual_name)
+    return config
+  modalities = fusion_lib.ordered_modalities(config.model.modalities)
+  missing = [m for m in modalities if m not in dims]
+  if missing:
+    raise ValueError(
+        f'config.model.modalities={modalities} but config.data.inputs has no '
+        f'{missing} (it has {sorted(dims)}); add e.g. '
+        f'--config.data.inputs.{missing[0]}=<stage workdir>.')
+  old = config.model.get('input_dims')
+  new = {m: dims[m] for m in modalities}
+  if old is not None and dict(old) != new:
+    logging.warning('config.model.input_dims=%s differs from the extracted '
+                    'representations %s; using the latter.', dict(old), new)
+  config.model.input_dims = ml_collections.ConfigDict(new)
+  target = config.model.target
+  label_type = 'multi_hot' if labels.ndim == 2 else 'index'
+  if label_type not in TARGET_LABEL_TYPES[target]:
+    raise ValueError(
+        f'config.model.target={target!r} needs {TARGET_LABEL_TYPES[target]} '
+        f'labels but the inputs {sorted(dims)} hold {label_type!r} labels; '
+        'pick a matching target config.')
+  _check_outputs(config)
+  return config
+
+
+# ------------------------------------------------------------------- data
+
+
+def _pad_rows(value: np.ndarray, size: int) -> np.ndarray:
+  """Pads axis 0 to `size` with zeros ('' for strings)."""
+  value = np.asarray(value)
+  if len(value) == size:
+    return value
+  padding = np.zeros((size - len(value),) + value.shape[1:], value.dtype)
+  return np.concatenate([value, padding])
+
+
+def array_batches(arrays: Mapping[str, np.ndarray], batch_size: int, *,
+                  order: Optional[np.ndarray] = None,
+                  skip: int = 0) -> Iterator[Dict[str, np.ndarray]]:
+  """This process's slices of global batches of in-memory rows.
+
+  Global batch b holds rows order[b * G:(b + 1) * G], G = batch_size *
+  process_count; process p feeds its p-th slice of batch_size rows, padded
+  (mask 0) where the rows run out, so every process runs the same steps.
+
+  Args:
+    arrays: key -> [N, ...] (same N).
+    batch_size: this process's rows per batch.
+    order: row order (default: 0..N-1).
+    skip: batches to skip (a resumed epoch).
+
+  Yields:
+    key -> [batch_size, ...] plus 'mask' float32 [batch_size].
+  """
+  n = len(next(iter(arrays.values())))
+  order = np.arange(n) if order is None else np.asarray(order)
+  global_size = batch_size * jax.process_count()
+  start = jax.process_index() * batch_size
+  for b in range(skip, -(-n // global_size)):
+    rows = order[b * global_size:(b + 1) * global_size][
+        start:start + batch_size]
+    batch = {k: _pad_rows(np.asarray(v)[rows], batch_size)
+             for k, v in arrays.items()}
+    batch['mask'] = _pad_rows(np.ones(len(rows), np.float32), batch_size)
+    yield batch
+
+
+def _padded(batches: Iterator[Dict[str, np.ndarray]],
+            num_batches: int) -> Iterator[Dict[str, np.ndarray]]:
+  """Exactly num_batches batches; after the data ends, all-padding ones.
+
+  Every process must run the same number of steps; a process whose share of
+  the shards is smaller feeds batches with mask 0 (ignored by the losses and
+  metrics).
+  """
+  last = None
+  for _ in range(num_batches):
+    batch = next(batches, None)
+    if batch is None:
+      if last is None:
+        raise ValueError('A process has no data at all for this split; '
+                         'prepare the shards with more files per split.')
+      batch = {k: np.zeros_like(v) for k, v in last.items()}
+    last = batch
+    yield batch
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+  return (int(seed) * EPOCH_SEED_STRIDE + int(epoch)) % (2**31 - 1)
+
+
+class ShardSource:
+  """Batches of a shard network: `mmgenre prepare` shards via tf.data.
+
+  Every batch has the network input, 'labels', 'mask', and 'ids' (track ids
+  where the records have them, else album ids) and 'album_ids' (str).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.shard_dir = config.data.shard_dir
+    self.manifest = pipeline.load_manifest(self.shard_dir)
+    self.modality, self.input_key = input_spec(config)
+
+  def eval_kind(self, split: str, extract: bool) -> Tuple[str, bool, bool]:
+    """(record kind, average windows per track, average tracks per album).
+
+    Audio networks are tested and extracted on whole tracks (SPEC §2), and
+    on MuMu per album (paper Sec 7.3.1, albums from their tracks);
+    validation during training keeps the single patch per track.
+    """
+    if self.modality != 'audio' or not (extract or split == 'test'):
+      return self.modality, False, False
+    by_album = self.manifest['dataset'] == 'mumu'
+    windows = self.manifest['modalities'].get(WINDOWS_KIND)
+    if windows and split in windows['shards']:
+      return WINDOWS_KIND, True, by_album
+    logging.warning(
+        '%s has no %s %s shards (prepared with --no-windows?): predicting '
+        'each track from its single training patch instead of its whole-'
+        'track windows.', self.shard_dir, WINDOWS_KIND, split)
+    return self.modality, False, by_album
+
+  def num_batches(self, split: str, batch_size: int,
+                  kind: Optional[str] = None) -> int:
+    """Batches per pass, the same on every process (the longest share)."""
+    count = jax.process_count()
+    sizes = [pipeline.num_examples(self.shard_dir, kind or self.modality,
+                                   split, process_index=i,
+                                   process_count=count)
+             for i in range(count)]
+    return max(-(-n // batch_size) for n in sizes)
+
+  def batches(self, split: str, batch_size: int, *,
+              kind: Optional[str] = None, seed: Optional[int] = None,
+              skip: int = 0) -> Iterator[Dict[str, np.ndarray]]:
+    """One pass over a split (shuffled by `seed` when given)."""
+    kind = kind or self.modality
+    ds = pipeline.make_dataset(
+        self.shard_dir, kind, split, batch_size=batch_size,
+        shuffle=seed is not None, seed=seed or 0, pad_final_batch=True)
+    batches = _padded(pipeline.as_numpy_batches(ds),
+                      self.num_batches(split, batch_size, kind))
+    for index, batch in enumerate(batches):
+      if index >= skip:
+        batch['ids'] = batch.get('track_id', batch['album_id'])
+        batch['album_ids'] = batch['album_id']
+        yield batch
+
+
+class RepresentationSource:
+  """Batches of a fusion / alignment stage: joined extracted rows."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.inputs = {k: str(v) for k, v in
+                   (config.data.get('inputs') or {}).items()}
+    self._joined: Dict[str, representations.Joined] = {}
+
+  def split(self, split: str) -> representations.Joined:
+    if split not in self._joined:
+      self._joined[split] = representations.load_joined(self.inputs, split)
+    return self._joined[split]
+
+  def eval_kind(self, split: str, extract: bool) -> Tuple[None, bool, bool]:
+    del split, extract  # Rows are already items.
+    return None, False, False
+
+  def num_batches(self, split: str, batch_size: int,
+                  kind: Optional[str] = None) -> int:
+    del kind
+    return -(-len(self.split(split)) // (batch_size * jax.process_count()))
+
+  def arrays(self, split: str) -> Dict[str, np.ndarray]:
+    joined = self.split(split)
+    labels = joined.labels
+    labels = (labels.astype(np.float32) if labels.ndim == 2
+              else labels.astype(np.int32))
+    arrays = {INPUT_PREFIX + n: v for n, v in joined.inputs.items()}
+    arrays.update(labels=labels, ids=joined.ids, album_ids=joined.album_ids)
+    return arrays
+
+  def batches(self, split: str, batch_size: int, *,
+              kind: Optional[str] = None, seed: Optional[int] = None,
+              skip: int = 0) -> Iterator[Dict[str, np.ndarray]]:
+    del kind
+    n = len(self.split(split))
+    order = (None if seed is None
+             else np.random.default_rng(seed).permutation(n))
+    return array_batches(self.arrays(split), batch_size, order=order,
+                         skip=skip)
+
+
+def make_source(config: ml_collections.ConfigDict):
+  """ShardSource or RepresentationSource, after config.model.name."""
+  if is_representation_model(config):
+    return RepresentationSource(config)
+  return ShardSource(config)
+
+
+def encode_ids(ids: np.ndarray) -> np.ndarray:
+  """str [B] -> uint8 [B, ID_BYTES] (zero-padded UTF-8)."""
+  encoded = [str(i).encode('utf-8') for i in np.asarray(ids).tolist()]
+  too_long = [i for i in encoded if len(i) > ID_BYTES]
+  if too_long:
+    raise ValueError(f'Item id {too_long[0]!r} is longer than {ID_BYTES} '
+                     'bytes (mmgenre_jax.train.ID_BYTES); shorten the ids.')
+  out = np.zeros((len(encoded), ID_BYTES), np.uint8)
+  for row, value in enumerate(encoded):
+    out[row, :len(value)] = np.frombuffer(value, np.uint8)
+  return out
+
+
+def decode_ids(encoded: np.ndarray) -> np.ndarray:
+  """uint8 [B, ID_BYTES] -> str [B]."""
+  encoded = np.ascontiguousarray(encoded, np.uint8)
+  return np.asarray([bytes(row).rstrip(b'\0').decode('utf-8')
+                     for row in encoded], dtype=str)
+
+
+def _model_batch(batch: Mapping[str, np.ndarray], keys: Tuple[str, ...],
+                 mesh, *, with_ids: bool = False) -> Dict[str, jax.Array]:
+  keep = {k: batch[k] for k in keys + ('labels', 'mask')}
+  if with_ids:
+    keep['ids'] = encode_ids(batch['ids'])
+    keep['album_ids'] = encode_ids(batch['album_ids'])
+  return sharding.to_global_batch(keep, mesh)
 
 
 # ---------------------------------------------------------------- targets
@@ -235,30 +582,55 @@ def read_album_labels(shard_dir, modality: str,
   return list(rows), np.stack(list(rows.values()))
 
 
-def compute_label_factors(config: ml_collections.ConfigDict,
-                          workdir) -> np.ndarray:
-  """PPMI-SVD label factors C_d of the train + val albums (SPEC §3).
+def _representation_label_matrix(config, source: RepresentationSource
+                                 ) -> Tuple[List[str], np.ndarray,
+                                            List[str]]:
+  """(item ids, binary label matrix, label names) of the joined train + val
+  rows of a fusion stage."""
+  num_labels = int(config.data.num_labels)
+  ids, rows, names = [], [], None
+  for split in targets.FACTORIZE_SPLITS:
+    joined = source.split(split)
+    labels = joined.labels
+    if labels.ndim == 1:
+      labels = np.eye(num_labels, dtype=np.float32)[labels.astype(np.int64)]
+    ids += joined.ids.tolist()
+    rows.append(np.asarray(labels, np.float32))
+    names = names or joined.label_names
+  names = names or [str(i) for i in range(num_labels)]
+  return ids, np.concatenate(rows), names
 
-  Also writes workdir/label_factors.npy, labels.tsv, item_factors.npy and
+
+def compute_label_factors(config: ml_collections.ConfigDict, workdir,
+                          source=None) -> np.ndarray:
+  """PPMI-SVD label factors C_d of the train + val items (SPEC §3).
+
+  Shard networks factorise the train + val albums of the shards; fusion
+  stages the labels of the joined train + val rows of their inputs. Also
+  writes workdir/label_factors.npy, labels.tsv, item_factors.npy and
   items.tsv (targets.write_factors), which evaluation reads back.
 
   Returns:
     C_d, float32 [L, d].
   """
-  modality, _ = input_spec(config)
-  manifest = pipeline.load_manifest(config.data.shard_dir)
-  albums, matrix = read_album_labels(config.data.shard_dir, modality,
-                                     targets.FACTORIZE_SPLITS)
+  if is_representation_model(config):
+    source = source or make_source(config)
+    items, matrix, names = _representation_label_matrix(config, source)
+  else:
+    modality, _ = input_spec(config)
+    names = pipeline.load_manifest(config.data.shard_dir)['labels']
+    items, matrix = read_album_labels(config.data.shard_dir, modality,
+                                      targets.FACTORIZE_SPLITS)
   result = targets.factorize(matrix, int(config.data.factor_dim))
   if jax.process_index() == 0:
-    targets.write_factors(workdir, result, manifest['labels'], albums)
+    targets.write_factors(workdir, result, names, items)
   return result.label_factors.astype(np.float32)
 
 
 def load_label_factors(config: ml_collections.ConfigDict,
                        workdir) -> Optional[np.ndarray]:
   """C_d saved by training (COSINE), None for the other targets."""
-  if config.model.target != 'cosine':
+  if config.model.name == 'alignment' or config.model.target != 'cosine':
     return None
   return targets.load_label_factors(workdir).astype(np.float32)
 
@@ -283,25 +655,57 @@ def item_targets(labels: jax.Array, label_factors: Optional[jax.Array],
   return targets.item_factors(labels, label_factors)
 
 
+def label_names(source) -> Optional[List[str]]:
+  """The label names of a stage's data (columns of its scores)."""
+  if isinstance(source, ShardSource):
+    return list(source.manifest['labels'])
+  return source.split('train').label_names
+
+
 # ------------------------------------------------------------------ state
 
 
-def create_optimizer(config: ml_collections.ConfigDict
+def create_optimizer(config: ml_collections.ConfigDict,
+                     steps_per_epoch: int = 1
                      ) -> optax.GradientTransformation:
-  """The optimizer of config.train (SPEC §4 [code]: Adam, lr 1e-3)."""
-  name = config.train.get('optimizer', 'adam')
-  lr = float(config.train.learning_rate)
+  """The optimizer of config.train.
+
+  'adam': SPEC §4 [code], Adam with its default parameters. 'sgd': the
+  image network's SGD with Nesterov momentum (SPEC §4 [code]). Both add
+  config.train.weight_decay * params to the gradient first (as torch's
+  `weight_decay`) when it is > 0, and multiply the learning rate by
+  config.train.lr_decay_factor every config.train.lr_decay_epochs epochs
+  when that is > 0 (a step schedule).
+
+  Args:
+    config: the prepared config.
+    steps_per_epoch: optimisation steps per epoch (sizes the schedule).
+  """
+  train_config = config.train
+  name = train_config.get('optimizer', 'adam')
+  lr = float(train_config.learning_rate)
+  decay_epochs = int(train_config.get('lr_decay_epochs') or 0)
+  if decay_epochs > 0:
+    lr = optax.exponential_decay(
+        lr, transition_steps=decay_epochs * max(1, int(steps_per_epoch)),
+        decay_rate=float(train_config.get('lr_decay_factor', 0.1)),
+        staircase=True)
   if name == 'adam':
-    return optax.adam(lr)
-  if name == 'sgd':
-    return optax.sgd(lr, momentum=config.train.get('momentum', 0.9),
-                     nesterov=True)
-  raise ValueError(f'Unknown config.train.optimizer {name!r}; use adam or '
-                   'sgd.')
+    tx = optax.adam(lr)
+  elif name == 'sgd':
+    tx = optax.sgd(lr, momentum=float(train_config.get('momentum', 0.9)),
+                   nesterov=True)
+  else:
+    raise ValueError(f'Unknown config.train.optimizer {name!r}; use adam or '
+                     'sgd.')
+  weight_decay = float(train_config.get('weight_decay') or 0.0)
+  if weight_decay > 0:
+    tx = optax.chain(optax.add_decayed_weights(weight_decay), tx)
+  return tx
 
 
 def create_train_state(config: ml_collections.ConfigDict, model, rng,
-                       mesh) -> TrainState:
+                       mesh, steps_per_epoch: int = 1) -> TrainState:
   """Initialises parameters and optimizer state, already replicated.
 
   Args:
@@ -309,11 +713,12 @@ def create_train_state(config: ml_collections.ConfigDict, model, rng,
     model: models.create_model(config.model).
     rng: PRNG key of the initialisation.
     mesh: sharding.create_mesh().
+    steps_per_epoch: sizes the learning-rate schedule.
 
   Returns:
     A TrainState whose arrays live on every device of the mesh.
   """
-  tx = create_optimizer(config)
+  tx = create_optimizer(config, steps_per_epoch)
   inputs = models.dummy_inputs(config.model)
 
   def init(rng):
@@ -325,6 +730,29 @@ def create_train_state(config: ml_collections.ConfigDict, model, rng,
   # We jit init so that the arrays are created replicated on the mesh, not
   # on device 0 and then copied.
   return jax.jit(init, out_shardings=sharding.replicated_sharding(mesh))(rng)
+
+
+def load_pretrained(config: ml_collections.ConfigDict, state: TrainState,
+                    mesh) -> TrainState:
+  """Replaces the ResNet body with config.model.pretrained (torchvision .npz).
+
+  The output head keeps its fresh initialisation (models.image
+  load_torchvision_npz); a no-op when config.model.pretrained is empty.
+  """
+  path = config.model.get('pretrained') or ''
+  if not path:
+    return state
+  if config.model.name != 'resnet':
+    raise ValueError(f'config.model.pretrained={path!r} is for ResNet '
+                     f'weights; model {config.model.name!r} takes none.')
+  image = importlib.import_module('mmgenre_jax.models.image')
+  variables = jax.device_get({'params': state.params,
+                              'batch_stats': state.batch_stats})
+  loaded = image.load_torchvision_npz(path, variables)
+  loaded = jax.device_put(loaded, sharding.replicated_sharding(mesh))
+  logging.info('Loaded pretrained ResNet weights from %s.', path)
+  return state.replace(params=loaded['params'],
+                       batch_stats=loaded['batch_stats'])
 
 
 def abstract_train_state(config: ml_collections.ConfigDict, model, mesh):
@@ -340,32 +768,43 @@ def num_params(params) -> int:
 # ------------------------------------------------------------------ steps
 
 
-def _apply(state, params, inputs, *, train: bool, rngs=None):
-  """Runs the network; returns (outputs, new batch_stats)."""
+def _apply(state, params, args, *, train: bool, rngs=None):
+  """Runs the network on positional `args`; returns (outputs, batch_stats)."""
   variables = {'params': params}
   if state.batch_stats:
     variables['batch_stats'] = state.batch_stats
     if train:
-      outputs, updates = state.apply_fn(variables, inputs, train=True,
+      outputs, updates = state.apply_fn(variables, *args, train=True,
                                         rngs=rngs, mutable=['batch_stats'])
       return outputs, updates['batch_stats']
-  outputs = state.apply_fn(variables, inputs, train=train, rngs=rngs)
+  outputs = state.apply_fn(variables, *args, train=train, rngs=rngs)
   return outputs, state.batch_stats
+
+
+def _step_metrics(state, new_state, grads, per_row, mask) -> TrainMetrics:
+  updates = jax.tree_util.tree_map(jnp.subtract, new_state.params,
+                                   state.params)
+  return TrainMetrics.single_from_model_output(
+      loss=per_row, mask=mask, l2_grads=optax.global_norm(grads),
+      l2_params=optax.global_norm(new_state.params),
+      l2_updates=optax.global_norm(updates))
 
 
 def train_step(state: TrainState, batch: Mapping[str, jax.Array],
                label_factors: Optional[jax.Array], rng: jax.Array, *,
-               input_key: str, target: str, num_labels: int):
+               keys: Tuple[str, ...], model_name: str, target: str,
+               num_labels: int):
   """One optimisation step on a global batch.
 
   Args:
     state: the replicated TrainState.
-    batch: input [B, ...] under `input_key`, 'labels' ([B, L] or [B]) and
+    batch: the inputs [B, ...] under `keys`, 'labels' ([B, L] or [B]) and
       'mask' [B], sharded over the data axis.
     label_factors: C_d [L, d] (cosine) or None.
     rng: the dropout key of the run; folded with the step, so a resumed run
       draws the same masks.
-    input_key: 'patch', 'tfidf' or 'image'.
+    keys: input_keys(config).
+    model_name: config.model.name.
     target: 'cosine', 'logistic' or 'softmax'.
     num_labels: L.
 
@@ -374,12 +813,13 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
   """
   dropout_rng = jax.random.fold_in(rng, state.step)
   mask = batch['mask']
+  args = model_args(batch, keys, model_name)
   item_target = item_targets(batch['labels'], label_factors, target,
                              num_labels)
   loss_per_row = losses.get_loss(target, per_row=True)
 
   def loss_fn(params):
-    outputs, batch_stats = _apply(state, params, batch[input_key], train=True,
+    outputs, batch_stats = _apply(state, params, args, train=True,
                                   rngs={'dropout': dropout_rng})
     per_row = loss_per_row(outputs['output'].astype(jnp.float32),
                            item_target, mask)
@@ -388,25 +828,22 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
   (_, (per_row, batch_stats)), grads = grad_fn(state.params)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  updates = jax.tree_util.tree_map(jnp.subtract, new_state.params,
-                                   state.params)
-  step_metrics = TrainMetrics.single_from_model_output(
-      loss=per_row, mask=mask, l2_grads=optax.global_norm(grads),
-      l2_params=optax.global_norm(new_state.params),
-      l2_updates=optax.global_norm(updates))
-  return new_state, step_metrics
+  return new_state, _step_metrics(state, new_state, grads, per_row, mask)
 
 
 def eval_step(state: TrainState, batch: Mapping[str, jax.Array],
-              label_factors: Optional[jax.Array], *, input_key: str,
-              target: str, num_labels: int) -> Dict[str, jax.Array]:
+              label_factors: Optional[jax.Array], *, keys: Tuple[str, ...],
+              model_name: str, target: str,
+              num_labels: int) -> Dict[str, jax.Array]:
   """Per-row loss, label scores and representations of a batch.
 
   Returns:
     loss [B] (0 on padding), scores [B, L] (targets.scores_from_output),
-    labels and mask as given, representation [B, R].
+    labels and mask as given, representation [B, R], and the encoded ids
+    and album_ids when the batch has them.
   """
-  outputs, _ = _apply(state, state.params, batch[input_key], train=False)
+  args = model_args(batch, keys, model_name)
+  outputs, _ = _apply(state, state.params, args, train=False)
   output = outputs['output'].astype(jnp.float32)
   item_target = item_targets(batch['labels'], label_factors, target,
                              num_labels)
@@ -417,83 +854,149 @@ def eval_step(state: TrainState, batch: Mapping[str, jax.Array],
     # Single-label shards under a multi-label target (COSINE on MSD-I):
     # ranking metrics need the [B, L] label matrix.
     labels = jax.nn.one_hot(labels, num_labels)
-  return {'loss': per_row,
-          'scores': targets.scores_from_output(output, target, label_factors),
-          'labels': labels, 'mask': batch['mask'],
-          'representation': outputs['representation']}
+  out = {'loss': per_row,
+         'scores': targets.scores_from_output(output, target, label_factors),
+         'labels': labels, 'mask': batch['mask'],
+         'representation': outputs['representation']}
+  out.update({k: batch[k] for k in ('ids', 'album_ids') if k in batch})
+  return out
+
+
+def _alignment_negatives(rng: jax.Array, mask: jax.Array):
+  """The two negative draws of losses.alignment_loss_per_row(rng=...)."""
+  rng_a, rng_v = jax.random.split(rng)
+  return (losses.sample_negatives(rng_a, mask),
+          losses.sample_negatives(rng_v, mask))
+
+
+def alignment_train_step(state: TrainState, batch: Mapping[str, jax.Array],
+                         label_factors: None, rng: jax.Array, *,
+                         keys: Tuple[str, str], margin: float):
+  """One step of the alignment space (Sec 3.4): negatives are other rows of
+  the same global batch, drawn afresh every step (rng folded with it)."""
+  del label_factors  # Unused: the alignment loss has no label targets.
+  negatives_rng = jax.random.fold_in(rng, state.step)
+  mask = batch['mask']
+  args = model_args(batch, keys, 'alignment')
+
+  def loss_fn(params):
+    outputs, _ = _apply(state, params, args, train=True)
+    per_row = losses.alignment_loss_per_row(
+        outputs['audio'].astype(jnp.float32),
+        outputs['visual'].astype(jnp.float32), mask, rng=negatives_rng,
+        margin=margin)
+    return losses.masked_mean(per_row, mask), per_row
+
+  (_, per_row), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params)
+  new_state = state.apply_gradients(grads=grads)
+  return new_state, _step_metrics(state, new_state, grads, per_row, mask)
+
+
+def alignment_eval_step(state: TrainState, batch: Mapping[str, jax.Array],
+                        batch_index: jax.Array, *, keys: Tuple[str, str],
+                        margin: float) -> Dict[str, jax.Array]:
+  """Alignment loss and true-pair / negative cosines of a batch.
+
+  Negatives come from a fixed key folded with the batch index, so every
+  evaluation of a checkpoint draws the same ones.
+
+  Returns:
+    loss [B], cos_true [B] = cos(e_a(a), e_v(v)), cos_negative [B, 2]
+    (cos(e_a(r_a), e_v(v)), cos(e_a(a), e_v(r_v))), negative_mask [B, 2]
+    (1 where the negative is another real row), mask [B].
+  """
+  mask = batch['mask']
+  args = model_args(batch, keys, 'alignment')
+  outputs, _ = _apply(state, state.params, args, train=False)
+  e_a = outputs['audio'].astype(jnp.float32)
+  e_v = outputs['visual'].astype(jnp.float32)
+  rng = jax.random.fold_in(jax.random.key(EVAL_NEGATIVES_SEED), batch_index)
+  negatives_a, negatives_v = _alignment_negatives(rng, mask)
+  per_row = losses.alignment_loss_per_row(
+      e_a, e_v, mask, negatives_a=negatives_a, negatives_v=negatives_v,
+      margin=margin)
+  rows = jnp.arange(mask.shape[0])
+  real = mask > 0
+
+  def valid(negatives):
+    return (real & real[negatives] & (negatives != rows)).astype(jnp.float32)
+
+  return {'loss': per_row, 'mask': mask,
+          'cos_true': losses.cosine_similarity(e_a, e_v),
+          'cos_negative': jnp.stack(
+              [losses.cosine_similarity(e_a[negatives_a], e_v),
+               losses.cosine_similarity(e_a, e_v[negatives_v])], axis=-1),
+          'negative_mask': jnp.stack([valid(negatives_a),
+                                      valid(negatives_v)], axis=-1)}
 
 
 class Steps:
-  """The jitted train and eval steps of one config on one mesh."""
+  """The jitted steps of one config on one mesh, and the data they run on.
 
-  def __init__(self, config: ml_collections.ConfigDict, mesh):
-    _, input_key = input_spec(config)
-    statics = dict(input_key=input_key, target=config.model.target,
-                   num_labels=int(config.data.num_labels))
-    repl = sharding.replicated_sharding(mesh)
+  Attributes:
+    mesh: the device mesh.
+    source: ShardSource or RepresentationSource of the config.
+    keys: input_keys(config).
+    train: (state, batch, label_factors, rng) -> (state, TrainMetrics).
+    eval: (state, batch, aux) -> per-row outputs, replicated; aux is the
+      label factors (classifiers) or the batch index (alignment).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh, source=None):
     self.mesh = mesh
+    self.source = source if source is not None else make_source(config)
+    self.keys = input_keys(config)
+    self.model_name = config.model.name
+    repl = sharding.replicated_sharding(mesh)
+    if self.model_name == 'alignment':
+      statics = dict(keys=self.keys, margin=float(
+          config.model.get('margin', losses.ALIGNMENT_MARGIN)))
+      train_fn, eval_fn = alignment_train_step, alignment_eval_step
+    else:
+      statics = dict(keys=self.keys, model_name=self.model_name,
+                     target=config.model.target,
+                     num_labels=int(config.data.num_labels))
+      train_fn, eval_fn = train_step, eval_step
     # The state is donated: its buffers are reused for the new state.
-    self.train = jax.jit(functools.partial(train_step, **statics),
+    self.train = jax.jit(functools.partial(train_fn, **statics),
                          out_shardings=(repl, repl), donate_argnums=(0,))
     # Replicated outputs: every process can read the whole batch's scores
     # (multi-host) and collect whole-split metrics.
-    self.eval = jax.jit(functools.partial(eval_step, **statics),
+    self.eval = jax.jit(functools.partial(eval_fn, **statics),
                         out_shardings=repl)
 
 
-# ------------------------------------------------------------------- data
+# ------------------------------------------------------------- evaluation
 
 
-def _model_batch(batch: Mapping[str, np.ndarray], input_key: str,
-                 mesh) -> Dict[str, jax.Array]:
-  keep = {k: batch[k] for k in (input_key, 'labels', 'mask')}
-  return sharding.to_global_batch(keep, mesh)
-
-
-def _num_batches(shard_dir, modality: str, split: str,
-                 batch_size: int) -> int:
-  """Batches per pass, the same on every process (the longest share)."""
-  count = jax.process_count()
-  sizes = [pipeline.num_examples(shard_dir, modality, split, process_index=i,
-                                 process_count=count) for i in range(count)]
-  return max(-(-n // batch_size) for n in sizes)
-
-
-def _padded(batches: Iterator[Dict[str, np.ndarray]],
-            num_batches: int) -> Iterator[Dict[str, np.ndarray]]:
-  """Exactly num_batches batches; after the data ends, all-padding ones.
-
-  Every process must run the same number of steps; a process whose share of
-  the shards is smaller feeds batches with mask 0 (ignored by the losses and
-  metrics).
-  """
-  last = None
-  for _ in range(num_batches):
-    batch = next(batches, None)
-    if batch is None:
-      if last is None:
-        raise ValueError('A process has no data at all for this split; '
-                         'prepare the shards with more files per split.')
-      batch = {k: np.zeros_like(v) for k, v in last.items()}
-    last = batch
-    yield batch
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-  return (int(seed) * EPOCH_SEED_STRIDE + int(epoch)) % (2**31 - 1)
-
-
-def train_batches(config, modality: str, batch_size: int, epoch: int,
-                  num_batches: int, skip: int = 0):
-  """The training batches of one epoch (this process), from batch `skip`."""
-  ds = pipeline.make_dataset(
-      config.data.shard_dir, modality, 'train', batch_size=batch_size,
-      shuffle=True, seed=epoch_seed(config.train.seed, epoch),
-      pad_final_batch=True)
-  batches = _padded(pipeline.as_numpy_batches(ds), num_batches)
-  for index, batch in enumerate(batches):
-    if index >= skip:
-      yield batch
+def _evaluate_alignment(steps: Steps, state: TrainState, split: str,
+                        batch_size: int) -> Dict[str, Any]:
+  """Alignment loss and mean cosines of true pairs and negatives."""
+  source = steps.source
+  columns = {k: [] for k in ('loss', 'mask', 'cos_true', 'cos_negative',
+                             'negative_mask')}
+  for index, batch in enumerate(source.batches(split, batch_size)):
+    out = jax.device_get(steps.eval(
+        state, _model_batch(batch, steps.keys, steps.mesh),
+        np.int32(index)))
+    for key, values in columns.items():
+      values.append(np.asarray(out[key]))
+  values = {k: np.concatenate(v) for k, v in columns.items()}
+  real = values['mask'] > 0
+  if not real.any():
+    raise ValueError(f'The {split} split of {source.inputs} is empty; '
+                     'nothing to evaluate.')
+  negatives = values['negative_mask'] > 0
+  report = {k: None for k in REPORT_KEYS}
+  report.update(
+      loss=float(np.mean(values['loss'][real], dtype=np.float64)),
+      cos_true=float(np.mean(values['cos_true'][real], dtype=np.float64)),
+      cos_negative=(float(np.mean(values['cos_negative'][negatives],
+                                  dtype=np.float64))
+                    if negatives.any() else None),
+      num_items=int(real.sum()))
+  return report
 
 
 def evaluate_split(steps: Steps, state: TrainState, config, split: str,
@@ -501,58 +1004,70 @@ def evaluate_split(steps: Steps, state: TrainState, config, split: str,
                    collect_representations: bool = False) -> Dict[str, Any]:
   """Loss and whole-split metrics (SPEC §5) of `state` on a split.
 
+  Audio networks are tested (split 'test') and extracted on whole tracks:
+  the outputs of every window are averaged per track and, on MuMu, the
+  tracks' per album (ShardSource.eval_kind); the loss is the mean over the
+  windows (or patches) evaluated.
+
   Args:
     steps: the jitted steps.
     state: the (replicated) state to evaluate.
     config: the prepared config.
     split: 'train', 'val' or 'test'.
     label_factors: C_d on the devices (cosine) or None.
-    collect_representations: also return ids, representations and labels
-      of the real rows under '_extract'.
+    collect_representations: also return the rows' ids, album_ids,
+      representation, scores and labels (after averaging) under '_extract'.
 
   Returns:
-    metrics.multilabel_report / singlelabel_report keys plus 'loss'.
+    metrics.multilabel_report / singlelabel_report keys plus 'loss'
+    (alignment: loss, cos_true, cos_negative, num_items).
   """
-  modality, input_key = input_spec(config)
   batch_size = sharding.per_process_batch_size(int(config.eval.batch_size),
                                                steps.mesh)
-  ds = pipeline.make_dataset(config.data.shard_dir, modality, split,
-                             batch_size=batch_size, pad_final_batch=True)
-  num_batches = _num_batches(config.data.shard_dir, modality, split,
-                             batch_size)
-  single = config.model.target == 'softmax'
-  collection = None
-  extracted = {'ids': [], 'representation': [], 'labels': []}
-  for batch in _padded(pipeline.as_numpy_batches(ds), num_batches):
-    out = jax.device_get(steps.eval(
-        state, _model_batch(batch, input_key, steps.mesh), label_factors))
-    if single:
-      update = metrics.SingleLabelEvalMetrics.single_from_model_output(
-          loss=out['loss'], scores=out['scores'], label_ids=out['labels'],
-          mask=out['mask'])
-    else:
-      update = metrics.MultiLabelEvalMetrics.single_from_model_output(
-          loss=out['loss'], scores=out['scores'], labels=out['labels'],
-          mask=out['mask'])
-    collection = update if collection is None else collection.merge(update)
-    if collect_representations:
-      real = np.asarray(batch['mask']) > 0
-      ids = batch.get('track_id', batch['album_id'])
-      extracted['ids'].append(np.asarray(ids)[real])
-      # Replicated outputs hold the global batch; this process's rows are
-      # its slice of it.
-      start = jax.process_index() * batch_size
-      rows = slice(start, start + batch_size)
-      extracted['representation'].append(out['representation'][rows][real])
-      extracted['labels'].append(np.asarray(batch['labels'])[real])
-  if collection is None:
-    raise ValueError(f'{config.data.shard_dir}: the {modality} {split} split '
-                     'is empty; nothing to evaluate.')
-  computed = collection.compute()
-  report = dict(computed['report'])
-  report['loss'] = float(computed['loss'])
+  if config.model.name == 'alignment':
+    return _evaluate_alignment(steps, state, split, batch_size)
+  source = steps.source
+  kind, by_track, by_album = source.eval_kind(split, collect_representations)
+  keys = ['loss', 'scores', 'labels', 'mask', 'ids', 'album_ids']
   if collect_representations:
-    report['_extract'] = {k: np.concatenate(v) for k, v in extracted.items()}
+    keys.append('representation')
+  columns = {k: [] for k in keys}
+  for batch in source.batches(split, batch_size, kind=kind):
+    out = jax.device_get(steps.eval(
+        state, _model_batch(batch, steps.keys, steps.mesh, with_ids=True),
+        label_factors))
+    for key in keys:
+      columns[key].append(np.asarray(out[key]))
+  values = {k: np.concatenate(v) for k, v in columns.items()}
+  real = values.pop('mask') > 0
+  if not real.any():
+    raise ValueError(f'The {split} split of {config.model.name} '
+                     f'({config.data.get("shard_dir") or "inputs"}) is '
+                     'empty; nothing to evaluate.')
+  values = {k: v[real] for k, v in values.items()}
+  loss = float(np.mean(values.pop('loss'), dtype=np.float64))
+  values['ids'] = decode_ids(values['ids'])
+  values['album_ids'] = decode_ids(values['album_ids'])
+  averaged = ['scores'] + (['representation'] if collect_representations
+                           else [])
+  for group_key, do in (('ids', by_track), ('album_ids', by_album)):
+    if not do:
+      continue
+    groups, first, means = representations.group_mean(
+        values[group_key], *[values[k] for k in averaged])
+    values = {k: v[first] for k, v in values.items()}
+    values.update(zip(averaged, means))
+    values['ids'] = groups
+  if config.model.target == 'softmax':
+    report = metrics.singlelabel_report(values['scores'], values['labels'])
+  else:
+    report = metrics.multilabel_report(values['scores'], values['labels'])
+  report['loss'] = loss
+  if by_track or by_album:
+    logging.info('%s %s: %s rows averaged per %s.', config.model.name, split,
+                 kind, 'album' if by_album else 'track')
+  if collect_representations:
+    report['_extract'] = values
   return report
 
 
@@ -643,21 +1158,26 @@ def setup(config: ml_collections.ConfigDict, workdir):
   """Everything train and evaluate share.
 
   Returns:
-    (prepared config, mesh, model, Steps).
+    (prepared config, mesh, model, Steps); Steps.source holds the data.
   """
-  if not config.data.get('shard_dir'):
-    raise ValueError('config.data.shard_dir is empty; set '
-                     '--config.data.shard_dir to the --out directory of '
-                     '`mmgenre prepare`.')
-  manifest = pipeline.load_manifest(config.data.shard_dir)
-  config = prepare_config(config, manifest)
+  if is_representation_model(config):
+    source = RepresentationSource(config)
+    config = prepare_representation_config(config, source.split('train'))
+  else:
+    if not config.data.get('shard_dir'):
+      raise ValueError('config.data.shard_dir is empty; set '
+                       '--config.data.shard_dir to the --out directory of '
+                       '`mmgenre prepare`.')
+    manifest = pipeline.load_manifest(config.data.shard_dir)
+    config = prepare_config(config, manifest)
+    source = ShardSource(config)
   mesh = sharding.create_mesh()
   # Clear errors before anything is compiled.
   sharding.per_process_batch_size(int(config.train.batch_size), mesh)
   sharding.per_process_batch_size(int(config.eval.batch_size), mesh)
   pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
   model = models.create_model(config.model)
-  return config, mesh, model, Steps(config, mesh)
+  return config, mesh, model, Steps(config, mesh, source)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -665,22 +1185,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """Trains one network, keeps the best checkpoint, evaluates it on test.
 
   Args:
-    config: an experiment config (configs/*.py); config.data.shard_dir must
-      point to prepared shards.
+    config: an experiment config (configs/*.py): a shard network with
+      config.data.shard_dir pointing to prepared shards, or a fusion /
+      alignment stage with config.data.inputs naming the workdirs whose
+      representations it reads (docs/workdirs.md §2).
     workdir: where checkpoints, TensorBoard events, label factors and
       test_metrics.json go. An existing run there is resumed.
 
   Returns:
     The test metrics (also in workdir/test_metrics.json): roc_auc, pr_auc,
-    adiv@1/3/5, precision, recall, macro_f1, ..., loss, epoch_s, num_params,
-    step, best_epoch.
+    adiv@1/3/5, precision, recall, macro_f1, ..., loss, params (and its old
+    name num_params), epoch_s (mean seconds per training epoch), step,
+    best_epoch, train_steps.
   """
   workdir = pathlib.Path(workdir)
   ##############################################################################
   # Set up.
   ##############################################################################
   config, mesh, model, steps = setup(config, workdir)
-  modality, input_key = input_spec(config)
+  source = steps.source
   batch_size = sharding.per_process_batch_size(int(config.train.batch_size),
                                                mesh)
   is_chief = jax.process_index() == 0
@@ -692,17 +1215,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       os.fspath(workdir), just_logging=not is_chief)
 
   label_factors = None
-  if config.model.target == 'cosine':
+  if config.model.name != 'alignment' and config.model.target == 'cosine':
     label_factors = jax.device_put(
-        compute_label_factors(config, workdir),
+        compute_label_factors(config, workdir, source),
         sharding.replicated_sharding(mesh))
 
   ##############################################################################
   # Create or restore the train state.
   ##############################################################################
+  steps_per_epoch = source.num_batches('train', batch_size)
   rng = jax.random.key(int(config.train.seed))
   init_rng, dropout_rng = jax.random.split(rng)
-  state = create_train_state(config, model, init_rng, mesh)
+  state = create_train_state(config, model, init_rng, mesh, steps_per_epoch)
   params_count = num_params(state.params)
   logging.info('%s: %d parameters', config.model.name, params_count)
   latest_mngr, best_mngr = checkpoint_managers(workdir)
@@ -712,12 +1236,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                      state)
     logging.info('Resumed from step %d (epoch %d, batch %d).',
                  int(state.step), meta['epoch'], meta['batches_in_epoch'])
+  else:
+    state = load_pretrained(config, state, mesh)
 
   ##############################################################################
   # Train loop.
   ##############################################################################
-  steps_per_epoch = _num_batches(config.data.shard_dir, modality, 'train',
-                                 batch_size)
   num_epochs = int(config.train.num_epochs)
   max_steps = config.train.get('max_steps') or None
   total_steps = num_epochs * steps_per_epoch
@@ -741,12 +1265,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       epoch = meta['epoch']
       epoch_start, start_batches = time.time(), meta['batches_in_epoch']
       train_metrics = None
-      for batch in train_batches(config, modality, batch_size, epoch,
-                                 steps_per_epoch,
-                                 skip=meta['batches_in_epoch']):
+      for batch in source.batches(
+          'train', batch_size, seed=epoch_seed(config.train.seed, epoch),
+          skip=meta['batches_in_epoch']):
         with jax.profiler.StepTraceAnnotation('train', step_num=step):
           state, update = steps.train(
-              state, _model_batch(batch, input_key, mesh), label_factors,
+              state, _model_batch(batch, steps.keys, mesh), label_factors,
               dropout_rng)
         step += 1
         meta['batches_in_epoch'] += 1
@@ -807,16 +1331,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                       'of step %d.', step)
       best_state, best_meta = state, meta
     report = evaluate_split(steps, best_state, config, 'test', label_factors)
+    epoch_s = (meta['train_seconds'] * steps_per_epoch /
+               meta['timed_batches'] if meta['timed_batches'] else None)
     report.update(
-        epoch_s=(meta['train_seconds'] * steps_per_epoch /
-                 meta['timed_batches'] if meta['timed_batches'] else None),
-        num_params=params_count, step=int(best_state.step),
-        best_epoch=int(best_meta['best_epoch']), train_steps=step)
+        epoch_s=epoch_s, params=params_count, num_params=params_count,
+        step=int(best_state.step), best_epoch=int(best_meta['best_epoch']),
+        train_steps=step)
     writer.write_scalars(step, _prefixed(report, 'test'))
   logging.info('test: %s', metrics.format_report(report))
   if is_chief:
     write_json(workdir / TEST_METRICS_FILE, report)
-    write_json(done_path, {'step': step})
+    write_json(done_path, {'step': step, 'params': params_count,
+                           'epoch_s': epoch_s})
   latest_mngr.close()
   best_mngr.close()
   return report

@@ -1,8 +1,9 @@
 """End-to-end tests of mmgenre_jax.train and mmgenre_jax.evaluate.
 
-One tiny set of audio shards (written directly with input_pipeline.tfrecord,
-in the layout of `mmgenre prepare`) serves every test; configs/test.py
-(LOW-4x70 COSINE) trains on it for 2 epochs of 2 steps.
+The tiny MuMu audio shards of conftest.py (with whole-track windows) serve
+every test; configs/test.py (LOW-4x70 COSINE) trains on them for 2 epochs of
+2 steps. Test metrics are album-level (windows averaged per track, tracks
+per album).
 """
 
 import json
@@ -13,85 +14,23 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import test as test_config
-from input_pipeline import pipeline
-from input_pipeline import tfrecord
+import conftest
+from configs import default as default_lib
 from mmgenre_jax import evaluate
+from mmgenre_jax import models
+from mmgenre_jax import representations
+from mmgenre_jax import sharding
 from mmgenre_jax import train
+from mmgenre_jax.models import image
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-PATCH_SHAPE = (322, 96)
-LABELS = ('Rock', 'Indie Rock', 'Jazz', 'Vocal Jazz', 'Pop', 'Dance Pop')
-# Albums per split; two tracks each. Album a has genre a % 3 (labels 2g and,
-# for odd albums, the sub-genre 2g + 1), so every split has each label on
-# some but not all items.
-ALBUMS = {'train': 8, 'val': 4, 'test': 6}
-TRACKS_PER_ALBUM = 2
-# Global batch of the runs compared across device counts (divisible by 8).
-BATCH = 8
-
-
-def _write_shards(out: pathlib.Path) -> pathlib.Path:
-  rng = np.random.default_rng(0)
-  specs = tfrecord.feature_specs('mumu', 'audio', patch_shape=PATCH_SHAPE)
-  shards, counts = {}, {}
-  train_patches = []
-  for split, num_albums in ALBUMS.items():
-    with tfrecord.ShardedWriter(out / 'audio', split, shard_size=4) as w:
-      for a in range(num_albums):
-        genre = a % 3
-        labels = [2 * genre] + ([2 * genre + 1] if a % 2 else [])
-        for t in range(TRACKS_PER_ALBUM):
-          # Each genre has its own frequency band, so the network can learn.
-          patch = rng.normal(-40.0, 5.0, PATCH_SHAPE).astype(np.float32)
-          patch[:, 30 * genre:30 * genre + 20] += 20.0
-          if split == 'train':
-            train_patches.append(patch)
-          w.write(tfrecord.encode_example(
-              {'track_id': f'TR{split}{a}{t}', 'album_id': f'AL{split}{a}',
-               'patch': patch, 'labels': labels}, specs))
-    shards[split] = [s.to_json() for s in w.shards]
-    n = num_albums * TRACKS_PER_ALBUM
-    counts[split] = {'read': n, 'written': n, 'skipped': 0}
-  stack = np.stack(train_patches)
-  np.savez(out / 'audio_stats.npz', mean=stack.mean(0), std=stack.std(0),
-           count=np.int64(len(stack)))
-  manifest = {
-      'format_version': 1, 'complete': True, 'dataset': 'mumu',
-      'labels': list(LABELS), 'num_labels': len(LABELS),
-      'label_type': 'multi_hot', 'image_size': 32,
-      'patch_shape': list(PATCH_SHAPE), 'vocab_size': None,
-      'audio_stats': 'audio_stats.npz',
-      'modalities': {'audio': {'features': tfrecord.specs_to_json(specs),
-                               'counts': counts, 'shards': shards}},
-  }
-  tfrecord.write_json_atomic(out / pipeline.MANIFEST, manifest)
-  return out
-
-
-@pytest.fixture(scope='module')
-def shard_dir(tmp_path_factory):
-  return _write_shards(tmp_path_factory.mktemp('shards'))
-
-
-def _config(shard_dir, **train_overrides):
-  config = test_config.get_config()
-  config.data.shard_dir = str(shard_dir)
-  config.train.batch_size = BATCH
-  config.eval.batch_size = BATCH
-  for key, value in train_overrides.items():
-    config.train[key] = value
-  return config
-
-
-@pytest.fixture(scope='module')
-def full_run(shard_dir, tmp_path_factory):
-  """An uninterrupted 2-epoch run: (workdir, returned test metrics)."""
-  workdir = tmp_path_factory.mktemp('full')
-  return workdir, train.train_and_evaluate(_config(shard_dir), workdir)
+LABELS = conftest.TINY_LABELS
+BATCH = conftest.TINY_BATCH
+_config = conftest.tiny_train_config
 
 
 def _latest_params(config, workdir):
@@ -111,13 +50,17 @@ def test_train_and_evaluate_writes_finite_metrics(full_run):
   assert np.isfinite(report['loss'])
   for key in ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5'):
     assert 0.0 <= report[key] <= 1.0, key
-  # 6 test albums x 2 tracks; every label is on some but not all of them.
-  assert report['num_items'] == 12
+  # 6 test albums (their 2 tracks' windows averaged); every label is on
+  # some but not all of them.
+  assert report['num_items'] == 6
   assert report['num_labels_evaluated'] == len(LABELS)
   assert report['train_steps'] == 4  # 2 epochs of 16 tracks / 8.
   assert report['step'] in (2, 4)  # the best epoch's checkpoint
   assert report['epoch_s'] > 0
-  assert report['num_params'] > 100_000
+  assert report['params'] == report['num_params'] > 100_000
+  done = json.loads((workdir / train.DONE_FILE).read_text())
+  assert done == {'step': 4, 'params': report['params'],
+                  'epoch_s': report['epoch_s']}
   factors = np.load(workdir / 'label_factors.npy')
   assert factors.shape == (len(LABELS), 4)
   assert (workdir / 'labels.tsv').read_text().split('\n')[:2] == [
@@ -160,11 +103,16 @@ def test_evaluate_reproduces_test_metrics_and_extracts(full_run, shard_dir):
   followed = evaluate.evaluate(config, workdir, split='val', follow=True,
                                poll_seconds=0.1, timeout_s=60)
   assert followed['step'] == 4 and followed['checkpoint'] == 'latest'
-  path = evaluate.extract(config, workdir, split='test')
-  with np.load(path) as data:
-    assert data['representation'].shape[0] == 12
-    assert data['labels'].shape == (12, len(LABELS))
-    assert sorted(data['ids'])[:2] == ['TRtest00', 'TRtest01']
+  paths = evaluate.extract(config, workdir, split='test')
+  assert paths == {'audio': representations.representation_path(
+      workdir, 'audio', 'test')}
+  with np.load(paths['audio']) as data:
+    assert data['representation'].shape[0] == 6
+    assert data['labels'].shape == (6, len(LABELS))
+    assert data['scores'].shape == (6, len(LABELS))
+    assert data['ids'].tolist() == [f'ALtest{a}' for a in range(6)]
+    assert data['ids'].tolist() == data['album_ids'].tolist()
+    assert data['label_names'].tolist() == list(LABELS)
     assert np.all(np.isfinite(data['representation']))
   with pytest.raises(FileNotFoundError, match='step 99'):
     evaluate.evaluate(config, workdir, checkpoint=99)
@@ -295,7 +243,7 @@ def test_two_processes_of_four_devices(shard_dir, tmp_path):
   # The test split's 3 shard files are dealt 2 + 1: the process with fewer
   # feeds padding batches, and every item is evaluated once.
   for report in reports:
-    assert report['num_items'] == 12
+    assert report['num_items'] == 6
     assert report['train_steps'] == 4
     assert np.isfinite(report['loss'])
     assert 0.0 <= report['roc_auc'] <= 1.0
@@ -304,3 +252,55 @@ def test_two_processes_of_four_devices(shard_dir, tmp_path):
           {k: v for k, v in reports[1].items() if k not in timing})
   assert json.loads((tmp_path / train.TEST_METRICS_FILE).read_text())[
       'roc_auc'] == reports[0]['roc_auc']
+
+
+def test_image_optimizer_decays_weights_and_steps_the_rate():
+  config = _config('unused')
+  default_lib.set_image_optimizer(config)
+  config.train.learning_rate = 0.1
+  config.train.momentum = 0.0  # Plain SGD steps, easy to write down.
+  config.train.weight_decay = 0.5
+  config.train.lr_decay_epochs = 1
+  tx = train.create_optimizer(config, steps_per_epoch=2)
+  params = {'w': jnp.asarray([1.0, -2.0])}
+  grads = {'w': jnp.asarray([0.2, 0.4])}
+  state = tx.init(params)
+  for step, rate in enumerate([0.1, 0.1, 0.01, 0.01]):
+    updates, state = tx.update(grads, state, params)
+    # torch semantics: -lr * (grad + weight_decay * param).
+    np.testing.assert_allclose(
+        updates['w'], -rate * (grads['w'] + 0.5 * params['w']), rtol=1e-6,
+        err_msg=f'step {step}')
+  assert config.train.batch_size == 50 and config.train.num_epochs == 90
+
+
+def test_pretrained_resnet_weights_are_loaded_after_init(tmp_path):
+  config = _config('unused')
+  config.model.name = 'resnet'
+  config.model.depth = 'tiny'
+  config.model.image_size = 32
+  model = models.create_model(config.model)
+  mesh = sharding.create_mesh()
+  fresh = train.create_train_state(config, model, jax.random.key(2), mesh)
+  # Weights that differ from the fresh ones everywhere (one ResNet compile).
+  variables = jax.tree_util.tree_map(
+      lambda x: np.asarray(x) + 1.0,
+      jax.device_get({'params': fresh.params,
+                      'batch_stats': fresh.batch_stats}))
+  path = tmp_path / 'resnet_tiny.npz'
+  image.export_torchvision_npz(variables, path)
+  config.model.pretrained = str(path)
+  loaded = train.load_pretrained(config, fresh, mesh)
+  loaded_params = jax.device_get(loaded.params)
+  fresh_params = jax.device_get(fresh.params)
+  for name in loaded_params:
+    expected = fresh_params if name == image.HEAD_NAME else (
+        variables['params'])
+    jax.tree_util.tree_map(np.testing.assert_array_equal,
+                           loaded_params[name], expected[name])
+  jax.tree_util.tree_map(np.testing.assert_array_equal,
+                         jax.device_get(loaded.batch_stats),
+                         variables['batch_stats'])
+  config.model.name = 'audio_cnn'
+  with pytest.raises(ValueError, match='is for ResNet weights'):
+    train.load_pretrained(config, fresh, mesh)
