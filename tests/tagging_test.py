@@ -1,0 +1,486 @@
+"""mmgenre_jax.tagging: predict / embed / neighbours / export on real files.
+
+One tiny pipeline is trained once (module fixture) with the real machinery
+(mmgenre_jax.pipelines): the conftest audio shards plus text and image shards
+of the same albums, then audio, text and image networks, an alignment stage,
+a fusion of audio + MM_AUDIO and the final fusion of audio + text + image,
+each one epoch of tiny batches. Prediction then reads audio, covers and
+reviews written here in every supported format.
+"""
+
+import csv
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+import soundfile as sf
+
+from input_pipeline import features
+from input_pipeline import pipeline
+from input_pipeline import tfrecord
+from mmgenre_jax import cli
+from mmgenre_jax import pipelines
+from mmgenre_jax import train
+from mmgenre_jax.tagging import tagger as tagger_lib
+from mmgenre_jax.tagging import thresholds as thresholds_lib
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
+        'eval.batch_size': 4}
+IMAGE_SIZE = 32
+# Words of each tiny genre (album a has genre a % 3, conftest).
+GENRE_WORDS = (('guitar', 'riff', 'distortion', 'amplifier'),
+               ('saxophone', 'swing', 'improvisation', 'trio'),
+               ('chorus', 'catchy', 'dancefloor', 'radio'))
+GENRE_COLOURS = ((200, 30, 30), (30, 30, 200), (30, 200, 30))
+
+
+def _genre(album_id: str) -> int:
+  return int(album_id[-1]) % 3
+
+
+def _review(album_id: str) -> str:
+  words = GENRE_WORDS[_genre(album_id)]
+  return (f'This record by {album_id} is full of {words[0]} and {words[1]}. '
+          f'The {words[2]} is great, a fine {words[3]} album.')
+
+
+def _add_text_and_image(shard_dir: pathlib.Path) -> None:
+  """Adds text and image shards of the audio shards' albums."""
+  manifest = pipeline.load_manifest(shard_dir)
+  rows = {split: train.read_album_labels(shard_dir, 'audio', [split])
+          for split in ('train', 'val', 'test')}
+  vectorizer = features.fit_tfidf(
+      [_review(a) + ' ' + a for a in rows['train'][0]])
+  features.save_vectorizer(vectorizer, shard_dir / 'text_vectorizer.json')
+  text_specs = tfrecord.feature_specs('mumu', 'text')
+  image_specs = tfrecord.feature_specs('mumu', 'image',
+                                       image_size=IMAGE_SIZE)
+  rng = np.random.default_rng(1)
+  for modality, specs in (('text', text_specs), ('image', image_specs)):
+    entry = {'features': tfrecord.specs_to_json(specs), 'counts': {},
+             'shards': {}}
+    for split, (albums, matrix) in rows.items():
+      with tfrecord.ShardedWriter(shard_dir / modality, split,
+                                  shard_size=8) as w:
+        for album, row in zip(albums, matrix):
+          labels = np.flatnonzero(row).tolist()
+          if modality == 'text':
+            tfidf = vectorizer.transform([_review(album)])
+            values = {'tfidf_indices': tfidf.indices,
+                      'tfidf_values': tfidf.data}
+          else:
+            image = rng.integers(0, 60, (IMAGE_SIZE, IMAGE_SIZE, 3))
+            image += np.asarray(GENRE_COLOURS[_genre(album)])
+            values = {'image': np.clip(image, 0, 255).astype(np.uint8)}
+          w.write(tfrecord.encode_example(
+              {'album_id': album, **values, 'labels': labels}, specs))
+      entry['shards'][split] = [s.to_json() for s in w.shards]
+      n = len(albums)
+      entry['counts'][split] = {'read': n, 'written': n, 'skipped': 0}
+    manifest['modalities'][modality] = entry
+  manifest.update(
+      vocab_size=len(vectorizer.vocabulary_),
+      text_vectorizer='text_vectorizer.json', image_size=IMAGE_SIZE,
+      image_mean=[float(v) for v in features.IMAGENET_MEAN],
+      image_std=[float(v) for v in features.IMAGENET_STD])
+  tfrecord.write_json_atomic(shard_dir / pipeline.MANIFEST, manifest)
+
+
+def _pipeline_config(shard_dir):
+  config = pipelines.pipeline_config(
+      'tagging', 'tests/tagging_test.py', dataset='mumu',
+      shard_dir=str(shard_dir))
+  add = pipelines.add_stage
+  add(config, 'audio', config_file='configs/mumu_audio.py',
+      config_arg='low-4x70-cosine', overrides=TINY)
+  add(config, 'text', config_file='configs/mumu_text.py', config_arg='cosine',
+      overrides={**TINY, 'model.hidden_units': (16,),
+                 'model.dropout': 0.0})
+  add(config, 'image', config_file='configs/mumu_image.py',
+      config_arg='cosine-tiny', overrides=TINY)
+  add(config, 'align', config_file='configs/msdi_alignment.py',
+      overrides={**TINY, 'data.dataset': 'mumu', 'model.hidden_dim': 8,
+                 'model.embed_dim': 8},
+      inputs={'audio': 'audio', 'image': 'image'})
+  add(config, 'fused_am', config_file='configs/mumu_fusion.py',
+      config_arg='audio+mm_audio-cosine', overrides=TINY,
+      inputs={'audio': 'audio', 'mm_audio': 'align'})
+  add(config, 'fused', config_file='configs/mumu_fusion.py',
+      config_arg='audio+text+image-cosine', overrides=TINY,
+      inputs={'audio': 'audio', 'text': 'text', 'image': 'image'})
+  config.final = 'fused'
+  pipelines.link_input_dims(config)
+  return config
+
+
+@pytest.fixture(scope='module')
+def workdir(shard_dir, tmp_path_factory):
+  """A trained tiny pipeline workdir W (pipeline.json, one dir per stage)."""
+  root = tmp_path_factory.mktemp('tagging')
+  shards = root / 'shards'
+  shutil.copytree(shard_dir, shards)
+  _add_text_and_image(shards)
+  w = root / 'W'
+  pipelines.run_pipeline(_pipeline_config(shards), w, report=False)
+  return w
+
+
+@pytest.fixture(scope='module')
+def tagger(workdir):
+  return tagger_lib.Tagger.from_workdir(workdir)
+
+
+def _tone(path, seconds, rate, hz, channels=1, fmt=None):
+  t = np.arange(int(seconds * rate)) / rate
+  y = 0.3 * np.sin(2 * np.pi * hz * t) + 0.01 * np.random.default_rng(
+      int(hz)).standard_normal(t.size)
+  if channels == 2:
+    y = np.stack([y, 0.5 * y], axis=1)
+  sf.write(path, y.astype(np.float32), rate, format=fmt)
+  return os.fspath(path)
+
+
+@pytest.fixture(scope='module')
+def media(tmp_path_factory):
+  """Audio in every format, a cover, reviews and one corrupt file."""
+  root = tmp_path_factory.mktemp('media')
+  music = root / 'music'
+  (music / 'sub').mkdir(parents=True)
+  files = {
+      'wav': _tone(music / 'a.wav', 20.0, 44100, 440, channels=2),
+      'flac': _tone(music / 'b.flac', 18.0, 48000, 220),
+      'ogg': _tone(music / 'sub' / 'c.ogg', 16.0, 22050, 330, channels=2),
+      'mp3': _tone(music / 'd.mp3', 3.0, 16000, 550, fmt='MP3'),  # < 1 patch
+  }
+  corrupt = music / 'broken.mp3'
+  corrupt.write_bytes(b'ID3' + bytes(range(256)) * 8)
+  files['corrupt'] = os.fspath(corrupt)
+  cover = root / 'cover.png'
+  Image.fromarray(np.full((60, 80, 3), GENRE_COLOURS[1], np.uint8)).save(cover)
+  reviews = root / 'reviews.txt'
+  reviews.write_text(_review('ALx1') + '\n' + _review('ALx4'),
+                     encoding='utf-8')
+  return {'root': root, 'music': music, 'files': files,
+          'cover': os.fspath(cover), 'reviews': os.fspath(reviews)}
+
+
+def _cli(*argv, capsys=None):
+  code = cli.main(list(argv))
+  out = capsys.readouterr().out if capsys else None
+  return code, out
+
+
+# ------------------------------------------------------------ modalities
+
+
+def test_audio_only_uses_the_aligned_branch(tagger, media):
+  result = tagger.predict(audio=[media['files']['wav'],
+                                 media['files']['flac']], top_k=3)
+  # The pipeline has an alignment stage and a fusion of audio + MM_AUDIO.
+  assert result['model'] == 'fusion of audio+mm_audio (stage fused_am)'
+  assert len(result['labels']) == 3
+  scores = [x['score'] for x in result['labels']]
+  assert scores == sorted(scores, reverse=True)
+  assert all(-1.0 <= s <= 1.0 for s in scores)
+  assert set(x['label'] for x in result['labels']) <= set(tagger.labels)
+  # Album mode averages the tracks: not the same as either track alone.
+  one = tagger.predict(audio=[media['files']['wav']])['scores']
+  assert not np.allclose(one, result['scores'])
+
+
+def test_cover_only_and_reviews_only(tagger, media):
+  cover = tagger.predict(cover=media['cover'])
+  assert cover['model'] == 'image network (stage image)'
+  reviews = tagger.predict(reviews=pathlib.Path(
+      media['reviews']).read_text())
+  assert reviews['model'] == 'text network (stage text)'
+  for result in (cover, reviews):
+    assert len(result['labels']) == len(tagger.labels)
+    assert np.isfinite(result['scores']).all()
+  with pytest.raises(tagger_lib.TaggingError, match='empty'):
+    tagger.predict(reviews='   ')
+
+
+def test_all_three_use_the_final_fusion(tagger, media):
+  result = tagger.predict(audio=[media['files']['ogg']], cover=media['cover'],
+                          reviews='Saxophone and swing all night long.',
+                          top_k=2)
+  assert result['model'] == 'fusion of audio+text+image (stage fused)'
+  # The final stage has thresholds calibrated on its validation split.
+  assert result['decisions'] is not None
+  assert set(result['decisions']) <= set(tagger.labels)
+  # No fusion of audio + text: the per-modality answers are averaged, never
+  # a fusion with a zero-filled image.
+  mixed = tagger.predict(audio=[media['files']['ogg']],
+                         reviews='Saxophone and swing.')
+  assert mixed['model'].startswith('mean of fusion of audio+mm_audio')
+  audio = tagger.predict(audio=[media['files']['ogg']])['scores']
+  text = tagger.predict(reviews='Saxophone and swing.')['scores']
+  np.testing.assert_allclose(mixed['scores'], (audio + text) / 2, atol=1e-6)
+
+
+def test_deterministic(workdir, tagger, media):
+  kwargs = dict(audio=[media['files']['wav'], media['files']['mp3']],
+                cover=media['cover'], reviews='guitar riff')
+  first = tagger.predict(**kwargs)
+  again = tagger.predict(**kwargs)
+  fresh = tagger_lib.Tagger.from_workdir(workdir).predict(**kwargs)
+  np.testing.assert_array_equal(first['scores'], again['scores'])
+  np.testing.assert_array_equal(first['scores'], fresh['scores'])
+  assert first['labels'] == fresh['labels']
+
+
+def test_thresholds_are_f1_optimal_on_validation(workdir, tagger):
+  with np.load(workdir / 'fused' / 'representations' / 'fusion' /
+               'val.npz') as data:
+    expected, f1 = thresholds_lib.f1_optimal(data['scores'], data['labels'])
+    decided = thresholds_lib.decide(data['scores'], expected)
+    labels = data['labels'] > 0
+  np.testing.assert_allclose(tagger.stages['fused'].thresholds, expected)
+  # The chosen cut reproduces the best F1 of each label with a positive.
+  for j in np.flatnonzero(labels.any(0)):
+    tp = (decided[:, j] & labels[:, j]).sum()
+    assert f1[j] == pytest.approx(2 * tp / (decided[:, j].sum() +
+                                            labels[:, j].sum()))
+  assert (workdir / 'fused' / 'thresholds.json').is_file()
+
+
+def test_f1_optimal_thresholds_by_hand():
+  scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.3], [0.2, 0.4]])
+  labels = np.array([[1, 0], [1, 0], [0, 0], [1, 0]])
+  thresholds, f1 = thresholds_lib.f1_optimal(scores, labels)
+  # Label 0: tagging the 2 best gives F1 0.8, all 4 gives 6/7 (best).
+  assert thresholds[0] == pytest.approx(0.2)
+  assert f1[0] == pytest.approx(6 / 7)
+  assert np.isnan(thresholds[1])  # No positive: never decided.
+  assert thresholds_lib.decide(scores, thresholds)[:, 1].sum() == 0
+
+
+# ------------------------------------------------------------ bundle
+
+
+def test_export_bundle_needs_no_workdir_or_shards(workdir, tagger, media,
+                                                  tmp_path, capsys):
+  bundle = tmp_path / 'bundle'
+  code, _ = _cli('export', str(workdir), '--out', str(bundle),
+                 capsys=capsys)
+  assert code == 0
+  kwargs = dict(audio=[media['files']['flac']], cover=media['cover'],
+                reviews='chorus catchy radio')
+  expected = tagger.predict(**kwargs)
+  moved = workdir.parent / 'W_moved'
+  shards = workdir.parent / 'shards'
+  hidden = workdir.parent / 'shards_hidden'
+  workdir.rename(moved)
+  shards.rename(hidden)
+  try:
+    copy = tmp_path / 'copied_bundle'
+    shutil.copytree(bundle, copy)
+    loaded = tagger_lib.Tagger.from_workdir(copy)
+    got = loaded.predict(**kwargs)
+    for name, stage in tagger.stages.items():
+      if stage.thresholds is None:
+        assert loaded.stages[name].thresholds is None
+      else:
+        np.testing.assert_array_equal(loaded.stages[name].thresholds,
+                                      stage.thresholds)
+    read_back = thresholds_lib.read(
+        copy / 'stages' / 'fused' / 'thresholds.json', tagger.labels)
+    np.testing.assert_array_equal(read_back, tagger.stages['fused'].thresholds)
+  finally:
+    moved.rename(workdir)
+    hidden.rename(shards)
+  np.testing.assert_allclose(got['scores'], expected['scores'], atol=1e-6)
+  assert got['decisions'] == expected['decisions']
+  assert got['model'] == expected['model']
+
+
+# ------------------------------------------------------------- catalog
+
+
+def test_directory_of_mixed_formats_with_a_corrupt_file(workdir, media,
+                                                        tmp_path, capsys):
+  out = tmp_path / 'tags.json'
+  code, _ = _cli('predict', '--workdir', str(workdir), '--audio',
+                 str(media['music']), '--top-k', '2', '--out', str(out),
+                 '--no-progress', capsys=capsys)
+  assert code == 0
+  rows = json.loads(out.read_text())
+  files = media['files']
+  assert sorted(r['input'] for r in rows) == sorted(files.values())
+  by_input = {r['input']: r for r in rows}
+  broken = by_input[files['corrupt']]
+  assert broken['labels'] == [] and files['corrupt'] in broken['error']
+  assert 'corrupt' in broken['error']
+  for kind in ('wav', 'flac', 'ogg', 'mp3'):
+    row = by_input[files[kind]]
+    assert row['error'] is None, row
+    assert [set(x) for x in row['labels']] == [{'label', 'score'}] * 2
+    assert isinstance(row['decisions'], list)
+
+
+def test_resumed_catalog_run(workdir, media, tmp_path, capsys):
+  manifest = tmp_path / 'catalog.csv'
+  music = media['music']
+  with open(manifest, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['album_id', 'audio', 'cover', 'reviews'])
+    w.writerow(['A1', f'{music}/a.wav;{music}/b.flac', media['cover'],
+                media['reviews']])
+    w.writerow(['A2', f'{music}/d.mp3', '', ''])
+    w.writerow(['A3', '', media['cover'], ''])
+    w.writerow(['A4', '', '', media['reviews']])
+  for fmt in ('json', 'csv'):
+    out = tmp_path / f'tags.{fmt}'
+    args = ('predict', '--workdir', str(workdir), '--manifest', str(manifest),
+            '--format', fmt, '--out', str(out), '--no-progress')
+    assert _cli(*args, capsys=capsys)[0] == 0
+    complete = out.read_text()
+    # Interrupted after two rows, in the middle of the third; row A1 is
+    # marked to show that it is kept, not redone.
+    lines = complete.splitlines(keepends=True)
+    keep = 3  # json: '[' + 2 rows; csv: header + 2 rows.
+    marked = lines[:keep]
+    if fmt == 'json':
+      marked[1] = marked[1].replace('"error": null',
+                                    '"error": null, "kept": true')
+    else:
+      marked[1] = marked[1].replace('(stage fused)', 'KEPT')
+    out.write_text(''.join(marked) + lines[keep][:15])
+    assert _cli(*args, capsys=capsys)[0] == 0
+    if fmt == 'json':
+      rows = json.loads(out.read_text())
+      assert rows == [dict(r, kept=True) if r['input'] == 'A1' else r
+                      for r in json.loads(complete)]
+    else:
+      assert out.read_text() == complete.replace('(stage fused)', 'KEPT')
+      with open(out, newline='') as f:
+        rows = list(csv.DictReader(f))
+    resumed = [r['input'] for r in rows]
+    assert resumed == ['A1', 'A2', 'A3', 'A4']
+
+
+def test_embed_and_neighbours(workdir, media, tmp_path, capsys):
+  music = media['music']
+  manifest = tmp_path / 'catalog.csv'
+  with open(manifest, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['album_id', 'audio', 'cover', 'reviews'])
+    w.writerow(['A1', f'{music}/a.wav', media['cover'], media['reviews']])
+    w.writerow(['A2', f'{music}/b.flac', media['cover'], ''])
+    w.writerow(['A3', f'{music}/broken.mp3', '', ''])
+  out = tmp_path / 'vectors'
+  code, _ = _cli('embed', '--workdir', str(workdir), '--manifest',
+                 str(manifest), '--out', str(out), '--no-progress',
+                 capsys=capsys)
+  assert code == 0
+  index = (out / 'index.tsv').read_text().splitlines()
+  assert index[0] == 'representation\trow\tinput'
+  for name, rows in (('audio', 2), ('mm_audio', 2), ('mm_visual', 2),
+                     ('image', 2), ('text', 1), ('fusion', 1),
+                     ('fusion_fused_am', 2), ('audio_output', 2)):
+    assert np.load(out / f'{name}.npy').shape[0] == rows, name
+  assert 'A3' in (out / 'errors.tsv').read_text()
+  # Audio -> covers in the alignment space.
+  code, text = _cli('neighbours', '--workdir', str(workdir), '--audio',
+                    media['files']['wav'], '--catalog', str(out), '-k', '2',
+                    capsys=capsys)
+  assert code == 0
+  result = json.loads(text)
+  assert result['space'] == 'aligned' and result['query_vector'] == 'mm_audio'
+  assert [n['representation'] for n in result['neighbours']] == [
+      'mm_visual'] * 2
+  cosines = [n['cosine'] for n in result['neighbours']]
+  assert cosines == sorted(cosines, reverse=True)
+  # Reviews -> audio in the label-factor space.
+  code, text = _cli('neighbours', '--workdir', str(workdir), '--reviews',
+                    media['reviews'], '--catalog', str(out), '--space',
+                    'factors', '--to', 'audio', capsys=capsys)
+  result = json.loads(text)
+  assert code == 0 and result['query_vector'] == 'text_output'
+  assert {n['input'] for n in result['neighbours']} == {'A1', 'A2'}
+  # Nearest genres: cosines to the label factors, best first.
+  code, text = _cli('neighbours', '--workdir', str(workdir), '--cover',
+                    media['cover'], '-k', '3', capsys=capsys)
+  result = json.loads(text)
+  assert code == 0 and len(result['neighbours']) == 3
+  assert result['space'] == 'label_factors'
+
+
+def test_tagger_is_exported_lazily():
+  import mmgenre_jax  # pylint: disable=g-import-not-at-top
+  assert mmgenre_jax.Tagger is tagger_lib.Tagger
+  # A fresh interpreter: importing the package loads no JAX.
+  code = 'import sys, mmgenre_jax; assert "jax" not in sys.modules'
+  subprocess.run([sys.executable, '-c', code], check=True, cwd=REPO,
+                 env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+# ------------------------------------------------------- bounded memory
+
+_PEAK_RSS = r'''
+import json, resource, sys
+from mmgenre_jax.tagging import tagger
+result = tagger.Tagger.from_workdir(sys.argv[1]).predict(audio=[sys.argv[2]])
+print(json.dumps({'rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  'label': result['labels'][0]['label']}))
+'''
+
+
+def _long_wav(path, minutes: float, rate: int = 22050) -> str:
+  """A tone + noise wav written block by block (the writer stays small)."""
+  rng = np.random.default_rng(0)
+  block = rate * 60
+  with sf.SoundFile(path, 'w', samplerate=rate, channels=1,
+                    subtype='PCM_16') as f:
+    for i in range(int(minutes)):
+      t = (np.arange(block) + i * block) / rate
+      f.write((0.2 * np.sin(2 * np.pi * (200 + 50 * (i % 5)) * t) +
+               0.05 * rng.standard_normal(block)).astype(np.float32))
+  return os.fspath(path)
+
+
+def test_memory_is_bounded_on_a_60_minute_file(workdir, tmp_path):
+  """Peak RSS of predicting a 60-min file vs a 5-min one (subprocesses)."""
+  short = _long_wav(tmp_path / 'five.wav', 5)
+  long = _long_wav(tmp_path / 'sixty.wav', 60)
+  # One thread each: the two runs share the 2 cores without thrashing.
+  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS='cpu',
+             TF_CPP_MIN_LOG_LEVEL='2', OMP_NUM_THREADS='1',
+             XLA_FLAGS='--xla_cpu_multi_thread_eigen=false '
+             'intra_op_parallelism_threads=1')
+  runs = [subprocess.Popen([sys.executable, '-c', _PEAK_RSS,
+                            str(workdir / 'audio'), path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env) for path in (short, long)]
+  peaks = []
+  for run in runs:
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr[-3000:]
+    peaks.append(json.loads(stdout.strip().splitlines()[-1])['rss_kb'])
+  os.remove(long)
+  # Decoding the 60-min file whole would add >= 300 MB (float32 samples
+  # alone); streaming keeps the peaks within a few percent.
+  assert peaks[1] < 1.1 * peaks[0], peaks
+
+
+def test_feature_readers_match_the_training_pipeline(workdir, tagger):
+  """The TF-free readers of the Tagger give the arrays training used."""
+  # pylint: disable=protected-access
+  shards = workdir.parent / 'shards'
+  manifest = pipeline.load_manifest(shards)
+  mean, std = tagger_lib._audio_stats(shards, manifest)
+  expected_mean, expected_std = pipeline.load_audio_stats(shards)
+  np.testing.assert_array_equal(mean, expected_mean)
+  np.testing.assert_array_equal(std, expected_std)
+  assert tagger_lib.STD_FLOOR == pipeline.STD_FLOOR
+  for a, b in zip(tagger_lib._image_normalisation(manifest),
+                  pipeline._image_normalisation(manifest)):
+    np.testing.assert_array_equal(a, b)
