@@ -10,6 +10,9 @@ import ml_collections
 
 from configs import default as default_lib
 
+# MSD-I: 15 single-label genres (Sec 6.1, Table 1).
+NUM_GENRES = 15
+
 
 def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   """Config of the 3-layer MSD-I audio CNN; takes no argument."""
@@ -19,8 +22,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
         'fields with --config.<field>=... instead.')
   config = default_lib.get_config()
   config.data.dataset = 'msdi'
-  # MSD-I: 15 single-label genres (Sec 6.1, Table 1).
-  config.data.num_labels = 15
+  config.data.num_labels = NUM_GENRES
   config.model.name = 'msdi_audio_cnn'
   default_lib.set_target(config, 'softmax')
   return config

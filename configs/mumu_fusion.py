@@ -55,6 +55,10 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   config.model.name = 'fusion'
   default_lib.set_target(config, target)
   config.model.modalities = modalities
+  # Representation name -> stage workdir holding it (docs/workdirs.md §2),
+  # e.g. --config.data.inputs.audio=runs/mumu_cosine/audio; filled in by the
+  # pipelines.
+  config.data.inputs = ml_collections.ConfigDict({m: '' for m in modalities})
   config.model.input_dims = ml_collections.ConfigDict(
       {m: INPUT_DIMS[m] for m in modalities})
   return config

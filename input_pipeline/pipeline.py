@@ -7,10 +7,18 @@
     batch['labels']  # float32 [32, L] multi-hot (MuMu) | int32 [32] (MSD-I)
     batch['mask']    # float32 [32]: 1 for real examples, 0 for padding
 
+Whole-track prediction (SPEC §2) reads the `audio_windows` records the same
+way, in a fixed order, padded to whole batches:
+
+  ds = pipeline.make_dataset(shard_dir, 'audio_windows', 'test',
+                             batch_size=32, pad_final_batch=True)
+  # + 'window', 'num_windows' int32 [32]: average the outputs per track_id.
+
 Each process reads its own shard files (round-robin by process index), so
-multi-host training sees every record once per epoch. TensorFlow runs on the
-CPU only: GPUs are hidden from it so that it does not reserve accelerator
-memory that JAX needs.
+multi-host training sees every record once per epoch; the windows of a track
+are always in one shard, so each process sees whole tracks. TensorFlow runs
+on the CPU only: GPUs are hidden from it so that it does not reserve
+accelerator memory that JAX needs.
 """
 
 import json
@@ -136,6 +144,13 @@ def load_audio_stats(shard_dir) -> Tuple[np.ndarray, np.ndarray]:
 
 def _split_entry(manifest, shard_dir, modality: str, split: str):
   modalities = manifest['modalities']
+  if modality == tfrecord.AUDIO_WINDOWS and modality not in modalities:
+    why = manifest.get('omitted_modalities', {}).get(
+        modality, 'prepared before audio_windows records existed')
+    raise ManifestError(
+        f'{shard_dir} has no {modality!r} records ({why}), which whole-track '
+        f'evaluation and extraction read; run `mmgenre prepare --out '
+        f'{shard_dir} ...` again without --no-windows to write them.')
   if modality not in modalities:
     raise ValueError(f'{shard_dir} has no {modality!r} shards; it has '
                      f'{sorted(modalities)}.')
@@ -209,7 +224,7 @@ def _image_normalisation(manifest) -> Tuple[np.ndarray, np.ndarray]:
 def _make_decoder(manifest, shard_dir, modality: str, specs, *,
                   augment: bool, seed: int):
   """(index, serialized) -> output dict of one example."""
-  if modality == 'audio':
+  if modality in ('audio', tfrecord.AUDIO_WINDOWS):
     mean, std = load_audio_stats(shard_dir)
     mean, std = mean[..., None], std[..., None]
   elif modality == 'image':
@@ -224,9 +239,13 @@ def _make_decoder(manifest, shard_dir, modality: str, specs, *,
     parsed = tfrecord.parse_example(serialized, specs)
     out = {key: parsed[key] for key, spec in specs.items()
            if spec.dtype == 'bytes'}
-    if modality == 'audio':
+    if modality in ('audio', tfrecord.AUDIO_WINDOWS):
+      # Windows are in the patches' raw dB convention: the same statistics.
       patch = tf.expand_dims(parsed['patch'], -1)
       out['patch'] = (patch - mean) / std
+      if modality == tfrecord.AUDIO_WINDOWS:
+        out['window'] = tf.cast(parsed['window'], tf.int32)
+        out['num_windows'] = tf.cast(parsed['num_windows'], tf.int32)
     elif modality == 'image':
       image = tf.cast(parsed['image'], tf.float32) / 255.0
       if augment:
@@ -271,7 +290,7 @@ def make_dataset(shard_dir,
 
   Args:
     shard_dir: the --out directory of `mmgenre prepare`.
-    modality: 'audio', 'image' or 'text'.
+    modality: 'audio', 'audio_windows', 'image' or 'text'.
     split: 'train', 'val' or 'test'.
     batch_size: B, examples per batch (of this process).
     shuffle: shuffle shard order and records (seeded by `seed`, a new order
@@ -291,6 +310,9 @@ def make_dataset(shard_dir,
     multi-hot for MuMu, int32 [B] for MSD-I) and 'mask' float32 [B], plus
       audio: 'patch' float32 [B, frames, bins, 1], standardised with the
         training statistics;
+      audio_windows: the same 'patch' (one whole-track window a row), and
+        'window' (its index in the track) and 'num_windows' (the track's
+        window count), int32 [B] (0 on padding rows);
       image: 'image' float32 [B, S, S, 3], ImageNet-normalised;
       text: 'tfidf' float32 [B, V], dense tf-idf rows.
   """

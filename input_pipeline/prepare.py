@@ -7,6 +7,10 @@ SPEC §2 for every item of every split and writes (docs/data_formats.md §3):
   OUT/audio_stats.npz                           patch mean/std, train only
   OUT/text_vectorizer.json                      tf-idf, fitted on train only
   OUT/{audio,image,text}/{split}-{i:05d}-of-{n:05d}.tfrecord
+  OUT/audio_windows/{split}-{i:05d}-of-{n:05d}.tfrecord
+                                                whole-track prediction
+                                                windows (not with
+                                                --no-windows)
   OUT/skipped.tsv                               every input left out, and why
   OUT/manifest.json                             written last: the run is
                                                 complete when it exists
@@ -21,13 +25,17 @@ read = written + skipped.
 
 Audio patches are computed in worker processes (SPEC §2: one seeded random
 15 s crop per track) and stored raw; the reader standardises them with
-audio_stats.npz. This module needs TensorFlow (to write TFRecords) but not
-JAX.
+audio_stats.npz. The same worker call, from the same decoded samples, cuts
+the track's prediction windows (SPEC §2: 15 % dropped at each end, 322-frame
+windows with 50 % overlap), one `audio_windows` record each, for every split;
+a track that cannot be read is skipped (and reported) once, for both. This
+module needs TensorFlow (to write TFRecords) but not JAX.
 """
 
 import argparse
 import collections
 import concurrent.futures
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -53,8 +61,8 @@ from input_pipeline import mumu
 from input_pipeline import splits as splits_lib
 from input_pipeline import tfrecord
 
-# Bumped when the manifest or record layout changes.
-MANIFEST_VERSION = 1
+# Bumped when the manifest or record layout changes (2: audio_windows).
+MANIFEST_VERSION = 2
 MANIFEST = 'manifest.json'
 SKIPPED = 'skipped.tsv'
 SKIPPED_COLUMNS = ('stage', 'split', 'item_id', 'path', 'reason')
@@ -454,28 +462,57 @@ class ModalityResult:
   shards: Dict[str, List[dict]] = dataclasses.field(default_factory=dict)
   vocab_size: Optional[int] = None  # Text only: the tf-idf vocabulary size.
 
-  def record(self, split, read, written, skipped, shards) -> None:
+  def record(self, split, read, written, skipped, shards, *,
+             records: Optional[int] = None) -> None:
+    """Counts in items, and records written (default: one per item)."""
     if read != written + skipped:
       raise AssertionError(
           f'{split}: read {read} != written {written} + skipped {skipped}; '
           'this is a bug in prepare.')
     self.counts[split] = {'read': read, 'written': written,
-                          'skipped': skipped}
+                          'skipped': skipped,
+                          'records': written if records is None else records}
     self.shards[split] = [s.to_json() for s in shards]
 
 
+@dataclasses.dataclass(frozen=True)
+class Output:
+  """A record kind written from the feature value of each item.
+
+  Attributes:
+    kind: the record kind (its directory under OUT and manifest key).
+    specs: its feature specs.
+    records: (item, value) -> the values of its records for the item; they
+      are kept in one shard (ShardedWriter.write_group).
+  """
+  kind: str
+  specs: Any
+  records: Callable[[Item, Any], List[Dict[str, Any]]]
+
+
 def _write_features(modality: str, corpus: Corpus, out: pathlib.Path,
-                    specs, pool: WorkerPool, fn: Callable,
+                    outputs: Sequence[Output], pool: WorkerPool, fn: Callable,
                     kwargs_fn: Callable[[Item], Dict[str, Any]],
-                    value_key: str, skips: SkipLog, shard_size: int,
-                    progress: bool,
-                    on_value: Optional[Callable] = None) -> ModalityResult:
-  """Computes fn(path) for every item of a modality and writes the shards."""
-  result = ModalityResult()
+                    skips: SkipLog, shard_size: int, progress: bool,
+                    on_value: Optional[Callable] = None
+                    ) -> Dict[str, ModalityResult]:
+  """Computes fn(path) for every item of a modality and writes the shards.
+
+  An item that fails is skipped once (one skipped.tsv row, under `modality`)
+  and left out of every output, so every output's counts, in items, are the
+  same.
+
+  Returns:
+    output kind -> its result.
+  """
+  results = {output.kind: ModalityResult() for output in outputs}
   for split, items in corpus.items[modality].items():
     written = skipped = 0
-    with tfrecord.ShardedWriter(out / modality, split,
-                                shard_size=shard_size, root=out) as writer:
+    records = collections.Counter()
+    with contextlib.ExitStack() as stack:
+      writers = {output.kind: stack.enter_context(tfrecord.ShardedWriter(
+          out / output.kind, split, shard_size=shard_size, root=out))
+                 for output in outputs}
       ready = [item for item in items if item.path is not None]
       for item in items:
         if item.path is None:
@@ -489,14 +526,56 @@ def _write_features(modality: str, corpus: Corpus, out: pathlib.Path,
           skips.add(modality, split, item.item_id, item.path, _reason(error))
           skipped += 1
           continue
-        writer.write(tfrecord.encode_example(
-            {**item.keys, value_key: value, 'labels': item.labels}, specs))
+        for output in outputs:
+          group = [tfrecord.encode_example(values, output.specs)
+                   for values in output.records(item, value)]
+          writers[output.kind].write_group(group)
+          records[output.kind] += len(group)
         written += 1
         if on_value is not None:
           on_value(split, value)
       bar.close()
-    result.record(split, len(items), written, skipped, writer.shards)
-  return result
+    # The writers are closed (shards renamed) when the `with` block ends.
+    for output in outputs:
+      results[output.kind].record(split, len(items), written, skipped,
+                                  writers[output.kind].shards,
+                                  records=records[output.kind])
+  return results
+
+
+def _value_output(kind: str, specs, value_key: str) -> Output:
+  """One record per item: its keys, the value under `value_key`, labels."""
+  return Output(kind, specs, lambda item, value: [
+      {**item.keys, value_key: value, 'labels': item.labels}])
+
+
+def audio_features(path, *, seed: int, windows: bool) -> tuple:
+  """(patch, windows or None) of a track; runs in a worker process.
+
+  Args:
+    path: the audio file.
+    seed: the patch crop seed (`track_seed`).
+    windows: also cut the whole-track windows (one decode for both).
+
+  Returns:
+    patch: float32 [322, 96]; windows: float32 [n, 322, 96] or None.
+  """
+  if windows:
+    return features.audio_patch_and_windows(path, seed=seed)
+  return features.audio_patch(path, seed=seed), None
+
+
+def _audio_outputs(specs: Dict[str, Any], windows: bool) -> List[Output]:
+  outputs = [Output('audio', specs['audio'], lambda item, value: [
+      {**item.keys, 'patch': value[0], 'labels': item.labels}])]
+  if windows:
+    outputs.append(Output(
+        tfrecord.AUDIO_WINDOWS, specs[tfrecord.AUDIO_WINDOWS],
+        lambda item, value: [
+            {**item.keys, 'window': i, 'num_windows': len(value[1]),
+             'patch': window, 'labels': item.labels}
+            for i, window in enumerate(value[1])]))
+  return outputs
 
 
 class RunningStats:
@@ -616,6 +695,7 @@ def prepare(dataset: str,
             workers: Optional[int] = None,
             seed: int = 0,
             min_albums: int = 1,
+            windows: bool = True,
             progress: bool = True) -> Dict[str, Any]:
   """Writes the shards, statistics, skip report and manifest of a corpus.
 
@@ -632,6 +712,8 @@ def prepare(dataset: str,
     workers: processes for audio and images (default os.cpu_count()).
     seed: split seed and audio crop seed.
     min_albums: MuMu: keep labels on >= this many albums.
+    windows: also write the whole-track `audio_windows` records of every
+      split (SPEC §2 prediction); False is `--no-windows`.
     progress: show tqdm progress bars.
 
   Returns:
@@ -664,22 +746,33 @@ def prepare(dataset: str,
                               skips=skips)
   splits_lib.write_splits(corpus.splits, out / SPLITS_SUBDIR)
   patch_shape = (features.PATCH_FRAMES, features.N_BINS)
+  kinds = tfrecord.DATASET_MODALITIES[dataset] + (
+      (tfrecord.AUDIO_WINDOWS,) if windows else ())
   specs = {m: tfrecord.feature_specs(dataset, m, patch_shape=patch_shape,
                                      image_size=image_size)
-           for m in tfrecord.DATASET_MODALITIES[dataset]}
+           for m in kinds}
+  if not windows:
+    # Shards of an earlier run with windows would not match this manifest.
+    for old in (out / tfrecord.AUDIO_WINDOWS).glob(
+        f'*{tfrecord.SHARD_SUFFIX}'):
+      old.unlink()
   results = {}
   stats = RunningStats(patch_shape)
   pool = WorkerPool(workers)
   try:
-    results['audio'] = _write_features(
-        'audio', corpus, out, specs['audio'], pool, features.audio_patch,
-        lambda item: {'seed': track_seed(seed, item.item_id)}, 'patch',
+    results.update(_write_features(
+        'audio', corpus, out, _audio_outputs(specs, windows), pool,
+        audio_features,
+        lambda item: {'seed': track_seed(seed, item.item_id),
+                      'windows': windows},
         skips, shard_size, progress,
-        on_value=lambda split, v: stats.add(v) if split == 'train' else None)
-    results['image'] = _write_features(
-        'image', corpus, out, specs['image'], pool, features.load_image,
-        lambda item: {'size': image_size}, 'image', skips, shard_size,
-        progress)
+        on_value=lambda split, v: stats.add(v[0]) if split == 'train'
+        else None))
+    results.update(_write_features(
+        'image', corpus, out, [_value_output('image', specs['image'],
+                                             'image')],
+        pool, features.load_image, lambda item: {'size': image_size}, skips,
+        shard_size, progress))
   finally:
     pool.close()
   if stats.count == 0:
@@ -691,6 +784,8 @@ def prepare(dataset: str,
                    count=np.int64(stats.count))
   vocab_size = None
   omitted = {}
+  if not windows:
+    omitted[tfrecord.AUDIO_WINDOWS] = 'prepared with --no-windows'
   if dataset == 'mumu':
     text = prepare_text(corpus, out, specs['text'], enrichment=enrichment,
                         skips=skips, shard_size=shard_size,
@@ -719,6 +814,10 @@ def prepare(dataset: str,
       'label_type': 'multi_hot' if dataset == 'mumu' else 'index',
       'image_size': image_size,
       'patch_shape': list(patch_shape),
+      'audio_windows': ({'drop': features.WINDOW_DROP,
+                         'overlap': features.WINDOW_OVERLAP,
+                         'frames': features.PATCH_FRAMES}
+                        if windows else None),
       'vocab_size': vocab_size,
       'image_mean': [float(v) for v in features.IMAGENET_MEAN],
       'image_std': [float(v) for v in features.IMAGENET_STD],
@@ -741,7 +840,8 @@ def prepare(dataset: str,
                'image_size': image_size, 'shard_size': shard_size,
                'enrichment': None if enrichment is None else os.fspath(
                    enrichment),
-               'workers': workers, 'seed': seed, 'min_albums': min_albums},
+               'workers': workers, 'seed': seed, 'min_albums': min_albums,
+               'windows': windows},
       'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec='seconds'),
       'elapsed_s': round(time.time() - start, 1),
@@ -755,12 +855,13 @@ def summary(manifest: Dict[str, Any]) -> str:
   lines = [f'{manifest["dataset"]}: {manifest["num_labels"]} labels, '
            f'splits {manifest["split_sizes"]}, '
            f'{manifest["elapsed_s"]:.1f} s']
-  lines.append(f'{"modality":<8} {"split":<6} {"read":>7} {"written":>8} '
-               f'{"skipped":>8} {"shards":>7}')
+  lines.append(f'{"modality":<13} {"split":<6} {"read":>7} {"written":>8} '
+               f'{"skipped":>8} {"records":>8} {"shards":>7}')
   for modality, entry in manifest['modalities'].items():
     for split, c in entry['counts'].items():
-      lines.append(f'{modality:<8} {split:<6} {c["read"]:>7} '
+      lines.append(f'{modality:<13} {split:<6} {c["read"]:>7} '
                    f'{c["written"]:>8} {c["skipped"]:>8} '
+                   f'{c.get("records", c["written"]):>8} '
                    f'{len(entry["shards"][split]):>7}')
   skipped = {k: v for k, v in manifest['skipped'].items() if v}
   lines.append(f'skipped: {skipped or "none"}'
@@ -793,6 +894,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--min-albums', type=int, default=1,
                       help='mumu: keep labels on >= this many albums '
                       f'(the paper: {mumu.PAPER_MIN_ALBUMS}; default 1).')
+  parser.add_argument('--no-windows', action='store_true',
+                      help='Do not write the whole-track audio_windows '
+                      'records (SPEC §2 prediction windows, every split); '
+                      'faster and smaller, but whole-track evaluation and '
+                      'extraction then cannot run on these shards.')
   parser.add_argument('--no-progress', action='store_true',
                       help='Hide the progress bars.')
 
@@ -803,7 +909,8 @@ def main(args: argparse.Namespace) -> int:
         args.dataset, args.data, args.out, splits_dir=args.splits,
         image_size=args.image_size, shard_size=args.shard_size,
         enrichment=args.enrichment, workers=args.workers, seed=args.seed,
-        min_albums=args.min_albums, progress=not args.no_progress)
+        min_albums=args.min_albums, windows=not args.no_windows,
+        progress=not args.no_progress)
   except (OSError, ValueError, PrepareError) as e:
     print(f'mmgenre prepare: error: {e}', file=sys.stderr)
     return 1

@@ -1,7 +1,8 @@
 """TFRecord shards: feature specs, tf.train.Example encoding, atomic writer.
 
 The on-disk contract is docs/data_formats.md §3. Each modality has one record
-kind; its keys, shapes and dtypes are described by `FeatureSpec`s that
+kind, and audio a second one, `audio_windows` (the whole-track prediction
+windows); their keys, shapes and dtypes are described by `FeatureSpec`s that
 `mmgenre prepare` stores in manifest.json, so the reader (pipeline.py) parses
 exactly what was written without knowing how it was made.
 
@@ -32,6 +33,10 @@ MODALITIES = ('audio', 'image', 'text')
 # Datasets and which modalities each has: MSD-I has no reviews (SPEC §1).
 DATASET_MODALITIES = {'mumu': ('audio', 'image', 'text'),
                       'msdi': ('audio', 'image')}
+# Whole-track prediction windows of the audio (SPEC §2): one record per
+# window, written beside the 'audio' records (one per track) of every dataset.
+AUDIO_WINDOWS = 'audio_windows'
+RECORD_KINDS = MODALITIES + (AUDIO_WINDOWS,)
 # Stored dtypes. 'uint8' is an array kept as one raw bytes value (covers:
 # 150 KB as bytes instead of 150 K int64 list entries).
 DTYPES = ('bytes', 'int64', 'float32', 'uint8')
@@ -89,8 +94,10 @@ def feature_specs(dataset: str,
   Args:
     dataset: 'mumu' (album-level multi-label: `labels` is a list of label
       indices) or 'msdi' (track-level single label: one index).
-    modality: one of MODALITIES.
-    patch_shape: (frames, bins) of an audio patch.
+    modality: one of MODALITIES, or AUDIO_WINDOWS (audio windows: the audio
+      keys plus `window`, the window's index in its track, and
+      `num_windows`, the track's window count).
+    patch_shape: (frames, bins) of an audio patch or window.
     image_size: S of the stored uint8 [S, S, 3] covers.
 
   Returns:
@@ -99,9 +106,16 @@ def feature_specs(dataset: str,
   if dataset not in DATASET_MODALITIES:
     raise ValueError(f'Unknown dataset {dataset!r}; expected one of '
                      f'{list(DATASET_MODALITIES)}.')
+  if modality == AUDIO_WINDOWS:
+    audio = feature_specs(dataset, 'audio', patch_shape=patch_shape)
+    ids = {key: audio[key] for key in ('track_id', 'album_id')}
+    return {**ids, 'window': FeatureSpec('int64'),
+            'num_windows': FeatureSpec('int64'), 'patch': audio['patch'],
+            'labels': audio['labels']}
   if modality not in DATASET_MODALITIES[dataset]:
     raise ValueError(f'Dataset {dataset!r} has no {modality!r} records; its '
-                     f'modalities are {DATASET_MODALITIES[dataset]}.')
+                     f'modalities are {DATASET_MODALITIES[dataset]} (and '
+                     f'{AUDIO_WINDOWS!r}).')
   labels = (FeatureSpec('int64', None) if dataset == 'mumu'
             else FeatureSpec('int64', (1,)))
   ids = {'track_id': FeatureSpec('bytes'), 'album_id': FeatureSpec('bytes')}
@@ -186,7 +200,10 @@ def encode_example(values: Mapping[str, Any], specs: Specs) -> bytes:
       feature[key] = tf.train.Feature(
           float_list=tf.train.FloatList(value=array))
   example = tf.train.Example(features=tf.train.Features(feature=feature))
-  return example.SerializeToString()
+  # Deterministic: protobuf map order otherwise follows the per-process string
+  # hash, so the same values gave different bytes (and shard checksums) on
+  # every run.
+  return example.SerializeToString(deterministic=True)
 
 
 def decode_example(serialized: bytes, specs: Specs) -> Dict[str, Any]:
@@ -306,7 +323,7 @@ class ShardedWriter:
     Args:
       out_dir: the modality directory (created if needed).
       split: the file name prefix.
-      shard_size: records per shard (> 0).
+      shard_size: records per shard (> 0); `write_group` may exceed it.
       root: ShardInfo.file is relative to it (default: out_dir's parent).
     """
     if shard_size <= 0:
@@ -345,12 +362,24 @@ class ShardedWriter:
 
   def write(self, record: bytes) -> None:
     """Appends one serialised record."""
+    self.write_group([record])
+
+  def write_group(self, records: Sequence[bytes]) -> None:
+    """Appends records that must stay in one shard (a track's windows).
+
+    A new shard is started only before a group, so a shard holds fewer than
+    shard_size + len(group) records. Processes read whole shards
+    (pipeline.process_shards), so each one then sees whole tracks.
+    """
     if self._closed:
       raise RuntimeError(f'ShardedWriter for {self.split!r} is closed.')
+    if not records:
+      return
     if self._writer is None or self._count >= self.shard_size:
       self._roll()
-    self._writer.write(record)
-    self._count += 1
+    for record in records:
+      self._writer.write(record)
+    self._count += len(records)
 
   def close(self) -> List[ShardInfo]:
     """Renames the finished shards to their final names.

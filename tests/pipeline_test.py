@@ -1,5 +1,6 @@
 """Tests of input_pipeline.pipeline on shards of a tiny synthetic corpus."""
 
+import collections
 import json
 
 import numpy as np
@@ -77,6 +78,88 @@ def test_audio_batches_are_standardised_with_labels(shards, corpus):
   assert got['labels'].dtype == np.float32
   np.testing.assert_array_equal(got['labels'],
                                 dataset.label_matrix(got['album_id']))
+
+
+def test_audio_window_batches_for_whole_track_evaluation(shards):
+  manifest = pipeline.load_manifest(shards)
+  raw = _raw(shards, 'audio_windows', 'train')
+  n = len(raw)
+  assert n == pipeline.num_examples(shards, 'audio_windows', 'train',
+                                    process_index=0, process_count=1)
+  assert n == manifest['modalities']['audio_windows']['counts']['train'][
+      'records']
+  batch_size = 3 if n % 3 else 4
+  make = lambda: pipeline.make_dataset(
+      shards, 'audio_windows', 'train', batch_size=batch_size,
+      pad_final_batch=True, process_index=0, process_count=1)
+  got, batches = _all(make())
+  assert all(b['patch'].shape == (batch_size, 322, 96, 1) for b in batches)
+  assert got['mask'].sum() == n and not got['mask'][n:].any()
+  # Standardised like the audio patches, with the same training statistics.
+  with np.load(shards / prepare.AUDIO_STATS) as stats:
+    mean, std = stats['mean'], stats['std']
+  std = np.where(std < pipeline.STD_FLOOR, 1, std)
+  want = (np.stack([r['patch'] for r in raw]) - mean) / std
+  np.testing.assert_allclose(got['patch'][:n, ..., 0], want, rtol=1e-5,
+                             atol=1e-5)
+  assert not got['patch'][n:].any()
+  # In the written order (deterministic), with the window keys as int32.
+  assert got['track_id'][:n].tolist() == [r['track_id'] for r in raw]
+  assert got['window'].dtype == np.int32
+  assert got['window'][:n].tolist() == [int(r['window']) for r in raw]
+  assert got['num_windows'][:n].tolist() == [int(r['num_windows'])
+                                             for r in raw]
+  assert _same(make(), got)
+  # Labels as for the track's audio record; one window row per window.
+  audio, _ = _all(pipeline.make_dataset(shards, 'audio', 'train',
+                                        batch_size=64, process_index=0,
+                                        process_count=1))
+  labels = dict(zip(audio['track_id'], audio['labels']))
+  for track, row in zip(got['track_id'][:n], got['labels'][:n]):
+    np.testing.assert_array_equal(row, labels[track])
+  assert sorted(set(got['track_id'][:n])) == sorted(audio['track_id'])
+
+  # Processes read disjoint shards holding whole tracks.
+  files = manifest['modalities']['audio_windows']['shards']['train']
+  assert len(files) >= 2
+  seen = []
+  for index in range(2):
+    part, _ = _all(pipeline.make_dataset(
+        shards, 'audio_windows', 'train', batch_size=8, process_index=index,
+        process_count=2))
+    seen.append(collections.Counter(part['track_id']))
+    assert len(part['track_id']) == pipeline.num_examples(
+        shards, 'audio_windows', 'train', process_index=index,
+        process_count=2)
+    for track, count in seen[-1].items():
+      assert count == part['num_windows'][part['track_id'] == track][0]
+  assert not set(seen[0]) & set(seen[1])
+
+
+def _same(ds, got):
+  again, _ = _all(ds)
+  return all(np.array_equal(again[key], got[key]) for key in got)
+
+
+def test_missing_windows_error_says_how_to_fix(shards, tmp_path):
+  manifest = pipeline.load_manifest(shards)
+  del manifest['modalities']['audio_windows']
+  manifest['omitted_modalities'] = {
+      'audio_windows': 'prepared with --no-windows'}
+  (tmp_path / 'manifest.json').write_text(json.dumps(manifest))
+  with pytest.raises(pipeline.ManifestError) as info:
+    pipeline.make_dataset(tmp_path, 'audio_windows', 'val', batch_size=2,
+                          process_index=0, process_count=1)
+  message = str(info.value)
+  assert str(tmp_path) in message
+  assert 'prepared with --no-windows' in message
+  assert 'mmgenre prepare' in message and 'without --no-windows' in message
+  # Shards from before audio_windows existed: the same advice.
+  del manifest['omitted_modalities']
+  (tmp_path / 'manifest.json').write_text(json.dumps(manifest))
+  with pytest.raises(pipeline.ManifestError, match='without --no-windows'):
+    pipeline.num_examples(tmp_path, 'audio_windows', 'val', process_index=0,
+                          process_count=1)
 
 
 def test_image_and_text_batches(shards):
@@ -203,3 +286,14 @@ def test_msdi_labels_are_class_indices(corpus, tmp_path):
   assert got['labels'].tolist() == want
   assert got['album_id'].tolist() == [tracks[t].album_index
                                       for t in got['track_id']]
+  # MSD-I has whole-track windows too, with the track's class index.
+  windows, _ = _all(pipeline.make_dataset(
+      out, 'audio_windows', 'train', batch_size=4, pad_final_batch=True,
+      process_index=0, process_count=1))
+  n = pipeline.num_examples(out, 'audio_windows', 'train', process_index=0,
+                            process_count=1)
+  assert n == int(windows['mask'].sum()) > 0
+  assert windows['labels'].dtype == np.int32
+  assert windows['labels'][:n].tolist() == [
+      manifest['labels'].index(tracks[t].genre)
+      for t in windows['track_id'][:n]]

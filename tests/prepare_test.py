@@ -4,11 +4,15 @@ A hand-made MuMu corpus with one defect of each kind checks the skip report
 and the train-only statistics; the synthetic corpus checks the whole command.
 """
 
+import collections
 import csv
 import json
+import os
 import pathlib
 import shutil
 import signal
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -16,6 +20,7 @@ import pytest
 import soundfile
 
 from input_pipeline import features
+from input_pipeline import pipeline
 from input_pipeline import prepare
 from input_pipeline import splits as splits_lib
 from input_pipeline import synthetic
@@ -41,8 +46,9 @@ REVIEWS = {
     'A6': ['Accordion washboard stomp.'],
 }
 # Audio: track -> (seconds, sample rate, tone Hz); T3 is corrupt, T5 missing.
+# T6 is long enough for 3 whole-track windows (970 frames, 680 kept).
 TRACKS = {'T1': (16.5, 22050, 220.0), 'T2': (2.0, 44100, 440.0),
-          'T4': (3.0, 22050, 110.0), 'T6': (2.5, 22050, 330.0),
+          'T4': (3.0, 22050, 110.0), 'T6': (45.0, 22050, 330.0),
           'T7': (2.0, 16000, 660.0), 'T8': (2.0, 22050, 550.0)}
 IMAGE_SIZE = 32
 
@@ -136,6 +142,26 @@ def test_shard_round_trip(tmp_path):
     assert got['labels'].tolist() == want['labels']
 
 
+def test_records_are_the_same_bytes_in_every_process():
+  # Map order of a tf.train.Example follows the string hash, which differs
+  # between processes unless serialisation is deterministic.
+  values = ('{"track_id": "T", "album_id": "A", "window": 0, '
+            '"num_windows": 1, "patch": np.ones((2, 3)), "labels": [1]}')
+  specs = tfrecord.feature_specs('mumu', 'audio_windows', patch_shape=(2, 3))
+  record = eval(values)  # pylint: disable=eval-used
+  here = tfrecord.encode_example(record, specs).hex()
+  code = ('from input_pipeline import tfrecord; import numpy as np; '
+          'specs = tfrecord.feature_specs("mumu", "audio_windows", '
+          f'patch_shape=(2, 3)); print(tfrecord.encode_example({values}, '
+          'specs).hex())')
+  seed = '1' if os.environ.get('PYTHONHASHSEED') != '1' else '2'
+  there = subprocess.run(
+      [sys.executable, '-c', code], check=True, capture_output=True,
+      text=True, env={**os.environ, 'PYTHONHASHSEED': seed},
+      cwd=pathlib.Path(__file__).resolve().parents[1]).stdout.strip()
+  assert there == here
+
+
 def test_rewriting_a_split_replaces_its_shards(tmp_path):
   specs = {'album_id': tfrecord.FeatureSpec('bytes')}
   for n in (5, 1, 0):
@@ -193,22 +219,40 @@ def test_skip_report_and_counts_reconcile(prepared):
                                  'text': 1}
   counts = {m: e['counts'] for m, e in manifest['modalities'].items()}
   assert counts == {
-      'audio': {'train': {'read': 5, 'written': 3, 'skipped': 2},
-                'val': {'read': 1, 'written': 1, 'skipped': 0},
-                'test': {'read': 1, 'written': 1, 'skipped': 0}},
-      'image': {'train': {'read': 3, 'written': 3, 'skipped': 0},
-                'val': {'read': 1, 'written': 0, 'skipped': 1},
-                'test': {'read': 1, 'written': 1, 'skipped': 0}},
-      'text': {'train': {'read': 3, 'written': 3, 'skipped': 0},
-               'val': {'read': 1, 'written': 1, 'skipped': 0},
-               'test': {'read': 1, 'written': 0, 'skipped': 1}},
+      'audio': {'train': {'read': 5, 'written': 3, 'skipped': 2,
+                          'records': 3},
+                'val': {'read': 1, 'written': 1, 'skipped': 0, 'records': 1},
+                'test': {'read': 1, 'written': 1, 'skipped': 0,
+                         'records': 1}},
+      # The same tracks (a track is skipped once, for both), one record per
+      # window: T6 (val) has 3, every other track 1.
+      'audio_windows': {
+          'train': {'read': 5, 'written': 3, 'skipped': 2, 'records': 3},
+          'val': {'read': 1, 'written': 1, 'skipped': 0, 'records': 3},
+          'test': {'read': 1, 'written': 1, 'skipped': 0, 'records': 1}},
+      'image': {'train': {'read': 3, 'written': 3, 'skipped': 0,
+                          'records': 3},
+                'val': {'read': 1, 'written': 0, 'skipped': 1, 'records': 0},
+                'test': {'read': 1, 'written': 1, 'skipped': 0,
+                         'records': 1}},
+      'text': {'train': {'read': 3, 'written': 3, 'skipped': 0,
+                         'records': 3},
+               'val': {'read': 1, 'written': 1, 'skipped': 0, 'records': 1},
+               'test': {'read': 1, 'written': 0, 'skipped': 1,
+                        'records': 0}},
   }
+  # Skips are reported once, under 'audio', not again for the windows.
+  assert not [r for r in _skipped_rows(out)
+              if r['stage'] not in prepare.STAGES]
   assert manifest['labels'] == list(LABELS)
   assert manifest['split_sizes'] == {'train': 3, 'val': 1, 'test': 1}
   assert splits_lib.read_splits(out / 'splits') == {
       'train': ['A1', 'A2', 'A3'], 'val': ['A4'], 'test': ['A5']}
   summary = prepare.summary(manifest)
-  assert 'audio    train        5        3        2' in summary
+  assert ('audio         train        5        3        2        3'
+          in summary)
+  assert ('audio_windows val          1        1        0        3'
+          in summary)
 
 
 def test_records_hold_features_and_labels(prepared):
@@ -232,6 +276,78 @@ def test_records_hold_features_and_labels(prepared):
   assert manifest['modalities']['image']['features']['image'] == {
       'dtype': 'uint8', 'shape': [IMAGE_SIZE, IMAGE_SIZE, 3]}
   assert manifest['patch_shape'] == [features.PATCH_FRAMES, features.N_BINS]
+
+
+def test_audio_windows_are_the_whole_track_windows(prepared):
+  root, out, manifest = prepared
+  assert manifest['audio_windows'] == {'drop': 0.15, 'overlap': 0.5,
+                                       'frames': 322}
+  assert manifest['args']['windows'] is True
+  specs = manifest['modalities']['audio_windows']['features']
+  assert list(specs) == ['track_id', 'album_id', 'window', 'num_windows',
+                         'patch', 'labels']
+  assert specs['patch'] == {'dtype': 'float32', 'shape': [322, 96]}
+  for split in ('train', 'val', 'test'):
+    windows = _records(out, manifest, 'audio_windows', split)
+    tracks = _records(out, manifest, 'audio', split)
+    # Every written track, in the audio records' order, window by window.
+    assert list(dict.fromkeys(w['track_id'] for w in windows)) == [
+        t['track_id'] for t in tracks]
+    for track in tracks:
+      mine = [w for w in windows if w['track_id'] == track['track_id']]
+      want = features.track_windows(features.track_spectrogram(
+          root / 'audio' / f'{track["track_id"]}.wav'))
+      assert len(mine) == len(want)
+      assert [int(w['window']) for w in mine] == list(range(len(want)))
+      assert {int(w['num_windows']) for w in mine} == {len(want)}
+      for got, expected in zip(mine, want):
+        np.testing.assert_array_equal(got['patch'], expected)
+        assert got['album_id'] == track['album_id']
+        assert got['labels'].tolist() == track['labels'].tolist()
+  assert [len(_records(out, manifest, 'audio_windows', 'val'))] == [3]
+  # shard_size is 2, but T6's 3 windows stay together in one shard, so a
+  # process reading whole shards sees whole tracks.
+  shards = manifest['modalities']['audio_windows']['shards']['val']
+  assert [s['records'] for s in shards] == [3]
+  assert pipeline.verify_shards(out, manifest) == sum(
+      len(s) for e in manifest['modalities'].values()
+      for s in e['shards'].values())
+
+
+def test_no_windows_skips_them_and_keeps_the_rest(prepared, tmp_path):
+  root, out, manifest = prepared
+  # Prepared again over the windowed output: the stale windows go too.
+  again = tmp_path / 'shards'
+  shutil.copytree(out, again)
+  assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(root),
+                   '--out', str(again), '--splits', str(root / 'splits'),
+                   '--image-size', str(IMAGE_SIZE), '--shard-size', '2',
+                   '--workers', '1', '--no-windows', '--no-progress']) == 0
+  plain = json.loads((again / prepare.MANIFEST).read_text())
+  assert 'audio_windows' not in plain['modalities']
+  assert plain['omitted_modalities'] == {
+      'audio_windows': 'prepared with --no-windows'}
+  assert plain['audio_windows'] is None and not plain['args']['windows']
+  assert not list((again / 'audio_windows').glob('*.tfrecord'))
+  assert plain['skipped'] == manifest['skipped']
+  # The audio records (and statistics) do not depend on the windows.
+  for split in ('train', 'val', 'test'):
+    assert plain['modalities']['audio']['counts'][split] == manifest[
+        'modalities']['audio']['counts'][split]
+    for a, b in zip(_records(again, plain, 'audio', split),
+                    _records(out, manifest, 'audio', split)):
+      assert a['track_id'] == b['track_id']
+      np.testing.assert_array_equal(a['patch'], b['patch'])
+  for name in ('mean', 'std'):
+    np.testing.assert_array_equal(np.load(again / prepare.AUDIO_STATS)[name],
+                                  np.load(out / prepare.AUDIO_STATS)[name])
+  with pytest.raises(pipeline.ManifestError,
+                     match=f'{again}.*--no-windows.*without --no-windows'):
+    pipeline.make_dataset(again, 'audio_windows', 'test', batch_size=2,
+                          process_index=0, process_count=1)
+  with pytest.raises(pipeline.ManifestError, match='without --no-windows'):
+    pipeline.num_examples(again, 'audio_windows', 'test', process_index=0,
+                          process_count=1)
 
 
 def test_statistics_and_tfidf_come_from_train_only(prepared):
@@ -298,7 +414,8 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
   assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(corpus),
                    '--out', str(out), '--workers', '2', '--shard-size', '8',
                    '--image-size', '48', '--enrichment',
-                   str(corpus / 'enrichment.tsv'), '--no-progress']) == 0
+                   str(corpus / 'enrichment.tsv'), '--no-windows',
+                   '--no-progress']) == 0
   assert 'skipped' in capsys.readouterr().out
   manifest = json.loads((out / prepare.MANIFEST).read_text())
   assert manifest['args']['enrichment'].endswith('enrichment.tsv')
@@ -322,6 +439,9 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
   for entry in manifest['modalities'].values():
     for c in entry['counts'].values():
       assert c['read'] == c['written'] + c['skipped']
+  # --no-windows (the windows of this corpus are checked on MSD-I below).
+  assert 'audio_windows' not in manifest['modalities']
+  assert not (out / 'audio_windows').exists()
 
   # MSD-I from the same corpus, with one row given an unknown genre.
   tsv = corpus / 'MSD-I_dataset.tsv'
@@ -334,7 +454,7 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
   manifest = prepare.prepare('msdi', corpus, out_msdi, image_size=32,
                              workers=1, progress=False)
   assert manifest['label_type'] == 'index'
-  assert set(manifest['modalities']) == {'audio', 'image'}
+  assert set(manifest['modalities']) == {'audio', 'audio_windows', 'image'}
   rows = _skipped_rows(out_msdi)
   assert {('labels', fields[0])} <= {(r['stage'], r['item_id']) for r in rows}
   records = _records(out_msdi, manifest, 'image', 'train')
@@ -342,6 +462,21 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
   assert all(0 <= r['labels'][0] < manifest['num_labels'] for r in records)
   assert sum(c['read'] for c in manifest['modalities']['audio'][
       'counts'].values()) == len(lines) - 2
+  _check_windows_match_audio(out_msdi, manifest)
+
+
+def _check_windows_match_audio(out, manifest):
+  """Windows of exactly the written tracks, counted in tracks and records."""
+  for split, counts in manifest['modalities']['audio']['counts'].items():
+    windows = manifest['modalities']['audio_windows']['counts'][split]
+    assert {k: windows[k] for k in ('read', 'written', 'skipped')} == {
+        k: counts[k] for k in ('read', 'written', 'skipped')}
+    records = _records(out, manifest, 'audio_windows', split)
+    assert len(records) == windows['records'] >= windows['written']
+    tracks = [r['track_id'] for r in _records(out, manifest, 'audio', split)]
+    assert list(dict.fromkeys(r['track_id'] for r in records)) == tracks
+    per_track = collections.Counter(r['track_id'] for r in records)
+    assert all(per_track[r['track_id']] == r['num_windows'] for r in records)
 
 
 def test_worker_pool_survives_a_crashing_worker():
@@ -370,9 +505,10 @@ def test_text_is_omitted_when_tfidf_cannot_fit(tmp_path):
       f.write(json.dumps({'asin': album, 'reviewText': 'Same words.'}) + '\n')
   out = tmp_path / 'shards'
   manifest = prepare.prepare('mumu', root, out, splits_dir=split_dir,
-                             image_size=8, workers=1, progress=False)
+                             image_size=8, workers=1, windows=False,
+                             progress=False)
   assert set(manifest['modalities']) == {'audio', 'image'}
-  assert 'text' in manifest['omitted_modalities']
+  assert set(manifest['omitted_modalities']) == {'text', 'audio_windows'}
   assert manifest['vocab_size'] is None
   assert not (out / prepare.TEXT_VECTORIZER).exists()
   text_rows = [r for r in _skipped_rows(out) if r['stage'] == 'text']

@@ -1,0 +1,97 @@
+"""Every config file and variant builds; pipelines reference earlier stages."""
+
+import importlib
+import pathlib
+
+import ml_collections
+import pytest
+
+from mmgenre_jax import pipelines
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+# config file -> the arguments it accepts (None: no argument).
+VARIANTS = {
+    'default': [None],
+    'test': [None],
+    'mumu_audio': [None, 'low-3x3-logistic', 'high-4x96-cosine',
+                   'low-4x70-logistic', 'timbre-logistic'],
+    'mumu_text': [None, 'logistic', 'cosine'],
+    'mumu_image': [None, 'logistic', 'logistic-18', 'cosine-tiny'],
+    'mumu_fusion': [None, 'audio+text-logistic', 'text+image-cosine'],
+    'msdi_audio': [None],
+    'msdi_visual': [None, '18', 'tiny'],
+    'msdi_alignment': [None],
+    'msdi_fusion': [None, 'audio+mm_audio', 'mm_visual'],
+    'mumu_cosine': [None, 'cpu'],
+    'mumu_logistic': [None, 'cpu'],
+    'msdi': [None, 'cpu'],
+}
+PIPELINES = ('mumu_cosine', 'mumu_logistic', 'msdi')
+# Helpers, not experiments.
+NOT_EXPERIMENTS = {'__init__', 'pipeline_common'}
+
+
+def _get(name, arg):
+  module = importlib.import_module(f'configs.{name}')
+  return module.get_config(arg) if arg is not None else module.get_config()
+
+
+def test_every_config_file_is_listed():
+  files = {p.stem for p in (REPO / 'configs').glob('*.py')}
+  assert files - NOT_EXPERIMENTS == set(VARIANTS)
+
+
+@pytest.mark.parametrize('name,arg', [(n, a) for n, args in VARIANTS.items()
+                                      for a in args])
+def test_config_builds(name, arg):
+  config = _get(name, arg)
+  assert isinstance(config, ml_collections.ConfigDict)
+  if name not in PIPELINES:
+    assert config.model.name
+    assert config.data.dataset in ('mumu', 'msdi')
+
+
+@pytest.mark.parametrize('name', ['mumu_image', 'msdi_fusion', 'mumu_cosine'])
+def test_bad_argument_names_the_choices(name):
+  with pytest.raises(ValueError, match='argument'):
+    _get(name, 'nonsense')
+
+
+@pytest.mark.parametrize('name,arg', [(n, a) for n in PIPELINES
+                                      for a in (None, 'cpu')])
+def test_pipeline_stages_reference_earlier_stages(name, arg):
+  config = _get(name, arg)
+  pipelines.validate(config)
+  seen = set()
+  for stage_name in config.stage_order:
+    stage = config.stages[stage_name]
+    assert set(stage.inputs.values()) <= seen, stage_name
+    seen.add(stage_name)
+    # The stage string rebuilds exactly the stage config.
+    ref = pipelines.config_string(stage)
+    assert ref.startswith(stage.config_file)
+  assert config.final in seen
+  assert config.config_ref == f'configs/{name}.py' + (':cpu' if arg else '')
+
+
+def test_pipeline_input_dims_follow_the_input_networks():
+  config = _get('mumu_cosine', 'cpu')
+  fused = config.stages.audio_text_image.config.model.input_dims
+  # LOW-4x96 flatten 4 x 64, text 256 hidden units, tiny ResNet 16.
+  assert fused.to_dict() == {'audio': 256, 'text': 256, 'image': 16}
+  paper = _get('mumu_cosine', None).stages.audio_text_image.config
+  assert paper.model.input_dims.to_dict() == {
+      'audio': 4096, 'text': 2048, 'image': 2048}
+  assert paper.model.target == 'cosine'
+  msdi = _get('msdi', None)
+  assert len([s for s in msdi.stage_order if s.startswith('audio_s')]) == 3
+  assert msdi.stages.align_s1.inputs.to_dict() == {'audio': 'audio_s1',
+                                                   'image': 'image_s1'}
+
+
+def test_validate_rejects_a_later_input():
+  config = _get('mumu_logistic', 'cpu')
+  config.stage_order = ('audio_text',) + tuple(
+      s for s in config.stage_order if s != 'audio_text')
+  with pytest.raises(ValueError, match='not an earlier stage'):
+    pipelines.validate(config)
