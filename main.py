@@ -11,6 +11,7 @@ libraries that can be easily tested and imported in Colab.
       --workdir=/tmp/w --mode=summary
 """
 
+import logging as python_logging
 import os
 
 from absl import app
@@ -32,12 +33,21 @@ flags.DEFINE_bool('follow', False, 'evaluate: evaluate each new checkpoint '
 config_flags.DEFINE_config_file(
     'config', None, 'File path to the experiment configuration.',
     lock_config=True)
+flags.DEFINE_bool('checkpoint_logs', False, 'Show the INFO logs of orbax '
+                  '(a dozen lines per checkpoint save).')
+
+
+def _quiet_checkpoint_logs(record) -> bool:
+  """absl log filter: orbax's INFO lines drown the training progress."""
+  return record.levelno >= python_logging.WARNING or 'orbax' not in record.pathname
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if not FLAGS.checkpoint_logs:
+    logging.get_absl_handler().addFilter(_quiet_checkpoint_logs)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   # Hide any GPUs from TensorFlow. Otherwise TF might reserve memory and make
   # it unavailable to JAX.

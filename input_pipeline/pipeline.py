@@ -29,6 +29,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from input_pipeline import normalisation
 from input_pipeline import tfrecord
 
 MANIFEST = 'manifest.json'
@@ -37,10 +38,8 @@ MANIFEST = 'manifest.json'
 REQUIRED_MANIFEST_KEYS = ('format_version', 'complete', 'dataset', 'labels',
                           'label_type', 'image_size', 'patch_shape',
                           'modalities', 'audio_stats')
-# Standard deviations below this (a (frame, bin) cell constant over the train
-# patches, e.g. zero padding) are replaced by 1, as sklearn's StandardScaler
-# does, so that standardising never divides by ~0.
-STD_FLOOR = 1e-6
+# Re-exported: the standardisation shared with prediction.
+STD_FLOOR = normalisation.STD_FLOOR
 # Records in the shuffle buffer (about 250 MB of audio patches at most).
 SHUFFLE_BUFFER = 2048
 # Mild photometric distortions for training covers (SPEC §2: "photometric
@@ -129,17 +128,9 @@ def load_audio_stats(shard_dir) -> Tuple[np.ndarray, np.ndarray]:
     mean, std: float32 [frames, bins].
   """
   manifest = load_manifest(shard_dir)
-  path = pathlib.Path(shard_dir) / manifest['audio_stats']
-  if not path.is_file():
-    raise ManifestError(f'{path} not found; prepare the shards again.')
-  with np.load(path) as stats:
-    mean = stats['mean'].astype(np.float32)
-    std = stats['std'].astype(np.float32)
-  expected = tuple(manifest['patch_shape'])
-  if mean.shape != expected or std.shape != expected:
-    raise ManifestError(f'{path}: mean {mean.shape} / std {std.shape}, the '
-                        f'manifest patch shape is {expected}.')
-  return mean, np.where(std < STD_FLOOR, np.float32(1), std)
+  return normalisation.read_audio_stats(
+      pathlib.Path(shard_dir) / manifest['audio_stats'],
+      manifest['patch_shape'], error=ManifestError)
 
 
 def _split_entry(manifest, shard_dir, modality: str, split: str):
@@ -213,14 +204,6 @@ def _augment_image(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   return tf.clip_by_value(image, 0.0, 1.0)
 
 
-def _image_normalisation(manifest) -> Tuple[np.ndarray, np.ndarray]:
-  mean = np.asarray(manifest['image_mean'], np.float32)
-  std = np.asarray(manifest['image_std'], np.float32)
-  if mean.max() > 1.0:  # Given in 0-255 pixel units.
-    mean, std = mean / 255.0, std / 255.0
-  return mean, std
-
-
 def _make_decoder(manifest, shard_dir, modality: str, specs, *,
                   augment: bool, seed: int):
   """(index, serialized) -> output dict of one example."""
@@ -228,7 +211,7 @@ def _make_decoder(manifest, shard_dir, modality: str, specs, *,
     mean, std = load_audio_stats(shard_dir)
     mean, std = mean[..., None], std[..., None]
   elif modality == 'image':
-    image_mean, image_std = _image_normalisation(manifest)
+    image_mean, image_std = normalisation.image_normalisation(manifest)
   else:
     vocab_size = manifest.get('vocab_size')
     if not vocab_size:

@@ -51,6 +51,7 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import features
+from input_pipeline import normalisation
 from input_pipeline import streaming
 from mmgenre_jax import models
 from mmgenre_jax import targets
@@ -552,7 +553,9 @@ class Tagger:
     manifest = _read_json(stage.data_dir / MANIFEST_FILE)
     data: Dict[str, Any] = {'manifest': manifest}
     if stage.kind == 'audio':
-      data['mean'], data['std'] = _audio_stats(stage.data_dir, manifest)
+      data['mean'], data['std'] = normalisation.read_audio_stats(
+          stage.data_dir / manifest['audio_stats'],
+          (features.PATCH_FRAMES, features.N_BINS), error=TaggingError)
     elif stage.kind == 'text':
       name = manifest.get('text_vectorizer')
       if not name:
@@ -563,7 +566,7 @@ class Tagger:
       data['enrichment'] = (features.read_enrichment(enrichment)
                             if enrichment else None)
     else:
-      data['image_mean'], data['image_std'] = _image_normalisation(manifest)
+      data['image_mean'], data['image_std'] = normalisation.image_normalisation(manifest)
       data['image_size'] = int(stage.config.model.get('image_size') or
                                manifest['image_size'])
     self._features[stage.name] = data
@@ -871,39 +874,6 @@ class Tagger:
     manifest['bundle'] = True
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + '\n',
                                      encoding='utf-8')
-
-
-# Prediction must not import TensorFlow (seconds of start-up for every
-# `mmgenre predict`), so the two small readers of input_pipeline/pipeline.py
-# that it needs are mirrored here; tests/tagging_test.py checks that they
-# give the same arrays as pipeline.load_audio_stats / _image_normalisation.
-STD_FLOOR = 1e-6  # = input_pipeline.pipeline.STD_FLOOR
-
-
-def _audio_stats(data_dir: pathlib.Path, manifest) -> Tuple[np.ndarray,
-                                                             np.ndarray]:
-  """Training-split patch mean and std (floored), float32 [322, 96]."""
-  path = data_dir / manifest['audio_stats']
-  try:
-    with np.load(path) as stats:
-      mean = stats['mean'].astype(np.float32)
-      std = stats['std'].astype(np.float32)
-  except (OSError, KeyError, ValueError) as e:
-    raise TaggingError(f'{path}: cannot read the audio statistics ({e}); '
-                       'prepare the shards again.') from e
-  expected = (features.PATCH_FRAMES, features.N_BINS)
-  if mean.shape != expected or std.shape != expected:
-    raise TaggingError(f'{path}: mean {mean.shape} / std {std.shape}, '
-                       f'expected {expected}.')
-  return mean, np.where(std < STD_FLOOR, np.float32(1), std)
-
-
-def _image_normalisation(manifest) -> Tuple[np.ndarray, np.ndarray]:
-  mean = np.asarray(manifest['image_mean'], np.float32)
-  std = np.asarray(manifest['image_std'], np.float32)
-  if mean.max() > 1.0:  # Given in 0-255 pixel units.
-    mean, std = mean / 255.0, std / 255.0
-  return mean, std
 
 
 _INPUT_NAMES = {'audio': 'audio', 'text': 'reviews', 'image': 'cover'}
