@@ -116,26 +116,17 @@ class TrainState(train_state.TrainState):
   batch_stats: Any = None
 
 
-def _scalar_metric(name: str):
-  """A clu Average of a per-batch scalar output (no per-row mask)."""
-
-  @flax.struct.dataclass
-  class _Scalar(clu_metrics.Average):
-
-    @classmethod
-    def from_model_output(cls, **model_output):
-      return super().from_model_output(jnp.asarray(model_output[name]))
-
-  return _Scalar
-
-
 @flax.struct.dataclass
 class TrainMetrics(clu_metrics.Collection):
-  """Training loss over real rows, and the l2 norms scenic/big_vision log."""
+  """Training loss over real rows.
+
+  The parameter norm is logged beside it (l2_params) but computed at log
+  steps only, outside the train step: global norms inside the step cost as
+  much as the step itself for the 25M-parameter text MLP on CPU
+  (BENCHMARKS.md), and a norm of the update would keep the old parameters
+  alive beside the donated state.
+  """
   loss: clu_metrics.Average.from_output('loss')
-  l2_grads: _scalar_metric('l2_grads')
-  l2_params: _scalar_metric('l2_params')
-  l2_updates: _scalar_metric('l2_updates')
 
 
 # ---------------------------------------------------------------- config
@@ -781,13 +772,8 @@ def _apply(state, params, args, *, train: bool, rngs=None):
   return outputs, state.batch_stats
 
 
-def _step_metrics(state, new_state, grads, per_row, mask) -> TrainMetrics:
-  updates = jax.tree_util.tree_map(jnp.subtract, new_state.params,
-                                   state.params)
-  return TrainMetrics.single_from_model_output(
-      loss=per_row, mask=mask, l2_grads=optax.global_norm(grads),
-      l2_params=optax.global_norm(new_state.params),
-      l2_updates=optax.global_norm(updates))
+def _step_metrics(per_row, mask) -> TrainMetrics:
+  return TrainMetrics.single_from_model_output(loss=per_row, mask=mask)
 
 
 def train_step(state: TrainState, batch: Mapping[str, jax.Array],
@@ -828,7 +814,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
   (_, (per_row, batch_stats)), grads = grad_fn(state.params)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  return new_state, _step_metrics(state, new_state, grads, per_row, mask)
+  return new_state, _step_metrics(per_row, mask)
 
 
 def eval_step(state: TrainState, batch: Mapping[str, jax.Array],
@@ -890,7 +876,7 @@ def alignment_train_step(state: TrainState, batch: Mapping[str, jax.Array],
   (_, per_row), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params)
   new_state = state.apply_gradients(grads=grads)
-  return new_state, _step_metrics(state, new_state, grads, per_row, mask)
+  return new_state, _step_metrics(per_row, mask)
 
 
 def alignment_eval_step(state: TrainState, batch: Mapping[str, jax.Array],
@@ -965,6 +951,8 @@ class Steps:
     # (multi-host) and collect whole-split metrics.
     self.eval = jax.jit(functools.partial(eval_fn, **statics),
                         out_shardings=repl)
+    # The l2 norm of the parameters, logged at log steps (TrainMetrics).
+    self.param_norm = jax.jit(optax.global_norm)
 
 
 # ------------------------------------------------------------- evaluation
@@ -1280,6 +1268,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         is_epoch_end = meta['batches_in_epoch'] >= steps_per_epoch
         if step % log_every == 0 or is_epoch_end:
           values = jax.device_get(train_metrics.compute())
+          values['l2_params'] = float(steps.param_norm(state.params))
           _check_finite(values, f'training step {step}')
           writer.write_scalars(step, _prefixed(values, 'train'))
           train_metrics = None
