@@ -56,6 +56,7 @@ import numpy as np
 import tqdm
 
 from input_pipeline import features
+from input_pipeline import fileio
 from input_pipeline import msdi
 from input_pipeline import mumu
 from input_pipeline import splits as splits_lib
@@ -158,7 +159,7 @@ class SkipLog:
                         quoting=csv.QUOTE_MINIMAL)
     writer.writerow(SKIPPED_COLUMNS)
     writer.writerows(self.rows)
-    tfrecord.write_atomic(path, buffer.getvalue().encode('utf-8'))
+    fileio.write_atomic(path, buffer.getvalue().encode('utf-8'))
 
 
 def track_seed(seed: int, track_id: str) -> int:
@@ -601,7 +602,7 @@ class RunningStats:
 def _save_npz_atomic(path, **arrays) -> None:
   buffer = io.BytesIO()
   np.savez(buffer, **arrays)
-  tfrecord.write_atomic(path, buffer.getvalue())
+  fileio.write_atomic(path, buffer.getvalue())
 
 
 def prepare_text(corpus: Corpus, out: pathlib.Path, specs, *,
@@ -846,7 +847,7 @@ def prepare(dataset: str,
           timespec='seconds'),
       'elapsed_s': round(time.time() - start, 1),
   }
-  tfrecord.write_json_atomic(out / MANIFEST, manifest)
+  fileio.write_json_atomic(out / MANIFEST, manifest)
   return manifest
 
 

@@ -13,14 +13,13 @@ writes splits/items_index_{train,val,test}.tsv, one id per line.
 """
 
 import argparse
-import os
 import pathlib
 import sys
-import tempfile
 from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
+from input_pipeline import fileio
 from input_pipeline import msdi
 from input_pipeline import mumu
 
@@ -248,18 +247,8 @@ def write_splits(splits: Mapping[str, Sequence[str]], out_dir) -> None:
   out_dir.mkdir(parents=True, exist_ok=True)
   for name in SPLIT_NAMES:
     path = split_file(out_dir, name)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f'.{path.name}.',
-                               suffix='.tmp')
-    try:
-      with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f:
-        f.writelines(f'{item}\n' for item in splits[name])
-        f.flush()
-        os.fsync(f.fileno())
-      os.replace(tmp, path)
-    except BaseException:
-      if os.path.exists(tmp):
-        os.remove(tmp)
-      raise
+    fileio.write_atomic(
+        path, ''.join(f'{item}\n' for item in splits[name]).encode('utf-8'))
 
 
 def read_splits(split_dir) -> Dict[str, List[str]]:

@@ -19,7 +19,6 @@ without an accelerator stack.
 
 import dataclasses
 import hashlib
-import json
 import os
 import pathlib
 import tempfile
@@ -27,6 +26,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
+
+from input_pipeline import fileio
 
 # Record kinds (docs/data_formats.md §3).
 MODALITIES = ('audio', 'image', 'text')
@@ -42,7 +43,7 @@ RECORD_KINDS = MODALITIES + (AUDIO_WINDOWS,)
 DTYPES = ('bytes', 'int64', 'float32', 'uint8')
 # Shard file names: {split}-{index:05d}-of-{count:05d}.tfrecord.
 SHARD_SUFFIX = '.tfrecord'
-TMP_SUFFIX = '.tmp'
+TMP_SUFFIX = fileio.TMP_SUFFIX
 
 
 class ShardFormatError(ValueError):
@@ -429,29 +430,6 @@ class ShardedWriter:
       self.close()
     else:
       self.abort()
-
-
-def write_atomic(path, data: bytes) -> None:
-  """Writes `data` to a temporary file beside `path`, then renames it."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                             suffix=TMP_SUFFIX)
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
-def write_json_atomic(path, value: Any) -> None:
-  write_atomic(path, (json.dumps(value, indent=1, sort_keys=False) +
-                      '\n').encode('utf-8'))
 
 
 def read_records(paths: Sequence[os.PathLike]) -> List[bytes]:

@@ -35,6 +35,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 
+from input_pipeline import fileio
 from mmgenre_jax import representations
 from mmgenre_jax.models import fusion as fusion_lib
 
@@ -433,9 +434,7 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
 
 
 def _write_json(path: pathlib.Path, value: Any) -> None:
-  tmp = path.with_suffix('.json.tmp')
-  tmp.write_text(json.dumps(value, indent=2, sort_keys=False) + '\n')
-  tmp.replace(path)
+  fileio.write_json_atomic(path, value, indent=2)
 
 
 def _stage_record(config, name: str, stage_config, status: str,

@@ -20,10 +20,8 @@ writes factors/{label_factors.npy, item_factors.npy, labels.tsv, items.tsv}.
 
 import argparse
 import dataclasses
-import os
 import pathlib
 import sys
-import tempfile
 from typing import List, Optional, Sequence
 
 from absl import logging
@@ -31,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from input_pipeline import fileio
 from input_pipeline import mumu
 from input_pipeline import splits as splits_lib
 from mmgenre_jax.models import heads
@@ -238,23 +237,9 @@ def scores_from_output(output: jax.Array,
   return heads.l2_normalize(output) @ heads.l2_normalize(label_factors).T
 
 
-def _write_atomic(path: pathlib.Path, write) -> None:
-  """Writes via a temporary file in the same directory, then renames."""
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                             suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def _write_lines(path: pathlib.Path, lines: Sequence[str]) -> None:
-  _write_atomic(path, lambda f: f.write(
-      ''.join(f'{line}\n' for line in lines).encode('utf-8')))
+  fileio.write_atomic(
+      path, ''.join(f'{line}\n' for line in lines).encode('utf-8'))
 
 
 def read_lines(path) -> List[str]:
@@ -283,8 +268,8 @@ def write_factors(out_dir, result: LabelFactorization,
   out_dir.mkdir(parents=True, exist_ok=True)
   for name, array in ((LABEL_FACTORS_FILE, result.label_factors),
                       (ITEM_FACTORS_FILE, result.item_factors)):
-    _write_atomic(out_dir / name,
-                  lambda f, a=array: np.save(f, a.astype(np.float32)))
+    with fileio.atomic_open(out_dir / name) as f:
+      np.save(f, array.astype(np.float32))
   _write_lines(out_dir / LABELS_FILE, labels)
   _write_lines(out_dir / ITEMS_FILE, items)
 

@@ -47,6 +47,7 @@ import optax
 import orbax.checkpoint as ocp
 import tensorflow as tf
 
+from input_pipeline import fileio
 from input_pipeline import pipeline
 from mmgenre_jax import losses
 from mmgenre_jax import metrics
@@ -1120,10 +1121,7 @@ def restore_checkpoint(manager: ocp.CheckpointManager, step: int,
 
 def write_json(path: pathlib.Path, value: Any) -> None:
   """Writes JSON atomically (temporary file, then rename)."""
-  tmp = path.with_name(f'.{path.name}.tmp')
-  tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + '\n',
-                 encoding='utf-8')
-  os.replace(tmp, path)
+  fileio.write_json_atomic(path, value, indent=2, sort_keys=True)
 
 
 def _check_finite(values: Mapping[str, Any], where: str) -> None:

@@ -48,6 +48,7 @@ def write_tiny_audio_shards(out: pathlib.Path,
   # pylint: disable=g-import-not-at-top
   import numpy as np
   from input_pipeline import pipeline
+  from input_pipeline import fileio
   from input_pipeline import tfrecord
   # pylint: enable=g-import-not-at-top
   rng = np.random.default_rng(0)
@@ -116,7 +117,7 @@ def write_tiny_audio_shards(out: pathlib.Path,
       'omitted_modalities': ({} if windows else
                              {tfrecord.AUDIO_WINDOWS: 'test without'}),
   }
-  tfrecord.write_json_atomic(out / pipeline.MANIFEST, manifest)
+  fileio.write_json_atomic(out / pipeline.MANIFEST, manifest)
   return out
 
 

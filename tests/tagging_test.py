@@ -22,6 +22,7 @@ import pytest
 import soundfile as sf
 
 from input_pipeline import features
+from input_pipeline import fileio
 from input_pipeline import pipeline
 from input_pipeline import tfrecord
 from mmgenre_jax import cli
@@ -90,7 +91,7 @@ def _add_text_and_image(shard_dir: pathlib.Path) -> None:
       text_vectorizer='text_vectorizer.json', image_size=IMAGE_SIZE,
       image_mean=[float(v) for v in features.IMAGENET_MEAN],
       image_std=[float(v) for v in features.IMAGENET_STD])
-  tfrecord.write_json_atomic(shard_dir / pipeline.MANIFEST, manifest)
+  fileio.write_json_atomic(shard_dir / pipeline.MANIFEST, manifest)
 
 
 def _pipeline_config(shard_dir):
