@@ -4,7 +4,8 @@
 
 Times jax.grad of sum(relu(conv(x, k))) w.r.t. x and k (best of 3) for:
 the XLA 2-D conv in NHWC (what flax nn.Conv emits), the 1-D conv over time
-with frequency bins as channels and a block-Toeplitz weight (models.audio.FreqConv),
+with frequency bins as channels and a block-Toeplitz weight
+(models.audio.freq_channels_conv with one group),
 the same as an explicit matmul, an im2col patch gather + matmul, and PyTorch's
 conv2d in NCHW and channels_last. Prints one line per variant, in seconds.
 """

@@ -17,9 +17,13 @@ Prints one JSON line:
    ...details (layouts tried, threads, rounds)}
 
 --jax-step lean times benchmarks/jax_bench.lean_train_step (no clu metrics);
---jax-layout freq (the library default) times models.audio.FreqConv (same parameters and
-outputs, wide convs as 1-D convs over time with frequency bins as channels).
+--jax-layout freq (the library default) computes wide convs with
+models.audio.freq_channels_conv (same parameters and outputs: 1-D convs over
+time with frequency bins as channels); nhwc with XLA's 2-D conv.
 --torch-layout auto tries NCHW and channels_last and keeps the faster;
+--torch-pool-first gives the twin our block reordering too (conv -> pool ->
+bias -> ReLU, as models.audio.ConvBlock computes it; twin.TorchAudioCNN
+pool_first), a check of how much of the ratio that rewrite carries;
 --torch-compile on wraps the twin in torch.compile.
 """
 
@@ -43,6 +47,10 @@ from mmgenre_jax.models import audio
 from mmgenre_jax.models import text
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
+# --torch-layout values (memory formats of the twin's convs).
+TORCH_LAYOUTS = ('nchw', 'channels_last')
+
+
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--model', default='high-4x70-cosine',
@@ -55,7 +63,9 @@ def parse_args(argv=None):
   parser.add_argument('--jax-step', default='train', choices=('train', 'lean'))
   parser.add_argument('--jax-layout', default='freq', choices=('nhwc', 'freq'))
   parser.add_argument('--torch-layout', default='auto',
-                      choices=('auto', 'nchw', 'channels_last'))
+                      choices=('auto',) + TORCH_LAYOUTS)
+  parser.add_argument('--torch-pool-first', action='store_true',
+                      help='Twin blocks as conv -> pool -> bias -> ReLU.')
   parser.add_argument('--torch-compile', default='off', choices=('off', 'on'))
   parser.add_argument('--threads', type=int, default=os.cpu_count(),
                       help='torch intra-op threads (default: all cores).')
@@ -76,7 +86,7 @@ class TorchBench:
       model = twin.TorchAudioCNN(
           spec.kernels, spec.filters, spec.pools, int(m.num_outputs), target,
           audio.variant_dropout(f'{m.width}-{m.kernels}', target),
-          audio.INPUT_SHAPE[:2])
+          audio.INPUT_SHAPE[:2], pool_first=args.torch_pool_first)
       # [B, T, F, 1] -> [B, 1, T, F].
       x = torch.from_numpy(np.ascontiguousarray(
           host_batch[input_key].transpose(0, 3, 1, 2)))
@@ -120,7 +130,7 @@ def main(argv=None) -> int:
   jb = bench_lib.JaxBench(args, config)
   jb.run(args.warmup)
 
-  layouts = (['nchw', 'channels_last'] if args.torch_layout == 'auto'
+  layouts = (list(TORCH_LAYOUTS) if args.torch_layout == 'auto'
              else [args.torch_layout])
   if config.model.name != 'audio_cnn':
     layouts = ['nchw']
@@ -160,6 +170,7 @@ def main(argv=None) -> int:
       'torch_layout': tb.layout,
       'torch_layouts_tried_ex_per_s': {k: round(v, 2) for k, v in
                                        tried.items()},
+      'torch_pool_first': args.torch_pool_first,
       'torch_compile': args.torch_compile,
       'torch_threads': torch.get_num_threads(),
       'params': jb.num_params,

@@ -14,7 +14,9 @@ mmgenre_jax.losses and mmgenre_jax.train.create_optimizer:
 
 Layouts: the input comes as [B, 1, T, F] (NCHW); `channels_last` converts
 the model and the input to torch.channels_last (NHWC in memory), which is
-oneDNN's preferred CPU layout for convolutions.
+oneDNN's preferred CPU layout for convolutions. `pool_first=True` computes
+each block as conv -> max-pool -> + bias -> ReLU, the same function reordered
+as the JAX models.audio.ConvBlock does, so the twin gets that trick too.
 
 torch is imported only by this module, never by the library.
 """
@@ -33,28 +35,40 @@ class TorchAudioCNN(nn.Module):
 
   def __init__(self, kernels: Sequence[Pair], filters: Sequence[int],
                pools: Sequence[Optional[Pair]], num_outputs: int,
-               target: str, dropout: float, input_hw: Pair):
+               target: str, dropout: float, input_hw: Pair,
+               pool_first: bool = False):
     super().__init__()
     self.target = target
+    self.pool_first = pool_first
     self.pools = list(pools)
     self.dropout = dropout
     convs = []
     channels = 1
     t, f = input_hw
     for kernel, features, pool in zip(kernels, filters, pools):
-      convs.append(nn.Conv2d(channels, features, tuple(kernel)))
+      convs.append(nn.Conv2d(channels, features, tuple(kernel),
+                             bias=not pool_first))
       channels = features
       t, f = t - kernel[0] + 1, f - kernel[1] + 1
       if pool is not None:
         t, f = t // pool[0], f // pool[1]
     self.convs = nn.ModuleList(convs)
+    # With pool_first the bias is added after pooling (one per block).
+    self.biases = nn.ParameterList(
+        nn.Parameter(torch.zeros(f)) for f in filters) if pool_first else None
     self.head = nn.Linear(t * f * channels, num_outputs)
 
   def forward(self, x: torch.Tensor) -> torch.Tensor:
-    for conv, pool in zip(self.convs, self.pools):
-      x = F.relu(conv(x))
-      if pool is not None:
-        x = F.max_pool2d(x, pool, pool)
+    for i, (conv, pool) in enumerate(zip(self.convs, self.pools)):
+      if self.pool_first:
+        x = conv(x)
+        if pool is not None:
+          x = F.max_pool2d(x, pool, pool)
+        x = F.relu(x + self.biases[i].view(1, -1, 1, 1))
+      else:
+        x = F.relu(conv(x))
+        if pool is not None:
+          x = F.max_pool2d(x, pool, pool)
       if self.dropout > 0:
         x = F.dropout(x, self.dropout, self.training)
     y = self.head(torch.flatten(x, 1))

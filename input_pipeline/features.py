@@ -72,20 +72,22 @@ def _error(path, reason: str) -> FeatureError:
   return FeatureError(f'{os.fspath(path)}: {reason}')
 
 
-def _to_mono_float32(data: np.ndarray) -> np.ndarray:
+def to_mono_float32(data: np.ndarray) -> np.ndarray:
   """[n, channels] -> [n] mean over channels (librosa.to_mono)."""
   return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else (
       data[:, 0].astype(np.float32, copy=False))
 
 
-def _resample(y: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
+def resample(y: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
+  """[n] at orig_sr -> [n * sr / orig_sr] float32 at sr (RES_TYPE)."""
   if orig_sr == sr:
     return y
   return librosa.resample(y, orig_sr=orig_sr, target_sr=sr,
                           res_type=RES_TYPE).astype(np.float32, copy=False)
 
 
-def _open_audio(path) -> sf.SoundFile:
+def open_audio(path) -> sf.SoundFile:
+  """Opens an audio file for block reads; FeatureError names a bad file."""
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise _error(path, 'audio file not found')
@@ -98,8 +100,8 @@ def _open_audio(path) -> sf.SoundFile:
                  'formats: wav, flac, ogg, mp3') from e
 
 
-def _read_frames(handle: sf.SoundFile, path, start: int,
-                 count: int) -> np.ndarray:
+def read_frames(handle: sf.SoundFile, path, start: int,
+                count: int) -> np.ndarray:
   """Reads up to `count` frames from `start` as [n, channels] float32."""
   try:
     if start:
@@ -140,16 +142,16 @@ def load_audio(path, *, sr: int = SAMPLE_RATE, offset_s: float = 0.0,
   if offset_s < 0 or (duration_s is not None and duration_s <= 0):
     raise ValueError(f'offset_s ({offset_s}) must be >= 0 and duration_s '
                      f'({duration_s}) > 0 or None.')
-  with _open_audio(path) as handle:
+  with open_audio(path) as handle:
     native_sr = handle.samplerate
     start = int(round(offset_s * native_sr))
     count = -1 if duration_s is None else int(round(duration_s * native_sr))
     if start and handle.frames > 0 and start >= handle.frames:
       raise _error(path, f'offset {offset_s} s is past the end of the audio '
                    f'({handle.frames / native_sr:.3f} s)')
-    data = _read_frames(handle, path, start, count)
-  y = _check_samples(_to_mono_float32(data), path)
-  return _resample(y, native_sr, sr)
+    data = read_frames(handle, path, start, count)
+  y = _check_samples(to_mono_float32(data), path)
+  return resample(y, native_sr, sr)
 
 
 def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
@@ -172,10 +174,10 @@ def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
   Returns:
     spec: np.ndarray [shape=(1 + n // 1024, 96), dtype=float32], dB.
   """
-  return _power_db(_cqt_power(y, sr=sr), top_db=top_db)
+  return power_db(cqt_power(y, sr=sr), top_db=top_db)
 
 
-def _cqt_power(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+def cqt_power(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
   """|CQT|^2 as [frames, 96] float32."""
   y = np.asarray(y, dtype=np.float32)
   if y.ndim != 1 or y.size == 0:
@@ -189,7 +191,7 @@ def _cqt_power(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
   return (np.abs(c) ** 2).T.astype(np.float32)
 
 
-def _power_db(power: np.ndarray,
+def power_db(power: np.ndarray,
               top_db: Optional[float] = TOP_DB) -> np.ndarray:
   if not np.any(power > 0):
     return np.full(power.shape, -(top_db or TOP_DB), dtype=np.float32)
@@ -261,9 +263,9 @@ def _crop_patch(y: np.ndarray, start: int, native_sr: int) -> np.ndarray:
   src_lo, src_hi = max(lo, 0), min(hi, y.size)
   if src_hi > src_lo:
     segment[src_lo - lo:src_hi - lo] = y[src_lo:src_hi]
-  segment = _resample(segment, native_sr, SAMPLE_RATE)
-  power = _cqt_power(segment)
-  return _power_db(power[CONTEXT_FRAMES:CONTEXT_FRAMES + PATCH_FRAMES])
+  segment = resample(segment, native_sr, SAMPLE_RATE)
+  power = cqt_power(segment)
+  return power_db(power[CONTEXT_FRAMES:CONTEXT_FRAMES + PATCH_FRAMES])
 
 
 def audio_patch(path, *, seed: int) -> np.ndarray:
@@ -287,7 +289,7 @@ def audio_patch(path, *, seed: int) -> np.ndarray:
   Raises:
     FeatureError: see `load_audio`.
   """
-  with _open_audio(path) as handle:
+  with open_audio(path) as handle:
     native_sr = handle.samplerate
     total = handle.frames
     patch_native = int(round(PATCH_SECONDS * native_sr))
@@ -296,14 +298,14 @@ def audio_patch(path, *, seed: int) -> np.ndarray:
     start = patch_offset(total, sr=native_sr, seed=seed)
     read_lo = max(0, start - margin_native)
     want = min(total, start + patch_native + margin_native) - read_lo
-    data = _read_frames(handle, path, read_lo, want)
+    data = read_frames(handle, path, read_lo, want)
   if data.shape[0] < want or total <= 0:
     # The header's length was wrong (truncated file, odd mp3): decode the
     # whole file and draw the crop from its true length.
     y = load_audio(path, sr=native_sr)
     start = patch_offset(y.size, sr=native_sr, seed=seed)
     return _crop_patch(y, start, native_sr)
-  y = _check_samples(_to_mono_float32(data), path)
+  y = _check_samples(to_mono_float32(data), path)
   # Index the crop inside the piece read: y[0] is sample `read_lo`.
   padded = np.zeros(start - read_lo + patch_native + margin_native,
                     dtype=np.float32)
@@ -339,13 +341,13 @@ def audio_patch_and_windows(path, *, seed: int) -> Tuple[np.ndarray,
   Raises:
     FeatureError: see `load_audio`.
   """
-  with _open_audio(path) as handle:
+  with open_audio(path) as handle:
     native_sr = handle.samplerate
-    data = _read_frames(handle, path, 0, -1)
-  y = _check_samples(_to_mono_float32(data), path)
+    data = read_frames(handle, path, 0, -1)
+  y = _check_samples(to_mono_float32(data), path)
   start = patch_offset(y.size, sr=native_sr, seed=seed)
   patch = _crop_patch(y, start, native_sr)
-  spec = _padded_spectrogram(_resample(y, native_sr, SAMPLE_RATE),
+  spec = _padded_spectrogram(resample(y, native_sr, SAMPLE_RATE),
                              sr=SAMPLE_RATE)
   return patch, track_windows(spec)
 

@@ -28,17 +28,6 @@ import numpy as np
 
 from input_pipeline import features
 
-# features.py's readers and transforms, so that a block is read, mixed to
-# mono, resampled and transformed exactly as `features.audio_patch` does.
-# pylint: disable=protected-access
-_open_audio = features._open_audio
-_read_frames = features._read_frames
-_to_mono = features._to_mono_float32
-_resample = features._resample
-_cqt_power = features._cqt_power
-_power_db = features._power_db
-# pylint: enable=protected-access
-
 # Windows computed per block. One block of 8 windows at 50 % overlap covers
 # 322 * 4.5 frames (~67 s of audio): a CQT over that is a few tens of MB,
 # whatever the length of the track.
@@ -100,8 +89,8 @@ def _read_block(handle, path, native_sr: int, total: int, first: int,
   segment = np.zeros(length, dtype=np.float32)
   src_lo, src_hi = max(lo, 0), min(lo + length, total)
   if src_hi > src_lo:
-    data = _read_frames(handle, path, src_lo, src_hi - src_lo)
-    y = _to_mono(data)
+    data = features.read_frames(handle, path, src_lo, src_hi - src_lo)
+    y = features.to_mono_float32(data)
     if y.size < src_hi - src_lo:
       logging.warning('%s: the header promises %d samples but reading stopped '
                       'at %d; the rest is taken as silence.', path, total,
@@ -110,7 +99,7 @@ def _read_block(handle, path, native_sr: int, total: int, first: int,
       raise features.FeatureError(
           f'{os.fspath(path)}: the audio contains NaN or infinite samples')
     segment[src_lo - lo:src_lo - lo + y.size] = y
-  return _resample(segment, native_sr, features.SAMPLE_RATE)
+  return features.resample(segment, native_sr, features.SAMPLE_RATE)
 
 
 def stream_windows(path, *, drop: float = features.WINDOW_DROP,
@@ -142,7 +131,7 @@ def stream_windows(path, *, drop: float = features.WINDOW_DROP,
   if windows_per_block < 1:
     raise ValueError(f'windows_per_block must be >= 1; got '
                      f'{windows_per_block}.')
-  with _open_audio(path) as handle:
+  with features.open_audio(path) as handle:
     native_sr, total = handle.samplerate, handle.frames
     short = total * features.SAMPLE_RATE < features.PATCH_SAMPLES * native_sr
     if total <= 0 or short or not handle.seekable():
@@ -159,11 +148,11 @@ def stream_windows(path, *, drop: float = features.WINDOW_DROP,
       block = starts[i:i + windows_per_block]
       first, last = block[0], block[-1] + features.PATCH_FRAMES
       y = _read_block(handle, path, native_sr, total, first, last)
-      power = _cqt_power(y)
+      power = features.cqt_power(y)
       offset = features.CONTEXT_FRAMES - first
-      yield np.stack([
-          _power_db(power[s + offset:s + offset + features.PATCH_FRAMES])
-          for s in block]).astype(np.float32)
+      frames = features.PATCH_FRAMES
+      yield np.stack([features.power_db(power[s + offset:s + offset + frames])
+                      for s in block]).astype(np.float32)
 
 
 def track_windows(path, **kwargs) -> np.ndarray:
@@ -173,5 +162,5 @@ def track_windows(path, **kwargs) -> np.ndarray:
 
 def audio_duration(path) -> Optional[float]:
   """Length in seconds from the header, None when unknown."""
-  with _open_audio(path) as handle:
+  with features.open_audio(path) as handle:
     return handle.frames / handle.samplerate if handle.frames > 0 else None

@@ -2,6 +2,7 @@
 
 import itertools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -192,8 +193,9 @@ def test_high_4x70_cosine_unit_norm_and_dropout_only_in_training():
 
 @pytest.mark.parametrize('variant', ['high-4x70', 'low-4x96', 'msdi'])
 def test_conv_layouts_share_parameters_and_outputs(variant):
-  # FreqConv (bins as channels of a 1-D conv) is a faster way to compute the
-  # same network: one parameter tree, outputs equal to float32 rounding.
+  # freq_channels_conv (bins as channels of 1-D convs) is a faster way to
+  # compute the same network: one parameter tree, outputs equal to float32
+  # rounding.
   model = audio.create_audio_cnn(variant, num_outputs=50, target='cosine')
   nhwc = model.clone(conv_layout='nhwc')
   x = jax.random.normal(jax.random.key(0), (2,) + audio.INPUT_SHAPE)
@@ -205,6 +207,37 @@ def test_conv_layouts_share_parameters_and_outputs(variant):
     np.testing.assert_allclose(fast[key], reference[key], atol=2e-5)
   with pytest.raises(ValueError, match='conv_layout'):
     model.clone(conv_layout='nchw').init(jax.random.key(1), x)
+
+
+@pytest.mark.parametrize('groups', [1, 2, 9, 27, 40])
+def test_freq_channels_conv_equals_the_2d_conv_for_any_grouping(groups):
+  # The 4x70 first layer on a short patch: P = 96 - 70 + 1 = 27 positions,
+  # split into `groups` runs (40 is clipped to 27).
+  x = jax.random.normal(jax.random.key(0), (2, 9, 96, 1))
+  kernel = jax.random.normal(jax.random.key(1), (4, 70, 1, 5))
+  reference = jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  ours = audio.freq_channels_conv(x, kernel, groups)
+  assert ours.shape == reference.shape == (2, 6, 27, 5)
+  np.testing.assert_allclose(ours, reference, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize('window', [(4, 4), (4, 1), (2, 1), (4, 5)])
+def test_block_max_pool_equals_flax_max_pool_values_and_gradients(window):
+  # Odd sizes: 19 frames and 6 bins leave a remainder that 'VALID' drops.
+  x = jax.random.normal(jax.random.key(0), (2, 19, 6, 3))
+
+  def pooled_sum(pool, x):
+    # ReLU first, as in the network: its zeros are the ties that occur.
+    weights = jnp.arange(1.0, 1.0 + np.prod(pool(jax.nn.relu(x)).shape))
+    return jnp.sum(pool(jax.nn.relu(x)).ravel() * weights)
+
+  ours = lambda x: audio.block_max_pool(x, window)
+  flax_pool = lambda x: nn.max_pool(x, window, strides=window, padding='VALID')
+  np.testing.assert_array_equal(ours(x), flax_pool(x))
+  assert ours(x).shape == (2, 19 // window[0], 6 // window[1], 3)
+  np.testing.assert_array_equal(jax.grad(lambda x: pooled_sum(ours, x))(x),
+                                jax.grad(lambda x: pooled_sum(flax_pool, x))(x))
 
 
 def test_audio_errors_name_the_problem():

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mmgenre_jax.models import heads
 
@@ -27,54 +28,129 @@ Pair = Tuple[int, int]
 
 
 # How convs whose kernel spans at least half the frequency bins are computed
-# (config.model.conv_layout). 'freq_channels' runs them as a 1-D convolution
-# over time with the bins as channels (FreqConv): the same parameters and
-# outputs, 13x faster forward+backward for the 4x70 first layer on XLA:CPU
-# (BENCHMARKS.md, benchmarks/conv_layers.py). 'nhwc' keeps nn.Conv, the
-# choice benchmarks/gpu.sh compares on accelerators.
+# (config.model.conv_layout). 'freq_channels' runs them as 1-D convolutions
+# over time with the bins as channels (freq_channels_conv): the same
+# parameters and outputs, 13x faster forward+backward for the 4x70 first layer
+# on XLA:CPU (BENCHMARKS.md, benchmarks/conv_layers.py). 'nhwc' is XLA's 2-D
+# convolution, the choice benchmarks/gpu.sh compares on accelerators.
 CONV_LAYOUTS = ('freq_channels', 'nhwc')
 
+# freq_channels_conv splits the P output positions of a wide conv into this
+# many groups, each a 1-D conv over only the bins its positions see. For the
+# 4x70 first layer (P = 27) one group multiplies by a weight that is 73 %
+# non-zero (1.37x the arithmetic of the 2-D conv); 9 groups of 3 positions
+# see 72 bins each (1.03x). 3 and 9 groups measured alike and 1.1-1.2x faster
+# than one group for LOW-4x70 on CPU; 27 groups (im2col) was slower
+# (BENCHMARKS.md §1a).
+FREQ_POSITION_GROUPS = 9
 
-class FreqConv(nn.Module):
-  """A (kt, kf) valid conv over [B, T, F, C] computed as a 1-D conv over time.
+
+def freq_channels_conv(x: jax.Array, kernel: jax.Array,
+                       groups: int = FREQ_POSITION_GROUPS) -> jax.Array:
+  """A (kt, kf) valid conv over [B, T, F, C] computed as 1-D convs over time.
 
   The F x C input values of a frame become the channels of a 1-D convolution
   whose weight is the block-Toeplitz expansion of the 2-D kernel: output
-  position p (of P = F - kf + 1) sees bins p..p+kf-1. Parameters are the 2-D
-  kernel [kt, kf, C, features] and bias [features] of nn.Conv (same names,
-  shapes and initialisers), so checkpoints are interchangeable with
-  nn.Conv's. With kf = F (4x96, or the 4x6 second layer of 4x70) P = 1 and
-  this is a plain 1-D convolution; for the 4x70 first layer P = 27 and the
-  expanded weight is 70/96 = 73 % non-zero (1.37x the arithmetic, still far
-  faster on CPU than XLA's one-input-channel 2-D conv).
+  position p (of P = F - kf + 1) sees bins p..p+kf-1. With kf = F (4x96, or
+  the 4x6 second layer of 4x70) P = 1 and this is one plain 1-D convolution.
+  Otherwise the positions are split into `groups` runs, each expanded over
+  only the kf + run - 1 bins it sees, so that fewer zeros are multiplied.
+
+  Args:
+    x: [B, T, F, C].
+    kernel: [kt, kf, C, features], nn.Conv's HWIO kernel.
+    groups: position groups (clipped to P).
+
+  Returns:
+    [B, T - kt + 1, P, features], without bias.
+  """
+  batch, time, freq, channels = x.shape
+  kt, kf, _, features = kernel.shape
+  positions = freq - kf + 1
+  bounds = np.linspace(0, positions, min(groups, positions) + 1).astype(int)
+  outputs = []
+  for first, stop in zip(bounds[:-1], bounds[1:]):
+    run = stop - first
+    span = kf + run - 1  # bins seen by positions first..stop-1
+    weight = jnp.stack(
+        [jnp.pad(kernel, ((0, 0), (p, span - kf - p), (0, 0), (0, 0)))
+         for p in range(run)], axis=3)  # [kt, span, C, run, features]
+    y = jax.lax.conv_general_dilated(
+        x[:, :, first:first + span].reshape(batch, time, span * channels),
+        weight.reshape(kt, span * channels, run * features), (1,), 'VALID',
+        dimension_numbers=('NWC', 'WIO', 'NWC'))
+    outputs.append(y.reshape(batch, y.shape[1], run, features))
+  return outputs[0] if len(outputs) == 1 else jnp.concatenate(outputs, axis=2)
+
+
+class ConvBlock(nn.Module):
+  """conv (valid) -> ReLU -> max-pool, one block of the audio CNNs.
+
+  Computed as conv -> max-pool -> + bias -> ReLU: the same function, since
+  max commutes with adding a per-channel constant and with the monotonic
+  ReLU, but the bias and the ReLU (and their gradients) then touch the pooled
+  array, 4-16x smaller than the conv output. Parameters are nn.Conv's
+  (`kernel` [kt, kf, C, features] lecun-normal, `bias` [features] zeros), so
+  the parameter tree is that of nn.Conv named conv_<i>.
+
+  Attributes:
+    features: output channels.
+    kernel_size: (kt, kf).
+    pool: max-pool window = stride, or None.
+    dtype: computation dtype (parameters stay float32).
+    conv_layout: one of CONV_LAYOUTS.
   """
   features: int
   kernel_size: Pair
+  pool: Optional[Pair] = None
   dtype: Any = jnp.float32
+  conv_layout: str = 'freq_channels'
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    """x: [B, T, F, C] -> [B, T - kt + 1, F - kf + 1, features]."""
-    batch, _, freq, channels = x.shape
+    """x: [B, T, F, C] -> [B, (T-kt+1) // pt, (F-kf+1) // pf, features]."""
     kt, kf = self.kernel_size
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
-                        (kt, kf, channels, self.features), jnp.float32)
+                        (kt, kf, x.shape[-1], self.features), jnp.float32)
     bias = self.param('bias', nn.initializers.zeros, (self.features,),
                       jnp.float32)
-    positions = freq - kf + 1
-    if positions == 1:
-      weight = kernel.reshape(kt, kf * channels, self.features)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    wide = kf > 1 and 2 * kf >= x.shape[2]
+    if wide and self.conv_layout == 'freq_channels':
+      y = freq_channels_conv(x, kernel)
     else:
-      weight = jnp.stack(
-          [jnp.pad(kernel, ((0, 0), (p, freq - kf - p), (0, 0), (0, 0)))
-           for p in range(positions)], axis=3)  # [kt, F, C, P, features]
-      weight = weight.reshape(kt, freq * channels, positions * self.features)
-    y = jax.lax.conv_general_dilated(
-        x.reshape(batch, x.shape[1], freq * channels).astype(self.dtype),
-        weight.astype(self.dtype), (1,), 'VALID',
-        dimension_numbers=('NWC', 'WIO', 'NWC'))
-    y = y.reshape(batch, y.shape[1], positions, self.features)
-    return y + bias.astype(self.dtype)
+      y = jax.lax.conv_general_dilated(
+          x, kernel, (1, 1), 'VALID',
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    if self.pool is not None:
+      y = block_max_pool(y, tuple(self.pool))
+    return nn.relu(y + bias.astype(self.dtype))
+
+
+def block_max_pool(x: jax.Array, window: Pair) -> jax.Array:
+  """Max-pool with stride = window and valid padding, as a reshape and a max.
+
+  The same values as nn.max_pool(x, window, strides=window, padding='VALID'),
+  but its gradient is an elementwise compare that XLA fuses, instead of the
+  select-and-scatter of reduce_window's gradient: LOW-4x70 forward+backward
+  runs 1.6x faster on XLA:CPU (BENCHMARKS.md). On ties the gradient is shared
+  between the tied inputs rather than given to the first; after a ReLU the
+  only ties that occur in practice are zeros, whose gradient the ReLU stops
+  either way.
+
+  Args:
+    x: [B, T, F, C].
+    window: (pt, pf) pool size; trailing frames or bins that do not fill a
+      window are dropped (floor), as with 'VALID'.
+
+  Returns:
+    [B, T // pt, F // pf, C].
+  """
+  batch, time, freq, channels = x.shape
+  pt, pf = window
+  x = x[:, :time // pt * pt, :freq // pf * pf]
+  x = x.reshape(batch, time // pt, pt, freq // pf, pf, channels)
+  return x.max(axis=(2, 4))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,16 +272,8 @@ class AudioCNN(nn.Module):
     x = x.astype(self.dtype)
     for i, (kernel, features, pool) in enumerate(
         zip(self.kernels, self.filters, self.pools)):
-      wide = kernel[1] > 1 and 2 * kernel[1] >= x.shape[2]
-      if wide and self.conv_layout == 'freq_channels':
-        x = FreqConv(features, tuple(kernel), dtype=self.dtype,
-                     name=f'conv_{i}')(x)
-      else:
-        x = nn.Conv(features, tuple(kernel), padding='VALID',
-                    dtype=self.dtype, name=f'conv_{i}')(x)
-      x = nn.relu(x)
-      if pool is not None:
-        x = nn.max_pool(x, tuple(pool), strides=tuple(pool), padding='VALID')
+      x = ConvBlock(features, tuple(kernel), pool, dtype=self.dtype,
+                    conv_layout=self.conv_layout, name=f'conv_{i}')(x)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     representation = x.reshape((x.shape[0], -1))
