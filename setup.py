@@ -13,6 +13,8 @@ INSTALL_REQUIRES = [
     'flax==0.12.8',
     'optax==0.2.8',
     'orbax-checkpoint==0.12.8',
+    # Workdir and shard paths, local or gs:// (docs/tpu_pod.md §4).
+    'etils[epath]==1.15.0',
     'tensorflow-cpu==2.21.0',
     # clu's metric writers need TensorBoard; TF no longer pulls it in.
     'tensorboard==2.21.0',

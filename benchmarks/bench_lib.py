@@ -18,6 +18,7 @@ import psutil
 from benchmarks import jax_bench
 from configs import mumu_audio
 from configs import mumu_text
+from mmgenre_jax import data_sources
 from mmgenre_jax import models
 from mmgenre_jax import sharding
 from mmgenre_jax import train
@@ -49,7 +50,7 @@ class JaxBench:
     if isinstance(model, audio.AudioCNN):
       model = jax_bench.with_layout(model, args.jax_layout)
     mesh = sharding.create_mesh()
-    _, self.input_key = train.input_spec(config)
+    _, self.input_key = data_sources.input_spec(config)
     self.state = train.create_train_state(config, model,
                                           jax.random.key(args.seed), mesh)
     self.num_params = train.num_params(self.state.params)

@@ -39,6 +39,7 @@ import jax
 
 from benchmarks import bench_lib
 from input_pipeline import pipeline
+from mmgenre_jax import data_sources
 from mmgenre_jax import sharding
 from mmgenre_jax import train
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -132,7 +133,7 @@ def train_memory_child(args) -> int:
   """Trains --model end to end for N steps (the memory subprocess)."""
   config = bench_config(args, args.shards)
   jb = jax_bench(args, config)
-  source = train.ShardSource(config)
+  source = data_sources.ShardSource(config)
   mesh = sharding.create_mesh()
   done, epoch = 0, 0
   while done < args.train_memory_child:
@@ -169,7 +170,7 @@ def epoch_times(args, config, jb):
   hits both sides alike. First-batch s is the wait for the epoch's first
   batch (tf.data start-up and shuffle-buffer fill), a fixed cost per epoch.
   """
-  source = train.ShardSource(config)
+  source = data_sources.ShardSource(config)
   mesh = sharding.create_mesh()
   steps = source.num_batches('train', args.batch)
   e2e, compute, first = [], [], []

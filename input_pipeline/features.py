@@ -30,6 +30,8 @@ from PIL import ImageOps
 from sklearn.feature_extraction import text as sklearn_text
 import soundfile as sf
 
+from input_pipeline import fileio
+
 # --- Audio (SPEC §2; paper Sec 6.1) ------------------------------------------
 
 SAMPLE_RATE = 22050
@@ -744,7 +746,7 @@ _SAVED_PARAMS = ('sublinear_tf', 'max_df', 'min_df', 'max_features',
 
 
 def save_vectorizer(vectorizer: sklearn_text.TfidfVectorizer, path) -> None:
-  """Writes a fitted vectorizer as JSON (vocabulary, idf, settings).
+  """Writes a fitted vectorizer as JSON (vocabulary, idf, settings), atomically.
 
   The JSON holds `terms` (the vocabulary, ordered by column), `idf` (float64
   values, which JSON round-trips exactly) and the settings needed by
@@ -775,8 +777,9 @@ def save_vectorizer(vectorizer: sklearn_text.TfidfVectorizer, path) -> None:
       'idf': [float(v) for v in vectorizer.idf_] if settings['use_idf']
              else None,
   }
-  with open(path, 'w', encoding='utf-8') as f:
-    json.dump(payload, f, ensure_ascii=False)
+  # Atomic: prepare's output directory never holds half a vectorizer.
+  fileio.write_atomic(path, json.dumps(payload, ensure_ascii=False).encode(
+      'utf-8'))
 
 
 def load_vectorizer(path) -> sklearn_text.TfidfVectorizer:

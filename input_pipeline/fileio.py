@@ -1,31 +1,55 @@
 """Atomic file writes: a reader never sees a half-written file.
 
 Every small output of the project (splits, manifests, statistics, label
-factors, workdir JSON) goes through here. No TensorFlow, so light modules
-(splits, targets, pipelines) can use it.
+factors, workdir JSON, representations) goes through here. No TensorFlow, so
+light modules (splits, targets, pipelines) can use it.
+
+Paths may be local or URLs such as `gs://bucket/dir/file` (etils.epath, the
+path type orbax uses too; docs/tpu_pod.md §4). Atomicity differs by kind:
+
+- Local: the data goes to a temporary file beside the target (same
+  filesystem), is fsynced and renamed over it with os.replace.
+- URL (object stores): the data is kept in memory until the block ends
+  cleanly, then written with ONE object write. An object store publishes an
+  object only when its upload completes (GCS: at close), so readers see the
+  old object or the whole new one; on an exception nothing is written. A
+  temporary object plus rename is not used: a GCS rename is a copy and a
+  delete, no more atomic and twice the traffic. The files written here are
+  small enough to hold in memory.
 """
 
 import contextlib
+import io
 import json
 import os
-import pathlib
 import tempfile
 from typing import Any, BinaryIO, Iterator
 
+from etils import epath
+
 # Suffix of the temporary files (stale ones are recognisable and removable).
 TMP_SUFFIX = '.tmp'
+
+
+def is_local(path) -> bool:
+  """Whether `path` is on the local filesystem (not a gs://... URL)."""
+  return '://' not in os.fspath(path)
 
 
 @contextlib.contextmanager
 def atomic_open(path) -> Iterator[BinaryIO]:
   """A binary file that replaces `path` only when the block ends cleanly.
 
-  Writes go to a temporary file beside `path` (same filesystem), which is
-  fsynced and renamed over `path`; on any exception it is removed and `path`
-  is left as it was. Missing parent directories are created.
+  On any exception `path` is left as it was. Missing parent directories are
+  created (module docstring: how local paths and URLs differ).
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
+  if not is_local(path):
+    buffer = io.BytesIO()
+    yield buffer
+    path.write_bytes(buffer.getvalue())
+    return
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
                              suffix=TMP_SUFFIX)
   try:

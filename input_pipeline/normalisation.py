@@ -6,9 +6,9 @@ training-split audio statistics and the image normalisation from here, so
 the two can never standardise differently.
 """
 
-import pathlib
 from typing import Any, Mapping, Sequence, Tuple, Type
 
+from etils import epath
 import numpy as np
 
 # Standard deviations below this (a (frame, bin) cell constant over the train
@@ -30,9 +30,9 @@ def read_audio_stats(path, expected_shape: Sequence[int], *,
   Returns:
     mean, std: float32 [frames, bins].
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)  # A local path or a gs:// URL.
   try:
-    with np.load(path) as stats:
+    with path.open('rb') as f, np.load(f) as stats:
       mean = stats['mean'].astype(np.float32)
       std = stats['std'].astype(np.float32)
   except (OSError, KeyError, ValueError) as e:

@@ -19,13 +19,17 @@ multi-host training sees every record once per epoch; the windows of a track
 are always in one shard, so each process sees whole tracks. TensorFlow runs
 on the CPU only: GPUs are hidden from it so that it does not reserve
 accelerator memory that JAX needs.
+
+shard_dir may be a local directory or a gs://bucket/... URL: the manifest
+and statistics are read through etils.epath, and tf.data reads the shard
+files by their URL itself (docs/tpu_pod.md §3).
 """
 
 import json
 import os
-import pathlib
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
+from etils import epath
 import numpy as np
 import tensorflow as tf
 
@@ -75,7 +79,7 @@ def load_manifest(shard_dir) -> Dict[str, Any]:
   Returns:
     The manifest dict.
   """
-  path = pathlib.Path(shard_dir) / MANIFEST
+  path = epath.Path(shard_dir) / MANIFEST
   hint = (f'run `mmgenre prepare --dataset ... --data ... --out {shard_dir}` '
           '(again) to write it.')
   if not path.is_file():
@@ -108,7 +112,7 @@ def verify_shards(shard_dir, manifest: Optional[Mapping[str, Any]] = None
   for modality, entry in manifest['modalities'].items():
     for split, shards in entry['shards'].items():
       for shard in shards:
-        path = pathlib.Path(shard_dir) / shard['file']
+        path = epath.Path(shard_dir) / shard['file']
         if not path.is_file():
           raise ManifestError(f'{path} ({modality} {split}) is listed in the '
                               'manifest but missing; prepare again.')
@@ -129,8 +133,17 @@ def load_audio_stats(shard_dir) -> Tuple[np.ndarray, np.ndarray]:
   """
   manifest = load_manifest(shard_dir)
   return normalisation.read_audio_stats(
-      pathlib.Path(shard_dir) / manifest['audio_stats'],
+      epath.Path(shard_dir) / manifest['audio_stats'],
       manifest['patch_shape'], error=ManifestError)
+
+
+def shard_files(shard_dir, shards: List[Mapping[str, Any]]) -> List[str]:
+  """The paths of manifest shard entries, as strings for tf.data.
+
+  A gs://bucket/... shard_dir stays a URL, which TFRecordDataset reads
+  natively (pathlib would turn it into the local path gs:/bucket/...).
+  """
+  return [os.fspath(epath.Path(shard_dir) / s['file']) for s in shards]
 
 
 def _split_entry(manifest, shard_dir, modality: str, split: str):
@@ -313,8 +326,8 @@ def make_dataset(shard_dir,
         f'{shard_dir}: {modality} {split} has {len(all_shards)} shard file(s),'
         f' none for process {process_index} of {process_count}; prepare '
         'again with a smaller --shard-size so that every process gets one.')
-  files = [os.fspath(pathlib.Path(shard_dir) / s['file']) for s in shards]
-  missing = [f for f in files if not os.path.isfile(f)]
+  files = shard_files(shard_dir, shards)
+  missing = [f for f in files if not epath.Path(f).is_file()]
   if missing:
     raise ManifestError(f'Shard files listed in the manifest are missing: '
                         f'{missing[:3]}; prepare again.')

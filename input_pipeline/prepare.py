@@ -646,15 +646,7 @@ def prepare_text(corpus: Corpus, out: pathlib.Path, specs, *,
                     f'no tf-idf vectorizer: {e}')
           skipped[split] += 1
     return None
-  fd, tmp = tempfile.mkstemp(dir=out, prefix=f'.{TEXT_VECTORIZER}.',
-                             suffix=tfrecord.TMP_SUFFIX)
-  os.close(fd)
-  try:
-    features.save_vectorizer(vectorizer, tmp)
-    os.replace(tmp, out / TEXT_VECTORIZER)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  features.save_vectorizer(vectorizer, out / TEXT_VECTORIZER)
   for split, items in corpus.items['text'].items():
     kept = [item for item in items if (split, item.item_id) in texts]
     with tfrecord.ShardedWriter(out / 'text', split, shard_size=shard_size,

@@ -24,6 +24,7 @@ import pathlib
 import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from etils import epath
 import numpy as np
 import tensorflow as tf
 
@@ -287,8 +288,9 @@ def shard_name(split: str, index: int, count: int) -> str:
 
 
 def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
+  """Hex sha256 of a file (a local path or a gs:// URL)."""
   digest = hashlib.sha256()
-  with open(path, 'rb') as f:
+  with epath.Path(path).open('rb') as f:
     for chunk in iter(lambda: f.read(chunk_bytes), b''):
       digest.update(chunk)
   return digest.hexdigest()

@@ -15,19 +15,22 @@ metrics.json (the last one) and TensorBoard events.
 extract / extract_all (`--mode=extract --split=all`) write the stage's
 representations, workdir/representations/<name>/<split>.npz
 (docs/workdirs.md §1), which fusion and alignment stages read.
+
+A workdir is a local directory or a gs://bucket/... URL (docs/tpu_pod.md §4).
 """
 
 import json
-import pathlib
 import time
 from typing import Any, Dict, Optional, Sequence, Union
 
 from absl import logging
 from clu import metric_writers
+from etils import epath
 import jax
 import ml_collections
 import numpy as np
 
+from mmgenre_jax import data_sources
 from mmgenre_jax import metrics
 from mmgenre_jax import representations
 from mmgenre_jax import sharding
@@ -39,8 +42,8 @@ POLL_SECONDS = 10.0
 REPRESENTATIONS_DIR = representations.REPRESENTATIONS_DIR
 
 
-def _eval_dir(workdir, split: str) -> pathlib.Path:
-  return pathlib.Path(workdir) / f'eval_{split}'
+def _eval_dir(workdir, split: str) -> epath.Path:
+  return epath.Path(workdir) / f'eval_{split}'
 
 
 def _find_checkpoint(managers, checkpoint: CheckpointSpec, workdir):
@@ -73,7 +76,7 @@ class _Evaluator:
   """Restores checkpoints of one workdir and evaluates them."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir):
-    self.workdir = pathlib.Path(workdir)
+    self.workdir = epath.Path(workdir)
     self.config, self.mesh, self.model, self.steps = train.setup(config,
                                                                   workdir)
     self.abstract_state = train.abstract_train_state(self.config, self.model,
@@ -98,7 +101,7 @@ class _Evaluator:
                                 self.label_factors(), **kwargs)
 
 
-def _write_result(eval_dir: pathlib.Path, writer, report: Dict[str, Any],
+def _write_result(eval_dir: epath.Path, writer, report: Dict[str, Any],
                   kind: str, step: int) -> None:
   scalars = {k: v for k, v in report.items() if not isinstance(v, str)}
   writer.write_scalars(step, {f'{kind}/{k}': v for k, v in
@@ -135,7 +138,7 @@ def evaluate(config: ml_collections.ConfigDict,
     metrics.multilabel_report / singlelabel_report keys, loss, step and
     checkpoint (its kind); in follow mode those of the last checkpoint.
   """
-  workdir = pathlib.Path(workdir)
+  workdir = epath.Path(workdir)
   evaluator = _Evaluator(config, workdir)
   eval_dir = _eval_dir(workdir, split)
   writer = metric_writers.create_default_writer(
@@ -205,7 +208,7 @@ def evaluate(config: ml_collections.ConfigDict,
 
 def _write_extracted(evaluator: '_Evaluator', name: str, split: str,
                      rows: Dict[str, np.ndarray], step: int,
-                     label_names) -> pathlib.Path:
+                     label_names) -> epath.Path:
   path = representations.representation_path(evaluator.workdir, name, split)
   if jax.process_index() == 0:
     representations.write_representations(
@@ -235,7 +238,7 @@ def _embed(evaluator: '_Evaluator', state, method: str,
             # replicated outputs can be put back in input order.
             'row': np.arange(len(inputs), dtype=np.int32) + 1}
   rows, outputs = [], []
-  for batch in train.array_batches(arrays, batch_size):
+  for batch in data_sources.array_batches(arrays, batch_size):
     glob = sharding.to_global_batch(batch, mesh)
     out, row = jax.device_get((fn(state.params, glob['x']), glob['row']))
     outputs.append(np.asarray(out))
@@ -248,7 +251,7 @@ def _embed(evaluator: '_Evaluator', state, method: str,
 
 
 def _extract_alignment(evaluator: '_Evaluator', state, split: str,
-                       step: int) -> Dict[str, pathlib.Path]:
+                       step: int) -> Dict[str, epath.Path]:
   """MM_AUDIO and MM_VISUAL: each tower on every row of its own input.
 
   At test time MM_AUDIO needs only the audio (Sec 6.2), so the rows are
@@ -275,7 +278,7 @@ def _extract_alignment(evaluator: '_Evaluator', state, split: str,
 
 
 def _extract_with(evaluator: '_Evaluator', state, split: str,
-                  step: int) -> Dict[str, pathlib.Path]:
+                  step: int) -> Dict[str, epath.Path]:
   config = evaluator.config
   if config.model.name == 'alignment':
     return _extract_alignment(evaluator, state, split, step)
@@ -283,7 +286,7 @@ def _extract_with(evaluator: '_Evaluator', state, split: str,
   (name,) = train.representation_names(config)
   return {name: _write_extracted(
       evaluator, name, split, report['_extract'], step,
-      train.label_names(evaluator.steps.source))}
+      data_sources.label_names(evaluator.steps.source))}
 
 
 def extract_all(config: ml_collections.ConfigDict,
@@ -291,7 +294,7 @@ def extract_all(config: ml_collections.ConfigDict,
                 *,
                 splits: Sequence[str] = representations.SPLITS,
                 checkpoint: CheckpointSpec = None
-                ) -> Dict[str, Dict[str, pathlib.Path]]:
+                ) -> Dict[str, Dict[str, epath.Path]]:
   """Writes the representations of several splits (default all three).
 
   Args:
@@ -304,7 +307,7 @@ def extract_all(config: ml_collections.ConfigDict,
     split -> representation name -> path written
     (workdir/representations/<name>/<split>.npz, docs/workdirs.md §1).
   """
-  workdir = pathlib.Path(workdir)
+  workdir = epath.Path(workdir)
   evaluator = _Evaluator(config, workdir)
   managers = train.checkpoint_managers(workdir, read_only=True)
   try:
@@ -321,7 +324,7 @@ def extract(config: ml_collections.ConfigDict,
             workdir,
             *,
             split: str = 'test',
-            checkpoint: CheckpointSpec = None) -> Dict[str, pathlib.Path]:
+            checkpoint: CheckpointSpec = None) -> Dict[str, epath.Path]:
   """Writes the per-item representations of a split.
 
   workdir/representations/<name>/<split>.npz (docs/workdirs.md §1) holds

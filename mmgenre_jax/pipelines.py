@@ -21,17 +21,18 @@ stages in `config.stage_order`; `config.stages.<name>` holds, per stage:
 then extract the train/val/test representations), skips a stage that is
 already complete and lets an interrupted one resume from its latest
 checkpoint, writes workdir/pipeline.json (docs/workdirs.md §3) after each
-stage and ends with the report (mmgenre_jax/report.py).
+stage and ends with the report (mmgenre_jax/report.py). workdir may be a
+local directory or a gs://bucket/... URL (docs/tpu_pod.md §4).
 """
 
 import copy
 import importlib
 import json
-import pathlib
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from absl import logging
+from etils import epath
 import ml_collections
 import numpy as np
 
@@ -330,7 +331,7 @@ def config_string(stage: ml_collections.ConfigDict,
 def _enriched(shard_dir: str) -> bool:
   try:
     manifest = json.loads(
-        (pathlib.Path(shard_dir) / 'manifest.json').read_text())
+        (epath.Path(shard_dir) / 'manifest.json').read_text())
   except (OSError, ValueError):
     return False
   return bool((manifest.get('args') or {}).get('enrichment'))
@@ -384,7 +385,7 @@ def missing_representations(stage_dir, outputs: Sequence[str]) -> List[str]:
 
 def is_complete(stage_dir, outputs: Sequence[str]) -> bool:
   """Training done and every representation of every split extracted."""
-  stage_dir = pathlib.Path(stage_dir)
+  stage_dir = epath.Path(stage_dir)
   return ((stage_dir / DONE_FILE).exists() and
           (stage_dir / TEST_METRICS_FILE).exists() and
           not missing_representations(stage_dir, outputs))
@@ -412,7 +413,7 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
     stage_config.data.shard_dir = config.data.shard_dir
   if stage.kind == 'network':
     return stage_config
-  workdir = pathlib.Path(workdir)
+  workdir = epath.Path(workdir)
   inputs = {rep: str(workdir / source) for rep, source in
             stage.inputs.items()}
   if 'inputs' in stage_config.data:
@@ -422,7 +423,7 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
   for rep, source_dir in inputs.items():
     path = _rep_path(source_dir, rep, 'train')
     if path.exists():
-      with np.load(path) as npz:
+      with path.open('rb') as f, np.load(f) as npz:
         sizes[rep] = int(npz['representation'].shape[-1])
   if stage.kind == 'fusion' and len(sizes) == len(inputs):
     apply_overrides(stage_config, {'model.input_dims': sizes})
@@ -433,7 +434,7 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
   return stage_config
 
 
-def _write_json(path: pathlib.Path, value: Any) -> None:
+def _write_json(path: epath.Path, value: Any) -> None:
   fileio.write_json_atomic(path, value, indent=2)
 
 
@@ -442,7 +443,7 @@ def _stage_record(config, name: str, stage_config, status: str,
   stage = config.stages[name]
   row = describe_stage(stage_config)
   row.update(stage.row.to_dict())
-  return {'name': name, 'workdir': str(pathlib.Path(workdir) / name),
+  return {'name': name, 'workdir': str(epath.Path(workdir) / name),
           'config': config_string(stage, stage_config),
           'kind': stage.kind, 'inputs': stage.inputs.to_dict(),
           'outputs': list(stage.outputs), 'status': status,
@@ -470,7 +471,7 @@ def run_stage(stage_config: ml_collections.ConfigDict, stage_dir,
   from mmgenre_jax import evaluate
   from mmgenre_jax import train
   # pylint: enable=g-import-not-at-top
-  stage_dir = pathlib.Path(stage_dir)
+  stage_dir = epath.Path(stage_dir)
   if not ((stage_dir / DONE_FILE).exists() and
           (stage_dir / TEST_METRICS_FILE).exists()):
     train.train_and_evaluate(stage_config, stage_dir)
@@ -499,7 +500,7 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir,
     The content of W/pipeline.json.
   """
   validate(config)
-  workdir = pathlib.Path(workdir)
+  workdir = epath.Path(workdir)
   chief = _is_chief()
   if chief:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -553,8 +554,8 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir,
   return result
 
 
-def _read_json(path: pathlib.Path) -> Optional[Dict[str, Any]]:
+def _read_json(path: epath.Path) -> Optional[Dict[str, Any]]:
   try:
-    return json.loads(pathlib.Path(path).read_text())
+    return json.loads(epath.Path(path).read_text())
   except (OSError, ValueError):
     return None

@@ -7,15 +7,17 @@ Reads W/pipeline.json (docs/workdirs.md §3) and each stage's
 test_metrics.json, and writes W/report.md (our values beside the paper's, in
 the layout of the paper's Table 6 / Table 2, then the paper's findings checked
 on our numbers) and W/results.json (one object per trained model, RESULT_KEYS).
-The markdown is also printed.
+The markdown is also printed. Workdirs may be local directories or
+gs://bucket/... URLs (docs/tpu_pod.md §4).
 """
 
 import argparse
 import json
 import math
-import pathlib
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from etils import epath
 
 PIPELINE_FILE = 'pipeline.json'
 TEST_METRICS_FILE = 'test_metrics.json'
@@ -108,7 +110,7 @@ def paper_table6(modality: str, target: str, settings: str
 # ------------------------------------------------------------------ reading
 
 
-def _read_json(path: pathlib.Path) -> Any:
+def _read_json(path: epath.Path) -> Any:
   try:
     return json.loads(path.read_text())
   except FileNotFoundError:
@@ -118,12 +120,15 @@ def _read_json(path: pathlib.Path) -> Any:
                      'delete the file.') from e
 
 
-def find_pipelines(path) -> List[pathlib.Path]:
+def find_pipelines(path) -> List[epath.Path]:
   """W itself when W/pipeline.json exists, else every pipeline workdir below."""
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   if (path / PIPELINE_FILE).exists():
     return [path]
-  found = sorted(p.parent for p in path.glob(f'**/{PIPELINE_FILE}'))
+  # walk, not glob('**/...'): epath refuses recursive globs (one listing per
+  # directory on GCS either way).
+  found = sorted(root for root, _, files in path.walk()
+                 if PIPELINE_FILE in files)
   if not found:
     raise FileNotFoundError(
         f'No {PIPELINE_FILE} in {path} or below; give a pipeline workdir '
@@ -143,7 +148,7 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
   Alignment stages have no classifier and no row; stages without
   test_metrics.json yet (pending, running) are left out.
   """
-  workdir = pathlib.Path(workdir)
+  workdir = epath.Path(workdir)
   pipeline = _read_json(workdir / PIPELINE_FILE)
   if pipeline is None:
     raise FileNotFoundError(f'{workdir / PIPELINE_FILE} not found.')
@@ -151,7 +156,7 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
   for stage in pipeline['stages']:
     if stage['kind'] == 'alignment':
       continue
-    stage_dir = pathlib.Path(stage['workdir'])
+    stage_dir = epath.Path(stage['workdir'])
     if not stage_dir.is_absolute() and not stage_dir.exists():
       stage_dir = workdir / stage['name']
     metrics = _read_json(stage_dir / TEST_METRICS_FILE)
@@ -291,7 +296,7 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
   # widest fusion against every single-modality network it trained.
   by_pipeline: Dict[str, List[Mapping[str, Any]]] = {}
   for r in rows:
-    by_pipeline.setdefault(str(pathlib.Path(r['workdir']).parent),
+    by_pipeline.setdefault(str(epath.Path(r['workdir']).parent),
                            []).append(r)
   for pipeline, mine in by_pipeline.items():
     dataset = mine[0]['dataset']
@@ -392,8 +397,8 @@ def write_report(path, out_dir=None) -> str:
   Returns:
     The markdown.
   """
-  path = pathlib.Path(path)
-  out_dir = pathlib.Path(out_dir) if out_dir else path
+  path = epath.Path(path)
+  out_dir = epath.Path(out_dir) if out_dir else path
   rows, pipelines = [], []
   for workdir in find_pipelines(path):
     pipeline = _read_json(workdir / PIPELINE_FILE)

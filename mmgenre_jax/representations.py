@@ -18,11 +18,13 @@ the track rows' album_ids. Rows missing from an input are dropped and counted.
 """
 
 import dataclasses
-import pathlib
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
+from etils import epath
 import numpy as np
+
+from input_pipeline import fileio
 
 REPRESENTATIONS_DIR = 'representations'
 # Keys of every representations .npz (docs/workdirs.md §1).
@@ -34,16 +36,16 @@ STEP = 'step'
 SPLITS = ('train', 'val', 'test')
 
 
-def representation_path(workdir, name: str, split: str) -> pathlib.Path:
-  """workdir/representations/<name>/<split>.npz."""
-  return pathlib.Path(workdir) / REPRESENTATIONS_DIR / name / f'{split}.npz'
+def representation_path(workdir, name: str, split: str) -> epath.Path:
+  """workdir/representations/<name>/<split>.npz (workdir: path or URL)."""
+  return epath.Path(workdir) / REPRESENTATIONS_DIR / name / f'{split}.npz'
 
 
 def write_representations(workdir, name: str, split: str, *, ids, album_ids,
                           representation, scores, labels,
                           label_names: Optional[Sequence[str]] = None,
-                          step: Optional[int] = None) -> pathlib.Path:
-  """Writes one representations file atomically (temporary file, rename).
+                          step: Optional[int] = None) -> epath.Path:
+  """Writes one representations file atomically (input_pipeline.fileio).
 
   Args:
     workdir: the stage workdir.
@@ -76,9 +78,8 @@ def write_representations(workdir, name: str, split: str, *, ids, album_ids,
     arrays[LABEL_NAMES] = np.asarray(list(label_names), dtype=str)
   if step is not None:
     arrays[STEP] = np.int64(step)
-  tmp = path.with_name(f'.{path.stem}.tmp.npz')
-  np.savez(tmp, **arrays)
-  tmp.replace(path)
+  with fileio.atomic_open(path) as f:
+    np.savez(f, **arrays)
   return path
 
 
@@ -99,7 +100,7 @@ def load_representations(workdir, name: str,
         f'{path} not found: the stage in {workdir} has not extracted its '
         f'{name!r} representations; run `python main.py --config=... '
         f'--workdir={workdir} --mode=extract --split=all`.')
-  with np.load(path) as data:
+  with path.open('rb') as f, np.load(f) as data:
     missing = [k for k in KEYS if k not in data]
     if missing:
       raise ValueError(f'{path} lacks the keys {missing} (has '

@@ -20,11 +20,11 @@ writes factors/{label_factors.npy, item_factors.npy, labels.tsv, items.tsv}.
 
 import argparse
 import dataclasses
-import pathlib
 import sys
 from typing import List, Optional, Sequence
 
 from absl import logging
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -237,14 +237,14 @@ def scores_from_output(output: jax.Array,
   return heads.l2_normalize(output) @ heads.l2_normalize(label_factors).T
 
 
-def _write_lines(path: pathlib.Path, lines: Sequence[str]) -> None:
+def _write_lines(path, lines: Sequence[str]) -> None:
   fileio.write_atomic(
       path, ''.join(f'{line}\n' for line in lines).encode('utf-8'))
 
 
 def read_lines(path) -> List[str]:
   """Reads labels.tsv / items.tsv: one name per line."""
-  with open(path, encoding='utf-8') as f:
+  with epath.Path(path).open('r', encoding='utf-8') as f:
     return [line.rstrip('\n') for line in f if line.strip()]
 
 
@@ -264,7 +264,7 @@ def write_factors(out_dir, result: LabelFactorization,
   if len(items) != result.item_factors.shape[0]:
     raise ValueError(f'{len(items)} item ids for '
                      f'{result.item_factors.shape[0]} item factor rows.')
-  out_dir = pathlib.Path(out_dir)
+  out_dir = epath.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   for name, array in ((LABEL_FACTORS_FILE, result.label_factors),
                       (ITEM_FACTORS_FILE, result.item_factors)):
@@ -276,12 +276,13 @@ def write_factors(out_dir, result: LabelFactorization,
 
 def load_label_factors(factor_dir) -> np.ndarray:
   """Reads factor_dir/label_factors.npy, float32 [L, d]."""
-  path = pathlib.Path(factor_dir) / LABEL_FACTORS_FILE
+  path = epath.Path(factor_dir) / LABEL_FACTORS_FILE
   if not path.exists():
     raise FileNotFoundError(
         f'{path} not found; write it with `mmgenre factorize --metadata ... '
         f'--splits ... --out {factor_dir}`.')
-  return np.load(path)
+  with path.open('rb') as f:
+    return np.load(f)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

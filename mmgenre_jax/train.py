@@ -3,8 +3,9 @@
   python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
       --workdir=runs/audio --config.data.shard_dir=runs/data/shards
 
-A shard network's input modality follows config.model.name (MODEL_INPUTS);
-fusion and alignment (REPRESENTATION_MODELS) train on the representations
+A shard network's input modality follows config.model.name
+(data_sources.MODEL_INPUTS); fusion and alignment
+(data_sources.REPRESENTATION_MODELS) train on the representations
 extracted by earlier stages, named by config.data.inputs (docs/workdirs.md
 §2; mmgenre_jax/representations.py joins them). Each
 epoch trains on the training split, evaluates on the validation split and
@@ -29,14 +30,14 @@ import functools
 import importlib
 import json
 import os
-import pathlib
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
 from clu import metric_writers
 from clu import metrics as clu_metrics
 from clu import periodic_actions
+from etils import epath
 import flax
 from flax.training import train_state
 import jax
@@ -45,10 +46,10 @@ import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
-import tensorflow as tf
 
 from input_pipeline import fileio
 from input_pipeline import pipeline
+from mmgenre_jax import data_sources
 from mmgenre_jax import losses
 from mmgenre_jax import metrics
 from mmgenre_jax import models
@@ -57,30 +58,11 @@ from mmgenre_jax import sharding
 from mmgenre_jax import targets
 from mmgenre_jax.models import fusion as fusion_lib
 
-# config.model.name -> (modality of the shards, batch key fed to the network).
-MODEL_INPUTS = {
-    'audio_cnn': ('audio', 'patch'),
-    'msdi_audio_cnn': ('audio', 'patch'),
-    'text_mlp': ('text', 'tfidf'),
-    'resnet': ('image', 'image'),
-}
-# Networks trained on extracted representations (config.data.inputs) instead
-# of shards (docs/workdirs.md §2).
-REPRESENTATION_MODELS = ('fusion', 'alignment')
-# Batch keys of representation inputs: INPUT_PREFIX + the input's name.
-INPUT_PREFIX = 'input/'
 # The alignment towers (Sec 3.4): config.data.inputs must name the audio
 # input AUDIO_INPUT; the other one feeds the visual tower. Extraction writes
 # the embeddings as these representation names.
 AUDIO_INPUT = 'audio'
 ALIGNMENT_OUTPUTS = {'audio': 'mm_audio', 'visual': 'mm_visual'}
-# Whole-track prediction records (SPEC §2), written by `mmgenre prepare`
-# unless --no-windows.
-WINDOWS_KIND = 'audio_windows'
-# Item ids travel through the eval step as fixed-width UTF-8 bytes, so that
-# the replicated outputs carry the ids of every process's rows in the
-# global batch order.
-ID_BYTES = 64
 # Negatives of the alignment validation / test loss come from this fixed key
 # (folded with the batch index), so every evaluation of a checkpoint draws
 # the same ones.
@@ -104,9 +86,6 @@ BEST = 'best'
 DONE_FILE = 'training_done.json'
 TEST_METRICS_FILE = 'test_metrics.json'
 CONFIG_FILE = 'config.json'
-# Per-epoch shuffling seed = seed * EPOCH_SEED_STRIDE + epoch (mod 2**31):
-# every epoch has its own order, the same in every run with the same seed.
-EPOCH_SEED_STRIDE = 1_000_003
 # Log training metrics every this many steps when config.train has no
 # log_every_steps.
 DEFAULT_LOG_EVERY_STEPS = 50
@@ -133,22 +112,6 @@ class TrainMetrics(clu_metrics.Collection):
 # ---------------------------------------------------------------- config
 
 
-def is_representation_model(config: ml_collections.ConfigDict) -> bool:
-  """Whether config.model.name trains on extracted representations."""
-  return config.model.name in REPRESENTATION_MODELS
-
-
-def input_spec(config: ml_collections.ConfigDict) -> Tuple[str, str]:
-  """(modality, batch key) of the shard network named by config.model.name."""
-  name = config.model.name
-  if name not in MODEL_INPUTS:
-    raise ValueError(
-        f'config.model.name={name!r} does not train on shards; use one of '
-        f'{sorted(MODEL_INPUTS)}, or {REPRESENTATION_MODELS} with '
-        'config.data.inputs.')
-  return MODEL_INPUTS[name]
-
-
 def alignment_input_names(config: ml_collections.ConfigDict
                           ) -> Tuple[str, str]:
   """(audio input, visual input) names of an alignment stage."""
@@ -165,18 +128,19 @@ def input_keys(config: ml_collections.ConfigDict) -> Tuple[str, ...]:
   """Batch keys fed to the network, in its positional-argument order."""
   name = config.model.name
   if name == 'fusion':
-    return tuple(INPUT_PREFIX + m for m in
+    return tuple(data_sources.INPUT_PREFIX + m for m in
                  fusion_lib.ordered_modalities(config.model.modalities))
   if name == 'alignment':
-    return tuple(INPUT_PREFIX + n for n in alignment_input_names(config))
-  return (input_spec(config)[1],)
+    return tuple(data_sources.INPUT_PREFIX + n
+                 for n in alignment_input_names(config))
+  return (data_sources.input_spec(config)[1],)
 
 
 def model_args(batch: Mapping[str, Any], keys: Tuple[str, ...],
                model_name: str) -> Tuple[Any, ...]:
   """The positional arguments of model.apply for a batch."""
   if model_name == 'fusion':
-    return ({k[len(INPUT_PREFIX):]: batch[k] for k in keys},)
+    return ({k[len(data_sources.INPUT_PREFIX):]: batch[k] for k in keys},)
   return tuple(batch[k] for k in keys)
 
 
@@ -186,7 +150,7 @@ def representation_names(config: ml_collections.ConfigDict) -> Tuple[str, ...]:
     return ('fusion',)
   if config.model.name == 'alignment':
     return tuple(ALIGNMENT_OUTPUTS.values())
-  return (input_spec(config)[0],)
+  return (data_sources.input_spec(config)[0],)
 
 
 def _set_data_field(config, field: str, value: int, source: str) -> None:
@@ -237,7 +201,7 @@ def prepare_config(config: ml_collections.ConfigDict,
   """
   config = copy.deepcopy(config)
   config.unlock()
-  modality, _ = input_spec(config)
+  modality, _ = data_sources.input_spec(config)
   if modality not in manifest['modalities']:
     raise ValueError(
         f'{config.data.shard_dir} has no {modality!r} shards (it has '
@@ -328,255 +292,12 @@ def prepare_representation_config(
   return config
 
 
-# ------------------------------------------------------------------- data
-
-
-def _pad_rows(value: np.ndarray, size: int) -> np.ndarray:
-  """Pads axis 0 to `size` with zeros ('' for strings)."""
-  value = np.asarray(value)
-  if len(value) == size:
-    return value
-  padding = np.zeros((size - len(value),) + value.shape[1:], value.dtype)
-  return np.concatenate([value, padding])
-
-
-def array_batches(arrays: Mapping[str, np.ndarray], batch_size: int, *,
-                  order: Optional[np.ndarray] = None,
-                  skip: int = 0) -> Iterator[Dict[str, np.ndarray]]:
-  """This process's slices of global batches of in-memory rows.
-
-  Global batch b holds rows order[b * G:(b + 1) * G], G = batch_size *
-  process_count; process p feeds its p-th slice of batch_size rows, padded
-  (mask 0) where the rows run out, so every process runs the same steps.
-
-  Args:
-    arrays: key -> [N, ...] (same N).
-    batch_size: this process's rows per batch.
-    order: row order (default: 0..N-1).
-    skip: batches to skip (a resumed epoch).
-
-  Yields:
-    key -> [batch_size, ...] plus 'mask' float32 [batch_size].
-  """
-  n = len(next(iter(arrays.values())))
-  order = np.arange(n) if order is None else np.asarray(order)
-  global_size = batch_size * jax.process_count()
-  start = jax.process_index() * batch_size
-  for b in range(skip, -(-n // global_size)):
-    rows = order[b * global_size:(b + 1) * global_size][
-        start:start + batch_size]
-    batch = {k: _pad_rows(np.asarray(v)[rows], batch_size)
-             for k, v in arrays.items()}
-    batch['mask'] = _pad_rows(np.ones(len(rows), np.float32), batch_size)
-    yield batch
-
-
-def _padded(batches: Iterator[Dict[str, np.ndarray]],
-            num_batches: int) -> Iterator[Dict[str, np.ndarray]]:
-  """Exactly num_batches batches; after the data ends, all-padding ones.
-
-  Every process must run the same number of steps; a process whose share of
-  the shards is smaller feeds batches with mask 0 (ignored by the losses and
-  metrics).
-  """
-  last = None
-  for _ in range(num_batches):
-    batch = next(batches, None)
-    if batch is None:
-      if last is None:
-        raise ValueError('A process has no data at all for this split; '
-                         'prepare the shards with more files per split.')
-      batch = {k: np.zeros_like(v) for k, v in last.items()}
-    last = batch
-    yield batch
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-  return (int(seed) * EPOCH_SEED_STRIDE + int(epoch)) % (2**31 - 1)
-
-
-class ShardSource:
-  """Batches of a shard network: `mmgenre prepare` shards via tf.data.
-
-  Every batch has the network input, 'labels', 'mask', and 'ids' (track ids
-  where the records have them, else album ids) and 'album_ids' (str).
-  """
-
-  def __init__(self, config: ml_collections.ConfigDict):
-    self.shard_dir = config.data.shard_dir
-    self.manifest = pipeline.load_manifest(self.shard_dir)
-    self.modality, self.input_key = input_spec(config)
-
-  def eval_kind(self, split: str, extract: bool) -> Tuple[str, bool, bool]:
-    """(record kind, average windows per track, average tracks per album).
-
-    Audio networks are tested and extracted on whole tracks (SPEC §2), and
-    on MuMu per album (paper Sec 7.3.1, albums from their tracks);
-    validation during training keeps the single patch per track.
-    """
-    if self.modality != 'audio' or not (extract or split == 'test'):
-      return self.modality, False, False
-    by_album = self.manifest['dataset'] == 'mumu'
-    windows = self.manifest['modalities'].get(WINDOWS_KIND)
-    if windows and split in windows['shards']:
-      return WINDOWS_KIND, True, by_album
-    logging.warning(
-        '%s has no %s %s shards (prepared with --no-windows?): predicting '
-        'each track from its single training patch instead of its whole-'
-        'track windows.', self.shard_dir, WINDOWS_KIND, split)
-    return self.modality, False, by_album
-
-  def num_batches(self, split: str, batch_size: int,
-                  kind: Optional[str] = None) -> int:
-    """Batches per pass, the same on every process (the longest share)."""
-    count = jax.process_count()
-    sizes = [pipeline.num_examples(self.shard_dir, kind or self.modality,
-                                   split, process_index=i,
-                                   process_count=count)
-             for i in range(count)]
-    return max(-(-n // batch_size) for n in sizes)
-
-  def batches(self, split: str, batch_size: int, *,
-              kind: Optional[str] = None, seed: Optional[int] = None,
-              skip: int = 0) -> Iterator[Dict[str, np.ndarray]]:
-    """One pass over a split (shuffled by `seed` when given)."""
-    kind = kind or self.modality
-    ds = pipeline.make_dataset(
-        self.shard_dir, kind, split, batch_size=batch_size,
-        shuffle=seed is not None, seed=seed or 0, pad_final_batch=True)
-    batches = _padded(pipeline.as_numpy_batches(ds),
-                      self.num_batches(split, batch_size, kind))
-    for index, batch in enumerate(batches):
-      if index >= skip:
-        batch['ids'] = batch.get('track_id', batch['album_id'])
-        batch['album_ids'] = batch['album_id']
-        yield batch
-
-
-class RepresentationSource:
-  """Batches of a fusion / alignment stage: joined extracted rows."""
-
-  def __init__(self, config: ml_collections.ConfigDict):
-    self.inputs = {k: str(v) for k, v in
-                   (config.data.get('inputs') or {}).items()}
-    self._joined: Dict[str, representations.Joined] = {}
-
-  def split(self, split: str) -> representations.Joined:
-    if split not in self._joined:
-      self._joined[split] = representations.load_joined(self.inputs, split)
-    return self._joined[split]
-
-  def eval_kind(self, split: str, extract: bool) -> Tuple[None, bool, bool]:
-    del split, extract  # Rows are already items.
-    return None, False, False
-
-  def num_batches(self, split: str, batch_size: int,
-                  kind: Optional[str] = None) -> int:
-    del kind
-    return -(-len(self.split(split)) // (batch_size * jax.process_count()))
-
-  def arrays(self, split: str) -> Dict[str, np.ndarray]:
-    joined = self.split(split)
-    labels = joined.labels
-    labels = (labels.astype(np.float32) if labels.ndim == 2
-              else labels.astype(np.int32))
-    arrays = {INPUT_PREFIX + n: v for n, v in joined.inputs.items()}
-    arrays.update(labels=labels, ids=joined.ids, album_ids=joined.album_ids)
-    return arrays
-
-  def batches(self, split: str, batch_size: int, *,
-              kind: Optional[str] = None, seed: Optional[int] = None,
-              skip: int = 0) -> Iterator[Dict[str, np.ndarray]]:
-    del kind
-    n = len(self.split(split))
-    order = (None if seed is None
-             else np.random.default_rng(seed).permutation(n))
-    return array_batches(self.arrays(split), batch_size, order=order,
-                         skip=skip)
-
-
-def make_source(config: ml_collections.ConfigDict):
-  """ShardSource or RepresentationSource, after config.model.name."""
-  if is_representation_model(config):
-    return RepresentationSource(config)
-  return ShardSource(config)
-
-
-def encode_ids(ids: np.ndarray) -> np.ndarray:
-  """str [B] -> uint8 [B, ID_BYTES] (zero-padded UTF-8)."""
-  encoded = [str(i).encode('utf-8') for i in np.asarray(ids).tolist()]
-  too_long = [i for i in encoded if len(i) > ID_BYTES]
-  if too_long:
-    raise ValueError(f'Item id {too_long[0]!r} is longer than {ID_BYTES} '
-                     'bytes (mmgenre_jax.train.ID_BYTES); shorten the ids.')
-  out = np.zeros((len(encoded), ID_BYTES), np.uint8)
-  for row, value in enumerate(encoded):
-    out[row, :len(value)] = np.frombuffer(value, np.uint8)
-  return out
-
-
-def decode_ids(encoded: np.ndarray) -> np.ndarray:
-  """uint8 [B, ID_BYTES] -> str [B]."""
-  encoded = np.ascontiguousarray(encoded, np.uint8)
-  return np.asarray([bytes(row).rstrip(b'\0').decode('utf-8')
-                     for row in encoded], dtype=str)
-
-
-def _model_batch(batch: Mapping[str, np.ndarray], keys: Tuple[str, ...],
-                 mesh, *, with_ids: bool = False) -> Dict[str, jax.Array]:
-  keep = {k: batch[k] for k in keys + ('labels', 'mask')}
-  if with_ids:
-    keep['ids'] = encode_ids(batch['ids'])
-    keep['album_ids'] = encode_ids(batch['album_ids'])
-  return sharding.to_global_batch(keep, mesh)
-
-
 # ---------------------------------------------------------------- targets
 
 
-def read_album_labels(shard_dir, modality: str,
-                      splits: Iterable[str]) -> Tuple[List[str], np.ndarray]:
-  """Album ids and labels of some splits, one row per album.
-
-  Only `album_id` and `labels` are parsed (tracks of one album share the
-  album's labels, so tracks are deduplicated to albums, SPEC §3).
-
-  Args:
-    shard_dir: prepared shards.
-    modality: whose shards to read.
-    splits: e.g. ('train', 'val').
-
-  Returns:
-    album ids (first-seen order) and the binary matrix float32 [A, L].
-  """
-  manifest = pipeline.load_manifest(shard_dir)
-  num_labels = len(manifest['labels'])
-  entry = manifest['modalities'][modality]
-  spec = {'album_id': tf.io.FixedLenFeature([], tf.string),
-          'labels': tf.io.VarLenFeature(tf.int64)}
-  rows: Dict[str, np.ndarray] = {}
-  for split in splits:
-    files = [os.fspath(pathlib.Path(shard_dir) / s['file'])
-             for s in entry['shards'][split]]
-    ds = tf.data.TFRecordDataset(files).map(
-        lambda r: tf.io.parse_single_example(r, spec)).map(
-            lambda e: (e['album_id'], tf.sparse.to_dense(e['labels'])))
-    for album, ids in ds.as_numpy_iterator():
-      album = album.decode('utf-8')
-      if album not in rows:
-        row = np.zeros(num_labels, np.float32)
-        row[ids] = 1.0
-        rows[album] = row
-  if not rows:
-    raise ValueError(f'{shard_dir}: no {modality} records in splits '
-                     f'{list(splits)}; the label factors need labelled '
-                     'training albums.')
-  return list(rows), np.stack(list(rows.values()))
-
-
-def _representation_label_matrix(config, source: RepresentationSource
-                                 ) -> Tuple[List[str], np.ndarray,
-                                            List[str]]:
+def _representation_label_matrix(
+    config, source: data_sources.RepresentationSource
+) -> Tuple[List[str], np.ndarray, List[str]]:
   """(item ids, binary label matrix, label names) of the joined train + val
   rows of a fusion stage."""
   num_labels = int(config.data.num_labels)
@@ -605,14 +326,14 @@ def compute_label_factors(config: ml_collections.ConfigDict, workdir,
   Returns:
     C_d, float32 [L, d].
   """
-  if is_representation_model(config):
-    source = source or make_source(config)
+  if data_sources.is_representation_model(config):
+    source = source or data_sources.make_source(config)
     items, matrix, names = _representation_label_matrix(config, source)
   else:
-    modality, _ = input_spec(config)
+    modality, _ = data_sources.input_spec(config)
     names = pipeline.load_manifest(config.data.shard_dir)['labels']
-    items, matrix = read_album_labels(config.data.shard_dir, modality,
-                                      targets.FACTORIZE_SPLITS)
+    items, matrix = data_sources.read_album_labels(
+        config.data.shard_dir, modality, targets.FACTORIZE_SPLITS)
   result = targets.factorize(matrix, int(config.data.factor_dim))
   if jax.process_index() == 0:
     targets.write_factors(workdir, result, names, items)
@@ -645,13 +366,6 @@ def item_targets(labels: jax.Array, label_factors: Optional[jax.Array],
   if labels.ndim == 1:
     labels = jax.nn.one_hot(labels, num_labels)
   return targets.item_factors(labels, label_factors)
-
-
-def label_names(source) -> Optional[List[str]]:
-  """The label names of a stage's data (columns of its scores)."""
-  if isinstance(source, ShardSource):
-    return list(source.manifest['labels'])
-  return source.split('train').label_names
 
 
 # ------------------------------------------------------------------ state
@@ -923,7 +637,7 @@ class Steps:
 
   Attributes:
     mesh: the device mesh.
-    source: ShardSource or RepresentationSource of the config.
+    source: data_sources.ShardSource or RepresentationSource of the config.
     keys: input_keys(config).
     train: (state, batch, label_factors, rng) -> (state, TrainMetrics).
     eval: (state, batch, aux) -> per-row outputs, replicated; aux is the
@@ -932,7 +646,8 @@ class Steps:
 
   def __init__(self, config: ml_collections.ConfigDict, mesh, source=None):
     self.mesh = mesh
-    self.source = source if source is not None else make_source(config)
+    self.source = (source if source is not None
+                   else data_sources.make_source(config))
     self.keys = input_keys(config)
     self.model_name = config.model.name
     repl = sharding.replicated_sharding(mesh)
@@ -967,7 +682,7 @@ def _evaluate_alignment(steps: Steps, state: TrainState, split: str,
                              'negative_mask')}
   for index, batch in enumerate(source.batches(split, batch_size)):
     out = jax.device_get(steps.eval(
-        state, _model_batch(batch, steps.keys, steps.mesh),
+        state, data_sources.model_batch(batch, steps.keys, steps.mesh),
         np.int32(index)))
     for key, values in columns.items():
       values.append(np.asarray(out[key]))
@@ -995,8 +710,8 @@ def evaluate_split(steps: Steps, state: TrainState, config, split: str,
 
   Audio networks are tested (split 'test') and extracted on whole tracks:
   the outputs of every window are averaged per track and, on MuMu, the
-  tracks' per album (ShardSource.eval_kind); the loss is the mean over the
-  windows (or patches) evaluated.
+  tracks' per album (data_sources.ShardSource.eval_kind); the loss is the
+  mean over the windows (or patches) evaluated.
 
   Args:
     steps: the jitted steps.
@@ -1023,7 +738,8 @@ def evaluate_split(steps: Steps, state: TrainState, config, split: str,
   columns = {k: [] for k in keys}
   for batch in source.batches(split, batch_size, kind=kind):
     out = jax.device_get(steps.eval(
-        state, _model_batch(batch, steps.keys, steps.mesh, with_ids=True),
+        state, data_sources.model_batch(batch, steps.keys, steps.mesh,
+                                        with_ids=True),
         label_factors))
     for key in keys:
       columns[key].append(np.asarray(out[key]))
@@ -1035,8 +751,8 @@ def evaluate_split(steps: Steps, state: TrainState, config, split: str,
                      'empty; nothing to evaluate.')
   values = {k: v[real] for k, v in values.items()}
   loss = float(np.mean(values.pop('loss'), dtype=np.float64))
-  values['ids'] = decode_ids(values['ids'])
-  values['album_ids'] = decode_ids(values['album_ids'])
+  values['ids'] = data_sources.decode_ids(values['ids'])
+  values['album_ids'] = data_sources.decode_ids(values['album_ids'])
   averaged = ['scores'] + (['representation'] if collect_representations
                            else [])
   for group_key, do in (('ids', by_track), ('album_ids', by_album)):
@@ -1066,8 +782,15 @@ def evaluate_split(steps: Steps, state: TrainState, config, split: str,
 def checkpoint_managers(workdir, *, read_only: bool = False
                         ) -> Tuple[ocp.CheckpointManager,
                                    ocp.CheckpointManager]:
-  """(latest, best): one checkpoint each, under workdir/checkpoints/."""
-  root = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
+  """(latest, best): one checkpoint each, under workdir/checkpoints/.
+
+  Orbax needs an absolute directory: a local workdir is made absolute, a URL
+  (gs://bucket/...) is one already and passes through unchanged.
+  """
+  root = epath.Path(workdir)
+  if fileio.is_local(root):
+    root = root.absolute()
+  root = root / CHECKPOINT_DIR
 
   def manager(name):
     # Both managers may save the same step at once; orbax names its
@@ -1119,8 +842,8 @@ def restore_checkpoint(manager: ocp.CheckpointManager, step: int,
   return new_state, meta
 
 
-def write_json(path: pathlib.Path, value: Any) -> None:
-  """Writes JSON atomically (temporary file, then rename)."""
+def write_json(path, value: Any) -> None:
+  """Writes JSON atomically (input_pipeline.fileio: local path or URL)."""
   fileio.write_json_atomic(path, value, indent=2, sort_keys=True)
 
 
@@ -1146,8 +869,8 @@ def setup(config: ml_collections.ConfigDict, workdir):
   Returns:
     (prepared config, mesh, model, Steps); Steps.source holds the data.
   """
-  if is_representation_model(config):
-    source = RepresentationSource(config)
+  if data_sources.is_representation_model(config):
+    source = data_sources.RepresentationSource(config)
     config = prepare_representation_config(config, source.split('train'))
   else:
     if not config.data.get('shard_dir'):
@@ -1156,12 +879,12 @@ def setup(config: ml_collections.ConfigDict, workdir):
                        '`mmgenre prepare`.')
     manifest = pipeline.load_manifest(config.data.shard_dir)
     config = prepare_config(config, manifest)
-    source = ShardSource(config)
+    source = data_sources.ShardSource(config)
   mesh = sharding.create_mesh()
   # Clear errors before anything is compiled.
   sharding.per_process_batch_size(int(config.train.batch_size), mesh)
   sharding.per_process_batch_size(int(config.eval.batch_size), mesh)
-  pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   model = models.create_model(config.model)
   return config, mesh, model, Steps(config, mesh, source)
 
@@ -1176,7 +899,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       alignment stage with config.data.inputs naming the workdirs whose
       representations it reads (docs/workdirs.md §2).
     workdir: where checkpoints, TensorBoard events, label factors and
-      test_metrics.json go. An existing run there is resumed.
+      test_metrics.json go: a local directory or a gs://bucket/... URL
+      (docs/tpu_pod.md §4). An existing run there is resumed.
 
   Returns:
     The test metrics (also in workdir/test_metrics.json): roc_auc, pr_auc,
@@ -1184,7 +908,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     name num_params), epoch_s (mean seconds per training epoch), step,
     best_epoch, train_steps.
   """
-  workdir = pathlib.Path(workdir)
+  workdir = epath.Path(workdir)
   ##############################################################################
   # Set up.
   ##############################################################################
@@ -1252,12 +976,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       epoch_start, start_batches = time.time(), meta['batches_in_epoch']
       train_metrics = None
       for batch in source.batches(
-          'train', batch_size, seed=epoch_seed(config.train.seed, epoch),
+          'train', batch_size,
+          seed=data_sources.epoch_seed(config.train.seed, epoch),
           skip=meta['batches_in_epoch']):
         with jax.profiler.StepTraceAnnotation('train', step_num=step):
           state, update = steps.train(
-              state, _model_batch(batch, steps.keys, mesh), label_factors,
-              dropout_rng)
+              state, data_sources.model_batch(batch, steps.keys, mesh),
+              label_factors, dropout_rng)
         step += 1
         meta['batches_in_epoch'] += 1
         train_metrics = (update if train_metrics is None

@@ -16,6 +16,7 @@ import conftest
 from configs import default as default_lib
 from configs import mumu_fusion
 from input_pipeline import pipeline
+from mmgenre_jax import data_sources
 from mmgenre_jax import evaluate
 from mmgenre_jax import representations
 from mmgenre_jax import targets
@@ -316,7 +317,8 @@ def test_array_batches_slices_global_batches_per_process(monkeypatch):
   monkeypatch.setattr(jax, 'process_count', lambda: 2)
   for process in range(2):
     monkeypatch.setattr(jax, 'process_index', lambda p=process: p)
-    seen[process] = list(train.array_batches({'x': rows}, 3, order=order))
+    seen[process] = list(
+        data_sources.array_batches({'x': rows}, 3, order=order))
   # ceil(11 / (3 * 2)) = 2 global batches on every process.
   assert [len(seen[p]) for p in (0, 1)] == [2, 2]
   global_rows = []
@@ -329,5 +331,6 @@ def test_array_batches_slices_global_batches_per_process(monkeypatch):
   assert global_rows == order.tolist()
   # The last global batch has 5 rows: 3 on process 0, 2 + padding on 1.
   assert seen[1][1]['mask'].tolist() == [1.0, 1.0, 0.0]
-  resumed = list(train.array_batches({'x': rows}, 3, order=order, skip=1))
+  resumed = list(
+      data_sources.array_batches({'x': rows}, 3, order=order, skip=1))
   np.testing.assert_array_equal(resumed[0]['x'], seen[1][1]['x'])

@@ -26,8 +26,8 @@ from input_pipeline import fileio
 from input_pipeline import pipeline
 from input_pipeline import tfrecord
 from mmgenre_jax import cli
+from mmgenre_jax import data_sources
 from mmgenre_jax import pipelines
-from mmgenre_jax import train
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging import thresholds as thresholds_lib
 
@@ -55,7 +55,7 @@ def _review(album_id: str) -> str:
 def _add_text_and_image(shard_dir: pathlib.Path) -> None:
   """Adds text and image shards of the audio shards' albums."""
   manifest = pipeline.load_manifest(shard_dir)
-  rows = {split: train.read_album_labels(shard_dir, 'audio', [split])
+  rows = {split: data_sources.read_album_labels(shard_dir, 'audio', [split])
           for split in ('train', 'val', 'test')}
   vectorizer = features.fit_tfidf(
       [_review(a) + ' ' + a for a in rows['train'][0]])

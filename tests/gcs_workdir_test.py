@@ -1,0 +1,267 @@
+"""gs:// workdirs go through the same code as local ones (docs/tpu_pod.md §4).
+
+There is no network here, so etils.epath.testing.mock_epath stands in for
+GCS: every epath operation on gs://bucket/... is redirected to
+<tmp>/gcs/bucket/... . With TensorFlow installed epath sends gs:// to
+tf.io.gfile instead of its backend table (which mock_epath replaces), and
+caches that choice (gpath._is_tf_installed, so EPATH_USE_TF=false set here
+would come too late once any test has used epath); the fixture patches it.
+What is NOT covered (it bypasses epath): TensorBoard event files (clu ->
+tf.io.gfile), orbax's array data (tensorstore's own GCS driver), orbax's
+hierarchical-namespace query (google.cloud.storage) and tf.data reading
+gs:// shard files.
+
+Every test runs in an empty working directory and checks at the end that
+no `gs:` directory appeared there: pathlib turns gs://b/w into the relative
+local path gs:/b/w, which is how a missed call site shows up.
+"""
+
+import json
+import os
+
+from clu import metric_writers
+from etils import epath
+from etils.epath import gpath
+from etils.epath import testing as epath_testing
+import numpy as np
+from orbax.checkpoint._src.path import gcs_utils
+import pytest
+
+import conftest
+from input_pipeline import fileio
+from input_pipeline import pipeline
+from mmgenre_jax import evaluate
+from mmgenre_jax import pipelines
+from mmgenre_jax import report
+from mmgenre_jax import representations
+from mmgenre_jax import targets
+from mmgenre_jax import train
+
+BUCKET = 'gs://bucket'
+
+
+class FakeGcs:
+  """gs://... <-> <root>/... for the mocked epath backend."""
+
+  def __init__(self, root):
+    self.root = os.fspath(root)
+
+  def local(self, path) -> str:
+    path = os.fspath(path)
+    if path.startswith('gs://'):
+      return os.path.join(self.root, path[len('gs://'):])
+    return path
+
+  def url(self, path) -> str:
+    path = os.fspath(path)
+    if path.startswith(self.root + os.sep):
+      return 'gs://' + path[len(self.root) + 1:]
+    return path
+
+  def mocks(self):
+    """mock_epath keyword arguments: each takes the original function."""
+    one = lambda fn, path, *args, **kwargs: fn(self.local(path), *args,
+                                                **kwargs)
+    two = lambda fn, src, dst, **kwargs: fn(self.local(src),
+                                             self.local(dst), **kwargs)
+
+    def glob(fn, pattern):
+      return [self.url(p) for p in fn(self.local(pattern))]
+
+    def walk(fn, top, **kwargs):
+      for root, dirs, files in fn(self.local(top), **kwargs):
+        yield self.url(root), dirs, files
+
+    return dict(open=one, exists=one, isdir=one, listdir=one, makedirs=one,
+                mkdir=one, remove=one, rmtree=one, stat=one, rename=two,
+                replace=two, copy=two, glob=glob, walk=walk)
+
+
+@pytest.fixture
+def gcs(tmp_path, monkeypatch):
+  """A fake bucket; the test runs in the empty directory tmp_path/cwd."""
+  cwd = tmp_path / 'cwd'
+  cwd.mkdir()
+  monkeypatch.chdir(cwd)
+  monkeypatch.setattr(gpath, '_is_tf_installed', lambda: False)
+  fake = FakeGcs(tmp_path / 'gcs')
+  with epath_testing.mock_epath(**fake.mocks()):
+    yield fake
+  mangled = [os.path.join(root, d) for root, dirs, _ in os.walk(cwd)
+             for d in dirs if d.startswith('gs:')]
+  assert not mangled, f'gs:// paths written as local directories: {mangled}'
+  assert os.listdir(cwd) == []
+
+
+def test_the_mock_catches_pathlib_mangling(gcs):
+  """The gcs fixture's own check: this is what a pathlib call site does."""
+  import pathlib  # pylint: disable=g-import-not-at-top
+  (pathlib.Path(f'{BUCKET}/w') / 'x').mkdir(parents=True)
+  assert os.path.isdir('gs:/bucket/w/x')
+  os.rmdir('gs:/bucket/w/x')
+  os.removedirs('gs:/bucket/w')
+
+
+def test_atomic_writes_are_one_object_write(gcs):
+  path = f'{BUCKET}/dir/sub/value.json'
+  fileio.write_json_atomic(path, {'a': [1, 2]})
+  local = gcs.local(path)
+  with open(local, encoding='utf-8') as f:
+    assert json.load(f) == {'a': [1, 2]}
+  # Nothing beside the object: no temporary file or rename on a URL.
+  assert os.listdir(os.path.dirname(local)) == ['value.json']
+  with pytest.raises(RuntimeError):
+    with fileio.atomic_open(path) as f:
+      f.write(b'half')
+      raise RuntimeError('interrupted')
+  with open(local, encoding='utf-8') as f:
+    assert json.load(f) == {'a': [1, 2]}
+  assert not fileio.is_local(path)
+  assert fileio.is_local('runs/w') and fileio.is_local(epath.Path('/tmp'))
+
+
+def test_label_factors_round_trip(gcs):
+  matrix = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], np.float32)
+  result = targets.factorize(matrix, 2)
+  workdir = f'{BUCKET}/runs/audio'
+  targets.write_factors(workdir, result, ['a', 'b', 'c'],
+                        ['i0', 'i1', 'i2', 'i3'])
+  local = gcs.local(workdir)
+  assert sorted(os.listdir(local)) == sorted(
+      [targets.LABEL_FACTORS_FILE, targets.ITEM_FACTORS_FILE,
+       targets.LABELS_FILE, targets.ITEMS_FILE])
+  np.testing.assert_array_equal(
+      targets.load_label_factors(workdir),
+      result.label_factors.astype(np.float32))
+  np.testing.assert_array_equal(
+      np.load(os.path.join(local, targets.LABEL_FACTORS_FILE)),
+      result.label_factors.astype(np.float32))
+  assert targets.read_lines(f'{workdir}/{targets.LABELS_FILE}') == [
+      'a', 'b', 'c']
+
+
+def test_setup_write_json_and_label_factors(gcs, shard_dir):
+  workdir = f'{BUCKET}/runs/audio'
+  config, _, _, steps = train.setup(conftest.tiny_train_config(shard_dir),
+                                    workdir)
+  assert os.path.isdir(gcs.local(workdir))
+  train.write_json(epath.Path(workdir) / train.CONFIG_FILE,
+                   json.loads(config.to_json()))
+  with open(gcs.local(f'{workdir}/{train.CONFIG_FILE}'),
+            encoding='utf-8') as f:
+    assert json.load(f)['data']['shard_dir'] == str(shard_dir)
+  factors = train.compute_label_factors(config, workdir, steps.source)
+  assert factors.shape == (len(conftest.TINY_LABELS),
+                           int(config.data.factor_dim))
+  np.testing.assert_array_equal(train.load_label_factors(config, workdir),
+                                factors)
+  assert targets.read_lines(gcs.local(f'{workdir}/{targets.LABELS_FILE}')
+                            ) == list(conftest.TINY_LABELS)
+
+
+def test_checkpoint_managers_keep_the_url(gcs, monkeypatch):
+  # Orbax asks GCS (google.cloud.storage, over the network) whether the
+  # bucket has a hierarchical namespace before listing step directories;
+  # answer for it: a plain bucket, whose listing goes through epath.
+  monkeypatch.setattr(gcs_utils, 'is_hierarchical_namespace_enabled',
+                      lambda path: False)
+  workdir = f'{BUCKET}/runs/audio'
+  latest, best = train.checkpoint_managers(workdir)
+  try:
+    assert os.fspath(latest.directory) == (
+        f'{workdir}/{train.CHECKPOINT_DIR}/{train.LATEST}')
+    assert os.fspath(best.directory) == (
+        f'{workdir}/{train.CHECKPOINT_DIR}/{train.BEST}')
+    # Created in the bucket, through epath.
+    assert os.path.isdir(gcs.local(latest.directory))
+    assert latest.latest_step() is None
+  finally:
+    latest.close()
+    best.close()
+  # A local workdir is still made absolute for orbax.
+  local_latest, local_best = train.checkpoint_managers('w', read_only=True)
+  assert os.fspath(local_latest.directory) == os.path.join(
+      os.getcwd(), 'w', train.CHECKPOINT_DIR, train.LATEST)
+  local_latest.close()
+  local_best.close()
+
+
+def test_evaluation_outputs(gcs):
+  workdir = f'{BUCKET}/runs/audio'
+  eval_dir = evaluate._eval_dir(workdir, 'test')
+  report_values = {'roc_auc': 0.75, 'loss': 0.5, 'checkpoint': 'best'}
+  evaluate._write_result(eval_dir, metric_writers.LoggingWriter(),
+                         report_values, 'best', 7)
+  for name in ('best_7.json', 'metrics.json'):
+    with open(gcs.local(f'{workdir}/eval_test/{name}'),
+              encoding='utf-8') as f:
+      assert json.load(f) == report_values
+  # Extraction's output (evaluate._write_extracted) and its reader.
+  rows = dict(ids=['t1', 't2'], album_ids=['a1', 'a1'],
+              representation=np.arange(6, dtype=np.float32).reshape(2, 3),
+              scores=np.array([[0.1, 0.9], [0.8, 0.2]], np.float32),
+              labels=np.array([[0, 1], [1, 0]], np.float32))
+  path = representations.write_representations(
+      workdir, 'audio', 'test', label_names=['x', 'y'], step=7, **rows)
+  assert os.fspath(path) == f'{workdir}/representations/audio/test.npz'
+  assert os.listdir(gcs.local(f'{workdir}/representations/audio')) == [
+      'test.npz']
+  loaded = representations.load_representations(workdir, 'audio', 'test')
+  for key, value in rows.items():
+    np.testing.assert_array_equal(loaded[key], np.asarray(value))
+  assert loaded[representations.STEP] == 7
+  assert loaded[representations.LABEL_NAMES].tolist() == ['x', 'y']
+
+
+def _write_stage(workdir: epath.Path, name: str, auc: float) -> dict:
+  stage_dir = workdir / name
+  train.write_json(stage_dir / train.TEST_METRICS_FILE,
+                   {'roc_auc': auc, 'pr_auc': auc - 0.3, 'num_params': 10,
+                    'epoch_s': 1.5})
+  return {'name': name, 'workdir': os.fspath(stage_dir),
+          'config': f'configs/x.py:{name}', 'kind': 'network',
+          'inputs': {}, 'outputs': ['audio'], 'status': 'done',
+          'row': {'dataset': 'mumu', 'modality': name, 'target': 'cosine',
+                  'settings': 'mlp', 'seed': 0}}
+
+
+def test_report_reads_and_writes_results(gcs):
+  workdir = epath.Path(f'{BUCKET}/runs/mumu_cosine')
+  stages = [_write_stage(workdir, 'audio', 0.8),
+            _write_stage(workdir, 'text', 0.85)]
+  train.write_json(workdir / pipelines.PIPELINE_FILE,
+                   {'name': 'mumu_cosine', 'config': 'configs/x.py:cpu',
+                    'dataset': 'mumu', 'final': 'text', 'stages': stages})
+  # A tree of pipeline workdirs (found by walking the bucket) ...
+  assert report.find_pipelines(f'{BUCKET}/runs') == [workdir]
+  text = report.write_report(f'{BUCKET}/runs')
+  assert f'`{workdir}`' in text
+  with open(gcs.local(f'{BUCKET}/runs/{report.RESULTS_FILE}'),
+            encoding='utf-8') as f:
+    rows = json.load(f)
+  assert [(r['modality'], r['roc_auc'], r['workdir']) for r in rows] == [
+      ('audio', 0.8, f'{workdir}/audio'), ('text', 0.85, f'{workdir}/text')]
+  assert os.path.isfile(gcs.local(f'{BUCKET}/runs/{report.REPORT_FILE}'))
+  # ... and the pipeline's own completeness checks on its stage workdirs.
+  assert not pipelines.is_complete(workdir / 'audio', ['audio'])
+
+
+def test_shard_dir_manifest_and_file_urls(gcs, shard_dir):
+  """The manifest is read through epath; tf.data gets gs:// URLs."""
+  shards = f'{BUCKET}/data/shards'
+  local = gcs.local(shards)
+  os.makedirs(os.path.dirname(local))
+  os.symlink(shard_dir, local)
+  manifest = pipeline.load_manifest(shards)
+  assert manifest['labels'] == list(conftest.TINY_LABELS)
+  entries = manifest['modalities']['audio']['shards']['train']
+  files = pipeline.shard_files(shards, entries)
+  assert files == [f'{shards}/{s["file"]}' for s in entries]
+  assert all(epath.Path(f).is_file() for f in files)
+  # Checksums and the audio statistics are read through epath as well, so
+  # audio networks train from a gs:// shard dir too.
+  assert pipeline.verify_shards(shards) == pipeline.verify_shards(shard_dir) > 0
+  mean, std = pipeline.load_audio_stats(shards)
+  local_mean, local_std = pipeline.load_audio_stats(shard_dir)
+  np.testing.assert_array_equal(mean, local_mean)
+  np.testing.assert_array_equal(std, local_std)
