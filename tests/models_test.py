@@ -240,6 +240,34 @@ def test_block_max_pool_equals_flax_max_pool_values_and_gradients(window):
                                 jax.grad(lambda x: pooled_sum(flax_pool, x))(x))
 
 
+def test_conv_block_equals_the_textbook_block_even_on_silence():
+  # ConvBlock computes conv -> pool -> bias -> ReLU; the paper's block is
+  # conv + bias -> ReLU -> pool. A stretch of identical frames (silence)
+  # makes conv outputs tie inside a pool window: values and parameter
+  # gradients must still agree.
+  x = jax.random.normal(jax.random.key(0), (2, 19, 12, 1))
+  x = x.at[:, :9].set(-1.5)
+  block = audio.ConvBlock(4, (4, 3), (4, 2), conv_layout='nhwc')
+  variables = block.init(jax.random.key(1), x)
+  variables = jax.tree.map(lambda v: v + 0.1, variables)  # non-zero bias
+
+  def textbook(params, x):
+    y = jax.lax.conv_general_dilated(
+        x, params['kernel'], (1, 1), 'VALID',
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = jax.nn.relu(y + params['bias'])
+    return nn.max_pool(y, (4, 2), strides=(4, 2), padding='VALID')
+
+  weights = jax.random.normal(jax.random.key(2), (2, 4, 5, 4))
+  ours = lambda v: jnp.sum(block.apply(v, x) * weights)
+  reference = lambda v: jnp.sum(textbook(v['params'], x) * weights)
+  np.testing.assert_allclose(ours(variables), reference(variables),
+                             rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(jax.grad(ours)(variables)),
+                  jax.tree.leaves(jax.grad(reference)(variables))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_audio_errors_name_the_problem():
   with pytest.raises(ValueError, match='high-4x70'):
     audio.create_audio_cnn('high-5x5', num_outputs=50, target='cosine')

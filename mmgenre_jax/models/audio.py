@@ -1,8 +1,9 @@
 """Audio CNNs on CQT patches (paper Sec 3.1, 6.2, 7.3.1; SPEC §4).
 
 Every network is a stack of blocks conv (valid padding) -> ReLU -> max-pool
-(stride = pool size, floor) -> dropout, then flatten -> OutputHead. There is
-no batch norm (SPEC §4 [code]). The flattened features feeding the output layer
+(stride = pool size, floor) -> dropout, then flatten -> OutputHead (ConvBlock
+computes the same block in a faster order). There is no batch norm (SPEC §4
+[code]). The flattened features feeding the output layer
 are the audio representation (Sec 3.1). Layout is NHWC: [batch, time, freq,
 channel].
 
@@ -39,9 +40,9 @@ CONV_LAYOUTS = ('freq_channels', 'nhwc')
 # many groups, each a 1-D conv over only the bins its positions see. For the
 # 4x70 first layer (P = 27) one group multiplies by a weight that is 73 %
 # non-zero (1.37x the arithmetic of the 2-D conv); 9 groups of 3 positions
-# see 72 bins each (1.03x). 3 and 9 groups measured alike and 1.1-1.2x faster
-# than one group for LOW-4x70 on CPU; 27 groups (im2col) was slower
-# (BENCHMARKS.md §1a).
+# see 72 bins each (1.03x). On CPU, forward+backward of that layer: 1 group
+# 179 ms, 3 groups 167, 9 groups 154, 27 groups (one per position) 179
+# (BENCHMARKS.md §1c, benchmarks/audio_blocks.py).
 FREQ_POSITION_GROUPS = 9
 
 
@@ -133,10 +134,11 @@ def block_max_pool(x: jax.Array, window: Pair) -> jax.Array:
   The same values as nn.max_pool(x, window, strides=window, padding='VALID'),
   but its gradient is an elementwise compare that XLA fuses, instead of the
   select-and-scatter of reduce_window's gradient: LOW-4x70 forward+backward
-  runs 1.6x faster on XLA:CPU (BENCHMARKS.md). On ties the gradient is shared
-  between the tied inputs rather than given to the first; after a ReLU the
-  only ties that occur in practice are zeros, whose gradient the ReLU stops
-  either way.
+  runs 1.45x faster on XLA:CPU (BENCHMARKS.md §1c). On ties the gradient is
+  shared between the tied inputs rather than given to the first. Ties between
+  conv outputs come from identical input patches (e.g. stretches of silence),
+  where either choice gives the kernel the same gradient; after a ReLU they
+  are zeros, whose gradient the ReLU stops either way.
 
   Args:
     x: [B, T, F, C].
