@@ -46,6 +46,9 @@ setuptools.setup(
         'test': ['pytest==9.2.0', 'psutil==7.2.2'],
         # PyTorch twin for benchmarks/ only; never a dependency of the library.
         'bench': ['torch==2.13.0'],
+        # A gs:// workdir: orbax asks GCS about the bucket through it
+        # (docs/tpu_pod.md §4). Seen to install beside the pins above.
+        'gcs': ['google-cloud-storage==3.17.1'],
     },
     entry_points={'console_scripts': ['mmgenre=mmgenre_jax.cli:main']},
 )
