@@ -31,7 +31,7 @@ Pair = Tuple[int, int]
 # How convs whose kernel spans at least half the frequency bins are computed
 # (config.model.conv_layout). 'freq_channels' runs them as 1-D convolutions
 # over time with the bins as channels (freq_channels_conv): the same
-# parameters and outputs, 13x faster forward+backward for the 4x70 first layer
+# parameters and outputs, ~10x faster forward+backward for the 4x70 first layer
 # on XLA:CPU (BENCHMARKS.md, benchmarks/conv_layers.py). 'nhwc' is XLA's 2-D
 # convolution, the choice benchmarks/gpu.sh compares on accelerators.
 CONV_LAYOUTS = ('freq_channels', 'nhwc')
