@@ -1,4 +1,4 @@
-r"""How the audio CNN's conv blocks are computed: the variants, timed side by side.
+r"""The audio CNN blocks computed several ways, timed side by side.
 
   python benchmarks/audio_blocks.py [--batch 32] [--rounds 7]
 
@@ -62,13 +62,7 @@ class TextbookBlock(audio.ConvBlock):
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
                         (kt, kf, x.shape[-1], self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
-    if kf > 1 and 2 * kf >= x.shape[2]:
-      y = audio.freq_channels_conv(x, kernel)
-    else:
-      y = jax.lax.conv_general_dilated(
-          x, kernel, (1, 1), 'VALID',
-          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    y = nn.relu(y + bias)
+    y = nn.relu(self.convolve(x, kernel) + bias)
     if self.pool is None:
       return y
     if self.flax_pool:

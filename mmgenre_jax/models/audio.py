@@ -107,6 +107,23 @@ class ConvBlock(nn.Module):
   dtype: Any = jnp.float32
   conv_layout: str = 'freq_channels'
 
+  def convolve(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The valid conv without bias, in self.conv_layout.
+
+    Args:
+      x: [B, T, F, C].
+      kernel: [kt, kf, C, features].
+
+    Returns:
+      [B, T - kt + 1, F - kf + 1, features].
+    """
+    kf = kernel.shape[1]
+    wide = kf > 1 and 2 * kf >= x.shape[2]
+    if wide and self.conv_layout == 'freq_channels':
+      return freq_channels_conv(x, kernel)
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """x: [B, T, F, C] -> [B, (T-kt+1) // pt, (F-kf+1) // pf, features]."""
@@ -115,14 +132,7 @@ class ConvBlock(nn.Module):
                         (kt, kf, x.shape[-1], self.features), jnp.float32)
     bias = self.param('bias', nn.initializers.zeros, (self.features,),
                       jnp.float32)
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    wide = kf > 1 and 2 * kf >= x.shape[2]
-    if wide and self.conv_layout == 'freq_channels':
-      y = freq_channels_conv(x, kernel)
-    else:
-      y = jax.lax.conv_general_dilated(
-          x, kernel, (1, 1), 'VALID',
-          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = self.convolve(x.astype(self.dtype), kernel.astype(self.dtype))
     if self.pool is not None:
       y = block_max_pool(y, tuple(self.pool))
     return nn.relu(y + bias.astype(self.dtype))
