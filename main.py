@@ -65,11 +65,14 @@ def main(argv):
   # pylint: enable=g-import-not-at-top
   logging.info('mode=%s workdir=%s', FLAGS.mode, FLAGS.workdir)
   if FLAGS.mode == 'train':
-    from mmgenre_jax import pipelines  # pylint: disable=g-import-not-at-top
-    if pipelines.is_pipeline(FLAGS.config):
+    # pylint: disable=g-import-not-at-top
+    from mmgenre_jax.pipelines import runner
+    from mmgenre_jax.pipelines import spec
+    # pylint: enable=g-import-not-at-top
+    if spec.is_pipeline(FLAGS.config):
       # A multi-stage experiment (configs/mumu_cosine.py, ...): every stage
       # in its own sub-workdir, then report.md and results.json.
-      pipelines.run_pipeline(FLAGS.config, FLAGS.workdir)
+      runner.run_pipeline(FLAGS.config, FLAGS.workdir)
       return
     report = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   elif FLAGS.mode == 'evaluate':

@@ -13,7 +13,7 @@ with set_target(), and on the command line one overrides the data field.
 
 import ml_collections
 
-from mmgenre_jax import losses
+from mmgenre_jax.models import specs
 
 # config.data field that sizes the output layer, per target: COSINE predicts a
 # label-factor vector, the others one score per label.
@@ -117,7 +117,7 @@ def get_config() -> ml_collections.ConfigDict:
   # scratch. The output head is always fresh.
   config.model.pretrained = ''
   # Alignment only: margin m of the negative terms (Sec 3.4: 0.5 was best).
-  config.model.margin = losses.ALIGNMENT_MARGIN
+  config.model.margin = specs.ALIGNMENT_MARGIN
 
   # ----------------------------------------------------------------- train
   config.train = ml_collections.ConfigDict()

@@ -21,7 +21,7 @@ import ml_collections
 
 from configs import msdi_fusion
 from configs import pipeline_common
-from mmgenre_jax import pipelines
+from mmgenre_jax.pipelines import spec
 
 NAME = 'msdi'
 # Sec 6.3: 3 runs per experiment.
@@ -45,7 +45,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   """The pipeline; arg '' (paper scale) or 'cpu'."""
   variant = pipeline_common.parse_variant(arg, f'configs/{NAME}.py')
   cpu = variant == 'cpu'
-  config = pipelines.pipeline_config(
+  config = spec.pipeline_config(
       NAME, pipeline_common.config_ref(f'configs/{NAME}.py', variant),
       dataset='msdi', shard_dir=pipeline_common.MSDI_SHARD_DIR)
   fusions = CPU_FUSIONS if cpu else [
@@ -59,25 +59,25 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
 
   for seed in SEEDS:
     audio, image, align = f'audio_s{seed}', f'image_s{seed}', f'align_s{seed}'
-    pipelines.add_stage(config, audio, config_file='configs/msdi_audio.py',
-                        overrides=overrides('audio', seed))
-    pipelines.add_stage(config, image, config_file='configs/msdi_visual.py',
-                        config_arg=(str(pipeline_common.CPU_IMAGE_DEPTH)
-                                    if cpu else None),
-                        overrides=overrides('image', seed))
-    pipelines.add_stage(config, align,
-                        config_file='configs/msdi_alignment.py',
-                        overrides=overrides('alignment', seed),
-                        inputs={'audio': audio, 'image': image})
+    spec.add_stage(config, audio, config_file='configs/msdi_audio.py',
+                   overrides=overrides('audio', seed))
+    spec.add_stage(config, image, config_file='configs/msdi_visual.py',
+                   config_arg=(str(pipeline_common.CPU_IMAGE_DEPTH)
+                               if cpu else None),
+                   overrides=overrides('image', seed))
+    spec.add_stage(config, align,
+                   config_file='configs/msdi_alignment.py',
+                   overrides=overrides('alignment', seed),
+                   inputs={'audio': audio, 'image': image})
     sources = {'audio': audio, 'image': image, 'mm_audio': align,
                'mm_visual': align}
     for row in fusions:
       modalities = row.split('+')
-      pipelines.add_stage(
+      spec.add_stage(
           config, '_'.join(modalities) + f'_s{seed}',
           config_file='configs/msdi_fusion.py', config_arg=row,
           overrides=overrides('fusion', seed),
           inputs={m: sources[m] for m in modalities})
   config.final = f'audio_image_mm_audio_mm_visual_s{SEEDS[-1]}'
-  pipelines.link_input_dims(config)
+  spec.link_input_dims(config)
   return config

@@ -17,11 +17,10 @@ import ml_collections
 
 from configs import default as default_lib
 from configs import msdi_audio
-from mmgenre_jax.models import alignment
-from mmgenre_jax.models import audio
+from mmgenre_jax.models import specs
 
 # 2048-d pooled features of ResNet-101 (Sec 6.2 CNN_VISUAL).
-RESNET101_FEATURES = 2048
+RESNET101_FEATURES = specs.resnet_representation_size(101)
 
 
 def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
@@ -38,9 +37,9 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   # tower, the other input the visual one.
   config.data.inputs = ml_collections.ConfigDict({'audio': '', 'image': ''})
   config.model.name = 'alignment'
-  config.model.audio_dim = audio.representation_size('msdi')
+  config.model.audio_dim = specs.audio_representation_size('msdi')
   config.model.visual_dim = RESNET101_FEATURES
-  config.model.hidden_dim = alignment.HIDDEN_DIM
-  config.model.embed_dim = alignment.EMBED_DIM
-  config.model.use_bias = alignment.USE_BIAS
+  config.model.hidden_dim = specs.HIDDEN_DIM
+  config.model.embed_dim = specs.EMBED_DIM
+  config.model.use_bias = specs.USE_BIAS
   return config

@@ -19,9 +19,7 @@ import ml_collections
 from configs import default as default_lib
 from configs import msdi_alignment
 from configs import msdi_audio
-from mmgenre_jax.models import alignment
-from mmgenre_jax.models import audio
-from mmgenre_jax.models import fusion
+from mmgenre_jax.models import specs
 
 DEFAULT_ARG = 'audio+image+mm_audio+mm_visual'
 MODALITIES = ('audio', 'image', 'mm_audio', 'mm_visual')
@@ -31,10 +29,10 @@ TABLE2_ROWS = ('audio', 'mm_audio', 'audio+mm_audio', 'image', 'mm_visual',
                'audio+image+mm_audio+mm_visual')
 # Representation sizes of the paper's networks (fusion input dims).
 INPUT_DIMS = {
-    'audio': audio.representation_size('msdi'),
+    'audio': specs.audio_representation_size('msdi'),
     'image': msdi_alignment.RESNET101_FEATURES,
-    'mm_audio': alignment.EMBED_DIM,
-    'mm_visual': alignment.EMBED_DIM,
+    'mm_audio': specs.EMBED_DIM,
+    'mm_visual': specs.EMBED_DIM,
 }
 
 
@@ -51,10 +49,10 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   config.data.dataset = 'msdi'
   config.data.num_labels = msdi_audio.NUM_GENRES
   config.data.inputs = ml_collections.ConfigDict(
-      {m: '' for m in fusion.ordered_modalities(names)})
+      {m: '' for m in specs.ordered_modalities(names)})
   config.model.name = 'fusion'
   default_lib.set_target(config, 'softmax')
-  config.model.modalities = fusion.ordered_modalities(names)
+  config.model.modalities = specs.ordered_modalities(names)
   config.model.input_dims = ml_collections.ConfigDict(
       {m: INPUT_DIMS[m] for m in config.model.modalities})
   return config

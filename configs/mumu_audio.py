@@ -37,7 +37,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   if len(parts) == 2 and parts[0] == 'timbre' and parts[1] in TARGETS:
     config.model.name = 'timbre_mlp'
     config.model.input_dim = config.data.get_ref('timbre_dim')
-    # None: the paper's network (no hidden layer, mmgenre_jax/models/text.py).
+    # None: the paper's network (no hidden layer, specs.TIMBRE_HIDDEN_UNITS).
     config.model.hidden_units = ml_collections.FieldReference(
         None, field_type=tuple)
     target = parts[1]

@@ -15,10 +15,7 @@ from typing import Optional
 import ml_collections
 
 from configs import default as default_lib
-from mmgenre_jax.models import alignment
-from mmgenre_jax.models import audio
-from mmgenre_jax.models import fusion
-from mmgenre_jax.models import text
+from mmgenre_jax.models import specs
 
 TARGETS = ('logistic', 'cosine')
 # Table 6's A + T + I rows.
@@ -28,11 +25,11 @@ DEFAULT_ARG = 'audio+text+image-cosine'
 # flatten, the text MLP's last hidden layer, ResNet-101's pooled features
 # (2048, Sec 6.2 CNN_VISUAL) and the alignment embeddings (Sec 3.4).
 INPUT_DIMS = {
-    'audio': audio.representation_size('high-4x70'),
-    'text': text.TEXT_HIDDEN_UNITS[-1],
-    'image': 2048,
-    'mm_audio': alignment.EMBED_DIM,
-    'mm_visual': alignment.EMBED_DIM,
+    'audio': specs.audio_representation_size('high-4x70'),
+    'text': specs.TEXT_HIDDEN_UNITS[-1],
+    'image': specs.resnet_representation_size(101),
+    'mm_audio': specs.EMBED_DIM,
+    'mm_visual': specs.EMBED_DIM,
 }
 
 
@@ -41,7 +38,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   arg = (arg or DEFAULT_ARG).lower()
   names, _, target = arg.rpartition('-')
   try:
-    modalities = fusion.ordered_modalities(names.split('+'))
+    modalities = specs.ordered_modalities(names.split('+'))
   except ValueError as e:
     raise ValueError(
         f'Bad mumu_fusion config argument {arg!r}: {e} Use e.g. '

@@ -30,7 +30,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   config.model.name = 'text_mlp'
   default_lib.set_target(config, target)
   config.model.input_dim = config.data.get_ref('text_vocab_size')
-  # None: the paper's two hidden layers of 2048 (mmgenre_jax/models/text.py).
+  # None: the paper's two hidden layers of 2048 (specs.TEXT_HIDDEN_UNITS).
   config.model.hidden_units = ml_collections.FieldReference(
         None, field_type=tuple)
   return config

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import ml_collections
 
-from mmgenre_jax import pipelines
+from mmgenre_jax.pipelines import spec
 
 # Written by ./run.sh: MuMu shards with the semantic enrichment of the
 # reviews (prepare --enrichment, so the text stage is VSM+SEM), MSD-I shards.
@@ -93,7 +93,7 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
       LOGISTIC).
   """
   cpu = variant == 'cpu'
-  config = pipelines.pipeline_config(
+  config = spec.pipeline_config(
       name, config_ref(f'configs/{name}.py', variant), dataset='mumu',
       shard_dir=MUMU_SHARD_DIR)
   networks = {
@@ -113,15 +113,15 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
 
   for modality in MUMU_MODALITIES:
     config_file, arg = networks[modality]
-    pipelines.add_stage(
+    spec.add_stage(
         config, modality, config_file=config_file, config_arg=arg,
         overrides=overrides(modality,
                             'logistic' if modality == 'image' else target))
   for subset in mumu_fusion_subsets(all_subsets=True):
-    pipelines.add_stage(
+    spec.add_stage(
         config, '_'.join(subset), config_file='configs/mumu_fusion.py',
         config_arg='+'.join(subset) + f'-{target}',
         overrides=overrides('fusion', target), inputs={m: m for m in subset})
   config.final = '_'.join(MUMU_MODALITIES)
-  pipelines.link_input_dims(config)
+  spec.link_input_dims(config)
   return config

@@ -2,17 +2,19 @@
 
 Two sources give the same interface (eval_kind, num_batches, batches):
 
-- ShardSource: a shard network (MODEL_INPUTS) reads the TFRecord shards of
-  `mmgenre prepare` through tf.data (input_pipeline/pipeline.py).
-- RepresentationSource: a fusion / alignment stage (REPRESENTATION_MODELS)
-  reads the representations extracted by earlier stages, joined by item
-  (mmgenre_jax/representations.py, docs/workdirs.md §2).
+- ShardSource: a shard network (registry: `shard_input`) reads the
+  TFRecord shards of `mmgenre prepare` through tf.data
+  (input_pipeline/pipeline.py).
+- RepresentationSource: a fusion / alignment stage (registry:
+  `reads_representations`) reads the representations extracted by earlier
+  stages, joined by item (mmgenre_jax/representations.py,
+  docs/workdirs.md §2).
 
 Their batches are this process's share of a global batch, as numpy:
-  the network input(s) [B, ...] (ShardSource: input_spec(config)[1], e.g.
+  the network input(s) [B, ...] (ShardSource: registry.shard_input(config)[1], e.g.
     'patch' float32 [B, frames, bins, 1], 'tfidf' float32 [B, V] or
     'image' float32 [B, S, S, 3];
-    RepresentationSource: INPUT_PREFIX + name, float32 [B, R_name]),
+    RepresentationSource: registry.INPUT_PREFIX + name, float32 [B, R_name]),
   'labels' multi-hot float32 [B, L] or class ids int32 [B],
   'mask' float32 [B] (0 on padding rows),
   'ids' str [B] (track ids where the records have them, else album ids) and
@@ -31,24 +33,11 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import pipeline
+from input_pipeline import tfrecord
 from mmgenre_jax import representations
 from mmgenre_jax import sharding
+from mmgenre_jax.models import registry
 
-# config.model.name -> (modality of the shards, batch key fed to the network).
-MODEL_INPUTS = {
-    'audio_cnn': ('audio', 'patch'),
-    'msdi_audio_cnn': ('audio', 'patch'),
-    'text_mlp': ('text', 'tfidf'),
-    'resnet': ('image', 'image'),
-}
-# Networks trained on extracted representations (config.data.inputs) instead
-# of shards (docs/workdirs.md §2).
-REPRESENTATION_MODELS = ('fusion', 'alignment')
-# Batch keys of representation inputs: INPUT_PREFIX + the input's name.
-INPUT_PREFIX = 'input/'
-# Whole-track prediction records (SPEC §2), written by `mmgenre prepare`
-# unless --no-windows.
-WINDOWS_KIND = 'audio_windows'
 # Item ids travel through the eval step as fixed-width UTF-8 bytes, so that
 # the replicated outputs carry the ids of every process's rows in the
 # global batch order.
@@ -56,22 +45,6 @@ ID_BYTES = 64
 # Per-epoch shuffling seed = seed * EPOCH_SEED_STRIDE + epoch (mod 2**31):
 # every epoch has its own order, the same in every run with the same seed.
 EPOCH_SEED_STRIDE = 1_000_003
-
-
-def is_representation_model(config: ml_collections.ConfigDict) -> bool:
-  """Whether config.model.name trains on extracted representations."""
-  return config.model.name in REPRESENTATION_MODELS
-
-
-def input_spec(config: ml_collections.ConfigDict) -> Tuple[str, str]:
-  """(modality, batch key) of the shard network named by config.model.name."""
-  name = config.model.name
-  if name not in MODEL_INPUTS:
-    raise ValueError(
-        f'config.model.name={name!r} does not train on shards; use one of '
-        f'{sorted(MODEL_INPUTS)}, or {REPRESENTATION_MODELS} with '
-        'config.data.inputs.')
-  return MODEL_INPUTS[name]
 
 
 def _pad_rows(value: np.ndarray, size: int) -> np.ndarray:
@@ -149,7 +122,7 @@ class ShardSource:
   def __init__(self, config: ml_collections.ConfigDict):
     self.shard_dir = config.data.shard_dir
     self.manifest = pipeline.load_manifest(self.shard_dir)
-    self.modality, self.input_key = input_spec(config)
+    self.modality, self.input_key = registry.shard_input(config)
 
   def eval_kind(self, split: str, extract: bool) -> Tuple[str, bool, bool]:
     """(record kind, average windows per track, average tracks per album).
@@ -161,13 +134,13 @@ class ShardSource:
     if self.modality != 'audio' or not (extract or split == 'test'):
       return self.modality, False, False
     by_album = self.manifest['dataset'] == 'mumu'
-    windows = self.manifest['modalities'].get(WINDOWS_KIND)
+    windows = self.manifest['modalities'].get(tfrecord.AUDIO_WINDOWS)
     if windows and split in windows['shards']:
-      return WINDOWS_KIND, True, by_album
+      return tfrecord.AUDIO_WINDOWS, True, by_album
     logging.warning(
         '%s has no %s %s shards (prepared with --no-windows?): predicting '
         'each track from its single training patch instead of its whole-'
-        'track windows.', self.shard_dir, WINDOWS_KIND, split)
+        'track windows.', self.shard_dir, tfrecord.AUDIO_WINDOWS, split)
     return self.modality, False, by_album
 
   def num_batches(self, split: str, batch_size: int,
@@ -224,7 +197,7 @@ class RepresentationSource:
     labels = joined.labels
     labels = (labels.astype(np.float32) if labels.ndim == 2
               else labels.astype(np.int32))
-    arrays = {INPUT_PREFIX + n: v for n, v in joined.inputs.items()}
+    arrays = {registry.INPUT_PREFIX + n: v for n, v in joined.inputs.items()}
     arrays.update(labels=labels, ids=joined.ids, album_ids=joined.album_ids)
     return arrays
 
@@ -241,7 +214,7 @@ class RepresentationSource:
 
 def make_source(config: ml_collections.ConfigDict):
   """ShardSource or RepresentationSource, after config.model.name."""
-  if is_representation_model(config):
+  if registry.network(config.model).reads_representations:
     return RepresentationSource(config)
   return ShardSource(config)
 
@@ -300,14 +273,15 @@ def read_album_labels(shard_dir, modality: str,
   manifest = pipeline.load_manifest(shard_dir)
   num_labels = len(manifest['labels'])
   entry = manifest['modalities'][modality]
-  spec = {'album_id': tf.io.FixedLenFeature([], tf.string),
-          'labels': tf.io.VarLenFeature(tf.int64)}
+  # The record layout the shards were written with, cut to the two keys.
+  specs = tfrecord.specs_from_json(entry['features'])
+  specs = {key: specs[key] for key in ('album_id', 'labels')}
   rows: Dict[str, np.ndarray] = {}
   for split in splits:
     files = pipeline.shard_files(shard_dir, entry['shards'][split])
     ds = tf.data.TFRecordDataset(files).map(
-        lambda r: tf.io.parse_single_example(r, spec)).map(
-            lambda e: (e['album_id'], tf.sparse.to_dense(e['labels'])))
+        lambda r: tfrecord.parse_example(r, specs)).map(
+            lambda e: (e['album_id'], tf.reshape(e['labels'], [-1])))
     for album, ids in ds.as_numpy_iterator():
       album = album.decode('utf-8')
       if album not in rows:

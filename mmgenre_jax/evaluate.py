@@ -3,12 +3,13 @@
   python main.py --config=configs/mumu_audio.py:high-4x70-cosine \
       --workdir=runs/audio --mode=evaluate --checkpoint=best --split=test
 
-The same evaluation code as training (train.evaluate_split), so evaluating
+The same evaluation code as training (evaluators.evaluate_split), so evaluating
 the best checkpoint of a finished run on the same devices reproduces its
 test_metrics.json. With follow=True (`--follow`) this is the separate
 evaluation job of a pod launch: it polls workdir/checkpoints/latest,
 evaluates every new checkpoint it sees and returns once training has written
-its done marker (train.DONE_FILE) and the last checkpoint is evaluated.
+its done marker (workdir.TRAINING_DONE_JSON) and the last checkpoint is
+evaluated.
 Results go to workdir/eval_<split>/: one JSON per evaluated checkpoint,
 metrics.json (the last one) and TensorBoard events.
 
@@ -30,20 +31,21 @@ import jax
 import ml_collections
 import numpy as np
 
+from mmgenre_jax import checkpoints
 from mmgenre_jax import data_sources
+from mmgenre_jax import evaluators
 from mmgenre_jax import metrics
 from mmgenre_jax import representations
 from mmgenre_jax import sharding
+from mmgenre_jax import stage_config
 from mmgenre_jax import train
+from mmgenre_jax import train_state
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.models import registry
 
 CheckpointSpec = Optional[Union[str, int]]
 # Seconds between two looks at workdir/checkpoints/latest in follow mode.
 POLL_SECONDS = 10.0
-REPRESENTATIONS_DIR = representations.REPRESENTATIONS_DIR
-
-
-def _eval_dir(workdir, split: str) -> epath.Path:
-  return epath.Path(workdir) / f'eval_{split}'
 
 
 def _find_checkpoint(managers, checkpoint: CheckpointSpec, workdir):
@@ -79,7 +81,7 @@ class _Evaluator:
     self.workdir = epath.Path(workdir)
     self.config, self.mesh, self.model, self.steps = train.setup(config,
                                                                   workdir)
-    self.abstract_state = train.abstract_train_state(self.config, self.model,
+    self.abstract_state = train_state.abstract_train_state(self.config, self.model,
                                                      self.mesh)
     self._label_factors = None
 
@@ -88,17 +90,17 @@ class _Evaluator:
       return None
     if self._label_factors is None:
       self._label_factors = jax.device_put(
-          train.load_label_factors(self.config, self.workdir),
+          stage_config.load_label_factors(self.config, self.workdir),
           sharding.replicated_sharding(self.mesh))
     return self._label_factors
 
   def restore(self, manager, step: int):
-    state, meta = train.restore_checkpoint(manager, step, self.abstract_state)
+    state, meta = checkpoints.restore(manager, step, self.abstract_state)
     return state, meta
 
   def run(self, state, split: str, **kwargs) -> Dict[str, Any]:
-    return train.evaluate_split(self.steps, state, self.config, split,
-                                self.label_factors(), **kwargs)
+    return evaluators.evaluate_split(self.steps, state, self.config, split,
+                                     self.label_factors(), **kwargs)
 
 
 def _write_result(eval_dir: epath.Path, writer, report: Dict[str, Any],
@@ -109,8 +111,10 @@ def _write_result(eval_dir: epath.Path, writer, report: Dict[str, Any],
   writer.flush()
   if jax.process_index() == 0:
     eval_dir.mkdir(parents=True, exist_ok=True)
-    train.write_json(eval_dir / f'{kind}_{step}.json', report)
-    train.write_json(eval_dir / 'metrics.json', report)
+    workdir_lib.write_json(eval_dir / f'{kind}_{step}.json', report,
+                           sort_keys=True)
+    workdir_lib.write_json(eval_dir / workdir_lib.EVAL_METRICS_JSON, report,
+                           sort_keys=True)
 
 
 def evaluate(config: ml_collections.ConfigDict,
@@ -140,11 +144,11 @@ def evaluate(config: ml_collections.ConfigDict,
   """
   workdir = epath.Path(workdir)
   evaluator = _Evaluator(config, workdir)
-  eval_dir = _eval_dir(workdir, split)
+  eval_dir = workdir_lib.eval_dir(workdir, split)
   writer = metric_writers.create_default_writer(
       str(eval_dir), just_logging=jax.process_index() > 0)
   if not follow:
-    managers = train.checkpoint_managers(workdir, read_only=True)
+    managers = checkpoints.managers(workdir, read_only=True)
     manager, step, kind = _find_checkpoint(managers, checkpoint, workdir)
     state, meta = evaluator.restore(manager, step)
     report = evaluator.run(state, split)
@@ -156,8 +160,8 @@ def evaluate(config: ml_collections.ConfigDict,
     return report
 
   start = time.time()
-  done_path = workdir / train.DONE_FILE
-  latest_dir = workdir / train.CHECKPOINT_DIR / train.LATEST
+  done_path = workdir / workdir_lib.TRAINING_DONE_JSON
+  latest_dir = workdir_lib.checkpoint_dir(workdir, workdir_lib.LATEST)
   evaluated = set()
   report = None
   managers = None
@@ -167,7 +171,7 @@ def evaluate(config: ml_collections.ConfigDict,
     # read next is final.
     done = done_path.exists()
     if managers is None and latest_dir.is_dir():
-      managers = train.checkpoint_managers(workdir, read_only=True)
+      managers = checkpoints.managers(workdir, read_only=True)
     step = None
     if managers is not None:
       managers[0].reload()
@@ -209,7 +213,7 @@ def evaluate(config: ml_collections.ConfigDict,
 def _write_extracted(evaluator: '_Evaluator', name: str, split: str,
                      rows: Dict[str, np.ndarray], step: int,
                      label_names) -> epath.Path:
-  path = representations.representation_path(evaluator.workdir, name, split)
+  path = workdir_lib.representation_path(evaluator.workdir, name, split)
   if jax.process_index() == 0:
     representations.write_representations(
         evaluator.workdir, name, split, ids=rows['ids'],
@@ -259,9 +263,9 @@ def _extract_alignment(evaluator: '_Evaluator', state, split: str,
   """
   config = evaluator.config
   paths = {}
-  names = train.alignment_input_names(config)
+  names = registry.alignment_input_names(config)
   for (tower, output_name), input_name in zip(
-      train.ALIGNMENT_OUTPUTS.items(), names):
+      registry.ALIGNMENT_OUTPUTS.items(), names):
     data = representations.load_representations(
         config.data.inputs[input_name], input_name, split)
     embedded = _embed(evaluator, state, f'embed_{tower}',
@@ -283,7 +287,7 @@ def _extract_with(evaluator: '_Evaluator', state, split: str,
   if config.model.name == 'alignment':
     return _extract_alignment(evaluator, state, split, step)
   report = evaluator.run(state, split, collect_representations=True)
-  (name,) = train.representation_names(config)
+  (name,) = registry.network(config.model).representations(config.model)
   return {name: _write_extracted(
       evaluator, name, split, report['_extract'], step,
       data_sources.label_names(evaluator.steps.source))}
@@ -309,7 +313,7 @@ def extract_all(config: ml_collections.ConfigDict,
   """
   workdir = epath.Path(workdir)
   evaluator = _Evaluator(config, workdir)
-  managers = train.checkpoint_managers(workdir, read_only=True)
+  managers = checkpoints.managers(workdir, read_only=True)
   try:
     manager, step, _ = _find_checkpoint(managers, checkpoint, workdir)
     state, _ = evaluator.restore(manager, step)

@@ -19,12 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mmgenre_jax.models import heads
-
-# Margin m of the alignment loss: paper Sec 3.4 / SPEC §4 ("We found that 0.5
-# was the best performing margin setting", tried 0.1 ... 0.9).
-ALIGNMENT_MARGIN = 0.5
-
+from mmgenre_jax import ops
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
   """Mean of per-row values over the real rows.
@@ -52,7 +47,7 @@ def cosine_similarity(a: jax.Array, b: jax.Array) -> jax.Array:
   Returns:
     float [...] in [-1, 1]; 0 when either vector is zero.
   """
-  return jnp.sum(heads.l2_normalize(a) * heads.l2_normalize(b), axis=-1)
+  return jnp.sum(ops.l2_normalize(a) * ops.l2_normalize(b), axis=-1)
 
 
 def cosine_loss_per_row(pred: jax.Array, target: jax.Array,
@@ -171,7 +166,7 @@ def alignment_terms(
     mask: jax.Array,
     negatives_a: jax.Array,
     negatives_v: jax.Array,
-    margin: float = ALIGNMENT_MARGIN,
+    margin: float,
 ) -> Tuple[jax.Array, jax.Array, jax.Array]:
   """The three per-row terms of the alignment loss (paper Sec 3.4).
 
@@ -211,7 +206,7 @@ def alignment_loss_per_row(e_a: jax.Array,
                            rng: Optional[jax.Array] = None,
                            negatives_a: Optional[jax.Array] = None,
                            negatives_v: Optional[jax.Array] = None,
-                           margin: float = ALIGNMENT_MARGIN) -> jax.Array:
+                           margin: float) -> jax.Array:
   """Alignment loss L = L+ + L_a- + L_v- per row (paper Sec 3.4, SPEC §4).
 
   Pass either `rng` (two independent draws of sample_negatives, one per
@@ -224,7 +219,7 @@ def alignment_loss_per_row(e_a: jax.Array,
     rng: PRNG key for the negatives.
     negatives_a: int [B], explicit rows of r_a.
     negatives_v: int [B], explicit rows of r_v.
-    margin: m (paper: ALIGNMENT_MARGIN = 0.5).
+    margin: m (the paper's 0.5: config.model.margin, models/specs.py).
 
   Returns:
     float [B], in [0, 2 + 2 (1 - m)]; 0 on padding rows.
@@ -249,7 +244,7 @@ def alignment_loss(e_a: jax.Array, e_v: jax.Array, mask: jax.Array,
   return masked_mean(alignment_loss_per_row(e_a, e_v, mask, **kwargs), mask)
 
 
-# Per-row loss of each output configuration (heads.TARGETS), called as
+# Per-row loss of each output configuration (ops.TARGETS), called as
 # fn(outputs, targets, mask): targets are multi-hot labels (logistic), class
 # ids (softmax) or item factors (cosine).
 PER_ROW_LOSSES: Dict[str, Callable[..., jax.Array]] = {
@@ -268,11 +263,11 @@ def get_loss(target: str, per_row: bool = False) -> Callable[..., jax.Array]:
   """The loss function of an output configuration.
 
   Args:
-    target: one of heads.TARGETS ('logistic', 'softmax', 'cosine').
+    target: one of ops.TARGETS ('logistic', 'softmax', 'cosine').
     per_row: return the [B] per-row variant instead of the masked mean.
 
   Returns:
     fn(outputs, targets, mask).
   """
-  heads.check_target(target)
+  ops.check_target(target)
   return (PER_ROW_LOSSES if per_row else LOSSES)[target]

@@ -1,4 +1,4 @@
-"""Evaluation metrics of the paper (SPEC §5) and their clu wrappers.
+"""Evaluation metrics of the paper (SPEC §5): pure functions on numpy arrays.
 
 Multi-label (MuMu, Sec 7): ROC-AUC per label, unweighted mean over the
 labels that can be scored in the evaluated split; PR-AUC (average precision)
@@ -7,20 +7,16 @@ Single-label (MSD-I, Sec 6): macro precision, recall and F1 (F1 = mean of the
 per-class F1), per-class F1, confusion matrix.
 
 Values are computed with scikit-learn and equal its functions on the same
-inputs. Whole-split metrics cannot be averaged batch by batch, so the clu
-classes collect scores on the host (`CollectingMetric`, as in flax's
-ogbg_molpcba MeanAveragePrecision) and drop padding rows in `compute()`.
+inputs. Whole-split metrics cannot be averaged batch by batch: the
+evaluators (mmgenre_jax/evaluators.py) collect a split's scores on the host,
+drop padding rows and call these once.
 
-  metrics = MultiLabelEvalMetrics.single_from_model_output(
-      loss=per_row_loss, scores=scores, labels=labels, mask=mask)
-  ...
-  flatten_metrics(metrics.compute())   # {'loss': ..., 'roc_auc': ..., ...}
+  report = metrics.multilabel_report(scores, labels)   # [N, L] each
+  metrics.flatten_metrics(report)   # {'roc_auc': ..., 'pr_auc': ..., ...}
 """
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from clu import metrics
-import flax
 import numpy as np
 from sklearn import metrics as sk_metrics
 
@@ -303,72 +299,14 @@ def singlelabel_report(scores, label_ids) -> Dict[str, Any]:
   return report
 
 
-def _real_rows(values: Mapping[str, np.ndarray]) -> np.ndarray:
-  mask = np.asarray(values['mask'])
-  if mask.ndim != 1:
-    raise ValueError(f'mask must be [batch], got shape {mask.shape}.')
-  return mask > 0
-
-
-@flax.struct.dataclass
-class WholeSplitScores(
-    metrics.CollectingMetric.from_outputs(('scores', 'labels', 'mask'))):
-  """Collects multi-label scores over a split; compute() -> multilabel_report.
-
-  Model outputs: scores float [B, L], labels binary [B, L], mask float [B]
-  (padding rows, mask 0, are dropped before the metrics).
-  """
-
-  def compute(self) -> Dict[str, Any]:
-    values = super().compute()
-    keep = _real_rows(values)
-    return multilabel_report(values['scores'][keep], values['labels'][keep])
-
-
-@flax.struct.dataclass
-class WholeSplitSingleLabel(
-    metrics.CollectingMetric.from_outputs(('scores', 'label_ids', 'mask'))):
-  """Collects single-label scores; compute() -> singlelabel_report.
-
-  Model outputs: scores float [B, C], label_ids int [B], mask float [B].
-  """
-
-  def compute(self) -> Dict[str, Any]:
-    values = super().compute()
-    keep = _real_rows(values)
-    return singlelabel_report(values['scores'][keep],
-                              values['label_ids'][keep])
-
-
-@flax.struct.dataclass
-class TrainMetrics(metrics.Collection):
-  """Training loss; pass the per-row loss [B] and mask [B] (losses.*_per_row)
-  so that the average runs over real rows only."""
-  loss: metrics.Average.from_output('loss')
-
-
-@flax.struct.dataclass
-class MultiLabelEvalMetrics(metrics.Collection):
-  """Eval loss (per-row, masked) and the whole-split multi-label report."""
-  loss: metrics.Average.from_output('loss')
-  report: WholeSplitScores
-
-
-@flax.struct.dataclass
-class SingleLabelEvalMetrics(metrics.Collection):
-  """Eval loss (per-row, masked) and the whole-split single-label report."""
-  loss: metrics.Average.from_output('loss')
-  report: WholeSplitSingleLabel
-
-
 def flatten_metrics(computed: Mapping[str, Any]) -> Dict[str, float]:
-  """Scalars of a computed Collection, for writer.write_scalars.
+  """Scalars of a report (or a computed clu Collection), for write_scalars.
 
   Nested report dicts are merged into the top level; None values, lists and
   matrices (per_class_f1, confusion_matrix) are left out.
 
   Args:
-    computed: the output of Collection.compute().
+    computed: a report dict, or the output of Collection.compute().
 
   Returns:
     name -> float.

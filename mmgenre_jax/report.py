@@ -7,29 +7,26 @@ Reads W/pipeline.json (docs/workdirs.md §3) and each stage's
 test_metrics.json, and writes W/report.md (our values beside the paper's, in
 the layout of the paper's Table 6 / Table 2, then the paper's findings checked
 on our numbers) and W/results.json (one object per trained model, RESULT_KEYS).
-The markdown is also printed. Workdirs may be local directories or
-gs://bucket/... URLs (docs/tpu_pod.md §4).
+`mmgenre report` (mmgenre_jax/cli/report.py) also prints the markdown.
+Workdirs may be local directories or gs://bucket/... URLs (docs/tpu_pod.md
+§4). File names come from mmgenre_jax/workdir.py.
 """
 
-import argparse
 import json
 import math
-import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from etils import epath
 
-PIPELINE_FILE = 'pipeline.json'
-TEST_METRICS_FILE = 'test_metrics.json'
-REPORT_FILE = 'report.md'
-RESULTS_FILE = 'results.json'
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.models import specs
+
 # The keys of every results.json object, in this order (README, "Results").
 RESULT_KEYS = ('dataset', 'modality', 'target', 'settings', 'params',
                'epoch_s', 'roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
                'precision', 'recall', 'macro_f1', 'seed', 'config', 'workdir')
 METRIC_KEYS = ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
                'precision', 'recall', 'macro_f1')
-MODALITY_ORDER = ('audio', 'text', 'image', 'mm_audio', 'mm_visual')
 # COSINE counts as "near" LOGISTIC when its AUC is at most this many points
 # below (the paper's A+T+I gap is 0.005, Table 6); above is near too.
 AUC_NEAR = 0.02
@@ -111,6 +108,11 @@ def paper_table6(modality: str, target: str, settings: str
 
 
 def _read_json(path: epath.Path) -> Any:
+  """A JSON file's value, None when absent; an error when it is corrupt.
+
+  Stricter than workdir.read_json on purpose: a stage whose metrics cannot
+  be read must stop the report, not vanish from its tables.
+  """
   try:
     return json.loads(path.read_text())
   except FileNotFoundError:
@@ -123,16 +125,17 @@ def _read_json(path: epath.Path) -> Any:
 def find_pipelines(path) -> List[epath.Path]:
   """W itself when W/pipeline.json exists, else every pipeline workdir below."""
   path = epath.Path(path)
-  if (path / PIPELINE_FILE).exists():
+  if (path / workdir_lib.PIPELINE_JSON).exists():
     return [path]
   # walk, not glob('**/...'): epath refuses recursive globs (one listing per
   # directory on GCS either way).
   found = sorted(root for root, _, files in path.walk()
-                 if PIPELINE_FILE in files)
+                 if workdir_lib.PIPELINE_JSON in files)
   if not found:
     raise FileNotFoundError(
-        f'No {PIPELINE_FILE} in {path} or below; give a pipeline workdir '
-        '(python main.py --config=configs/mumu_cosine.py --workdir=W).')
+        f'No {workdir_lib.PIPELINE_JSON} in {path} or below; give a pipeline '
+        'workdir (python main.py --config=configs/mumu_cosine.py '
+        '--workdir=W).')
   return found
 
 
@@ -149,9 +152,10 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
   test_metrics.json yet (pending, running) are left out.
   """
   workdir = epath.Path(workdir)
-  pipeline = _read_json(workdir / PIPELINE_FILE)
+  pipeline = _read_json(workdir / workdir_lib.PIPELINE_JSON)
   if pipeline is None:
-    raise FileNotFoundError(f'{workdir / PIPELINE_FILE} not found.')
+    raise FileNotFoundError(
+        f'{workdir / workdir_lib.PIPELINE_JSON} not found.')
   rows = []
   for stage in pipeline['stages']:
     if stage['kind'] == 'alignment':
@@ -159,7 +163,7 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
     stage_dir = epath.Path(stage['workdir'])
     if not stage_dir.is_absolute() and not stage_dir.exists():
       stage_dir = workdir / stage['name']
-    metrics = _read_json(stage_dir / TEST_METRICS_FILE)
+    metrics = _read_json(stage_dir / workdir_lib.TEST_METRICS_JSON)
     if metrics is None:
       continue
     row = dict.fromkeys(RESULT_KEYS)
@@ -301,7 +305,7 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
   for pipeline, mine in by_pipeline.items():
     dataset = mine[0]['dataset']
     metric = 'macro_f1' if dataset == 'msdi' else 'roc_auc'
-    singles = [m for m in MODALITY_ORDER[:3]
+    singles = [m for m in specs.MODALITY_ORDER[:3]
                if any(r['modality'] == m for r in mine)]
     fusions = {(r['modality'], r['target']) for r in mine
                if '+' in r['modality']}
@@ -401,31 +405,13 @@ def write_report(path, out_dir=None) -> str:
   out_dir = epath.Path(out_dir) if out_dir else path
   rows, pipelines = [], []
   for workdir in find_pipelines(path):
-    pipeline = _read_json(workdir / PIPELINE_FILE)
+    pipeline = _read_json(workdir / workdir_lib.PIPELINE_JSON)
     pipelines.append({'workdir': str(workdir), 'config': pipeline['config'],
                       'stages': pipeline['stages']})
     rows += pipeline_results(workdir)
   text = markdown(rows, pipelines)
   out_dir.mkdir(parents=True, exist_ok=True)
-  (out_dir / REPORT_FILE).write_text(text)
-  (out_dir / RESULTS_FILE).write_text(json.dumps(rows, indent=2) + '\n')
+  (out_dir / workdir_lib.REPORT_MD).write_text(text)
+  workdir_lib.write_json(out_dir / workdir_lib.RESULTS_JSON, rows)
   return text
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('workdir', help='A pipeline workdir (with '
-                      'pipeline.json), or a directory such as runs/ with '
-                      'pipeline workdirs below it.')
-  parser.add_argument('--out', default=None,
-                      help='Directory for report.md and results.json '
-                      '(default: the workdir).')
-
-
-def main(args: argparse.Namespace) -> int:
-  try:
-    text = write_report(args.workdir, args.out)
-  except (FileNotFoundError, ValueError) as e:
-    print(f'mmgenre report: error: {e}', file=sys.stderr)
-    return 2
-  print(text, end='')
-  return 0

@@ -25,8 +25,8 @@ from etils import epath
 import numpy as np
 
 from input_pipeline import fileio
+from mmgenre_jax import workdir as workdir_lib
 
-REPRESENTATIONS_DIR = 'representations'
 # Keys of every representations .npz (docs/workdirs.md §1).
 KEYS = ('ids', 'album_ids', 'representation', 'scores', 'labels')
 # Optional keys: the label names (columns of scores / labels) and the step of
@@ -34,11 +34,6 @@ KEYS = ('ids', 'album_ids', 'representation', 'scores', 'labels')
 LABEL_NAMES = 'label_names'
 STEP = 'step'
 SPLITS = ('train', 'val', 'test')
-
-
-def representation_path(workdir, name: str, split: str) -> epath.Path:
-  """workdir/representations/<name>/<split>.npz (workdir: path or URL)."""
-  return epath.Path(workdir) / REPRESENTATIONS_DIR / name / f'{split}.npz'
 
 
 def write_representations(workdir, name: str, split: str, *, ids, album_ids,
@@ -62,7 +57,7 @@ def write_representations(workdir, name: str, split: str, *, ids, album_ids,
   Returns:
     The path written.
   """
-  path = representation_path(workdir, name, split)
+  path = workdir_lib.representation_path(workdir, name, split)
   path.parent.mkdir(parents=True, exist_ok=True)
   arrays = dict(ids=np.asarray(ids, dtype=str),
                 album_ids=np.asarray(album_ids, dtype=str),
@@ -94,7 +89,7 @@ def load_representations(workdir, name: str,
     FileNotFoundError: naming the file and the command that writes it.
     ValueError: a file without the KEYS.
   """
-  path = representation_path(workdir, name, split)
+  path = workdir_lib.representation_path(workdir, name, split)
   if not path.is_file():
     raise FileNotFoundError(
         f'{path} not found: the stage in {workdir} has not extracted its '

@@ -12,35 +12,24 @@ the paper) and the item factors F_d = M C_d [items, d] (each item is the sum
 of its labels' factors), L2-normalised per item: the regression targets of
 the COSINE networks. A prediction scores label j by cos(prediction, C_d[j]).
 
-  mmgenre factorize --metadata MuMu_dataset_multi-label.csv \
-      --labels genre_labels_MuMu.tsv --splits splits/ --dim 50 --out factors/
+  result = targets.factorize(label_matrix, dim=50)   # M: [items, labels]
 
-writes factors/{label_factors.npy, item_factors.npy, labels.tsv, items.tsv}.
+Pure functions on arrays; the factor files are written and read by
+mmgenre_jax/workdir.py (`mmgenre factorize` is mmgenre_jax/cli/factorize.py).
 """
 
-import argparse
 import dataclasses
-import sys
-from typing import List, Optional, Sequence
+from typing import Optional
 
 from absl import logging
-from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from input_pipeline import fileio
-from input_pipeline import mumu
-from input_pipeline import splits as splits_lib
-from mmgenre_jax.models import heads
+from mmgenre_jax import ops
 
 # Dimension of the label-factor space (paper Sec 5.1 / SPEC §3: d = 50).
 PAPER_DIM = 50
-# Files written by `mmgenre factorize` (and read by the trainer).
-LABEL_FACTORS_FILE = 'label_factors.npy'
-ITEM_FACTORS_FILE = 'item_factors.npy'
-LABELS_FILE = 'labels.tsv'
-ITEMS_FILE = 'items.tsv'
 # SPEC §3: the label factorisation uses the training + validation albums only,
 # so the test albums' labels never shape the target space.
 FACTORIZE_SPLITS = ('train', 'val')
@@ -139,7 +128,7 @@ def item_factors(label_matrix, label_factors):
                                                        jax.Array):
     f = jnp.asarray(label_matrix, jnp.float32) @ jnp.asarray(
         label_factors, jnp.float32)
-    return heads.l2_normalize(f)
+    return ops.l2_normalize(f)
   f = np.asarray(label_matrix, np.float64) @ np.asarray(label_factors,
                                                          np.float64)
   norms = np.linalg.norm(f, axis=-1, keepdims=True)
@@ -219,7 +208,7 @@ def scores_from_output(output: jax.Array,
     [-1, 1] (0 for a zero output or a zero label factor, e.g. a label unseen
     in training).
   """
-  heads.check_target(target)
+  ops.check_target(target)
   if target == 'logistic':
     return jax.nn.sigmoid(output)
   if target == 'softmax':
@@ -227,115 +216,11 @@ def scores_from_output(output: jax.Array,
   if label_factors is None:
     raise ValueError(
         "target='cosine' needs label_factors (C_d [labels, d], the "
-        f'{LABEL_FACTORS_FILE} written by `mmgenre factorize`).')
+        'label_factors.npy that training or `mmgenre factorize` writes).')
   label_factors = jnp.asarray(label_factors, jnp.float32)
   if output.shape[-1] != label_factors.shape[-1]:
     raise ValueError(
         f'cosine output has {output.shape[-1]} dimensions but the label '
         f'factors have {label_factors.shape[-1]}; set the output size '
         '(config.model.num_outputs) to the factor dimension d.')
-  return heads.l2_normalize(output) @ heads.l2_normalize(label_factors).T
-
-
-def _write_lines(path, lines: Sequence[str]) -> None:
-  fileio.write_atomic(
-      path, ''.join(f'{line}\n' for line in lines).encode('utf-8'))
-
-
-def read_lines(path) -> List[str]:
-  """Reads labels.tsv / items.tsv: one name per line."""
-  with epath.Path(path).open('r', encoding='utf-8') as f:
-    return [line.rstrip('\n') for line in f if line.strip()]
-
-
-def write_factors(out_dir, result: LabelFactorization,
-                  labels: Sequence[str], items: Sequence[str]) -> None:
-  """Writes the four factor files (float32 arrays) into out_dir.
-
-  Args:
-    out_dir: directory (created if needed).
-    result: the factorisation.
-    labels: L label names, the row order of label_factors.
-    items: I item ids, the row order of item_factors.
-  """
-  if len(labels) != result.label_factors.shape[0]:
-    raise ValueError(f'{len(labels)} label names for '
-                     f'{result.label_factors.shape[0]} label factor rows.')
-  if len(items) != result.item_factors.shape[0]:
-    raise ValueError(f'{len(items)} item ids for '
-                     f'{result.item_factors.shape[0]} item factor rows.')
-  out_dir = epath.Path(out_dir)
-  out_dir.mkdir(parents=True, exist_ok=True)
-  for name, array in ((LABEL_FACTORS_FILE, result.label_factors),
-                      (ITEM_FACTORS_FILE, result.item_factors)):
-    with fileio.atomic_open(out_dir / name) as f:
-      np.save(f, array.astype(np.float32))
-  _write_lines(out_dir / LABELS_FILE, labels)
-  _write_lines(out_dir / ITEMS_FILE, items)
-
-
-def load_label_factors(factor_dir) -> np.ndarray:
-  """Reads factor_dir/label_factors.npy, float32 [L, d]."""
-  path = epath.Path(factor_dir) / LABEL_FACTORS_FILE
-  if not path.exists():
-    raise FileNotFoundError(
-        f'{path} not found; write it with `mmgenre factorize --metadata ... '
-        f'--splits ... --out {factor_dir}`.')
-  with path.open('rb') as f:
-    return np.load(f)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('--metadata', required=True,
-                      help='MuMu_dataset_*.csv (MuMu release format).')
-  parser.add_argument('--labels', default=None,
-                      help='genre_labels_MuMu.tsv; its order is the label '
-                      'order of the factors.')
-  parser.add_argument('--taxonomy', default=None,
-                      help='label<TAB>parent file; labels are expanded to '
-                      'their ancestors.')
-  parser.add_argument('--splits', default=None,
-                      help='Directory with items_index_{train,val,test}.tsv: '
-                      'only the train + val albums form M (SPEC §3). '
-                      'Without it every album is used.')
-  parser.add_argument('--min-albums', type=int, default=1,
-                      help='Keep labels on >= this many albums (default 1).')
-  parser.add_argument('--dim', type=int, default=PAPER_DIM,
-                      help=f'Number of factors d (paper: {PAPER_DIM}).')
-  parser.add_argument('--out', required=True,
-                      help=f'Directory for {LABEL_FACTORS_FILE}, '
-                      f'{ITEM_FACTORS_FILE}, {LABELS_FILE}, {ITEMS_FILE}.')
-
-
-def main(args: argparse.Namespace) -> int:
-  try:
-    dataset = mumu.load_mumu(args.metadata, labels_path=args.labels,
-                             taxonomy_path=args.taxonomy,
-                             min_albums=args.min_albums)
-    if args.splits:
-      split_items = splits_lib.read_splits(args.splits)
-      items = [item for name in FACTORIZE_SPLITS
-               for item in split_items[name]]
-      missing = [item for item in items if item not in dataset.albums]
-      if missing:
-        raise ValueError(
-            f'{len(missing)} album(s) of the train/val splits in '
-            f'{args.splits} are not in {args.metadata} (e.g. '
-            f'{", ".join(missing[:3])}); make the splits from the same '
-            'metadata, --labels, --taxonomy and --min-albums.')
-    else:
-      items = list(dataset.albums)
-    result = factorize(dataset.label_matrix(items), args.dim)
-    write_factors(args.out, result, dataset.labels, items)
-  except (OSError, ValueError) as e:
-    print(f'mmgenre factorize: error: {e}', file=sys.stderr)
-    return 1
-  source = ' (train + val)' if args.splits else ''
-  print(f'PPMI-SVD factors (d={args.dim}) of {len(dataset.labels)} labels '
-        f'from {len(items)} albums{source} written to {args.out}; top '
-        f'singular values {np.round(result.singular_values[:5], 3)}.')
-  zero = int(np.sum(~result.label_factors.any(axis=1)))
-  if zero:
-    print(f'{zero} label(s) have zero factors (on no train/val album, or '
-          'outside the top d factors): their cosine scores are always 0.')
-  return 0
+  return ops.l2_normalize(output) @ ops.l2_normalize(label_factors).T

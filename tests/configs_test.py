@@ -1,12 +1,15 @@
 """Every config file and variant builds; pipelines reference earlier stages."""
 
 import importlib
+import json
 import pathlib
+import subprocess
+import sys
 
 import ml_collections
 import pytest
 
-from mmgenre_jax import pipelines
+from mmgenre_jax.pipelines import spec
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # config file -> the arguments it accepts (None: no argument).
@@ -29,6 +32,9 @@ VARIANTS = {
 PIPELINES = ('mumu_cosine', 'mumu_logistic', 'msdi')
 # Helpers, not experiments.
 NOT_EXPERIMENTS = {'__init__', 'pipeline_common'}
+# Frameworks no config may load: --config and `mmgenre` subcommands that only
+# read configs stay fast, and configs hold data, not networks.
+FRAMEWORKS = ('jax', 'tensorflow', 'flax', 'orbax', 'clu')
 
 
 def _get(name, arg):
@@ -61,14 +67,14 @@ def test_bad_argument_names_the_choices(name):
                                       for a in (None, 'cpu')])
 def test_pipeline_stages_reference_earlier_stages(name, arg):
   config = _get(name, arg)
-  pipelines.validate(config)
+  spec.validate(config)
   seen = set()
   for stage_name in config.stage_order:
     stage = config.stages[stage_name]
     assert set(stage.inputs.values()) <= seen, stage_name
     seen.add(stage_name)
     # The stage string rebuilds exactly the stage config.
-    ref = pipelines.config_string(stage)
+    ref = spec.config_string(stage)
     assert ref.startswith(stage.config_file)
   assert config.final in seen
   assert config.config_ref == f'configs/{name}.py' + (':cpu' if arg else '')
@@ -94,4 +100,36 @@ def test_validate_rejects_a_later_input():
   config.stage_order = ('audio_text',) + tuple(
       s for s in config.stage_order if s != 'audio_text')
   with pytest.raises(ValueError, match='not an earlier stage'):
-    pipelines.validate(config)
+    spec.validate(config)
+
+
+_IMPORT_EVERY_CONFIG = """
+import importlib, json, pathlib, sys
+for path in sorted(pathlib.Path('configs').glob('*.py')):
+  module = importlib.import_module('configs.' + path.stem)
+  if hasattr(module, 'get_config'):
+    module.get_config()
+print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))
+"""
+
+
+def test_configs_import_no_framework():
+  # A fresh interpreter: this test process has loaded JAX already.
+  result = subprocess.run([sys.executable, '-c', _IMPORT_EVERY_CONFIG],
+                          cwd=REPO, capture_output=True, text=True,
+                          check=False)
+  assert result.returncode == 0, result.stderr
+  loaded = set(json.loads(result.stdout.splitlines()[-1]))
+  assert 'configs' in loaded and 'ml_collections' in loaded
+  assert not loaded & set(FRAMEWORKS), sorted(loaded & set(FRAMEWORKS))
+
+
+def test_text_stage_is_vsm_sem_on_enriched_shards(tmp_path):
+  stage = _get('mumu_text', 'cosine')
+  stage.data.shard_dir = str(tmp_path)
+  assert spec.describe_stage(stage)['settings'] == 'vsm'
+  (tmp_path / 'manifest.json').write_text(
+      json.dumps({'args': {'enrichment': 'enrichment.tsv'}}))
+  assert spec.describe_stage(stage) == {
+      'dataset': 'mumu', 'modality': 'text', 'target': 'cosine',
+      'settings': 'vsm+sem', 'seed': 0}

@@ -30,12 +30,15 @@ import pytest
 import conftest
 from input_pipeline import fileio
 from input_pipeline import pipeline
+from mmgenre_jax import checkpoints
 from mmgenre_jax import evaluate
-from mmgenre_jax import pipelines
 from mmgenre_jax import report
 from mmgenre_jax import representations
+from mmgenre_jax import stage_config
 from mmgenre_jax import targets
 from mmgenre_jax import train
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.pipelines import runner
 
 BUCKET = 'gs://bucket'
 
@@ -124,19 +127,20 @@ def test_label_factors_round_trip(gcs):
   matrix = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], np.float32)
   result = targets.factorize(matrix, 2)
   workdir = f'{BUCKET}/runs/audio'
-  targets.write_factors(workdir, result, ['a', 'b', 'c'],
-                        ['i0', 'i1', 'i2', 'i3'])
+  workdir_lib.write_factors(workdir, result.label_factors,
+                            result.item_factors, ['a', 'b', 'c'],
+                            ['i0', 'i1', 'i2', 'i3'])
   local = gcs.local(workdir)
   assert sorted(os.listdir(local)) == sorted(
-      [targets.LABEL_FACTORS_FILE, targets.ITEM_FACTORS_FILE,
-       targets.LABELS_FILE, targets.ITEMS_FILE])
+      [workdir_lib.LABEL_FACTORS_NPY, workdir_lib.ITEM_FACTORS_NPY,
+       workdir_lib.LABELS_TSV, workdir_lib.ITEMS_TSV])
   np.testing.assert_array_equal(
-      targets.load_label_factors(workdir),
+      workdir_lib.load_label_factors(workdir),
       result.label_factors.astype(np.float32))
   np.testing.assert_array_equal(
-      np.load(os.path.join(local, targets.LABEL_FACTORS_FILE)),
+      np.load(os.path.join(local, workdir_lib.LABEL_FACTORS_NPY)),
       result.label_factors.astype(np.float32))
-  assert targets.read_lines(f'{workdir}/{targets.LABELS_FILE}') == [
+  assert workdir_lib.read_lines(f'{workdir}/{workdir_lib.LABELS_TSV}') == [
       'a', 'b', 'c']
 
 
@@ -145,17 +149,17 @@ def test_setup_write_json_and_label_factors(gcs, shard_dir):
   config, _, _, steps = train.setup(conftest.tiny_train_config(shard_dir),
                                     workdir)
   assert os.path.isdir(gcs.local(workdir))
-  train.write_json(epath.Path(workdir) / train.CONFIG_FILE,
-                   json.loads(config.to_json()))
-  with open(gcs.local(f'{workdir}/{train.CONFIG_FILE}'),
+  workdir_lib.write_json(epath.Path(workdir) / workdir_lib.CONFIG_JSON,
+                         json.loads(config.to_json()))
+  with open(gcs.local(f'{workdir}/{workdir_lib.CONFIG_JSON}'),
             encoding='utf-8') as f:
     assert json.load(f)['data']['shard_dir'] == str(shard_dir)
-  factors = train.compute_label_factors(config, workdir, steps.source)
+  factors = stage_config.compute_label_factors(config, workdir, steps.source)
   assert factors.shape == (len(conftest.TINY_LABELS),
                            int(config.data.factor_dim))
-  np.testing.assert_array_equal(train.load_label_factors(config, workdir),
-                                factors)
-  assert targets.read_lines(gcs.local(f'{workdir}/{targets.LABELS_FILE}')
+  np.testing.assert_array_equal(
+      stage_config.load_label_factors(config, workdir), factors)
+  assert workdir_lib.read_lines(gcs.local(f'{workdir}/{workdir_lib.LABELS_TSV}')
                             ) == list(conftest.TINY_LABELS)
 
 
@@ -166,12 +170,12 @@ def test_checkpoint_managers_keep_the_url(gcs, monkeypatch):
   monkeypatch.setattr(gcs_utils, 'is_hierarchical_namespace_enabled',
                       lambda path: False)
   workdir = f'{BUCKET}/runs/audio'
-  latest, best = train.checkpoint_managers(workdir)
+  latest, best = checkpoints.managers(workdir)
   try:
     assert os.fspath(latest.directory) == (
-        f'{workdir}/{train.CHECKPOINT_DIR}/{train.LATEST}')
+        f'{workdir}/{workdir_lib.CHECKPOINTS_DIR}/{workdir_lib.LATEST}')
     assert os.fspath(best.directory) == (
-        f'{workdir}/{train.CHECKPOINT_DIR}/{train.BEST}')
+        f'{workdir}/{workdir_lib.CHECKPOINTS_DIR}/{workdir_lib.BEST}')
     # Created in the bucket, through epath.
     assert os.path.isdir(gcs.local(latest.directory))
     assert latest.latest_step() is None
@@ -179,16 +183,16 @@ def test_checkpoint_managers_keep_the_url(gcs, monkeypatch):
     latest.close()
     best.close()
   # A local workdir is still made absolute for orbax.
-  local_latest, local_best = train.checkpoint_managers('w', read_only=True)
+  local_latest, local_best = checkpoints.managers('w', read_only=True)
   assert os.fspath(local_latest.directory) == os.path.join(
-      os.getcwd(), 'w', train.CHECKPOINT_DIR, train.LATEST)
+      os.getcwd(), 'w', workdir_lib.CHECKPOINTS_DIR, workdir_lib.LATEST)
   local_latest.close()
   local_best.close()
 
 
 def test_evaluation_outputs(gcs):
   workdir = f'{BUCKET}/runs/audio'
-  eval_dir = evaluate._eval_dir(workdir, 'test')
+  eval_dir = workdir_lib.eval_dir(workdir, 'test')
   report_values = {'roc_auc': 0.75, 'loss': 0.5, 'checkpoint': 'best'}
   evaluate._write_result(eval_dir, metric_writers.LoggingWriter(),
                          report_values, 'best', 7)
@@ -215,9 +219,9 @@ def test_evaluation_outputs(gcs):
 
 def _write_stage(workdir: epath.Path, name: str, auc: float) -> dict:
   stage_dir = workdir / name
-  train.write_json(stage_dir / train.TEST_METRICS_FILE,
-                   {'roc_auc': auc, 'pr_auc': auc - 0.3, 'num_params': 10,
-                    'epoch_s': 1.5})
+  workdir_lib.write_json(stage_dir / workdir_lib.TEST_METRICS_JSON,
+                         {'roc_auc': auc, 'pr_auc': auc - 0.3,
+                          'num_params': 10, 'epoch_s': 1.5})
   return {'name': name, 'workdir': os.fspath(stage_dir),
           'config': f'configs/x.py:{name}', 'kind': 'network',
           'inputs': {}, 'outputs': ['audio'], 'status': 'done',
@@ -229,21 +233,22 @@ def test_report_reads_and_writes_results(gcs):
   workdir = epath.Path(f'{BUCKET}/runs/mumu_cosine')
   stages = [_write_stage(workdir, 'audio', 0.8),
             _write_stage(workdir, 'text', 0.85)]
-  train.write_json(workdir / pipelines.PIPELINE_FILE,
-                   {'name': 'mumu_cosine', 'config': 'configs/x.py:cpu',
-                    'dataset': 'mumu', 'final': 'text', 'stages': stages})
+  workdir_lib.write_json(workdir / workdir_lib.PIPELINE_JSON,
+                         {'name': 'mumu_cosine', 'config': 'configs/x.py:cpu',
+                          'dataset': 'mumu', 'final': 'text',
+                          'stages': stages})
   # A tree of pipeline workdirs (found by walking the bucket) ...
   assert report.find_pipelines(f'{BUCKET}/runs') == [workdir]
   text = report.write_report(f'{BUCKET}/runs')
   assert f'`{workdir}`' in text
-  with open(gcs.local(f'{BUCKET}/runs/{report.RESULTS_FILE}'),
+  with open(gcs.local(f'{BUCKET}/runs/{workdir_lib.RESULTS_JSON}'),
             encoding='utf-8') as f:
     rows = json.load(f)
   assert [(r['modality'], r['roc_auc'], r['workdir']) for r in rows] == [
       ('audio', 0.8, f'{workdir}/audio'), ('text', 0.85, f'{workdir}/text')]
-  assert os.path.isfile(gcs.local(f'{BUCKET}/runs/{report.REPORT_FILE}'))
+  assert os.path.isfile(gcs.local(f'{BUCKET}/runs/{workdir_lib.REPORT_MD}'))
   # ... and the pipeline's own completeness checks on its stage workdirs.
-  assert not pipelines.is_complete(workdir / 'audio', ['audio'])
+  assert not runner.is_complete(workdir / 'audio', ['audio'])
 
 
 def test_shard_dir_manifest_and_file_urls(gcs, shard_dir):

@@ -14,6 +14,7 @@ import pytest
 
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import image
+from mmgenre_jax.models import specs
 
 # torchvision's parameter counts (sum of p.numel() of resnetXX()), with their
 # 1000-class fc layer of R * 1000 + 1000 parameters; R is the representation.
@@ -152,7 +153,7 @@ def test_bfloat16_body_keeps_float32_outputs_and_params(tiny):
 
 
 def test_create_resnet_validates_arguments():
-  assert image.get_spec('101') is image.RESNET_TABLE[101]
+  assert specs.get_resnet_spec('101') is specs.RESNET_TABLE[101]
   with pytest.raises(ValueError, match=r"depth 152.*config.model.depth"):
     image.create_resnet(152, num_outputs=2, target='logistic')
   with pytest.raises(ValueError, match='sigmoid'):

@@ -97,15 +97,19 @@ def test_sample_negatives_degenerate_batches():
   np.testing.assert_array_equal(none, [0, 1, 2])
 
 
+# The paper's margin (Sec 3.4; specs.ALIGNMENT_MARGIN, config.model.margin).
+MARGIN = 0.5
+
+
 def test_alignment_loss_zero_for_aligned_pairs_with_distant_negatives():
   # Orthonormal items: the positives coincide (cos 1), every negative has
   # cos 0 <= m.
   e = jnp.eye(4)
   negatives = jnp.array([1, 2, 3, 0])
   value = losses.alignment_loss(e, 2.0 * e, jnp.ones(4),
-                                negatives_a=negatives, negatives_v=negatives)
+                                negatives_a=negatives, negatives_v=negatives, margin=MARGIN)
   assert float(value) == pytest.approx(0.0, abs=1e-6)
-  sampled = losses.alignment_loss(e, e, jnp.ones(4), rng=jax.random.key(3))
+  sampled = losses.alignment_loss(e, e, jnp.ones(4), rng=jax.random.key(3), margin=MARGIN)
   assert float(sampled) == pytest.approx(0.0, abs=1e-6)
 
 
@@ -139,15 +143,15 @@ def test_alignment_loss_masks_padding_and_self_negatives():
   # Row 1 points at the padding row 2, row 0 at itself: both dropped.
   negatives = jnp.array([0, 2, 0])
   value = losses.alignment_loss(e_a, e_v, mask, negatives_a=negatives,
-                                negatives_v=negatives)
+                                negatives_v=negatives, margin=MARGIN)
   assert float(value) == pytest.approx(0.0, abs=1e-6)
   # Real negative with cos 1: 1 - m = 0.5 per term, 2 terms per row.
   swap = jnp.array([1, 0, 0])
   value = losses.alignment_loss(e_a, e_v, mask, negatives_a=swap,
-                                negatives_v=swap)
+                                negatives_v=swap, margin=MARGIN)
   assert float(value) == pytest.approx(1.0, rel=1e-6)
   assert float(losses.alignment_loss(
-      e_a, e_v, jnp.zeros(3), rng=jax.random.key(0))) == 0.0
+      e_a, e_v, jnp.zeros(3), rng=jax.random.key(0), margin=MARGIN)) == 0.0
 
 
 def test_alignment_loss_jit_and_finite_gradients():
@@ -156,7 +160,7 @@ def test_alignment_loss_jit_and_finite_gradients():
   e_v = jnp.asarray(rng.normal(size=(5, 8)), jnp.float32)
   mask = jnp.array([1.0, 1.0, 1.0, 1.0, 0.0])
   fn = jax.jit(jax.value_and_grad(
-      lambda a, v, key: losses.alignment_loss(a, v, mask, rng=key),
+      lambda a, v, key: losses.alignment_loss(a, v, mask, rng=key, margin=MARGIN),
       argnums=(0, 1)))
   value, (grad_a, grad_v) = fn(e_a, e_v, jax.random.key(7))
   assert np.isfinite(float(value)) and float(value) > 0
@@ -166,13 +170,13 @@ def test_alignment_loss_jit_and_finite_gradients():
 def test_alignment_loss_argument_errors():
   e = jnp.eye(2)
   with pytest.raises(ValueError, match='either rng'):
-    losses.alignment_loss(e, e, jnp.ones(2))
+    losses.alignment_loss(e, e, jnp.ones(2), margin=MARGIN)
   with pytest.raises(ValueError, match='either rng'):
     losses.alignment_loss(e, e, jnp.ones(2), rng=jax.random.key(0),
                           negatives_a=jnp.array([1, 0]),
-                          negatives_v=jnp.array([1, 0]))
+                          negatives_v=jnp.array([1, 0]), margin=MARGIN)
   with pytest.raises(ValueError, match='either rng'):
-    losses.alignment_loss(e, e, jnp.ones(2), negatives_a=jnp.array([1, 0]))
+    losses.alignment_loss(e, e, jnp.ones(2), negatives_a=jnp.array([1, 0]), margin=MARGIN)
 
 
 def test_get_loss_registry():

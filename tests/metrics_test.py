@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk_metrics
 
+from mmgenre_jax import evaluators
 from mmgenre_jax import metrics
+from mmgenre_jax import train_state
 
 
 def random_multilabel(seed: int, items: int = 40, labels: int = 7):
@@ -157,28 +159,36 @@ def _padded(arrays, pad: int):
           for a in arrays]
 
 
+def _padded_batches(arrays, batch: int):
+  """Batches of `batch` rows, the last padded with junk rows of mask 0."""
+  n = len(arrays['scores'])
+  for start in range(0, n, batch):
+    part = {k: v[start:start + batch] for k, v in arrays.items()}
+    pad = batch - len(part['scores'])
+    mask = np.concatenate([np.ones(batch - pad), np.zeros(pad)])
+    part = {k: np.concatenate([v, np.full((pad,) + v.shape[1:], 7, v.dtype)])
+            for k, v in part.items()}
+    yield dict(part, mask=mask)
+
+
 def test_whole_split_scores_padded_batches_equal_unpadded_report():
+  # The evaluators collect per-batch outputs on the host, drop the padding
+  # rows and compute the metrics once: the same as on the unpadded split.
   scores, y = random_multilabel(5, items=30, labels=6)
+  loss = np.repeat(np.arange(4.0) * 8 + 1, 8)[:30]
+  outputs = _padded_batches({'scores': scores, 'labels': y, 'loss': loss}, 8)
+  values = evaluators.real_rows(outputs, ('scores', 'labels', 'loss'))
+  np.testing.assert_array_equal(values['scores'], scores)
+  report = evaluators.split_report(values['scores'], values['labels'],
+                                   'cosine')
   expected = metrics.multilabel_report(scores, y)
-  collected = None
-  for start in range(0, 30, 8):  # Batches of 8; the last has 6 real rows.
-    batch_scores, batch_y = scores[start:start + 8], y[start:start + 8]
-    pad = 8 - len(batch_scores)
-    mask = np.concatenate([np.ones(len(batch_scores)), np.zeros(pad)])
-    batch_scores, batch_y = _padded([batch_scores, batch_y], pad)
-    update = metrics.MultiLabelEvalMetrics.single_from_model_output(
-        loss=jnp.asarray(np.where(mask > 0, 1.0 + start, 99.0)),
-        scores=jnp.asarray(batch_scores), labels=jnp.asarray(batch_y),
-        mask=jnp.asarray(mask))
-    collected = update if collected is None else collected.merge(update)
-  computed = collected.compute()
-  assert computed['report'] == pytest.approx(expected)
+  assert report == pytest.approx(expected)
   # The loss averages real rows only: (8*1 + 8*9 + 8*17 + 6*25) / 30.
-  assert float(computed['loss']) == pytest.approx(
+  assert float(np.mean(values['loss'])) == pytest.approx(
       (8 * 1 + 8 * 9 + 8 * 17 + 6 * 25) / 30)
-  flat = metrics.flatten_metrics(computed)
+  flat = metrics.flatten_metrics(dict(report, loss=1.0))
   assert flat['roc_auc'] == pytest.approx(expected['roc_auc'])
-  assert 'macro_f1' not in flat and 'loss' in flat
+  assert 'macro_f1' not in flat and flat['loss'] == 1.0
 
 
 def test_whole_split_single_label_with_padding():
@@ -186,16 +196,17 @@ def test_whole_split_single_label_with_padding():
   logits = rng.normal(size=(10, 4)).astype(np.float32)
   label_ids = rng.integers(0, 4, size=10).astype(np.int32)
   mask = np.array([1.0] * 7 + [0.0] * 3)
-  label_ids[7:] = -1  # Padding ids are out of range; compute() drops them.
-  collected = metrics.SingleLabelEvalMetrics.single_from_model_output(
-      loss=jnp.asarray(np.arange(10.0)), scores=jnp.asarray(logits),
-      label_ids=jnp.asarray(label_ids), mask=jnp.asarray(mask))
-  computed = collected.compute()
+  label_ids[7:] = -1  # Padding ids are out of range; real_rows drops them.
+  values = evaluators.real_rows(
+      [{'scores': logits, 'labels': label_ids, 'loss': np.arange(10.0),
+        'mask': mask}], ('scores', 'labels', 'loss'))
+  report = evaluators.split_report(values['scores'], values['labels'],
+                                   'softmax')
   expected = metrics.singlelabel_report(logits[:7], label_ids[:7])
-  assert computed['report'] == expected
+  assert report == expected
   assert expected['num_items'] == 7
-  assert float(computed['loss']) == pytest.approx(3.0)
-  train = metrics.TrainMetrics.single_from_model_output(
+  assert float(np.mean(values['loss'])) == pytest.approx(3.0)
+  train = train_state.TrainMetrics.single_from_model_output(
       loss=jnp.array([2.0, 4.0, 100.0]), mask=jnp.array([1.0, 1.0, 0.0]))
   assert float(train.compute()['loss']) == pytest.approx(3.0)
 

@@ -15,11 +15,13 @@ from configs import mumu_audio
 from configs import mumu_fusion
 from configs import mumu_text
 from mmgenre_jax import models
+from mmgenre_jax import ops
 from mmgenre_jax import summary
 from mmgenre_jax.models import alignment
 from mmgenre_jax.models import audio
 from mmgenre_jax.models import fusion
 from mmgenre_jax.models import heads
+from mmgenre_jax.models import specs
 from mmgenre_jax.models import text
 
 RNGS = {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
@@ -45,7 +47,7 @@ def _dense(din, dout):
 
 def _hand_count(variant, num_outputs):
   """Parameters of a table network, worked out without the model code."""
-  spec = audio.AUDIO_CNN_TABLE[variant]
+  spec = specs.AUDIO_CNN_TABLE[variant]
   t, f, cin, total = 322, 96, 1, 0
   for (kt, kf), cout, pool in zip(spec.kernels, spec.filters, spec.pools):
     total += _conv(kt, kf, cin, cout)
@@ -101,7 +103,7 @@ def test_audio_parameter_counts(variant, target, paper_millions, written):
   count = _num_params(model, jnp.zeros((1, 322, 96, 1)))
   expected, flat = _hand_count(variant, num_outputs)
   assert count == expected
-  assert audio.representation_size(variant) == flat
+  assert specs.audio_representation_size(variant) == flat
   if written is not None:
     assert count == written
   if paper_millions is not None:
@@ -113,7 +115,7 @@ def test_audio_parameter_counts(variant, target, paper_millions, written):
 def test_3x3_counts_are_ours_not_the_papers():
   # 322x96 -> 320x94 -> 80x47 -> 78x45 -> 19x22 -> 17x20 -> 4x20 -> 4x20
   # -> pool (4,5) -> 1x4: flatten 4 x C4.
-  assert audio.representation_size('high-3x3') == 4 * 1024
+  assert specs.audio_representation_size('high-3x3') == 4 * 1024
   assert _hand_count('high-3x3', 250)[0] == 7_976_186  # Paper: 16.5M.
   assert _hand_count('low-3x3', 250)[0] == 294_586  # Paper: 0.5M.
   assert _hand_count('high-3x3', 50)[0] == 7_156_786  # Paper: 15.5M.
@@ -198,7 +200,7 @@ def test_conv_layouts_share_parameters_and_outputs(variant):
   # rounding.
   model = audio.create_audio_cnn(variant, num_outputs=50, target='cosine')
   nhwc = model.clone(conv_layout='nhwc')
-  x = jax.random.normal(jax.random.key(0), (2,) + audio.INPUT_SHAPE)
+  x = jax.random.normal(jax.random.key(0), (2,) + specs.INPUT_SHAPE)
   variables = model.init(jax.random.key(1), x)
   assert (jax.tree.map(jnp.shape, variables) ==
           jax.tree.map(jnp.shape, nhwc.init(jax.random.key(1), x)))
@@ -367,7 +369,7 @@ def _fusion_inputs(batch, dims=None, seed=12):
 
 
 ALL_SUBSETS = [s for n in range(1, 6)
-               for s in itertools.combinations(fusion.MODALITY_ORDER, n)]
+               for s in itertools.combinations(specs.MODALITY_ORDER, n)]
 
 
 def test_fusion_shapes_for_every_subset():
@@ -383,7 +385,7 @@ def test_fusion_shapes_for_every_subset():
 
 @pytest.mark.parametrize('subset', [
     ('audio',), ('mm_visual',), ('text', 'image'), ('audio', 'mm_audio'),
-    ('audio', 'text', 'image'), fusion.MODALITY_ORDER])
+    ('audio', 'text', 'image'), specs.MODALITY_ORDER])
 def test_fusion_normalises_and_concatenates_in_fixed_order(subset):
   inputs = _fusion_inputs(3)
   # Any given order; concatenation follows MODALITY_ORDER.
@@ -453,16 +455,16 @@ def test_fusion_paper_sizes():
 
 def test_output_head_and_l2_normalize():
   x = jnp.array([[3.0, 4.0], [0.0, 0.0]])
-  np.testing.assert_allclose(heads.l2_normalize(x),
+  np.testing.assert_allclose(ops.l2_normalize(x),
                              [[0.6, 0.8], [0.0, 0.0]])
-  grad = jax.grad(lambda v: heads.l2_normalize(v).sum())(x)
+  grad = jax.grad(lambda v: ops.l2_normalize(v).sum())(x)
   assert np.all(np.isfinite(grad))
-  head = models.OutputHead(num_outputs=3, target='cosine')
+  head = heads.OutputHead(num_outputs=3, target='cosine')
   variables = head.init(RNGS, x)
   out = head.apply(variables, x + 1.0)
   np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, rtol=1e-6)
   with pytest.raises(ValueError, match='logistic'):
-    models.OutputHead(num_outputs=3, target='linear').init(RNGS, x)
+    heads.OutputHead(num_outputs=3, target='linear').init(RNGS, x)
 
 
 # ----------------------------------------------------------------- factory

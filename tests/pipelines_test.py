@@ -9,8 +9,10 @@ import logging
 
 import pytest
 
-from mmgenre_jax import pipelines
+from mmgenre_jax import representations
 from mmgenre_jax import train
+from mmgenre_jax.pipelines import runner
+from mmgenre_jax.pipelines import spec
 
 # Few labels in the tiny corpus: d must not exceed the number of labels.
 TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
@@ -18,15 +20,15 @@ TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
 
 
 def _config(shard_dir):
-  config = pipelines.pipeline_config(
+  config = spec.pipeline_config(
       'tiny', 'tests/pipelines_test.py', dataset='mumu',
       shard_dir=str(shard_dir))
-  pipelines.add_stage(config, 'audio', config_file='configs/mumu_audio.py',
-                      config_arg='low-4x70-cosine', overrides=TINY)
-  pipelines.add_stage(config, 'fused', config_file='configs/mumu_fusion.py',
-                      config_arg='audio-cosine', overrides=TINY,
-                      inputs={'audio': 'audio'})
-  pipelines.link_input_dims(config)
+  spec.add_stage(config, 'audio', config_file='configs/mumu_audio.py',
+                 config_arg='low-4x70-cosine', overrides=TINY)
+  spec.add_stage(config, 'fused', config_file='configs/mumu_fusion.py',
+                 config_arg='audio-cosine', overrides=TINY,
+                 inputs={'audio': 'audio'})
+  spec.link_input_dims(config)
   return config
 
 
@@ -34,7 +36,7 @@ def _config(shard_dir):
 def finished(shard_dir, tmp_path_factory):
   """A pipeline workdir after one complete run."""
   workdir = tmp_path_factory.mktemp('pipeline')
-  result = pipelines.run_pipeline(_config(shard_dir), workdir)
+  result = runner.run_pipeline(_config(shard_dir), workdir)
   return workdir, result
 
 
@@ -62,10 +64,10 @@ def test_runs_every_stage_in_order(finished):
   assert f'--config.data.inputs.audio={workdir / "audio"}' in fused['config']
   assert fused['row']['modality'] == 'audio'
   for stage, name in (('audio', 'audio'), ('fused', 'fusion')):
-    for split in pipelines.SPLITS:
+    for split in representations.SPLITS:
       assert (workdir / stage / 'representations' / name /
               f'{split}.npz').exists()
-    assert pipelines.is_complete(workdir / stage, (name,))
+    assert runner.is_complete(workdir / stage, (name,))
   assert json.loads((workdir / 'pipeline.json').read_text()) == result
   rows = json.loads((workdir / 'results.json').read_text())
   assert [(r['modality'], r['settings']) for r in rows] == [
@@ -78,7 +80,7 @@ def test_runs_every_stage_in_order(finished):
 def test_rerun_skips_complete_stages(finished, shard_dir, monkeypatch):
   workdir, _ = finished
   calls = _count_training(monkeypatch)
-  result = pipelines.run_pipeline(_config(shard_dir), workdir)
+  result = runner.run_pipeline(_config(shard_dir), workdir)
   assert calls == []
   assert [s['status'] for s in result['stages']] == ['skipped', 'skipped']
 
@@ -92,13 +94,13 @@ def test_interrupted_stage_resumes(finished, shard_dir, monkeypatch, caplog):
   (workdir / 'fused' / 'representations' / 'fusion' / 'val.npz').unlink()
   calls = _count_training(monkeypatch)
   with caplog.at_level(logging.INFO):
-    result = pipelines.run_pipeline(_config(shard_dir), workdir)
+    result = runner.run_pipeline(_config(shard_dir), workdir)
   assert calls == [str(workdir / 'fused')]
   assert 'Resumed from step' in caplog.text
   assert [s['status'] for s in result['stages']] == ['skipped', 'done']
   assert json.loads(
       (workdir / 'fused' / 'training_done.json').read_text()) == step
-  assert pipelines.is_complete(workdir / 'fused', ('fusion',))
+  assert runner.is_complete(workdir / 'fused', ('fusion',))
 
 
 def test_extraction_only_when_training_is_done(finished, shard_dir,
@@ -106,7 +108,7 @@ def test_extraction_only_when_training_is_done(finished, shard_dir,
   workdir, _ = finished
   (workdir / 'audio' / 'representations' / 'audio' / 'test.npz').unlink()
   calls = _count_training(monkeypatch)
-  result = pipelines.run_pipeline(_config(shard_dir), workdir, report=False)
+  result = runner.run_pipeline(_config(shard_dir), workdir, report=False)
   assert calls == []
   assert [s['status'] for s in result['stages']] == ['done', 'skipped']
-  assert pipelines.is_complete(workdir / 'audio', ('audio',))
+  assert runner.is_complete(workdir / 'audio', ('audio',))

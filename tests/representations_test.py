@@ -16,11 +16,15 @@ import conftest
 from configs import default as default_lib
 from configs import mumu_fusion
 from input_pipeline import pipeline
+from mmgenre_jax import checkpoints
 from mmgenre_jax import data_sources
 from mmgenre_jax import evaluate
+from mmgenre_jax import evaluators
 from mmgenre_jax import representations
 from mmgenre_jax import targets
 from mmgenre_jax import train
+from mmgenre_jax import train_state
+from mmgenre_jax import workdir as workdir_lib
 
 LABELS = conftest.TINY_LABELS
 
@@ -102,9 +106,9 @@ def test_join_errors_name_the_problem(tmp_path):
 def _best_params(config, workdir):
   """(model, best checkpoint's params) of a finished stage."""
   config, mesh, model, _ = train.setup(config, workdir)
-  latest, best = train.checkpoint_managers(workdir, read_only=True)
-  state, _ = train.restore_checkpoint(
-      best, best.latest_step(), train.abstract_train_state(config, model,
+  latest, best = checkpoints.managers(workdir, read_only=True)
+  state, _ = checkpoints.restore(
+      best, best.latest_step(), train_state.abstract_train_state(config, model,
                                                            mesh))
   latest.close()
   best.close()
@@ -116,7 +120,7 @@ def _hand_album_average(shard_dir, workdir, kind):
   averaged per track, then per album, with plain Python grouping."""
   model, params = _best_params(conftest.tiny_train_config(shard_dir),
                                workdir)
-  factors = targets.load_label_factors(workdir)
+  factors = workdir_lib.load_label_factors(workdir)
   ds = pipeline.make_dataset(shard_dir, kind, 'test', batch_size=64)
   tracks = collections.defaultdict(list)
   album_of = {}
@@ -246,8 +250,8 @@ def test_fusion_trains_on_extracted_inputs_and_evaluate_reproduces(
   audio_dim = joined.inputs['audio'].shape[1]
   assert saved['model']['input_dims'] == {'audio': audio_dim, 'text': 5}
   # COSINE label factors of the 7 + 4 joined train + val albums.
-  assert np.load(workdir / targets.LABEL_FACTORS_FILE).shape == (6, 4)
-  assert len((workdir / targets.ITEMS_FILE).read_text().split()) == 11
+  assert np.load(workdir / workdir_lib.LABEL_FACTORS_NPY).shape == (6, 4)
+  assert len((workdir / workdir_lib.ITEMS_TSV).read_text().split()) == 11
   again = evaluate.evaluate(config, workdir, checkpoint='best')
   assert again['roc_auc'] == report['roc_auc']
   assert again['loss'] == report['loss']
@@ -277,9 +281,9 @@ def test_alignment_loss_goes_down_and_writes_both_towers(extracted_audio,
   workdir = tmp_path / 'alignment'
   # The loss of the initial parameters on validation.
   prepared, mesh, model, steps = train.setup(config, workdir)
-  init_state = train.create_train_state(
+  init_state = train_state.create_train_state(
       prepared, model, jax.random.split(jax.random.key(0))[0], mesh)
-  initial = train.evaluate_split(steps, init_state, prepared, 'val', None)
+  initial = evaluators.evaluate_split(steps, init_state, prepared, 'val', None)
   report = train.train_and_evaluate(config, workdir)
   best_val = evaluate.evaluate(config, workdir, split='val',
                                checkpoint='best')

@@ -4,21 +4,24 @@ import csv
 import dataclasses
 import json
 import re
+import shutil
 
 import numpy as np
 from PIL import Image
 import pytest
 import soundfile
 
+from input_pipeline import layout
 from input_pipeline import msdi
 from input_pipeline import mumu
 from input_pipeline import synthetic
+from input_pipeline.synthetic import write as synthetic_write
 from mmgenre_jax import cli
 
 NUM_ALBUMS = 12
 # Files that do not depend on the seed (the taxonomy is fixed).
-SEED_FREE = (synthetic.LABELS_TSV, synthetic.TAXONOMY_TSV,
-             synthetic.ENRICHMENT_TSV)
+SEED_FREE = (layout.MUMU_LABELS_TSV, layout.MUMU_TAXONOMY_TSV,
+             layout.ENRICHMENT_TSV)
 
 
 @pytest.fixture(scope='module')
@@ -37,7 +40,7 @@ def corpora(tmp_path_factory):
 
 
 def read_csv_rows(directory):
-  with open(directory / synthetic.MUMU_CSV, newline='',
+  with open(directory / layout.MUMU_MULTI_LABEL_CSV, newline='',
             encoding='utf-8') as f:
     return list(csv.DictReader(f))
 
@@ -49,7 +52,7 @@ def read_tsv_rows(path):
 
 def defects_of(directory):
   return {(r['kind'], r['item_id']): r['path']
-          for r in read_tsv_rows(directory / synthetic.DEFECTS_TSV)}
+          for r in read_tsv_rows(directory / layout.DEFECTS_TSV)}
 
 
 def test_same_seed_is_byte_identical(corpora):
@@ -86,19 +89,19 @@ def test_other_seed_differs(corpora):
 def test_summary_counts_match_files(corpora):
   directory, summary = corpora['a']
   rows = read_csv_rows(directory)
-  assert json.loads((directory / synthetic.SUMMARY_JSON).read_text()) == (
+  assert json.loads((directory / layout.CORPUS_SUMMARY_JSON).read_text()) == (
       summary)
   assert summary['num_albums'] == NUM_ALBUMS
   assert summary['num_albums'] == len({r['amazon_id'] for r in rows})
   assert summary['num_tracks'] == len(rows)
   assert summary['num_artists'] == len({r['artist_mbid'] for r in rows})
   assert summary['num_labels'] == len(
-      (directory / synthetic.LABELS_TSV).read_text().split('\n')) - 1
+      (directory / layout.MUMU_LABELS_TSV).read_text().split('\n')) - 1
   assert summary['num_files']['audio'] == len(
       list((directory / 'audio').iterdir()))
   assert summary['num_files']['covers'] == len(
       list((directory / 'covers').iterdir()))
-  with open(directory / synthetic.REVIEWS_JSONL, encoding='utf-8') as f:
+  with open(directory / layout.REVIEWS_JSONL, encoding='utf-8') as f:
     assert summary['num_reviews'] == sum(1 for _ in f)
   assert sum(summary['audio_formats'].values()) == len(rows)
   assert sum(s['tracks'] for s in summary['msdi_sets'].values()) == len(rows)
@@ -137,7 +140,7 @@ def test_every_listed_file_exists_and_reads(corpora):
     else:
       # Low-bitrate codecs overshoot the encoded peak.
       assert 0.2 < peak < 2.0
-  for row in read_tsv_rows(directory / synthetic.MSDI_TSV):
+  for row in read_tsv_rows(directory / layout.MSDI_TSV):
     path = directory / row['image_url']
     assert path.exists(), path
     if row['image_url'] in broken_paths:
@@ -168,7 +171,7 @@ def test_every_audio_format_and_cover_mode(tmp_path):
     forced = dataclasses.replace(
         album, amazon_id=f'BMODE{i:05d}', cover_mode=mode, cover_ext=ext,
         tracks=tracks if i == 0 else ())
-    synthetic._write_album_files(synthetic._AlbumTask(
+    synthetic_write._write_album_files(synthetic_write._AlbumTask(
         album=forced, out_dir=str(tmp_path), seed=5, audio_signal=0.5,
         image_signal=0.5, artist_signal=0.5, labels=tuple(
             synthetic.labels_of(synthetic.GENRES)), empty_audio=(),
@@ -187,7 +190,7 @@ def test_every_audio_format_and_cover_mode(tmp_path):
 
 def test_taxonomy_and_labels_expanded_to_parents(corpora):
   directory, _ = corpora['a']
-  taxonomy = read_tsv_rows(directory / synthetic.TAXONOMY_TSV)
+  taxonomy = read_tsv_rows(directory / layout.MUMU_TAXONOMY_TSV)
   parent = {r['label']: r['parent'] for r in taxonomy}
   assert 20 <= len(parent) <= 60
   tops = [label for label, p in parent.items() if not p]
@@ -196,7 +199,7 @@ def test_taxonomy_and_labels_expanded_to_parents(corpora):
   assert all(parent[p] == '' for p in parent.values() if p)
   per_top = {t: sum(p == t for p in parent.values()) for t in tops}
   assert all(1 <= n <= 3 for n in per_top.values()), per_top
-  label_list = (directory / synthetic.LABELS_TSV).read_text().splitlines()
+  label_list = (directory / layout.MUMU_LABELS_TSV).read_text().splitlines()
   assert label_list == sorted(parent)
   for row in read_csv_rows(directory):
     genres = row['genres'].split(',')
@@ -208,21 +211,21 @@ def test_taxonomy_and_labels_expanded_to_parents(corpora):
     # One primary genre first, with at least one of its sub-genres.
     assert not parent[genres[0]]
     assert any(parent[g] == genres[0] for g in genres)
-  raw = (directory / synthetic.MUMU_CSV).read_text().splitlines()
+  raw = (directory / layout.MUMU_MULTI_LABEL_CSV).read_text().splitlines()
   assert all(line.endswith('"') for line in raw[1:])  # genres are quoted
 
 
 def test_readers_load_the_corpus(corpora):
   directory, summary = corpora['a']
-  dataset = mumu.load_mumu(directory / synthetic.MUMU_CSV,
-                           labels_path=directory / synthetic.LABELS_TSV,
-                           taxonomy_path=directory / synthetic.TAXONOMY_TSV)
+  dataset = mumu.load_mumu(directory / layout.MUMU_MULTI_LABEL_CSV,
+                           labels_path=directory / layout.MUMU_LABELS_TSV,
+                           taxonomy_path=directory / layout.MUMU_TAXONOMY_TSV)
   assert len(dataset.albums) == NUM_ALBUMS
   assert len(dataset.track_album) == summary['num_tracks']
   assert not dataset.unknown_labels
-  tracks = msdi.load_msdi(directory / synthetic.MSDI_TSV).tracks
+  tracks = msdi.load_msdi(directory / layout.MSDI_TSV).tracks
   assert len(tracks) == summary['num_tracks']
-  reviews = mumu.load_reviews(directory / synthetic.REVIEWS_JSONL)
+  reviews = mumu.load_reviews(directory / layout.REVIEWS_JSONL)
   empty = [item for kind, item in defects_of(directory)
            if kind == 'empty_reviews']
   assert set(reviews) == set(dataset.albums) - set(empty)
@@ -230,7 +233,7 @@ def test_readers_load_the_corpus(corpora):
 
 def test_msdi_sets_are_artist_and_album_disjoint(corpora):
   directory, summary = corpora['a']
-  rows = read_tsv_rows(directory / synthetic.MSDI_TSV)
+  rows = read_tsv_rows(directory / layout.MSDI_TSV)
   assert list(rows[0]) == list(msdi.MSDI_COLUMNS)
   mumu_rows = {r['MSD_track_id']: r for r in read_csv_rows(directory)}
   sets_of = {'artist': {}, 'album': {}}
@@ -287,7 +290,7 @@ def test_defects_are_written_and_broken(corpora):
 
 def test_reviews_have_amazon_fields_and_entities(corpora):
   directory, _ = corpora['a']
-  with open(directory / synthetic.REVIEWS_JSONL, encoding='utf-8') as f:
+  with open(directory / layout.REVIEWS_JSONL, encoding='utf-8') as f:
     reviews = [json.loads(line) for line in f]
   keys = {'asin', 'reviewText', 'summary', 'overall', 'unixReviewTime'}
   assert all(keys <= set(r) for r in reviews)
@@ -302,7 +305,7 @@ def test_reviews_have_amazon_fields_and_entities(corpora):
     times = [r['unixReviewTime'] for r in album_reviews]
     assert times == sorted(times)
   entities = [line.split('\t')[0] for line in (
-      directory / synthetic.ENRICHMENT_TSV).read_text().splitlines()]
+      directory / layout.ENRICHMENT_TSV).read_text().splitlines()]
   text = ' '.join(r['reviewText'] for r in reviews)
   assert sum(entity in text for entity in entities) >= 3
 
@@ -321,7 +324,7 @@ def test_genre_shapes_audio_covers_and_text(tmp_path):
       artist_signal=0.0, workers=2, progress=False)
   album_genre = {}
   centroids = {'Metal': [], 'New Age': []}
-  for row in read_tsv_rows(tmp_path / synthetic.MSDI_TSV):
+  for row in read_tsv_rows(tmp_path / layout.MSDI_TSV):
     album_genre[row['image_url'].split('/')[1].split('.')[0]] = row['genre']
     (path,) = (tmp_path / 'audio').glob(row['msd_track_id'] + '.*')
     centroids[row['genre']].append(spectral_centroid(path))
@@ -335,7 +338,7 @@ def test_genre_shapes_audio_covers_and_text(tmp_path):
           np.asarray(image.convert('L'), np.float64).mean())
   # Metal covers are dark (HSV value 0.2), new age covers pale (0.9).
   assert np.mean(brightness['New Age']) > np.mean(brightness['Metal']) + 60
-  with open(tmp_path / synthetic.REVIEWS_JSONL, encoding='utf-8') as f:
+  with open(tmp_path / layout.REVIEWS_JSONL, encoding='utf-8') as f:
     reviews = [json.loads(line) for line in f]
   metal_words = set(synthetic.GENRE_WORDS['Metal'].split())
   for review in reviews:
@@ -376,12 +379,91 @@ def test_cli_writes_a_corpus(tmp_path, capsys):
           '--workers', '1', '--no-progress']
   assert cli.main(argv) == 0
   assert 'Wrote 2 albums' in capsys.readouterr().out
-  summary = json.loads((out / synthetic.SUMMARY_JSON).read_text())
+  summary = json.loads((out / layout.CORPUS_SUMMARY_JSON).read_text())
   assert summary['seed'] == 3 and summary['num_albums'] == 2
-  # Running again replaces the earlier corpus.
-  assert cli.main(argv) == 0
+  # Running again with other settings replaces the earlier corpus.
+  assert cli.main(argv + ['--seed', '4']) == 0
+  assert 'Wrote 2 albums' in capsys.readouterr().out
+  summary = json.loads((out / layout.CORPUS_SUMMARY_JSON).read_text())
+  assert summary['seed'] == 4 and summary['num_albums'] == 2
   assert cli.main(argv[:-3] + ['--audio-signal', '1.5']) == 2
   assert 'audio_signal=1.5' in capsys.readouterr().err
+
+
+def test_cli_skips_a_complete_corpus_unless_forced(tmp_path, capsys,
+                                                   monkeypatch):
+  out = tmp_path / 'corpus'
+  argv = ['synth', '--out', str(out), '--albums', '2', '--seed', '3',
+          '--workers', '1', '--no-progress']
+  seeds = []  # one per corpus written
+  generate = synthetic.generate_corpus
+
+  def counting_generate(*args, **kwargs):
+    seeds.append(kwargs['seed'])
+    return generate(*args, **kwargs)
+
+  monkeypatch.setattr(synthetic, 'generate_corpus', counting_generate)
+  assert cli.main(argv) == 0
+  assert 'Wrote 2 albums' in capsys.readouterr().out
+  first = {p.relative_to(out): p.read_bytes() for p in out.rglob('*')
+           if p.is_file() and p.suffix != '.ogg'}
+  assert cli.main(argv) == 0
+  assert capsys.readouterr().out == (
+      f'[synth] {out} already holds this corpus (corpus_summary.json '
+      'matches), skipped\n')
+  assert seeds == [3]
+  # --force writes it again: the same corpus (ogg aside, see above).
+  assert cli.main(argv + ['--force']) == 0
+  assert 'Wrote 2 albums' in capsys.readouterr().out
+  assert seeds == [3, 3]
+  assert {p.relative_to(out): p.read_bytes() for p in out.rglob('*')
+          if p.is_file() and p.suffix != '.ogg'} == first
+  # Another setting is another corpus: written without --force.
+  assert cli.main(argv + ['--audio-signal', '0.9']) == 0
+  assert 'Wrote 2 albums' in capsys.readouterr().out
+  assert seeds == [3, 3, 3]
+  summary = json.loads((out / layout.CORPUS_SUMMARY_JSON).read_text())
+  assert summary['signals']['audio_signal'] == 0.9
+  assert cli.main(argv + ['--audio-signal', '0.9']) == 0
+  assert 'skipped' in capsys.readouterr().out
+  assert seeds == [3, 3, 3]
+
+
+def test_is_complete_only_with_the_same_settings(corpora, tmp_path,
+                                                 monkeypatch):
+  directory, _ = corpora['a']
+  same = {'num_albums': NUM_ALBUMS, 'seed': 0, 'defects': 1}
+  assert synthetic.is_complete(directory, **same) is True
+  assert synthetic.is_complete(
+      directory, **same, genres=list(synthetic.GENRES),
+      text_signal=synthetic.DEFAULT_TEXT_SIGNAL) is True
+  for change in ({'seed': 1}, {'num_albums': NUM_ALBUMS + 1},
+                 {'defects': 0}, {'text_signal': 0.5}, {'audio_signal': 0.6},
+                 {'image_signal': 1.0}, {'artist_signal': 0.0},
+                 {'genres': synthetic.GENRES[::-1]},
+                 {'genres': ('Rock', 'Pop')}):
+    assert synthetic.is_complete(directory, **{**same, **change}) is False, (
+        change)
+  assert synthetic.is_complete(tmp_path / 'absent', **same) is False
+  monkeypatch.setattr(synthetic_write, 'GENERATOR_VERSION',
+                      synthetic.GENERATOR_VERSION + 1)
+  assert synthetic.is_complete(directory, **same) is False
+  monkeypatch.undo()
+  # A corpus missing a file, or with a damaged summary, is not complete.
+  damages = {
+      'no_summary': lambda d: (d / layout.CORPUS_SUMMARY_JSON).unlink(),
+      'bad_summary': lambda d: (d / layout.CORPUS_SUMMARY_JSON).write_text(
+          '{"version": '),
+      'no_metadata': lambda d: (d / layout.MSDI_TSV).unlink(),
+      'no_cover': lambda d: sorted((d / 'covers').iterdir())[0].unlink(),
+      'no_audio': lambda d: shutil.rmtree(d / 'audio'),
+  }
+  for name, damage in damages.items():
+    copy = tmp_path / name
+    shutil.copytree(directory, copy)
+    assert synthetic.is_complete(copy, **same) is True
+    damage(copy)
+    assert synthetic.is_complete(copy, **same) is False, name
 
 
 def test_refuses_a_directory_with_other_files(tmp_path):

@@ -11,6 +11,7 @@ from input_pipeline import mumu
 from input_pipeline import splits as splits_lib
 from mmgenre_jax import cli
 from mmgenre_jax import targets
+from mmgenre_jax import workdir as workdir_lib
 
 # 6 items x 4 labels; label 3 co-occurs with label 0 only, item 5 has no label.
 HAND_M = np.array([
@@ -167,10 +168,10 @@ def test_factorize_cli_round_trip(mumu_release_dir, tmp_path):
   rc = cli.main(['factorize', *_release_args(mumu_release_dir), '--splits',
                  str(split_dir), '--dim', '16', '--out', str(out)])
   assert rc == 0
-  label_factors = np.load(out / targets.LABEL_FACTORS_FILE)
-  item_factors = np.load(out / targets.ITEM_FACTORS_FILE)
-  labels = targets.read_lines(out / targets.LABELS_FILE)
-  items = targets.read_lines(out / targets.ITEMS_FILE)
+  label_factors = np.load(out / workdir_lib.LABEL_FACTORS_NPY)
+  item_factors = np.load(out / workdir_lib.ITEM_FACTORS_NPY)
+  labels = workdir_lib.read_lines(out / workdir_lib.LABELS_TSV)
+  items = workdir_lib.read_lines(out / workdir_lib.ITEMS_TSV)
   assert labels == list(dataset.labels)
   assert len(labels) == 16
   # Only the train + val albums form M (SPEC §3).
@@ -197,9 +198,9 @@ def test_factorize_cli_without_splits_uses_all_albums(mumu_release_dir,
   rc = cli.main(['factorize', *_release_args(mumu_release_dir), '--dim', '8',
                  '--out', str(out)])
   assert rc == 0
-  items = targets.read_lines(out / targets.ITEMS_FILE)
+  items = workdir_lib.read_lines(out / workdir_lib.ITEMS_TSV)
   assert len(items) == 2321
-  label_factors = np.load(out / targets.LABEL_FACTORS_FILE)
+  label_factors = np.load(out / workdir_lib.LABEL_FACTORS_NPY)
   assert label_factors.shape == (16, 8)
   # One label per album makes the PPMI matrix diagonal (labels never
   # co-occur), so d=8 keeps exactly 8 labels, the rarest ones: log(1/P(G))
@@ -220,7 +221,7 @@ def test_factorize_cli_dim_too_large(mumu_release_dir, tmp_path, capsys):
   assert rc == 1
   err = capsys.readouterr().err
   assert 'd=17' in err and '16' in err and '--dim' in err
-  assert not (out / targets.LABEL_FACTORS_FILE).exists()
+  assert not (out / workdir_lib.LABEL_FACTORS_NPY).exists()
 
 
 def test_factorize_cli_splits_from_other_metadata(mumu_release_dir, tmp_path,

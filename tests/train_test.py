@@ -20,11 +20,13 @@ import pytest
 
 import conftest
 from configs import default as default_lib
+from mmgenre_jax import checkpoints
 from mmgenre_jax import evaluate
 from mmgenre_jax import models
-from mmgenre_jax import representations
 from mmgenre_jax import sharding
 from mmgenre_jax import train
+from mmgenre_jax import train_state
+from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import image
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -35,10 +37,10 @@ _config = conftest.tiny_train_config
 
 def _latest_params(config, workdir):
   config, mesh, model, _ = train.setup(config, workdir)
-  latest, best = train.checkpoint_managers(workdir, read_only=True)
-  state, meta = train.restore_checkpoint(
+  latest, best = checkpoints.managers(workdir, read_only=True)
+  state, meta = checkpoints.restore(
       latest, latest.latest_step(),
-      train.abstract_train_state(config, model, mesh))
+      train_state.abstract_train_state(config, model, mesh))
   latest.close()
   best.close()
   return jax.device_get(state.params), int(state.step), meta
@@ -46,7 +48,7 @@ def _latest_params(config, workdir):
 
 def test_train_and_evaluate_writes_finite_metrics(full_run):
   workdir, report = full_run
-  assert report == json.loads((workdir / train.TEST_METRICS_FILE).read_text())
+  assert report == json.loads((workdir / workdir_lib.TEST_METRICS_JSON).read_text())
   assert np.isfinite(report['loss'])
   for key in ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5'):
     assert 0.0 <= report[key] <= 1.0, key
@@ -58,14 +60,14 @@ def test_train_and_evaluate_writes_finite_metrics(full_run):
   assert report['step'] in (2, 4)  # the best epoch's checkpoint
   assert report['epoch_s'] > 0
   assert report['params'] == report['num_params'] > 100_000
-  done = json.loads((workdir / train.DONE_FILE).read_text())
+  done = json.loads((workdir / workdir_lib.TRAINING_DONE_JSON).read_text())
   assert done == {'step': 4, 'params': report['params'],
                   'epoch_s': report['epoch_s']}
   factors = np.load(workdir / 'label_factors.npy')
   assert factors.shape == (len(LABELS), 4)
   assert (workdir / 'labels.tsv').read_text().split('\n')[:2] == [
       'Rock', 'Indie Rock']
-  assert (workdir / train.DONE_FILE).exists()
+  assert (workdir / workdir_lib.TRAINING_DONE_JSON).exists()
 
 
 def test_resume_after_stop_matches_uninterrupted_run(full_run, shard_dir,
@@ -104,7 +106,7 @@ def test_evaluate_reproduces_test_metrics_and_extracts(full_run, shard_dir):
                                poll_seconds=0.1, timeout_s=60)
   assert followed['step'] == 4 and followed['checkpoint'] == 'latest'
   paths = evaluate.extract(config, workdir, split='test')
-  assert paths == {'audio': representations.representation_path(
+  assert paths == {'audio': workdir_lib.representation_path(
       workdir, 'audio', 'test')}
   with np.load(paths['audio']) as data:
     assert data['representation'].shape[0] == 6
@@ -171,7 +173,7 @@ def test_eight_devices_match_one_device(full_run, shard_dir, tmp_path):
   assert 'Batch size (4) must be divisible' in error
   assert 'multiple of 8' in error
   # The bad run failed before compiling or checkpointing anything.
-  assert not (tmp_path / 'bad' / train.CHECKPOINT_DIR).exists()
+  assert not (tmp_path / 'bad' / workdir_lib.CHECKPOINTS_DIR).exists()
   eight = json.loads(lines[-1])
   assert eight['train_steps'] == report['train_steps']
   np.testing.assert_allclose(eight['loss'], report['loss'], rtol=1e-4,
@@ -250,7 +252,7 @@ def test_two_processes_of_four_devices(shard_dir, tmp_path):
   timing = ('epoch_s',)
   assert ({k: v for k, v in reports[0].items() if k not in timing} ==
           {k: v for k, v in reports[1].items() if k not in timing})
-  assert json.loads((tmp_path / train.TEST_METRICS_FILE).read_text())[
+  assert json.loads((tmp_path / workdir_lib.TEST_METRICS_JSON).read_text())[
       'roc_auc'] == reports[0]['roc_auc']
 
 
@@ -261,7 +263,7 @@ def test_image_optimizer_decays_weights_and_steps_the_rate():
   config.train.momentum = 0.0  # Plain SGD steps, easy to write down.
   config.train.weight_decay = 0.5
   config.train.lr_decay_epochs = 1
-  tx = train.create_optimizer(config, steps_per_epoch=2)
+  tx = train_state.create_optimizer(config, steps_per_epoch=2)
   params = {'w': jnp.asarray([1.0, -2.0])}
   grads = {'w': jnp.asarray([0.2, 0.4])}
   state = tx.init(params)
@@ -281,7 +283,7 @@ def test_pretrained_resnet_weights_are_loaded_after_init(tmp_path):
   config.model.image_size = 32
   model = models.create_model(config.model)
   mesh = sharding.create_mesh()
-  fresh = train.create_train_state(config, model, jax.random.key(2), mesh)
+  fresh = train_state.create_train_state(config, model, jax.random.key(2), mesh)
   # Weights that differ from the fresh ones everywhere (one ResNet compile).
   variables = jax.tree_util.tree_map(
       lambda x: np.asarray(x) + 1.0,
@@ -290,7 +292,7 @@ def test_pretrained_resnet_weights_are_loaded_after_init(tmp_path):
   path = tmp_path / 'resnet_tiny.npz'
   image.export_torchvision_npz(variables, path)
   config.model.pretrained = str(path)
-  loaded = train.load_pretrained(config, fresh, mesh)
+  loaded = train_state.load_pretrained(config, fresh, mesh)
   loaded_params = jax.device_get(loaded.params)
   fresh_params = jax.device_get(fresh.params)
   for name in loaded_params:
@@ -303,4 +305,4 @@ def test_pretrained_resnet_weights_are_loaded_after_init(tmp_path):
                          variables['batch_stats'])
   config.model.name = 'audio_cnn'
   with pytest.raises(ValueError, match='is for ResNet weights'):
-    train.load_pretrained(config, fresh, mesh)
+    train_state.load_pretrained(config, fresh, mesh)

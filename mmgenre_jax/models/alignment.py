@@ -17,18 +17,7 @@ from typing import Mapping
 import flax.linen as nn
 import jax
 
-# Sec 3.4: "The resulting multimodal features from the networks e_a and e_v
-# are composed of 200 dimensions each."
-EMBED_DIM = 200
-# The paper does not give the width of W_x1's output; we take the embedding
-# width (an assumption, configurable as config.model.hidden_dim).
-HIDDEN_DIM = 200
-# The Sec 3.4 formulas are pure matrix products, without bias terms.
-USE_BIAS = False
-
-# The two modality names, as in SPEC §4.
-MODALITIES = ('audio', 'visual')
-
+from mmgenre_jax.models import specs
 
 class AlignmentNet(nn.Module):
   """Two 2-layer tanh towers into a shared embedding space.
@@ -38,9 +27,9 @@ class AlignmentNet(nn.Module):
     embed_dim: output width of W_a2 and W_v2 (the embedding).
     use_bias: adds biases to the four dense layers.
   """
-  hidden_dim: int = HIDDEN_DIM
-  embed_dim: int = EMBED_DIM
-  use_bias: bool = USE_BIAS
+  hidden_dim: int = specs.HIDDEN_DIM
+  embed_dim: int = specs.EMBED_DIM
+  use_bias: bool = specs.USE_BIAS
 
   def setup(self):
     self.audio_hidden = nn.Dense(self.hidden_dim, use_bias=self.use_bias)

@@ -8,24 +8,22 @@ are the audio representation (Sec 3.1). Layout is NHWC: [batch, time, freq,
 channel].
 
   model = audio.create_audio_cnn('high-4x70', num_outputs=50, target='cosine')
-  variables = model.init(rngs, jnp.zeros((1,) + audio.INPUT_SHAPE))
+  variables = model.init(rngs, jnp.zeros((1,) + specs.INPUT_SHAPE))
 """
 
-import dataclasses
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmgenre_jax import ops
 from mmgenre_jax.models import heads
+from mmgenre_jax.models import specs
 
-# One CQT patch (SPEC §2, Sec 7.3.1): int(15 s * 22050 Hz / 1024 hop) = 322
-# frames x 96 bins (8 octaves of 12 bins), one channel.
-INPUT_SHAPE = (322, 96, 1)
+Pair = specs.Pair
 
-Pair = Tuple[int, int]
 
 
 # How convs whose kernel spans at least half the frequency bins are computed
@@ -165,73 +163,6 @@ def block_max_pool(x: jax.Array, window: Pair) -> jax.Array:
   return x.max(axis=(2, 4))
 
 
-@dataclasses.dataclass(frozen=True)
-class AudioCNNSpec:
-  """One row of AUDIO_CNN_TABLE.
-
-  Attributes:
-    kernels: conv kernel (time, freq) per block.
-    filters: output channels per block.
-    pools: max-pool window = stride (time, freq) per block; None for no pool.
-    dropout: target -> dropout rate after each block; a target not named
-      gets no dropout.
-  """
-  kernels: Tuple[Pair, ...]
-  filters: Tuple[int, ...]
-  pools: Tuple[Optional[Pair], ...]
-  dropout: Mapping[str, float]
-
-
-# Every architecture number of the audio CNNs, one row per network. MuMu rows
-# ('<width>-<kernels>'): paper Sec 7.3.1 and Table 5 (filter and max-pool
-# sizes); LOW = 64,128,128,64 and HIGH = 256,512,1024,1024 filters; "dropout
-# regularization only helps in the HIGH plus COSINE configurations ... a factor
-# of 0.5", none in the others. 'msdi' row: Sec 6.2 (64,128,256 filters, 4-frame
-# time convolutions, time pools 4,4,2, "dropout of 0.5 is applied to all
-# layers", flatten 2048).
-AUDIO_CNN_TABLE = {
-    'low-3x3': AudioCNNSpec(
-        kernels=((3, 3), (3, 3), (3, 3), (1, 1)),
-        filters=(64, 128, 128, 64),
-        pools=((4, 2), (4, 2), (4, 1), (4, 5)),
-        dropout={}),
-    'high-3x3': AudioCNNSpec(
-        kernels=((3, 3), (3, 3), (3, 3), (1, 1)),
-        filters=(256, 512, 1024, 1024),
-        pools=((4, 2), (4, 2), (4, 1), (4, 5)),
-        dropout={'cosine': 0.5}),
-    'low-4x96': AudioCNNSpec(
-        kernels=((4, 96), (4, 1), (4, 1), (1, 1)),
-        filters=(64, 128, 128, 64),
-        pools=((4, 1), (4, 1), (4, 1), None),
-        dropout={}),
-    'high-4x96': AudioCNNSpec(
-        kernels=((4, 96), (4, 1), (4, 1), (1, 1)),
-        filters=(256, 512, 1024, 1024),
-        pools=((4, 1), (4, 1), (4, 1), None),
-        dropout={'cosine': 0.5}),
-    'low-4x70': AudioCNNSpec(
-        kernels=((4, 70), (4, 6), (4, 1), (1, 1)),
-        filters=(64, 128, 128, 64),
-        pools=((4, 4), (4, 1), (4, 1), None),
-        dropout={}),
-    'high-4x70': AudioCNNSpec(
-        kernels=((4, 70), (4, 6), (4, 1), (1, 1)),
-        filters=(256, 512, 1024, 1024),
-        pools=((4, 4), (4, 1), (4, 1), None),
-        dropout={'cosine': 0.5}),
-    'msdi': AudioCNNSpec(
-        kernels=((4, 96), (4, 1), (4, 1)),
-        filters=(64, 128, 256),
-        pools=((4, 1), (4, 1), (2, 1)),
-        dropout={'softmax': 0.5, 'logistic': 0.5, 'cosine': 0.5}),
-}
-
-# The MuMu variants are AUDIO_CNN_TABLE['<width>-<kernels>'].
-WIDTHS = ('low', 'high')
-KERNEL_FAMILIES = ('3x3', '4x96', '4x70')
-
-
 class AudioCNN(nn.Module):
   """Configurable conv -> ReLU -> max-pool -> dropout stack plus output head.
 
@@ -240,7 +171,7 @@ class AudioCNN(nn.Module):
     filters: output channels per block.
     pools: max-pool window = stride per block, or None for no pooling.
     num_outputs: K of the output layer.
-    target: one of heads.TARGETS.
+    target: one of ops.TARGETS.
     dropout: rate after each block (0 disables it).
     dtype: computation dtype of the conv blocks (the head stays float32).
     conv_layout: one of CONV_LAYOUTS; how wide-kernel convs are computed
@@ -298,47 +229,13 @@ def variant_dropout(variant: str, target: str) -> float:
   """The paper's dropout rate for a table row and an output target.
 
   Args:
-    variant: a key of AUDIO_CNN_TABLE.
-    target: one of heads.TARGETS.
+    variant: a key of specs.AUDIO_CNN_TABLE.
+    target: one of ops.TARGETS.
 
   Returns:
     The rate applied after each block.
   """
-  return get_spec(variant).dropout.get(heads.check_target(target), 0.0)
-
-
-def get_spec(variant: str) -> AudioCNNSpec:
-  """Looks up a row of AUDIO_CNN_TABLE, with an error listing valid names."""
-  if variant not in AUDIO_CNN_TABLE:
-    raise ValueError(
-        f'Unknown audio CNN variant {variant!r}; use one of '
-        f'{sorted(AUDIO_CNN_TABLE)} (config.model.width + "-" + '
-        'config.model.kernels).')
-  return AUDIO_CNN_TABLE[variant]
-
-
-def representation_size(variant: str,
-                        input_shape: Sequence[int] = INPUT_SHAPE) -> int:
-  """Flattened feature size R of a table network, by valid-padding arithmetic.
-
-  Args:
-    variant: a key of AUDIO_CNN_TABLE.
-    input_shape: (time, freq, channels) of one patch.
-
-  Returns:
-    R, e.g. 4096 for 'high-4x70' (322x96 -> 319x27 -> 79x6 -> 76x1 -> 19 ->
-    16 -> 4 -> 4 frames x 1024 channels).
-  """
-  spec = get_spec(variant)
-  time, freq = int(input_shape[0]), int(input_shape[1])
-  for kernel, pool in zip(spec.kernels, spec.pools):
-    time, freq = time - kernel[0] + 1, freq - kernel[1] + 1
-    if pool is not None:
-      time, freq = time // pool[0], freq // pool[1]
-    if time < 1 or freq < 1:
-      raise ValueError(
-          f'Input {tuple(input_shape)} is too small for audio CNN {variant!r}.')
-  return time * freq * spec.filters[-1]
+  return specs.get_audio_spec(variant).dropout.get(ops.check_target(target), 0.0)
 
 
 def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
@@ -350,7 +247,7 @@ def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
   Args:
     variant: '<width>-<kernels>' ('high-4x70', 'low-3x3', ...) or 'msdi'.
     num_outputs: K of the output layer.
-    target: one of heads.TARGETS.
+    target: one of ops.TARGETS.
     dropout: overrides the paper's rate (variant_dropout) when not None.
     dtype: computation dtype of the conv blocks.
     conv_layout: one of CONV_LAYOUTS.
@@ -358,10 +255,10 @@ def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
   Returns:
     An unbound AudioCNN.
   """
-  spec = get_spec(variant)
+  spec = specs.get_audio_spec(variant)
   if dropout is None:
     dropout = variant_dropout(variant, target)
   return AudioCNN(kernels=spec.kernels, filters=spec.filters,
                   pools=spec.pools, dropout=dropout, num_outputs=num_outputs,
-                  target=heads.check_target(target), dtype=dtype,
+                  target=ops.check_target(target), dtype=dtype,
                   conv_layout=conv_layout)

@@ -34,7 +34,6 @@ The .npz then holds one array per torchvision state_dict key: 'conv1.weight'
 -> 50, resnet101 -> 101, resnet18 -> 18, resnet34 -> 34).
 """
 
-import dataclasses
 import functools
 import os
 import re
@@ -49,7 +48,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmgenre_jax import ops
 from mmgenre_jax.models import heads
+from mmgenre_jax.models import specs
 
 # Batch norm as torchvision's nn.BatchNorm2d: running = 0.9 * running + 0.1 *
 # batch (torch's momentum=0.1 weighs the new batch) and eps=1e-5. One small
@@ -62,9 +63,6 @@ BN_EPSILON = 1e-5
 # mode='fan_out' for convs; batch norm starts at scale 1, bias 0 (torchvision's
 # zero_init_residual=False). Only matters without pretrained weights.
 CONV_INIT = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
-
-# Output channels of the first stage (torchvision's "inplanes").
-BASE_FILTERS = 64
 
 # Name of the output layer, a fresh heads.OutputHead: never loaded from a
 # torchvision file (its 'fc' classifies the 1000 ImageNet classes).
@@ -102,7 +100,7 @@ class BasicBlock(nn.Module):
   strides: Tuple[int, int] = (1, 1)
 
   # Output channels per `filters` (torchvision's BasicBlock.expansion).
-  expansion = 1
+  expansion = specs.BLOCK_EXPANSION['basic']
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -140,7 +138,7 @@ class BottleneckBlock(nn.Module):
   strides: Tuple[int, int] = (1, 1)
 
   # Output channels per `filters` (torchvision's Bottleneck.expansion).
-  expansion = 4
+  expansion = specs.BLOCK_EXPANSION['bottleneck']
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -183,7 +181,7 @@ class ResNet(nn.Module):
     stage_sizes: blocks per stage (torchvision's layer1..layerN).
     block_cls: BasicBlock or BottleneckBlock.
     num_outputs: K of the output layer.
-    target: one of heads.TARGETS.
+    target: one of ops.TARGETS.
     num_filters: channels of the stem and of the first stage; doubled at
       each later stage.
     dtype: computation dtype of the convs and batch norms (parameters and
@@ -193,7 +191,7 @@ class ResNet(nn.Module):
   block_cls: ModuleDef
   num_outputs: int
   target: str
-  num_filters: int = BASE_FILTERS
+  num_filters: int = specs.BASE_FILTERS
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -242,74 +240,28 @@ class ResNet(nn.Module):
     return {'output': output, 'representation': representation}
 
 
-@dataclasses.dataclass(frozen=True)
-class ResNetSpec:
-  """One row of RESNET_TABLE.
-
-  Attributes:
-    stage_sizes: blocks per stage.
-    block_cls: BasicBlock or BottleneckBlock.
-    num_filters: channels of the stem and first stage.
-  """
-  stage_sizes: Tuple[int, ...]
-  block_cls: ModuleDef
-  num_filters: int = BASE_FILTERS
-
-
-# He et al. (2016) Table 1; 101 is the paper's network (Sec 6.2), the smaller
-# ones serve CPU runs.
-RESNET_TABLE = {
-    18: ResNetSpec((2, 2, 2, 2), BasicBlock),
-    34: ResNetSpec((3, 4, 6, 3), BasicBlock),
-    50: ResNetSpec((3, 4, 6, 3), BottleneckBlock),
-    101: ResNetSpec((3, 4, 23, 3), BottleneckBlock),
-    # Used for testing only. Two basic stages of 8 and 16 channels: a 16-d
-    # representation and a few thousand parameters, with a projection
-    # shortcut so that every torchvision key kind is exercised.
-    'tiny': ResNetSpec((1, 1), BasicBlock, num_filters=8),
-}
-DEPTHS = tuple(RESNET_TABLE)
-
-
-def get_spec(depth: Union[int, str]) -> ResNetSpec:
-  """Looks up a row of RESNET_TABLE; '101' and 101 are the same depth.
-
-  Args:
-    depth: 18, 34, 50, 101 (int or digit string) or 'tiny'.
-
-  Returns:
-    The ResNetSpec.
-
-  Raises:
-    ValueError: naming the bad depth and the valid ones.
-  """
-  key = depth
-  if isinstance(depth, str) and depth.strip().isdigit():
-    key = int(depth)
-  if isinstance(key, bool) or key not in RESNET_TABLE:
-    raise ValueError(
-        f'Unknown ResNet depth {depth!r}; use one of {DEPTHS} (set '
-        'config.model.depth).')
-  return RESNET_TABLE[key]
+# specs.ResNetSpec.block -> the Linen block.
+BLOCKS = {'basic': BasicBlock, 'bottleneck': BottleneckBlock}
 
 
 def create_resnet(depth: Union[int, str], *, num_outputs: int, target: str,
                   dtype: Any = jnp.float32) -> ResNet:
-  """Builds a ResNet of RESNET_TABLE with a fresh output head.
+  """Builds a ResNet of specs.RESNET_TABLE with a fresh output head.
 
   Args:
     depth: 18, 34, 50, 101 or 'tiny'.
     num_outputs: K of the output layer.
-    target: one of heads.TARGETS.
+    target: one of ops.TARGETS.
     dtype: computation dtype of the body.
 
   Returns:
     An unbound ResNet.
   """
-  spec = get_spec(depth)
-  return ResNet(stage_sizes=spec.stage_sizes, block_cls=spec.block_cls,
+  spec = specs.get_resnet_spec(depth)
+  return ResNet(stage_sizes=spec.stage_sizes,
+                block_cls=BLOCKS[spec.block],
                 num_filters=spec.num_filters, num_outputs=int(num_outputs),
-                target=heads.check_target(target), dtype=dtype)
+                target=ops.check_target(target), dtype=dtype)
 
 
 # ------------------------------------------------- torchvision weight files

@@ -18,19 +18,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmgenre_jax import ops
 from mmgenre_jax.models import heads
-
-# Sec 3.3: "two dense layers of 2048 neurons and a ReLU after each layer ...
-# Dropout with a factor of 0.5 is applied after the input and each one of the
-# dense layers."
-TEXT_HIDDEN_UNITS = (2048, 2048)
-TEXT_DROPOUT = 0.5
-
-# Sec 7.3.1 + Sec 4 (see the module docstring): no hidden layer. The fusion
-# network's LOGISTIC configuration has no dropout (Sec 7.4), nor does this.
-TIMBRE_HIDDEN_UNITS = ()
-TIMBRE_DROPOUT = 0.0
-
+from mmgenre_jax.models import specs
 
 class MLP(nn.Module):
   """dropout -> [Dense -> ReLU -> dropout] * n -> OutputHead.
@@ -39,7 +29,7 @@ class MLP(nn.Module):
     hidden_units: width of each hidden layer; () connects the input directly
       to the output layer.
     num_outputs: K of the output layer.
-    target: one of heads.TARGETS.
+    target: one of ops.TARGETS.
     dropout: rate after the input and after each hidden layer (0 disables).
     dtype: computation dtype of the hidden layers (the head stays float32).
   """
@@ -77,18 +67,18 @@ class MLP(nn.Module):
 
 
 def create_text_mlp(*, num_outputs: int, target: str,
-                    hidden_units: Sequence[int] = TEXT_HIDDEN_UNITS,
-                    dropout: float = TEXT_DROPOUT,
+                    hidden_units: Sequence[int] = specs.TEXT_HIDDEN_UNITS,
+                    dropout: float = specs.TEXT_DROPOUT,
                     dtype: Any = jnp.float32) -> MLP:
   """The paper's text network (Sec 3.3); arguments as in MLP."""
   return MLP(hidden_units=tuple(hidden_units), num_outputs=num_outputs,
-             target=heads.check_target(target), dropout=dropout, dtype=dtype)
+             target=ops.check_target(target), dropout=dropout, dtype=dtype)
 
 
 def create_timbre_mlp(*, num_outputs: int, target: str,
-                      hidden_units: Sequence[int] = TIMBRE_HIDDEN_UNITS,
-                      dropout: float = TIMBRE_DROPOUT,
+                      hidden_units: Sequence[int] = specs.TIMBRE_HIDDEN_UNITS,
+                      dropout: float = specs.TIMBRE_DROPOUT,
                       dtype: Any = jnp.float32) -> MLP:
   """The TIMBRE-MLP baseline (Sec 7.3.1); arguments as in MLP."""
   return MLP(hidden_units=tuple(hidden_units), num_outputs=num_outputs,
-             target=heads.check_target(target), dropout=dropout, dtype=dtype)
+             target=ops.check_target(target), dropout=dropout, dtype=dtype)

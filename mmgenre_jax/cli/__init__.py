@@ -1,8 +1,9 @@
 """The `mmgenre` console command: data preparation and tagging tools.
 
 Training stays `python main.py --config=... --workdir=...`. Each subcommand
-lives in its own module, which defines `add_arguments(parser)` and
-`main(args) -> int`; modules are imported only when their subcommand runs, so
+lives in its own module of this package (the only home of argparse in the
+library), which defines `add_arguments(parser)` and `main(args) -> int` and
+calls the library; modules are imported only when their subcommand runs, so
 `mmgenre --help` stays fast.
 """
 
@@ -12,24 +13,24 @@ import sys
 
 # name -> (module, one-line help). Order is the order shown in --help.
 SUBCOMMANDS = {
-    'synth': ('input_pipeline.synthetic',
+    'synth': ('mmgenre_jax.cli.synth',
               'Write the deterministic synthetic corpus (audio, covers, '
               'reviews, MuMu/MSD-I metadata).'),
-    'splits': ('input_pipeline.splits',
+    'splits': ('mmgenre_jax.cli.splits',
                'Write artist-filtered train/val/test item lists.'),
-    'prepare': ('input_pipeline.prepare',
+    'prepare': ('mmgenre_jax.cli.prepare',
                 'Compute features and write TFRecord shards + manifest.'),
-    'factorize': ('mmgenre_jax.targets',
+    'factorize': ('mmgenre_jax.cli.factorize',
                   'PPMI-SVD label factors and item targets (COSINE).'),
-    'report': ('mmgenre_jax.report',
+    'report': ('mmgenre_jax.cli.report',
                'Write report.md and results.json of a pipeline workdir.'),
-    'predict': ('mmgenre_jax.tagging.predict',
+    'predict': ('mmgenre_jax.cli.predict',
                 'Tag audio files, covers and reviews with genres.'),
-    'embed': ('mmgenre_jax.tagging.embed',
+    'embed': ('mmgenre_jax.cli.embed',
               'Write per-modality, aligned and fused representations.'),
-    'neighbours': ('mmgenre_jax.tagging.neighbours',
+    'neighbours': ('mmgenre_jax.cli.neighbours',
                    'Nearest genres or catalog items in the cosine space.'),
-    'export': ('mmgenre_jax.tagging.export',
+    'export': ('mmgenre_jax.cli.export',
                'Copy what prediction needs into one bundle directory.'),
 }
 

@@ -1,0 +1,134 @@
+"""Orbax checkpoints of a stage workdir: the one module that reads and writes them.
+
+Training saves {'state': the TrainState's state dict, 'meta': progress} in two
+series, S/checkpoints/latest (resume) and S/checkpoints/best (lowest
+validation loss), one checkpoint each (docs/workdirs.md §1). Training and
+evaluation restore into a TrainState (`restore`); tagging reads the
+variables without building an optimizer (`restore_variables`).
+
+  latest, best = checkpoints.managers(workdir)
+  checkpoints.save(latest, step, state, meta)
+  state, meta = checkpoints.restore(best, best.latest_step(), abstract_state)
+  variables = checkpoints.restore_variables(workdir)   # {'params': ...}
+"""
+
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from absl import logging
+from etils import epath
+import flax
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from input_pipeline import fileio
+from mmgenre_jax import workdir as workdir_lib
+
+# Training progress saved beside the state; floats are float64 so that a
+# restored best loss compares exactly.
+META_DEFAULTS = {'epoch': 0, 'batches_in_epoch': 0,
+                 'best_val_loss': np.inf, 'bad_epochs': 0,
+                 'best_epoch': -1, 'train_seconds': 0.0, 'timed_batches': 0}
+
+
+class CheckpointError(ValueError):
+  """A workdir has no checkpoint to read; the message says what to do."""
+
+
+def _root(workdir) -> epath.Path:
+  # Orbax needs an absolute directory: a local workdir is made absolute, a
+  # URL (gs://bucket/...) is one already and passes through unchanged.
+  root = epath.Path(workdir)
+  if fileio.is_local(root):
+    root = root.absolute()
+  return root / workdir_lib.CHECKPOINTS_DIR
+
+
+def manager(workdir, kind: str, *, read_only: bool = False
+            ) -> ocp.CheckpointManager:
+  """The manager of one series (workdir_lib.LATEST or BEST): one checkpoint."""
+  # Both series may save the same step at once; orbax names its
+  # multi-process barriers after the step, so each needs its own prefix.
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=1, create=not read_only, read_only=read_only,
+      multiprocessing_options=ocp.options.MultiprocessingOptions(
+          barrier_sync_key_prefix=kind))
+  return ocp.CheckpointManager(_root(workdir) / kind, options=options)
+
+
+def managers(workdir, *, read_only: bool = False
+             ) -> Tuple[ocp.CheckpointManager, ocp.CheckpointManager]:
+  """(latest, best): one checkpoint each, under workdir/checkpoints/."""
+  return (manager(workdir, workdir_lib.LATEST, read_only=read_only),
+          manager(workdir, workdir_lib.BEST, read_only=read_only))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: Any,
+         meta: Mapping[str, Any]) -> None:
+  """Saves (state, meta) as `step` (asynchronously; orbax finishes it)."""
+  item = {'state': flax.serialization.to_state_dict(state),
+          'meta': {k: np.asarray(v) for k, v in meta.items()}}
+  mngr.save(step, args=ocp.args.StandardSave(item), force=True)
+
+
+def _meta_target() -> Dict[str, np.ndarray]:
+  return {k: np.asarray(v, np.float64 if isinstance(v, float) else np.int64)
+          for k, v in META_DEFAULTS.items()}
+
+
+def restore(mngr: ocp.CheckpointManager, step: int,
+            state: Any) -> Tuple[Any, Dict[str, Any]]:
+  """Restores (state, meta) of `step` into the structure of `state`.
+
+  Args:
+    mngr: a manager from `managers`.
+    step: the saved step.
+    state: a TrainState, concrete or abstract (jax.ShapeDtypeStruct leaves
+      with shardings); the restored arrays get its shardings.
+
+  Returns:
+    The restored TrainState and its meta dict (python scalars).
+  """
+  target = {'state': flax.serialization.to_state_dict(state),
+            'meta': _meta_target()}
+  restored = mngr.restore(step, args=ocp.args.StandardRestore(target))
+  new_state = flax.serialization.from_state_dict(state, restored['state'])
+  meta = {k: np.asarray(v).item() for k, v in restored['meta'].items()}
+  return new_state, meta
+
+
+def restore_variables(workdir) -> Dict[str, Any]:
+  """params (+ batch_stats) of the best checkpoint, else the latest.
+
+  Restored without a target (orbax reads the saved tree), so neither the
+  model nor the optimizer needs to be rebuilt; opens the series read-only,
+  so a stage workdir is never written to.
+
+  Args:
+    workdir: a stage workdir S.
+
+  Returns:
+    {'params': ..., ['batch_stats': ...]} as numpy arrays.
+
+  Raises:
+    CheckpointError: neither series holds a checkpoint.
+  """
+  for kind in workdir_lib.CHECKPOINT_KINDS:
+    if not workdir_lib.checkpoint_dir(workdir, kind).exists():
+      continue
+    mngr = manager(workdir, kind, read_only=True)
+    step: Optional[int] = mngr.latest_step()
+    if step is None:
+      continue
+    restored = mngr.restore(step, args=ocp.args.StandardRestore())
+    state = restored['state']
+    variables = {'params': jax.device_get(state['params'])}
+    if state.get('batch_stats'):
+      variables['batch_stats'] = jax.device_get(state['batch_stats'])
+    if kind != workdir_lib.BEST:
+      logging.warning('%s has no best checkpoint; using the latest (step %d).',
+                      workdir, step)
+    return variables
+  raise CheckpointError(
+      f'{workdir}: no checkpoint in checkpoints/best or checkpoints/latest; '
+      'train the stage first (python main.py --config=... --workdir=...).')

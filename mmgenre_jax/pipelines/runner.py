@@ -1,0 +1,212 @@
+"""Running a pipeline config: every stage in order, then the report.
+
+  runner.run_pipeline(config, 'runs/mumu_cosine')
+
+Stage <s> runs in W/<s>/ (docs/workdirs.md §1): train, then extract its
+train/val/test representations. A complete stage is skipped and an
+interrupted one resumes from its latest checkpoint; W/pipeline.json
+(docs/workdirs.md §3) is rewritten after each stage. Building the config is
+mmgenre_jax/pipelines/spec.py; training and evaluation are imported only when
+a stage runs.
+"""
+
+import copy
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from absl import logging
+from etils import epath
+import ml_collections
+import numpy as np
+
+from mmgenre_jax import representations
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.models import registry
+from mmgenre_jax.pipelines import spec
+
+_rep_path = workdir_lib.representation_path
+
+
+# -------------------------------------------------------------- workdirs
+
+
+def missing_representations(stage_dir, outputs: Sequence[str]) -> List[str]:
+  """'<name>/<split>' of every representation not extracted yet."""
+  return [f'{name}/{split}' for name in outputs
+          for split in representations.SPLITS
+          if not _rep_path(stage_dir, name, split).exists()]
+
+
+def _is_trained(stage_dir) -> bool:
+  return (workdir_lib.is_training_done(stage_dir) and
+          (epath.Path(stage_dir) / workdir_lib.TEST_METRICS_JSON).exists())
+
+
+def is_complete(stage_dir, outputs: Sequence[str]) -> bool:
+  """Training done and every representation of every split extracted."""
+  return (_is_trained(stage_dir) and
+          not missing_representations(stage_dir, outputs))
+
+
+def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
+                         workdir) -> ml_collections.ConfigDict:
+  """A stage's config as it runs: shards and input workdirs filled in.
+
+  Args:
+    config: the pipeline config.
+    name: the stage.
+    workdir: the pipeline workdir W.
+
+  Returns:
+    An unlocked copy of config.stages[name].config with data.shard_dir =
+    config.data.shard_dir (when set) and data.inputs = {representation:
+    W/<input stage>}; fusion / alignment input sizes
+    (registry.input_dim_fields) are read from the extracted training
+    representations when they exist.
+  """
+  stage = config.stages[name]
+  stage_config = copy.deepcopy(stage.config)
+  stage_config.unlock()
+  if config.data.get('shard_dir'):
+    stage_config.data.shard_dir = config.data.shard_dir
+  if stage.kind == 'network':
+    return stage_config
+  workdir = epath.Path(workdir)
+  inputs = {rep: str(workdir / source) for rep, source in
+            stage.inputs.items()}
+  if 'inputs' in stage_config.data:
+    del stage_config.data['inputs']
+  stage_config.data.inputs = ml_collections.ConfigDict(inputs)
+  sizes = {}
+  for rep, source_dir in inputs.items():
+    path = _rep_path(source_dir, rep, 'train')
+    if path.exists():
+      with path.open('rb') as f, np.load(f) as npz:
+        sizes[rep] = int(npz['representation'].shape[-1])
+  if sizes and len(sizes) == len(inputs):
+    spec.apply_overrides(stage_config,
+                         registry.input_dim_fields(stage_config, sizes))
+  return stage_config
+
+
+# ------------------------------------------------------ pipeline.json
+
+
+def _stage_record(config, name: str, stage_config, status: str,
+                  seconds: Optional[float], workdir) -> Dict[str, Any]:
+  stage = config.stages[name]
+  row = spec.describe_stage(stage_config)
+  row.update(stage.row.to_dict())
+  return {'name': name, 'workdir': str(epath.Path(workdir) / name),
+          'config': spec.config_string(stage, stage_config),
+          'kind': stage.kind, 'inputs': stage.inputs.to_dict(),
+          'outputs': list(stage.outputs), 'status': status,
+          'seconds': None if seconds is None else round(seconds, 1),
+          'row': row}
+
+
+def _pipeline_record(config, records: Sequence[Mapping[str, Any]]
+                     ) -> Dict[str, Any]:
+  return {'name': config.name, 'config': config.config_ref,
+          'dataset': config.data.dataset,
+          'final': config.get('final') or config.stage_order[-1],
+          'stages': list(records)}
+
+
+# ------------------------------------------------------------- running
+
+
+def _is_chief() -> bool:
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.process_index() == 0
+
+
+def run_stage(stage_config: ml_collections.ConfigDict, stage_dir,
+              outputs: Sequence[str]) -> None:
+  """Trains (or resumes) one stage, then extracts its representations."""
+  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax import evaluate
+  from mmgenre_jax import train
+  # pylint: enable=g-import-not-at-top
+  stage_dir = epath.Path(stage_dir)
+  if not _is_trained(stage_dir):
+    train.train_and_evaluate(stage_config, stage_dir)
+  splits = [split for split in representations.SPLITS
+            if any(not _rep_path(stage_dir, name, split).exists()
+                   for name in outputs)]
+  if splits:
+    evaluate.extract_all(stage_config, stage_dir, splits=splits)
+  missing = missing_representations(stage_dir, outputs)
+  if missing and _is_chief():
+    raise FileNotFoundError(
+        f'{stage_dir}: extraction did not write representations {missing} '
+        f'(expected {_rep_path(stage_dir, "<name>", "<split>")}).')
+
+
+def run_pipeline(config: ml_collections.ConfigDict, workdir,
+                 *, report: bool = True) -> Dict[str, Any]:
+  """Runs the stages of a pipeline config in order (module docstring).
+
+  Args:
+    config: a pipeline config (configs/mumu_cosine.py, ...).
+    workdir: the pipeline workdir W; stage <s> runs in W/<s>.
+    report: write W/report.md and W/results.json at the end.
+
+  Returns:
+    The content of W/pipeline.json.
+  """
+  spec.validate(config)
+  workdir = epath.Path(workdir)
+  chief = _is_chief()
+  if chief:
+    workdir.mkdir(parents=True, exist_ok=True)
+  records = {}
+  order = list(config.stage_order)
+
+  def save(current: Optional[str] = None):
+    if not chief:
+      return
+    listed = []
+    for name in order:
+      if name in records:
+        listed.append(records[name])
+      else:
+        stage_config = resolve_stage_config(config, name, workdir)
+        listed.append(_stage_record(
+            config, name, stage_config,
+            'running' if name == current else 'pending', None, workdir))
+    workdir_lib.write_json(workdir / workdir_lib.PIPELINE_JSON,
+                           _pipeline_record(config, listed))
+
+  for index, name in enumerate(order):
+    stage = config.stages[name]
+    stage_dir = workdir / name
+    stage_config = resolve_stage_config(config, name, workdir)
+    prefix = f'[{config.name} {index + 1}/{len(order)}] {name}'
+    if is_complete(stage_dir, stage.outputs):
+      logging.info('%s: complete in %s, skipped.', prefix, stage_dir)
+      print(f'{prefix}: complete, skipped', flush=True)
+      records[name] = _stage_record(config, name, stage_config, 'skipped',
+                                    None, workdir)
+      continue
+    print(f'{prefix}: {stage.kind} '
+          f'{spec.config_string(stage, stage_config)}', flush=True)
+    save(current=name)
+    start = time.time()
+    run_stage(stage_config, stage_dir, stage.outputs)
+    seconds = time.time() - start
+    records[name] = _stage_record(config, name, stage_config, 'done',
+                                  seconds, workdir)
+    metrics = workdir_lib.read_json(
+        stage_dir / workdir_lib.TEST_METRICS_JSON) or {}
+    shown = {k: round(v, 4) for k, v in metrics.items()
+             if k in ('roc_auc', 'macro_f1', 'adiv@1') and
+             isinstance(v, (int, float))}
+    print(f'{prefix}: done in {seconds:.0f} s {shown}', flush=True)
+  save()
+  result = workdir_lib.read_pipeline(workdir)
+  if report and chief:
+    # pylint: disable-next=g-import-not-at-top
+    from mmgenre_jax import report as report_lib
+    report_lib.write_report(workdir)
+  return result

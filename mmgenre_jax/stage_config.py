@@ -1,0 +1,227 @@
+"""A stage's config as it trains: data-dependent sizes and COSINE targets.
+
+What every stage needs before its first step (docs/workdirs.md §1-2):
+`prepare_config` fills the sizes a shard network reads from the shards'
+manifest (labels, tf-idf vocabulary, image size); `prepare_representation_
+config` those a fusion / alignment stage reads from the extracted
+representations; `compute_label_factors` the PPMI-SVD label factors C_d of the
+COSINE target (SPEC §3), written beside the checkpoints.
+"""
+
+import copy
+from typing import Any, List, Mapping, Optional, Tuple
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from input_pipeline import pipeline
+from mmgenre_jax import data_sources
+from mmgenre_jax import representations
+from mmgenre_jax import targets
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.models import registry
+
+# Label format of the shards (manifest 'label_type') each target trains on:
+# COSINE and LOGISTIC are multi-label (MuMu, Sec 7), softmax single-label
+# (MSD-I, Sec 6).
+TARGET_LABEL_TYPES = {'cosine': ('multi_hot', 'index'),
+                      'logistic': ('multi_hot',),
+                      'softmax': ('index',)}
+
+
+def _set_data_field(config, field: str, value: int, source: str) -> None:
+  old = config.data.get(field)
+  if old != value:
+    logging.warning('config.data.%s=%s differs from the prepared data (%s '
+                    '= %s); using %s.', field, old, source, value, value)
+    config.data[field] = value
+
+
+def _check_model_field(config, field: str, value: int, what: str) -> None:
+  current = config.model.get(field)
+  if current is None:
+    config.model[field] = value
+  elif int(current) != int(value):
+    raise ValueError(
+        f'config.model.{field}={current} but the shards in '
+        f'{config.data.shard_dir} have {what} {value}; set '
+        f'--config.model.{field}={value} (or leave it linked to config.data).')
+
+
+def _check_outputs(config) -> None:
+  target = config.model.target
+  expected_outputs = (config.data.factor_dim if target == 'cosine'
+                      else config.data.num_labels)
+  if int(config.model.num_outputs) != int(expected_outputs):
+    raise ValueError(
+        f'config.model.num_outputs={config.model.num_outputs} but target '
+        f'{target!r} needs {expected_outputs} outputs; keep num_outputs '
+        'linked with configs.default.set_target().')
+
+
+def prepare_config(config: ml_collections.ConfigDict,
+                   manifest: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of `config` with the data-dependent sizes of the shards filled in.
+
+  The number of labels, the tf-idf vocabulary and the image size are
+  properties of the prepared shards (manifest.json), so they are read from
+  there; a config value that differs is replaced (with a warning) in
+  config.data and is an error in config.model (an explicit, unlinked size).
+
+  Args:
+    config: the experiment config (left unchanged; may be locked).
+    manifest: pipeline.load_manifest(config.data.shard_dir).
+
+  Returns:
+    The filled-in, unlocked copy.
+  """
+  config = copy.deepcopy(config)
+  config.unlock()
+  modality, _ = registry.shard_input(config)
+  if modality not in manifest['modalities']:
+    raise ValueError(
+        f'{config.data.shard_dir} has no {modality!r} shards (it has '
+        f'{sorted(manifest["modalities"])}), which config.model.name='
+        f'{config.model.name!r} needs; prepare a corpus with {modality}.')
+  target = config.model.target
+  label_type = manifest['label_type']
+  if label_type not in TARGET_LABEL_TYPES[target]:
+    raise ValueError(
+        f'config.model.target={target!r} needs {TARGET_LABEL_TYPES[target]} '
+        f'labels but {config.data.shard_dir} holds {label_type!r} labels '
+        f'(dataset {manifest["dataset"]!r}); pick a matching target config.')
+  _set_data_field(config, 'num_labels', len(manifest['labels']),
+                  'number of labels')
+  if modality == 'text':
+    _set_data_field(config, 'text_vocab_size', int(manifest['vocab_size']),
+                    'vocab_size')
+    _check_model_field(config, 'input_dim', int(manifest['vocab_size']),
+                       'tf-idf vocabulary size')
+  if modality == 'image':
+    _set_data_field(config, 'image_size', int(manifest['image_size']),
+                    'image_size')
+    _check_model_field(config, 'image_size', int(manifest['image_size']),
+                       'image size')
+  _check_outputs(config)
+  return config
+
+
+def _set_model_sizes(config, fields: Mapping[str, Any]) -> None:
+  """Applies registry.input_dim_fields, warning where a config value differs."""
+  for dotted, value in fields.items():
+    field = dotted.split('.', 1)[1]
+    current = config.model.get(field)
+    if isinstance(value, Mapping):
+      if current is not None and dict(current) != dict(value):
+        logging.warning('config.model.%s=%s differs from the extracted '
+                        'representations %s; using the latter.', field,
+                        dict(current), dict(value))
+      config.model[field] = ml_collections.ConfigDict(dict(value))
+    else:
+      if current is not None and int(current) != int(value):
+        logging.warning('config.model.%s=%s but the extracted '
+                        'representations have %d dimensions; using %d.',
+                        field, current, value, value)
+      config.model[field] = int(value)
+
+
+def prepare_representation_config(
+    config: ml_collections.ConfigDict,
+    joined: representations.Joined) -> ml_collections.ConfigDict:
+  """prepare_config for fusion / alignment: sizes from the extracted files.
+
+  Args:
+    config: the experiment config (left unchanged; may be locked).
+    joined: the joined training split.
+
+  Returns:
+    The filled-in, unlocked copy: config.data.num_labels, and
+    config.model.input_dims (fusion) or audio_dim / visual_dim (alignment)
+    set from the representations.
+  """
+  config = copy.deepcopy(config)
+  config.unlock()
+  labels = joined.labels
+  if labels.ndim == 2:
+    _set_data_field(config, 'num_labels', labels.shape[1],
+                    'labels per row of the representations')
+  elif joined.label_names is not None:
+    _set_data_field(config, 'num_labels', len(joined.label_names),
+                    'label names of the representations')
+  dims = {n: int(v.shape[1]) for n, v in joined.inputs.items()}
+  names = registry.input_names(config)
+  missing = [n for n in names if n not in dims]
+  if missing:
+    raise ValueError(
+        f'config.model.modalities={names} but config.data.inputs has no '
+        f'{missing} (it has {sorted(dims)}); add e.g. '
+        f'--config.data.inputs.{missing[0]}=<stage workdir>.')
+  _set_model_sizes(config, registry.input_dim_fields(
+      config, {n: dims[n] for n in names}))
+  if config.model.name == 'alignment':
+    return config
+  target = config.model.target
+  label_type = 'multi_hot' if labels.ndim == 2 else 'index'
+  if label_type not in TARGET_LABEL_TYPES[target]:
+    raise ValueError(
+        f'config.model.target={target!r} needs {TARGET_LABEL_TYPES[target]} '
+        f'labels but the inputs {sorted(dims)} hold {label_type!r} labels; '
+        'pick a matching target config.')
+  _check_outputs(config)
+  return config
+
+
+def _representation_label_matrix(
+    config, source: data_sources.RepresentationSource
+) -> Tuple[List[str], np.ndarray, List[str]]:
+  """(item ids, binary label matrix, label names) of the joined train + val
+  rows of a fusion stage."""
+  num_labels = int(config.data.num_labels)
+  ids, rows, names = [], [], None
+  for split in targets.FACTORIZE_SPLITS:
+    joined = source.split(split)
+    labels = joined.labels
+    if labels.ndim == 1:
+      labels = np.eye(num_labels, dtype=np.float32)[labels.astype(np.int64)]
+    ids += joined.ids.tolist()
+    rows.append(np.asarray(labels, np.float32))
+    names = names or joined.label_names
+  names = names or [str(i) for i in range(num_labels)]
+  return ids, np.concatenate(rows), names
+
+
+def compute_label_factors(config: ml_collections.ConfigDict, workdir,
+                          source=None) -> np.ndarray:
+  """PPMI-SVD label factors C_d of the train + val items (SPEC §3).
+
+  Shard networks factorise the train + val albums of the shards; fusion
+  stages the labels of the joined train + val rows of their inputs. Also
+  writes workdir/label_factors.npy, labels.tsv, item_factors.npy and
+  items.tsv (workdir.write_factors), which evaluation reads back.
+
+  Returns:
+    C_d, float32 [L, d].
+  """
+  if registry.network(config.model).reads_representations:
+    source = source or data_sources.make_source(config)
+    items, matrix, names = _representation_label_matrix(config, source)
+  else:
+    modality, _ = registry.shard_input(config)
+    names = pipeline.load_manifest(config.data.shard_dir)['labels']
+    items, matrix = data_sources.read_album_labels(
+        config.data.shard_dir, modality, targets.FACTORIZE_SPLITS)
+  result = targets.factorize(matrix, int(config.data.factor_dim))
+  if jax.process_index() == 0:
+    workdir_lib.write_factors(workdir, result.label_factors,
+                              result.item_factors, names, items)
+  return result.label_factors.astype(np.float32)
+
+
+def load_label_factors(config: ml_collections.ConfigDict,
+                       workdir) -> Optional[np.ndarray]:
+  """C_d saved by training (COSINE), None for the other targets."""
+  if config.model.name == 'alignment' or config.model.target != 'cosine':
+    return None
+  return workdir_lib.load_label_factors(workdir).astype(np.float32)

@@ -1,0 +1,137 @@
+"""The train state of a stage: parameters, optimizer, BatchNorm statistics.
+
+  state = train_state.create_train_state(config, model, rng, mesh)
+  abstract = train_state.abstract_train_state(config, model, mesh)  # restore
+"""
+
+import importlib
+from typing import Any
+
+from absl import logging
+from clu import metrics as clu_metrics
+import flax
+from flax.training import train_state
+import jax
+import ml_collections
+import numpy as np
+import optax
+
+from mmgenre_jax import sharding
+from mmgenre_jax.models import registry
+
+class TrainState(train_state.TrainState):
+  """Flax TrainState plus the BatchNorm statistics of ResNet ({} otherwise)."""
+  batch_stats: Any = None
+
+
+@flax.struct.dataclass
+class TrainMetrics(clu_metrics.Collection):
+  """Training loss over real rows.
+
+  The parameter norm is logged beside it (l2_params) but computed at log
+  steps only, outside the train step: global norms inside the step cost as
+  much as the step itself for the 25M-parameter text MLP on CPU
+  (BENCHMARKS.md), and a norm of the update would keep the old parameters
+  alive beside the donated state.
+  """
+  loss: clu_metrics.Average.from_output('loss')
+
+
+def create_optimizer(config: ml_collections.ConfigDict,
+                     steps_per_epoch: int = 1
+                     ) -> optax.GradientTransformation:
+  """The optimizer of config.train.
+
+  'adam': SPEC §4 [code], Adam with its default parameters. 'sgd': the
+  image network's SGD with Nesterov momentum (SPEC §4 [code]). Both add
+  config.train.weight_decay * params to the gradient first (as torch's
+  `weight_decay`) when it is > 0, and multiply the learning rate by
+  config.train.lr_decay_factor every config.train.lr_decay_epochs epochs
+  when that is > 0 (a step schedule).
+
+  Args:
+    config: the prepared config.
+    steps_per_epoch: optimisation steps per epoch (sizes the schedule).
+  """
+  train_config = config.train
+  name = train_config.get('optimizer', 'adam')
+  lr = float(train_config.learning_rate)
+  decay_epochs = int(train_config.get('lr_decay_epochs') or 0)
+  if decay_epochs > 0:
+    lr = optax.exponential_decay(
+        lr, transition_steps=decay_epochs * max(1, int(steps_per_epoch)),
+        decay_rate=float(train_config.get('lr_decay_factor', 0.1)),
+        staircase=True)
+  if name == 'adam':
+    tx = optax.adam(lr)
+  elif name == 'sgd':
+    tx = optax.sgd(lr, momentum=float(train_config.get('momentum', 0.9)),
+                   nesterov=True)
+  else:
+    raise ValueError(f'Unknown config.train.optimizer {name!r}; use adam or '
+                     'sgd.')
+  weight_decay = float(train_config.get('weight_decay') or 0.0)
+  if weight_decay > 0:
+    tx = optax.chain(optax.add_decayed_weights(weight_decay), tx)
+  return tx
+
+
+def create_train_state(config: ml_collections.ConfigDict, model, rng,
+                       mesh, steps_per_epoch: int = 1) -> TrainState:
+  """Initialises parameters and optimizer state, already replicated.
+
+  Args:
+    config: the prepared config.
+    model: registry.create_model(config.model).
+    rng: PRNG key of the initialisation.
+    mesh: sharding.create_mesh().
+    steps_per_epoch: sizes the learning-rate schedule.
+
+  Returns:
+    A TrainState whose arrays live on every device of the mesh.
+  """
+  tx = create_optimizer(config, steps_per_epoch)
+  inputs = registry.dummy_inputs(config.model)
+
+  def init(rng):
+    variables = model.init({'params': rng}, *inputs, train=False)
+    return TrainState.create(
+        apply_fn=model.apply, params=variables['params'], tx=tx,
+        batch_stats=variables.get('batch_stats', {}))
+
+  # We jit init so that the arrays are created replicated on the mesh, not
+  # on device 0 and then copied.
+  return jax.jit(init, out_shardings=sharding.replicated_sharding(mesh))(rng)
+
+
+def load_pretrained(config: ml_collections.ConfigDict, state: TrainState,
+                    mesh) -> TrainState:
+  """Replaces the ResNet body with config.model.pretrained (torchvision .npz).
+
+  The output head keeps its fresh initialisation (models.image
+  load_torchvision_npz); a no-op when config.model.pretrained is empty.
+  """
+  path = config.model.get('pretrained') or ''
+  if not path:
+    return state
+  if config.model.name != 'resnet':
+    raise ValueError(f'config.model.pretrained={path!r} is for ResNet '
+                     f'weights; model {config.model.name!r} takes none.')
+  image = importlib.import_module('mmgenre_jax.models.image')
+  variables = jax.device_get({'params': state.params,
+                              'batch_stats': state.batch_stats})
+  loaded = image.load_torchvision_npz(path, variables)
+  loaded = jax.device_put(loaded, sharding.replicated_sharding(mesh))
+  logging.info('Loaded pretrained ResNet weights from %s.', path)
+  return state.replace(params=loaded['params'],
+                       batch_stats=loaded['batch_stats'])
+
+
+def abstract_train_state(config: ml_collections.ConfigDict, model, mesh):
+  """Shapes, dtypes and shardings of create_train_state, nothing allocated."""
+  return jax.eval_shape(
+      lambda: create_train_state(config, model, jax.random.key(0), mesh))
+
+
+def num_params(params) -> int:
+  return int(sum(np.prod(p.shape) for p in jax.tree_util.tree_leaves(params)))
