@@ -12,7 +12,6 @@ libraries that can be easily tested and imported in Colab.
 """
 
 import logging as python_logging
-import os
 
 from absl import app
 from absl import flags
@@ -45,13 +44,12 @@ def _quiet_checkpoint_logs(record) -> bool:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not FLAGS.checkpoint_logs:
     logging.get_absl_handler().addFilter(_quiet_checkpoint_logs)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  # Hide any GPUs from TensorFlow. Otherwise TF might reserve memory and make
-  # it unavailable to JAX.
-  tf.config.experimental.set_visible_devices([], 'GPU')
+  # TensorFlow (tf.data) without its start-up notices and off the GPUs, which
+  # JAX owns; also drops JAX's "no TPU here" notice.
+  from input_pipeline import startup  # pylint: disable=g-import-not-at-top
+  startup.import_tensorflow()
   if FLAGS.mode == 'summary':
     from mmgenre_jax import summary  # pylint: disable=g-import-not-at-top
     summary.print_summary(FLAGS.config)

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmgenre_jax.models import audio
+from mmgenre_jax.models import specs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -161,7 +162,7 @@ def matmul_section(args):
 def main(argv=None) -> int:
   args = parse_args(argv)
   sections = args.sections.split(',')
-  x = jax.random.normal(jax.random.key(0), (args.batch,) + audio.INPUT_SHAPE)
+  x = jax.random.normal(jax.random.key(0), (args.batch,) + specs.INPUT_SHAPE)
   if 'pool' in sections:
     pool_section(args, x)
   if 'groups' in sections:

@@ -18,10 +18,11 @@ import psutil
 from benchmarks import jax_bench
 from configs import mumu_audio
 from configs import mumu_text
-from mmgenre_jax import data_sources
 from mmgenre_jax import models
 from mmgenre_jax import sharding
-from mmgenre_jax import train
+from mmgenre_jax import steps as steps_lib
+from mmgenre_jax import train_state
+from mmgenre_jax.models import registry
 from mmgenre_jax.models import audio
 
 # --model -> (config module, config argument).
@@ -50,10 +51,10 @@ class JaxBench:
     if isinstance(model, audio.AudioCNN):
       model = jax_bench.with_layout(model, args.jax_layout)
     mesh = sharding.create_mesh()
-    _, self.input_key = data_sources.input_spec(config)
-    self.state = train.create_train_state(config, model,
-                                          jax.random.key(args.seed), mesh)
-    self.num_params = train.num_params(self.state.params)
+    _, self.input_key = registry.shard_input(config)
+    self.state = train_state.create_train_state(
+        config, model, jax.random.key(args.seed), mesh)
+    self.num_params = train_state.num_params(self.state.params)
     shape = models.dummy_inputs(config.model)[0].shape[1:]
     batch = jax_bench.synthetic_batch(args.batch, shape,
                                       int(config.data.num_labels),
@@ -67,7 +68,7 @@ class JaxBench:
     self.rng = jax.random.key(args.seed + 2)
     if args.jax_step == 'train':
       # No shard source: the batch is in memory.
-      self.step = train.Steps(config, mesh, source='in-memory').train
+      self.step = steps_lib.Steps(config, mesh, source='in-memory').train
     else:
       self.step = jax_bench.jit_lean_step(config.model.target,
                                           self.input_key)

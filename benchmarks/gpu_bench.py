@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmgenre_jax.models import audio
+from mmgenre_jax.models import specs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 VARIANT = 'high-4x70'
@@ -125,7 +126,7 @@ def jax_rate(args, dtype: str, batch_arrays):
 def torch_rate(args, dtype: str, batch_arrays, device: str):
   import torch  # pylint: disable=g-import-not-at-top
   from benchmarks import twin  # pylint: disable=g-import-not-at-top
-  spec = audio.get_spec(VARIANT)
+  spec = specs.get_audio_spec(VARIANT)
   # Same numerics policy as XLA's default on GPU: TF32 for fp32 matmuls/convs.
   torch.backends.cuda.matmul.allow_tf32 = True
   torch.backends.cudnn.allow_tf32 = True
@@ -138,7 +139,7 @@ def torch_rate(args, dtype: str, batch_arrays, device: str):
     torch.manual_seed(0)
     model = twin.TorchAudioCNN(
         spec.kernels, spec.filters, spec.pools, FACTOR_DIM, TARGET,
-        audio.variant_dropout(VARIANT, TARGET), audio.INPUT_SHAPE[:2],
+        audio.variant_dropout(VARIANT, TARGET), specs.INPUT_SHAPE[:2],
         pool_first=layout.endswith('+pool_first')).to(device)
     x = torch.from_numpy(np.ascontiguousarray(
         batch_arrays['patch'].transpose(0, 3, 1, 2))).to(device)
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
   device_kind = jax.devices()[0].device_kind
   torch_device = 'cpu' if args.cpu_dry_run else 'cuda'
   batch_arrays = jax_bench.synthetic_batch(
-      args.batch, audio.INPUT_SHAPE, NUM_LABELS, 'patch')
+      args.batch, specs.INPUT_SHAPE, NUM_LABELS, 'patch')
   paper = paper_epoch_s()
   flops_by_dtype = {}
   for framework in args.frameworks.split(','):

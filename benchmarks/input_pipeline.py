@@ -41,7 +41,6 @@ from benchmarks import bench_lib
 from input_pipeline import pipeline
 from mmgenre_jax import data_sources
 from mmgenre_jax import sharding
-from mmgenre_jax import train
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -117,7 +116,7 @@ def bench_config(args, shards):
   config.train.batch_size = args.batch
   config.data.shard_dir = str(shards)
   manifest = pipeline.load_manifest(shards)
-  # The network's label count follows the shards, as train.prepare_config
+  # The network's label count follows the shards, as stage_config.prepare_config
   # makes it.
   config.data.num_labels = len(manifest['labels'])
   return config

@@ -44,7 +44,7 @@ import torch
 from benchmarks import bench_lib
 from benchmarks import twin
 from mmgenre_jax.models import audio
-from mmgenre_jax.models import text
+from mmgenre_jax.models import specs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # --torch-layout values (memory formats of the twin's convs).
@@ -82,17 +82,17 @@ class TorchBench:
     m = config.model
     target = m.target
     if m.name == 'audio_cnn':
-      spec = audio.get_spec(f'{m.width}-{m.kernels}')
+      spec = specs.get_audio_spec(f'{m.width}-{m.kernels}')
       model = twin.TorchAudioCNN(
           spec.kernels, spec.filters, spec.pools, int(m.num_outputs), target,
           audio.variant_dropout(f'{m.width}-{m.kernels}', target),
-          audio.INPUT_SHAPE[:2], pool_first=args.torch_pool_first)
+          specs.INPUT_SHAPE[:2], pool_first=args.torch_pool_first)
       # [B, T, F, 1] -> [B, 1, T, F].
       x = torch.from_numpy(np.ascontiguousarray(
           host_batch[input_key].transpose(0, 3, 1, 2)))
     else:
-      model = twin.TorchMLP(int(m.input_dim), text.TEXT_HIDDEN_UNITS,
-                            int(m.num_outputs), target, text.TEXT_DROPOUT)
+      model = twin.TorchMLP(int(m.input_dim), specs.TEXT_HIDDEN_UNITS,
+                            int(m.num_outputs), target, specs.TEXT_DROPOUT)
       x = torch.from_numpy(host_batch[input_key])
       layout = 'nchw'  # Not a conv net: the layout does not apply.
     if layout == 'channels_last':

@@ -4,7 +4,7 @@ Same shapes, same loss, same Adam as the JAX code of mmgenre_jax.models,
 mmgenre_jax.losses and mmgenre_jax.train.create_optimizer:
 
   audio CNN: [conv (valid) -> ReLU -> max-pool (stride = window, floor) ->
-    dropout] per block of audio.AUDIO_CNN_TABLE, flatten, Dense head
+    dropout] per block of specs.AUDIO_CNN_TABLE, flatten, Dense head
     (L2-normalised for COSINE);
   text MLP: dropout -> [Dense -> ReLU -> dropout] x 2 -> head;
   COSINE loss clip((1 - cos) / 2, 0, 1) against normalize(labels @ C_d);

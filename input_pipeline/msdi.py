@@ -11,12 +11,19 @@ with `set` in {train, val, test} (the authors' split). For a local corpus
 
   dataset = msdi.load_msdi('MSD-I_dataset.tsv')
   y = dataset.label_vector(list(dataset.tracks))   # [n] int32 genre indices
+
+An unknown genre rejects the whole file, unless the caller takes those rows
+(`mmgenre prepare` skips and reports them):
+
+  dropped = []   # (track_id, genre, line) of each row left out
+  dataset = msdi.load_msdi(path, on_unknown_genre=lambda *row:
+                           dropped.append(row))
 """
 
 import collections
 import csv
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
@@ -106,24 +113,46 @@ def canonical_genre(value: str) -> str:
   return genre
 
 
-def load_msdi(tsv_path) -> MSDIDataset:
+def _is_genre(value: str) -> bool:
+  try:
+    canonical_genre(value)
+  except ValueError:
+    return False
+  return True
+
+
+def load_msdi(tsv_path, *,
+              on_unknown_genre: Optional[Callable[[str, str, int], None]] = None
+              ) -> MSDIDataset:
   """Reads MSD-I_dataset.tsv.
 
   Args:
     tsv_path: the release TSV (header with the MSDI_COLUMNS, tab-separated).
+    on_unknown_genre: None: a row whose genre is not an MSD-I genre is an
+      error. Otherwise such a row is left out (before any other check of
+      it) and reported as on_unknown_genre(track_id, genre, line), with the
+      stripped values and the line number in the file.
 
   Returns:
-    An MSDIDataset with every row.
+    An MSDIDataset with every row (but those given to on_unknown_genre).
   """
   tracks = {}
   lines = {}
   with open(tsv_path, encoding='utf-8-sig', newline='') as f:
     reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
     columns = mumu.read_header(reader, tsv_path, MSDI_COLUMNS, 'tab')
+    genre_at, track_at = columns['genre'], columns['msd_track_id']
     width = None
     for row in reader:
       line = reader.line_num
       if not row or not any(field.strip() for field in row):
+        continue
+      if (on_unknown_genre is not None and
+          len(row) > max(genre_at, track_at) and row[genre_at].strip() and
+          not _is_genre(row[genre_at].strip())):
+        # Left out before the width is taken from the first row kept, so
+        # the rows kept are read as a file without this row would be.
+        on_unknown_genre(row[track_at].strip(), row[genre_at].strip(), line)
         continue
       if width is None:
         width = max(max(columns.values()) + 1, len(row))

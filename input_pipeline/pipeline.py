@@ -31,12 +31,15 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from etils import epath
 import numpy as np
-import tensorflow as tf
 
+from input_pipeline import layout
 from input_pipeline import normalisation
+from input_pipeline import startup
 from input_pipeline import tfrecord
 
-MANIFEST = 'manifest.json'
+tf = startup.import_tensorflow()
+
+MANIFEST = layout.MANIFEST_JSON
 # Keys every reader needs; a manifest without them is from an unfinished or
 # foreign run.
 REQUIRED_MANIFEST_KEYS = ('format_version', 'complete', 'dataset', 'labels',
@@ -51,19 +54,6 @@ SHUFFLE_BUFFER = 2048
 BRIGHTNESS_DELTA = 0.1
 CONTRAST_RANGE = (0.9, 1.1)
 SATURATION_RANGE = (0.9, 1.1)
-
-
-def hide_gpus_from_tf() -> None:
-  """Keeps TF off the GPUs, otherwise it reserves memory JAX needs."""
-  try:
-    tf.config.set_visible_devices([], 'GPU')
-  except RuntimeError:
-    # TF was already initialised (its devices can no longer change); it then
-    # already runs where the first caller put it.
-    pass
-
-
-hide_gpus_from_tf()
 
 
 class ManifestError(ValueError):
@@ -314,7 +304,7 @@ def make_dataset(shard_dir,
   """
   if batch_size < 1:
     raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
-  hide_gpus_from_tf()
+  startup.hide_gpus_from_tf()
   manifest = load_manifest(shard_dir)
   entry = _split_entry(manifest, shard_dir, modality, split)
   process_index, process_count = _process_defaults(process_index,

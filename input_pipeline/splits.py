@@ -9,12 +9,11 @@ connected component, and components, not items, are assigned to splits.
   mmgenre splits --dataset mumu --metadata MuMu_dataset_multi-label.csv \
       --labels genre_labels_MuMu.tsv --out splits/ --seed 0
 
-writes splits/items_index_{train,val,test}.tsv, one id per line.
+writes splits/items_index_{train,val,test}.tsv, one id per line (the command
+line is mmgenre_jax/cli/splits.py).
 """
 
-import argparse
 import pathlib
-import sys
 from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
@@ -287,52 +286,3 @@ def read_splits(split_dir) -> Dict[str, List[str]]:
         items.append(item)
     splits[name] = items
   return splits
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('--dataset', required=True, choices=('mumu', 'msdi'),
-                      help='Release format of --metadata.')
-  parser.add_argument('--metadata', required=True,
-                      help='MuMu_dataset_*.csv (mumu) or MSD-I_dataset.tsv '
-                      '(msdi).')
-  parser.add_argument('--out', required=True,
-                      help='Directory for items_index_{train,val,test}.tsv.')
-  parser.add_argument('--seed', type=int, default=0,
-                      help='Shuffling seed (default 0).')
-  parser.add_argument('--labels', default=None,
-                      help='mumu only: genre_labels_MuMu.tsv; albums with no '
-                      'listed label are left out.')
-  parser.add_argument('--taxonomy', default=None,
-                      help='mumu only: label<TAB>parent file; labels are '
-                      'expanded to their ancestors.')
-  parser.add_argument('--min-albums', type=int, default=1,
-                      help='mumu only: keep labels on >= this many albums '
-                      f'(the paper: {mumu.PAPER_MIN_ALBUMS}; default 1).')
-
-
-def main(args: argparse.Namespace) -> int:
-  try:
-    if args.dataset == 'mumu':
-      dataset = mumu.load_mumu(args.metadata, labels_path=args.labels,
-                               taxonomy_path=args.taxonomy,
-                               min_albums=args.min_albums)
-      item_groups = mumu_item_groups(dataset)
-      proportions = MUMU_PROPORTIONS
-    else:
-      if args.labels or args.taxonomy or args.min_albums != 1:
-        print('mmgenre splits: error: --labels, --taxonomy and --min-albums '
-              'apply only to --dataset mumu.', file=sys.stderr)
-        return 2
-      dataset = msdi.load_msdi(args.metadata)
-      item_groups = msdi_item_groups(dataset)
-      proportions = MSDI_PROPORTIONS
-  except (OSError, ValueError) as e:
-    print(f'mmgenre splits: error: {e}', file=sys.stderr)
-    return 1
-  splits = artist_filtered_split(item_groups, proportions, args.seed)
-  write_splits(splits, args.out)
-  print(f'{args.dataset} splits (seed {args.seed}, target '
-        f'{"/".join(f"{100 * p:g}" for p in proportions)}) written to '
-        f'{args.out}:')
-  print(summarize(splits, item_groups))
-  return 0

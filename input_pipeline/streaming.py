@@ -1,32 +1,35 @@
 """Whole-track prediction windows read in blocks: memory bounded by the block.
 
-`features.track_windows(features.track_spectrogram(path))` decodes the whole
-file and computes one CQT over it, so its memory grows with the track (a
-60-minute 48 kHz stereo file is ~1.4 GB of float32 samples). `stream_windows`
-gives the same windows (SPEC §2, [code]: 15 % dropped at each end, 322-frame
-windows with 50 % overlap, each re-referenced to its own maximum and clipped
-80 dB below it) while holding only one block of a few windows in memory:
+`features.audio.track_windows(features.audio.track_spectrogram(path))` decodes
+the whole file and computes one CQT over it, so its memory grows with the
+track (a 60-minute 48 kHz stereo file is ~1.4 GB of float32 samples).
+`stream_windows` gives the same windows (SPEC §2, [code]: 15 % dropped at each
+end, 322-frame windows with 50 % overlap, each re-referenced to its own
+maximum and clipped 80 dB below it) while holding only one block of a few
+windows in memory:
 
   for windows in streaming.stream_windows('long_live_set.flac'):
     windows  # float32 [k <= windows_per_block, 322, 96], dB in [-80, 0]
 
-How: the window starts follow from the file's length alone (read from the
-header), so each block of consecutive windows is computed independently, as
-`features.audio_patch` computes its crop: the block's samples plus
-`features.CONTEXT_FRAMES` of context on each side are read with a seek
-(zeros outside the file, as librosa.cqt pads), resampled to 22,050 Hz, and
-transformed; the frames of the block then equal those of a whole-track CQT
-(to ~0.01 dB; tests/streaming_test.py compares them).
+How: the window starts (`features.audio.window_starts`, the function that
+places the whole-track windows too) follow from the file's length alone (read
+from the header), so each block of consecutive windows is computed
+independently, as `features.audio.audio_patch` computes its crop: the block's
+samples plus `features.audio.CONTEXT_FRAMES` of context on each side are read
+with a seek (zeros outside the file, as librosa.cqt pads), resampled to
+22,050 Hz, and transformed; the frames of the block then equal those of a
+whole-track CQT (to ~0.01 dB; tests/streaming_test.py compares them).
 """
 
 import math
 import os
-from typing import Iterator, List, Optional
+from typing import Iterator, Optional
 
 from absl import logging
 import numpy as np
 
 from input_pipeline import features
+from input_pipeline.features import audio
 
 # Windows computed per block. One block of 8 windows at 50 % overlap covers
 # 322 * 4.5 frames (~67 s of audio): a CQT over that is a few tens of MB,
@@ -39,38 +42,11 @@ def num_frames(num_samples: int, native_sr: int) -> int:
 
   librosa.resample (soxr) returns ceil(n * 22050 / sr) samples and
   librosa.cqt (centred) 1 + n // hop frames; a track shorter than one patch is
-  zero-padded to PATCH_SAMPLES first (features.track_spectrogram).
+  zero-padded to PATCH_SAMPLES first (audio.track_spectrogram).
   """
-  n = int(math.ceil(num_samples * features.SAMPLE_RATE / native_sr))
-  n = max(n, features.PATCH_SAMPLES)
-  return 1 + n // features.HOP_LENGTH
-
-
-def window_starts(frames: int, *, drop: float = features.WINDOW_DROP,
-                  overlap: float = features.WINDOW_OVERLAP) -> List[int]:
-  """First frame of each window of `features.track_windows`.
-
-  Args:
-    frames: CQT frames of the track (>= PATCH_FRAMES).
-    drop: fraction of frames dropped at each end, in [0, 0.5).
-    overlap: fraction shared by consecutive windows, in [0, 1).
-
-  Returns:
-    The starts, ascending; the same windows as track_windows.
-  """
-  if frames < features.PATCH_FRAMES:
-    raise ValueError(f'window_starts needs >= {features.PATCH_FRAMES} frames; '
-                     f'got {frames}.')
-  if not 0 <= drop < 0.5 or not 0 <= overlap < 1:
-    raise ValueError(f'drop ({drop}) must be in [0, 0.5) and overlap '
-                     f'({overlap}) in [0, 1).')
-  cut = int(frames * drop)
-  lo, hi = cut, frames - cut
-  hop = max(1, int(features.PATCH_FRAMES * (1 - overlap)))
-  if hi - lo < features.PATCH_FRAMES:
-    lo = (frames - features.PATCH_FRAMES) // 2
-    hi = lo + features.PATCH_FRAMES
-  return list(range(lo, hi - features.PATCH_FRAMES + 1, hop))
+  n = int(math.ceil(num_samples * audio.SAMPLE_RATE / native_sr))
+  n = max(n, audio.PATCH_SAMPLES)
+  return 1 + n // audio.HOP_LENGTH
 
 
 def _read_block(handle, path, native_sr: int, total: int, first: int,
@@ -80,17 +56,17 @@ def _read_block(handle, path, native_sr: int, total: int, first: int,
   C = CONTEXT_FRAMES; frame f is centred on sample f * HOP_LENGTH (22.05 kHz),
   so sample 0 of the result is that of frame `first - C`.
   """
-  hop = features.HOP_LENGTH
-  context = features.CONTEXT_FRAMES
+  hop = audio.HOP_LENGTH
+  context = audio.CONTEXT_FRAMES
   lo22 = (first - context) * hop
   len22 = (last - first + 2 * context) * hop
-  native = lambda n: int(round(n * native_sr / features.SAMPLE_RATE))
+  native = lambda n: int(round(n * native_sr / audio.SAMPLE_RATE))
   lo, length = native(lo22), native(len22)
   segment = np.zeros(length, dtype=np.float32)
   src_lo, src_hi = max(lo, 0), min(lo + length, total)
   if src_hi > src_lo:
-    data = features.read_frames(handle, path, src_lo, src_hi - src_lo)
-    y = features.to_mono_float32(data)
+    data = audio.read_frames(handle, path, src_lo, src_hi - src_lo)
+    y = audio.to_mono_float32(data)
     if y.size < src_hi - src_lo:
       logging.warning('%s: the header promises %d samples but reading stopped '
                       'at %d; the rest is taken as silence.', path, total,
@@ -99,17 +75,17 @@ def _read_block(handle, path, native_sr: int, total: int, first: int,
       raise features.FeatureError(
           f'{os.fspath(path)}: the audio contains NaN or infinite samples')
     segment[src_lo - lo:src_lo - lo + y.size] = y
-  return features.resample(segment, native_sr, features.SAMPLE_RATE)
+  return audio.resample(segment, native_sr, audio.SAMPLE_RATE)
 
 
-def stream_windows(path, *, drop: float = features.WINDOW_DROP,
-                   overlap: float = features.WINDOW_OVERLAP,
+def stream_windows(path, *, drop: float = audio.WINDOW_DROP,
+                   overlap: float = audio.WINDOW_OVERLAP,
                    windows_per_block: int = WINDOWS_PER_BLOCK
                    ) -> Iterator[np.ndarray]:
   """The whole-track prediction windows of an audio file, block by block.
 
   Equal (to ~0.01 dB) to
-  `features.track_windows(features.track_spectrogram(path), drop=drop,
+  `audio.track_windows(audio.track_spectrogram(path), drop=drop,
   overlap=overlap)`, with memory bounded by `windows_per_block` instead of the
   track length. A track shorter than one patch gives one window padded with
   the -80 dB floor (it is small, so the whole-track functions are used).
@@ -131,27 +107,27 @@ def stream_windows(path, *, drop: float = features.WINDOW_DROP,
   if windows_per_block < 1:
     raise ValueError(f'windows_per_block must be >= 1; got '
                      f'{windows_per_block}.')
-  with features.open_audio(path) as handle:
+  with audio.open_audio(path) as handle:
     native_sr, total = handle.samplerate, handle.frames
-    short = total * features.SAMPLE_RATE < features.PATCH_SAMPLES * native_sr
+    short = total * audio.SAMPLE_RATE < audio.PATCH_SAMPLES * native_sr
     if total <= 0 or short or not handle.seekable():
       # Tiny, or no usable length in the header: decode it whole (a file
       # without a length cannot be planned in blocks).
       if total > 0 and not short:
         logging.warning('%s is not seekable; decoding it whole.', path)
-      spec = features.track_spectrogram(path)
-      yield features.track_windows(spec, drop=drop, overlap=overlap)
+      spec = audio.track_spectrogram(path)
+      yield audio.track_windows(spec, drop=drop, overlap=overlap)
       return
-    starts = window_starts(num_frames(total, native_sr), drop=drop,
-                           overlap=overlap)
+    starts = audio.window_starts(num_frames(total, native_sr), drop=drop,
+                                 overlap=overlap)
     for i in range(0, len(starts), windows_per_block):
       block = starts[i:i + windows_per_block]
-      first, last = block[0], block[-1] + features.PATCH_FRAMES
+      first, last = block[0], block[-1] + audio.PATCH_FRAMES
       y = _read_block(handle, path, native_sr, total, first, last)
-      power = features.cqt_power(y)
-      offset = features.CONTEXT_FRAMES - first
-      frames = features.PATCH_FRAMES
-      yield np.stack([features.power_db(power[s + offset:s + offset + frames])
+      power = audio.cqt_power(y)
+      offset = audio.CONTEXT_FRAMES - first
+      frames = audio.PATCH_FRAMES
+      yield np.stack([audio.power_db(power[s + offset:s + offset + frames])
                       for s in block]).astype(np.float32)
 
 
@@ -162,5 +138,5 @@ def track_windows(path, **kwargs) -> np.ndarray:
 
 def audio_duration(path) -> Optional[float]:
   """Length in seconds from the header, None when unknown."""
-  with features.open_audio(path) as handle:
+  with audio.open_audio(path) as handle:
     return handle.frames / handle.samplerate if handle.frames > 0 else None

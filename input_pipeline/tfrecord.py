@@ -26,9 +26,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from etils import epath
 import numpy as np
-import tensorflow as tf
 
 from input_pipeline import fileio
+from input_pipeline import startup
+
+tf = startup.import_tensorflow()
 
 # Record kinds (docs/data_formats.md §3).
 MODALITIES = ('audio', 'image', 'text')

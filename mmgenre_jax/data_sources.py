@@ -30,13 +30,15 @@ from absl import logging
 import jax
 import ml_collections
 import numpy as np
-import tensorflow as tf
 
 from input_pipeline import pipeline
+from input_pipeline import startup
 from input_pipeline import tfrecord
 from mmgenre_jax import representations
 from mmgenre_jax import sharding
 from mmgenre_jax.models import registry
+
+tf = startup.import_tensorflow()
 
 # Item ids travel through the eval step as fixed-width UTF-8 bytes, so that
 # the replicated outputs carry the ids of every process's rows in the

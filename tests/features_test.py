@@ -1,4 +1,4 @@
-"""Tests of input_pipeline/features.py on small synthesised files."""
+"""Tests of input_pipeline/features/ (audio, image, text) on small files."""
 
 import json
 
@@ -9,8 +9,11 @@ import pytest
 import soundfile as sf
 
 from input_pipeline import features
+from input_pipeline.features import audio as audio_features
+from input_pipeline.features import image as image_features
+from input_pipeline.features import text as text_features
 
-SR = features.SAMPLE_RATE
+SR = audio_features.SAMPLE_RATE
 
 
 def _tone(freq, seconds, sr=SR, amplitude=0.5):
@@ -32,38 +35,38 @@ def _music(seconds, sr=SR, seed=0):
 
 
 def test_constants_follow_spec():
-  assert features.PATCH_FRAMES == 322
-  assert features.FMIN_HZ == pytest.approx(32.703, abs=1e-3)
-  assert (features.HOP_LENGTH, features.N_BINS,
-          features.BINS_PER_OCTAVE) == (1024, 96, 12)
+  assert audio_features.PATCH_FRAMES == 322
+  assert audio_features.FMIN_HZ == pytest.approx(32.703, abs=1e-3)
+  assert (audio_features.HOP_LENGTH, audio_features.N_BINS,
+          audio_features.BINS_PER_OCTAVE) == (1024, 96, 12)
 
 
 @pytest.mark.parametrize('freq,expected_bin', [(440.0, 45), (220.0, 33)])
 def test_pure_tone_lands_in_its_cqt_bin(freq, expected_bin):
   # Bin of f from C1: 12 * log2(f / 32.703); A4 = 45, A3 = 33.
-  assert round(12 * np.log2(freq / features.FMIN_HZ)) == expected_bin
-  spec = features.cqt_db(_tone(freq, 3.0))
+  assert round(12 * np.log2(freq / audio_features.FMIN_HZ)) == expected_bin
+  spec = audio_features.cqt_db(_tone(freq, 3.0))
   assert spec.shape == (1 + int(3.0 * SR) // 1024, 96)
   assert spec.dtype == np.float32
   middle = spec[10:-10]
   assert np.all(middle.argmax(axis=1) == expected_bin)
-  assert spec.max() == 0.0 and spec.min() >= -features.TOP_DB
+  assert spec.max() == 0.0 and spec.min() >= -audio_features.TOP_DB
   # Energy two octaves away is far below the peak.
   assert middle[:, expected_bin - 24].max() < -40
 
 
 def test_silence_is_valid_audio_at_the_floor(tmp_path):
-  spec = features.cqt_db(np.zeros(SR, dtype=np.float32))
-  np.testing.assert_array_equal(spec, -features.TOP_DB)
+  spec = audio_features.cqt_db(np.zeros(SR, dtype=np.float32))
+  np.testing.assert_array_equal(spec, -audio_features.TOP_DB)
   path = tmp_path / 'silent.flac'
   sf.write(path, np.zeros((20 * 8000, 2), dtype=np.float32), 8000)
-  np.testing.assert_array_equal(features.audio_patch(path, seed=0), -80.0)
+  np.testing.assert_array_equal(audio_features.audio_patch(path, seed=0), -80.0)
 
 
 def test_audio_patch_shape_range_and_tone_bin(tmp_path):
   path = tmp_path / 'a4.wav'
   sf.write(path, _tone(440.0, 20.0), SR)
-  patch = features.audio_patch(path, seed=3)
+  patch = audio_features.audio_patch(path, seed=3)
   assert patch.shape == (322, 96) and patch.dtype == np.float32
   assert patch.max() == 0.0
   assert patch.min() >= -80.0
@@ -73,29 +76,29 @@ def test_audio_patch_shape_range_and_tone_bin(tmp_path):
 def test_short_track_is_padded_with_silence(tmp_path):
   path = tmp_path / 'short.wav'
   sf.write(path, _tone(440.0, 5.0), SR)
-  patch = features.audio_patch(path, seed=0)
+  patch = audio_features.audio_patch(path, seed=0)
   assert patch.shape == (322, 96)
   signal_frames = int(5.0 * SR / 1024)  # 107
   assert np.all(patch[5:signal_frames - 5].argmax(axis=1) == 45)
   # After the tone (plus the C1 filter's half length) only the floor.
   np.testing.assert_array_equal(patch[signal_frames + 10:], -80.0)
   # Every seed gives the same patch: there is only one crop of a short track.
-  np.testing.assert_array_equal(patch, features.audio_patch(path, seed=7))
+  np.testing.assert_array_equal(patch, audio_features.audio_patch(path, seed=7))
 
 
 def test_crop_is_deterministic_by_seed_and_matches_whole_track(tmp_path):
   path = tmp_path / 'music.wav'
   sf.write(path, _music(35.0), SR)
-  a = features.audio_patch(path, seed=1)
-  np.testing.assert_array_equal(a, features.audio_patch(path, seed=1))
-  b = features.audio_patch(path, seed=2)
+  a = audio_features.audio_patch(path, seed=1)
+  np.testing.assert_array_equal(a, audio_features.audio_patch(path, seed=1))
+  b = audio_features.audio_patch(path, seed=2)
   assert np.abs(a - b).mean() > 1.0
   # The patch is the same 15 s of the whole-track CQT, re-referenced: the
   # context read around the crop makes the seek invisible.
-  spec = features.track_spectrogram(path)
+  spec = audio_features.track_spectrogram(path)
   n = int(35.0 * SR)
   for seed, patch in ((1, a), (2, b)):
-    start = features.patch_offset(n, sr=SR, seed=seed)
+    start = audio_features.patch_offset(n, sr=SR, seed=seed)
     assert start % 1024 == 0 and 0 <= start <= n - 15 * SR
     frame = start // 1024
     window = spec[frame:frame + 322]
@@ -104,13 +107,13 @@ def test_crop_is_deterministic_by_seed_and_matches_whole_track(tmp_path):
 
 
 def test_patch_offset_is_uniform_over_valid_starts():
-  starts = {features.patch_offset(int(16 * SR), sr=SR, seed=s)
+  starts = {audio_features.patch_offset(int(16 * SR), sr=SR, seed=s)
             for s in range(300)}
   last_frame = int((16 * SR - 15 * SR) // 1024)  # 21
   assert starts == {k * 1024 for k in range(last_frame + 1)}
-  assert features.patch_offset(5 * SR, sr=SR, seed=9) == 0
+  assert audio_features.patch_offset(5 * SR, sr=SR, seed=9) == 0
   # 44.1 kHz: the same frame grid, 2048 native samples per hop.
-  assert features.patch_offset(30 * 44100, sr=44100, seed=4) % 2048 == 0
+  assert audio_features.patch_offset(30 * 44100, sr=44100, seed=4) % 2048 == 0
 
 
 @pytest.mark.parametrize('ext', ['wav', 'flac', 'ogg', 'mp3'])
@@ -121,7 +124,7 @@ def test_each_format_loads_at_22k_mono(tmp_path, ext, native_sr, channels):
   data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
   path = tmp_path / f'tone_{native_sr}_{channels}.{ext}'
   sf.write(path, data, native_sr)
-  y = features.load_audio(path)
+  y = audio_features.load_audio(path)
   assert y.ndim == 1 and y.dtype == np.float32
   assert y.size == int(seconds * SR)
   spectrum = np.abs(np.fft.rfft(y))
@@ -136,12 +139,12 @@ def test_load_audio_reads_a_range(tmp_path):
   path = tmp_path / 'ramp.flac'
   ramp = np.linspace(-0.9, 0.9, 4 * 44100).astype(np.float32)
   sf.write(path, ramp, 44100)
-  y = features.load_audio(path, sr=44100, offset_s=1.0, duration_s=0.5)
+  y = audio_features.load_audio(path, sr=44100, offset_s=1.0, duration_s=0.5)
   np.testing.assert_allclose(y, ramp[44100:44100 + 22050], atol=1e-4)
-  tail = features.load_audio(path, sr=44100, offset_s=3.5)
+  tail = audio_features.load_audio(path, sr=44100, offset_s=3.5)
   assert tail.size == 22050
   with pytest.raises(features.FeatureError, match='past the end'):
-    features.load_audio(path, offset_s=10.0)
+    audio_features.load_audio(path, offset_s=10.0)
 
 
 def test_bad_audio_raises_feature_error_naming_the_file(tmp_path):
@@ -156,9 +159,9 @@ def test_bad_audio_raises_feature_error_naming_the_file(tmp_path):
   cases = {corrupt: 'corrupt', empty: '0 bytes', no_samples: 'no samples',
            nan: 'NaN', tmp_path / 'missing.ogg': 'not found'}
   for path, reason in cases.items():
-    for fn in (features.load_audio,
-               lambda p: features.audio_patch(p, seed=0),
-               lambda p: features.audio_patch_and_windows(p, seed=0)):
+    for fn in (audio_features.load_audio,
+               lambda p: audio_features.audio_patch(p, seed=0),
+               lambda p: audio_features.audio_patch_and_windows(p, seed=0)):
       with pytest.raises(features.FeatureError, match=reason) as info:
         fn(path)
       assert str(path) in str(info.value)
@@ -174,9 +177,9 @@ def test_truncated_mp3_falls_back_to_its_true_length(tmp_path):
   cut.write_bytes(data[:len(data) // 3])
   with sf.SoundFile(cut) as handle:
     assert handle.frames == 30 * 44100
-  decodable = features.load_audio(cut).size / SR
+  decodable = audio_features.load_audio(cut).size / SR
   assert 8.0 < decodable < 12.0
-  patch = features.audio_patch(cut, seed=5)
+  patch = audio_features.audio_patch(cut, seed=5)
   assert patch.shape == (322, 96) and patch.max() == 0.0
   end = int(decodable * SR / 1024)
   assert np.all(patch[5:end - 5].argmax(axis=1) == 45)
@@ -187,41 +190,58 @@ def test_track_windows_counts_and_positions():
   rng = np.random.default_rng(0)
   spec = -80.0 * rng.random((1000, 96)).astype(np.float32)
   # 15 % of 1000 dropped at each end: 700 frames, hop 161 -> 3 windows.
-  windows = features.track_windows(spec, relative=False)
+  windows = audio_features.track_windows(spec, relative=False)
   assert windows.shape == (3, 322, 96) and windows.dtype == np.float32
   for i, window in enumerate(windows):
     np.testing.assert_array_equal(window, spec[150 + 161 * i:472 + 161 * i])
-  assert features.track_windows(spec, overlap=0.0).shape[0] == 2
-  assert features.track_windows(spec, drop=0.0).shape[0] == 1 + (
+  assert audio_features.track_windows(spec, overlap=0.0).shape[0] == 2
+  assert audio_features.track_windows(spec, drop=0.0).shape[0] == 1 + (
       1000 - 322) // 161
   # Re-referenced windows: each has its own 0 dB maximum and -80 floor.
-  relative = features.track_windows(spec)
+  relative = audio_features.track_windows(spec)
   np.testing.assert_array_equal(relative.max(axis=(1, 2)), 0.0)
   assert relative.min() >= -80.0
   # The kept middle (400 - 2 * 60 = 280) is shorter than a patch: one
   # window centred in the whole spec.
-  middle = features.track_windows(spec[:400], relative=False)
+  middle = audio_features.track_windows(spec[:400], relative=False)
   np.testing.assert_array_equal(middle, spec[None, 39:361])
+
+
+def test_window_starts_match_track_windows():
+  for frames in (322, 323, 400, 431, 700, 2000, 12345):
+    spec = np.random.default_rng(frames).normal(
+        size=(frames, audio_features.N_BINS)).astype(np.float32)
+    starts = audio_features.window_starts(frames)
+    windows = audio_features.track_windows(spec, relative=False)
+    assert len(starts) == len(windows)
+    for s, w in zip(starts, windows):
+      np.testing.assert_array_equal(spec[s:s + audio_features.PATCH_FRAMES], w)
+  # input_pipeline.streaming cuts a file at the same starts.
+  assert audio_features.window_starts(1000) == [150, 311, 472]
+  with pytest.raises(ValueError, match='>= 322 frames'):
+    audio_features.window_starts(321)
+  with pytest.raises(ValueError, match='overlap'):
+    audio_features.window_starts(1000, overlap=1.0)
 
 
 def test_track_windows_pads_a_short_spec_with_the_floor():
   spec = np.zeros((100, 96), dtype=np.float32) - 30.0
   spec[:, 45] = -10.0
-  windows = features.track_windows(spec)
+  windows = audio_features.track_windows(spec)
   assert windows.shape == (1, 322, 96)
   np.testing.assert_array_equal(windows[0, :100, 45], 0.0)
   np.testing.assert_array_equal(windows[0, :100, 0], -20.0)
   np.testing.assert_array_equal(windows[0, 100:], -80.0)
   with pytest.raises(ValueError, match='frames, 96'):
-    features.track_windows(np.zeros((10, 84)))
+    audio_features.track_windows(np.zeros((10, 84)))
 
 
 def test_track_spectrogram_pads_to_one_patch(tmp_path):
   path = tmp_path / 'short.ogg'
   sf.write(path, _tone(220.0, 4.0), SR)
-  spec = features.track_spectrogram(path)
-  assert spec.shape == (1 + features.PATCH_SAMPLES // 1024, 96)
-  windows = features.track_windows(spec)
+  spec = audio_features.track_spectrogram(path)
+  assert spec.shape == (1 + audio_features.PATCH_SAMPLES // 1024, 96)
+  windows = audio_features.track_windows(spec)
   assert windows.shape == (1, 322, 96)
   assert np.all(windows[0, 5:80].argmax(axis=1) == 33)
 
@@ -233,27 +253,28 @@ def test_patch_and_windows_from_one_decode(tmp_path, ext, native_sr):
   path = tmp_path / f'music.{ext}'
   sf.write(path, librosa.resample(_music(35.0), orig_sr=SR,
                                   target_sr=native_sr), native_sr)
-  patch, windows = features.audio_patch_and_windows(path, seed=4)
-  want = features.track_windows(features.track_spectrogram(path))
+  patch, windows = audio_features.audio_patch_and_windows(path, seed=4)
+  want = audio_features.track_windows(audio_features.track_spectrogram(path))
   assert windows.shape == (2, 322, 96) and windows.dtype == np.float32
   np.testing.assert_array_equal(windows, want)
   if ext == 'mp3':
     # mp3 seeks are not sample-exact: audio_patch's seeked read differs from
     # the whole decode by a few thousandths of a dB.
     np.testing.assert_allclose(
-        patch, features.audio_patch(path, seed=4), atol=0.02)
+        patch, audio_features.audio_patch(path, seed=4), atol=0.02)
   else:
-    np.testing.assert_array_equal(patch, features.audio_patch(path, seed=4))
+    np.testing.assert_array_equal(patch,
+                                  audio_features.audio_patch(path, seed=4))
 
 
 def test_patch_and_windows_of_a_short_track(tmp_path):
   path = tmp_path / 'short.wav'
   sf.write(path, _tone(440.0, 5.0), SR)
-  patch, windows = features.audio_patch_and_windows(path, seed=0)
-  np.testing.assert_array_equal(patch, features.audio_patch(path, seed=0))
+  patch, windows = audio_features.audio_patch_and_windows(path, seed=0)
+  np.testing.assert_array_equal(patch, audio_features.audio_patch(path, seed=0))
   assert windows.shape == (1, 322, 96)
-  np.testing.assert_array_equal(
-      windows, features.track_windows(features.track_spectrogram(path)))
+  np.testing.assert_array_equal(windows, audio_features.track_windows(
+      audio_features.track_spectrogram(path)))
 
 
 # --- Images -------------------------------------------------------------------
@@ -272,7 +293,7 @@ def _cover(width=320, height=240):
 def test_load_image_rgb_crops_the_centre(tmp_path):
   path = tmp_path / 'cover.png'
   _cover().save(path)
-  image = features.load_image(path)
+  image = image_features.load_image(path)
   assert image.shape == (224, 224, 3) and image.dtype == np.uint8
   # 240 -> 256 rows, 320 -> 341 columns; the crop keeps the centre square
   # (80 px -> ~85 px) and cuts off the green strip (40 px -> 43 px; the crop
@@ -282,7 +303,7 @@ def test_load_image_rgb_crops_the_centre(tmp_path):
   red = np.all(image == (255, 0, 0), axis=-1)
   assert 80 * 80 < red.sum() < 88 * 88
   assert not np.any(np.all(image == (0, 255, 0), axis=-1))
-  small = features.load_image(path, size=32)
+  small = image_features.load_image(path, size=32)
   assert small.shape == (32, 32, 3)
 
 
@@ -306,7 +327,7 @@ def test_load_image_any_mode_to_rgb(tmp_path, mode, ext):
   assert image.mode == mode
   path = tmp_path / f'cover.{ext}'
   image.save(path)
-  out = features.load_image(path)
+  out = image_features.load_image(path)
   assert out.shape == (224, 224, 3) and out.dtype == np.uint8
   centre, corner = out[112, 112].astype(int), out[10, 200].astype(int)
   if mode in ('L', 'I;16', 'I', 'F', 'LA'):
@@ -328,7 +349,7 @@ def test_transparent_pixels_become_white(tmp_path):
   a[16:48, 16:48] = (255, 0, 0, 255)  # Opaque red square; the rest clear.
   path = tmp_path / 'clear.png'
   Image.fromarray(a, mode='RGBA').save(path)
-  out = features.load_image(path, size=56)
+  out = image_features.load_image(path, size=56)
   np.testing.assert_array_equal(out[28, 28], (255, 0, 0))
   np.testing.assert_array_equal(out[0, 0], (255, 255, 255))
 
@@ -341,7 +362,7 @@ def test_exif_orientation_is_applied(tmp_path):
   exif[0x0112] = 6  # Display rotated 90 degrees clockwise.
   path = tmp_path / 'rotated.jpg'
   Image.fromarray(a).save(path, exif=exif, quality=95)
-  out = features.load_image(path, size=64).astype(int)
+  out = image_features.load_image(path, size=64).astype(int)
   # Displayed, the stored left half is the top half.
   assert out[10, 32, 1] > 200 and out[10, 32, 2] < 60
   assert out[54, 32, 2] > 200 and out[54, 32, 1] < 60
@@ -360,21 +381,21 @@ def test_bad_images_raise_feature_error_naming_the_file(tmp_path):
            tmp_path / 'missing.jpg': 'not found'}
   for path, reason in cases.items():
     with pytest.raises(features.FeatureError, match=reason) as info:
-      features.load_image(path)
+      image_features.load_image(path)
     assert str(path) in str(info.value)
 
 
 def test_normalize_image():
   images = np.zeros((2, 4, 4, 3), dtype=np.uint8)
   images[1] = 255
-  out = features.normalize_image(images)
+  out = image_features.normalize_image(images)
   assert out.shape == (2, 4, 4, 3) and out.dtype == np.float32
-  mean = np.asarray(features.IMAGENET_MEAN)
-  std = np.asarray(features.IMAGENET_STD)
+  mean = np.asarray(image_features.IMAGENET_MEAN)
+  std = np.asarray(image_features.IMAGENET_STD)
   np.testing.assert_allclose(out[0, 0, 0], -mean / std, rtol=1e-6)
   np.testing.assert_allclose(out[1, 3, 3], (1 - mean) / std, rtol=1e-6)
   with pytest.raises(ValueError, match='uint8'):
-    features.normalize_image(images.astype(np.float32))
+    image_features.normalize_image(images.astype(np.float32))
 
 
 # --- Text ---------------------------------------------------------------------
@@ -382,37 +403,37 @@ def test_normalize_image():
 
 def test_truncate_at_the_last_sentence_end():
   text = 'One. Two! Three? Four five six'
-  assert features.truncate_text(text, 20) == 'One. Two! Three?'
+  assert text_features.truncate_text(text, 20) == 'One. Two! Three?'
   # The limit falls right after a sentence end.
-  assert features.truncate_text(text, 16) == 'One. Two! Three?'
-  assert features.truncate_text(text, 15) == 'One. Two!'
+  assert text_features.truncate_text(text, 16) == 'One. Two! Three?'
+  assert text_features.truncate_text(text, 15) == 'One. Two!'
   # A decimal point or an abbreviation glued to a word is no sentence end.
-  assert features.truncate_text('It is 3.5 stars. Great stuff here',
+  assert text_features.truncate_text('It is 3.5 stars. Great stuff here',
                                 12) == 'It is 3.5'
   # Closing quotes stay with their sentence.
-  assert features.truncate_text('He said "wow!" and left', 16) == (
+  assert text_features.truncate_text('He said "wow!" and left', 16) == (
       'He said "wow!"')
   # No sentence end: cut at the last whitespace; none either: hard cut.
-  assert features.truncate_text('aaa bbb ccc ddd', 10) == 'aaa bbb'
-  assert features.truncate_text('aaa bbb ccc', 7) == 'aaa bbb'
-  assert features.truncate_text('abcdefghij', 4) == 'abcd'
-  assert features.truncate_text('Short one', 1500) == 'Short one'
+  assert text_features.truncate_text('aaa bbb ccc ddd', 10) == 'aaa bbb'
+  assert text_features.truncate_text('aaa bbb ccc', 7) == 'aaa bbb'
+  assert text_features.truncate_text('abcdefghij', 4) == 'abcd'
+  assert text_features.truncate_text('Short one', 1500) == 'Short one'
 
 
 def test_aggregate_reviews_joins_in_order_and_truncates():
   reviews = ['First review.\nGreat  album!', '', '  Second one.  ',
              'Third.']
-  assert features.aggregate_reviews(reviews) == (
+  assert text_features.aggregate_reviews(reviews) == (
       'First review. Great album! Second one. Third.')
   long_reviews = ['This album is wonderful. ' * 80, 'Never read.']
-  text = features.aggregate_reviews(long_reviews)
-  assert len(text) <= features.MAX_TEXT_CHARS
-  assert len(text) > features.MAX_TEXT_CHARS - 30
+  text = text_features.aggregate_reviews(long_reviews)
+  assert len(text) <= text_features.MAX_TEXT_CHARS
+  assert len(text) > text_features.MAX_TEXT_CHARS - 30
   assert text.endswith('wonderful.')
-  assert features.aggregate_reviews([]) == ''
-  assert features.aggregate_reviews(['a b c d.'], max_chars=5) == 'a b c'
+  assert text_features.aggregate_reviews([]) == ''
+  assert text_features.aggregate_reviews(['a b c d.'], max_chars=5) == 'a b c'
   with pytest.raises(TypeError):
-    features.aggregate_reviews('one string')
+    text_features.aggregate_reviews('one string')
 
 
 def test_enrichment_read_and_apply(tmp_path):
@@ -425,23 +446,24 @@ def test_enrichment_read_and_apply(tmp_path):
       'rock\tRock music\n'
       '\n'
       'miles davis\tJazz-funk musicians,Jazz trumpeters\n', encoding='utf-8')
-  dictionary = features.read_enrichment(path)
+  dictionary = text_features.read_enrichment(path)
   assert dictionary['Miles Davis'] == ['Jazz trumpeters',
                                        'American jazz musicians']
   assert dictionary['New York'] == ['Cities in New York']
   text = 'MILES  davis played in new york. Not rocky, but rock.'
-  enriched = features.enrich(text, dictionary)
+  enriched = text_features.enrich(text, dictionary)
   # The longest mention wins ("Miles Davis", not "Davis"); both spellings of
   # the entity contribute; "rocky" is no whole-word match of "rock".
   assert enriched == (
       text + ' Jazz_trumpeters American_jazz_musicians Jazz_funk_musicians '
       'Cities_in_New_York Rock_music')
-  assert features.enrich('Nothing here.', dictionary) == 'Nothing here.'
-  assert features.enrich('Davis alone', dictionary) == 'Davis alone Surnames'
+  assert text_features.enrich('Nothing here.', dictionary) == 'Nothing here.'
+  assert text_features.enrich('Davis alone',
+                             dictionary) == 'Davis alone Surnames'
   bad = tmp_path / 'bad.tsv'
   bad.write_text('Miles Davis\tJazz\nno tab here\n', encoding='utf-8')
   with pytest.raises(features.FeatureError, match=r'bad\.tsv: line 2'):
-    features.read_enrichment(bad)
+    text_features.read_enrichment(bad)
 
 
 def _texts():
@@ -454,7 +476,7 @@ def _texts():
 
 def test_tfidf_fit_settings_and_json_round_trip(tmp_path):
   train = _texts()
-  vectorizer = features.fit_tfidf(train)
+  vectorizer = text_features.fit_tfidf(train)
   params = vectorizer.get_params()
   assert params['sublinear_tf'] is True
   assert params['max_df'] == 0.5 and params['max_features'] == 10000
@@ -462,12 +484,12 @@ def test_tfidf_fit_settings_and_json_round_trip(tmp_path):
   assert 'album' not in vectorizer.vocabulary_
   assert 'trumpet' in vectorizer.vocabulary_
   path = tmp_path / 'text_vectorizer.json'
-  features.save_vectorizer(vectorizer, path)
+  text_features.save_vectorizer(vectorizer, path)
   payload = json.loads(path.read_text(encoding='utf-8'))
   assert payload['settings']['max_df'] == 0.5
   assert len(payload['terms']) == len(payload['idf']) == len(
       vectorizer.vocabulary_)
-  loaded = features.load_vectorizer(path)
+  loaded = text_features.load_vectorizer(path)
   test = ['jazz swing riff with a banjo solo', 'number3 number3 techno',
           'words never seen']
   for texts in (train, test):
@@ -482,12 +504,12 @@ def test_tfidf_fit_settings_and_json_round_trip(tmp_path):
 
 def test_tfidf_errors(tmp_path):
   with pytest.raises(features.FeatureError, match='no training texts'):
-    features.fit_tfidf([])
+    text_features.fit_tfidf([])
   with pytest.raises(features.FeatureError, match='max_df'):
-    features.fit_tfidf(['same words', 'same words'])
+    text_features.fit_tfidf(['same words', 'same words'])
   bad = tmp_path / 'vectorizer.json'
   bad.write_text('{"format": "other"}', encoding='utf-8')
   with pytest.raises(features.FeatureError, match='vectorizer.json'):
-    features.load_vectorizer(bad)
+    text_features.load_vectorizer(bad)
   with pytest.raises(features.FeatureError, match='cannot read'):
-    features.load_vectorizer(tmp_path / 'missing.json')
+    text_features.load_vectorizer(tmp_path / 'missing.json')

@@ -75,3 +75,28 @@ def test_malformed_file_errors(tmp_path, rows, header, match):
   path = write_tsv(tmp_path / 'bad.tsv', rows, header=header)
   with pytest.raises(mumu.DataFormatError, match=match):
     msdi.load_msdi(path)
+
+
+def test_unknown_genre_rows_can_be_left_out(tmp_path):
+  path = write_tsv(tmp_path / 'MSD-I_dataset.tsv', [
+      ['TRA', 'Rock', '1', 'train', 'AR1', 'a.jpg'],
+      # Left out before any other check: its extra field is not an error.
+      ['TRB', 'Polka', '2', 'val', 'AR2', 'b.jpg', 'extra'],
+      ['TRC', ' R&B ', '3', 'test', 'AR3', 'c.jpg'],
+      ['TRD', 'jazz', '4', 'test', 'AR4', 'd.jpg'],
+  ])
+  with pytest.raises(mumu.DataFormatError, match='line 3: 7 fields'):
+    msdi.load_msdi(path)
+  dropped = []
+  dataset = msdi.load_msdi(path, on_unknown_genre=lambda *row:
+                           dropped.append(row))
+  assert dropped == [('TRB', 'Polka', 3), ('TRC', 'R&B', 4)]
+  assert list(dataset.tracks) == ['TRA', 'TRD']
+  assert dataset.genres == ('Jazz', 'Rock')
+  # Other defects of the kept rows are still errors, naming the file.
+  bad = write_tsv(tmp_path / 'bad.tsv', [
+      ['TRA', 'Polka', '1', 'train', 'AR1', 'a.jpg'],
+      ['TRB', 'Rock', '2', 'dev', 'AR2', 'b.jpg']])
+  with pytest.raises(mumu.DataFormatError,
+                     match=r"bad.tsv, line 3, column 'set'"):
+    msdi.load_msdi(bad, on_unknown_genre=lambda *row: None)

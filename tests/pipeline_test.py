@@ -6,12 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from input_pipeline import features
+from input_pipeline import layout
+from input_pipeline import msdi
 from input_pipeline import mumu
 from input_pipeline import pipeline
 from input_pipeline import prepare
 from input_pipeline import synthetic
 from input_pipeline import tfrecord
+from input_pipeline.features import image as image_features
 
 IMAGE_SIZE = 32
 
@@ -58,7 +60,7 @@ def test_audio_batches_are_standardised_with_labels(shards, corpus):
   assert got['patch'].shape == (n, frames, bins, 1)
   assert got['patch'].dtype == np.float32
   assert batches[0]['patch'].shape == (4, frames, bins, 1)
-  with np.load(shards / prepare.AUDIO_STATS) as stats:
+  with np.load(shards / layout.AUDIO_STATS_NPZ) as stats:
     mean, std = stats['mean'], stats['std']
   std = np.where(std < pipeline.STD_FLOOR, 1, std)
   want = (np.stack([r['patch'] for r in raw]) - mean) / std
@@ -96,7 +98,7 @@ def test_audio_window_batches_for_whole_track_evaluation(shards):
   assert all(b['patch'].shape == (batch_size, 322, 96, 1) for b in batches)
   assert got['mask'].sum() == n and not got['mask'][n:].any()
   # Standardised like the audio patches, with the same training statistics.
-  with np.load(shards / prepare.AUDIO_STATS) as stats:
+  with np.load(shards / layout.AUDIO_STATS_NPZ) as stats:
     mean, std = stats['mean'], stats['std']
   std = np.where(std < pipeline.STD_FLOOR, 1, std)
   want = (np.stack([r['patch'] for r in raw]) - mean) / std
@@ -169,7 +171,7 @@ def test_image_and_text_batches(shards):
   got, _ = _all(ds)
   raw = _raw(shards, 'image', 'train')
   assert got['image'].shape == (len(raw), IMAGE_SIZE, IMAGE_SIZE, 3)
-  want = features.normalize_image(np.stack([r['image'] for r in raw]))
+  want = image_features.normalize_image(np.stack([r['image'] for r in raw]))
   np.testing.assert_allclose(got['image'], want, atol=1e-5)
 
   # Training augmentation: seeded, within mild bounds, new every epoch.
@@ -281,7 +283,7 @@ def test_msdi_labels_are_class_indices(corpus, tmp_path):
                              process_index=0, process_count=1)
   got, _ = _all(ds)
   assert got['labels'].dtype == np.int32 and got['labels'].ndim == 1
-  tracks = prepare.msdi.load_msdi(corpus / 'MSD-I_dataset.tsv').tracks
+  tracks = msdi.load_msdi(corpus / 'MSD-I_dataset.tsv').tracks
   want = [manifest['labels'].index(tracks[t].genre) for t in got['track_id']]
   assert got['labels'].tolist() == want
   assert got['album_id'].tolist() == [tracks[t].album_index

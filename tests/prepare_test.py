@@ -1,4 +1,4 @@
-"""Tests of input_pipeline.tfrecord and input_pipeline.prepare.
+"""Tests of input_pipeline.tfrecord and input_pipeline.prepare (prepare_*).
 
 A hand-made MuMu corpus with one defect of each kind checks the skip report
 and the train-only statistics; the synthetic corpus checks the whole command.
@@ -13,18 +13,26 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 from PIL import Image
 import pytest
 import soundfile
 
-from input_pipeline import features
+from input_pipeline import layout
+from input_pipeline import msdi
+from input_pipeline import mumu
 from input_pipeline import pipeline
 from input_pipeline import prepare
+from input_pipeline import prepare_corpus
+from input_pipeline import prepare_workers
 from input_pipeline import splits as splits_lib
 from input_pipeline import synthetic
 from input_pipeline import tfrecord
+from input_pipeline.features import audio as audio_features
+from input_pipeline.features import image as image_features
+from input_pipeline.features import text as text_features
 from mmgenre_jax import cli
 
 LABELS = ('Rock', 'Jazz', 'Pop', 'Blues')
@@ -66,7 +74,7 @@ def make_corpus(root: pathlib.Path) -> pathlib.Path:
   (root / 'covers').mkdir()
   with open(root / 'MuMu_dataset_multi-label.csv', 'w', newline='') as f:
     writer = csv.writer(f)
-    writer.writerow(prepare.mumu.MUMU_COLUMNS)
+    writer.writerow(mumu.MUMU_COLUMNS)
     for album, (artist, tracks, genres, _) in ALBUMS.items():
       for track in tracks:
         writer.writerow([album, f'mb-{album}', track, f'rec-{track}', artist,
@@ -111,7 +119,7 @@ def _records(out, manifest, modality, split):
 
 
 def _skipped_rows(out):
-  with open(out / prepare.SKIPPED, newline='') as f:
+  with open(out / layout.SKIPPED_TSV, newline='') as f:
     return list(csv.DictReader(f, delimiter='\t'))
 
 
@@ -263,19 +271,20 @@ def test_records_hold_features_and_labels(prepared):
   # Label indices into LABELS; the unknown 'Zydeco' of A3 is dropped.
   assert [r['labels'].tolist() for r in audio] == [[0, 2], [0, 2], [3]]
   for record in audio:
-    want = features.audio_patch(
+    want = audio_features.audio_patch(
         root / 'audio' / f'{record["track_id"]}.wav',
-        seed=prepare.track_seed(0, record['track_id']))
+        seed=prepare_workers.track_seed(0, record['track_id']))
     np.testing.assert_array_equal(record['patch'], want)
   images = _records(out, manifest, 'image', 'test')
   assert [r['album_id'] for r in images] == ['A5']
   np.testing.assert_array_equal(
       images[0]['image'],
-      features.load_image(root / 'covers' / 'A5.png', size=IMAGE_SIZE))
+      image_features.load_image(root / 'covers' / 'A5.png', size=IMAGE_SIZE))
   assert _records(out, manifest, 'image', 'val') == []
   assert manifest['modalities']['image']['features']['image'] == {
       'dtype': 'uint8', 'shape': [IMAGE_SIZE, IMAGE_SIZE, 3]}
-  assert manifest['patch_shape'] == [features.PATCH_FRAMES, features.N_BINS]
+  assert manifest['patch_shape'] == [audio_features.PATCH_FRAMES,
+                                     audio_features.N_BINS]
 
 
 def test_audio_windows_are_the_whole_track_windows(prepared):
@@ -295,7 +304,7 @@ def test_audio_windows_are_the_whole_track_windows(prepared):
         t['track_id'] for t in tracks]
     for track in tracks:
       mine = [w for w in windows if w['track_id'] == track['track_id']]
-      want = features.track_windows(features.track_spectrogram(
+      want = audio_features.track_windows(audio_features.track_spectrogram(
           root / 'audio' / f'{track["track_id"]}.wav'))
       assert len(mine) == len(want)
       assert [int(w['window']) for w in mine] == list(range(len(want)))
@@ -323,7 +332,7 @@ def test_no_windows_skips_them_and_keeps_the_rest(prepared, tmp_path):
                    '--out', str(again), '--splits', str(root / 'splits'),
                    '--image-size', str(IMAGE_SIZE), '--shard-size', '2',
                    '--workers', '1', '--no-windows', '--no-progress']) == 0
-  plain = json.loads((again / prepare.MANIFEST).read_text())
+  plain = json.loads((again / layout.MANIFEST_JSON).read_text())
   assert 'audio_windows' not in plain['modalities']
   assert plain['omitted_modalities'] == {
       'audio_windows': 'prepared with --no-windows'}
@@ -339,8 +348,8 @@ def test_no_windows_skips_them_and_keeps_the_rest(prepared, tmp_path):
       assert a['track_id'] == b['track_id']
       np.testing.assert_array_equal(a['patch'], b['patch'])
   for name in ('mean', 'std'):
-    np.testing.assert_array_equal(np.load(again / prepare.AUDIO_STATS)[name],
-                                  np.load(out / prepare.AUDIO_STATS)[name])
+    np.testing.assert_array_equal(np.load(again / layout.AUDIO_STATS_NPZ)[name],
+                                  np.load(out / layout.AUDIO_STATS_NPZ)[name])
   with pytest.raises(pipeline.ManifestError,
                      match=f'{again}.*--no-windows.*without --no-windows'):
     pipeline.make_dataset(again, 'audio_windows', 'test', batch_size=2,
@@ -352,12 +361,13 @@ def test_no_windows_skips_them_and_keeps_the_rest(prepared, tmp_path):
 
 def test_statistics_and_tfidf_come_from_train_only(prepared):
   root, out, manifest = prepared
-  train = np.stack([features.audio_patch(
-      root / 'audio' / f'{t}.wav', seed=prepare.track_seed(0, t))
+  train = np.stack([audio_features.audio_patch(
+      root / 'audio' / f'{t}.wav', seed=prepare_workers.track_seed(0, t))
                     for t in ('T1', 'T2', 'T4')]).astype(np.float64)
-  with np.load(out / prepare.AUDIO_STATS) as stats:
+  with np.load(out / layout.AUDIO_STATS_NPZ) as stats:
     assert stats['mean'].dtype == np.float32
-    assert stats['mean'].shape == (features.PATCH_FRAMES, features.N_BINS)
+    assert stats['mean'].shape == (audio_features.PATCH_FRAMES,
+                                   audio_features.N_BINS)
     np.testing.assert_allclose(stats['mean'], train.mean(0), atol=1e-4)
     np.testing.assert_allclose(stats['std'], train.std(0), atol=1e-3)
     assert int(stats['count']) == 3
@@ -365,13 +375,13 @@ def test_statistics_and_tfidf_come_from_train_only(prepared):
                                   in _records(out, manifest, 'audio', s)]])
   assert not np.allclose(every.mean(0), train.mean(0), atol=1e-2)
 
-  vectorizer = features.load_vectorizer(out / prepare.TEXT_VECTORIZER)
+  vectorizer = text_features.load_vectorizer(out / layout.TEXT_VECTORIZER_JSON)
   vocabulary = vectorizer.vocabulary_
   assert 'saxophone' in vocabulary and 'harmonica' in vocabulary
   assert 'xylophonic' not in vocabulary  # A val-only word.
   assert manifest['vocab_size'] == len(vocabulary)
   val = _records(out, manifest, 'text', 'val')[0]
-  want = vectorizer.transform([features.aggregate_reviews(REVIEWS['A4'])])
+  want = vectorizer.transform([text_features.aggregate_reviews(REVIEWS['A4'])])
   np.testing.assert_array_equal(val['tfidf_indices'], np.sort(want.indices))
   train_rows = _records(out, manifest, 'text', 'train')
   for row in train_rows:
@@ -402,7 +412,7 @@ def test_outputs_are_atomic_and_checksummed(prepared, tmp_path):
   with pytest.raises(prepare.PrepareError, match='No training track'):
     prepare.prepare('mumu', root, copy, splits_dir=bad_splits,
                     image_size=IMAGE_SIZE, workers=1, progress=False)
-  assert not (copy / prepare.MANIFEST).exists()
+  assert not (copy / layout.MANIFEST_JSON).exists()
   assert not [p for p in copy.rglob('*') if p.name.endswith('.tmp')]
 
 
@@ -417,7 +427,7 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
                    str(corpus / 'enrichment.tsv'), '--no-windows',
                    '--no-progress']) == 0
   assert 'skipped' in capsys.readouterr().out
-  manifest = json.loads((out / prepare.MANIFEST).read_text())
+  manifest = json.loads((out / layout.MANIFEST_JSON).read_text())
   assert manifest['args']['enrichment'].endswith('enrichment.tsv')
   in_splits = set().union(*splits_lib.read_splits(out / 'splits').values())
   skipped = {(r['stage'], r['item_id']) for r in _skipped_rows(out)}
@@ -425,7 +435,7 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
     defects = list(csv.DictReader(f, delimiter='\t'))
   stage = {'empty_audio': 'audio', 'corrupt_audio': 'audio',
            'corrupt_image': 'image', 'empty_reviews': 'text'}
-  track_album = prepare.mumu.load_mumu(
+  track_album = mumu.load_mumu(
       corpus / 'MuMu_dataset_multi-label.csv').track_album
   for defect in defects:
     album = track_album.get(defect['item_id'], defect['item_id'])
@@ -483,9 +493,9 @@ def test_worker_pool_survives_a_crashing_worker():
   # signal.raise_signal(SIGCHLD) returns None (the default action is to
   # ignore it); SIGKILL kills the worker process, as a decoder crash would.
   ok = signal.SIGCHLD
-  jobs = [prepare.Item('train', f'T{i}', {}, [], path=signum)
+  jobs = [prepare_corpus.Item('train', f'T{i}', {}, [], path=signum)
           for i, signum in enumerate([ok, ok, signal.SIGKILL, ok, ok, ok])]
-  pool = prepare.WorkerPool(2)
+  pool = prepare_workers.WorkerPool(2)
   try:
     results = list(pool.map(signal.raise_signal, jobs, lambda job: {}))
   finally:
@@ -510,8 +520,120 @@ def test_text_is_omitted_when_tfidf_cannot_fit(tmp_path):
   assert set(manifest['modalities']) == {'audio', 'image'}
   assert set(manifest['omitted_modalities']) == {'text', 'audio_windows'}
   assert manifest['vocab_size'] is None
-  assert not (out / prepare.TEXT_VECTORIZER).exists()
+  assert not (out / layout.TEXT_VECTORIZER_JSON).exists()
   text_rows = [r for r in _skipped_rows(out) if r['stage'] == 'text']
   assert sorted(r['item_id'] for r in text_rows) == ['A1', 'A2', 'A3', 'A4',
                                                      'A5']
   assert manifest['skipped']['text'] == 5
+
+
+def _cli_args(root, out, *extra):
+  """`mmgenre prepare` with the settings of the `prepared` fixture."""
+  return ['prepare', '--dataset', 'mumu', '--data', str(root), '--out',
+          str(out), '--splits', str(root / 'splits'), '--image-size',
+          str(IMAGE_SIZE), '--shard-size', '2', '--no-progress', *extra]
+
+
+def test_complete_run_is_recognised_by_its_settings(prepared, tmp_path):
+  root, out, manifest = prepared
+  args = manifest['args']
+  assert args == prepare.run_args(
+      'mumu', root, out, splits_dir=root / 'splits', image_size=IMAGE_SIZE,
+      shard_size=2, workers=1)
+  assert prepare.is_complete(out, args)
+  # Neither the worker count nor where the directory is change the output.
+  assert prepare.is_complete(out, {**args, 'workers': 8, 'out': 'moved'})
+  for key, other in (('image_size', 16), ('shard_size', 3), ('seed', 1),
+                     ('windows', False), ('enrichment', 'enrichment.tsv'),
+                     ('splits', None), ('data', str(tmp_path)),
+                     ('dataset', 'msdi'), ('min_albums', 2)):
+    assert not prepare.is_complete(out, {**args, key: other}), key
+  assert not prepare.is_complete(tmp_path / 'nothing', args)
+  # A copy lacking a listed file, or of another manifest version, is not.
+  for damage in ('shard', 'stats', 'version', 'incomplete'):
+    copy = tmp_path / damage
+    shutil.copytree(out, copy)
+    if damage == 'shard':
+      (copy / manifest['modalities']['image']['shards']['test'][0][
+          'file']).unlink()
+    elif damage == 'stats':
+      (copy / layout.AUDIO_STATS_NPZ).unlink()
+    else:
+      changed = dict(manifest)
+      if damage == 'version':
+        changed['format_version'] = prepare.MANIFEST_VERSION - 1
+      else:
+        changed['complete'] = False
+      (copy / layout.MANIFEST_JSON).write_text(json.dumps(changed))
+    assert not prepare.is_complete(copy, args), damage
+
+
+def test_cli_skips_a_complete_run_unless_forced(prepared, tmp_path, capsys):
+  root, out, _ = prepared
+  again = tmp_path / 'shards'
+  shutil.copytree(out, again)
+  manifest_path = again / layout.MANIFEST_JSON
+  # Marks the manifest: a skipped run leaves it, a forced one rewrites it.
+  marked = json.loads(manifest_path.read_text())
+  marked['created'] = 'marked'
+  manifest_path.write_text(json.dumps(marked))
+  capsys.readouterr()
+  assert cli.main(_cli_args(root, again, '--workers', '2')) == 0
+  assert capsys.readouterr().out == (
+      f'[prepare] {again} already holds these shards (manifest.json '
+      'complete, same settings), skipped\n')
+  assert json.loads(manifest_path.read_text())['created'] == 'marked'
+
+  assert cli.main(_cli_args(root, again, '--workers', '1', '--force')) == 0
+  printed = capsys.readouterr().out
+  assert 'already holds' not in printed
+  assert printed.endswith(f'Shards and manifest written to {again}\n')
+  forced = json.loads(manifest_path.read_text())
+  assert forced['created'] != 'marked' and forced['complete'] is True
+  # The same corpus and settings: the same shards, byte for byte.
+  assert forced['modalities'] == marked['modalities']
+  assert (again / layout.SKIPPED_TSV).read_bytes() == (
+      out / layout.SKIPPED_TSV).read_bytes()
+  assert prepare.is_complete(again, forced['args'])
+
+
+def test_msdi_unknown_genres_are_skipped_without_a_temp_file(tmp_path,
+                                                             monkeypatch):
+  header = '\t'.join(['msd_track_id', 'genre', 'album_index', 'set',
+                      'msd_artist_id', 'image_url'])
+  rows = [['TRA', 'Rock', '1', 'train', 'AR1', 'covers/1.jpg'],
+          ['TRB', 'Polka', '2', 'train', 'AR2', 'covers/2.jpg'],
+          ['TRC', 'jazz', '3', 'val', 'AR3', 'http://example.org/3.jpg'],
+          ['TRD', ' Disco ', '4', 'test', 'AR4', ''],
+          ['TRE', 'Pop', '5', 'test', 'AR5', '']]
+  root = tmp_path / 'corpus'
+  root.mkdir()
+  (root / layout.MSDI_TSV).write_text(
+      header + '\n' + ''.join('\t'.join(r) + '\n' for r in rows))
+  splits_lib.write_splits({'train': ['TRA', 'TRB'], 'val': ['TRC'],
+                           'test': ['TRD', 'TRE']}, tmp_path / 'splits')
+
+  def no_temp_files(*args, **kwargs):
+    raise AssertionError('the MSD-I rows are filtered in memory')
+
+  for name in ('mkstemp', 'NamedTemporaryFile', 'TemporaryFile'):
+    monkeypatch.setattr(tempfile, name, no_temp_files)
+  skips = prepare_corpus.SkipLog()
+  corpus = prepare_corpus.load_msdi_corpus(
+      root, splits_dir=tmp_path / 'splits', skips=skips)
+  assert corpus.labels == ('Jazz', 'Pop', 'Rock')
+  assert corpus.splits == {'train': ['TRA'], 'val': ['TRC'], 'test': ['TRE']}
+  tsv = os.fspath(root / layout.MSDI_TSV)
+  genres = list(msdi.MSDI_GENRES)
+  # Each unknown genre once, from the corpus, then the split entries of the
+  # tracks left out.
+  assert skips.rows[:2] == [
+      ('labels', '', 'TRB', tsv,
+       f"unknown label 'Polka' (line 3); MSD-I genres are {genres}"),
+      ('labels', '', 'TRD', tsv,
+       f"unknown label 'Disco' (line 5); MSD-I genres are {genres}")]
+  assert [(r[0], r[1], r[2]) for r in skips.rows[2:]] == [
+      ('labels', 'train', 'TRB'), ('labels', 'test', 'TRD')]
+  assert [i.item_id for i in corpus.items['audio']['train']] == ['TRA']
+  assert corpus.items['image']['val'][0].missing.startswith(
+      'remote image_url http://example.org/3.jpg')

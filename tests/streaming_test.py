@@ -6,6 +6,7 @@ import soundfile as sf
 
 from input_pipeline import features
 from input_pipeline import streaming
+from input_pipeline.features import audio as audio_features
 
 
 def _write(path, seconds, rate, channels=1, fmt=None):
@@ -20,7 +21,7 @@ def _write(path, seconds, rate, channels=1, fmt=None):
 
 
 def _whole(path):
-  return features.track_windows(features.track_spectrogram(path))
+  return audio_features.track_windows(audio_features.track_spectrogram(path))
 
 
 @pytest.mark.parametrize('rate,channels,seconds', [
@@ -36,7 +37,7 @@ def test_equals_whole_track_windows(tmp_path, rate, channels, seconds):
   assert got.shape == expected.shape
   assert got.dtype == np.float32
   np.testing.assert_allclose(got, expected, atol=0.05)
-  assert got.max() == 0.0 and got.min() >= -features.TOP_DB
+  assert got.max() == 0.0 and got.min() >= -audio_features.TOP_DB
 
 
 def test_fractional_resampling_ratio_is_close(tmp_path):
@@ -52,27 +53,16 @@ def test_fractional_resampling_ratio_is_close(tmp_path):
 def test_shorter_than_a_patch_is_one_padded_window(tmp_path):
   path = _write(tmp_path / 'short.mp3', 3.0, 16000, fmt='MP3')
   got = streaming.track_windows(path)
-  assert got.shape == (1, features.PATCH_FRAMES, features.N_BINS)
+  assert got.shape == (1, audio_features.PATCH_FRAMES, audio_features.N_BINS)
   np.testing.assert_array_equal(got, _whole(path))
   # The end is padding: the -80 dB floor.
-  assert np.all(got[0, -50:] == -features.TOP_DB)
-
-
-def test_window_starts_match_track_windows():
-  for frames in (322, 323, 400, 431, 700, 2000, 12345):
-    spec = np.random.default_rng(frames).normal(
-        size=(frames, features.N_BINS)).astype(np.float32)
-    starts = streaming.window_starts(frames)
-    windows = features.track_windows(spec, relative=False)
-    assert len(starts) == len(windows)
-    for s, w in zip(starts, windows):
-      np.testing.assert_array_equal(spec[s:s + features.PATCH_FRAMES], w)
+  assert np.all(got[0, -50:] == -audio_features.TOP_DB)
 
 
 def test_num_frames_is_that_of_the_whole_track_cqt(tmp_path):
   for rate, seconds in ((44100, 20.3), (48000, 16.01), (22050, 15.2)):
     path = _write(tmp_path / f'{rate}.wav', seconds, rate)
-    frames = features.track_spectrogram(path).shape[0]
+    frames = audio_features.track_spectrogram(path).shape[0]
     assert streaming.num_frames(sf.info(path).frames, rate) == frames
 
 

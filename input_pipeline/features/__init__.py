@@ -1,0 +1,38 @@
+"""Per-item features: CQT audio patches, cover images, review texts.
+
+SPEC §2 (Oramas et al. 2018, Sec 6.1 / 5.2 / 5.3), one module per modality:
+
+- `audio`: 22,050 Hz mono, constant-Q transform (hop 1024, 96 bins of 12 per
+  octave from C1, Hann window), `power_to_db(|C|^2, ref=max)`, as
+  [frames, 96]. One seeded random 15 s patch (322 frames) per track for
+  training; whole-track windows (15 % dropped at each end, 50 % overlap) for
+  prediction.
+- `image`: any PIL mode to RGB, shorter side resized to 256 (for 224), centre
+  crop 224 x 224, uint8; ImageNet mean/std applied later.
+- `text`: the reviews of an album joined in order, truncated at about 1,500
+  characters at a sentence end; optional semantic enrichment (categories of
+  linked entities appended as words); tf-idf fitted on the training split.
+
+  from input_pipeline.features import audio as audio_features
+  patch = audio_features.audio_patch('T1.wav', seed=0)   # float32 [322, 96]
+
+Every reader raises `FeatureError` (a ValueError, defined here so that the
+three modules share it) naming the file and the reason, so `mmgenre prepare`
+can skip the item and report why. Importing this package imports none of the
+modality libraries (librosa, Pillow, scikit-learn).
+"""
+
+import os
+
+
+class FeatureError(ValueError):
+  """An input file cannot be turned into a feature.
+
+  The message names the file and the reason; `mmgenre prepare` writes it to
+  skipped.tsv.
+  """
+
+
+def error(path, reason: str) -> FeatureError:
+  """A FeatureError whose message is `path: reason`."""
+  return FeatureError(f'{os.fspath(path)}: {reason}')

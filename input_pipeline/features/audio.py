@@ -1,0 +1,411 @@
+"""Audio features: CQT patches and whole-track windows (SPEC §2; Sec 6.1).
+
+22,050 Hz mono, constant-Q transform (hop 1024, 96 bins of 12 per octave from
+C1, Hann window), `power_to_db(|C|^2, ref=max)`, as [frames, 96]. One seeded
+random 15 s patch (322 frames) per track for training (`audio_patch`);
+whole-track windows (15 % dropped at each end, 50 % overlap) for prediction
+(`track_windows`, and `window_starts`, their positions, which
+input_pipeline.streaming also cuts by).
+
+Every reader raises `features.FeatureError` naming the file and the reason.
+"""
+
+import os
+from typing import List, Optional, Tuple
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+from input_pipeline import features
+
+# path, reason -> a features.FeatureError naming the file.
+_error = features.error
+
+SAMPLE_RATE = 22050
+HOP_LENGTH = 1024
+N_BINS = 96
+BINS_PER_OCTAVE = 12
+FMIN_NOTE = 'C1'
+FMIN_HZ = float(librosa.note_to_hz(FMIN_NOTE))  # 32.70 Hz.
+# A patch is 15 s of audio: int(15 * 22050 / 1024) = 322 CQT frames.
+PATCH_SECONDS = 15.0
+PATCH_FRAMES = int(PATCH_SECONDS * SAMPLE_RATE / HOP_LENGTH)  # = 322
+PATCH_SAMPLES = int(round(PATCH_SECONDS * SAMPLE_RATE))  # 330,750 at 22.05k.
+# librosa.power_to_db's default dynamic range: everything more than 80 dB
+# below the maximum is clipped, so silence (and the zero padding of a short
+# track) sits at this floor.
+TOP_DB = 80.0
+# Audio read on each side of a patch's crop so that the CQT frames of the
+# crop see the same signal as in a whole-track CQT. The longest filter (C1,
+# Hann, Q = 1 / (2^(1/12) - 1)) is ~11,700 samples (0.53 s) long, so its half
+# support is ~0.27 s; 16 frames (0.74 s) covers it with room for librosa's
+# resampling filters. A whole number of hops keeps the frame grid aligned.
+CONTEXT_FRAMES = 16
+# Resampler (SPEC §2 loads everything at 22,050 Hz); soxr_hq is librosa's
+# default, fast and close to band-limited.
+RES_TYPE = 'soxr_hq'
+# Whole-track prediction windows (SPEC §2, [code]).
+WINDOW_DROP = 0.15
+WINDOW_OVERLAP = 0.5
+
+
+
+def to_mono_float32(data: np.ndarray) -> np.ndarray:
+  """[n, channels] -> [n] mean over channels (librosa.to_mono)."""
+  return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else (
+      data[:, 0].astype(np.float32, copy=False))
+
+
+def resample(y: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
+  """[n] at orig_sr -> [n * sr / orig_sr] float32 at sr (RES_TYPE)."""
+  if orig_sr == sr:
+    return y
+  return librosa.resample(y, orig_sr=orig_sr, target_sr=sr,
+                          res_type=RES_TYPE).astype(np.float32, copy=False)
+
+
+def open_audio(path) -> sf.SoundFile:
+  """Opens an audio file for block reads; FeatureError names a bad file."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise _error(path, 'audio file not found')
+  if os.path.getsize(path) == 0:
+    raise _error(path, 'empty audio file (0 bytes)')
+  try:
+    return sf.SoundFile(path)
+  except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+    raise _error(path, f'unreadable or corrupt audio ({e}); supported '
+                 'formats: wav, flac, ogg, mp3') from e
+
+
+def read_frames(handle: sf.SoundFile, path, start: int,
+                count: int) -> np.ndarray:
+  """Reads up to `count` frames from `start` as [n, channels] float32."""
+  try:
+    if start:
+      handle.seek(start)
+    return handle.read(count, dtype='float32', always_2d=True)
+  except (sf.LibsndfileError, RuntimeError) as e:
+    raise _error(path, f'cannot decode audio ({e})') from e
+
+
+def _check_samples(y: np.ndarray, path) -> np.ndarray:
+  if y.size == 0:
+    raise _error(path, 'the audio has no samples (zero length)')
+  if not np.all(np.isfinite(y)):
+    raise _error(path, 'the audio contains NaN or infinite samples')
+  return y
+
+
+def load_audio(path, *, sr: int = SAMPLE_RATE, offset_s: float = 0.0,
+               duration_s: Optional[float] = None) -> np.ndarray:
+  """Loads a mono signal at `sr` Hz, reading only the requested range.
+
+  Args:
+    path: wav, flac, ogg or mp3 file; any sample rate, any channel count.
+    sr: target sample rate > 0 [scalar].
+    offset_s: start of the range in seconds >= 0 [scalar].
+    duration_s: length of the range in seconds > 0, or None for the rest of
+      the file.
+
+  Returns:
+    y: np.ndarray [shape=(n,), dtype=float32], the mean of the channels,
+      resampled with soxr_hq. n is shorter than `duration_s * sr` when the
+      file ends first.
+
+  Raises:
+    FeatureError: missing, empty, corrupt or undecodable file, a range with
+      no samples, or NaN/inf samples.
+  """
+  if offset_s < 0 or (duration_s is not None and duration_s <= 0):
+    raise ValueError(f'offset_s ({offset_s}) must be >= 0 and duration_s '
+                     f'({duration_s}) > 0 or None.')
+  with open_audio(path) as handle:
+    native_sr = handle.samplerate
+    start = int(round(offset_s * native_sr))
+    count = -1 if duration_s is None else int(round(duration_s * native_sr))
+    if start and handle.frames > 0 and start >= handle.frames:
+      raise _error(path, f'offset {offset_s} s is past the end of the audio '
+                   f'({handle.frames / native_sr:.3f} s)')
+    data = read_frames(handle, path, start, count)
+  y = _check_samples(to_mono_float32(data), path)
+  return resample(y, native_sr, sr)
+
+
+def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
+           top_db: Optional[float] = TOP_DB) -> np.ndarray:
+  """Log-power constant-Q spectrogram (SPEC §2).
+
+  `librosa.cqt(hop_length=1024, fmin=C1, n_bins=96, bins_per_octave=12,
+  window='hann')`, then `power_to_db(|C|^2, ref=np.max, top_db=80)`: the
+  loudest bin is 0 dB and everything is in [-80, 0]. Digital silence (all
+  zeros), for which ref=max is undefined, gives the floor -80 dB everywhere,
+  the value a silent stretch gets inside a louder track.
+
+  Args:
+    y: np.ndarray [shape=(n,)], mono audio at `sr`; n > 0, finite.
+    sr: sample rate > 0 [scalar].
+    top_db: dynamic range kept below the maximum, or None to keep all (down
+      to power 1e-10; `track_spectrogram` does, so that `track_windows` can
+      re-reference each window without losing its quiet bins).
+
+  Returns:
+    spec: np.ndarray [shape=(1 + n // 1024, 96), dtype=float32], dB.
+  """
+  return power_db(cqt_power(y, sr=sr), top_db=top_db)
+
+
+def cqt_power(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+  """|CQT|^2 as [frames, 96] float32."""
+  y = np.asarray(y, dtype=np.float32)
+  if y.ndim != 1 or y.size == 0:
+    raise ValueError(f'cqt_db needs a non-empty mono signal [n]; got shape '
+                     f'{y.shape}.')
+  if not np.all(np.isfinite(y)):
+    raise ValueError('cqt_db got NaN or infinite samples.')
+  c = librosa.cqt(y, sr=sr, hop_length=HOP_LENGTH, fmin=FMIN_HZ,
+                  n_bins=N_BINS, bins_per_octave=BINS_PER_OCTAVE,
+                  window='hann', res_type=RES_TYPE)
+  return (np.abs(c) ** 2).T.astype(np.float32)
+
+
+def power_db(power: np.ndarray,
+              top_db: Optional[float] = TOP_DB) -> np.ndarray:
+  if not np.any(power > 0):
+    return np.full(power.shape, -(top_db or TOP_DB), dtype=np.float32)
+  return librosa.power_to_db(power, ref=np.max,
+                             top_db=top_db).astype(np.float32)
+
+
+def track_spectrogram(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+  """The whole-track CQT, zero-padded to at least one patch (for prediction).
+
+  In dB relative to the track's maximum without the 80 dB clipping
+  (`cqt_db(top_db=None)`): `track_windows` re-references each window to its
+  own maximum and clips there, which reproduces `audio_patch` of the same
+  15 s (to ~0.002 dB).
+
+  Args:
+    path: audio file (see `load_audio`).
+    sr: sample rate [scalar].
+
+  Returns:
+    spec: np.ndarray [shape=(frames >= 322, 96), dtype=float32], dB; feed it
+      to `track_windows`.
+  """
+  return _padded_spectrogram(load_audio(path, sr=sr), sr=sr)
+
+
+def _padded_spectrogram(y: np.ndarray, *, sr: int) -> np.ndarray:
+  """`track_spectrogram` of a decoded mono signal at `sr`."""
+  min_samples = int(round(PATCH_SECONDS * sr))
+  if y.size < min_samples:
+    # Silence, like `audio_patch`: the pad becomes the dB floor.
+    y = np.pad(y, (0, min_samples - y.size))
+  return cqt_db(y, sr=sr, top_db=None)
+
+
+def patch_offset(num_samples: int, *, sr: int, seed: int) -> int:
+  """The seeded random start of a 15 s crop, on the CQT frame grid.
+
+  The start is a whole number of hops (1024 samples at 22,050 Hz) from the
+  track start, drawn uniformly over the starts that keep the crop inside the
+  track, so the patch's frames are frames of the whole-track CQT.
+
+  Args:
+    num_samples: length of the track at `sr` > 0 [scalar].
+    sr: the track's sample rate > 0 [scalar].
+    seed: any int >= 0.
+
+  Returns:
+    start: in samples at `sr`, in [0, max(0, num_samples - 15 s)].
+  """
+  hop = HOP_LENGTH * sr / SAMPLE_RATE
+  last = max(0, int((num_samples - PATCH_SECONDS * sr) // hop))
+  frame = int(np.random.default_rng(seed).integers(0, last + 1))
+  return int(round(frame * hop))
+
+
+def _crop_patch(y: np.ndarray, start: int, native_sr: int) -> np.ndarray:
+  """CQT patch of `y[start: start + 15 s]` (native rate), with context.
+
+  The segment [start - margin, start + 15 s + margin] is taken with zeros
+  outside the track: exactly what a whole-track CQT sees there, since
+  librosa.cqt pads with zeros too.
+  """
+  margin = CONTEXT_FRAMES * HOP_LENGTH  # At 22,050 Hz.
+  seg_len = PATCH_FRAMES * HOP_LENGTH + 2 * margin
+  native = lambda n: int(round(n * native_sr / SAMPLE_RATE))
+  lo, hi = start - native(margin), start - native(margin) + native(seg_len)
+  segment = np.zeros(hi - lo, dtype=np.float32)
+  src_lo, src_hi = max(lo, 0), min(hi, y.size)
+  if src_hi > src_lo:
+    segment[src_lo - lo:src_hi - lo] = y[src_lo:src_hi]
+  segment = resample(segment, native_sr, SAMPLE_RATE)
+  power = cqt_power(segment)
+  return power_db(power[CONTEXT_FRAMES:CONTEXT_FRAMES + PATCH_FRAMES])
+
+
+def audio_patch(path, *, seed: int) -> np.ndarray:
+  """One seeded random 15 s patch of a track (SPEC §2, [code]).
+
+  Reads only the crop plus `CONTEXT_FRAMES` of context on each side (seeking
+  in the file), resamples it to 22,050 Hz mono and returns the 322 CQT frames
+  of the crop in dB relative to the patch's own maximum (so the maximum is
+  0 dB). A track shorter than 15 s is zero-padded at its end (silence, so the
+  pad is the -80 dB floor). The crop start is uniform over the track and
+  depends only on the track length and `seed`.
+
+  Args:
+    path: wav, flac, ogg or mp3 file.
+    seed: crop seed, an int >= 0 (`prepare_workers.track_seed` derives one
+      per track).
+
+  Returns:
+    patch: np.ndarray [shape=(322, 96), dtype=float32], dB in [-80, 0].
+
+  Raises:
+    FeatureError: see `load_audio`.
+  """
+  with open_audio(path) as handle:
+    native_sr = handle.samplerate
+    total = handle.frames
+    patch_native = int(round(PATCH_SECONDS * native_sr))
+    margin_native = int(round(
+        (CONTEXT_FRAMES + 1) * HOP_LENGTH * native_sr / SAMPLE_RATE))
+    start = patch_offset(total, sr=native_sr, seed=seed)
+    read_lo = max(0, start - margin_native)
+    want = min(total, start + patch_native + margin_native) - read_lo
+    data = read_frames(handle, path, read_lo, want)
+  if data.shape[0] < want or total <= 0:
+    # The header's length was wrong (truncated file, odd mp3): decode the
+    # whole file and draw the crop from its true length.
+    y = load_audio(path, sr=native_sr)
+    start = patch_offset(y.size, sr=native_sr, seed=seed)
+    return _crop_patch(y, start, native_sr)
+  y = _check_samples(to_mono_float32(data), path)
+  # Index the crop inside the piece read: y[0] is sample `read_lo`.
+  padded = np.zeros(start - read_lo + patch_native + margin_native,
+                    dtype=np.float32)
+  n = min(y.size, padded.size)
+  padded[:n] = y[:n]
+  return _crop_patch(padded, start - read_lo, native_sr)
+
+
+def audio_patch_and_windows(path, *, seed: int) -> Tuple[np.ndarray,
+                                                         np.ndarray]:
+  """`audio_patch` and the `track_windows` of a track, decoding it once.
+
+  The patch is not cut from the whole-track spectrogram: that is equal only
+  to ~0.05 dB (resampling and CQT edges differ), and the training patches and
+  audio_stats.npz should not depend on whether windows are written. Instead
+  the whole file is decoded once and both features are computed from the
+  samples: the patch as `audio_patch` computes it from the same crop
+  (`audio_patch`'s own fallback for files whose header length is wrong does
+  the same), the windows exactly as `track_windows(track_spectrogram(path))`.
+  For wav, flac and ogg the patch equals `audio_patch` bit for bit; mp3 seeks
+  are not sample-exact, so there `audio_patch`'s seeked read differs from the
+  whole decode by a few thousandths of a dB (< 0.01 dB seen).
+
+  Args:
+    path: wav, flac, ogg or mp3 file.
+    seed: crop seed of the patch, an int >= 0.
+
+  Returns:
+    patch: np.ndarray [shape=(322, 96), dtype=float32], dB in [-80, 0].
+    windows: np.ndarray [shape=(n_windows, 322, 96), dtype=float32], dB in
+      [-80, 0], n_windows >= 1.
+
+  Raises:
+    FeatureError: see `load_audio`.
+  """
+  with open_audio(path) as handle:
+    native_sr = handle.samplerate
+    data = read_frames(handle, path, 0, -1)
+  y = _check_samples(to_mono_float32(data), path)
+  start = patch_offset(y.size, sr=native_sr, seed=seed)
+  patch = _crop_patch(y, start, native_sr)
+  spec = _padded_spectrogram(resample(y, native_sr, SAMPLE_RATE),
+                             sr=SAMPLE_RATE)
+  return patch, track_windows(spec)
+
+
+def _check_window_args(drop: float, overlap: float) -> None:
+  if not 0 <= drop < 0.5 or not 0 <= overlap < 1:
+    raise ValueError(f'drop ({drop}) must be in [0, 0.5) and overlap '
+                     f'({overlap}) in [0, 1).')
+
+
+def window_starts(frames: int, *, drop: float = WINDOW_DROP,
+                  overlap: float = WINDOW_OVERLAP) -> List[int]:
+  """First frame of each whole-track prediction window (SPEC §2, [code]).
+
+  Drops `drop` of the frames at each end, then places 322-frame windows
+  with `overlap` over the kept middle; when the middle is shorter than a
+  patch, one window centred in the whole track. `track_windows` cuts a
+  spectrogram there, and input_pipeline.streaming a file, block by block.
+
+  Args:
+    frames: CQT frames of the track (>= PATCH_FRAMES).
+    drop: fraction of frames dropped at each end, in [0, 0.5).
+    overlap: fraction shared by consecutive windows, in [0, 1).
+
+  Returns:
+    The starts, ascending: 1 + (kept - 322) // hop of them,
+    hop = int(322 * (1 - overlap)).
+  """
+  if frames < PATCH_FRAMES:
+    raise ValueError(f'window_starts needs >= {PATCH_FRAMES} frames; '
+                     f'got {frames}.')
+  _check_window_args(drop, overlap)
+  cut = int(frames * drop)
+  lo, hi = cut, frames - cut
+  hop = max(1, int(PATCH_FRAMES * (1 - overlap)))
+  if hi - lo < PATCH_FRAMES:
+    lo = (frames - PATCH_FRAMES) // 2
+    hi = lo + PATCH_FRAMES
+  return list(range(lo, hi - PATCH_FRAMES + 1, hop))
+
+
+def track_windows(spec: np.ndarray, *, drop: float = WINDOW_DROP,
+                  overlap: float = WINDOW_OVERLAP,
+                  relative: bool = True) -> np.ndarray:
+  """Whole-track prediction windows (SPEC §2, [code]).
+
+  Cuts 322-frame windows at `window_starts` (`drop` of the frames dropped
+  at each end, `overlap` between windows); the network's outputs are
+  averaged over them. A spec shorter than one patch gives one window padded
+  at its end with the -80 dB floor (as `audio_patch` pads with silence).
+
+  Args:
+    spec: np.ndarray [shape=(frames, 96)], dB (`cqt_db`, `track_spectrogram`).
+    drop: fraction of frames dropped at each end, in [0, 0.5).
+    overlap: fraction of a window shared with the next, in [0, 1).
+    relative: re-reference each window to its own maximum (0 dB, floor
+      -80 dB), which makes a window computed from a whole-track spectrogram
+      equal the `audio_patch` of the same 15 s; the training statistics
+      (audio_stats.npz) are of such patches.
+
+  Returns:
+    windows: np.ndarray [shape=(n_windows, 322, 96), dtype=float32],
+      n_windows = 1 + (kept - 322) // hop, hop = int(322 * (1 - overlap)).
+  """
+  spec = np.asarray(spec, dtype=np.float32)
+  if spec.ndim != 2 or spec.shape[1] != N_BINS or spec.shape[0] == 0:
+    raise ValueError(f'track_windows needs a [frames, {N_BINS}] spectrogram; '
+                     f'got shape {spec.shape}.')
+  _check_window_args(drop, overlap)
+  frames = spec.shape[0]
+  if frames < PATCH_FRAMES:
+    floor = spec.max() - TOP_DB if not relative else -TOP_DB
+    windows = np.full((1, PATCH_FRAMES, N_BINS), floor, dtype=np.float32)
+    windows[0, :frames] = spec - (spec.max() if relative else 0.0)
+  else:
+    starts = window_starts(frames, drop=drop, overlap=overlap)
+    windows = np.stack([spec[s:s + PATCH_FRAMES] for s in starts])
+    if relative:
+      windows = windows - windows.max(axis=(1, 2), keepdims=True)
+  if relative:
+    windows = np.maximum(windows, -TOP_DB)
+  return windows.astype(np.float32)

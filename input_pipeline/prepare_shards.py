@@ -1,0 +1,237 @@
+"""The records `mmgenre prepare` writes, modality by modality.
+
+`write_features` runs a feature function over every Item of a modality (in a
+`prepare_workers.WorkerPool`) and writes one or more record kinds from each
+value (`Output`: audio gives `audio` and `audio_windows` records from one
+decode), skipping, once, an item whose input fails; `prepare_text` fits the
+tf-idf space on the training texts and writes the sparse rows. Both count, per
+split, read = written + skipped (`ModalityResult`, the manifest's `counts` and
+`shards`). `RunningStats` accumulates the training patch statistics of
+audio_stats.npz. Needs TensorFlow (to write TFRecords), not JAX.
+"""
+
+import collections
+import contextlib
+import dataclasses
+import io
+import pathlib
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from absl import logging
+import numpy as np
+import tqdm
+
+from input_pipeline import features
+from input_pipeline import fileio
+from input_pipeline import layout
+from input_pipeline import prepare_corpus
+from input_pipeline import prepare_workers
+from input_pipeline import tfrecord
+from input_pipeline.features import text as text_lib
+
+
+@dataclasses.dataclass
+class ModalityResult:
+  """What one modality wrote: counts and shards per split."""
+  counts: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+  shards: Dict[str, List[dict]] = dataclasses.field(default_factory=dict)
+  vocab_size: Optional[int] = None  # Text only: the tf-idf vocabulary size.
+
+  def record(self, split, read, written, skipped, shards, *,
+             records: Optional[int] = None) -> None:
+    """Counts in items, and records written (default: one per item)."""
+    if read != written + skipped:
+      raise AssertionError(
+          f'{split}: read {read} != written {written} + skipped {skipped}; '
+          'this is a bug in prepare.')
+    self.counts[split] = {'read': read, 'written': written,
+                          'skipped': skipped,
+                          'records': written if records is None else records}
+    self.shards[split] = [s.to_json() for s in shards]
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+  """A record kind written from the feature value of each item.
+
+  Attributes:
+    kind: the record kind (its directory under OUT and manifest key).
+    specs: its feature specs.
+    records: (item, value) -> the values of its records for the item; they
+      are kept in one shard (ShardedWriter.write_group).
+  """
+  kind: str
+  specs: Any
+  records: Callable[[prepare_corpus.Item, Any], List[Dict[str, Any]]]
+
+
+def _reason(error: BaseException) -> str:
+  """The skipped.tsv reason of an item whose feature function raised."""
+  if isinstance(error, features.FeatureError):
+    return str(error)
+  return f'{type(error).__name__}: {error}'
+
+
+def write_features(modality: str, corpus: prepare_corpus.Corpus,
+                   out: pathlib.Path, outputs: Sequence[Output],
+                   pool: prepare_workers.WorkerPool, fn: Callable,
+                   kwargs_fn: Callable[[prepare_corpus.Item], Dict[str, Any]],
+                   skips: prepare_corpus.SkipLog, shard_size: int,
+                   progress: bool, on_value: Optional[Callable] = None
+                   ) -> Dict[str, ModalityResult]:
+  """Computes fn(path) for every item of a modality and writes the shards.
+
+  An item that fails is skipped once (one skipped.tsv row, under `modality`)
+  and left out of every output, so every output's counts, in items, are the
+  same.
+
+  Returns:
+    output kind -> its result.
+  """
+  results = {output.kind: ModalityResult() for output in outputs}
+  for split, items in corpus.items[modality].items():
+    written = skipped = 0
+    records = collections.Counter()
+    with contextlib.ExitStack() as stack:
+      writers = {output.kind: stack.enter_context(tfrecord.ShardedWriter(
+          out / output.kind, split, shard_size=shard_size, root=out))
+                 for output in outputs}
+      ready = [item for item in items if item.path is not None]
+      for item in items:
+        if item.path is None:
+          skips.add(modality, split, item.item_id, item.wanted, item.missing)
+          skipped += 1
+      bar = tqdm.tqdm(total=len(ready), desc=f'{modality} {split}',
+                      unit='item', disable=not progress, leave=False)
+      for item, value, error in pool.map(fn, ready, kwargs_fn):
+        bar.update()
+        if error is not None:
+          skips.add(modality, split, item.item_id, item.path, _reason(error))
+          skipped += 1
+          continue
+        for output in outputs:
+          group = [tfrecord.encode_example(values, output.specs)
+                   for values in output.records(item, value)]
+          writers[output.kind].write_group(group)
+          records[output.kind] += len(group)
+        written += 1
+        if on_value is not None:
+          on_value(split, value)
+      bar.close()
+    # The writers are closed (shards renamed) when the `with` block ends.
+    for output in outputs:
+      results[output.kind].record(split, len(items), written, skipped,
+                                  writers[output.kind].shards,
+                                  records=records[output.kind])
+  return results
+
+
+def value_output(kind: str, specs, value_key: str) -> Output:
+  """One record per item: its keys, the value under `value_key`, labels."""
+  return Output(kind, specs, lambda item, value: [
+      {**item.keys, value_key: value, 'labels': item.labels}])
+
+
+def audio_outputs(specs: Dict[str, Any], windows: bool) -> List[Output]:
+  """Records of a `prepare_workers.audio_features` value (patch, windows).
+
+  One `audio` record of the patch and, with `windows`, one `audio_windows`
+  record per window of the track (kept together in one shard).
+  """
+  outputs = [Output('audio', specs['audio'], lambda item, value: [
+      {**item.keys, 'patch': value[0], 'labels': item.labels}])]
+  if windows:
+    outputs.append(Output(
+        tfrecord.AUDIO_WINDOWS, specs[tfrecord.AUDIO_WINDOWS],
+        lambda item, value: [
+            {**item.keys, 'window': i, 'num_windows': len(value[1]),
+             'patch': window, 'labels': item.labels}
+            for i, window in enumerate(value[1])]))
+  return outputs
+
+
+class RunningStats:
+  """Mean and std per (frame, bin) of the train patches, in float64."""
+
+  def __init__(self, shape):
+    self.count = 0
+    self.sum = np.zeros(shape, np.float64)
+    self.sum_sq = np.zeros(shape, np.float64)
+
+  def add(self, patch: np.ndarray) -> None:
+    patch = np.asarray(patch, np.float64)
+    self.count += 1
+    self.sum += patch
+    self.sum_sq += patch * patch
+
+  def mean_std(self):
+    mean = self.sum / self.count
+    var = np.maximum(self.sum_sq / self.count - mean * mean, 0.0)
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+def save_npz_atomic(path, **arrays) -> None:
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  fileio.write_atomic(path, buffer.getvalue())
+
+
+def prepare_text(corpus: prepare_corpus.Corpus, out: pathlib.Path, specs, *,
+                 enrichment, skips: prepare_corpus.SkipLog, shard_size: int,
+                 progress: bool) -> Optional[ModalityResult]:
+  """Aggregates reviews, fits tf-idf on train, writes sparse text rows.
+
+  Returns:
+    The result, or None when no tf-idf vectorizer can be fitted on the
+    training texts (none, or too few); every album is then skipped.
+  """
+  dictionary = text_lib.read_enrichment(enrichment) if enrichment else None
+  texts = {}
+  result = ModalityResult()
+  skipped = collections.Counter()
+  for split, items in corpus.items['text'].items():
+    for item in tqdm.tqdm(items, desc=f'text {split}', unit='album',
+                          disable=not progress, leave=False):
+      reviews = corpus.texts.get(item.item_id, [])
+      text = text_lib.aggregate_reviews(reviews) if reviews else ''
+      if not text.strip():
+        skips.add('text', split, item.item_id, corpus.reviews_path,
+                  'empty review text: the album has no non-empty review'
+                  if not reviews else 'empty review text after aggregation')
+        skipped[split] += 1
+        continue
+      if dictionary is not None:
+        text = text_lib.enrich(text, dictionary)
+      texts[split, item.item_id] = text
+  train_texts = [text for (split, _), text in texts.items()
+                 if split == 'train']
+  try:
+    vectorizer = text_lib.fit_tfidf(train_texts)
+  except features.FeatureError as e:
+    # Too few (or identical) training texts: no vector space to write.
+    logging.warning('No text shards: %s', e)
+    for split, items in corpus.items['text'].items():
+      for item in items:
+        if (split, item.item_id) in texts:
+          skips.add('text', split, item.item_id, corpus.reviews_path,
+                    f'no tf-idf vectorizer: {e}')
+          skipped[split] += 1
+    return None
+  text_lib.save_vectorizer(vectorizer, out / layout.TEXT_VECTORIZER_JSON)
+  for split, items in corpus.items['text'].items():
+    kept = [item for item in items if (split, item.item_id) in texts]
+    with tfrecord.ShardedWriter(out / 'text', split, shard_size=shard_size,
+                                root=out) as writer:
+      if kept:
+        rows = vectorizer.transform([texts[split, i.item_id] for i in kept])
+        rows = rows.tocsr()
+        rows.sort_indices()
+      for row, item in enumerate(kept):
+        span = slice(rows.indptr[row], rows.indptr[row + 1])
+        writer.write(tfrecord.encode_example(
+            {**item.keys, 'tfidf_indices': rows.indices[span],
+             'tfidf_values': rows.data[span], 'labels': item.labels}, specs))
+    result.record(split, len(items), len(kept), skipped[split],
+                  writer.shards)
+  result.vocab_size = len(vectorizer.vocabulary_)
+  return result

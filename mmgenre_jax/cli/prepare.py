@@ -1,0 +1,80 @@
+"""`mmgenre prepare`: features of a corpus into TFRecord shards + manifest.
+
+  mmgenre prepare --dataset mumu --data runs/data/synthetic \
+      --out runs/data/shards
+
+Skips the work (one line, exit 0) when --out already holds a complete run
+with the same settings (input_pipeline.prepare.is_complete: the manifest's
+recorded arguments match, --workers aside); --force prepares it again. What
+is written is input_pipeline.prepare's docstring and docs/data_formats.md §3.
+"""
+
+import argparse
+import sys
+
+from input_pipeline import layout
+from input_pipeline import mumu
+from input_pipeline import prepare
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument('--dataset', required=True, choices=('mumu', 'msdi'),
+                      help='Corpus format.')
+  parser.add_argument('--data', required=True,
+                      help='Corpus directory (docs/data_formats.md §1).')
+  parser.add_argument('--out', required=True, help='Output directory.')
+  parser.add_argument('--splits', default=None,
+                      help='Directory with items_index_{train,val,test}.tsv '
+                      '(default: computed with --seed).')
+  parser.add_argument('--image-size', type=int,
+                      default=prepare.DEFAULT_IMAGE_SIZE,
+                      help=f'Side of the stored covers (default '
+                      f'{prepare.DEFAULT_IMAGE_SIZE}).')
+  parser.add_argument('--shard-size', type=int,
+                      default=prepare.DEFAULT_SHARD_SIZE,
+                      help=f'Records per shard (default '
+                      f'{prepare.DEFAULT_SHARD_SIZE}).')
+  parser.add_argument('--enrichment', default=None,
+                      help='mumu: entity dictionary (entity<TAB>categories) '
+                      'to enrich review texts with (SPEC §2).')
+  parser.add_argument('--workers', type=int, default=None,
+                      help='Worker processes (default: all CPU cores).')
+  parser.add_argument('--seed', type=int, default=0,
+                      help='Split and audio crop seed (default 0).')
+  parser.add_argument('--min-albums', type=int, default=1,
+                      help='mumu: keep labels on >= this many albums '
+                      f'(the paper: {mumu.PAPER_MIN_ALBUMS}; default 1).')
+  parser.add_argument('--no-windows', action='store_true',
+                      help='Do not write the whole-track audio_windows '
+                      'records (SPEC §2 prediction windows, every split); '
+                      'faster and smaller, but whole-track evaluation and '
+                      'extraction then cannot run on these shards.')
+  parser.add_argument('--no-progress', action='store_true',
+                      help='Hide the progress bars.')
+  parser.add_argument('--force', action='store_true',
+                      help='Prepare even when --out already holds a '
+                      f'complete run with the same settings (its '
+                      f'{layout.MANIFEST_JSON} records them).')
+
+
+def main(args: argparse.Namespace) -> int:
+  settings = dict(
+      splits_dir=args.splits, image_size=args.image_size,
+      shard_size=args.shard_size, enrichment=args.enrichment,
+      workers=args.workers, seed=args.seed, min_albums=args.min_albums,
+      windows=not args.no_windows)
+  if not args.force and prepare.is_complete(
+      args.out, prepare.run_args(args.dataset, args.data, args.out,
+                                 **settings)):
+    print(f'[prepare] {args.out} already holds these shards '
+          f'({layout.MANIFEST_JSON} complete, same settings), skipped')
+    return 0
+  try:
+    manifest = prepare.prepare(args.dataset, args.data, args.out, **settings,
+                               progress=not args.no_progress)
+  except (OSError, ValueError, prepare.PrepareError) as e:
+    print(f'mmgenre prepare: error: {e}', file=sys.stderr)
+    return 1
+  print(prepare.summary(manifest))
+  print(f'Shards and manifest written to {args.out}')
+  return 0
