@@ -12,7 +12,9 @@ variables without building an optimizer (`restore_variables`).
   variables = checkpoints.restore_variables(workdir)   # {'params': ...}
 """
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+import contextlib
+import logging as std_logging
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 from absl import logging
 from etils import epath
@@ -49,8 +51,12 @@ def manager(workdir, kind: str, *, read_only: bool = False
   """The manager of one series (workdir_lib.LATEST or BEST): one checkpoint."""
   # Both series may save the same step at once; orbax names its
   # multi-process barriers after the step, so each needs its own prefix.
+  # A read-only manager keeps and saves nothing; saying so up front spares
+  # orbax's warnings that it overrides max_to_keep and save_interval_steps.
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=1, create=not read_only, read_only=read_only,
+      max_to_keep=None if read_only else 1,
+      save_interval_steps=0 if read_only else 1,
+      create=not read_only, read_only=read_only,
       multiprocessing_options=ocp.options.MultiprocessingOptions(
           barrier_sync_key_prefix=kind))
   return ocp.CheckpointManager(_root(workdir) / kind, options=options)
@@ -97,6 +103,28 @@ def restore(mngr: ocp.CheckpointManager, step: int,
   return new_state, meta
 
 
+# Orbax warns on every read-only manager it opens; tagging opens one per
+# stage on each load, where the notice is expected and only noise on stderr.
+_READ_ONLY_NOTICE = 'Given directory is read only'
+
+
+class _DropReadOnlyNotice(std_logging.Filter):
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_READ_ONLY_NOTICE)
+
+
+@contextlib.contextmanager
+def _without_read_only_notice() -> Iterator[None]:
+  notice = _DropReadOnlyNotice()
+  logger = logging.get_absl_logger()
+  logger.addFilter(notice)
+  try:
+    yield
+  finally:
+    logger.removeFilter(notice)
+
+
 def restore_variables(workdir) -> Dict[str, Any]:
   """params (+ batch_stats) of the best checkpoint, else the latest.
 
@@ -116,11 +144,15 @@ def restore_variables(workdir) -> Dict[str, Any]:
   for kind in workdir_lib.CHECKPOINT_KINDS:
     if not workdir_lib.checkpoint_dir(workdir, kind).exists():
       continue
-    mngr = manager(workdir, kind, read_only=True)
-    step: Optional[int] = mngr.latest_step()
-    if step is None:
-      continue
-    restored = mngr.restore(step, args=ocp.args.StandardRestore())
+    with _without_read_only_notice():
+      mngr = manager(workdir, kind, read_only=True)
+    try:
+      step: Optional[int] = mngr.latest_step()
+      if step is None:
+        continue
+      restored = mngr.restore(step, args=ocp.args.StandardRestore())
+    finally:
+      mngr.close()
     state = restored['state']
     variables = {'params': jax.device_get(state['params'])}
     if state.get('batch_stats'):

@@ -1,14 +1,15 @@
 """mmgenre_jax.tagging: predict / embed / neighbours / export on real files.
 
 One tiny pipeline is trained once (module fixture) with the real machinery
-(mmgenre_jax.pipelines): the conftest audio shards plus text and image shards
-of the same albums, then audio, text and image networks, an alignment stage,
-a fusion of audio + MM_AUDIO and the final fusion of audio + text + image,
-each one epoch of tiny batches. Prediction then reads audio, covers and
-reviews written here in every supported format.
+(mmgenre_jax.pipelines.runner): the conftest audio shards plus text and image
+shards of the same albums, then audio, text and image networks, an alignment
+stage, a fusion of audio + MM_AUDIO and the final fusion of audio + text +
+image, each one epoch of tiny batches. Prediction then reads audio, covers
+and reviews written here in every supported format.
 """
 
 import csv
+import hashlib
 import json
 import os
 import pathlib
@@ -16,18 +17,25 @@ import shutil
 import subprocess
 import sys
 
+import jax
 import numpy as np
 from PIL import Image
 import pytest
 import soundfile as sf
 
-from input_pipeline import features
 from input_pipeline import fileio
+from input_pipeline import layout
 from input_pipeline import pipeline
 from input_pipeline import tfrecord
+from input_pipeline.features import image as image_features
+from input_pipeline.features import text as text_features
+from mmgenre_jax import checkpoints
 from mmgenre_jax import cli
 from mmgenre_jax import data_sources
-from mmgenre_jax import pipelines
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.pipelines import runner as pipeline_runner
+from mmgenre_jax.pipelines import spec as pipeline_spec
+from mmgenre_jax.tagging import catalog
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging import thresholds as thresholds_lib
 
@@ -57,9 +65,10 @@ def _add_text_and_image(shard_dir: pathlib.Path) -> None:
   manifest = pipeline.load_manifest(shard_dir)
   rows = {split: data_sources.read_album_labels(shard_dir, 'audio', [split])
           for split in ('train', 'val', 'test')}
-  vectorizer = features.fit_tfidf(
+  vectorizer = text_features.fit_tfidf(
       [_review(a) + ' ' + a for a in rows['train'][0]])
-  features.save_vectorizer(vectorizer, shard_dir / 'text_vectorizer.json')
+  text_features.save_vectorizer(vectorizer,
+                                shard_dir / layout.TEXT_VECTORIZER_JSON)
   text_specs = tfrecord.feature_specs('mumu', 'text')
   image_specs = tfrecord.feature_specs('mumu', 'image',
                                        image_size=IMAGE_SIZE)
@@ -88,17 +97,17 @@ def _add_text_and_image(shard_dir: pathlib.Path) -> None:
     manifest['modalities'][modality] = entry
   manifest.update(
       vocab_size=len(vectorizer.vocabulary_),
-      text_vectorizer='text_vectorizer.json', image_size=IMAGE_SIZE,
-      image_mean=[float(v) for v in features.IMAGENET_MEAN],
-      image_std=[float(v) for v in features.IMAGENET_STD])
-  fileio.write_json_atomic(shard_dir / pipeline.MANIFEST, manifest)
+      text_vectorizer=layout.TEXT_VECTORIZER_JSON, image_size=IMAGE_SIZE,
+      image_mean=[float(v) for v in image_features.IMAGENET_MEAN],
+      image_std=[float(v) for v in image_features.IMAGENET_STD])
+  fileio.write_json_atomic(shard_dir / layout.MANIFEST_JSON, manifest)
 
 
 def _pipeline_config(shard_dir):
-  config = pipelines.pipeline_config(
+  config = pipeline_spec.pipeline_config(
       'tagging', 'tests/tagging_test.py', dataset='mumu',
       shard_dir=str(shard_dir))
-  add = pipelines.add_stage
+  add = pipeline_spec.add_stage
   add(config, 'audio', config_file='configs/mumu_audio.py',
       config_arg='low-4x70-cosine', overrides=TINY)
   add(config, 'text', config_file='configs/mumu_text.py', config_arg='cosine',
@@ -117,7 +126,7 @@ def _pipeline_config(shard_dir):
       config_arg='audio+text+image-cosine', overrides=TINY,
       inputs={'audio': 'audio', 'text': 'text', 'image': 'image'})
   config.final = 'fused'
-  pipelines.link_input_dims(config)
+  pipeline_spec.link_input_dims(config)
   return config
 
 
@@ -129,7 +138,7 @@ def workdir(shard_dir, tmp_path_factory):
   shutil.copytree(shard_dir, shards)
   _add_text_and_image(shards)
   w = root / 'W'
-  pipelines.run_pipeline(_pipeline_config(shards), w, report=False)
+  pipeline_runner.run_pipeline(_pipeline_config(shards), w, report=False)
   return w
 
 
@@ -239,8 +248,8 @@ def test_deterministic(workdir, tagger, media):
 
 
 def test_thresholds_are_f1_optimal_on_validation(workdir, tagger):
-  with np.load(workdir / 'fused' / 'representations' / 'fusion' /
-               'val.npz') as data:
+  val = workdir_lib.representation_path(workdir / 'fused', 'fusion', 'val')
+  with np.load(val) as data:
     expected, f1 = thresholds_lib.f1_optimal(data['scores'], data['labels'])
     decided = thresholds_lib.decide(data['scores'], expected)
     labels = data['labels'] > 0
@@ -250,7 +259,57 @@ def test_thresholds_are_f1_optimal_on_validation(workdir, tagger):
     tp = (decided[:, j] & labels[:, j]).sum()
     assert f1[j] == pytest.approx(2 * tp / (decided[:, j].sum() +
                                             labels[:, j].sum()))
-  assert (workdir / 'fused' / 'thresholds.json').is_file()
+  # Computed in memory: loading writes nothing into the workdir.
+  assert tagger.stages['fused'].thresholds_source == os.fspath(val)
+  assert not (workdir / 'fused' / workdir_lib.THRESHOLDS_JSON).exists()
+
+
+def _snapshot(root: pathlib.Path):
+  """{relative path: (kind, size, mtime_ns, sha256)} of all under root."""
+  found = {}
+  for path in sorted(root.rglob('*')):
+    info = path.stat()
+    if path.is_dir():
+      found[os.fspath(path.relative_to(root))] = ('dir', info.st_mtime_ns)
+    else:
+      digest = hashlib.sha256(path.read_bytes()).hexdigest()
+      found[os.fspath(path.relative_to(root))] = (
+          'file', info.st_size, info.st_mtime_ns, digest)
+  return found
+
+
+def test_loading_and_predicting_write_nothing(workdir, media):
+  shards = workdir.parent / 'shards'
+  before = _snapshot(workdir), _snapshot(shards)
+  pipeline_tagger = tagger_lib.Tagger.from_workdir(workdir)
+  stage_tagger = tagger_lib.Tagger.from_workdir(workdir / 'fused')
+  pipeline_tagger.predict(audio=[media['files']['wav']], cover=media['cover'],
+                          reviews='guitar riff')
+  pipeline_tagger.embed(audio=[media['files']['wav']])
+  assert _snapshot(workdir) == before[0]
+  assert _snapshot(shards) == before[1]
+  # Whatever loaded it before (the module's tagger fixture) wrote nothing
+  # either.
+  assert not list(workdir.rglob(workdir_lib.THRESHOLDS_JSON))
+  # Thresholds were still computed, in memory.
+  np.testing.assert_array_equal(stage_tagger.stages['fused'].thresholds,
+                                pipeline_tagger.stages['fused'].thresholds)
+
+
+def test_restore_variables_reads_a_trained_stage(workdir, tmp_path):
+  before = _snapshot(workdir / 'image')
+  variables = checkpoints.restore_variables(workdir / 'image')
+  # ResNet: parameters and batch statistics, as numpy arrays.
+  assert set(variables) == {'params', 'batch_stats'}
+  leaves = jax.tree_util.tree_leaves(variables)
+  assert leaves and all(isinstance(x, np.ndarray) for x in leaves)
+  assert set(checkpoints.restore_variables(workdir / 'text')) == {'params'}
+  assert _snapshot(workdir / 'image') == before
+  untrained = tmp_path / 'untrained'
+  shutil.copytree(workdir / 'text', untrained, ignore=shutil.ignore_patterns(
+      workdir_lib.CHECKPOINTS_DIR))
+  with pytest.raises(tagger_lib.TaggingError, match='no checkpoint'):
+    tagger_lib.load_stage(untrained)
 
 
 def test_f1_optimal_thresholds_by_hand():
@@ -293,7 +352,8 @@ def test_export_bundle_needs_no_workdir_or_shards(workdir, tagger, media,
         np.testing.assert_array_equal(loaded.stages[name].thresholds,
                                       stage.thresholds)
     read_back = thresholds_lib.read(
-        copy / 'stages' / 'fused' / 'thresholds.json', tagger.labels)
+        copy / 'stages' / 'fused' / workdir_lib.THRESHOLDS_JSON,
+        tagger.labels)
     np.testing.assert_array_equal(read_back, tagger.stages['fused'].thresholds)
   finally:
     moved.rename(workdir)
@@ -325,6 +385,22 @@ def test_directory_of_mixed_formats_with_a_corrupt_file(workdir, media,
     assert row['error'] is None, row
     assert [set(x) for x in row['labels']] == [{'label', 'score'}] * 2
     assert isinstance(row['decisions'], list)
+
+
+def test_collect_items_without_a_parser(media):
+  music = media['music']
+  tracks = catalog.collect_items(audio=[str(music)])
+  assert [i.key for i in tracks] == catalog.audio_files(music)
+  assert all(i.audio == [i.key] and i.cover is None for i in tracks)
+  (album,) = catalog.collect_items(audio=[media['files']['wav']],
+                                   cover=media['cover'])
+  assert album.audio == [media['files']['wav']]
+  assert album.key == f"{media['files']['wav']};{media['cover']}"
+  (named,) = catalog.collect_items(audio=[media['files']['wav']], album=True,
+                                   album_id='X')
+  assert named.key == 'X'
+  with pytest.raises(ValueError, match='Nothing to tag'):
+    catalog.collect_items()
 
 
 def test_resumed_catalog_run(workdir, media, tmp_path, capsys):
@@ -474,10 +550,9 @@ def test_memory_is_bounded_on_a_60_minute_file(workdir, tmp_path):
 
 def test_prediction_standardises_like_the_training_pipeline(workdir, tagger):
   """The Tagger's audio statistics are the arrays training standardised with."""
-  # pylint: disable=protected-access
   shards = workdir.parent / 'shards'
   expected_mean, expected_std = pipeline.load_audio_stats(shards)
   audio_stage = next(s for s in tagger.stages.values() if s.kind == 'audio')
-  data = tagger._data(audio_stage)
-  np.testing.assert_array_equal(data['mean'], expected_mean)
-  np.testing.assert_array_equal(data['std'], expected_std)
+  data = tagger.feature_data(audio_stage.name)
+  np.testing.assert_array_equal(data.mean, expected_mean)
+  np.testing.assert_array_equal(data.std, expected_std)

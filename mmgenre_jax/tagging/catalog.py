@@ -1,6 +1,7 @@
 """What the tagging commands read (files, folders, CSV manifests) and write.
 
-Inputs, one `Item` per thing to tag:
+Inputs, one `Item` per thing to tag (`collect_items`; the flags are defined
+in mmgenre_jax/cli/tagging_args.py):
   * `--audio FILE ...`: each file is one item (a track), unless `--album`,
     `--cover` or `--reviews` is given: then all of them are ONE album.
   * `--audio DIR`: every audio file under DIR (recursive, sorted) is an item.
@@ -98,54 +99,44 @@ def read_manifest(path) -> List[Item]:
   return items
 
 
-def items_from_args(args) -> List[Item]:
-  """Items of the --audio/--cover/--reviews/--manifest/--album arguments."""
-  audio = list(args.audio or [])
+def collect_items(*, audio: Sequence[str] = (), cover: Optional[str] = None,
+                  reviews: Optional[str] = None,
+                  manifest: Optional[str] = None, album: bool = False,
+                  album_id: Optional[str] = None) -> List[Item]:
+  """Items of the tagging commands' inputs (module docstring).
+
+  Args:
+    audio: audio files, folders of them and catalog CSVs (--audio).
+    cover: an image file; makes the audio files one album.
+    reviews: a text file; makes the audio files one album.
+    manifest: a catalog CSV (--manifest).
+    album: the audio files are the tracks of one album.
+    album_id: that album's key; default the inputs joined by ';'.
+
+  Raises:
+    ValueError: nothing to tag, or a bad catalog CSV.
+  """
+  audio = list(audio or [])
   manifests = [a for a in audio if a.lower().endswith('.csv')]
   audio = [a for a in audio if a not in manifests]
-  if getattr(args, 'manifest', None):
-    manifests.append(args.manifest)
+  if manifest:
+    manifests.append(manifest)
   items: List[Item] = []
-  for manifest in manifests:
-    items.extend(read_manifest(manifest))
+  for path in manifests:
+    items.extend(read_manifest(path))
   files: List[str] = []
   for entry in audio:
     files.extend(audio_files(entry) if os.path.isdir(entry) else [entry])
-  album = getattr(args, 'album', False) or args.cover or args.reviews
-  if album:
-    parts = files + [p for p in (args.cover, args.reviews) if p]
-    key = getattr(args, 'album_id', None) or AUDIO_SEPARATOR.join(parts)
-    items.append(Item(key, files, args.cover, args.reviews))
+  if album or cover or reviews:
+    parts = files + [p for p in (cover, reviews) if p]
+    key = album_id or AUDIO_SEPARATOR.join(parts)
+    items.append(Item(key, files, cover, reviews))
   else:
     items.extend(Item(f, [f]) for f in files)
   if not items:
     raise ValueError('Nothing to tag: give --audio FILE_OR_DIR, --cover, '
                      '--reviews or --manifest CSV.')
   return items
-
-
-def add_input_arguments(parser) -> None:
-  """The input flags shared by predict, embed and neighbours."""
-  parser.add_argument('--workdir', required=True,
-                      help='Pipeline workdir, stage workdir or export bundle.')
-  parser.add_argument('--audio', nargs='+', default=[],
-                      metavar='FILE_OR_DIR',
-                      help='Audio files (wav/flac/ogg/mp3), folders of them, '
-                      'or a catalog CSV.')
-  parser.add_argument('--cover', default=None, metavar='IMAGE',
-                      help='Album cover (makes the inputs one album).')
-  parser.add_argument('--reviews', default=None, metavar='TEXT_FILE',
-                      help='Review text file (makes the inputs one album).')
-  parser.add_argument('--manifest', default=None, metavar='CSV',
-                      help='Catalog CSV: album_id,audio,cover,reviews; audio '
-                      'paths separated by ";".')
-  parser.add_argument('--album', action='store_true',
-                      help='Treat all --audio files as the tracks of one '
-                      'album (outputs averaged).')
-  parser.add_argument('--album-id', default=None,
-                      help='The `input` name of that album.')
-  parser.add_argument('--no-progress', action='store_true',
-                      help='No progress bar.')
 
 
 # ------------------------------------------------------------------ output

@@ -1,4 +1,4 @@
-"""`mmgenre embed`: representations of files or a catalog, as .npy + index.
+"""Representations of files or a catalog as .npy + index: `mmgenre embed`.
 
   mmgenre embed --workdir BUNDLE --audio ~/Music --out music_vectors
   mmgenre embed --workdir BUNDLE --manifest catalog.csv --out catalog_vectors
@@ -8,92 +8,108 @@ OUT/<name>.npy holds float32 [N_name, D] for every representation computed
 (the alignment space), fusion, and <name>_output (COSINE outputs, unit
 vectors in the label-factor space all modalities share). OUT/index.tsv maps
 rows back to inputs (columns representation, row, input); OUT/errors.tsv
-lists the inputs that failed and why. `mmgenre neighbours --catalog OUT`
-searches these files.
+lists the inputs that failed and why; OUT/embed.json summarises. `mmgenre
+neighbours --catalog OUT` searches these files (read_catalog). The flags live
+in mmgenre_jax/cli/embed.py.
+
+  vectors, errors = embed.write_embeddings(tagger, items, 'vectors')
 """
 
-import argparse
 import csv
 import json
 import pathlib
-import sys
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tqdm
 
+from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import catalog
-from mmgenre_jax.tagging import predict
 from mmgenre_jax.tagging import tagger as tagger_lib
 
-INDEX_FILE = 'index.tsv'
-ERRORS_FILE = 'errors.tsv'
-INFO_FILE = 'embed.json'
+# name -> [(input key, float32 [D]), ...] in input order.
+Vectors = Dict[str, List[Tuple[str, np.ndarray]]]
 
 
-def write_catalog(out, vectors: Dict[str, List[Tuple[str, np.ndarray]]],
-                  errors: List[Tuple[str, str]], info: Dict) -> None:
+def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
+                progress: bool = True
+                ) -> Tuple[Vectors, List[Tuple[str, str]]]:
+  """Every representation of every item; failing items are set aside.
+
+  Returns:
+    (vectors by representation name, [(input key, error)]).
+  """
+  vectors: Vectors = {}
+  errors: List[Tuple[str, str]] = []
+  for item in tqdm.tqdm(items, desc='embed', unit='item',
+                        disable=not progress or len(items) < 2):
+    try:
+      result = tagger.embed(audio=item.audio or None, cover=item.cover,
+                            reviews=item.read_reviews())
+    except tagger_lib.INPUT_ERRORS as e:
+      errors.append((item.key, str(e)))
+      continue
+    for name, vector in result.items():
+      vectors.setdefault(name, []).append((item.key, vector))
+  return vectors, errors
+
+
+def write_catalog(out, vectors: Vectors, errors: List[Tuple[str, str]],
+                  info: Mapping[str, Any]) -> None:
   """Writes <name>.npy, index.tsv, errors.tsv and embed.json into `out`."""
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
-  with open(out / INDEX_FILE, 'w', newline='', encoding='utf-8') as f:
+  with open(out / workdir_lib.EMBED_INDEX_TSV, 'w', newline='',
+            encoding='utf-8') as f:
     writer = csv.writer(f, delimiter='\t', lineterminator='\n')
     writer.writerow(('representation', 'row', 'input'))
     for name, rows in sorted(vectors.items()):
       np.save(out / f'{name}.npy',
               np.stack([v for _, v in rows]).astype(np.float32))
       writer.writerows((name, i, key) for i, (key, _) in enumerate(rows))
-  with open(out / ERRORS_FILE, 'w', newline='', encoding='utf-8') as f:
+  with open(out / workdir_lib.EMBED_ERRORS_TSV, 'w', newline='',
+            encoding='utf-8') as f:
     writer = csv.writer(f, delimiter='\t', lineterminator='\n')
     writer.writerow(('input', 'error'))
     writer.writerows(errors)
-  (out / INFO_FILE).write_text(json.dumps(
+  (out / workdir_lib.EMBED_INFO_JSON).write_text(json.dumps(
       {**info, 'representations': {n: len(r) for n, r in vectors.items()}},
       indent=2) + '\n', encoding='utf-8')
+
+
+def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
+                     out, *, info: Optional[Mapping[str, Any]] = None,
+                     progress: bool = True
+                     ) -> Tuple[Vectors, List[Tuple[str, str]]]:
+  """Embeds the items and writes the catalog folder `out` (module docstring).
+
+  Args:
+    tagger: the model.
+    items: the inputs (catalog.collect_items).
+    out: the folder to write.
+    info: extra fields of embed.json (e.g. the workdir); `items` and
+      `representations` are added.
+    progress: show a progress bar (on stderr) for two items or more.
+
+  Returns:
+    What embed_items returns.
+  """
+  vectors, errors = embed_items(tagger, items, progress=progress)
+  write_catalog(out, vectors, errors, {**(info or {}), 'items': len(items)})
+  return vectors, errors
 
 
 def read_catalog(directory) -> Tuple[Dict[str, np.ndarray],
                                      Dict[str, List[str]]]:
   """({name: [N, D]}, {name: [input, ...]}) of an embed output folder."""
   directory = pathlib.Path(directory)
-  if not (directory / INDEX_FILE).is_file():
-    raise ValueError(f'{directory} has no {INDEX_FILE}: not the --out of '
-                     '`mmgenre embed`.')
+  index = directory / workdir_lib.EMBED_INDEX_TSV
+  if not index.is_file():
+    raise ValueError(f'{directory} has no {workdir_lib.EMBED_INDEX_TSV}: not '
+                     'the --out of `mmgenre embed`.')
   keys: Dict[str, List[str]] = {}
-  with open(directory / INDEX_FILE, newline='', encoding='utf-8') as f:
+  with open(index, newline='', encoding='utf-8') as f:
     for row in csv.DictReader(f, delimiter='\t'):
       keys.setdefault(row['representation'], []).append(row['input'])
   arrays = {name: np.load(directory / f'{name}.npy') for name in keys}
   return arrays, keys
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-  catalog.add_input_arguments(parser)
-  parser.add_argument('--out', required=True, metavar='DIR',
-                      help='Folder for <name>.npy, index.tsv, errors.tsv.')
-
-
-def main(args: argparse.Namespace) -> int:
-  try:
-    items = catalog.items_from_args(args)
-    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
-  except (ValueError, OSError) as e:
-    print(f'mmgenre embed: {e}', file=sys.stderr)
-    return 2
-  vectors: Dict[str, List[Tuple[str, np.ndarray]]] = {}
-  errors: List[Tuple[str, str]] = []
-  for item in tqdm.tqdm(items, desc='embed', unit='item',
-                        disable=args.no_progress or len(items) < 2):
-    try:
-      result = tagger.embed(audio=item.audio or None, cover=item.cover,
-                            reviews=item.read_reviews())
-    except predict.INPUT_ERRORS as e:
-      errors.append((item.key, str(e)))
-      continue
-    for name, vector in result.items():
-      vectors.setdefault(name, []).append((item.key, vector))
-  write_catalog(args.out, vectors, errors,
-                {'workdir': str(args.workdir), 'items': len(items)})
-  print(f'Wrote {sum(len(v) for v in vectors.values())} vectors of '
-        f'{sorted(vectors)} to {args.out} ({len(errors)} inputs failed).')
-  return 0

@@ -1,4 +1,4 @@
-"""`mmgenre neighbours`: nearest genres, or nearest catalog items.
+"""Nearest genres, or nearest catalog items: the work of `mmgenre neighbours`.
 
   # Nearest genres: cosine of the query's output to the label factors
   # (COSINE models; SPEC §3).
@@ -12,20 +12,17 @@
 Spaces: `aligned` is the alignment space of Sec 3.4 (mm_audio, mm_visual;
 audio -> covers by default, and the reverse); `factors` is the label-factor
 space every COSINE network predicts into (unit vectors, <modality>_output),
-so reviews, audio and covers can be compared there. Prints JSON.
+so reviews, audio and covers can be compared there. The flags live in
+mmgenre_jax/cli/neighbours.py, which prints the result as JSON.
 """
 
-import argparse
-import json
-import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mmgenre_jax.models import heads
+from mmgenre_jax import ops
 from mmgenre_jax.tagging import catalog
 from mmgenre_jax.tagging import embed as embed_lib
-from mmgenre_jax.tagging import predict
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 DEFAULT_K = 10
@@ -39,7 +36,7 @@ _ALIASES['factors'].update(cover='image_output', reviews='text_output')
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-  return np.asarray(heads.l2_normalize(np.asarray(x, np.float32)))
+  return np.asarray(ops.l2_normalize(np.asarray(x, np.float32)))
 
 
 def nearest(query: np.ndarray, arrays: Dict[str, np.ndarray],
@@ -87,57 +84,50 @@ def targets_for(query_name: str, space: str, to: List[str],
   return names
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-  catalog.add_input_arguments(parser)
-  parser.add_argument('--catalog', default=None, metavar='DIR',
-                      help='`mmgenre embed --out` folder to search; without '
-                      'it, the nearest genres are listed.')
-  parser.add_argument('--space', choices=SPACES, default=None,
-                      help='Shared space (default: aligned when the model '
-                      'has an alignment stage, else factors).')
-  parser.add_argument('--to', nargs='+', default=[],
-                      help='Catalog representations to search (audio, '
-                      'image/cover, text/reviews, fusion, or a file name).')
-  parser.add_argument('-k', '--top-k', type=int, default=DEFAULT_K)
+def genre_neighbours(tagger: tagger_lib.Tagger, item: catalog.Item,
+                     k: int = DEFAULT_K) -> Dict[str, Any]:
+  """The k labels whose factors are nearest to the item's output.
+
+  Raises:
+    ValueError: not a COSINE model (no label factors).
+  """
+  kinds = {s.target for s in tagger.stages.values() if s.kind != 'alignment'}
+  if kinds != {'cosine'}:
+    raise ValueError(f'nearest genres need a COSINE model (label factors); '
+                     f'this one is {sorted(kinds)}: use mmgenre predict.')
+  scores, _, model, _ = tagger.scores(item.audio or None, item.cover,
+                                      item.read_reviews())
+  order = np.argsort(-scores, kind='stable')[:k]
+  return {'query': item.key, 'space': 'label_factors', 'model': model,
+          'neighbours': [{'label': tagger.labels[j],
+                          'cosine': float(scores[j])} for j in order]}
 
 
-def main(args: argparse.Namespace) -> int:
-  try:
-    items = catalog.items_from_args(args)
-    if len(items) != 1:
-      raise ValueError(f'neighbours takes one query (track or album); got '
-                       f'{len(items)} inputs (use --album for several '
-                       'tracks).')
-    (item,) = items
-    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
-    if args.catalog is None:
-      targets = {s.target for s in tagger.stages.values()
-                 if s.kind != 'alignment'}
-      if targets != {'cosine'}:
-        raise ValueError(f'nearest genres need a COSINE model (label '
-                         f'factors); this one is {sorted(targets)}: use '
-                         'mmgenre predict.')
-      scores, _, model, _ = tagger.scores(item.audio or None, item.cover,
-                                          item.read_reviews())
-      order = np.argsort(-scores, kind='stable')[:args.top_k]
-      result = {'query': item.key, 'space': 'label_factors', 'model': model,
-                'neighbours': [{'label': tagger.labels[j],
-                                'cosine': float(scores[j])} for j in order]}
-    else:
-      arrays, keys = embed_lib.read_catalog(args.catalog)
-      vectors = tagger.embed(audio=item.audio or None, cover=item.cover,
-                             reviews=item.read_reviews())
-      has_alignment = any(s.kind == 'alignment'
-                          for s in tagger.stages.values())
-      space = args.space or ('aligned' if has_alignment else 'factors')
-      name, query = query_vector(vectors, space)
-      names = targets_for(name, space, args.to, sorted(arrays))
-      result = {'query': item.key, 'space': space, 'query_vector': name,
-                'neighbours': nearest(query, arrays, keys, names,
-                                      args.top_k)}
-  except predict.INPUT_ERRORS as e:
-    print(f'mmgenre neighbours: {e}', file=sys.stderr)
-    return 2
-  json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
-  sys.stdout.write('\n')
-  return 0
+def catalog_neighbours(tagger: tagger_lib.Tagger, item: catalog.Item,
+                       catalog_dir, *, space: Optional[str] = None,
+                       to: Sequence[str] = (),
+                       k: int = DEFAULT_K) -> Dict[str, Any]:
+  """The k catalog rows nearest to the item in a shared space.
+
+  Args:
+    tagger: the model.
+    item: the query (a track or an album).
+    catalog_dir: an `mmgenre embed --out` folder.
+    space: one of SPACES; default 'aligned' when the model has an alignment
+      stage, else 'factors'.
+    to: catalog representations to search (modality shorthands or file
+      names); default every other one of the space.
+    k: rows listed.
+
+  Raises:
+    ValueError: the query or the catalog has no vector in that space.
+  """
+  arrays, keys = embed_lib.read_catalog(catalog_dir)
+  vectors = tagger.embed(audio=item.audio or None, cover=item.cover,
+                         reviews=item.read_reviews())
+  has_alignment = any(s.kind == 'alignment' for s in tagger.stages.values())
+  space = space or ('aligned' if has_alignment else 'factors')
+  name, query = query_vector(vectors, space)
+  names = targets_for(name, space, list(to), sorted(arrays))
+  return {'query': item.key, 'space': space, 'query_vector': name,
+          'neighbours': nearest(query, arrays, keys, names, k)}

@@ -1,4 +1,4 @@
-"""`mmgenre predict`: genres of audio files, covers, reviews or a catalog.
+"""Genres of many items, one result row each: the work of `mmgenre predict`.
 
   mmgenre predict --workdir runs/mumu_cosine --audio song.mp3 --top-k 5
   mmgenre predict --workdir BUNDLE --audio t1.flac t2.flac --cover c.jpg \
@@ -6,27 +6,25 @@
   mmgenre predict --workdir BUNDLE --audio ~/Music --format csv \
       --out tags.csv                                         # resumable
 
-Prints (or writes to --out) one row per input: `input`, `labels` (the top-k
-{"label", "score"} best first), `decisions` (labels past their F1-optimal
-validation threshold), `model` (the network that answered) and `error` (null,
-or why this input could not be tagged; the other inputs go on).
+One row per input: `input`, `labels` (the top-k {"label", "score"} best
+first), `decisions` (labels past their F1-optimal validation threshold),
+`model` (the network that answered) and `error` (null, or why this input
+could not be tagged; the other inputs go on). The flags live in
+mmgenre_jax/cli/predict.py.
+
+  writer = catalog.ResultWriter('tags.json', 'json')
+  tagged, failed = predict.run(tagger, items, writer, top_k=5)
 """
 
-import argparse
-import sys
-from typing import Any, Dict
+from typing import Any, Dict, Sequence, Tuple
 
 from absl import logging
 import tqdm
 
-from input_pipeline import features
 from mmgenre_jax.tagging import catalog
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 DEFAULT_TOP_K = 5
-# What a bad input raises; anything else is a bug and stops the run.
-INPUT_ERRORS = (features.FeatureError, tagger_lib.TaggingError, ValueError,
-                OSError)
 
 
 def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
@@ -35,7 +33,7 @@ def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
   try:
     result = tagger.predict(audio=item.audio or None, cover=item.cover,
                             reviews=item.read_reviews(), top_k=top_k)
-  except INPUT_ERRORS as e:
+  except tagger_lib.INPUT_ERRORS as e:
     return {'input': item.key, 'labels': [], 'decisions': None,
             'model': None, 'notes': [], 'error': str(e)}
   return {'input': item.key, 'labels': result['labels'],
@@ -43,37 +41,33 @@ def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
           'notes': result['notes'], 'error': None}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-  catalog.add_input_arguments(parser)
-  parser.add_argument('--top-k', type=int, default=DEFAULT_TOP_K,
-                      help='Labels listed per input, best first.')
-  parser.add_argument('--format', choices=('json', 'csv'), default='json')
-  parser.add_argument('--out', default=None, metavar='FILE',
-                      help='Write here (resumable) instead of stdout.')
+def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
+        writer: catalog.ResultWriter, *, top_k: int = DEFAULT_TOP_K,
+        progress: bool = True) -> Tuple[int, int]:
+  """Tags the items not yet in the writer's file, a row each, then closes it.
 
+  Args:
+    tagger: the model.
+    items: the inputs (catalog.collect_items).
+    writer: where rows go; the items of rows already in its file (a resumed
+      run) are skipped.
+    top_k: labels listed per row.
+    progress: show a progress bar (on stderr) for two items or more.
 
-def main(args: argparse.Namespace) -> int:
-  try:
-    items = catalog.items_from_args(args)
-    writer = catalog.ResultWriter(args.out, args.format)
-    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
-  except (ValueError, OSError) as e:
-    print(f'mmgenre predict: {e}', file=sys.stderr)
-    return 2
+  Returns:
+    (items tagged by this run, how many of them failed).
+  """
   todo = list(catalog.pending(items, writer.done))
   if len(todo) < len(items):
     logging.info('Resuming: %d of %d inputs already in %s.',
-                 len(items) - len(todo), len(items), args.out)
+                 len(items) - len(todo), len(items), writer.path)
   errors = 0
   try:
     for item in tqdm.tqdm(todo, desc='predict', unit='item',
-                          disable=args.no_progress or len(todo) < 2):
-      row = predict_item(tagger, item, args.top_k)
+                          disable=not progress or len(todo) < 2):
+      row = predict_item(tagger, item, top_k)
       errors += row['error'] is not None
       writer.write(row)
   finally:
     writer.close()
-  if errors:
-    print(f'mmgenre predict: {errors} of {len(todo)} inputs failed (see '
-          'their "error").', file=sys.stderr)
-  return 0
+  return len(todo), errors

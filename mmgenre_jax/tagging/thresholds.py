@@ -3,8 +3,9 @@
 A label's threshold is the score cut that maximises F1 on the validation
 items (scores and labels of the stage's representations/<name>/val.npz,
 written by `main.py --mode=extract`); an item is tagged with a label when its
-score is >= the threshold. The thresholds of a model live beside it as
-thresholds.json:
+score is >= the threshold. Loading a model computes them in memory
+(`for_stage`) and writes nothing; `mmgenre export` stores them in the bundle
+as thresholds.json, which `for_stage` reads back:
 
   {"format": "mmgenre_jax.thresholds", "version": 1,
    "source": ".../representations/fusion/val.npz",
@@ -15,12 +16,17 @@ decided (its score still ranks it).
 """
 
 import json
+import os
 import pathlib
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
+from absl import logging
 import numpy as np
 
-THRESHOLDS_FILE = 'thresholds.json'
+from input_pipeline import fileio
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.tagging import stages as stages_lib
+
 THRESHOLDS_FORMAT = 'mmgenre_jax.thresholds'
 THRESHOLDS_VERSION = 1
 
@@ -77,10 +83,7 @@ def write(path, thresholds: np.ndarray, labels: Sequence[str], *,
                      for t in thresholds],
       'val_f1': None if val_f1 is None else [float(v) for v in val_f1],
   }
-  path = pathlib.Path(path)
-  tmp = path.with_name(f'.{path.name}.tmp')
-  tmp.write_text(json.dumps(payload, indent=1) + '\n', encoding='utf-8')
-  tmp.replace(path)
+  fileio.write_json_atomic(path, payload, indent=1)
 
 
 def read(path, labels: Optional[Sequence[str]] = None) -> np.ndarray:
@@ -113,3 +116,49 @@ def decide(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
   with np.errstate(invalid='ignore'):
     return np.asarray(scores) >= np.where(np.isnan(thresholds), np.inf,
                                           thresholds)
+
+
+def for_stage(stage: stages_lib.Stage,
+              head_scores: Callable[[np.ndarray], np.ndarray]
+              ) -> Tuple[Optional[np.ndarray], Optional[str]]:
+  """The decision thresholds of a scoring stage, computed without writing.
+
+  A thresholds.json beside the stage (a bundle's, or one an older version
+  wrote into the workdir) is read; else they are calibrated in memory from
+  the stage's validation representations.
+
+  Args:
+    stage: a modality or fusion stage.
+    head_scores: representations [N, R] -> scores [N, L] through the stage's
+      output layer, for a val.npz extracted without scores.
+
+  Returns:
+    (float64 [L] with NaN for never-decided labels, where they came from),
+    or (None, None) when the stage has neither file.
+
+  Raises:
+    ValueError: a thresholds.json of other labels, or not one at all.
+  """
+  path = stage.source / workdir_lib.THRESHOLDS_JSON
+  if path.is_file():
+    return read(path, stage.labels), os.fspath(path)
+  candidates = (workdir_lib.representation_path(
+      stage.source, stage.representations[0], 'val'),
+                stage.source / workdir_lib.REPRESENTATIONS_DIR / 'val.npz')
+  candidate = next((pathlib.Path(c) for c in candidates
+                    if pathlib.Path(c).is_file()), None)
+  if candidate is None:
+    logging.info('%s: no %s and no validation representations (%s); '
+                 'decisions are not available (run main.py --mode=extract '
+                 '--split=val).', stage.source, workdir_lib.THRESHOLDS_JSON,
+                 candidates[0])
+    return None, None
+  with np.load(candidate, allow_pickle=False) as data:
+    labels = data['labels']
+    if 'scores' in data:
+      scores = data['scores']
+    else:
+      # An extract without scores: the stage's output layer gives them.
+      scores = head_scores(data['representation'])
+  values, _ = f1_optimal(scores, labels)
+  return values, os.fspath(candidate)

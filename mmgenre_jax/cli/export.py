@@ -3,13 +3,10 @@
   mmgenre export runs/mumu_cosine --out mumu_cosine_bundle
   mmgenre predict --workdir mumu_cosine_bundle --audio song.mp3
 
-BUNDLE/bundle.json lists the stages (name, kind, inputs) and the final one;
-BUNDLE/stages/<name>/ holds config.json, params.msgpack (the best
-checkpoint's parameters, and batch statistics for ResNet), labels.tsv,
-label_factors.npy (COSINE), thresholds.json (F1-optimal on validation) and,
-for modality networks, data/: the shards' manifest.json plus the feature
-files (audio_stats.npz, text_vectorizer.json, the enrichment dictionary).
-Nothing refers back to the workdir, the corpus or the shards.
+The bundle's layout: mmgenre_jax/tagging/bundle.py. The decision thresholds,
+computed in memory when the model is loaded, are written into the bundle;
+the workdir is only read. Exit status 2 when W cannot be read or BUNDLE
+cannot be written.
 """
 
 import argparse
@@ -35,10 +32,6 @@ def main(args: argparse.Namespace) -> int:
     return 2
   try:
     tagger = tagger_lib.Tagger.from_workdir(workdir)
-    # Loads the feature files now, so a missing one fails before writing.
-    for stage in tagger.stages.values():
-      if stage.kind in tagger_lib.INPUT_MODALITIES:
-        tagger._data(stage)  # pylint: disable=protected-access
     out = tagger.export(args.out)
   except (ValueError, OSError) as e:
     print(f'mmgenre export: {e}', file=sys.stderr)

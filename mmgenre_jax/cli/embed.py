@@ -1,0 +1,37 @@
+"""`mmgenre embed`: representations of files or a catalog, as .npy + index.
+
+  mmgenre embed --workdir BUNDLE --audio ~/Music --out music_vectors
+  mmgenre embed --workdir BUNDLE --manifest catalog.csv --out catalog_vectors
+
+What OUT holds: mmgenre_jax/tagging/embed.py. Exit status 2 when the inputs
+or the model cannot be read; inputs that fail one by one go to
+OUT/errors.tsv.
+"""
+
+import argparse
+import sys
+
+from mmgenre_jax.cli import tagging_args
+from mmgenre_jax.tagging import embed
+from mmgenre_jax.tagging import tagger as tagger_lib
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  tagging_args.add_input_arguments(parser)
+  parser.add_argument('--out', required=True, metavar='DIR',
+                      help='Folder for <name>.npy, index.tsv, errors.tsv.')
+
+
+def main(args: argparse.Namespace) -> int:
+  try:
+    items = tagging_args.items_from_args(args)
+    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
+  except (ValueError, OSError) as e:
+    print(f'mmgenre embed: {e}', file=sys.stderr)
+    return 2
+  vectors, errors = embed.write_embeddings(
+      tagger, items, args.out, info={'workdir': str(args.workdir)},
+      progress=not args.no_progress)
+  print(f'Wrote {sum(len(v) for v in vectors.values())} vectors of '
+        f'{sorted(vectors)} to {args.out} ({len(errors)} inputs failed).')
+  return 0

@@ -1,0 +1,42 @@
+"""`mmgenre predict`: genres of audio files, covers, reviews or a catalog.
+
+  mmgenre predict --workdir runs/mumu_cosine --audio song.mp3 --top-k 5
+  mmgenre predict --workdir BUNDLE --audio ~/Music --format csv --out tags.csv
+
+Prints (or writes to --out, resumably) one row per input; the rows are those
+of mmgenre_jax/tagging/predict.py. Exit status 2 when the inputs or the
+model cannot be read; inputs that fail one by one are rows with an `error`.
+"""
+
+import argparse
+import sys
+
+from mmgenre_jax.cli import tagging_args
+from mmgenre_jax.tagging import catalog
+from mmgenre_jax.tagging import predict
+from mmgenre_jax.tagging import tagger as tagger_lib
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  tagging_args.add_input_arguments(parser)
+  parser.add_argument('--top-k', type=int, default=predict.DEFAULT_TOP_K,
+                      help='Labels listed per input, best first.')
+  parser.add_argument('--format', choices=('json', 'csv'), default='json')
+  parser.add_argument('--out', default=None, metavar='FILE',
+                      help='Write here (resumable) instead of stdout.')
+
+
+def main(args: argparse.Namespace) -> int:
+  try:
+    items = tagging_args.items_from_args(args)
+    writer = catalog.ResultWriter(args.out, args.format)
+    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
+  except (ValueError, OSError) as e:
+    print(f'mmgenre predict: {e}', file=sys.stderr)
+    return 2
+  tagged, errors = predict.run(tagger, items, writer, top_k=args.top_k,
+                               progress=not args.no_progress)
+  if errors:
+    print(f'mmgenre predict: {errors} of {tagged} inputs failed (see '
+          'their "error").', file=sys.stderr)
+  return 0
