@@ -69,6 +69,8 @@ STAGES = ('labels', 'audio', 'image', 'text')
 # ones write the same files (`out` and `workers` change nothing written).
 OUTPUT_ARGS = ('dataset', 'data', 'splits', 'image_size', 'shard_size',
                'enrichment', 'seed', 'min_albums', 'windows')
+# (frames, bins) of an audio patch or window (SPEC §2).
+PATCH_SHAPE = (audio_lib.PATCH_FRAMES, audio_lib.N_BINS)
 # Re-exported: raised by the corpus readers and by `prepare`.
 PrepareError = prepare_corpus.PrepareError
 
@@ -187,15 +189,7 @@ def prepare(dataset: str,
     The manifest (also in out_dir/manifest.json).
   """
   start = time.time()
-  if dataset not in tfrecord.DATASET_MODALITIES:
-    raise ValueError(f'Unknown dataset {dataset!r}; expected one of '
-                     f'{list(tfrecord.DATASET_MODALITIES)}.')
-  if image_size < 1 or shard_size < 1:
-    raise ValueError(f'image_size ({image_size}) and shard_size '
-                     f'({shard_size}) must be >= 1.')
-  workers = (os.cpu_count() or 1) if workers is None else int(workers)
-  if workers < 1:
-    raise ValueError(f'workers={workers}; use 1 or more processes.')
+  workers = _checked_workers(dataset, image_size, shard_size, workers)
   data_dir, out = pathlib.Path(data_dir), pathlib.Path(out_dir)
   if not data_dir.is_dir():
     raise PrepareError(f'--data {data_dir} is not a directory.')
@@ -213,19 +207,77 @@ def prepare(dataset: str,
     corpus = prepare_corpus.load_msdi_corpus(
         data_dir, splits_dir=splits_dir, seed=seed, skips=skips)
   splits_lib.write_splits(corpus.splits, out / layout.SPLITS_DIR)
-  patch_shape = (audio_lib.PATCH_FRAMES, audio_lib.N_BINS)
-  kinds = tfrecord.DATASET_MODALITIES[dataset] + (
-      (tfrecord.AUDIO_WINDOWS,) if windows else ())
-  specs = {m: tfrecord.feature_specs(dataset, m, patch_shape=patch_shape,
-                                     image_size=image_size)
-           for m in kinds}
+  specs = _record_specs(dataset, image_size, windows)
   if not windows:
     # Shards of an earlier run with windows would not match this manifest.
     for old in (out / tfrecord.AUDIO_WINDOWS).glob(
         f'*{tfrecord.SHARD_SUFFIX}'):
       old.unlink()
+  results, stats_count = _write_media(
+      corpus, out, specs, skips, workers=workers, seed=seed,
+      windows=windows, image_size=image_size, shard_size=shard_size,
+      progress=progress)
+  omitted = {}
+  if not windows:
+    omitted[tfrecord.AUDIO_WINDOWS] = 'prepared with --no-windows'
+  if dataset == 'mumu':
+    text = prepare_shards.prepare_text(
+        corpus, out, specs['text'], enrichment=enrichment, skips=skips,
+        shard_size=shard_size, progress=progress)
+    if text is not None:
+      results['text'] = text
+    else:
+      omitted['text'] = ('no tf-idf vectorizer could be fitted on the '
+                         'training texts; every album is in '
+                         f'{layout.SKIPPED_TSV}')
+  skips.write(out / layout.SKIPPED_TSV)
+  manifest = _manifest(
+      dataset, corpus, specs, results, skips, omitted, stats_count,
+      image_size=image_size, windows=windows, splits_dir=splits_dir,
+      seed=seed,
+      args=run_args(dataset, data_dir, out, splits_dir=splits_dir,
+                    image_size=image_size, shard_size=shard_size,
+                    enrichment=enrichment, workers=workers, seed=seed,
+                    min_albums=min_albums, windows=windows))
+  manifest['elapsed_s'] = round(time.time() - start, 1)
+  fileio.write_json_atomic(out / layout.MANIFEST_JSON, manifest)
+  return manifest
+
+
+def _checked_workers(dataset: str, image_size: int, shard_size: int,
+                     workers: Optional[int]) -> int:
+  """Validates the numeric arguments; returns the worker count."""
+  if dataset not in tfrecord.DATASET_MODALITIES:
+    raise ValueError(f'Unknown dataset {dataset!r}; expected one of '
+                     f'{list(tfrecord.DATASET_MODALITIES)}.')
+  if image_size < 1 or shard_size < 1:
+    raise ValueError(f'image_size ({image_size}) and shard_size '
+                     f'({shard_size}) must be >= 1.')
+  workers = (os.cpu_count() or 1) if workers is None else int(workers)
+  if workers < 1:
+    raise ValueError(f'workers={workers}; use 1 or more processes.')
+  return workers
+
+
+def _record_specs(dataset: str, image_size: int, windows: bool):
+  """Record kind -> its tfrecord.FeatureSpecs, for every kind written."""
+  kinds = tfrecord.DATASET_MODALITIES[dataset] + (
+      (tfrecord.AUDIO_WINDOWS,) if windows else ())
+  return {m: tfrecord.feature_specs(dataset, m, patch_shape=PATCH_SHAPE,
+                                    image_size=image_size)
+          for m in kinds}
+
+
+def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
+                 seed: int, windows: bool, image_size: int, shard_size: int,
+                 progress: bool):
+  """Audio (patches, windows) and image shards, and the audio statistics.
+
+  Returns:
+    ({modality: ModalityResult}, training patches in the statistics).
+  """
   results = {}
-  stats = prepare_shards.RunningStats(patch_shape)
+  stats = prepare_shards.RunningStats(PATCH_SHAPE)
   pool = prepare_workers.WorkerPool(workers)
   try:
     results.update(prepare_shards.write_features(
@@ -250,23 +302,13 @@ def prepare(dataset: str,
   mean, std = stats.mean_std()
   prepare_shards.save_npz_atomic(out / layout.AUDIO_STATS_NPZ, mean=mean,
                                  std=std, count=np.int64(stats.count))
-  vocab_size = None
-  omitted = {}
-  if not windows:
-    omitted[tfrecord.AUDIO_WINDOWS] = 'prepared with --no-windows'
-  if dataset == 'mumu':
-    text = prepare_shards.prepare_text(
-        corpus, out, specs['text'], enrichment=enrichment, skips=skips,
-        shard_size=shard_size, progress=progress)
-    if text is not None:
-      results['text'] = text
-      vocab_size = text.vocab_size
-    else:
-      omitted['text'] = ('no tf-idf vectorizer could be fitted on the '
-                         'training texts; every album is in '
-                         f'{layout.SKIPPED_TSV}')
-  skips.write(out / layout.SKIPPED_TSV)
+  return results, stats.count
 
+
+def _manifest(dataset: str, corpus, specs, results, skips, omitted,
+              stats_count: int, *, image_size: int, windows: bool,
+              splits_dir, seed: int, args: Dict[str, Any]) -> Dict[str, Any]:
+  """The manifest of a finished run (docs/data_formats.md §3), no elapsed_s."""
   modalities = {}
   for modality, result in results.items():
     modalities[modality] = {
@@ -274,7 +316,7 @@ def prepare(dataset: str,
         'counts': result.counts,
         'shards': result.shards,
     }
-  manifest = {
+  return {
       'format_version': MANIFEST_VERSION,
       'complete': True,
       'dataset': dataset,
@@ -282,12 +324,12 @@ def prepare(dataset: str,
       'num_labels': len(corpus.labels),
       'label_type': 'multi_hot' if dataset == 'mumu' else 'index',
       'image_size': image_size,
-      'patch_shape': list(patch_shape),
+      'patch_shape': list(PATCH_SHAPE),
       'audio_windows': ({'drop': audio_lib.WINDOW_DROP,
                          'overlap': audio_lib.WINDOW_OVERLAP,
                          'frames': audio_lib.PATCH_FRAMES}
                         if windows else None),
-      'vocab_size': vocab_size,
+      'vocab_size': results['text'].vocab_size if 'text' in results else None,
       'image_mean': [float(v) for v in image_lib.IMAGENET_MEAN],
       'image_std': [float(v) for v in image_lib.IMAGENET_STD],
       'splits_dir': layout.SPLITS_DIR,
@@ -295,7 +337,7 @@ def prepare(dataset: str,
                         else f'computed (seed {seed})'),
       'split_sizes': {name: len(ids) for name, ids in corpus.splits.items()},
       'audio_stats': layout.AUDIO_STATS_NPZ,
-      'audio_stats_count': stats.count,
+      'audio_stats_count': stats_count,
       'text_vectorizer': (layout.TEXT_VECTORIZER_JSON if 'text' in results
                           else None),
       'modalities': modalities,
@@ -303,16 +345,10 @@ def prepare(dataset: str,
       'skipped': {stage: skips.count(stage) for stage in STAGES},
       'skipped_file': layout.SKIPPED_TSV,
       'versions': _versions(),
-      'args': run_args(dataset, data_dir, out, splits_dir=splits_dir,
-                       image_size=image_size, shard_size=shard_size,
-                       enrichment=enrichment, workers=workers, seed=seed,
-                       min_albums=min_albums, windows=windows),
+      'args': args,
       'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec='seconds'),
-      'elapsed_s': round(time.time() - start, 1),
   }
-  fileio.write_json_atomic(out / layout.MANIFEST_JSON, manifest)
-  return manifest
 
 
 def summary(manifest: Dict[str, Any]) -> str:

@@ -236,13 +236,7 @@ def generate_corpus(out_dir,
     The summary also written to corpus_summary.json: counts of albums,
     tracks, artists, labels, reviews and files, per format, per set, ...
   """
-  if int(num_albums) < 1:
-    raise ValueError(f'num_albums={num_albums}; write at least 1 album.')
-  if int(seed) < 0:
-    raise ValueError(f'seed={seed}; use a non-negative integer.')
-  if int(defects) < 0:
-    raise ValueError(f'defects={defects}; use 0 or more.')
-  num_albums, seed, defects = int(num_albums), int(seed), int(defects)
+  num_albums, seed, defects = _checked_counts(num_albums, seed, defects)
   signals = {name: _check_signal(name, value) for name, value in (
       ('text_signal', text_signal), ('audio_signal', audio_signal),
       ('image_signal', image_signal), ('artist_signal', artist_signal))}
@@ -263,7 +257,6 @@ def generate_corpus(out_dir,
   _prepare_out_dir(out)
 
   # Files first (the slow part, in parallel), metadata last.
-  empty_reviews = set(broken['empty_reviews'])
   tasks = [_AlbumTask(
       album=album, out_dir=os.fspath(out), seed=seed,
       audio_signal=signals['audio_signal'],
@@ -275,6 +268,41 @@ def generate_corpus(out_dir,
                           if t.track_id in broken['corrupt_audio']),
       corrupt_image=album.amazon_id in broken['corrupt_image'])
            for album in albums]
+  _write_media(tasks, workers, progress)
+
+  write_mumu_csv(out / layout.MUMU_MULTI_LABEL_CSV, albums)
+  _write_lines(out / layout.MUMU_LABELS_TSV, sorted(labels))
+  _write_lines(out / layout.MUMU_TAXONOMY_TSV, ['label\tparent'] + [
+      f'{label}\t{taxonomy.PARENT.get(label, "")}' for label in labels])
+  num_reviews = _write_reviews(out / layout.REVIEWS_JSONL, albums, seed,
+                               signals, labels,
+                               set(broken['empty_reviews']))
+  write_msdi_tsv(out / layout.MSDI_TSV, albums, sets)
+  _write_lines(out / layout.ENRICHMENT_TSV, [
+      f'{entity}\t{categories}' for genre in genres
+      for entity, categories in reviews.ENTITIES[genre]])
+  _write_defects(out / layout.DEFECTS_TSV, albums, broken)
+
+  summary = _summary(albums, artists, sets, labels, genres, seed, defects,
+                     signals, num_reviews)
+  with _open_write(out / layout.CORPUS_SUMMARY_JSON) as f:
+    f.write(json.dumps(summary, indent=2) + '\n')
+  return summary
+
+
+def _checked_counts(num_albums, seed, defects) -> Tuple[int, int, int]:
+  if int(num_albums) < 1:
+    raise ValueError(f'num_albums={num_albums}; write at least 1 album.')
+  if int(seed) < 0:
+    raise ValueError(f'seed={seed}; use a non-negative integer.')
+  if int(defects) < 0:
+    raise ValueError(f'defects={defects}; use 0 or more.')
+  return int(num_albums), int(seed), int(defects)
+
+
+def _write_media(tasks: Sequence['_AlbumTask'], workers: int,
+                 progress: bool) -> None:
+  """Every album's audio and cover files, in `workers` processes."""
   bar = tqdm.tqdm(total=len(tasks), desc='synth', unit='album',
                   disable=not progress)
   if workers == 1 or len(tasks) == 1:
@@ -291,12 +319,12 @@ def generate_corpus(out_dir,
         bar.update()
   bar.close()
 
-  write_mumu_csv(out / layout.MUMU_MULTI_LABEL_CSV, albums)
-  _write_lines(out / layout.MUMU_LABELS_TSV, sorted(labels))
-  _write_lines(out / layout.MUMU_TAXONOMY_TSV, ['label\tparent'] + [
-      f'{label}\t{taxonomy.PARENT.get(label, "")}' for label in labels])
+
+def _write_reviews(path: pathlib.Path, albums, seed: int, signals,
+                   labels, empty_reviews) -> int:
+  """reviews.jsonl, one JSON object a line; returns the number written."""
   num_reviews = 0
-  with _open_write(out / layout.REVIEWS_JSONL) as f:
+  with _open_write(path) as f:
     for album in albums:
       for review in reviews.make_reviews(
           album, draws.item_rng(seed, draws.TEXT, album.index),
@@ -304,29 +332,24 @@ def generate_corpus(out_dir,
           empty=album.amazon_id in empty_reviews):
         f.write(json.dumps(review, ensure_ascii=False) + '\n')
         num_reviews += 1
-  write_msdi_tsv(out / layout.MSDI_TSV, albums, sets)
-  _write_lines(out / layout.ENRICHMENT_TSV, [
-      f'{entity}\t{categories}' for genre in genres
-      for entity, categories in reviews.ENTITIES[genre]])
+  return num_reviews
+
+
+def _write_defects(path: pathlib.Path, albums, broken) -> None:
+  """defects.tsv: kind, item id and path of every planted defect."""
   defect_rows = []
   tracks = {t.track_id: t for a in albums for t in a.tracks}
   by_id = {a.amazon_id: a for a in albums}
   for kind in plan.DEFECT_KINDS:
     for item in broken[kind]:
       if kind in ('empty_audio', 'corrupt_audio'):
-        path = items.audio_path(tracks[item])
+        path_in_corpus = items.audio_path(tracks[item])
       elif kind == 'corrupt_image':
-        path = items.cover_path(by_id[item])
+        path_in_corpus = items.cover_path(by_id[item])
       else:
-        path = layout.REVIEWS_JSONL
-      defect_rows.append(f'{kind}\t{item}\t{path}')
-  _write_lines(out / layout.DEFECTS_TSV, ['kind\titem_id\tpath'] + defect_rows)
-
-  summary = _summary(albums, artists, sets, labels, genres, seed, defects,
-                     signals, num_reviews)
-  with _open_write(out / layout.CORPUS_SUMMARY_JSON) as f:
-    f.write(json.dumps(summary, indent=2) + '\n')
-  return summary
+        path_in_corpus = layout.REVIEWS_JSONL
+      defect_rows.append(f'{kind}\t{item}\t{path_in_corpus}')
+  _write_lines(path, ['kind\titem_id\tpath'] + defect_rows)
 
 
 def is_complete(out_dir,
