@@ -12,7 +12,6 @@ Workdirs may be local directories or gs://bucket/... URLs (docs/tpu_pod.md
 §4). File names come from mmgenre_jax/workdir.py.
 """
 
-import json
 import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -107,21 +106,6 @@ def paper_table6(modality: str, target: str, settings: str
 # ------------------------------------------------------------------ reading
 
 
-def _read_json(path: epath.Path) -> Any:
-  """A JSON file's value, None when absent; an error when it is corrupt.
-
-  Stricter than workdir.read_json on purpose: a stage whose metrics cannot
-  be read must stop the report, not vanish from its tables.
-  """
-  try:
-    return json.loads(path.read_text())
-  except FileNotFoundError:
-    return None
-  except ValueError as e:
-    raise ValueError(f'{path} is not valid JSON ({e}); rerun the stage or '
-                     'delete the file.') from e
-
-
 def find_pipelines(path) -> List[epath.Path]:
   """W itself when W/pipeline.json exists, else every pipeline workdir below."""
   path = epath.Path(path)
@@ -152,7 +136,8 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
   test_metrics.json yet (pending, running) are left out.
   """
   workdir = epath.Path(workdir)
-  pipeline = _read_json(workdir / workdir_lib.PIPELINE_JSON)
+  pipeline = workdir_lib.read_json(workdir / workdir_lib.PIPELINE_JSON,
+                                   strict=True)
   if pipeline is None:
     raise FileNotFoundError(
         f'{workdir / workdir_lib.PIPELINE_JSON} not found.')
@@ -163,7 +148,8 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
     stage_dir = epath.Path(stage['workdir'])
     if not stage_dir.is_absolute() and not stage_dir.exists():
       stage_dir = workdir / stage['name']
-    metrics = _read_json(stage_dir / workdir_lib.TEST_METRICS_JSON)
+    metrics = workdir_lib.read_json(
+        stage_dir / workdir_lib.TEST_METRICS_JSON, strict=True)
     if metrics is None:
       continue
     row = dict.fromkeys(RESULT_KEYS)
@@ -405,7 +391,8 @@ def write_report(path, out_dir=None) -> str:
   out_dir = epath.Path(out_dir) if out_dir else path
   rows, pipelines = [], []
   for workdir in find_pipelines(path):
-    pipeline = _read_json(workdir / workdir_lib.PIPELINE_JSON)
+    pipeline = workdir_lib.read_json(workdir / workdir_lib.PIPELINE_JSON,
+                                     strict=True)
     pipelines.append({'workdir': str(workdir), 'config': pipeline['config'],
                       'stages': pipeline['stages']})
     rows += pipeline_results(workdir)

@@ -81,11 +81,24 @@ def checkpoint_dir(workdir, kind: str) -> epath.Path:
   return epath.Path(workdir) / CHECKPOINTS_DIR / kind
 
 
-def read_json(path) -> Optional[Any]:
-  """A JSON file's value, or None when it is absent or unreadable."""
+def read_json(path, *, strict: bool = False) -> Optional[Any]:
+  """A JSON file's value, or None when it is absent.
+
+  Args:
+    path: a local path or URL.
+    strict: a corrupt file raises ValueError naming it and the fix (the
+      report: a stage whose metrics cannot be read must stop it, not vanish
+      from its tables); otherwise it reads as None, like an absent one
+      ("is this step done?" questions).
+  """
   try:
     return json.loads(epath.Path(path).read_text(encoding='utf-8'))
-  except (OSError, ValueError):
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError) as e:
+    if strict:
+      raise ValueError(f'{path} is not valid JSON ({e}); rerun the stage '
+                       'that writes it or delete the file.') from e
     return None
 
 

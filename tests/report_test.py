@@ -139,3 +139,17 @@ def test_cli_prints_the_report(tmp_path, capsys):
   assert '# Results' in capsys.readouterr().out
   assert cli.main(['report', str(tmp_path / 'nothing')]) == 2
   assert 'No pipeline.json' in capsys.readouterr().err
+
+
+def test_a_corrupt_stage_file_stops_the_report(tmp_path):
+  # A stage whose metrics cannot be read must stop the report with the file
+  # named, not drop out of the tables; a missing one is a stage not yet run.
+  workdir = _mumu(tmp_path, 'cosine', (0.8, 0.85, 0.9),
+                  ((0.1, 0.2, 0.3),) * 3)
+  (workdir / 'text' / 'test_metrics.json').write_text('{"roc_auc": 0.8')
+  with pytest.raises(ValueError, match=r'text/test_metrics.json is not valid '
+                     'JSON'):
+    report.pipeline_results(workdir)
+  (workdir / 'text' / 'test_metrics.json').unlink()
+  rows = report.pipeline_results(workdir)
+  assert [r['modality'] for r in rows] == ['audio', 'audio+text']
