@@ -18,6 +18,9 @@ representations, workdir/representations/<name>/<split>.npz
 (docs/workdirs.md §1), which fusion and alignment stages read.
 
 A workdir is a local directory or a gs://bucket/... URL (docs/tpu_pod.md §4).
+Both check first that the workdir holds this config's experiment
+(stage_config.check_workdir) and, outside follow mode, the checkpoint asked
+for (errors.NoCheckpointError), before any data is read or compiled.
 """
 
 import json
@@ -33,6 +36,7 @@ import numpy as np
 
 from mmgenre_jax import checkpoints
 from mmgenre_jax import data_sources
+from mmgenre_jax import errors
 from mmgenre_jax import evaluators
 from mmgenre_jax import metrics
 from mmgenre_jax import representations
@@ -51,6 +55,12 @@ POLL_SECONDS = 10.0
 def _find_checkpoint(managers, checkpoint: CheckpointSpec, workdir):
   """(manager, step, kind) of 'best', 'latest' or a step number."""
   latest, best = managers
+  if latest.latest_step() is None and best.latest_step() is None:
+    raise errors.NoCheckpointError(
+        f'{workdir} has no checkpoint (checkpoints/best and '
+        'checkpoints/latest are empty or absent); train there first '
+        f'(python main.py --config=... --workdir={workdir}) or pass the '
+        '--workdir of a trained run.')
   if checkpoint is None:
     checkpoint = 'best' if best.latest_step() is not None else 'latest'
   if isinstance(checkpoint, str) and checkpoint.isdigit():
@@ -59,7 +69,7 @@ def _find_checkpoint(managers, checkpoint: CheckpointSpec, workdir):
     manager = best if checkpoint == 'best' else latest
     step = manager.latest_step()
     if step is None:
-      raise FileNotFoundError(
+      raise errors.NoCheckpointError(
           f'{workdir} has no {checkpoint} checkpoint (looked in '
           f'{manager.directory}); train first, or pass --checkpoint=latest.')
     return manager, step, checkpoint
@@ -67,11 +77,11 @@ def _find_checkpoint(managers, checkpoint: CheckpointSpec, workdir):
     for kind, manager in (('latest', latest), ('best', best)):
       if checkpoint in manager.all_steps():
         return manager, checkpoint, kind
-    raise FileNotFoundError(
+    raise errors.NoCheckpointError(
         f'No checkpoint of step {checkpoint} in {workdir}; it has latest '
         f'{latest.all_steps()} and best {best.all_steps()}.')
-  raise ValueError(f'checkpoint={checkpoint!r}: use None, "best", "latest" '
-                   'or a step number.')
+  raise errors.UserError(f'--checkpoint={checkpoint}: use best, latest or '
+                         'a step number.')
 
 
 class _Evaluator:
@@ -143,21 +153,28 @@ def evaluate(config: ml_collections.ConfigDict,
     checkpoint (its kind); in follow mode those of the last checkpoint.
   """
   workdir = epath.Path(workdir)
-  evaluator = _Evaluator(config, workdir)
+  stage_config.check_workdir(config, workdir)
   eval_dir = workdir_lib.eval_dir(workdir, split)
-  writer = metric_writers.create_default_writer(
-      str(eval_dir), just_logging=jax.process_index() > 0)
   if not follow:
     managers = checkpoints.managers(workdir, read_only=True)
-    manager, step, kind = _find_checkpoint(managers, checkpoint, workdir)
-    state, meta = evaluator.restore(manager, step)
+    try:
+      manager, step, kind = _find_checkpoint(managers, checkpoint, workdir)
+      evaluator = _Evaluator(config, workdir)
+      state, meta = evaluator.restore(manager, step)
+    finally:
+      for manager in managers:
+        manager.close()
     report = evaluator.run(state, split)
     report.update(step=int(step), checkpoint=kind,
                   epoch=int(meta['epoch']), best_epoch=int(meta['best_epoch']))
+    writer = metric_writers.create_default_writer(
+        str(eval_dir), just_logging=jax.process_index() > 0)
     _write_result(eval_dir, writer, report, kind, step)
-    for manager in managers:
-      manager.close()
     return report
+
+  evaluator = _Evaluator(config, workdir)
+  writer = metric_writers.create_default_writer(
+      str(eval_dir), just_logging=jax.process_index() > 0)
 
   start = time.time()
   done_path = workdir / workdir_lib.TRAINING_DONE_JSON
@@ -312,10 +329,11 @@ def extract_all(config: ml_collections.ConfigDict,
     (workdir/representations/<name>/<split>.npz, docs/workdirs.md §1).
   """
   workdir = epath.Path(workdir)
-  evaluator = _Evaluator(config, workdir)
+  stage_config.check_workdir(config, workdir)
   managers = checkpoints.managers(workdir, read_only=True)
   try:
     manager, step, _ = _find_checkpoint(managers, checkpoint, workdir)
+    evaluator = _Evaluator(config, workdir)
     state, _ = evaluator.restore(manager, step)
   finally:
     for manager in managers:

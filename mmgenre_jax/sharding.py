@@ -15,6 +15,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
+from mmgenre_jax import errors
+
 DATA_AXIS = 'data'
 
 # Set on every worker of a multi-process launch (see README, "TPU pods").
@@ -72,7 +74,7 @@ def per_process_batch_size(global_batch_size: int, mesh: Mesh) -> int:
   """
   num_devices = mesh.devices.size
   if global_batch_size % num_devices:
-    raise ValueError(
+    raise errors.ConfigError(
         f'Batch size ({global_batch_size}) must be divisible by the number of '
         f'devices ({num_devices}); set --config.train.batch_size to a '
         f'multiple of {num_devices}.')

@@ -5,19 +5,25 @@ What every stage needs before its first step (docs/workdirs.md §1-2):
 manifest (labels, tf-idf vocabulary, image size); `prepare_representation_
 config` those a fusion / alignment stage reads from the extracted
 representations; `compute_label_factors` the PPMI-SVD label factors C_d of the
-COSINE target (SPEC §3), written beside the checkpoints.
+COSINE target (SPEC §3), written beside the checkpoints; `check_workdir`
+that a workdir holds no other experiment.
+
+A mismatch between the config and its data or workdir is an
+errors.ConfigError / errors.WorkdirError: main.py prints its one line.
 """
 
 import copy
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
+from etils import epath
 import jax
 import ml_collections
 import numpy as np
 
 from input_pipeline import pipeline
 from mmgenre_jax import data_sources
+from mmgenre_jax import errors
 from mmgenre_jax import representations
 from mmgenre_jax import targets
 from mmgenre_jax import workdir as workdir_lib
@@ -29,6 +35,72 @@ from mmgenre_jax.models import registry
 TARGET_LABEL_TYPES = {'cosine': ('multi_hot', 'index'),
                       'logistic': ('multi_hot',),
                       'softmax': ('index',)}
+
+
+# The fields of a workdir's config.json that tell one experiment from another:
+# resuming or evaluating with another network, target or dataset would mix
+# two experiments (or fail deep in orbax on a shape).
+WORKDIR_IDENTITY = (('model', 'name'), ('model', 'target'),
+                    ('data', 'dataset'))
+
+
+def _identity(config: Mapping[str, Any]) -> Dict[str, Any]:
+  """{'model.name': ..., 'model.target': ..., 'data.dataset': ...}."""
+  values = {}
+  for section, field in WORKDIR_IDENTITY:
+    node = config.get(section) or {}
+    values[f'{section}.{field}'] = node.get(field)
+  return values
+
+
+def _describe(identity: Mapping[str, Any]) -> str:
+  return ', '.join(f'{key.split(".")[-1]} {value}'
+                   for key, value in identity.items())
+
+
+def check_workdir(config: ml_collections.ConfigDict, workdir) -> None:
+  """Checks that `workdir` is empty or holds this experiment.
+
+  Args:
+    config: the experiment config about to train, evaluate or extract.
+    workdir: its stage workdir S; S/config.json (written when training
+      starts) names the network, target and dataset of the run there.
+
+  Raises:
+    errors.WorkdirError: S/config.json names another model.name,
+      model.target or data.dataset, or S is a pipeline workdir.
+  """
+  workdir = epath.Path(workdir)
+  pipeline_record = workdir_lib.read_pipeline(workdir)
+  if pipeline_record is not None:
+    raise errors.WorkdirError(
+        f'{workdir} is the workdir of pipeline '
+        f'{pipeline_record.get("name")!r} ({pipeline_record.get("config")}), '
+        'not of one network; pass that pipeline config, or a stage workdir '
+        f'{workdir}/<stage>, or pick another --workdir.')
+  saved = workdir_lib.read_json(workdir / workdir_lib.CONFIG_JSON)
+  if not isinstance(saved, dict):
+    return
+  old, new = _identity(saved), _identity(config)
+  if old != new:
+    raise errors.WorkdirError(
+        f'{workdir} holds another experiment ({_describe(old)}; this config: '
+        f'{_describe(new)}); pick another --workdir (or delete {workdir} '
+        'to start over).')
+
+
+def load_manifest(config: ml_collections.ConfigDict) -> Dict[str, Any]:
+  """The manifest of the shards a shard network reads (config.data.shard_dir).
+
+  Raises:
+    errors.ConfigError: config.data.shard_dir is empty.
+    input_pipeline.pipeline.ManifestError: no complete prepared shards there.
+  """
+  if not config.data.get('shard_dir'):
+    raise errors.ConfigError(
+        'config.data.shard_dir is empty; set --config.data.shard_dir to '
+        'the --out directory of `mmgenre prepare`.')
+  return pipeline.load_manifest(config.data.shard_dir)
 
 
 def _set_data_field(config, field: str, value: int, source: str) -> None:
@@ -44,7 +116,7 @@ def _check_model_field(config, field: str, value: int, what: str) -> None:
   if current is None:
     config.model[field] = value
   elif int(current) != int(value):
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.model.{field}={current} but the shards in '
         f'{config.data.shard_dir} have {what} {value}; set '
         f'--config.model.{field}={value} (or leave it linked to config.data).')
@@ -55,7 +127,7 @@ def _check_outputs(config) -> None:
   expected_outputs = (config.data.factor_dim if target == 'cosine'
                       else config.data.num_labels)
   if int(config.model.num_outputs) != int(expected_outputs):
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.model.num_outputs={config.model.num_outputs} but target '
         f'{target!r} needs {expected_outputs} outputs; keep num_outputs '
         'linked with configs.default.set_target().')
@@ -81,14 +153,14 @@ def prepare_config(config: ml_collections.ConfigDict,
   config.unlock()
   modality, _ = registry.shard_input(config)
   if modality not in manifest['modalities']:
-    raise ValueError(
+    raise errors.ConfigError(
         f'{config.data.shard_dir} has no {modality!r} shards (it has '
         f'{sorted(manifest["modalities"])}), which config.model.name='
         f'{config.model.name!r} needs; prepare a corpus with {modality}.')
   target = config.model.target
   label_type = manifest['label_type']
   if label_type not in TARGET_LABEL_TYPES[target]:
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.model.target={target!r} needs {TARGET_LABEL_TYPES[target]} '
         f'labels but {config.data.shard_dir} holds {label_type!r} labels '
         f'(dataset {manifest["dataset"]!r}); pick a matching target config.')
@@ -154,7 +226,7 @@ def prepare_representation_config(
   names = registry.input_names(config)
   missing = [n for n in names if n not in dims]
   if missing:
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.model.modalities={names} but config.data.inputs has no '
         f'{missing} (it has {sorted(dims)}); add e.g. '
         f'--config.data.inputs.{missing[0]}=<stage workdir>.')
@@ -165,7 +237,7 @@ def prepare_representation_config(
   target = config.model.target
   label_type = 'multi_hot' if labels.ndim == 2 else 'index'
   if label_type not in TARGET_LABEL_TYPES[target]:
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.model.target={target!r} needs {TARGET_LABEL_TYPES[target]} '
         f'labels but the inputs {sorted(dims)} hold {label_type!r} labels; '
         'pick a matching target config.')

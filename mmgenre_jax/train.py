@@ -24,6 +24,12 @@ This module is the loop. Its parts live beside it, one job each:
 stage_config.py (sizes from the data, COSINE label factors), train_state.py
 (parameters and optimizer), steps.py (the jitted steps over the device mesh),
 evaluators.py (whole-split metrics) and checkpoints.py (orbax).
+
+One job trains in a workdir at a time (checkpoints.workdir_lock), and only
+on a workdir that is empty or holds the same experiment
+(stage_config.check_workdir). A NaN / Inf loss or state stops training
+(errors.DivergedError) before that state is saved: checkpoints/latest keeps
+the last finite one.
 """
 
 import dataclasses
@@ -37,12 +43,13 @@ from clu import metric_writers
 from clu import periodic_actions
 from etils import epath
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from input_pipeline import pipeline
 from mmgenre_jax import checkpoints
 from mmgenre_jax import data_sources
+from mmgenre_jax import errors
 from mmgenre_jax import evaluators
 from mmgenre_jax import metrics
 from mmgenre_jax import sharding
@@ -57,12 +64,29 @@ from mmgenre_jax.models import registry
 DEFAULT_LOG_EVERY_STEPS = 50
 
 
-def _check_finite(values: Mapping[str, Any], where: str) -> None:
+def _check_finite(values: Mapping[str, Any], where: str,
+                  kept: str = '') -> None:
+  """Raises errors.DivergedError on the first NaN / Inf scalar of values.
+
+  Args:
+    values: metric name -> value; non-scalars and None are skipped.
+    where: e.g. 'training step 12', for the message.
+    kept: what checkpoints/latest holds now, for the message.
+  """
   for key, value in values.items():
     if value is not None and np.ndim(value) == 0 and not np.isfinite(value):
-      raise RuntimeError(
+      raise errors.DivergedError(
           f'{key} became {value} ({where}): training diverged; lower '
-          '--config.train.learning_rate or check the input features.')
+          '--config.train.learning_rate or check the input features.'
+          + (f' {kept}' if kept else ''))
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  """Whether every float leaf (params, batch stats, optimizer) is finite."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 def _prefixed(values: Mapping[str, Any], prefix: str) -> Dict[str, float]:
@@ -81,11 +105,7 @@ def setup(config: ml_collections.ConfigDict, workdir):
     config = stage_config.prepare_representation_config(
         config, source.split('train'))
   else:
-    if not config.data.get('shard_dir'):
-      raise ValueError('config.data.shard_dir is empty; set '
-                       '--config.data.shard_dir to the --out directory of '
-                       '`mmgenre prepare`.')
-    manifest = pipeline.load_manifest(config.data.shard_dir)
+    manifest = stage_config.load_manifest(config)
     config = stage_config.prepare_config(config, manifest)
     source = data_sources.ShardSource(config)
   mesh = sharding.create_mesh()
@@ -111,11 +131,36 @@ class _Run:
   best: Any  # ocp.CheckpointManager of checkpoints/best
   meta: Dict[str, Any]
   step: int = 0
+  workdir: str = ''
+  # The step checkpoints/latest holds (None: nothing saved yet).
+  saved_step: Optional[int] = None
 
   @property
   def max_steps(self) -> Optional[int]:
     value = self.config.train.get('max_steps') or None
     return None if value is None else int(value)
+
+  def kept(self) -> str:
+    """What a divergence leaves behind, for its message."""
+    latest = workdir_lib.checkpoint_dir(self.workdir, workdir_lib.LATEST)
+    if self.saved_step is None:
+      return f'No checkpoint was saved yet in {latest}.'
+    return (f'{latest} keeps the last finite state (step {self.saved_step}); '
+            'rerunning resumes from it.')
+
+  def check_state(self, state) -> None:
+    """Raises errors.DivergedError unless every float of state is finite."""
+    if not bool(jax.device_get(_all_finite(
+        (state.params, state.batch_stats, state.opt_state)))):
+      raise errors.DivergedError(
+          f'The parameters or optimizer state became NaN / Inf by step '
+          f'{self.step}: training diverged; lower '
+          f'--config.train.learning_rate or check the input features. '
+          f'{self.kept()}')
+
+  def save_latest(self, state) -> None:
+    checkpoints.save(self.latest, self.step, state, self.meta)
+    self.saved_step = self.step
 
   def finished(self) -> bool:
     return (self.meta['epoch'] >= int(self.config.train.num_epochs) or
@@ -171,13 +216,16 @@ def _train_epoch(run: _Run, state, report_progress):
                      else train_metrics.merge(update))
     report_progress(run.step)
     is_epoch_end = meta['batches_in_epoch'] >= run.steps_per_epoch
-    if run.step % log_every == 0 or is_epoch_end:
+    is_last = run.max_steps is not None and run.step >= run.max_steps
+    # Always before a checkpoint (epoch end, max_steps), so that a diverged
+    # loss stops training before its state is saved.
+    if run.step % log_every == 0 or is_epoch_end or is_last:
       values = jax.device_get(train_metrics.compute())
       values['l2_params'] = float(steps.param_norm(state.params))
-      _check_finite(values, f'training step {run.step}')
+      _check_finite(values, f'training step {run.step}', run.kept())
       run.writer.write_scalars(run.step, _prefixed(values, 'train'))
       train_metrics = None
-    if run.max_steps is not None and run.step >= run.max_steps:
+    if is_last:
       break
   # Training time only (no evaluation), over resumed parts too.
   meta['train_seconds'] += time.time() - epoch_start
@@ -191,7 +239,8 @@ def _validate(run: _Run, state, report_progress) -> None:
   with report_progress.timed('eval'):
     val = evaluators.evaluate_split(run.steps, state, run.config, 'val',
                                     run.label_factors)
-  _check_finite({'loss': val['loss']}, f'validation after epoch {epoch}')
+  _check_finite({'loss': val['loss']}, f'validation after epoch {epoch}',
+                run.kept())
   run.writer.write_scalars(run.step, _prefixed(val, 'val'))
   meta['epoch'] = epoch + 1
   meta['batches_in_epoch'] = 0
@@ -247,8 +296,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     adiv@1/3/5, precision, recall, macro_f1, ..., loss, params (and its old
     name num_params), epoch_s (mean seconds per training epoch), step,
     best_epoch, train_steps.
+
+  Raises:
+    errors.WorkdirLockedError: another job trains in workdir.
+    errors.WorkdirError: workdir holds another experiment.
+    errors.ConfigError: the config does not fit the data.
+    errors.DivergedError: a loss or the state became NaN / Inf;
+      checkpoints/latest keeps the last finite state.
   """
   workdir = epath.Path(workdir)
+  if not registry.network(config.model).reads_representations:
+    # Missing shards fail before the workdir (and its lock file) is made.
+    stage_config.load_manifest(config)
+  # The lock before the check, which reads the config.json a live job may
+  # write.
+  with checkpoints.workdir_lock(workdir):
+    stage_config.check_workdir(config, workdir)
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict,
+                        workdir: epath.Path) -> Dict[str, Any]:
+  """train_and_evaluate's work, under the workdir lock."""
   config, mesh, model, steps = setup(config, workdir)
   is_chief = jax.process_index() == 0
   done_path = workdir / workdir_lib.TRAINING_DONE_JSON
@@ -272,7 +341,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                  jax.random.key(int(config.train.seed)))[1],
              batch_size=batch_size, steps_per_epoch=steps_per_epoch,
              latest=latest_mngr, best=best_mngr, meta=meta,
-             step=int(state.step))
+             step=int(state.step), workdir=os.fspath(workdir),
+             saved_step=latest_mngr.latest_step())
   total_steps = int(config.train.num_epochs) * steps_per_epoch
   if run.max_steps is not None:
     total_steps = min(total_steps, run.max_steps)
@@ -281,18 +351,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if run.step == 0:
     writer.write_hparams(_flat_config(config))
 
-  with metric_writers.ensure_flushes(writer):
-    while not run.finished():
-      state = _train_epoch(run, state, report_progress)
-      if meta['batches_in_epoch'] < steps_per_epoch:
-        # Stopped inside the epoch (max_steps): a restart continues here.
-        checkpoints.save(latest_mngr, run.step, state, meta)
-        break
-      _validate(run, state, report_progress)
-      checkpoints.save(latest_mngr, run.step, state, meta)
-    latest_mngr.wait_until_finished()
-    best_mngr.wait_until_finished()
-    report = _test_best(run, state, params_count)
+  try:
+    with metric_writers.ensure_flushes(writer):
+      while not run.finished():
+        state = _train_epoch(run, state, report_progress)
+        # Before either series saves: nothing non-finite is ever saved.
+        run.check_state(state)
+        if meta['batches_in_epoch'] < steps_per_epoch:
+          # Stopped inside the epoch (max_steps): a restart continues here.
+          run.save_latest(state)
+          break
+        _validate(run, state, report_progress)
+        run.save_latest(state)
+      latest_mngr.wait_until_finished()
+      best_mngr.wait_until_finished()
+      report = _test_best(run, state, params_count)
+  finally:
+    # Also on an error (divergence): the saves in flight, the last finite
+    # states, are finished rather than left half written.
+    latest_mngr.close()
+    best_mngr.close()
   logging.info('test: %s', metrics.format_report(report))
   if is_chief:
     workdir_lib.write_json(workdir / workdir_lib.TEST_METRICS_JSON, report,
@@ -301,8 +379,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                        'params': params_count,
                                        'epoch_s': report['epoch_s']},
                            sort_keys=True)
-  latest_mngr.close()
-  best_mngr.close()
   return report
 
 

@@ -45,6 +45,9 @@ EVAL_METRICS_JSON = 'metrics.json'
 REPRESENTATIONS_DIR = 'representations'
 # Per-label decision thresholds calibrated on the validation split (F1).
 THRESHOLDS_JSON = 'thresholds.json'
+# Held (fcntl.flock) by the one job training in S, or running a pipeline in
+# W; the file stays after and names its last holder (checkpoints.workdir_lock).
+LOCK_FILE = 'training.lock'
 
 # --- A pipeline workdir W (docs/workdirs.md §3) ----------------------------
 

@@ -8,6 +8,12 @@ interrupted one resumes from its latest checkpoint; W/pipeline.json
 (docs/workdirs.md §3) is rewritten after each stage. Building the config is
 mmgenre_jax/pipelines/spec.py; training and evaluation are imported only when
 a stage runs.
+
+One pipeline job runs in W at a time: it holds W/training.lock
+(checkpoints.workdir_lock) while it runs, and each stage's training holds
+its own W/<stage>/training.lock. A W written by another pipeline config
+is refused (check_pipeline_workdir). main.py's other modes on a pipeline
+(summary, evaluate, extract) are mmgenre_jax/pipelines/modes.py.
 """
 
 import copy
@@ -19,6 +25,7 @@ from etils import epath
 import ml_collections
 import numpy as np
 
+from mmgenre_jax import errors
 from mmgenre_jax import representations
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import registry
@@ -89,6 +96,42 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
   return stage_config
 
 
+def check_pipeline_workdir(config: ml_collections.ConfigDict,
+                           workdir) -> None:
+  """Checks that W is empty or a workdir of this pipeline config.
+
+  Args:
+    config: the pipeline config.
+    workdir: the pipeline workdir W.
+
+  Raises:
+    errors.WorkdirError: W/pipeline.json names another pipeline (name,
+      dataset or --config value), or W is a single network's workdir.
+  """
+  workdir = epath.Path(workdir)
+  this = {'name': config.name, 'dataset': config.data.dataset,
+          'config': config.config_ref}
+  record = workdir_lib.read_pipeline(workdir)
+  if record is None:
+    saved = workdir_lib.read_json(workdir / workdir_lib.CONFIG_JSON)
+    if isinstance(saved, dict):
+      model = saved.get('model') or {}
+      raise errors.WorkdirError(
+          f'{workdir} is the workdir of one network (model '
+          f'{model.get("name")}, target {model.get("target")}), not of '
+          f'pipeline {config.name} ({config.config_ref}); pick another '
+          '--workdir.')
+    return
+  old = {key: record.get(key) for key in this}
+  if old != this:
+    raise errors.WorkdirError(
+        f'{workdir} holds another pipeline ({old["name"]}, dataset '
+        f'{old["dataset"]}, --config={old["config"]}; this config: '
+        f'{this["name"]}, dataset {this["dataset"]}, '
+        f'--config={this["config"]}); pick another --workdir (or delete '
+        f'{workdir} to start over).')
+
+
 # ------------------------------------------------------ pipeline.json
 
 
@@ -154,9 +197,30 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir,
 
   Returns:
     The content of W/pipeline.json.
+
+  Raises:
+    errors.WorkdirLockedError: another pipeline job runs in W.
+    errors.WorkdirError: W holds another pipeline or a single network.
   """
+  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax import checkpoints
+  from mmgenre_jax import stage_config as stage_config_lib
+  # pylint: enable=g-import-not-at-top
   spec.validate(config)
   workdir = epath.Path(workdir)
+  for name in config.stage_order:
+    if config.stages[name].kind == 'network':
+      # Missing shards fail before any stage starts (or W is made).
+      stage_config_lib.load_manifest(
+          resolve_stage_config(config, name, workdir))
+  with checkpoints.workdir_lock(workdir):
+    check_pipeline_workdir(config, workdir)
+    return _run_stages(config, workdir, report=report)
+
+
+def _run_stages(config: ml_collections.ConfigDict, workdir: epath.Path,
+                *, report: bool) -> Dict[str, Any]:
+  """run_pipeline's work, under the lock of W."""
   chief = _is_chief()
   if chief:
     workdir.mkdir(parents=True, exist_ok=True)
