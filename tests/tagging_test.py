@@ -218,6 +218,27 @@ def test_cover_only_and_reviews_only(tagger, media):
     tagger.predict(reviews='   ')
 
 
+def test_cover_and_review_warnings(tagger, media, tmp_path):
+  tiny = tmp_path / 'tiny.png'
+  Image.fromarray(np.full((20, 24, 3), 128, np.uint8)).save(tiny)
+  result = tagger.predict(cover=tiny)
+  # The network reads 32 x 32 from a shorter side of round(32 * 256 / 224).
+  assert result['warnings'] == [
+      'upscaled from 24 x 20 px (its shorter side is resized to 37 px)']
+  assert result['duration_s'] is None
+  assert tagger.predict(cover=media['cover'])['warnings'] == []
+  # Empty reviews beside audio: tagged from the audio alone, and said so.
+  wav = media['files']['wav']
+  album = tagger.predict(audio=[wav], reviews='  \n ')
+  assert album['model'] == tagger.predict(audio=[wav])['model']
+  assert album['warnings'] == [f'{wav}: mono-mixed from 2 channels',
+                               f'{wav}: resampled from 44100 Hz to 22050 Hz',
+                               'reviews: empty text, ignored']
+  unknown = tagger.predict(reviews='zzyzx qwxv')
+  assert unknown['warnings'] == [
+      "no word of the model's vocabulary (the tf-idf vector is all zeros)"]
+
+
 def test_all_three_use_the_final_fusion(tagger, media):
   result = tagger.predict(audio=[media['files']['ogg']], cover=media['cover'],
                           reviews='Saxophone and swing all night long.',
@@ -385,6 +406,21 @@ def test_directory_of_mixed_formats_with_a_corrupt_file(workdir, media,
     assert row['error'] is None, row
     assert [set(x) for x in row['labels']] == [{'label', 'score'}] * 2
     assert isinstance(row['decisions'], list)
+  assert broken['warnings'] == [] and broken['duration_s'] is None
+  # What decoding observed (tests/tagging_inputs_test.py has the details).
+  expected = {'wav': (20.0, ['mono-mixed from 2 channels',
+                             'resampled from 44100 Hz to 22050 Hz']),
+              'flac': (18.0, ['resampled from 48000 Hz to 22050 Hz']),
+              'ogg': (16.0, ['mono-mixed from 2 channels']),
+              'mp3': (3.0, ['shorter than one 15 s patch (3.0',
+                            'resampled from 16000 Hz to 22050 Hz'])}
+  for kind, (seconds, warnings) in expected.items():
+    row = by_input[files[kind]]
+    assert row['duration_s'] == pytest.approx(seconds, abs=0.1), kind
+    assert len(row['warnings']) == len(warnings), row['warnings']
+    for got, want in zip(row['warnings'], warnings):
+      assert got.startswith(want), (got, want)
+    assert row['sources'][0]['size'] == os.path.getsize(files[kind])
 
 
 def test_collect_items_without_a_parser(media):
@@ -459,7 +495,10 @@ def test_embed_and_neighbours(workdir, media, tmp_path, capsys):
                  capsys=capsys)
   assert code == 0
   index = (out / 'index.tsv').read_text().splitlines()
-  assert index[0] == 'representation\trow\tinput'
+  assert index[0] == 'representation\trow\tinput\tduration_s\twarnings'
+  assert ('audio\t0\tA1\t20.0000\t'
+          f'{music}/a.wav: mono-mixed from 2 channels|{music}/a.wav: '
+          'resampled from 44100 Hz to 22050 Hz') in index
   for name, rows in (('audio', 2), ('mm_audio', 2), ('mm_visual', 2),
                      ('image', 2), ('text', 1), ('fusion', 1),
                      ('fusion_fused_am', 2), ('audio_output', 2)):
@@ -472,6 +511,8 @@ def test_embed_and_neighbours(workdir, media, tmp_path, capsys):
   assert code == 0
   result = json.loads(text)
   assert result['space'] == 'aligned' and result['query_vector'] == 'mm_audio'
+  assert result['duration_s'] == 20.0 and result['warnings'] == [
+      'mono-mixed from 2 channels', 'resampled from 44100 Hz to 22050 Hz']
   assert [n['representation'] for n in result['neighbours']] == [
       'mm_visual'] * 2
   cosines = [n['cosine'] for n in result['neighbours']]

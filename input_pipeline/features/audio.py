@@ -8,6 +8,9 @@ whole-track windows (15 % dropped at each end, 50 % overlap) for prediction
 input_pipeline.streaming also cuts by).
 
 Every reader raises `features.FeatureError` naming the file and the reason.
+What decoding observed (length, rate, channels, clipping, NaN, silence) is an
+`audio_info.AudioInfo` (`decode`, `audio_patch_and_windows(return_info=True)`,
+input_pipeline.streaming); observing never changes the features.
 """
 
 import os
@@ -18,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from input_pipeline import features
+from input_pipeline.features import audio_info
 
 # path, reason -> a features.FeatureError naming the file.
 _error = features.error
@@ -48,7 +52,6 @@ RES_TYPE = 'soxr_hq'
 # Whole-track prediction windows (SPEC §2, [code]).
 WINDOW_DROP = 0.15
 WINDOW_OVERLAP = 0.5
-
 
 
 def to_mono_float32(data: np.ndarray) -> np.ndarray:
@@ -133,6 +136,39 @@ def load_audio(path, *, sr: int = SAMPLE_RATE, offset_s: float = 0.0,
   return resample(y, native_sr, sr)
 
 
+def decode(path, *, nonfinite: str = 'zero'
+           ) -> Tuple[np.ndarray, audio_info.AudioInfo]:
+  """The whole file as mono at its own rate, and what decoding observed.
+
+  Args:
+    path: wav, flac, ogg or mp3 file; any sample rate, any channel count.
+    nonfinite: 'zero' (tagging) sets NaN and infinite samples to 0, counted
+      in the info; 'raise' (training, as `load_audio`) refuses them.
+
+  Returns:
+    y: np.ndarray [shape=(n,), dtype=float32] at info.source_sr, n > 0, the
+      mean of the channels.
+    info: AudioInfo over the whole file.
+
+  Raises:
+    FeatureError: see `load_audio`.
+  """
+  if nonfinite not in ('zero', 'raise'):
+    raise ValueError(f"nonfinite must be 'zero' or 'raise'; got {nonfinite!r}")
+  with open_audio(path) as handle:
+    native_sr, header = handle.samplerate, handle.frames
+    data = read_frames(handle, path, 0, -1)
+  stats = audio_info.SampleStats()
+  data = stats.add(data, 0)
+  if stats.nonfinite and nonfinite == 'raise':
+    raise _error(path, 'the audio contains NaN or infinite samples')
+  y = _check_samples(to_mono_float32(data), path)
+  return y, stats.info(duration_s=y.size / native_sr, source_sr=native_sr,
+                       channels=data.shape[1],
+                       header_duration_s=header / native_sr if header > 0
+                       else None)
+
+
 def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
            top_db: Optional[float] = TOP_DB) -> np.ndarray:
   """Log-power constant-Q spectrogram (SPEC §2).
@@ -194,11 +230,12 @@ def track_spectrogram(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     spec: np.ndarray [shape=(frames >= 322, 96), dtype=float32], dB; feed it
       to `track_windows`.
   """
-  return _padded_spectrogram(load_audio(path, sr=sr), sr=sr)
+  return padded_spectrogram(load_audio(path, sr=sr), sr=sr)
 
 
-def _padded_spectrogram(y: np.ndarray, *, sr: int) -> np.ndarray:
-  """`track_spectrogram` of a decoded mono signal at `sr`."""
+def padded_spectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE
+                       ) -> np.ndarray:
+  """`track_spectrogram` of a decoded mono signal y [n] at `sr`."""
   min_samples = int(round(PATCH_SECONDS * sr))
   if y.size < min_samples:
     # Silence, like `audio_patch`: the pad becomes the dB floor.
@@ -293,8 +330,8 @@ def audio_patch(path, *, seed: int) -> np.ndarray:
   return _crop_patch(padded, start - read_lo, native_sr)
 
 
-def audio_patch_and_windows(path, *, seed: int) -> Tuple[np.ndarray,
-                                                         np.ndarray]:
+def audio_patch_and_windows(path, *, seed: int, return_info: bool = False
+                            ) -> Tuple[np.ndarray, ...]:
   """`audio_patch` and the `track_windows` of a track, decoding it once.
 
   The patch is not cut from the whole-track spectrogram: that is equal only
@@ -311,24 +348,24 @@ def audio_patch_and_windows(path, *, seed: int) -> Tuple[np.ndarray,
   Args:
     path: wav, flac, ogg or mp3 file.
     seed: crop seed of the patch, an int >= 0.
+    return_info: also return the file's AudioInfo (features unchanged).
 
   Returns:
     patch: np.ndarray [shape=(322, 96), dtype=float32], dB in [-80, 0].
     windows: np.ndarray [shape=(n_windows, 322, 96), dtype=float32], dB in
       [-80, 0], n_windows >= 1.
+    info: AudioInfo over the whole file, with return_info only.
 
   Raises:
-    FeatureError: see `load_audio`.
+    FeatureError: see `load_audio` (NaN samples too).
   """
-  with open_audio(path) as handle:
-    native_sr = handle.samplerate
-    data = read_frames(handle, path, 0, -1)
-  y = _check_samples(to_mono_float32(data), path)
+  y, info = decode(path, nonfinite='raise')
+  native_sr = info.source_sr
   start = patch_offset(y.size, sr=native_sr, seed=seed)
   patch = _crop_patch(y, start, native_sr)
-  spec = _padded_spectrogram(resample(y, native_sr, SAMPLE_RATE),
-                             sr=SAMPLE_RATE)
-  return patch, track_windows(spec)
+  windows = track_windows(padded_spectrogram(
+      resample(y, native_sr, SAMPLE_RATE), sr=SAMPLE_RATE))
+  return (patch, windows, info) if return_info else (patch, windows)
 
 
 def _check_window_args(drop: float, overlap: float) -> None:

@@ -3,9 +3,12 @@
   mmgenre predict --workdir runs/mumu_cosine --audio song.mp3 --top-k 5
   mmgenre predict --workdir BUNDLE --audio ~/Music --format csv --out tags.csv
 
-Prints (or writes to --out, resumably) one row per input; the rows are those
-of mmgenre_jax/tagging/predict.py. Exit status 2 when the inputs or the
-model cannot be read; inputs that fail one by one are rows with an `error`.
+Prints (or writes to --out, resumably and crash-safely) one row per input;
+the rows, with their `duration_s` and `warnings`, are those of
+mmgenre_jax/tagging/predict.py. A resumed run says on stderr how many rows
+it kept, dropped (input gone) and redid (input changed). Exit status 2 when
+the inputs or the model cannot be read; inputs that fail one by one are rows
+with an `error`.
 """
 
 import argparse
@@ -23,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Labels listed per input, best first.')
   parser.add_argument('--format', choices=('json', 'csv'), default='json')
   parser.add_argument('--out', default=None, metavar='FILE',
-                      help='Write here (resumable) instead of stdout.')
+                      help='Write here (resumable: rows of inputs gone are '
+                      'dropped, of inputs changed redone) instead of stdout.')
 
 
 def main(args: argparse.Namespace) -> int:

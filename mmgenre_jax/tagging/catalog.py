@@ -10,13 +10,21 @@ in mmgenre_jax/cli/tagging_args.py):
     `reviews` is a text file; relative paths are relative to the CSV's folder;
     empty cells are absent modalities.
 
-Outputs of `predict` (`--out FILE`) are resumable: rows are appended and
-flushed one item at a time, and a new run with the same --out first reads the
-rows already there and skips their inputs.
-  * json: a JSON list, one object per line (`[`, rows separated by `,`, `]`);
-    a file cut short by an interrupted run is repaired on resume.
+Outputs of `predict` (`--out FILE`, `ResultWriter`) are resumable and
+crash-safe: a run first keeps the rows already in --out that are still
+valid, rewrites the file with them atomically (temporary file + rename), then
+appends, flushes and fsyncs one row at a time; a run killed at any point
+leaves the kept rows, whole new rows and at most one cut-short last row,
+which the next run drops. A row is kept when its input is still among the
+inputs and its files are unchanged: each row records the size and mtime_ns
+of its files (`sources`); a row whose input is gone is dropped, one whose
+files changed is redone. Rows from before `sources` existed are kept as
+unchanged.
+  * json: a JSON list, one object per line (`[`, rows separated by `,`, `]`).
   * csv: columns input, labels (`label:score` joined by `|`, best first),
-    decisions (`|`-joined), model, error.
+    decisions (`|`-joined), model, duration_s, warnings (`|`-joined), error,
+    sources (`size:mtime_ns` of each file, `|`-joined, `-` for a missing
+    one, in Item.files order).
 """
 
 import csv
@@ -26,13 +34,20 @@ import json
 import os
 import pathlib
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+from input_pipeline import fileio
 
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
 MANIFEST_COLUMNS = ('album_id', 'audio', 'cover', 'reviews')
 AUDIO_SEPARATOR = ';'
-CSV_COLUMNS = ('input', 'labels', 'decisions', 'model', 'error')
+CSV_COLUMNS = ('input', 'labels', 'decisions', 'model', 'duration_s',
+               'warnings', 'error', 'sources')
 LIST_SEPARATOR = '|'
+# A CSV `sources` entry for a file that did not exist.
+MISSING = '-'
+# (size, mtime_ns) of one input file; (None, None) when it is missing.
+Stamp = Tuple[Optional[int], Optional[int]]
 
 
 @dataclasses.dataclass
@@ -43,6 +58,10 @@ class Item:
   cover: Optional[str] = None
   reviews: Optional[str] = None  # A path to a text file.
 
+  def files(self) -> List[str]:
+    """The item's files: tracks, cover, review text (in that order)."""
+    return self.audio + [p for p in (self.cover, self.reviews) if p]
+
   def read_reviews(self) -> Optional[str]:
     if self.reviews is None:
       return None
@@ -51,6 +70,20 @@ class Item:
     except (OSError, UnicodeDecodeError) as e:
       raise ValueError(f'{self.reviews}: cannot read the reviews as UTF-8 '
                        f'text ({e}).') from e
+
+
+def sources(item: Item) -> List[Dict[str, Any]]:
+  """[{'path', 'size', 'mtime_ns'}] of the item's files, what a resumed run
+  compares (size and mtime_ns None for a missing file)."""
+  found = []
+  for path in item.files():
+    try:
+      info = os.stat(path)
+      size, mtime = info.st_size, info.st_mtime_ns
+    except OSError:
+      size = mtime = None
+    found.append({'path': path, 'size': size, 'mtime_ns': mtime})
+  return found
 
 
 def audio_files(directory) -> List[str]:
@@ -142,7 +175,40 @@ def collect_items(*, audio: Sequence[str] = (), cover: Optional[str] = None,
 # ------------------------------------------------------------------ output
 
 
+def _one_line(text: str) -> str:
+  """Newlines would make a CSV row span lines: a cut-short row could then
+  look whole to the recovery."""
+  return ' '.join(str(text).splitlines())
+
+
+def _sources_cell(found: List[Dict[str, Any]]) -> str:
+  return LIST_SEPARATOR.join(
+      MISSING if s['size'] is None else f'{s["size"]}:{s["mtime_ns"]}'
+      for s in found)
+
+
+def row_stamps(row: Dict[str, Any]) -> Optional[List[Stamp]]:
+  """The (size, mtime_ns) recorded in an output row, in file order; None for
+  a row written before `sources` existed (or an unreadable cell)."""
+  value = row.get('sources')
+  if isinstance(value, list):
+    return [(s.get('size'), s.get('mtime_ns')) for s in value]
+  if not value:
+    return None
+  stamps: List[Stamp] = []
+  for entry in str(value).split(LIST_SEPARATOR):
+    if entry == MISSING:
+      stamps.append((None, None))
+      continue
+    size, _, mtime = entry.partition(':')
+    if not (size.isdigit() and mtime.isdigit()):
+      return None
+    stamps.append((int(size), int(mtime)))
+  return stamps
+
+
 def csv_row(row: Dict[str, Any]) -> Dict[str, str]:
+  duration = row.get('duration_s')
   return {
       'input': row['input'],
       'labels': LIST_SEPARATOR.join(f'{x["label"]}:{x["score"]:.6f}'
@@ -150,20 +216,24 @@ def csv_row(row: Dict[str, Any]) -> Dict[str, str]:
       'decisions': ('' if row['decisions'] is None
                     else LIST_SEPARATOR.join(row['decisions'])),
       'model': row.get('model') or '',
-      'error': row['error'] or '',
+      'duration_s': '' if duration is None else f'{duration:.4f}',
+      'warnings': LIST_SEPARATOR.join(_one_line(w)
+                                      for w in row.get('warnings') or []),
+      'error': _one_line(row['error'] or ''),
+      'sources': _sources_cell(row.get('sources') or []),
   }
 
 
-def _read_json_rows(path: pathlib.Path) -> List[Dict[str, Any]]:
-  """Rows of a (possibly unfinished) JSON list written by ResultWriter."""
-  text = path.read_text(encoding='utf-8')
+def _read_json_rows(text: str) -> Tuple[List[Dict[str, Any]], int]:
+  """(rows, unreadable lines) of a JSON list written by ResultWriter, whole
+  or cut short by an interrupted run."""
   try:
     rows = json.loads(text)
     if isinstance(rows, list):
-      return rows
+      return [r for r in rows if isinstance(r, dict) and 'input' in r], 0
   except ValueError:
     pass
-  rows = []
+  rows, broken = [], 0
   for line in text.splitlines():
     line = line.strip().rstrip(',')
     if line in ('', '[', ']'):
@@ -171,77 +241,176 @@ def _read_json_rows(path: pathlib.Path) -> List[Dict[str, Any]]:
     try:
       row = json.loads(line)
     except ValueError:
-      break  # The line an interrupted run was writing.
+      broken += 1  # The row an interrupted run was writing.
+      continue
     if isinstance(row, dict) and 'input' in row:
       rows.append(row)
-  return rows
+  return rows, broken
 
 
-def _read_csv_rows(path: pathlib.Path) -> List[Dict[str, str]]:
-  with open(path, newline='', encoding='utf-8') as f:
-    content = f.read()
-  if not content.endswith('\n'):
-    content = content[:content.rfind('\n') + 1]  # Drop a half-written row.
-  reader = csv.DictReader(io.StringIO(content))
-  return [r for r in reader if r.get('error') is not None]
+def _read_csv_rows(text: str) -> Tuple[List[Dict[str, str]], int]:
+  """(rows, unreadable rows) of a CSV written by ResultWriter; a last line
+  without its newline, or a row of the wrong width, was cut short."""
+  lines = text.splitlines(keepends=True)
+  broken = 0
+  if lines and not lines[-1].endswith('\n'):
+    lines, broken = lines[:-1], 1
+  records = list(csv.reader(lines))
+  if not records or 'input' not in records[0]:
+    return [], broken
+  header = records[0]
+  rows = [dict(zip(header, r)) for r in records[1:] if len(r) == len(header)]
+  return rows, broken + len(records) - 1 - len(rows)
+
+
+@dataclasses.dataclass
+class Resumed:
+  """What a run found in its --out file (ResultWriter.start)."""
+  kept: int = 0  # Rows kept: their items are not tagged again.
+  gone: int = 0  # Rows dropped: their input is no longer given.
+  changed: int = 0  # Rows dropped and redone: their files changed.
+  broken: int = 0  # Unreadable rows dropped (an interrupted write).
+  duplicates: int = 0  # Rows dropped: another row has the same input.
+
+  def message(self, path) -> str:
+    parts = [f'{self.kept} row{"" if self.kept == 1 else "s"} kept']
+    for count, what in ((self.gone, 'dropped (input gone)'),
+                        (self.changed, 'redone (input changed)'),
+                        (self.broken, 'dropped (cut short)'),
+                        (self.duplicates, 'dropped (duplicate input)')):
+      if count:
+        parts.append(f'{count} {what}')
+    return f'Resuming {path}: {", ".join(parts)}.'
 
 
 class ResultWriter:
-  """Appends result rows to --out (or stdout at the end), resumably."""
+  """Writes result rows to --out resumably and crash-safely (module
+  docstring), or to stdout at the end.
+
+    writer = ResultWriter('tags.json', 'json')
+    for item in writer.start(items):   # the items not validly in the file
+      writer.write(row)                # appended, flushed, fsynced
+    writer.close()
+
+  Attributes:
+    path: the --out file, None for stdout.
+    resumed: what `start` found in the file (None: nothing there).
+  """
 
   def __init__(self, out: Optional[str], fmt: str):
     if fmt not in ('json', 'csv'):
       raise ValueError(f'--format {fmt!r}: use json or csv.')
     self.fmt = fmt
     self.path = pathlib.Path(out) if out else None
-    self.done: Set[str] = set()
+    self.resumed: Optional[Resumed] = None
+    self._previous: List[Dict[str, Any]] = []
+    self._broken = 0
     self._rows: List[Any] = []
     self._file = None
+    self._started = False
     self._count = 0
-    if self.path is None:
-      return
-    previous: List[Any] = []
-    if self.path.is_file() and self.path.stat().st_size:
-      previous = (_read_json_rows(self.path) if fmt == 'json'
-                  else _read_csv_rows(self.path))
-    self.done = {str(r['input']) for r in previous}
-    self.path.parent.mkdir(parents=True, exist_ok=True)
-    # Rewrite what was kept (repairing a cut-short file), then append.
-    self._file = open(self.path, 'w', newline='', encoding='utf-8')
-    if fmt == 'json':
-      self._file.write('[')
-      for row in previous:
-        self._write_json(row)
-    else:
-      self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS)
-      self._csv.writeheader()
-      for row in previous:
-        self._csv.writerow({k: row.get(k, '') for k in CSV_COLUMNS})
-    self._file.flush()
+    if self.path is not None and self.path.is_file():
+      # A kill can cut a character in two: only in the cut-short last row,
+      # which is dropped anyway.
+      text = self.path.read_bytes().decode('utf-8', errors='replace')
+      self._previous, self._broken = (
+          _read_json_rows(text) if fmt == 'json' else _read_csv_rows(text))
 
-  def _write_json(self, row) -> None:
-    self._file.write((',\n' if self._count else '\n') +
-                     json.dumps(row, ensure_ascii=False))
-    self._count += 1
+  @property
+  def done(self) -> Set[str]:
+    """Inputs of the rows already in the file."""
+    return {str(r['input']) for r in self._previous}
+
+  def _keep(self, items: Optional[Sequence[Item]]):
+    """(rows kept, items to tag, Resumed); items None keeps every row."""
+    resumed = Resumed(broken=self._broken)
+    last = {str(r['input']): i for i, r in enumerate(self._previous)}
+    current = None if items is None else {i.key: i for i in items}
+    kept, done = [], set()
+    for i, row in enumerate(self._previous):
+      key = str(row['input'])
+      if last[key] != i:
+        resumed.duplicates += 1  # The latest row of an input wins.
+      elif current is not None and key not in current:
+        resumed.gone += 1
+      elif current is not None and row_stamps(row) not in (
+          None, [(s['size'], s['mtime_ns'])
+                 for s in sources(current[key])]):
+        resumed.changed += 1
+      else:
+        kept.append(row)
+        done.add(key)
+    resumed.kept = len(kept)
+    todo, seen = [], set(done)
+    for item in items or []:
+      if item.key not in seen:  # An input given twice is tagged once.
+        seen.add(item.key)
+        todo.append(item)
+    return kept, todo, resumed
+
+  def start(self, items: Optional[Sequence[Item]] = None) -> List[Item]:
+    """Keeps the valid rows of --out, rewrites it with them atomically and
+    opens it for appending.
+
+    Args:
+      items: this run's inputs; None keeps every row already there.
+
+    Returns:
+      The items to tag: those without a kept row, each key once.
+    """
+    kept, todo, resumed = self._keep(items)
+    self._started = True
+    if self.path is None:
+      return todo
+    if self._previous or resumed.broken:
+      self.resumed = resumed
+    text = io.StringIO(newline='')
+    if self.fmt == 'json':
+      text.write('[')
+      text.write(''.join(('\n' if i == 0 else ',\n') +
+                         json.dumps(row, ensure_ascii=False)
+                         for i, row in enumerate(kept)))
+    else:
+      writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+      writer.writeheader()
+      for row in kept:
+        writer.writerow({k: row.get(k) or '' for k in CSV_COLUMNS})
+    fileio.write_atomic(self.path, text.getvalue().encode('utf-8'))
+    self._count = len(kept)
+    self._file = open(self.path, 'a', newline='', encoding='utf-8')
+    if self.fmt == 'csv':
+      self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS)
+    return todo
 
   def write(self, row: Dict[str, Any]) -> None:
+    if not self._started:
+      self.start()
     if self._file is None:
       self._rows.append(row)
       return
     if self.fmt == 'json':
-      self._write_json(row)
+      # One write of the whole line: a kill leaves it whole or cut short.
+      self._file.write((',\n' if self._count else '\n') +
+                       json.dumps(row, ensure_ascii=False))
+      self._count += 1
     else:
       self._csv.writerow(csv_row(row))
     self._file.flush()
     os.fsync(self._file.fileno())
 
   def close(self, stream=None) -> None:
+    if not self._started:
+      self.start()
     if self._file is not None:
       if self.fmt == 'json':
         self._file.write('\n]\n')
+      self._file.flush()
+      os.fsync(self._file.fileno())
       self._file.close()
       self._file = None
       return
+    if self.path is not None:
+      return  # Already closed.
     stream = stream or sys.stdout
     if self.fmt == 'json':
       json.dump(self._rows, stream, indent=2, ensure_ascii=False)
@@ -251,7 +420,3 @@ class ResultWriter:
       writer.writeheader()
       for row in self._rows:
         writer.writerow(csv_row(row))
-
-
-def pending(items: Sequence[Item], done: Set[str]) -> Iterator[Item]:
-  return (item for item in items if item.key not in done)

@@ -7,15 +7,21 @@ OUT/<name>.npy holds float32 [N_name, D] for every representation computed
 (Tagger.embed): audio, text, image (modality networks), mm_audio, mm_visual
 (the alignment space), fusion, and <name>_output (COSINE outputs, unit
 vectors in the label-factor space all modalities share). OUT/index.tsv maps
-rows back to inputs (columns representation, row, input); OUT/errors.tsv
-lists the inputs that failed and why; OUT/embed.json summarises. `mmgenre
-neighbours --catalog OUT` searches these files (read_catalog). The flags live
-in mmgenre_jax/cli/embed.py.
+rows back to inputs (columns representation, row, input, duration_s,
+warnings: what decoding the input observed, `|`-joined, docs/tagging.md);
+OUT/errors.tsv lists the inputs that failed and why; OUT/embed.json
+summarises. `mmgenre neighbours --catalog OUT` searches these files
+(read_catalog). The flags live in mmgenre_jax/cli/embed.py.
+
+Every file is written atomically and embed.json last: a run killed midway
+leaves the previous catalog's files (or none), never a half-written one; run
+it again (the whole catalog is recomputed, so inputs gone are gone).
 
   vectors, errors = embed.write_embeddings(tagger, items, 'vectors')
 """
 
 import csv
+import io
 import json
 import pathlib
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -23,18 +29,27 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tqdm
 
+from input_pipeline import fileio
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import catalog
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 # name -> [(input key, float32 [D]), ...] in input order.
 Vectors = Dict[str, List[Tuple[str, np.ndarray]]]
+# input key -> {'duration_s', 'warnings'} (Tagger.embed_and_report).
+Reports = Dict[str, Dict[str, Any]]
+INDEX_COLUMNS = ('representation', 'row', 'input', 'duration_s', 'warnings')
 
 
 def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
-                progress: bool = True
+                progress: bool = True, reports: Optional[Reports] = None
                 ) -> Tuple[Vectors, List[Tuple[str, str]]]:
   """Every representation of every item; failing items are set aside.
+
+  Args:
+    tagger, items: the model and the inputs (catalog.collect_items).
+    progress: show a progress bar (on stderr) for two items or more.
+    reports: filled with each embedded item's {'duration_s', 'warnings'}.
 
   Returns:
     (vectors by representation name, [(input key, error)]).
@@ -44,37 +59,59 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
   for item in tqdm.tqdm(items, desc='embed', unit='item',
                         disable=not progress or len(items) < 2):
     try:
-      result = tagger.embed(audio=item.audio or None, cover=item.cover,
-                            reviews=item.read_reviews())
+      result, report = tagger.embed_and_report(
+          audio=item.audio or None, cover=item.cover,
+          reviews=item.read_reviews())
     except tagger_lib.INPUT_ERRORS as e:
       errors.append((item.key, str(e)))
       continue
+    if reports is not None:
+      reports[item.key] = report
     for name, vector in result.items():
       vectors.setdefault(name, []).append((item.key, vector))
   return vectors, errors
 
 
+def _tsv(header: Sequence[str], rows) -> bytes:
+  text = io.StringIO(newline='')
+  writer = csv.writer(text, delimiter='\t', lineterminator='\n')
+  writer.writerow(header)
+  writer.writerows(rows)
+  return text.getvalue().encode('utf-8')
+
+
+def _index_row(name: str, row: int, key: str, reports: Reports):
+  report = reports.get(key) or {}
+  duration = report.get('duration_s')
+  return (name, row, key, '' if duration is None else f'{duration:.4f}',
+          catalog.LIST_SEPARATOR.join(
+              ' '.join(w.splitlines()) for w in report.get('warnings', [])))
+
+
 def write_catalog(out, vectors: Vectors, errors: List[Tuple[str, str]],
-                  info: Mapping[str, Any]) -> None:
-  """Writes <name>.npy, index.tsv, errors.tsv and embed.json into `out`."""
+                  info: Mapping[str, Any],
+                  reports: Optional[Reports] = None) -> None:
+  """Writes <name>.npy, index.tsv, errors.tsv and embed.json into `out`.
+
+  Each atomically, embed.json last (module docstring).
+  """
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
-  with open(out / workdir_lib.EMBED_INDEX_TSV, 'w', newline='',
-            encoding='utf-8') as f:
-    writer = csv.writer(f, delimiter='\t', lineterminator='\n')
-    writer.writerow(('representation', 'row', 'input'))
-    for name, rows in sorted(vectors.items()):
-      np.save(out / f'{name}.npy',
-              np.stack([v for _, v in rows]).astype(np.float32))
-      writer.writerows((name, i, key) for i, (key, _) in enumerate(rows))
-  with open(out / workdir_lib.EMBED_ERRORS_TSV, 'w', newline='',
-            encoding='utf-8') as f:
-    writer = csv.writer(f, delimiter='\t', lineterminator='\n')
-    writer.writerow(('input', 'error'))
-    writer.writerows(errors)
-  (out / workdir_lib.EMBED_INFO_JSON).write_text(json.dumps(
+  reports = reports or {}
+  index = []
+  for name, rows in sorted(vectors.items()):
+    with fileio.atomic_open(out / f'{name}.npy') as f:
+      np.save(f, np.stack([v for _, v in rows]).astype(np.float32))
+    index.extend(_index_row(name, i, key, reports)
+                 for i, (key, _) in enumerate(rows))
+  fileio.write_atomic(out / workdir_lib.EMBED_INDEX_TSV,
+                      _tsv(INDEX_COLUMNS, index))
+  fileio.write_atomic(out / workdir_lib.EMBED_ERRORS_TSV,
+                      _tsv(('input', 'error'),
+                           [(k, ' '.join(e.splitlines())) for k, e in errors]))
+  fileio.write_atomic(out / workdir_lib.EMBED_INFO_JSON, (json.dumps(
       {**info, 'representations': {n: len(r) for n, r in vectors.items()}},
-      indent=2) + '\n', encoding='utf-8')
+      indent=2) + '\n').encode('utf-8'))
 
 
 def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
@@ -94,8 +131,11 @@ def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
   Returns:
     What embed_items returns.
   """
-  vectors, errors = embed_items(tagger, items, progress=progress)
-  write_catalog(out, vectors, errors, {**(info or {}), 'items': len(items)})
+  reports: Reports = {}
+  vectors, errors = embed_items(tagger, items, progress=progress,
+                                reports=reports)
+  write_catalog(out, vectors, errors, {**(info or {}), 'items': len(items)},
+                reports)
   return vectors, errors
 
 

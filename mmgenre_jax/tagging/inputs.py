@@ -11,27 +11,110 @@ size and normalisation. From them:
   * reviews: the aggregated (and enriched) text as tf-idf, float32 [1, V];
   * a cover: resized, centre-cropped and normalised, float32 [1, S, S, 3].
 
+What reading them observed goes into the input's `InputReport`: each
+track's AudioInfo (input_pipeline.features.audio_info) and the warnings
+about the cover and the reviews; `InputReport.warnings()` words them
+(docs/tagging.md lists every warning).
+
   data = inputs.load_feature_data(stage)
-  for track, windows in inputs.audio_windows(stage, data, ['a.flac']): ...
+  report = inputs.InputReport(['a.flac'])
+  for track, windows in inputs.audio_windows(stage, data, ['a.flac'],
+                                             report): ...
+  report.duration_s(), report.warnings()
 """
 
 import dataclasses
 import os
 import pathlib
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+from PIL import Image
 
 from input_pipeline import layout
 from input_pipeline import normalisation
 from input_pipeline import streaming
 from input_pipeline.features import audio as audio_features
+from input_pipeline.features import audio_info
 from input_pipeline.features import image as image_features
 from input_pipeline.features import text as text_features
 from mmgenre_jax.tagging import stages as stages_lib
 
 # How a result's notes name each raw modality (the flag that gives it).
 INPUT_NAMES = {'audio': 'audio', 'text': 'reviews', 'image': 'cover'}
+# A track with at least this fraction of its samples at full scale was
+# clipped (a full-scale sine has 2.8 %, music mastered below 0 dBFS none).
+CLIP_WARN_FRACTION = 0.001
+# A header promising more than decodes by this much, and by 1 %, is a
+# truncated file (mp3 headers estimate lengths to a frame or so).
+TRUNCATION_TOLERANCE_S = 0.1
+# How warnings name the review text (it is given as text, not a path).
+REVIEWS = 'reviews'
+
+
+def _seconds(value: float) -> str:
+  return f'{value:.2f} s' if value >= 0.1 else f'{value:.3f} s'
+
+
+def audio_warnings(info: audio_info.AudioInfo) -> List[str]:
+  """What tagging says about a decoded track, in a fixed order.
+
+  The wording is listed in docs/tagging.md; tests assert it.
+  """
+  found = []
+  patch = audio_features.PATCH_SECONDS
+  if info.duration_s < patch:
+    found.append(f'shorter than one {patch:g} s patch '
+                 f'({_seconds(info.duration_s)}), padded')
+  promised = info.header_duration_s
+  if promised is not None and promised - info.duration_s > max(
+      TRUNCATION_TOLERANCE_S, 0.01 * promised):
+    found.append(f'truncated: the header promises {_seconds(promised)}, '
+                 f'only {_seconds(info.duration_s)} decode')
+  if info.silent:
+    found.append(f'silent (peak {info.peak_dbfs:.1f} dBFS)')
+  if info.clipped_fraction >= CLIP_WARN_FRACTION:
+    found.append(f'clipped ({100 * info.clipped_fraction:.1f} % of samples '
+                 'at full scale)')
+  if info.nonfinite:
+    found.append(f'NaN/Inf replaced by 0 ({info.nonfinite} samples)')
+  if info.channels > 1:
+    found.append(f'mono-mixed from {info.channels} channels')
+  if info.source_sr != audio_features.SAMPLE_RATE:
+    found.append(f'resampled from {info.source_sr} Hz to '
+                 f'{audio_features.SAMPLE_RATE} Hz')
+  return found
+
+
+@dataclasses.dataclass
+class InputReport:
+  """What reading one input's files observed, for its result.
+
+  Attributes:
+    tracks: the input's audio files, in order.
+    files: how many files the input has (tracks, cover, review text): its
+      warnings name the file they concern when there is more than one.
+    audio: track index -> AudioInfo of the tracks read (the first audio
+      stage that read them).
+    other: (file, warning) about the cover and the reviews.
+  """
+  tracks: List[str] = dataclasses.field(default_factory=list)
+  files: int = 1
+  audio: Dict[int, audio_info.AudioInfo] = dataclasses.field(
+      default_factory=dict)
+  other: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+
+  def duration_s(self) -> Optional[float]:
+    """Seconds of audio decoded, all tracks; None when no audio was read."""
+    if not self.audio:
+      return None
+    return float(sum(info.duration_s for info in self.audio.values()))
+
+  def warnings(self) -> List[str]:
+    """The tracks' warnings in track order, then the cover's and reviews'."""
+    found = [(self.tracks[i], w) for i in sorted(self.audio)
+             for w in audio_warnings(self.audio[i])] + self.other
+    return [f'{name}: {w}' if self.files > 1 else w for name, w in found]
 
 
 @dataclasses.dataclass
@@ -114,13 +197,17 @@ def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
 
 
 def audio_windows(stage: stages_lib.Stage, data: FeatureData,
-                  paths: Sequence[str]) -> Iterator[Tuple[int, np.ndarray]]:
+                  paths: Sequence[str],
+                  report: Optional[InputReport] = None
+                  ) -> Iterator[Tuple[int, np.ndarray]]:
   """Standardised whole-track windows of audio files, a block at a time.
 
   Args:
     stage: the audio stage (its config.eval track_trim / window_overlap).
     data: its FeatureData.
     paths: the audio files (the tracks of one album).
+    report: where each track's AudioInfo goes once its windows are read
+      (kept from an earlier audio stage if one read the track first).
 
   Yields:
     (track index into paths, float32 [k, 322, 96, 1]).
@@ -129,11 +216,15 @@ def audio_windows(stage: stages_lib.Stage, data: FeatureData,
   overlap = float(stage.config.eval.get('window_overlap',
                                         audio_features.WINDOW_OVERLAP))
   for index, path in enumerate(paths):
-    for windows in streaming.stream_windows(path, drop=drop, overlap=overlap):
+    stream = streaming.WindowStream(path, drop=drop, overlap=overlap)
+    for windows in stream:
       yield index, ((windows - data.mean) / data.std)[..., None]
+    if report is not None:
+      report.audio.setdefault(index, stream.info)
 
 
-def text_input(data: FeatureData, reviews: str) -> np.ndarray:
+def text_input(data: FeatureData, reviews: str,
+               report: Optional[InputReport] = None) -> np.ndarray:
   """tf-idf of the review text, float32 [1, V].
 
   Raises:
@@ -144,15 +235,34 @@ def text_input(data: FeatureData, reviews: str) -> np.ndarray:
     raise stages_lib.TaggingError('the review text is empty.')
   if data.enrichment:
     text = text_features.enrich(text, data.enrichment)
-  return data.vectorizer.transform([text]).toarray().astype(np.float32)
+  x = data.vectorizer.transform([text]).toarray().astype(np.float32)
+  if report is not None and not x.any():
+    report.other.append((REVIEWS, "no word of the model's vocabulary "
+                         '(the tf-idf vector is all zeros)'))
+  return x
 
 
-def image_input(data: FeatureData, cover) -> np.ndarray:
+def image_input(data: FeatureData, cover,
+                report: Optional[InputReport] = None) -> np.ndarray:
   """A cover as the network sees it, float32 [1, S, S, 3].
 
   Raises:
     FeatureError: the file is missing or not an image.
   """
   image = image_features.load_image(cover, size=data.image_size)
+  if report is not None:
+    _check_cover_size(cover, data.image_size, report)
   return ((image.astype(np.float32) / 255.0 - data.image_mean) /
           data.image_std)[None].astype(np.float32)
+
+
+def _check_cover_size(cover, size: int, report: InputReport) -> None:
+  """Warns when load_image had to enlarge the cover (a blurry input)."""
+  with Image.open(cover) as image:  # Reads the header only.
+    width, height = image.size
+  # load_image resizes the shorter side to this before its centre crop.
+  short = int(round(size * image_features.RESIZE_RATIO))
+  if min(width, height) < short:
+    report.other.append((os.fspath(cover), f'upscaled from {width} x '
+                         f'{height} px (its shorter side is resized to '
+                         f'{short} px)'))

@@ -9,6 +9,9 @@
   mmgenre neighbours --workdir BUNDLE --reviews r.txt --catalog CAT \
       --space factors --to audio     # text output -> audio outputs
 
+The result names the query, the space and its `duration_s` and `warnings`
+(what decoding the query's files observed, as in `mmgenre predict`).
+
 Spaces: `aligned` is the alignment space of Sec 3.4 (mm_audio, mm_visual;
 audio -> covers by default, and the reverse); `factors` is the label-factor
 space every COSINE network predicts into (unit vectors, <modality>_output),
@@ -95,12 +98,21 @@ def genre_neighbours(tagger: tagger_lib.Tagger, item: catalog.Item,
   if kinds != {'cosine'}:
     raise ValueError(f'nearest genres need a COSINE model (label factors); '
                      f'this one is {sorted(kinds)}: use mmgenre predict.')
-  scores, _, model, _ = tagger.scores(item.audio or None, item.cover,
-                                      item.read_reviews())
+  result = tagger.predict(audio=item.audio or None, cover=item.cover,
+                          reviews=item.read_reviews())
+  scores = result['scores']
   order = np.argsort(-scores, kind='stable')[:k]
-  return {'query': item.key, 'space': 'label_factors', 'model': model,
+  return {'query': item.key, 'space': 'label_factors',
+          'model': result['model'], **_report(result),
           'neighbours': [{'label': tagger.labels[j],
                           'cosine': float(scores[j])} for j in order]}
+
+
+def _report(result: Dict[str, Any]) -> Dict[str, Any]:
+  """The query's duration_s and warnings, as predict rows give them."""
+  duration = result['duration_s']
+  return {'duration_s': None if duration is None else round(duration, 4),
+          'warnings': result['warnings']}
 
 
 def catalog_neighbours(tagger: tagger_lib.Tagger, item: catalog.Item,
@@ -123,11 +135,12 @@ def catalog_neighbours(tagger: tagger_lib.Tagger, item: catalog.Item,
     ValueError: the query or the catalog has no vector in that space.
   """
   arrays, keys = embed_lib.read_catalog(catalog_dir)
-  vectors = tagger.embed(audio=item.audio or None, cover=item.cover,
-                         reviews=item.read_reviews())
+  vectors, report = tagger.embed_and_report(
+      audio=item.audio or None, cover=item.cover, reviews=item.read_reviews())
   has_alignment = any(s.kind == 'alignment' for s in tagger.stages.values())
   space = space or ('aligned' if has_alignment else 'factors')
   name, query = query_vector(vectors, space)
   names = targets_for(name, space, list(to), sorted(arrays))
   return {'query': item.key, 'space': space, 'query_vector': name,
+          **_report(report),
           'neighbours': nearest(query, arrays, keys, names, k)}

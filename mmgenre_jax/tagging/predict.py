@@ -8,17 +8,20 @@
 
 One row per input: `input`, `labels` (the top-k {"label", "score"} best
 first), `decisions` (labels past their F1-optimal validation threshold),
-`model` (the network that answered) and `error` (null, or why this input
-could not be tagged; the other inputs go on). The flags live in
+`model` (the network that answered), `duration_s` and `warnings` (what
+decoding the files observed: too short, silent, clipped, ...; see
+docs/tagging.md), `notes`, `error` (null, or why this input could not be
+tagged; the other inputs go on) and `sources` (size and mtime_ns of the
+input's files, which a resumed run checks). The flags live in
 mmgenre_jax/cli/predict.py.
 
   writer = catalog.ResultWriter('tags.json', 'json')
   tagged, failed = predict.run(tagger, items, writer, top_k=5)
 """
 
+import sys
 from typing import Any, Dict, Sequence, Tuple
 
-from absl import logging
 import tqdm
 
 from mmgenre_jax.tagging import catalog
@@ -30,15 +33,22 @@ DEFAULT_TOP_K = 5
 def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
                  top_k: int) -> Dict[str, Any]:
   """One output row; input errors become the row's `error`."""
+  # Stamped before reading: a file changed while it is tagged is redone by
+  # the next resumed run.
+  sources = catalog.sources(item)
   try:
     result = tagger.predict(audio=item.audio or None, cover=item.cover,
                             reviews=item.read_reviews(), top_k=top_k)
   except tagger_lib.INPUT_ERRORS as e:
     return {'input': item.key, 'labels': [], 'decisions': None,
-            'model': None, 'notes': [], 'error': str(e)}
+            'model': None, 'duration_s': None, 'warnings': [], 'notes': [],
+            'error': str(e), 'sources': sources}
+  duration = result['duration_s']
   return {'input': item.key, 'labels': result['labels'],
           'decisions': result['decisions'], 'model': result['model'],
-          'notes': result['notes'], 'error': None}
+          'duration_s': None if duration is None else round(duration, 4),
+          'warnings': result['warnings'], 'notes': result['notes'],
+          'error': None, 'sources': sources}
 
 
 def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
@@ -49,18 +59,19 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
   Args:
     tagger: the model.
     items: the inputs (catalog.collect_items).
-    writer: where rows go; the items of rows already in its file (a resumed
-      run) are skipped.
+    writer: where rows go; the items of valid rows already in its file (a
+      resumed run) are skipped, the rows of inputs gone or changed dropped
+      (ResultWriter.start); what was found is printed on stderr.
     top_k: labels listed per row.
     progress: show a progress bar (on stderr) for two items or more.
 
   Returns:
     (items tagged by this run, how many of them failed).
   """
-  todo = list(catalog.pending(items, writer.done))
-  if len(todo) < len(items):
-    logging.info('Resuming: %d of %d inputs already in %s.',
-                 len(items) - len(todo), len(items), writer.path)
+  todo = writer.start(items)
+  if writer.resumed is not None:
+    print(f'{writer.resumed.message(writer.path)} {len(todo)} of '
+          f'{len(items)} inputs to tag.', file=sys.stderr)
   errors = 0
   try:
     for item in tqdm.tqdm(todo, desc='predict', unit='item',

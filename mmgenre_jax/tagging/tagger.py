@@ -6,6 +6,7 @@
   result['labels']      # [{'label': 'Jazz', 'score': 0.83}, ...] best first
   result['decisions']   # labels whose score passes its validation threshold
   result['model']       # which network answered
+  result['duration_s'], result['warnings']   # what decoding the files saw
   vectors = tagger.embed(audio=['a.flac'])  # {'audio': [R], 'mm_audio': ...}
 
 The model is a graph of stages (docs/workdirs.md): modality networks (audio
@@ -18,6 +19,10 @@ the model has no network for is ignored and named in the result's `notes`.
 Audio (SPEC §2): every whole-track window (inputs.py, memory bounded
 whatever the length) goes through the network; representations and scores
 are averaged per track, then over the tracks of an album (paper Sec 7.3.1).
+What reading the files observed (inputs.InputReport: each track's decoded
+length, channels, rate, clipping, NaN, silence; a small cover; reviews
+without a known word) comes back as `duration_s` and `warnings`; an empty
+review text given with other inputs is ignored with a warning.
 Inference is deterministic: no dropout, no random crops, jitted applies on
 padded batches (runners.py).
 
@@ -155,37 +160,40 @@ class Tagger:
 
   # ------------------------------------------------------- computation
 
-  def _modality_value(self, stage: Stage, raw) -> runners.Value:
+  def _modality_value(self, stage: Stage, raw,
+                      report: inputs_lib.InputReport) -> runners.Value:
     """A modality network's value: audio averaged over windows, then tracks."""
     data = self.feature_data(stage.name)
     runner = self.runner(stage.name)
     if stage.kind == 'audio':
       paths = raw['audio']
       tracks = runners.apply_batches(
-          runner, inputs_lib.audio_windows(stage, data, paths), len(paths))
+          runner, inputs_lib.audio_windows(stage, data, paths, report),
+          len(paths))
       return runners.mean_value(tracks)
     if stage.kind == 'text':
-      x = inputs_lib.text_input(data, raw['text'])
+      x = inputs_lib.text_input(data, raw['text'], report)
     else:
-      x = inputs_lib.image_input(data, raw['image'])
+      x = inputs_lib.image_input(data, raw['image'], report)
     return runners.apply_batches(runner, [(0, x)], 1)[0]
 
   def _compute(self, node: Node, raw: Mapping[str, Any],
-               cache: Dict[Node, runners.Value]) -> runners.Value:
+               cache: Dict[Node, runners.Value],
+               report: inputs_lib.InputReport) -> runners.Value:
     if node in cache:
       return cache[node]
     stage = self.stages[node[0]]
     if stage.reads_files:
-      value = self._modality_value(stage, raw)
+      value = self._modality_value(stage, raw, report)
     elif stage.kind == 'alignment':
       (parent,) = self.graph.parents(node)
-      x = self._compute(parent, raw, cache).representation[None]
+      x = self._compute(parent, raw, cache, report).representation[None]
       value = runners.Value(
           np.asarray(self.runner(stage.name).tower(node[1], x))[0])
     else:
       parents = self.graph.parents(node)
       names = graph_lib.fusion_names(stage)
-      fused = {name: self._compute(p, raw, cache).representation[None]
+      fused = {name: self._compute(p, raw, cache, report).representation[None]
                for name, p in zip(names, parents)}
       rep, out, scores = jax.device_get(self.runner(stage.name).scored(fused))
       value = runners.Value(np.asarray(rep[0]), np.asarray(out[0]),
@@ -195,8 +203,10 @@ class Tagger:
 
   # ---------------------------------------------------------------- API
 
-  def _raw(self, audio, cover, reviews) -> Tuple[Dict[str, Any], List[str]]:
-    """Given inputs -> ({modality: input}, notes about ignored ones)."""
+  def _raw(self, audio, cover, reviews
+           ) -> Tuple[Dict[str, Any], List[str], inputs_lib.InputReport]:
+    """Given inputs -> ({modality: input}, notes about ignored ones, the
+    InputReport that computing them fills)."""
     if isinstance(audio, (str, os.PathLike)):
       audio = [audio]
     raw = {}
@@ -208,6 +218,13 @@ class Tagger:
       raw['text'] = reviews
     if not raw:
       raise TaggingError('nothing to tag: give audio, a cover or reviews.')
+    report = inputs_lib.InputReport(
+        tracks=list(raw.get('audio', [])),
+        files=len(raw.get('audio', [])) + ('image' in raw) + ('text' in raw))
+    if 'text' in raw and len(raw) > 1 and not reviews.strip():
+      # Empty reviews beside audio or a cover: tag with the others, say so.
+      del raw['text']
+      report.other.append((inputs_lib.REVIEWS, 'empty text, ignored'))
     known = self.modalities()
     notes = [f'{inputs_lib.INPUT_NAMES[m]} ignored: the model has no {m} '
              'network' for m in raw if m not in known]
@@ -215,7 +232,22 @@ class Tagger:
     if not raw:
       raise TaggingError(f'this model reads only {known}; '
                          f'{"; ".join(notes)}.')
-    return raw, notes
+    return raw, notes, report
+
+  def _scores(self, audio, cover, reviews):
+    """`scores`, and the InputReport of the inputs read."""
+    raw, notes, report = self._raw(audio, cover, reviews)
+    answer = self.graph.answer(frozenset(raw))
+    if not answer:
+      raise TaggingError(f'no stage of this model can score '
+                         f'{sorted(raw)} (stages: {self.order}).')
+    cache: Dict[Node, runners.Value] = {}
+    values = [self._compute(n, raw, cache, report).scores for n in answer]
+    scores = np.mean(values, axis=0).astype(np.float32)
+    limits = [self.stages[n[0]].thresholds for n in answer]
+    thresholds = (None if any(t is None for t in limits)
+                  else np.mean(limits, axis=0))
+    return scores, thresholds, self.graph.describe(answer), notes, report
 
   def scores(self, audio=None, cover=None, reviews=None):
     """Raw per-label scores and how they were obtained.
@@ -224,18 +256,7 @@ class Tagger:
       (scores float32 [L], thresholds float64 [L] or None, model description,
       notes).
     """
-    raw, notes = self._raw(audio, cover, reviews)
-    answer = self.graph.answer(frozenset(raw))
-    if not answer:
-      raise TaggingError(f'no stage of this model can score '
-                         f'{sorted(raw)} (stages: {self.order}).')
-    cache: Dict[Node, runners.Value] = {}
-    values = [self._compute(n, raw, cache).scores for n in answer]
-    scores = np.mean(values, axis=0).astype(np.float32)
-    limits = [self.stages[n[0]].thresholds for n in answer]
-    thresholds = (None if any(t is None for t in limits)
-                  else np.mean(limits, axis=0))
-    return scores, thresholds, self.graph.describe(answer), notes
+    return self._scores(audio, cover, reviews)[:4]
 
   def predict(self, audio=None, cover=None, reviews: Optional[str] = None, *,
               top_k: Optional[int] = None) -> Dict[str, Any]:
@@ -252,12 +273,15 @@ class Tagger:
       {'labels': [{'label', 'score'}] best first, 'decisions': [label, ...]
        (score >= its F1-optimal validation threshold, best first; None when
        the model has no thresholds), 'model': which network answered,
+       'duration_s': seconds of audio decoded (all tracks; None without
+       audio), 'warnings': [str] about dubious input (docs/tagging.md),
        'notes': [...], 'scores': float32 [L] (all labels, label order)}.
 
     Raises:
       TaggingError, features.FeatureError: naming the input that failed.
     """
-    scores, limits, model, notes = self.scores(audio, cover, reviews)
+    scores, limits, model, notes, report = self._scores(audio, cover,
+                                                        reviews)
     order = np.argsort(-scores, kind='stable')
     if top_k is not None:
       order = order[:max(0, int(top_k))]
@@ -268,12 +292,21 @@ class Tagger:
                    if chosen[j]]
     return {'labels': [{'label': self.labels[j], 'score': float(scores[j])}
                        for j in order],
-            'decisions': decisions, 'model': model, 'notes': notes,
-            'scores': scores}
+            'decisions': decisions, 'model': model,
+            'duration_s': report.duration_s(), 'warnings': report.warnings(),
+            'notes': notes, 'scores': scores}
 
   def embed(self, audio=None, cover=None, reviews: Optional[str] = None
             ) -> Dict[str, np.ndarray]:
-    """Every representation computable from the given inputs.
+    """Every representation computable from the given inputs (see
+    `embed_and_report`)."""
+    return self.embed_and_report(audio, cover, reviews)[0]
+
+  def embed_and_report(self, audio=None, cover=None,
+                       reviews: Optional[str] = None
+                       ) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+    """Every representation computable from the given inputs, and what
+    reading them observed.
 
     Returns:
       {name: float32 [D]}: 'audio', 'text', 'image' (the modality networks'
@@ -281,9 +314,10 @@ class Tagger:
       'fusion' (the answering fusion's input), and for COSINE networks
       '<name>_output', the unit vector in the label-factor space shared by
       all modalities. With several stages of one kind, the first in pipeline
-      order that feeds the final stage wins.
+      order that feeds the final stage wins. Then {'duration_s',
+      'warnings'}, as in `predict`.
     """
-    raw, _ = self._raw(audio, cover, reviews)
+    raw, _, report = self._raw(audio, cover, reviews)
     available = frozenset(raw)
     cache: Dict[Node, runners.Value] = {}
     result: Dict[str, np.ndarray] = {}
@@ -297,11 +331,12 @@ class Tagger:
         rep = f'fusion_{node[0]}'
       if rep in result:
         continue
-      value = self._compute(node, raw, cache)
+      value = self._compute(node, raw, cache, report)
       result[rep] = value.representation.astype(np.float32)
       if value.output is not None and self.stages[node[0]].target == 'cosine':
         result[f'{rep}_output'] = value.output.astype(np.float32)
-    return result
+    return result, {'duration_s': report.duration_s(),
+                    'warnings': report.warnings()}
 
   def export(self, out) -> pathlib.Path:
     """Writes a self-contained bundle directory (bundle.py), thresholds too.
