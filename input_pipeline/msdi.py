@@ -12,12 +12,16 @@ with `set` in {train, val, test} (the authors' split). For a local corpus
   dataset = msdi.load_msdi('MSD-I_dataset.tsv')
   y = dataset.label_vector(list(dataset.tracks))   # [n] int32 genre indices
 
-An unknown genre rejects the whole file, unless the caller takes those rows
-(`mmgenre prepare` skips and reports them):
+An unknown genre, a malformed row (wrong field count, bytes that are not
+UTF-8, an empty id, genre or set, an unknown set) or a second row of a track
+rejects the whole file, unless the caller takes those rows (`mmgenre prepare`
+skips and reports them):
 
   dropped = []   # (track_id, genre, line) of each row left out
+  bad = []       # (track_id, line, reason)
   dataset = msdi.load_msdi(path, on_unknown_genre=lambda *row:
-                           dropped.append(row))
+                           dropped.append(row),
+                           on_bad_row=lambda *row: bad.append(row))
 """
 
 import collections
@@ -64,9 +68,14 @@ class MSDIDataset:
     tracks: track_id -> MSDITrack, in file order.
     genres: the label vocabulary: MSDI_GENRES order, restricted to the genres
       present; its order defines label indices.
+    rows: data rows of the file (blank lines aside).
+    skipped_rows: rows left out (given to on_unknown_genre or on_bad_row);
+      rows = len(tracks) + skipped_rows.
   """
   tracks: Dict[str, MSDITrack]
   genres: Tuple[str, ...]
+  rows: int = 0
+  skipped_rows: int = 0
 
   @property
   def num_labels(self) -> int:
@@ -122,23 +131,31 @@ def _is_genre(value: str) -> bool:
 
 
 def load_msdi(tsv_path, *,
-              on_unknown_genre: Optional[Callable[[str, str, int], None]] = None
-              ) -> MSDIDataset:
+              on_unknown_genre: Optional[Callable[[str, str, int],
+                                                  None]] = None,
+              on_bad_row: Optional[mumu.OnBadRow] = None) -> MSDIDataset:
   """Reads MSD-I_dataset.tsv.
 
   Args:
     tsv_path: the release TSV (header with the MSDI_COLUMNS, tab-separated).
     on_unknown_genre: None: a row whose genre is not an MSD-I genre is an
-      error. Otherwise such a row is left out (before any other check of
-      it) and reported as on_unknown_genre(track_id, genre, line), with the
-      stripped values and the line number in the file.
+      error (or, with on_bad_row, a bad row). Otherwise such a row is left
+      out (before any other check of it) and reported as
+      on_unknown_genre(track_id, genre, line), with the stripped values and
+      the line number in the file.
+    on_bad_row: None: a malformed row or a second row of a track is a
+      DataFormatError naming the file, line and column. Otherwise it is left
+      out and reported as on_bad_row(msd_track_id or '', line, reason); the
+      first row of a repeated track is kept.
 
   Returns:
-    An MSDIDataset with every row (but those given to on_unknown_genre).
+    An MSDIDataset with every row but those left out.
   """
   tracks = {}
-  lines = {}
-  with open(tsv_path, encoding='utf-8-sig', newline='') as f:
+  first_rows = {}  # track id -> (line, values) of its row.
+  rows = skipped = 0
+  with open(tsv_path, encoding='utf-8-sig', errors=mumu.READ_ERRORS,
+            newline='') as f:
     reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
     columns = mumu.read_header(reader, tsv_path, MSDI_COLUMNS, 'tab')
     genre_at, track_at = columns['genre'], columns['msd_track_id']
@@ -147,49 +164,57 @@ def load_msdi(tsv_path, *,
       line = reader.line_num
       if not row or not any(field.strip() for field in row):
         continue
+      rows += 1
       if (on_unknown_genre is not None and
           len(row) > max(genre_at, track_at) and row[genre_at].strip() and
           not _is_genre(row[genre_at].strip())):
         # Left out before the width is taken from the first row kept, so
         # the rows kept are read as a file without this row would be.
         on_unknown_genre(row[track_at].strip(), row[genre_at].strip(), line)
+        skipped += 1
         continue
       if width is None:
         width = max(max(columns.values()) + 1, len(row))
-      mumu.check_width(row, width, tsv_path, line)
-      values = {name: row[i].strip() for name, i in columns.items()}
-      for name in ('msd_track_id', 'genre', 'set'):
-        if not values[name]:
-          raise mumu.format_error(tsv_path, line,
-                                  'empty value; every row needs one.', name)
-      track_id = values['msd_track_id']
-      if track_id in tracks:
-        raise mumu.format_error(
-            tsv_path, line, f'track {track_id!r} already appears on line '
-            f'{lines[track_id]}; each track has one row.', 'msd_track_id')
       try:
-        genre = canonical_genre(values['genre'])
-      except ValueError:
-        raise mumu.format_error(
-            tsv_path, line, f'unknown genre {values["genre"]!r}; MSD-I genres '
-            f'are {list(MSDI_GENRES)}.', 'genre') from None
-      if values['set'] not in MSDI_SETS:
-        raise mumu.format_error(
-            tsv_path, line, f'unknown set {values["set"]!r}; expected one of '
-            f'{list(MSDI_SETS)}.', 'set')
+        values = _track_values(row, columns, width, first_rows)
+      except mumu.RowError as e:
+        mumu.report_row(on_bad_row, tsv_path, line, row[track_at].strip()
+                        if len(row) > track_at else '', e)
+        skipped += 1
+        continue
+      track_id = values['msd_track_id']
+      first_rows[track_id] = line, values
       tracks[track_id] = MSDITrack(
           track_id=track_id,
-          genre=genre,
+          genre=canonical_genre(values['genre']),
           album_index=values['album_index'],
           set=values['set'],
           artist_id=values['msd_artist_id'],
           image_url=values['image_url'])
-      lines[track_id] = line
   if not tracks:
-    raise mumu.format_error(tsv_path, None, 'no data rows after the header.')
+    raise mumu.format_error(tsv_path, None,
+                            'no usable data rows after the header.')
   counts = collections.Counter(track.genre for track in tracks.values())
   genres = tuple(g for g in MSDI_GENRES if counts[g])
   if len(genres) < len(MSDI_GENRES):
     logging.warning('%s: genres absent from the file: %s.', tsv_path,
                     [g for g in MSDI_GENRES if not counts[g]])
-  return MSDIDataset(tracks=tracks, genres=genres)
+  return MSDIDataset(tracks=tracks, genres=genres, rows=rows,
+                     skipped_rows=skipped)
+
+
+def _track_values(row, columns, width, first_rows) -> Dict[str, str]:
+  """A row's values; mumu.RowError when malformed or a track's second row."""
+  values = mumu.row_values(row, columns, width,
+                           ('msd_track_id', 'genre', 'set'))
+  first = first_rows.get(values['msd_track_id'])
+  if first is not None:
+    raise mumu.RowError(mumu.duplicate_reason(
+        *first, values, 'MSD track id', 'msd_artist_id'), 'msd_track_id')
+  if not _is_genre(values['genre']):
+    raise mumu.RowError(f'unknown genre {values["genre"]!r}; MSD-I genres '
+                        f'are {list(MSDI_GENRES)}', 'genre')
+  if values['set'] not in MSDI_SETS:
+    raise mumu.RowError(f'unknown set {values["set"]!r}; expected one of '
+                        f'{list(MSDI_SETS)}', 'set')
+  return values

@@ -18,15 +18,13 @@ See docs/data_formats.md for the contract shared by all modules.
   y = dataset.label_matrix(list(dataset.albums))   # [n_albums, 250] uint8
 """
 
-import ast
 import collections
 import csv
 import dataclasses
-import gzip
-import json
 import os
-from typing import (Collection, Dict, Iterable, List, Mapping, Optional,
-                    Sequence, Tuple)
+import re
+from typing import (Callable, Collection, Dict, Iterable, List, Mapping,
+                    Optional, Sequence, Tuple)
 
 from absl import logging
 import numpy as np
@@ -39,6 +37,14 @@ TAXONOMY_COLUMNS = ('label', 'parent')
 # The paper keeps the 250 labels found on >= 12 albums (SPEC §1); the reader
 # defaults to keeping every label seen at least once.
 PAPER_MIN_ALBUMS = 12
+# Release files are read with errors='surrogateescape': a byte that is not
+# UTF-8 becomes a lone surrogate, so the one bad row or line can be named and
+# left out instead of the decoder stopping the whole file.
+READ_ERRORS = 'surrogateescape'
+_UNDECODABLE = re.compile('[\udc80-\udcff]')
+# on_bad_row(item_id, line, reason): a row left out, with the id it names
+# ('' when none can be read), its line in the file and why.
+OnBadRow = Callable[[str, int, str], None]
 
 
 class DataFormatError(ValueError):
@@ -88,19 +94,70 @@ def read_header(reader, path, required: Sequence[str],
   return {name: header.index(name) for name in required}
 
 
-def _field(row: Sequence[str], columns: Mapping[str, int], name: str, path,
-           line: int, *, required: bool = True) -> str:
-  value = row[columns[name]].strip()
-  if required and not value:
-    raise format_error(path, line, 'empty value; every row needs one.', name)
-  return value
+class RowError(ValueError):
+  """One data row is malformed (raised and caught inside the readers)."""
+
+  def __init__(self, reason: str, column: Optional[str] = None):
+    super().__init__(reason)
+    self.reason, self.column = reason, column
 
 
-def check_width(row: Sequence[str], width: int, path, line: int) -> None:
+def undecodable(text: str) -> Optional[str]:
+  """Why text read with READ_ERRORS holds bytes that are not UTF-8, or None."""
+  bad = _UNDECODABLE.search(text)
+  if bad is None:
+    return None
+  return (f'invalid UTF-8 (byte 0x{ord(bad.group()) - 0xdc00:02x} at '
+          f'character {bad.start() + 1}); re-encode the file as UTF-8')
+
+
+def row_values(row: Sequence[str], columns: Mapping[str, int], width: int,
+               required: Sequence[str]) -> Dict[str, str]:
+  """A data row's stripped values by column name; RowError when malformed."""
   if len(row) != width:
-    raise format_error(
-        path, line, f'{len(row)} fields where the header has {width} '
-        f'(row: {row!r}). Quote values that contain the separator.')
+    raise RowError(f'{len(row)} fields where the header has {width} (row: '
+                   f'{row!r}); quote values that contain the separator')
+  reason = undecodable('\t'.join(row))
+  if reason is not None:
+    raise RowError(reason)
+  values = {name: row[i].strip() for name, i in columns.items()}
+  for name in required:
+    if not values[name]:
+      raise RowError('empty value; every row needs one', name)
+  return values
+
+
+def report_row(on_bad_row: Optional[OnBadRow], path, line: int,
+               item_id: str, error: RowError) -> None:
+  """Raises a DataFormatError (no on_bad_row) or reports the row left out."""
+  if on_bad_row is None:
+    raise format_error(path, line, error.reason + '.', error.column)
+  where = f'column {error.column!r}: ' if error.column else ''
+  on_bad_row(item_id, line, where + error.reason)
+
+
+def duplicate_reason(first_line: int, first: Mapping[str, str],
+                     values: Mapping[str, str], same: str,
+                     artist_column: str) -> str:
+  """Why a row repeating the item (`same`) of line `first_line` is left out.
+
+  Args:
+    first_line, first: the line and values of the item's first row.
+    values: the repeating row's values (the same keys).
+    same: what the rows share, e.g. 'MSD track id'.
+    artist_column: named when the repeat gives the track another artist.
+  """
+  differ = [name for name in values if values[name] != first[name]]
+  if not differ:
+    what = f'same {same}, the same row'
+  elif artist_column in differ:
+    what = (f'same {same} under another artist: {artist_column} '
+            f'{values[artist_column]!r}, line {first_line} has '
+            f'{first[artist_column]!r}')
+  else:
+    what = f'same {same}; {", ".join(differ)} differ'
+  return (f'duplicate of line {first_line} ({what}); the first row is the '
+          'one used, remove this one')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,12 +189,21 @@ class MuMuDataset:
     unknown_labels: label -> number of albums carrying it, for labels absent
       from the label list (they are not kept).
     dropped_albums: album ids left out because none of their labels was kept.
+    rows: data rows of the CSV (blank lines aside).
+    skipped_rows: rows left out: malformed (given to on_bad_row) or
+      repeating an earlier row's album and track.
+    lost_albums: album id -> lines, of the albums all of whose rows were
+      left out (only with on_bad_row: a bad row raises without it).
   """
   albums: Dict[str, Album]
   track_album: Dict[str, str]
   labels: Tuple[str, ...]
   unknown_labels: Dict[str, int] = dataclasses.field(default_factory=dict)
   dropped_albums: Tuple[str, ...] = ()
+  rows: int = 0
+  skipped_rows: int = 0
+  lost_albums: Dict[str, Tuple[int, ...]] = dataclasses.field(
+      default_factory=dict)
 
   @property
   def num_labels(self) -> int:
@@ -234,8 +300,10 @@ def read_taxonomy(path) -> Dict[str, Optional[str]]:
         raise format_error(
             path, line, f'{len(row)} fields, expected `label<TAB>parent` '
             f'(row: {row!r}).')
-      label = _field(row, columns, 'label', path, line)
-      parent = _field(row, columns, 'parent', path, line, required=False)
+      label, parent = (row[columns[name]].strip() for name in TAXONOMY_COLUMNS)
+      if not label:
+        raise format_error(path, line, 'empty value; every row needs one.',
+                           'label')
       if label in taxonomy:
         raise format_error(
             path, line, f'label {label!r} already has a parent (line '
@@ -300,13 +368,31 @@ class _RawAlbum:
   labels: Dict[str, None] = dataclasses.field(default_factory=dict)
 
 
-def _read_mumu_csv(csv_path) -> Dict[str, _RawAlbum]:
-  """Groups the rows of a MuMu CSV by album (amazon_id)."""
-  albums = {}
+@dataclasses.dataclass
+class _RawCsv:
+  """What _read_mumu_csv read: the albums of the rows kept, row counts."""
+  albums: Dict[str, _RawAlbum]
+  rows: int = 0
+  skipped: Dict[str, List[int]] = dataclasses.field(
+      default_factory=dict)  # album -> lines of its rows left out.
+  skipped_rows: int = 0
+
+
+def _read_mumu_csv(csv_path, on_bad_row: Optional[OnBadRow]) -> _RawCsv:
+  """Groups the rows of a MuMu CSV by album (amazon_id).
+
+  A row repeating the (amazon_id, MSD_track_id) of an earlier row is left
+  out (it would make the track a second, identical example) and reported to
+  on_bad_row (logged without it). A malformed row (wrong field count, bytes
+  that are not UTF-8, an empty id) is reported to on_bad_row, or raises a
+  DataFormatError without it.
+  """
+  raw = _RawCsv({})
+  first_rows = {}  # (album, track) -> (line, values) of its first row.
   track_lines = {}
-  mbid_conflicts = 0
-  repeated_tracks = []
-  with open(csv_path, encoding='utf-8-sig', newline='') as f:
+  repeated_tracks, repeats, mbid_conflicts = [], [], 0
+  with open(csv_path, encoding='utf-8-sig', errors=READ_ERRORS,
+            newline='') as f:
     reader = csv.reader(f)
     columns = read_header(reader, csv_path, MUMU_COLUMNS, 'comma')
     width = None
@@ -314,44 +400,68 @@ def _read_mumu_csv(csv_path) -> Dict[str, _RawAlbum]:
       line = reader.line_num
       if not row or not any(field.strip() for field in row):
         continue
+      raw.rows += 1
       if width is None:
         width = max(max(columns.values()) + 1, len(row))
-      check_width(row, width, csv_path, line)
-      album_id = _field(row, columns, 'amazon_id', csv_path, line)
-      track_id = _field(row, columns, 'MSD_track_id', csv_path, line)
-      album_mbid = _field(row, columns, 'album_mbid', csv_path, line,
-                          required=False)
-      artist_id = _field(row, columns, 'artist_mbid', csv_path, line,
-                         required=False)
-      genres = _field(row, columns, 'genres', csv_path, line, required=False)
+      try:
+        values = row_values(row, columns, width,
+                            ('amazon_id', 'MSD_track_id'))
+      except RowError as e:
+        report_row(on_bad_row, csv_path, line,
+                   _cell(row, columns, 'MSD_track_id'), e)
+        values = None
+      key = values and (values['amazon_id'], values['MSD_track_id'])
+      if key in first_rows:
+        reason = duplicate_reason(*first_rows[key], values,
+                                  'amazon_id and MSD track id', 'artist_mbid')
+        if on_bad_row is None:
+          repeats.append((line, reason))
+        else:
+          on_bad_row(key[1], line, f"column 'MSD_track_id': {reason}")
+      if values is None or key in first_rows:
+        raw.skipped_rows += 1
+        raw.skipped.setdefault(_cell(row, columns, 'amazon_id'),
+                               []).append(line)
+        continue
+      first_rows[key] = line, values
+      album_id, track_id = key
       if track_id in track_lines:
         # A track on two Amazon products (a reissue, a compilation): keep it
         # on both; track_album names the first and splits keep them together.
         repeated_tracks.append((track_id, track_lines[track_id], line))
       else:
         track_lines[track_id] = line
-      album = albums.get(album_id)
+      album = raw.albums.get(album_id)
       if album is None:
-        album = albums[album_id] = _RawAlbum(album_mbid, line)
-      elif album_mbid and album.album_mbid != album_mbid:
+        album = raw.albums[album_id] = _RawAlbum(values['album_mbid'], line)
+      elif values['album_mbid'] and album.album_mbid != values['album_mbid']:
         mbid_conflicts += 1
-      if artist_id:
-        album.artists.add(artist_id)
+      if values['artist_mbid']:
+        album.artists.add(values['artist_mbid'])
       album.tracks.append(track_id)
-      for label in split_genres(genres):
+      for label in split_genres(values['genres']):
         album.labels[label] = None
-  if not albums:
-    raise format_error(csv_path, None, 'no data rows after the header.')
+  if not raw.albums:
+    raise format_error(csv_path, None, 'no usable data rows after the header.')
+  if repeats:
+    logging.warning('%s: %d row(s) repeat the album and track of an earlier '
+                    'row and are left out, e.g. line %d: %s', csv_path,
+                    len(repeats), *repeats[0])
   if repeated_tracks:
     logging.warning(
-        '%s: %d track(s) appear on more than one row, e.g. %s on lines %d and '
-        '%d; each is mapped to its first album.', csv_path,
+        '%s: %d track(s) appear on more than one album, e.g. %s on lines %d '
+        'and %d; each is mapped to its first album.', csv_path,
         len(repeated_tracks), *repeated_tracks[0])
   if mbid_conflicts:
     logging.warning(
         '%s: %d rows give an album_mbid other than the first row of their '
         'amazon_id; the first one is kept.', csv_path, mbid_conflicts)
-  return albums
+  return raw
+
+
+def _cell(row: Sequence[str], columns: Mapping[str, int], name: str) -> str:
+  """A field of a possibly malformed row ('' when the row is too short)."""
+  return row[columns[name]].strip() if len(row) > columns[name] else ''
 
 
 def load_mumu(csv_path,
@@ -359,7 +469,8 @@ def load_mumu(csv_path,
               labels_path=None,
               taxonomy_path=None,
               min_albums: int = 1,
-              drop_unlabeled: bool = True) -> MuMuDataset:
+              drop_unlabeled: bool = True,
+              on_bad_row: Optional[OnBadRow] = None) -> MuMuDataset:
   """Reads a MuMu release CSV into albums with their kept labels.
 
   Labels are expanded to their ancestors (when a taxonomy is given), then
@@ -377,66 +488,36 @@ def load_mumu(csv_path,
       even those on no album.
     drop_unlabeled: leave out albums with no kept label (they have no
       target); their ids go to `dropped_albums`.
+    on_bad_row: None: a malformed row is a DataFormatError naming the file,
+      line and column. Otherwise every row left out (malformed, or
+      repeating an earlier row's album and track) is reported as
+      on_bad_row(MSD_track_id or '', line, reason); `lost_albums` names the
+      albums left with no row.
 
   Returns:
     A MuMuDataset.
   """
   if min_albums < 0:
     raise ValueError(f'min_albums must be >= 0, got {min_albums}.')
-  raw = _read_mumu_csv(csv_path)
+  raw = _read_mumu_csv(csv_path, on_bad_row)
   taxonomy = read_taxonomy(taxonomy_path) if taxonomy_path else {}
   label_list = read_label_list(labels_path) if labels_path else None
-  known = set(label_list) if label_list is not None else None
-
-  album_labels = {}
-  label_counts = collections.Counter()
-  unknown_counts = collections.Counter()
-  for album_id, album in raw.items():
-    labels = expand_labels(album.labels, taxonomy)
-    if known is not None:
-      unknown_counts.update(label for label in labels if label not in known)
-      labels = [label for label in labels if label in known]
-    album_labels[album_id] = labels
-    label_counts.update(labels)
-
-  if unknown_counts:
-    shown = ', '.join(f'{label!r} ({n} albums)'
-                      for label, n in unknown_counts.most_common(20))
-    more = len(unknown_counts) - 20
-    logging.warning(
-        '%s: %d label(s) are not in the label list %s and are not kept: %s%s',
-        csv_path, len(unknown_counts), labels_path, shown,
-        f' and {more} more' if more > 0 else '')
-
-  if label_list is not None:
-    vocabulary = [label for label in label_list
-                  if label_counts[label] >= min_albums]
-  else:
-    vocabulary = sorted(label for label, n in label_counts.items()
-                        if n >= max(min_albums, 1))
-  rare = [label for label, n in label_counts.items()
-          if 0 < n < min_albums]
-  if rare:
-    logging.info('%s: %d label(s) on fewer than %d albums are not kept.',
-                 csv_path, len(rare), min_albums)
+  album_labels, vocabulary, unknown_counts = _kept_labels(
+      raw.albums, taxonomy, label_list, min_albums, csv_path, labels_path)
   kept = set(vocabulary)
   order = {label: i for i, label in enumerate(vocabulary)}
-
   albums = {}
   track_album = {}
   dropped = []
-  for album_id, album in raw.items():
+  for album_id, album in raw.albums.items():
     labels = sorted((label for label in album_labels[album_id]
                      if label in kept), key=order.__getitem__)
     if drop_unlabeled and not labels:
       dropped.append(album_id)
       continue
-    albums[album_id] = Album(
-        album_id=album_id,
-        album_mbid=album.album_mbid,
-        artist_ids=tuple(sorted(album.artists)),
-        track_ids=tuple(album.tracks),
-        labels=tuple(labels))
+    albums[album_id] = Album(album_id, album.album_mbid,
+                             tuple(sorted(album.artists)),
+                             tuple(album.tracks), tuple(labels))
     for track_id in album.tracks:
       track_album.setdefault(track_id, album_id)
   if dropped:
@@ -453,67 +534,64 @@ def load_mumu(csv_path,
       track_album=track_album,
       labels=tuple(vocabulary),
       unknown_labels=dict(unknown_counts.most_common()),
-      dropped_albums=tuple(dropped))
+      dropped_albums=tuple(dropped),
+      rows=raw.rows,
+      skipped_rows=raw.skipped_rows,
+      lost_albums={a: tuple(lines) for a, lines in raw.skipped.items()
+                   if a and a not in raw.albums})
 
 
-def _open_text(path):
-  if os.fspath(path).endswith('.gz'):
-    return gzip.open(path, 'rt', encoding='utf-8')
-  return open(path, encoding='utf-8-sig')
+def _kept_labels(raw_albums: Mapping[str, _RawAlbum], taxonomy,
+                 label_list: Optional[List[str]], min_albums: int, csv_path,
+                 labels_path):
+  """The labels each album keeps, the vocabulary and the unknown labels.
 
-
-def _parse_review(line: str, path, line_number: int) -> dict:
-  try:
-    review = json.loads(line)
-  except json.JSONDecodeError as e:
-    # The original Amazon review dumps are Python dict literals ("loose json").
-    try:
-      review = ast.literal_eval(line)
-    except (ValueError, SyntaxError):
-      raise format_error(
-          path, line_number, f'not a JSON object ({e}); expected one review '
-          'per line with keys asin and reviewText.') from None
-  if not isinstance(review, dict):
-    raise format_error(path, line_number,
-                       f'a {type(review).__name__}, expected a JSON object.')
-  return review
+  Returns:
+    (album_id -> its expanded, listed labels; the vocabulary in label-list
+    (else name) order; Counter of labels absent from the label list).
+  """
+  known = set(label_list) if label_list is not None else None
+  album_labels = {}
+  label_counts = collections.Counter()
+  unknown_counts = collections.Counter()
+  for album_id, album in raw_albums.items():
+    labels = expand_labels(album.labels, taxonomy)
+    if known is not None:
+      unknown_counts.update(label for label in labels if label not in known)
+      labels = [label for label in labels if label in known]
+    album_labels[album_id] = labels
+    label_counts.update(labels)
+  if unknown_counts:
+    shown = ', '.join(f'{label!r} ({n} albums)'
+                      for label, n in unknown_counts.most_common(20))
+    more = len(unknown_counts) - 20
+    logging.warning(
+        '%s: %d label(s) are not in the label list %s and are not kept: %s%s',
+        csv_path, len(unknown_counts), labels_path, shown,
+        f' and {more} more' if more > 0 else '')
+  if label_list is not None:
+    vocabulary = [label for label in label_list
+                  if label_counts[label] >= min_albums]
+  else:
+    vocabulary = sorted(label for label, n in label_counts.items()
+                        if n >= max(min_albums, 1))
+  rare = [label for label, n in label_counts.items() if 0 < n < min_albums]
+  if rare:
+    logging.info('%s: %d label(s) on fewer than %d albums are not kept.',
+                 csv_path, len(rare), min_albums)
+  return album_labels, vocabulary, unknown_counts
 
 
 def load_reviews(
     path,
     album_ids: Optional[Collection[str]] = None) -> Dict[str, List[str]]:
-  """Reads Amazon reviews (reviews.jsonl, optionally .gz).
+  """album_id -> its non-empty review texts, in file order (reviews.jsonl).
 
-  Args:
-    path: one JSON object per line with at least `asin` (= amazon_id) and
-      `reviewText`.
-    album_ids: keep only these albums (all when None).
-
-  Returns:
-    album_id -> its non-empty review texts, in file order. Albums without a
-    review are absent.
+  features.text.read_reviews, strict: a malformed line is a DataFormatError
+  naming the file and line.
   """
-  wanted = None if album_ids is None else set(album_ids)
-  reviews = collections.defaultdict(list)
-  empty = 0
-  with _open_text(path) as f:
-    for line_number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      review = _parse_review(line, path, line_number)
-      asin = review.get('asin')
-      if not isinstance(asin, str) or not asin.strip():
-        raise format_error(path, line_number,
-                           'missing or empty asin (the album amazon_id).',
-                           'asin')
-      asin = asin.strip()
-      if wanted is not None and asin not in wanted:
-        continue
-      text = review.get('reviewText')
-      if not isinstance(text, str) or not text.strip():
-        empty += 1
-        continue
-      reviews[asin].append(text)
-  if empty:
-    logging.info('%s: %d review(s) without reviewText skipped.', path, empty)
-  return dict(reviews)
+  # Here: features.text loads scikit-learn (seconds), which the readers and
+  # the processes importing them do not need.
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline.features import text
+  return text.read_reviews(path, album_ids).texts

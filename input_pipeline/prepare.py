@@ -16,10 +16,15 @@ the file names are input_pipeline.layout's):
   OUT/manifest.json                             written last: the run is
                                                 complete when it exists
 
-Bad inputs never stop the job: a missing, empty or undecodable audio file or
+Bad inputs never stop the job: a malformed or repeated row of the release
+file, a malformed review line, a missing, empty or undecodable audio file or
 cover, an album whose reviews are empty, an album with no known label are
 skipped, named in skipped.tsv and counted; for every modality and split,
-read = written + skipped.
+read = written + skipped, and for the release file (manifest `metadata`)
+rows read = kept + skipped and albums (MSD-I: tracks) read = in the splits +
+skipped. Only many of them stop it: when more than --max-skip-fraction of
+the release rows, review lines or items of a modality are skipped, prepare
+fails with one error naming skipped.tsv, and writes no manifest.
 
   manifest = prepare.prepare('mumu', 'runs/data/synthetic', 'runs/data/shards')
   prepare.is_complete('runs/data/shards', manifest['args'])   # True
@@ -64,9 +69,13 @@ MANIFEST_VERSION = 2
 # the real MuMu train split (~116 K tracks) for dozens of hosts.
 DEFAULT_SHARD_SIZE = 512
 DEFAULT_IMAGE_SIZE = 224
-STAGES = ('labels', 'audio', 'image', 'text')
+# The failure budget: a run skipping more than this fraction of the release
+# rows, review lines or items of a modality fails (a few bad files never do).
+DEFAULT_MAX_SKIP_FRACTION = 0.2
+STAGES = ('metadata', 'reviews', 'labels', 'audio', 'image', 'text')
 # The manifest's `args` that decide what a run writes: two runs with the same
-# ones write the same files (`out` and `workers` change nothing written).
+# ones write the same files (`out` and `workers` change nothing written;
+# `max_skip_fraction` only whether a run is accepted, see is_complete).
 OUTPUT_ARGS = ('dataset', 'data', 'splits', 'image_size', 'shard_size',
                'enrichment', 'seed', 'min_albums', 'windows')
 # (frames, bins) of an audio patch or window (SPEC §2).
@@ -86,7 +95,9 @@ def run_args(dataset: str,
              workers: Optional[int] = None,
              seed: int = 0,
              min_albums: int = 1,
-             windows: bool = True) -> Dict[str, Any]:
+             windows: bool = True,
+             max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION
+             ) -> Dict[str, Any]:
   """The manifest's `args` of a run of `prepare` with these arguments.
 
   Paths are recorded as given (`data` and `out` as pathlib spells them), so
@@ -95,7 +106,7 @@ def run_args(dataset: str,
 
   Returns:
     {dataset, data, out, splits, image_size, shard_size, enrichment, workers,
-     seed, min_albums, windows}, JSON-serialisable.
+     seed, min_albums, windows, max_skip_fraction}, JSON-serialisable.
   """
   return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
           'out': os.fspath(pathlib.Path(out_dir)),
@@ -104,7 +115,7 @@ def run_args(dataset: str,
           'enrichment': None if enrichment is None else os.fspath(
               enrichment),
           'workers': workers, 'seed': seed, 'min_albums': min_albums,
-          'windows': windows}
+          'windows': windows, 'max_skip_fraction': max_skip_fraction}
 
 
 def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
@@ -112,7 +123,9 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
 
   True when out_dir/manifest.json is a complete manifest of this
   MANIFEST_VERSION whose recorded `args` equal `args` in every OUTPUT_ARGS
-  key (`workers` and `out` may differ), and every file it lists (shards,
+  key (`workers` and `out` may differ), whose skip fractions are within
+  args['max_skip_fraction'] (a run accepted under a looser budget is not
+  complete under a stricter one), and every file it lists (shards,
   skipped.tsv, audio_stats.npz, the tf-idf vectorizer, the splits) is there.
   The shards' sha256 are not recomputed (pipeline.verify_shards does that).
 
@@ -129,6 +142,10 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
     recorded = manifest['args']
     if any(recorded.get(key) != args.get(key) for key in OUTPUT_ARGS):
       return False
+    limit = args.get('max_skip_fraction')
+    if limit is not None and any(
+        fraction > limit for fraction in _recorded_fractions(manifest)):
+      return False
     files = [shard['file'] for entry in manifest['modalities'].values()
              for shards in entry['shards'].values() for shard in shards]
     files += [manifest['skipped_file'], manifest['audio_stats']]
@@ -140,6 +157,16 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
   except (AttributeError, KeyError, TypeError):
     return False
   return all(path.is_file() for path in paths)
+
+
+def _recorded_fractions(manifest: Mapping[str, Any]):
+  """The skip fractions of a manifest (from its counts before they existed)."""
+  if 'skip_fractions' in manifest:
+    return manifest['skip_fractions'].values()
+  totals = [[sum(c[k] for c in entry['counts'].values())
+             for k in ('skipped', 'read')]
+            for entry in manifest['modalities'].values()]
+  return [n / read for n, read in totals if read]
 
 
 def _versions() -> Dict[str, str]:
@@ -165,14 +192,16 @@ def prepare(dataset: str,
             seed: int = 0,
             min_albums: int = 1,
             windows: bool = True,
+            max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
             progress: bool = True) -> Dict[str, Any]:
   """Writes the shards, statistics, skip report and manifest of a corpus.
 
   Args:
     dataset: 'mumu' or 'msdi'.
     data_dir: the corpus directory (docs/data_formats.md §1).
-    out_dir: the output directory (created; an earlier manifest is removed
-      first, so a crash never leaves a manifest over mixed shards).
+    out_dir: the output directory (created; an earlier manifest and the
+      temporary files of a run that was killed are removed first, so a
+      crash never leaves a manifest over mixed shards).
     splits_dir: items_index_*.tsv to use; computed with `seed` when None.
     image_size: S of the stored [S, S, 3] covers.
     shard_size: records per shard.
@@ -183,6 +212,9 @@ def prepare(dataset: str,
     min_albums: MuMu: keep labels on >= this many albums.
     windows: also write the whole-track `audio_windows` records of every
       split (SPEC §2 prediction); False is `--no-windows`.
+    max_skip_fraction: in [0, 1]; more than this fraction of the release
+      rows, review lines or items of a modality skipped is a PrepareError
+      (skipped.tsv is written, the manifest is not).
     progress: show tqdm progress bars.
 
   Returns:
@@ -190,6 +222,10 @@ def prepare(dataset: str,
   """
   start = time.time()
   workers = _checked_workers(dataset, image_size, shard_size, workers)
+  if not 0.0 <= max_skip_fraction <= 1.0:
+    raise ValueError(f'--max-skip-fraction {max_skip_fraction}: give a '
+                     'fraction in [0, 1] (0.2: fail when more than a fifth '
+                     'of the inputs of a kind are skipped; 1: never).')
   data_dir, out = pathlib.Path(data_dir), pathlib.Path(out_dir)
   if not data_dir.is_dir():
     raise PrepareError(f'--data {data_dir} is not a directory.')
@@ -197,33 +233,64 @@ def prepare(dataset: str,
     raise PrepareError(f'--enrichment {enrichment} not found.')
   out.mkdir(parents=True, exist_ok=True)
   (out / layout.MANIFEST_JSON).unlink(missing_ok=True)
-
+  _remove_stale_temps(out)
+  args = run_args(dataset, data_dir, out, splits_dir=splits_dir,
+                  image_size=image_size, shard_size=shard_size,
+                  enrichment=enrichment, workers=workers, seed=seed,
+                  min_albums=min_albums, windows=windows,
+                  max_skip_fraction=max_skip_fraction)
   skips = prepare_corpus.SkipLog()
+  try:
+    manifest = _prepare(dataset, data_dir, out, skips, args,
+                        progress=progress)
+  except PrepareError:
+    # The report of what was skipped so far is what the error points to.
+    skips.write(out / layout.SKIPPED_TSV)
+    raise
+  manifest['elapsed_s'] = round(time.time() - start, 1)
+  fileio.write_json_atomic(out / layout.MANIFEST_JSON, manifest)
+  return manifest
+
+
+def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
+             skips, args: Dict[str, Any], *, progress: bool):
+  """The corpus, its shards and skipped.tsv; returns the manifest."""
+  splits_dir, seed, windows = args['splits'], args['seed'], args['windows']
   if dataset == 'mumu':
     corpus = prepare_corpus.load_mumu_corpus(
-        data_dir, splits_dir=splits_dir, seed=seed, min_albums=min_albums,
-        skips=skips)
+        data_dir, splits_dir=splits_dir, seed=seed,
+        min_albums=args['min_albums'], skips=skips)
   else:
     corpus = prepare_corpus.load_msdi_corpus(
         data_dir, splits_dir=splits_dir, seed=seed, skips=skips)
+  budget = prepare_corpus.SkipBudget(args['max_skip_fraction'], corpus,
+                                     out / layout.SKIPPED_TSV)
+  try:
+    # Before the slow part: the release file and the missing files alone.
+    budget.check(prepare_corpus.skip_fractions(corpus, skips,
+                                               missing_only=True),
+                 'before any feature is computed')
+  except PrepareError:
+    prepare_corpus.report_missing(corpus, skips)  # What the error counted.
+    raise
   splits_lib.write_splits(corpus.splits, out / layout.SPLITS_DIR)
-  specs = _record_specs(dataset, image_size, windows)
+  specs = _record_specs(dataset, args['image_size'], windows)
   if not windows:
     # Shards of an earlier run with windows would not match this manifest.
     for old in (out / tfrecord.AUDIO_WINDOWS).glob(
         f'*{tfrecord.SHARD_SUFFIX}'):
       old.unlink()
   results, stats_count = _write_media(
-      corpus, out, specs, skips, workers=workers, seed=seed,
-      windows=windows, image_size=image_size, shard_size=shard_size,
-      progress=progress)
+      corpus, out, specs, skips, workers=args['workers'], seed=seed,
+      windows=windows, image_size=args['image_size'],
+      shard_size=args['shard_size'], progress=progress)
   omitted = {}
   if not windows:
     omitted[tfrecord.AUDIO_WINDOWS] = 'prepared with --no-windows'
   if dataset == 'mumu':
     text = prepare_shards.prepare_text(
-        corpus, out, specs['text'], enrichment=enrichment, skips=skips,
-        shard_size=shard_size, progress=progress)
+        corpus, out, specs['text'], enrichment=args['enrichment'],
+        skips=skips, shard_size=args['shard_size'], progress=progress)
     if text is not None:
       results['text'] = text
     else:
@@ -231,17 +298,29 @@ def prepare(dataset: str,
                          'training texts; every album is in '
                          f'{layout.SKIPPED_TSV}')
   skips.write(out / layout.SKIPPED_TSV)
-  manifest = _manifest(
+  fractions = prepare_corpus.skip_fractions(corpus, skips)
+  budget.check(fractions, 'no manifest is written')
+  return _manifest(
       dataset, corpus, specs, results, skips, omitted, stats_count,
-      image_size=image_size, windows=windows, splits_dir=splits_dir,
-      seed=seed,
-      args=run_args(dataset, data_dir, out, splits_dir=splits_dir,
-                    image_size=image_size, shard_size=shard_size,
-                    enrichment=enrichment, workers=workers, seed=seed,
-                    min_albums=min_albums, windows=windows))
-  manifest['elapsed_s'] = round(time.time() - start, 1)
-  fileio.write_json_atomic(out / layout.MANIFEST_JSON, manifest)
-  return manifest
+      fractions, image_size=args['image_size'], windows=windows,
+      splits_dir=splits_dir, seed=seed, args=args)
+
+
+def _remove_stale_temps(out: pathlib.Path) -> None:
+  """Removes the temporary files a killed run left in out and its folders.
+
+  Every output is written to a hidden `.<name>.tmp` file and renamed
+  (fileio, tfrecord.ShardedWriter); a run killed before the rename (SIGKILL,
+  a lost machine) leaves them behind. Shards it renamed are replaced or left
+  unlisted by this run, so only the temporary files need cleaning.
+  """
+  folders = [out, out / layout.SPLITS_DIR] + [
+      out / kind for kind in ('audio', 'image', 'text',
+                              tfrecord.AUDIO_WINDOWS)]
+  for folder in folders:
+    if folder.is_dir():
+      for stale in folder.glob(f'.*{fileio.TMP_SUFFIX}'):
+        stale.unlink(missing_ok=True)
 
 
 def _checked_workers(dataset: str, image_size: int, shard_size: int,
@@ -306,7 +385,7 @@ def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
 
 
 def _manifest(dataset: str, corpus, specs, results, skips, omitted,
-              stats_count: int, *, image_size: int, windows: bool,
+              stats_count: int, fractions, *, image_size: int, windows: bool,
               splits_dir, seed: int, args: Dict[str, Any]) -> Dict[str, Any]:
   """The manifest of a finished run (docs/data_formats.md §3), no elapsed_s."""
   modalities = {}
@@ -342,8 +421,12 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
                           else None),
       'modalities': modalities,
       'omitted_modalities': omitted,
+      'metadata': {'file': corpus.metadata_file,
+                   'counts': corpus.metadata},
       'skipped': {stage: skips.count(stage) for stage in STAGES},
       'skipped_file': layout.SKIPPED_TSV,
+      'skip_fractions': {kind: round(n / read, 6) if read else 0.0
+                         for kind, (n, read) in fractions.items()},
       'versions': _versions(),
       'args': args,
       'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -352,12 +435,23 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
 
 
 def summary(manifest: Dict[str, Any]) -> str:
-  """A table of written/skipped items per modality and split."""
+  """A table of written/skipped items per modality and split.
+
+  First the release file: its rows, its albums (MSD-I: tracks) and the
+  review lines, where `written` is what was kept (albums / tracks: those in
+  the splits); then every record kind and split.
+  """
   lines = [f'{manifest["dataset"]}: {manifest["num_labels"]} labels, '
            f'splits {manifest["split_sizes"]}, '
            f'{manifest["elapsed_s"]:.1f} s']
   lines.append(f'{"modality":<13} {"split":<6} {"read":>7} {"written":>8} '
                f'{"skipped":>8} {"records":>8} {"shards":>7}')
+  metadata = manifest.get('metadata', {}).get('counts', {})
+  for kind, c in metadata.items():
+    stage, what = (('reviews', 'lines') if kind == 'review_lines' else
+                   ('metadata', kind))
+    lines.append(f'{stage:<13} {what:<6} {c["read"]:>7} {c["kept"]:>8} '
+                 f'{c["skipped"]:>8}')
   for modality, entry in manifest['modalities'].items():
     for split, c in entry['counts'].items():
       lines.append(f'{modality:<13} {split:<6} {c["read"]:>7} '

@@ -4,12 +4,17 @@
 (docs/data_formats.md §1) and its splits (computed with a seed, or read from
 items_index_*.tsv) into a `Corpus`: for every modality and split, the Items
 to turn into records, each with its labels and its input file, or why the
-file is missing. Albums and tracks that cannot be used at all (no known
-label) go to the `SkipLog`, the rows of OUT/skipped.tsv.
+file is missing. Everything left out on the way goes to the `SkipLog`, the
+rows of OUT/skipped.tsv: release rows that are malformed or repeat an item
+(stage `metadata`), review lines that are malformed (`reviews`), albums and
+tracks with no known label (`labels`) or in no split file (`metadata`).
+`Corpus.metadata` counts them, read = kept + skipped; `skip_fractions` and
+`SkipBudget` are the --max-skip-fraction check over them and the modalities:
 
   skips = prepare_corpus.SkipLog()
   corpus = prepare_corpus.load_mumu_corpus('runs/data/synthetic', skips=skips)
   corpus.items['audio']['train'][0]   # Item(split='train', item_id=..., ...)
+  corpus.metadata['albums']           # {'read': 600, 'kept': 600, ...}
 
 No TensorFlow or JAX here.
 """
@@ -18,9 +23,11 @@ import collections
 import csv
 import dataclasses
 import io
+import math
 import os
 import pathlib
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from absl import logging
 
@@ -29,8 +36,14 @@ from input_pipeline import layout
 from input_pipeline import msdi
 from input_pipeline import mumu
 from input_pipeline import splits as splits_lib
+from input_pipeline.features import text as text_lib
 
 SKIPPED_COLUMNS = ('stage', 'split', 'item_id', 'path', 'reason')
+# What the failure budget counts (skip_fractions keys), as an error names it.
+BUDGET_KINDS = {'rows': 'rows of {metadata_file}',
+                'review_lines': 'lines of {reviews_file}',
+                'audio': 'audio files', 'image': 'covers',
+                'text': 'album texts'}
 AUDIO_EXTENSIONS = ('wav', 'flac', 'ogg', 'mp3')
 IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png')
 
@@ -72,6 +85,10 @@ class Corpus:
     items: modality -> split -> Items, in split order.
     texts: MuMu only: album id -> its review texts.
     reviews_path: MuMu only: the reviews file, for skip reports.
+    metadata_file: the release file (MuMu CSV, MSD-I TSV) name.
+    metadata: what the release files held and kept, `count` dicts:
+      `rows` (data rows of the release file), `albums` (MuMu) or `tracks`
+      (MSD-I: the tracks of the rows kept), `review_lines` (MuMu).
   """
   dataset: str
   labels: tuple
@@ -79,6 +96,17 @@ class Corpus:
   items: Dict[str, Dict[str, List[Item]]]
   texts: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
   reviews_path: str = ''
+  metadata_file: str = ''
+  metadata: Dict[str, Dict[str, int]] = dataclasses.field(
+      default_factory=dict)
+
+
+def count(what: str, read: int, kept: int, skipped: int) -> Dict[str, int]:
+  """{read, kept, skipped}, checked: read = kept + skipped."""
+  if read != kept + skipped:
+    raise AssertionError(f'{what}: read {read} != kept {kept} + skipped '
+                         f'{skipped}; this is a bug in prepare.')
+  return {'read': read, 'kept': kept, 'skipped': skipped}
 
 
 class SkipLog:
@@ -92,6 +120,10 @@ class SkipLog:
     reason = ' '.join(str(reason).split())  # One line, no tabs.
     self.rows.append((stage, split, item_id, os.fspath(path or ''), reason))
     self.counts[stage, split] += 1
+
+  def add_missing(self, modality: str, item: 'Item') -> None:
+    """The row of an item whose input file is missing (item.path None)."""
+    self.add(modality, item.split, item.item_id, item.wanted, item.missing)
 
   def count(self, stage: str, split: Optional[str] = None) -> int:
     return sum(n for (st, sp), n in self.counts.items()
@@ -138,6 +170,25 @@ def _resolve_splits(computed: Callable[[], Dict[str, List[str]]],
   return splits_lib.read_splits(splits_dir)
 
 
+def _row_reporter(skips: SkipLog, path) -> mumu.OnBadRow:
+  """on_bad_row of a release file: a `metadata` row of skipped.tsv."""
+  def report(item_id: str, line: int, reason: str) -> None:
+    # One bad row must not stop the job: it is left out and reported.
+    skips.add('metadata', '', item_id, path, f'line {line}: {reason}')
+  return report
+
+
+def _report_unsplit(skips: SkipLog, ids, split_of, release, splits_dir,
+                    what: str) -> int:
+  """Reports the release file's items in no split file; returns how many."""
+  unsplit = [i for i in ids if i not in split_of]
+  for item_id in unsplit:
+    skips.add('metadata', '', item_id, splits_dir,
+              f'{what} is in {release} but in none of the split files, so '
+              'it is not prepared; add it to a split file to use it')
+  return len(unsplit)
+
+
 def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
                      min_albums: int = 1,
                      skips: SkipLog) -> Corpus:
@@ -149,7 +200,8 @@ def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
       `seed`) when None.
     seed: split seed.
     min_albums: keep labels on >= this many albums.
-    skips: receives albums without a usable label and unknown labels.
+    skips: receives the CSV rows and review lines left out, albums without
+      a usable label or in no split file, and unknown labels.
 
   Returns:
     The Corpus.
@@ -166,7 +218,7 @@ def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
       csv_path,
       labels_path=labels_path if labels_path.is_file() else None,
       taxonomy_path=taxonomy_path if taxonomy_path.is_file() else None,
-      min_albums=min_albums)
+      min_albums=min_albums, on_bad_row=_row_reporter(skips, csv_path))
   for label, n in dataset.unknown_labels.items():
     skips.add('labels', '', label, labels_path,
               f'unknown label: not in {layout.MUMU_LABELS_TSV}, dropped from '
@@ -174,11 +226,52 @@ def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
   splits = _resolve_splits(lambda: splits_lib.mumu_splits(dataset, seed),
                            splits_dir)
   dropped = set(dataset.dropped_albums)
+  # Albums already reported (no usable label, every row left out) are not
+  # reported again for being in a split file.
+  reported = dropped | set(dataset.lost_albums)
   split_of = {a: name for name, ids in splits.items() for a in ids}
+  for album_id, lines in dataset.lost_albums.items():
+    skips.add('metadata', '', album_id, csv_path,
+              f'line {lines[0]}: every row of album {album_id!r} '
+              f'(line{"s" if len(lines) > 1 else ""} '
+              f'{", ".join(map(str, lines))}) is left out, so the album is '
+              'too')
   for album_id in dataset.dropped_albums:
     skips.add('labels', split_of.get(album_id, ''), album_id, csv_path,
               'no usable label: every label of the album is unknown or '
               f'on fewer than {min_albums} albums')
+  unsplit = _report_unsplit(skips, dataset.albums, split_of, csv_path.name,
+                            splits_dir, 'album')
+  items, kept_splits = _mumu_items(data_dir, dataset, splits, reported,
+                                   splits_dir, csv_path, skips)
+  reviews_path = data_dir / layout.REVIEWS_JSONL
+  reviews = text_lib.Reviews({})
+  if reviews_path.is_file():
+    reviews = text_lib.read_reviews(
+        reviews_path, album_ids=dataset.albums,
+        on_bad_line=lambda _, line, reason: skips.add(
+            'reviews', '', '', reviews_path, f'line {line}: {reason}'))
+  else:
+    logging.warning('%s not found: every album will be skipped for text.',
+                    reviews_path)
+  albums = len(dataset.albums) + len(dropped) + len(dataset.lost_albums)
+  in_splits = sum(map(len, kept_splits.values()))
+  metadata = {
+      'rows': count('rows', dataset.rows, dataset.rows - dataset.skipped_rows,
+                    dataset.skipped_rows),
+      'albums': count('albums', albums, in_splits, len(dropped) + len(
+          dataset.lost_albums) + unsplit),
+      'review_lines': count('review lines', reviews.lines,
+                            reviews.lines - reviews.skipped_lines,
+                            reviews.skipped_lines)}
+  return Corpus('mumu', tuple(dataset.labels), kept_splits, items,
+                reviews.texts, os.fspath(reviews_path), csv_path.name,
+                metadata)
+
+
+def _mumu_items(data_dir: pathlib.Path, dataset: mumu.MuMuDataset, splits,
+                reported, splits_dir, csv_path, skips: SkipLog):
+  """(modality -> split -> Items, split -> album ids kept) of MuMu."""
   index = dataset.label_index
   items = {m: {name: [] for name in splits} for m in ('audio', 'image',
                                                       'text')}
@@ -188,7 +281,7 @@ def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
     for album_id in album_ids:
       album = dataset.albums.get(album_id)
       if album is None:
-        if album_id not in dropped:
+        if album_id not in reported:
           skips.add('labels', name, album_id, splits_dir,
                     f'album is in the split files but not in {csv_path.name}')
         continue
@@ -204,15 +297,7 @@ def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
           f'{layout.COVERS_DIR}/{album_id}.{{{",".join(IMAGE_EXTENSIONS)}}}'))
       items['text'][name].append(
           Item(name, album_id, {'album_id': album_id}, labels))
-  reviews_path = data_dir / layout.REVIEWS_JSONL
-  texts = {}
-  if reviews_path.is_file():
-    texts = mumu.load_reviews(reviews_path, album_ids=dataset.albums)
-  else:
-    logging.warning('%s not found: every album will be skipped for text.',
-                    reviews_path)
-  return Corpus('mumu', tuple(dataset.labels), kept_splits, items, texts,
-                os.fspath(reviews_path))
+  return items, kept_splits
 
 
 def load_msdi_corpus(data_dir, *, splits_dir=None, seed: int = 0,
@@ -226,7 +311,8 @@ def load_msdi_corpus(data_dir, *, splits_dir=None, seed: int = 0,
       `seed`) when None.
     seed: split seed.
     skips: receives rows with an unknown genre (msdi.load_msdi leaves them
-      out, in memory) and split entries not in the TSV.
+      out, in memory), malformed and repeated rows, tracks in no split file
+      and split entries not in the TSV.
 
   Returns:
     The Corpus.
@@ -243,9 +329,13 @@ def load_msdi_corpus(data_dir, *, splits_dir=None, seed: int = 0,
               f'unknown label {genre!r} (line {line}); MSD-I genres are '
               f'{list(msdi.MSDI_GENRES)}')
 
-  dataset = msdi.load_msdi(tsv_path, on_unknown_genre=unknown_genre)
+  dataset = msdi.load_msdi(tsv_path, on_unknown_genre=unknown_genre,
+                           on_bad_row=_row_reporter(skips, tsv_path))
   splits = _resolve_splits(lambda: splits_lib.msdi_splits(dataset, seed),
                            splits_dir)
+  split_of = {t: name for name, ids in splits.items() for t in ids}
+  unsplit = _report_unsplit(skips, dataset.tracks, split_of, tsv_path.name,
+                            splits_dir, 'track')
   index = dataset.genre_index
   items = {m: {name: [] for name in splits} for m in ('audio', 'image')}
   kept_splits = {}
@@ -256,25 +346,99 @@ def load_msdi_corpus(data_dir, *, splits_dir=None, seed: int = 0,
       if track is None:
         skips.add('labels', name, track_id, splits_dir,
                   'track is in the split files but not in '
-                  f'{layout.MSDI_TSV} (or its genre is unknown)')
+                  f'{layout.MSDI_TSV} (or its genre is unknown, or its row '
+                  'is left out)')
         continue
       kept_splits[name].append(track_id)
       labels = [index[track.genre]]
-      album_id = track.album_index
       items['audio'][name].append(
-          _audio_item(data_dir, name, track_id, album_id, labels))
-      keys = {'track_id': track_id, 'album_id': album_id}
-      if '://' in track.image_url:
-        items['image'][name].append(Item(
-            name, track_id, keys, labels,
-            missing=f'remote image_url {track.image_url}; download the '
-            'covers and give paths relative to --data',
-            wanted=track.image_url))
-        continue
-      cover = data_dir / track.image_url if track.image_url else None
-      items['image'][name].append(_item(
-          name, track_id, keys, labels,
-          cover if cover is not None and cover.is_file() else None,
-          track.image_url or '(empty image_url)'))
-  return Corpus('msdi', tuple(dataset.genres), kept_splits, items)
+          _audio_item(data_dir, name, track_id, track.album_index, labels))
+      items['image'][name].append(_msdi_image_item(data_dir, name, track,
+                                                   labels))
+  tracks = len(dataset.tracks)
+  metadata = {
+      'rows': count('rows', dataset.rows, tracks, dataset.skipped_rows),
+      'tracks': count('tracks', tracks, sum(map(len, kept_splits.values())),
+                      unsplit)}
+  return Corpus('msdi', tuple(dataset.genres), kept_splits, items,
+                metadata_file=tsv_path.name, metadata=metadata)
 
+
+def _msdi_image_item(data_dir: pathlib.Path, split: str,
+                     track: msdi.MSDITrack, labels) -> Item:
+  """The cover Item of an MSD-I track (image_url relative to --data)."""
+  keys = {'track_id': track.track_id, 'album_id': track.album_index}
+  if '://' in track.image_url:
+    return Item(split, track.track_id, keys, labels,
+                missing=f'remote image_url {track.image_url}; download the '
+                'covers and give paths relative to --data',
+                wanted=track.image_url)
+  cover = data_dir / track.image_url if track.image_url else None
+  return _item(split, track.track_id, keys, labels,
+               cover if cover is not None and cover.is_file() else None,
+               track.image_url or '(empty image_url)')
+
+
+def skip_fractions(corpus: Corpus, skips: SkipLog, *,
+                   missing_only: bool = False) -> Dict[str, Tuple[int, int]]:
+  """What the failure budget counts: kind -> (skipped, read).
+
+  Kinds are BUDGET_KINDS: the release file's rows, the review lines (MuMu)
+  and the items of every modality (audio_windows are the audio tracks).
+
+  Args:
+    corpus: the corpus read.
+    skips: the skip log.
+    missing_only: count only the inputs known to be skipped before any
+      feature is computed (for modalities: the missing files).
+  """
+  fractions = {}
+  for kind in ('rows', 'review_lines'):
+    if kind in corpus.metadata:
+      counts = corpus.metadata[kind]
+      fractions[kind] = counts['skipped'], counts['read']
+  for modality, splits in corpus.items.items():
+    items = [item for split_items in splits.values() for item in split_items]
+    skipped = (sum(1 for item in items if item.path is None and item.wanted)
+               if missing_only else skips.count(modality))
+    fractions[modality] = skipped, len(items)
+  return fractions
+
+
+def report_missing(corpus: Corpus, skips: SkipLog) -> None:
+  """Reports every missing input file, before (instead of) any feature."""
+  for modality, splits in corpus.items.items():
+    for items in splits.values():
+      for item in items:
+        if item.path is None and item.wanted:
+          skips.add_missing(modality, item)
+
+
+class SkipBudget:
+  """The --max-skip-fraction check, with the names its error gives."""
+
+  def __init__(self, limit: float, corpus: Corpus, report):
+    """limit: the fraction; report: the skipped.tsv the error names."""
+    self.limit = limit
+    self.names = {kind: name.format(
+        metadata_file=corpus.metadata_file,
+        reviews_file=layout.REVIEWS_JSONL) for kind, name in
+                  BUDGET_KINDS.items()}
+    self.report = report
+
+  def check(self, fractions: Mapping[str, Tuple[int, int]],
+            when: str) -> None:
+    """Raises a PrepareError naming every kind over the budget."""
+    over = {kind: (n, read) for kind, (n, read) in fractions.items()
+            if read and n / read > self.limit}
+    if not over:
+      return
+    shown = '; '.join(f'{n} of {read} {self.names[kind]} ({n / read:.1%})'
+                      for kind, (n, read) in over.items())
+    worst = max(n / read for n, read in over.values())
+    raise PrepareError(
+        f'too many inputs are skipped: {shown}, more than '
+        f'--max-skip-fraction {self.limit:g} of them; stopped {when}. '
+        f'Every skipped input and the reason is in {self.report}. Fix those '
+        'inputs (or check --data), or accept them with --max-skip-fraction '
+        f'{math.ceil(worst * 100) / 100:g}.')

@@ -72,6 +72,21 @@ def _reason(error: BaseException) -> str:
   return f'{type(error).__name__}: {error}'
 
 
+def _non_finite(value) -> Optional[str]:
+  """Why a feature value must not be written (NaN or inf in it), or None.
+
+  A float array with NaN would pass the encoder and poison training and the
+  statistics; the item is skipped instead, like one that cannot be read.
+  """
+  parts = value if isinstance(value, tuple) else (value,)
+  for part in parts:
+    if (isinstance(part, np.ndarray) and part.dtype.kind == 'f' and
+        not np.all(np.isfinite(part))):
+      return (f'the features hold {int(np.sum(~np.isfinite(part)))} NaN or '
+              'infinite values; the item is not written')
+  return None
+
+
 def write_features(modality: str, corpus: prepare_corpus.Corpus,
                    out: pathlib.Path, outputs: Sequence[Output],
                    pool: prepare_workers.WorkerPool, fn: Callable,
@@ -99,14 +114,15 @@ def write_features(modality: str, corpus: prepare_corpus.Corpus,
       ready = [item for item in items if item.path is not None]
       for item in items:
         if item.path is None:
-          skips.add(modality, split, item.item_id, item.wanted, item.missing)
+          skips.add_missing(modality, item)
           skipped += 1
       bar = tqdm.tqdm(total=len(ready), desc=f'{modality} {split}',
                       unit='item', disable=not progress, leave=False)
       for item, value, error in pool.map(fn, ready, kwargs_fn):
         bar.update()
-        if error is not None:
-          skips.add(modality, split, item.item_id, item.path, _reason(error))
+        reason = _reason(error) if error is not None else _non_finite(value)
+        if reason is not None:
+          skips.add(modality, split, item.item_id, item.path, reason)
           skipped += 1
           continue
         for output in outputs:

@@ -23,7 +23,9 @@ import hashlib
 import multiprocessing
 from typing import Any, Callable, Dict, Iterator, Sequence
 
-from input_pipeline import prepare_corpus
+# Not prepare_corpus (its Items are the jobs): a worker imports this module
+# to unpickle `audio_features`, and prepare_corpus brings scikit-learn
+# (features.text, seconds per worker) that no worker needs.
 from input_pipeline.features import audio as audio_lib
 
 # Futures in flight per worker: keeps the workers busy without holding every
@@ -81,14 +83,13 @@ class WorkerPool:
       self._pool.shutdown(wait=True, cancel_futures=True)
       self._pool = None
 
-  def map(self, fn: Callable, jobs: Sequence[prepare_corpus.Item],
-          kwargs_fn: Callable[[prepare_corpus.Item], Dict[str, Any]]
-          ) -> Iterator[tuple]:
+  def map(self, fn: Callable, jobs: Sequence[Any],
+          kwargs_fn: Callable[[Any], Dict[str, Any]]) -> Iterator[tuple]:
     """Yields (job, result, error) for every job, in order.
 
     Args:
       fn: a module-level function fn(path, **kwargs) (it is pickled).
-      jobs: Items with a path.
+      jobs: prepare_corpus.Items with a path.
       kwargs_fn: job -> keyword arguments of fn.
     """
     if self.workers <= 1:

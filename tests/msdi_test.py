@@ -100,3 +100,39 @@ def test_unknown_genre_rows_can_be_left_out(tmp_path):
   with pytest.raises(mumu.DataFormatError,
                      match=r"bad.tsv, line 3, column 'set'"):
     msdi.load_msdi(bad, on_unknown_genre=lambda *row: None)
+
+
+def test_bad_and_repeated_rows_can_be_left_out(tmp_path):
+  path = tmp_path / 'MSD-I_dataset.tsv'
+  path.write_bytes('\n'.join([
+      HEADER,
+      'TRA\tRock\t1\ttrain\tAR1\ta.jpg',
+      'TRA\tRock\t1\ttrain\tAR1\ta.jpg',     # the same row
+      'TRA\tRock\t1\ttrain\tAR9\ta.jpg',     # another artist
+      'TRB\tPop\t2\tdev\tAR2\tb.jpg',        # unknown set
+      'TRC\tPolka\t3\ttest\tAR3\tc.jpg',     # unknown genre
+      'TRD\tJazz\t4',                        # 3 fields
+      'TRE\tJazz\t5\tval\tAR5\te.jpg']).encode() +
+                   b'\nTRF\tJazz\t6\ttest\tAR\xff\tf.jpg\n')
+  unknown, bad = [], []
+  dataset = msdi.load_msdi(path, on_unknown_genre=lambda *r: unknown.append(r),
+                           on_bad_row=lambda *r: bad.append(r))
+  assert list(dataset.tracks) == ['TRA', 'TRE']
+  assert dataset.tracks['TRA'].artist_id == 'AR1'
+  assert (dataset.rows, dataset.skipped_rows) == (8, 6)
+  assert unknown == [('TRC', 'Polka', 6)]
+  assert [(track, line) for track, line, _ in bad] == [
+      ('TRA', 3), ('TRA', 4), ('TRB', 5), ('TRD', 7), ('TRF', 9)]
+  assert bad[0][2] == ("column 'msd_track_id': duplicate of line 2 (same MSD "
+                       'track id, the same row); the first row is the one '
+                       'used, remove this one')
+  assert ("(same MSD track id under another artist: msd_artist_id 'AR9', "
+          "line 2 has 'AR1')" in bad[1][2])
+  assert bad[2][2].startswith("column 'set': unknown set 'dev'")
+  assert bad[3][2].startswith('3 fields where the header has 6')
+  assert bad[4][2].startswith('invalid UTF-8 (byte 0xff at character')
+  # Without on_bad_row, the first of them is an error naming file and line.
+  with pytest.raises(mumu.DataFormatError,
+                     match=r"MSD-I_dataset.tsv, line 3, column "
+                     r"'msd_track_id': duplicate of line 2"):
+    msdi.load_msdi(path, on_unknown_genre=lambda *r: None)

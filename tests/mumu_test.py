@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from input_pipeline import mumu
+from input_pipeline.features import text
 
 HEADER = list(mumu.MUMU_COLUMNS)
 
@@ -240,3 +241,89 @@ def test_load_reviews(tmp_path):
   with pytest.raises(mumu.DataFormatError,
                      match=r"no_asin.jsonl, line 1, column 'asin'"):
     mumu.load_reviews(no_asin)
+
+
+def test_bad_rows_are_reported_and_left_out(tmp_path):
+  path = tmp_path / 'mumu.csv'
+  lines = [','.join(HEADER),
+           'A1,mbid-A1,T1,rec-T1,x,Rock',
+           'A1,mbid-A1,T2,rec-T2,x,Rock',
+           'A1,mbid-A1,T1,rec-T1,x,Rock',         # the same row as line 2
+           'A1,mbid-A1,T2,rec-T2,other,Rock',     # T2 under another artist
+           'A2,mbid-A2,T3,rec-T3,y',              # 5 fields
+           'A3,mbid-A3,T4,rec-T4,z,Pop',
+           ',mbid-A4,T5,rec-T5,w,Pop']            # no amazon_id
+  data = ('\n'.join(lines) + '\n').encode()
+  # A row with bytes that are not UTF-8 (Latin-1 'é').
+  data += b'A5,mbid-A5,T6,rec-T6,v,Caf\xe9\n'
+  path.write_bytes(data)
+  with pytest.raises(mumu.DataFormatError,
+                     match=r"mumu.csv, line 6: 5 fields where the header"):
+    mumu.load_mumu(path)
+  bad = []
+  dataset = mumu.load_mumu(path, on_bad_row=lambda *row: bad.append(row))
+  assert list(dataset.albums) == ['A1', 'A3']
+  # Each track once: the repeats are not a second example.
+  assert dataset.albums['A1'].track_ids == ('T1', 'T2')
+  assert dataset.albums['A1'].artist_ids == ('x',)
+  assert (dataset.rows, dataset.skipped_rows) == (8, 5)
+  # Albums left with no row (the row without amazon_id names none).
+  assert dataset.lost_albums == {'A2': (6,), 'A5': (9,)}
+  assert [(item, line) for item, line, _ in bad] == [
+      ('T1', 4), ('T2', 5), ('T3', 6), ('T5', 8), ('T6', 9)]
+  reasons = [reason for _, _, reason in bad]
+  assert reasons[0] == (
+      "column 'MSD_track_id': duplicate of line 2 (same amazon_id and MSD "
+      'track id, the same row); the first row is the one used, remove this '
+      'one')
+  assert ("duplicate of line 3 (same amazon_id and MSD track id under "
+          "another artist: artist_mbid 'other', line 3 has 'x')"
+          in reasons[1])
+  assert reasons[2].startswith('5 fields where the header has 6')
+  assert reasons[3] == "column 'amazon_id': empty value; every row needs one"
+  assert reasons[4].startswith('invalid UTF-8 (byte 0xe9 at character')
+
+
+def test_repeated_rows_are_left_out_even_without_a_report(tmp_path, caplog):
+  path = write_csv(tmp_path / 'mumu.csv', [
+      row('A1', 'T1', 'x', 'Rock'), row('A1', 'T1', 'x', 'Rock'),
+      row('A2', 'T1', 'y', 'Pop')])
+  with caplog.at_level(logging.WARNING):
+    dataset = mumu.load_mumu(path)
+  assert dataset.albums['A1'].track_ids == ('T1',)
+  # The same track on another album is kept on both (a reissue).
+  assert dataset.albums['A2'].track_ids == ('T1',)
+  assert 'repeat the album and track' in caplog.text
+
+
+def test_bad_review_lines_are_reported_and_the_rest_read(tmp_path):
+  path = tmp_path / 'reviews.jsonl'
+  path.write_bytes(b'\n'.join([
+      json.dumps({'asin': 'A1', 'reviewText': 'One.'}).encode(),
+      b'this is not json',
+      json.dumps({'reviewText': 'No asin.'}).encode(),
+      b'{"asin": "A2", "reviewText": "Caf\xe9"}',
+      b"{'asin': 'A2', 'reviewText': 'Loose json.'}",
+      b'[' * 50000,  # Deeply nested: json and literal_eval both give up.
+      b'["a", "list"]',
+      json.dumps({'asin': 'A1', 'reviewText': 'Two.'}).encode()]) + b'\n')
+  with pytest.raises(mumu.DataFormatError, match=r'reviews.jsonl, line 2'):
+    mumu.load_reviews(path)
+  bad = []
+  reviews = text.read_reviews(path, on_bad_line=lambda *row: bad.append(row))
+  assert reviews.texts == {'A1': ['One.', 'Two.'], 'A2': ['Loose json.']}
+  assert (reviews.lines, reviews.skipped_lines) == (8, 5)
+  assert [(item, line) for item, line, _ in bad] == [
+      ('', 2), ('', 3), ('', 4), ('', 6), ('', 7)]
+  assert bad[0][2].startswith('not a JSON object')
+  assert bad[1][2] == ("column 'asin': missing or empty asin (the album "
+                       'amazon_id)')
+  assert bad[2][2].startswith('invalid UTF-8 (byte 0xe9')
+  assert bad[4][2] == 'a list, expected a JSON object'
+  # Strict, an invalid UTF-8 line names the file and line too.
+  latin = tmp_path / 'latin.jsonl'
+  latin.write_bytes(b'{"asin": "A1", "reviewText": "ok"}\n'
+                    b'{"asin": "A2", "reviewText": "Caf\xe9"}\n')
+  with pytest.raises(mumu.DataFormatError,
+                     match=r'latin.jsonl, line 2: invalid UTF-8'):
+    mumu.load_reviews(latin)

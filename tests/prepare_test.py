@@ -59,6 +59,9 @@ TRACKS = {'T1': (16.5, 22050, 220.0), 'T2': (2.0, 44100, 440.0),
           'T4': (3.0, 22050, 110.0), 'T6': (45.0, 22050, 330.0),
           'T7': (2.0, 16000, 660.0), 'T8': (2.0, 22050, 550.0)}
 IMAGE_SIZE = 32
+# 2 of the 7 tracks are broken (T3 corrupt, T5 missing): over the default
+# failure budget (0.2), within this one.
+BUDGET = 0.5
 
 
 def _write_tone(path, seconds, rate, hz):
@@ -106,7 +109,7 @@ def prepared(tmp_path_factory):
   out = tmp_path_factory.mktemp('shards')
   manifest = prepare.prepare('mumu', root, out, splits_dir=split_dir,
                              image_size=IMAGE_SIZE, shard_size=2, workers=1,
-                             progress=False)
+                             max_skip_fraction=BUDGET, progress=False)
   return root, out, manifest
 
 
@@ -223,8 +226,18 @@ def test_skip_report_and_counts_reconcile(prepared):
   assert 'no usable label' in reasons['labels', 'A6']['reason']
   assert reasons['labels', 'A6']['split'] == 'test'
   assert 'unknown label' in reasons['labels', 'Zydeco']['reason']
-  assert manifest['skipped'] == {'labels': 2, 'audio': 2, 'image': 1,
-                                 'text': 1}
+  assert manifest['skipped'] == {'metadata': 0, 'reviews': 0, 'labels': 2,
+                                 'audio': 2, 'image': 1, 'text': 1}
+  # 8 CSV rows, 6 albums: 5 in the splits and A6 (no usable label).
+  assert manifest['metadata'] == {
+      'file': 'MuMu_dataset_multi-label.csv',
+      'counts': {'rows': {'read': 8, 'kept': 8, 'skipped': 0},
+                 'albums': {'read': 6, 'kept': 5, 'skipped': 1},
+                 'review_lines': {'read': 7, 'kept': 7, 'skipped': 0}}}
+  assert manifest['skip_fractions'] == {
+      'rows': 0.0, 'review_lines': 0.0, 'audio': round(2 / 7, 6),
+      'image': 0.2, 'text': 0.2}
+  assert manifest['args']['max_skip_fraction'] == BUDGET
   counts = {m: e['counts'] for m, e in manifest['modalities'].items()}
   assert counts == {
       'audio': {'train': {'read': 5, 'written': 3, 'skipped': 2,
@@ -259,6 +272,8 @@ def test_skip_report_and_counts_reconcile(prepared):
   summary = prepare.summary(manifest)
   assert ('audio         train        5        3        2        3'
           in summary)
+  assert 'metadata      albums       6        5        1' in summary
+  assert 'reviews       lines        7        7        0' in summary
   assert ('audio_windows val          1        1        0        3'
           in summary)
 
@@ -331,7 +346,8 @@ def test_no_windows_skips_them_and_keeps_the_rest(prepared, tmp_path):
   assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(root),
                    '--out', str(again), '--splits', str(root / 'splits'),
                    '--image-size', str(IMAGE_SIZE), '--shard-size', '2',
-                   '--workers', '1', '--no-windows', '--no-progress']) == 0
+                   '--workers', '1', '--no-windows', '--no-progress',
+                   '--max-skip-fraction', str(BUDGET)]) == 0
   plain = json.loads((again / layout.MANIFEST_JSON).read_text())
   assert 'audio_windows' not in plain['modalities']
   assert plain['omitted_modalities'] == {
@@ -514,9 +530,16 @@ def test_text_is_omitted_when_tfidf_cannot_fit(tmp_path):
     for album in ALBUMS:
       f.write(json.dumps({'asin': album, 'reviewText': 'Same words.'}) + '\n')
   out = tmp_path / 'shards'
+  # Every album skipped for text is over the default failure budget.
+  with pytest.raises(prepare.PrepareError,
+                     match=r'5 of 5 album texts \(100.0%\)'):
+    prepare.prepare('mumu', root, out, splits_dir=split_dir, image_size=8,
+                    workers=1, windows=False, max_skip_fraction=BUDGET,
+                    progress=False)
+  assert not (out / layout.MANIFEST_JSON).exists()
   manifest = prepare.prepare('mumu', root, out, splits_dir=split_dir,
                              image_size=8, workers=1, windows=False,
-                             progress=False)
+                             max_skip_fraction=1.0, progress=False)
   assert set(manifest['modalities']) == {'audio', 'image'}
   assert set(manifest['omitted_modalities']) == {'text', 'audio_windows'}
   assert manifest['vocab_size'] is None
@@ -531,7 +554,8 @@ def _cli_args(root, out, *extra):
   """`mmgenre prepare` with the settings of the `prepared` fixture."""
   return ['prepare', '--dataset', 'mumu', '--data', str(root), '--out',
           str(out), '--splits', str(root / 'splits'), '--image-size',
-          str(IMAGE_SIZE), '--shard-size', '2', '--no-progress', *extra]
+          str(IMAGE_SIZE), '--shard-size', '2', '--no-progress',
+          '--max-skip-fraction', str(BUDGET), *extra]
 
 
 def test_complete_run_is_recognised_by_its_settings(prepared, tmp_path):
@@ -539,10 +563,21 @@ def test_complete_run_is_recognised_by_its_settings(prepared, tmp_path):
   args = manifest['args']
   assert args == prepare.run_args(
       'mumu', root, out, splits_dir=root / 'splits', image_size=IMAGE_SIZE,
-      shard_size=2, workers=1)
+      shard_size=2, workers=1, max_skip_fraction=BUDGET)
   assert prepare.is_complete(out, args)
-  # Neither the worker count nor where the directory is change the output.
-  assert prepare.is_complete(out, {**args, 'workers': 8, 'out': 'moved'})
+  # Neither the worker count nor where the directory is change the output,
+  # nor a looser failure budget; a stricter one than its skips (2 of 7
+  # tracks) is not met.
+  assert prepare.is_complete(out, {**args, 'workers': 8, 'out': 'moved',
+                                   'max_skip_fraction': 0.9})
+  assert not prepare.is_complete(out, {**args, 'max_skip_fraction': 0.2})
+  # A manifest from before the budget: the fractions come from its counts.
+  older = tmp_path / 'older'
+  shutil.copytree(out, older)
+  old_manifest = {k: v for k, v in manifest.items() if k != 'skip_fractions'}
+  (older / layout.MANIFEST_JSON).write_text(json.dumps(old_manifest))
+  assert prepare.is_complete(older, args)
+  assert not prepare.is_complete(older, {**args, 'max_skip_fraction': 0.2})
   for key, other in (('image_size', 16), ('shard_size', 3), ('seed', 1),
                      ('windows', False), ('enrichment', 'enrichment.tsv'),
                      ('splits', None), ('data', str(tmp_path)),

@@ -1,18 +1,26 @@
 """Review text features (SPEC §2; paper Sec 5.2).
 
-The reviews of an album joined in order, truncated at about 1,500 characters
-at a sentence end (`aggregate_reviews`); optional semantic enrichment, the
-categories of linked entities appended as words (`read_enrichment`,
-`enrich`); tf-idf fitted on the training split (`fit_tfidf`) and saved as
-JSON (`save_vectorizer`, `load_vectorizer`).
+The reviews of each album read from reviews.jsonl (`read_reviews`: a
+malformed line is reported and left out, or an error), joined in order and
+truncated at about 1,500 characters at a sentence end (`aggregate_reviews`);
+optional semantic enrichment, the categories of linked entities appended as
+words (`read_enrichment`, `enrich`); tf-idf fitted on the training split
+(`fit_tfidf`) and saved as JSON (`save_vectorizer`, `load_vectorizer`).
 
-Readers raise `features.FeatureError` naming the file and the reason.
+The enrichment and vectorizer readers raise `features.FeatureError` naming
+the file and the reason; `read_reviews`, like the other release-format
+readers, a `mumu.DataFormatError` naming the file and line.
 """
 
+import ast
+import collections
+import dataclasses
+import gzip
 import json
 import os
 import re
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import (Collection, Dict, Iterable, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 from absl import logging
 import numpy as np
@@ -20,6 +28,7 @@ from sklearn.feature_extraction import text as sklearn_text
 
 from input_pipeline import features
 from input_pipeline import fileio
+from input_pipeline import mumu
 
 # path, reason -> a features.FeatureError naming the file.
 _error = features.error
@@ -35,6 +44,100 @@ _SENTENCE_END = re.compile(r'[.!?]+[\'")\]\u2019\u201d]*(?=\s)')
 _WHITESPACE = re.compile(r'\s+')
 _WORD = re.compile(r'\w+')
 _NON_WORD = re.compile(r'\W+')
+
+
+def _open_text(path):
+  if os.fspath(path).endswith('.gz'):
+    return gzip.open(path, 'rt', encoding='utf-8', errors=mumu.READ_ERRORS)
+  return open(path, encoding='utf-8-sig', errors=mumu.READ_ERRORS)
+
+
+def _parse_review(line: str) -> Tuple[str, object]:
+  """(asin, reviewText) of a review line; mumu.RowError when malformed."""
+  reason = mumu.undecodable(line)
+  if reason is not None:
+    raise mumu.RowError(reason)
+  try:
+    review = json.loads(line)
+  except (ValueError, RecursionError) as e:
+    # The original Amazon review dumps are Python dict literals ("loose json").
+    try:
+      review = ast.literal_eval(line)
+    except Exception:  # pylint: disable=broad-except
+      # Anything literal_eval rejects (SyntaxError, TypeError on an
+      # unhashable key, RecursionError on deep nesting) is one bad line.
+      # JSONDecodeError's own "line 1 column 5" would read as a file line.
+      why = (f'{e.msg.removesuffix(" at")} at character {e.pos + 1}'
+             if isinstance(e, json.JSONDecodeError) else type(e).__name__)
+      raise mumu.RowError(f'not a JSON object ({why}); expected one review '
+                          'per line with keys asin and reviewText') from None
+  if not isinstance(review, dict):
+    raise mumu.RowError(f'a {type(review).__name__}, expected a JSON object')
+  asin = review.get('asin')
+  if not isinstance(asin, str) or not asin.strip():
+    raise mumu.RowError('missing or empty asin (the album amazon_id)', 'asin')
+  return asin.strip(), review.get('reviewText')
+
+
+@dataclasses.dataclass
+class Reviews:
+  """What read_reviews read.
+
+  Attributes:
+    texts: album_id -> its non-empty review texts, in file order; albums
+      without one are absent.
+    lines: non-blank lines of the file.
+    skipped_lines: malformed lines left out (given to on_bad_line).
+  """
+  texts: Dict[str, List[str]]
+  lines: int = 0
+  skipped_lines: int = 0
+
+
+def read_reviews(path,
+                 album_ids: Optional[Collection[str]] = None,
+                 *,
+                 on_bad_line: Optional[mumu.OnBadRow] = None) -> Reviews:
+  """Reads Amazon reviews (reviews.jsonl, optionally .gz).
+
+  Args:
+    path: one JSON object (or Python dict literal) per line with at least
+      `asin` (= amazon_id) and `reviewText`.
+    album_ids: keep only these albums (all when None).
+    on_bad_line: None: a malformed line (not a JSON object, no asin, bytes
+      that are not UTF-8) is a mumu.DataFormatError naming the file and
+      line. Otherwise the line is left out and reported as on_bad_line('',
+      line number, reason) (a malformed line names no album), and the rest
+      of the file is read.
+
+  Returns:
+    Reviews. A review whose reviewText is missing or empty is a valid
+    review with no text: it is counted (logged), not reported.
+  """
+  wanted = None if album_ids is None else set(album_ids)
+  result = Reviews(collections.defaultdict(list))
+  empty = 0
+  with _open_text(path) as f:
+    for line_number, line in enumerate(f, start=1):
+      if not line.strip():
+        continue
+      result.lines += 1
+      try:
+        asin, text = _parse_review(line)
+      except mumu.RowError as e:
+        mumu.report_row(on_bad_line, path, line_number, '', e)
+        result.skipped_lines += 1
+        continue
+      if wanted is not None and asin not in wanted:
+        continue
+      if not isinstance(text, str) or not text.strip():
+        empty += 1
+        continue
+      result.texts[asin].append(text)
+  if empty:
+    logging.info('%s: %d review(s) without reviewText skipped.', path, empty)
+  result.texts = dict(result.texts)
+  return result
 
 
 def truncate_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:

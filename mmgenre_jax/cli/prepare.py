@@ -5,8 +5,11 @@
 
 Skips the work (one line, exit 0) when --out already holds a complete run
 with the same settings (input_pipeline.prepare.is_complete: the manifest's
-recorded arguments match, --workers aside); --force prepares it again. What
-is written is input_pipeline.prepare's docstring and docs/data_formats.md §3.
+recorded arguments match, --workers aside, and its skips are within
+--max-skip-fraction); --force prepares it again. Bad inputs are skipped and
+reported in skipped.tsv; more than --max-skip-fraction of a kind skipped is
+an error (exit 1, no manifest). What is written is
+input_pipeline.prepare's docstring and docs/data_formats.md §3.
 """
 
 import argparse
@@ -49,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'records (SPEC §2 prediction windows, every split); '
                       'faster and smaller, but whole-track evaluation and '
                       'extraction then cannot run on these shards.')
+  parser.add_argument('--max-skip-fraction', type=float,
+                      default=prepare.DEFAULT_MAX_SKIP_FRACTION,
+                      help='Fail (no manifest) when more than this fraction '
+                      'of the release rows, review lines or items of a '
+                      'modality are skipped; a few bad inputs are skipped '
+                      f'and reported in {layout.SKIPPED_TSV} (default '
+                      f'{prepare.DEFAULT_MAX_SKIP_FRACTION}; 1 never fails).')
   parser.add_argument('--no-progress', action='store_true',
                       help='Hide the progress bars.')
   parser.add_argument('--force', action='store_true',
@@ -62,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
       splits_dir=args.splits, image_size=args.image_size,
       shard_size=args.shard_size, enrichment=args.enrichment,
       workers=args.workers, seed=args.seed, min_albums=args.min_albums,
-      windows=not args.no_windows)
+      windows=not args.no_windows, max_skip_fraction=args.max_skip_fraction)
   if not args.force and prepare.is_complete(
       args.out, prepare.run_args(args.dataset, args.data, args.out,
                                  **settings)):
