@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from absl import logging
 import numpy as np
 
-from input_pipeline import mumu
+from input_pipeline import release_format
 
 # The 15 MSD-I genres in the order of the paper's Table 1 (SPEC §1).
 MSDI_GENRES = ('Blues', 'Country', 'Electronic', 'Folk', 'Jazz', 'Latin',
@@ -133,7 +133,7 @@ def _is_genre(value: str) -> bool:
 def load_msdi(tsv_path, *,
               on_unknown_genre: Optional[Callable[[str, str, int],
                                                   None]] = None,
-              on_bad_row: Optional[mumu.OnBadRow] = None) -> MSDIDataset:
+              on_bad_row: Optional[release_format.OnBadRow] = None) -> MSDIDataset:
   """Reads MSD-I_dataset.tsv.
 
   Args:
@@ -154,10 +154,10 @@ def load_msdi(tsv_path, *,
   tracks = {}
   first_rows = {}  # track id -> (line, values) of its row.
   rows = skipped = 0
-  with open(tsv_path, encoding='utf-8-sig', errors=mumu.READ_ERRORS,
+  with open(tsv_path, encoding='utf-8-sig', errors=release_format.READ_ERRORS,
             newline='') as f:
     reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
-    columns = mumu.read_header(reader, tsv_path, MSDI_COLUMNS, 'tab')
+    columns = release_format.read_header(reader, tsv_path, MSDI_COLUMNS, 'tab')
     genre_at, track_at = columns['genre'], columns['msd_track_id']
     width = None
     for row in reader:
@@ -177,8 +177,8 @@ def load_msdi(tsv_path, *,
         width = max(max(columns.values()) + 1, len(row))
       try:
         values = _track_values(row, columns, width, first_rows)
-      except mumu.RowError as e:
-        mumu.report_row(on_bad_row, tsv_path, line, row[track_at].strip()
+      except release_format.RowError as e:
+        release_format.report_row(on_bad_row, tsv_path, line, row[track_at].strip()
                         if len(row) > track_at else '', e)
         skipped += 1
         continue
@@ -192,7 +192,7 @@ def load_msdi(tsv_path, *,
           artist_id=values['msd_artist_id'],
           image_url=values['image_url'])
   if not tracks:
-    raise mumu.format_error(tsv_path, None,
+    raise release_format.format_error(tsv_path, None,
                             'no usable data rows after the header.')
   counts = collections.Counter(track.genre for track in tracks.values())
   genres = tuple(g for g in MSDI_GENRES if counts[g])
@@ -204,17 +204,17 @@ def load_msdi(tsv_path, *,
 
 
 def _track_values(row, columns, width, first_rows) -> Dict[str, str]:
-  """A row's values; mumu.RowError when malformed or a track's second row."""
-  values = mumu.row_values(row, columns, width,
+  """A row's values; release_format.RowError when malformed or a track's second row."""
+  values = release_format.row_values(row, columns, width,
                            ('msd_track_id', 'genre', 'set'))
   first = first_rows.get(values['msd_track_id'])
   if first is not None:
-    raise mumu.RowError(mumu.duplicate_reason(
+    raise release_format.RowError(release_format.duplicate_reason(
         *first, values, 'MSD track id', 'msd_artist_id'), 'msd_track_id')
   if not _is_genre(values['genre']):
-    raise mumu.RowError(f'unknown genre {values["genre"]!r}; MSD-I genres '
+    raise release_format.RowError(f'unknown genre {values["genre"]!r}; MSD-I genres '
                         f'are {list(MSDI_GENRES)}', 'genre')
   if values['set'] not in MSDI_SETS:
-    raise mumu.RowError(f'unknown set {values["set"]!r}; expected one of '
+    raise release_format.RowError(f'unknown set {values["set"]!r}; expected one of '
                         f'{list(MSDI_SETS)}', 'set')
   return values

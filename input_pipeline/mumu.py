@@ -22,12 +22,13 @@ import collections
 import csv
 import dataclasses
 import os
-import re
-from typing import (Callable, Collection, Dict, Iterable, List, Mapping,
+from typing import (Collection, Dict, Iterable, List, Mapping,
                     Optional, Sequence, Tuple)
 
 from absl import logging
 import numpy as np
+
+from input_pipeline import release_format
 
 # Columns of the MuMu release CSVs, in release order (SPEC §1).
 MUMU_COLUMNS = ('amazon_id', 'album_mbid', 'MSD_track_id', 'recording_mbid',
@@ -37,129 +38,6 @@ TAXONOMY_COLUMNS = ('label', 'parent')
 # The paper keeps the 250 labels found on >= 12 albums (SPEC §1); the reader
 # defaults to keeping every label seen at least once.
 PAPER_MIN_ALBUMS = 12
-# Release files are read with errors='surrogateescape': a byte that is not
-# UTF-8 becomes a lone surrogate, so the one bad row or line can be named and
-# left out instead of the decoder stopping the whole file.
-READ_ERRORS = 'surrogateescape'
-_UNDECODABLE = re.compile('[\udc80-\udcff]')
-# on_bad_row(item_id, line, reason): a row left out, with the id it names
-# ('' when none can be read), its line in the file and why.
-OnBadRow = Callable[[str, int, str], None]
-
-
-class DataFormatError(ValueError):
-  """A release file does not follow its documented format."""
-
-
-def format_error(path, line: Optional[int], message: str,
-                 column: Optional[str] = None) -> DataFormatError:
-  """Builds an error that names the file, line and column at fault."""
-  where = os.fspath(path)
-  if line is not None:
-    where += f', line {line}'
-  if column is not None:
-    where += f', column {column!r}'
-  return DataFormatError(f'{where}: {message}')
-
-
-def read_header(reader, path, required: Sequence[str],
-                sep_name: str) -> Dict[str, int]:
-  """Reads a header row and maps each required column to its position.
-
-  Args:
-    reader: a csv.reader positioned at the header.
-    path: the file, for error messages.
-    required: column names that must all be present (extra ones are ignored).
-    sep_name: 'comma' or 'tab', for the hint when the separator is wrong.
-
-  Returns:
-    column name -> field index.
-  """
-  try:
-    header = next(reader)
-  except StopIteration:
-    raise format_error(
-        path, 1, f'the file is empty; expected the header '
-        f'{",".join(required)!r}.') from None
-  header = [name.strip() for name in header]
-  missing = [name for name in required if name not in header]
-  if missing:
-    hint = ''
-    if len(header) == 1:
-      hint = (f' The header has a single field: is the file {sep_name}-'
-              'separated?')
-    raise format_error(
-        path, 1, f'missing column(s) {missing} in the header {header}; '
-        f'expected the columns {list(required)}.{hint}')
-  return {name: header.index(name) for name in required}
-
-
-class RowError(ValueError):
-  """One data row is malformed (raised and caught inside the readers)."""
-
-  def __init__(self, reason: str, column: Optional[str] = None):
-    super().__init__(reason)
-    self.reason, self.column = reason, column
-
-
-def undecodable(text: str) -> Optional[str]:
-  """Why text read with READ_ERRORS holds bytes that are not UTF-8, or None."""
-  bad = _UNDECODABLE.search(text)
-  if bad is None:
-    return None
-  return (f'invalid UTF-8 (byte 0x{ord(bad.group()) - 0xdc00:02x} at '
-          f'character {bad.start() + 1}); re-encode the file as UTF-8')
-
-
-def row_values(row: Sequence[str], columns: Mapping[str, int], width: int,
-               required: Sequence[str]) -> Dict[str, str]:
-  """A data row's stripped values by column name; RowError when malformed."""
-  if len(row) != width:
-    raise RowError(f'{len(row)} fields where the header has {width} (row: '
-                   f'{row!r}); quote values that contain the separator')
-  reason = undecodable('\t'.join(row))
-  if reason is not None:
-    raise RowError(reason)
-  values = {name: row[i].strip() for name, i in columns.items()}
-  for name in required:
-    if not values[name]:
-      raise RowError('empty value; every row needs one', name)
-  return values
-
-
-def report_row(on_bad_row: Optional[OnBadRow], path, line: int,
-               item_id: str, error: RowError) -> None:
-  """Raises a DataFormatError (no on_bad_row) or reports the row left out."""
-  if on_bad_row is None:
-    raise format_error(path, line, error.reason + '.', error.column)
-  where = f'column {error.column!r}: ' if error.column else ''
-  on_bad_row(item_id, line, where + error.reason)
-
-
-def duplicate_reason(first_line: int, first: Mapping[str, str],
-                     values: Mapping[str, str], same: str,
-                     artist_column: str) -> str:
-  """Why a row repeating the item (`same`) of line `first_line` is left out.
-
-  Args:
-    first_line, first: the line and values of the item's first row.
-    values: the repeating row's values (the same keys).
-    same: what the rows share, e.g. 'MSD track id'.
-    artist_column: named when the repeat gives the track another artist.
-  """
-  differ = [name for name in values if values[name] != first[name]]
-  if not differ:
-    what = f'same {same}, the same row'
-  elif artist_column in differ:
-    what = (f'same {same} under another artist: {artist_column} '
-            f'{values[artist_column]!r}, line {first_line} has '
-            f'{first[artist_column]!r}')
-  else:
-    what = f'same {same}; {", ".join(differ)} differ'
-  return (f'duplicate of line {first_line} ({what}); the first row is the '
-          'one used, remove this one')
-
-
 @dataclasses.dataclass(frozen=True)
 class Album:
   """One MuMu album (an Amazon product).
@@ -262,17 +140,17 @@ def read_label_list(path) -> List[str]:
       if not label:
         continue
       if '\t' in label:
-        raise format_error(
+        raise release_format.format_error(
             path, line_number, f'{label!r} has a tab; the label list holds '
             'one label name per line and nothing else.')
       if label in seen:
-        raise format_error(
+        raise release_format.format_error(
             path, line_number, f'label {label!r} repeats line '
             f'{seen[label]}; remove the duplicate.')
       seen[label] = line_number
       labels.append(label)
   if not labels:
-    raise format_error(path, None, 'no labels; expected one label per line.')
+    raise release_format.format_error(path, None, 'no labels; expected one label per line.')
   return labels
 
 
@@ -289,7 +167,7 @@ def read_taxonomy(path) -> Dict[str, Optional[str]]:
   lines = {}
   with open(path, encoding='utf-8-sig', newline='') as f:
     reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
-    columns = read_header(reader, path, TAXONOMY_COLUMNS, 'tab')
+    columns = release_format.read_header(reader, path, TAXONOMY_COLUMNS, 'tab')
     width = None
     for row in reader:
       line = reader.line_num
@@ -297,19 +175,19 @@ def read_taxonomy(path) -> Dict[str, Optional[str]]:
         continue
       width = width or max(columns.values()) + 1
       if len(row) < width:
-        raise format_error(
+        raise release_format.format_error(
             path, line, f'{len(row)} fields, expected `label<TAB>parent` '
             f'(row: {row!r}).')
       label, parent = (row[columns[name]].strip() for name in TAXONOMY_COLUMNS)
       if not label:
-        raise format_error(path, line, 'empty value; every row needs one.',
+        raise release_format.format_error(path, line, 'empty value; every row needs one.',
                            'label')
       if label in taxonomy:
-        raise format_error(
+        raise release_format.format_error(
             path, line, f'label {label!r} already has a parent (line '
             f'{lines[label]}); give each label one row.', 'label')
       if parent == label:
-        raise format_error(path, line, f'{label!r} is its own parent.',
+        raise release_format.format_error(path, line, f'{label!r} is its own parent.',
                            'parent')
       taxonomy[label] = parent or None
       lines[label] = line
@@ -326,7 +204,7 @@ def _ancestors(label: str, taxonomy: Mapping[str, Optional[str]],
   parent = taxonomy.get(label)
   while parent is not None:
     if parent == label or parent in chain:
-      raise DataFormatError(
+      raise release_format.DataFormatError(
           f'{os.fspath(path) if path else "taxonomy"}: the parents of '
           f'{label!r} form a cycle ({" -> ".join([label] + chain + [parent])}'
           '); fix the parent column.')
@@ -378,23 +256,23 @@ class _RawCsv:
   skipped_rows: int = 0
 
 
-def _read_mumu_csv(csv_path, on_bad_row: Optional[OnBadRow]) -> _RawCsv:
+def _read_mumu_csv(csv_path, on_bad_row: Optional[release_format.OnBadRow]) -> _RawCsv:
   """Groups the rows of a MuMu CSV by album (amazon_id).
 
   A row repeating the (amazon_id, MSD_track_id) of an earlier row is left
   out (it would make the track a second, identical example) and reported to
   on_bad_row (logged without it). A malformed row (wrong field count, bytes
   that are not UTF-8, an empty id) is reported to on_bad_row, or raises a
-  DataFormatError without it.
+  release_format.DataFormatError without it.
   """
   raw = _RawCsv({})
   first_rows = {}  # (album, track) -> (line, values) of its first row.
   track_lines = {}
   repeated_tracks, repeats, mbid_conflicts = [], [], 0
-  with open(csv_path, encoding='utf-8-sig', errors=READ_ERRORS,
+  with open(csv_path, encoding='utf-8-sig', errors=release_format.READ_ERRORS,
             newline='') as f:
     reader = csv.reader(f)
-    columns = read_header(reader, csv_path, MUMU_COLUMNS, 'comma')
+    columns = release_format.read_header(reader, csv_path, MUMU_COLUMNS, 'comma')
     width = None
     for row in reader:
       line = reader.line_num
@@ -404,15 +282,15 @@ def _read_mumu_csv(csv_path, on_bad_row: Optional[OnBadRow]) -> _RawCsv:
       if width is None:
         width = max(max(columns.values()) + 1, len(row))
       try:
-        values = row_values(row, columns, width,
+        values = release_format.row_values(row, columns, width,
                             ('amazon_id', 'MSD_track_id'))
-      except RowError as e:
-        report_row(on_bad_row, csv_path, line,
+      except release_format.RowError as e:
+        release_format.report_row(on_bad_row, csv_path, line,
                    _cell(row, columns, 'MSD_track_id'), e)
         values = None
       key = values and (values['amazon_id'], values['MSD_track_id'])
       if key in first_rows:
-        reason = duplicate_reason(*first_rows[key], values,
+        reason = release_format.duplicate_reason(*first_rows[key], values,
                                   'amazon_id and MSD track id', 'artist_mbid')
         if on_bad_row is None:
           repeats.append((line, reason))
@@ -442,7 +320,7 @@ def _read_mumu_csv(csv_path, on_bad_row: Optional[OnBadRow]) -> _RawCsv:
       for label in split_genres(values['genres']):
         album.labels[label] = None
   if not raw.albums:
-    raise format_error(csv_path, None, 'no usable data rows after the header.')
+    raise release_format.format_error(csv_path, None, 'no usable data rows after the header.')
   if repeats:
     logging.warning('%s: %d row(s) repeat the album and track of an earlier '
                     'row and are left out, e.g. line %d: %s', csv_path,
@@ -470,7 +348,7 @@ def load_mumu(csv_path,
               taxonomy_path=None,
               min_albums: int = 1,
               drop_unlabeled: bool = True,
-              on_bad_row: Optional[OnBadRow] = None) -> MuMuDataset:
+              on_bad_row: Optional[release_format.OnBadRow] = None) -> MuMuDataset:
   """Reads a MuMu release CSV into albums with their kept labels.
 
   Labels are expanded to their ancestors (when a taxonomy is given), then
@@ -488,7 +366,7 @@ def load_mumu(csv_path,
       even those on no album.
     drop_unlabeled: leave out albums with no kept label (they have no
       target); their ids go to `dropped_albums`.
-    on_bad_row: None: a malformed row is a DataFormatError naming the file,
+    on_bad_row: None: a malformed row is a release_format.DataFormatError naming the file,
       line and column. Otherwise every row left out (malformed, or
       repeating an earlier row's album and track) is reported as
       on_bad_row(MSD_track_id or '', line, reason); `lost_albums` names the
@@ -525,7 +403,7 @@ def load_mumu(csv_path,
         '%s: %d album(s) have no kept label and are left out (e.g. %s).',
         csv_path, len(dropped), ', '.join(dropped[:5]))
   if not albums:
-    raise format_error(
+    raise release_format.format_error(
         csv_path, None, f'no album keeps a label (label list {labels_path}, '
         f'min_albums={min_albums}); check that the label list matches the '
         'genres column or lower min_albums.')
@@ -587,7 +465,7 @@ def load_reviews(
     album_ids: Optional[Collection[str]] = None) -> Dict[str, List[str]]:
   """album_id -> its non-empty review texts, in file order (reviews.jsonl).
 
-  features.text.read_reviews, strict: a malformed line is a DataFormatError
+  features.text.read_reviews, strict: a malformed line is a release_format.DataFormatError
   naming the file and line.
   """
   # Here: features.text loads scikit-learn (seconds), which the readers and

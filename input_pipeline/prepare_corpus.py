@@ -35,6 +35,7 @@ from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline import msdi
 from input_pipeline import mumu
+from input_pipeline import release_format
 from input_pipeline import splits as splits_lib
 from input_pipeline.features import text as text_lib
 
@@ -170,7 +171,7 @@ def _resolve_splits(computed: Callable[[], Dict[str, List[str]]],
   return splits_lib.read_splits(splits_dir)
 
 
-def _row_reporter(skips: SkipLog, path) -> mumu.OnBadRow:
+def _row_reporter(skips: SkipLog, path) -> release_format.OnBadRow:
   """on_bad_row of a release file: a `metadata` row of skipped.tsv."""
   def report(item_id: str, line: int, reason: str) -> None:
     # One bad row must not stop the job: it is left out and reported.

@@ -21,6 +21,7 @@ import numpy as np
 from input_pipeline import fileio
 from input_pipeline import msdi
 from input_pipeline import mumu
+from input_pipeline import release_format
 
 SPLIT_NAMES = ('train', 'val', 'test')
 # MuMu: 80/10/10 by album (SPEC §1, paper Sec. 7.1).
@@ -274,11 +275,11 @@ def read_splits(split_dir) -> Dict[str, List[str]]:
         if not item:
           continue
         if '\t' in item:
-          raise mumu.format_error(path, line_number,
+          raise release_format.format_error(path, line_number,
                                   f'{item!r} has a tab; expected one id per '
                                   'line.')
         if item in seen:
-          raise mumu.format_error(
+          raise release_format.format_error(
               path, line_number, f'{item!r} is already in '
               f'{seen[item][0]} line {seen[item][1]}; every item must be in '
               'one split.')

@@ -113,6 +113,23 @@ class _Evaluator:
                                      self.label_factors(), **kwargs)
 
 
+def _restore(config, workdir, checkpoint: CheckpointSpec):
+  """(evaluator, state, meta, step, kind) of one checkpoint of `workdir`.
+
+  The checkpoint is looked up before the data are read, so a workdir without
+  it fails fast with NoCheckpointError.
+  """
+  managers = checkpoints.managers(workdir, read_only=True)
+  try:
+    manager, step, kind = _find_checkpoint(managers, checkpoint, workdir)
+    evaluator = _Evaluator(config, workdir)
+    state, meta = evaluator.restore(manager, step)
+  finally:
+    for manager in managers:
+      manager.close()
+  return evaluator, state, meta, step, kind
+
+
 def _write_result(eval_dir: epath.Path, writer, report: Dict[str, Any],
                   kind: str, step: int) -> None:
   scalars = {k: v for k, v in report.items() if not isinstance(v, str)}
@@ -156,14 +173,7 @@ def evaluate(config: ml_collections.ConfigDict,
   stage_config.check_workdir(config, workdir)
   eval_dir = workdir_lib.eval_dir(workdir, split)
   if not follow:
-    managers = checkpoints.managers(workdir, read_only=True)
-    try:
-      manager, step, kind = _find_checkpoint(managers, checkpoint, workdir)
-      evaluator = _Evaluator(config, workdir)
-      state, meta = evaluator.restore(manager, step)
-    finally:
-      for manager in managers:
-        manager.close()
+    evaluator, state, meta, step, kind = _restore(config, workdir, checkpoint)
     report = evaluator.run(state, split)
     report.update(step=int(step), checkpoint=kind,
                   epoch=int(meta['epoch']), best_epoch=int(meta['best_epoch']))
@@ -330,14 +340,7 @@ def extract_all(config: ml_collections.ConfigDict,
   """
   workdir = epath.Path(workdir)
   stage_config.check_workdir(config, workdir)
-  managers = checkpoints.managers(workdir, read_only=True)
-  try:
-    manager, step, _ = _find_checkpoint(managers, checkpoint, workdir)
-    evaluator = _Evaluator(config, workdir)
-    state, _ = evaluator.restore(manager, step)
-  finally:
-    for manager in managers:
-      manager.close()
+  evaluator, state, _, step, _ = _restore(config, workdir, checkpoint)
   return {split: _extract_with(evaluator, state, split, int(step))
           for split in splits}
 

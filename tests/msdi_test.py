@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from input_pipeline import msdi
-from input_pipeline import mumu
+from input_pipeline import release_format
 
 HEADER = '\t'.join(msdi.MSDI_COLUMNS)
 
@@ -73,7 +73,7 @@ def test_genre_constants():
 ])
 def test_malformed_file_errors(tmp_path, rows, header, match):
   path = write_tsv(tmp_path / 'bad.tsv', rows, header=header)
-  with pytest.raises(mumu.DataFormatError, match=match):
+  with pytest.raises(release_format.DataFormatError, match=match):
     msdi.load_msdi(path)
 
 
@@ -85,7 +85,7 @@ def test_unknown_genre_rows_can_be_left_out(tmp_path):
       ['TRC', ' R&B ', '3', 'test', 'AR3', 'c.jpg'],
       ['TRD', 'jazz', '4', 'test', 'AR4', 'd.jpg'],
   ])
-  with pytest.raises(mumu.DataFormatError, match='line 3: 7 fields'):
+  with pytest.raises(release_format.DataFormatError, match='line 3: 7 fields'):
     msdi.load_msdi(path)
   dropped = []
   dataset = msdi.load_msdi(path, on_unknown_genre=lambda *row:
@@ -97,7 +97,7 @@ def test_unknown_genre_rows_can_be_left_out(tmp_path):
   bad = write_tsv(tmp_path / 'bad.tsv', [
       ['TRA', 'Polka', '1', 'train', 'AR1', 'a.jpg'],
       ['TRB', 'Rock', '2', 'dev', 'AR2', 'b.jpg']])
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r"bad.tsv, line 3, column 'set'"):
     msdi.load_msdi(bad, on_unknown_genre=lambda *row: None)
 
@@ -132,7 +132,7 @@ def test_bad_and_repeated_rows_can_be_left_out(tmp_path):
   assert bad[3][2].startswith('3 fields where the header has 6')
   assert bad[4][2].startswith('invalid UTF-8 (byte 0xff at character')
   # Without on_bad_row, the first of them is an error naming file and line.
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r"MSD-I_dataset.tsv, line 3, column "
                      r"'msd_track_id': duplicate of line 2"):
     msdi.load_msdi(path, on_unknown_genre=lambda *r: None)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from input_pipeline import mumu
+from input_pipeline import release_format
 from input_pipeline.features import text
 
 HEADER = list(mumu.MUMU_COLUMNS)
@@ -164,16 +165,16 @@ def test_taxonomy_expands_to_ancestors(tmp_path):
 def test_taxonomy_errors(tmp_path):
   cycle = tmp_path / 'cycle.tsv'
   cycle.write_text('label\tparent\nA\tB\nB\tA\n')
-  with pytest.raises(mumu.DataFormatError, match='cycle.tsv.*cycle'):
+  with pytest.raises(release_format.DataFormatError, match='cycle.tsv.*cycle'):
     mumu.read_taxonomy(cycle)
   bad_header = tmp_path / 'header.tsv'
   bad_header.write_text('genre\tparent\nA\t\n')
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r'header.tsv, line 1: missing column.*label'):
     mumu.read_taxonomy(bad_header)
   repeated = tmp_path / 'repeated.tsv'
   repeated.write_text('label\tparent\nA\t\nA\tB\n')
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r"repeated.tsv, line 3, column 'label'"):
     mumu.read_taxonomy(repeated)
 
@@ -181,26 +182,26 @@ def test_taxonomy_errors(tmp_path):
 def test_malformed_csv_errors_name_file_line_column(tmp_path):
   missing = write_csv(tmp_path / 'missing.csv', [['A1', 'm', 'T1', 'r', 'x']],
                       header=HEADER[:-1])
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r"missing.csv, line 1: missing column.*'genres'"):
     mumu.load_mumu(missing)
   tsv = tmp_path / 'tabs.csv'
   tsv.write_text('\t'.join(HEADER) + '\nA1\tm\tT1\tr\tx\tRock\n')
-  with pytest.raises(mumu.DataFormatError, match='comma-separated'):
+  with pytest.raises(release_format.DataFormatError, match='comma-separated'):
     mumu.load_mumu(tsv)
   short = tmp_path / 'short.csv'
   short.write_text(','.join(HEADER) + '\nA1,m,T1,r,x,Rock\nA2,m,T2,r\n')
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r'short.csv, line 3: 4 fields'):
     mumu.load_mumu(short)
   empty_id = write_csv(tmp_path / 'empty_id.csv', [row('A1', 'T1', 'x', 'Pop'),
                                                    row('', 'T2', 'x', 'Pop')])
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r"empty_id.csv, line 3, column 'amazon_id'"):
     mumu.load_mumu(empty_id)
   empty = tmp_path / 'empty.csv'
   empty.write_text('')
-  with pytest.raises(mumu.DataFormatError, match='empty.csv, line 1: .*empty'):
+  with pytest.raises(release_format.DataFormatError, match='empty.csv, line 1: .*empty'):
     mumu.load_mumu(empty)
   with pytest.raises(FileNotFoundError, match='nowhere.csv'):
     mumu.load_mumu(tmp_path / 'nowhere.csv')
@@ -209,7 +210,7 @@ def test_malformed_csv_errors_name_file_line_column(tmp_path):
 def test_label_list_errors(tmp_path):
   repeated = tmp_path / 'labels.tsv'
   repeated.write_text('Pop\nRock\nPop\n')
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r'labels.tsv, line 3: .*repeats line 1'):
     mumu.read_label_list(repeated)
 
@@ -234,11 +235,11 @@ def test_load_reviews(tmp_path):
   assert mumu.load_reviews(gz) == {'A3': ['Loose json.']}
   bad = tmp_path / 'bad.jsonl'
   bad.write_text('{"asin": "A1", "reviewText": "ok"}\n{"asin": \n')
-  with pytest.raises(mumu.DataFormatError, match=r'bad.jsonl, line 2'):
+  with pytest.raises(release_format.DataFormatError, match=r'bad.jsonl, line 2'):
     mumu.load_reviews(bad)
   no_asin = tmp_path / 'no_asin.jsonl'
   no_asin.write_text('{"reviewText": "ok"}\n')
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r"no_asin.jsonl, line 1, column 'asin'"):
     mumu.load_reviews(no_asin)
 
@@ -257,7 +258,7 @@ def test_bad_rows_are_reported_and_left_out(tmp_path):
   # A row with bytes that are not UTF-8 (Latin-1 'é').
   data += b'A5,mbid-A5,T6,rec-T6,v,Caf\xe9\n'
   path.write_bytes(data)
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r"mumu.csv, line 6: 5 fields where the header"):
     mumu.load_mumu(path)
   bad = []
@@ -307,7 +308,7 @@ def test_bad_review_lines_are_reported_and_the_rest_read(tmp_path):
       b'[' * 50000,  # Deeply nested: json and literal_eval both give up.
       b'["a", "list"]',
       json.dumps({'asin': 'A1', 'reviewText': 'Two.'}).encode()]) + b'\n')
-  with pytest.raises(mumu.DataFormatError, match=r'reviews.jsonl, line 2'):
+  with pytest.raises(release_format.DataFormatError, match=r'reviews.jsonl, line 2'):
     mumu.load_reviews(path)
   bad = []
   reviews = text.read_reviews(path, on_bad_line=lambda *row: bad.append(row))
@@ -324,6 +325,6 @@ def test_bad_review_lines_are_reported_and_the_rest_read(tmp_path):
   latin = tmp_path / 'latin.jsonl'
   latin.write_bytes(b'{"asin": "A1", "reviewText": "ok"}\n'
                     b'{"asin": "A2", "reviewText": "Caf\xe9"}\n')
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r'latin.jsonl, line 2: invalid UTF-8'):
     mumu.load_reviews(latin)

@@ -7,6 +7,7 @@ import pytest
 
 from input_pipeline import msdi
 from input_pipeline import mumu
+from input_pipeline import release_format
 from input_pipeline import splits as splits_lib
 from mmgenre_jax import cli
 
@@ -189,7 +190,7 @@ def test_read_splits_errors(tmp_path):
   (tmp_path / 'items_index_train.tsv').write_text('a\nb\n')
   (tmp_path / 'items_index_val.tsv').write_text('c\n')
   (tmp_path / 'items_index_test.tsv').write_text('d\nb\n')
-  with pytest.raises(mumu.DataFormatError,
+  with pytest.raises(release_format.DataFormatError,
                      match=r'items_index_test.tsv, line 2: .*'
                      r'items_index_train.tsv line 2'):
     splits_lib.read_splits(tmp_path)

@@ -9,7 +9,7 @@ words (`read_enrichment`, `enrich`); tf-idf fitted on the training split
 
 The enrichment and vectorizer readers raise `features.FeatureError` naming
 the file and the reason; `read_reviews`, like the other release-format
-readers, a `mumu.DataFormatError` naming the file and line.
+readers, a `release_format.DataFormatError` naming the file and line.
 """
 
 import ast
@@ -28,7 +28,7 @@ from sklearn.feature_extraction import text as sklearn_text
 
 from input_pipeline import features
 from input_pipeline import fileio
-from input_pipeline import mumu
+from input_pipeline import release_format
 
 # path, reason -> a features.FeatureError naming the file.
 _error = features.error
@@ -48,15 +48,15 @@ _NON_WORD = re.compile(r'\W+')
 
 def _open_text(path):
   if os.fspath(path).endswith('.gz'):
-    return gzip.open(path, 'rt', encoding='utf-8', errors=mumu.READ_ERRORS)
-  return open(path, encoding='utf-8-sig', errors=mumu.READ_ERRORS)
+    return gzip.open(path, 'rt', encoding='utf-8', errors=release_format.READ_ERRORS)
+  return open(path, encoding='utf-8-sig', errors=release_format.READ_ERRORS)
 
 
 def _parse_review(line: str) -> Tuple[str, object]:
-  """(asin, reviewText) of a review line; mumu.RowError when malformed."""
-  reason = mumu.undecodable(line)
+  """(asin, reviewText) of a review line; release_format.RowError when malformed."""
+  reason = release_format.undecodable(line)
   if reason is not None:
-    raise mumu.RowError(reason)
+    raise release_format.RowError(reason)
   try:
     review = json.loads(line)
   except (ValueError, RecursionError) as e:
@@ -69,13 +69,13 @@ def _parse_review(line: str) -> Tuple[str, object]:
       # JSONDecodeError's own "line 1 column 5" would read as a file line.
       why = (f'{e.msg.removesuffix(" at")} at character {e.pos + 1}'
              if isinstance(e, json.JSONDecodeError) else type(e).__name__)
-      raise mumu.RowError(f'not a JSON object ({why}); expected one review '
+      raise release_format.RowError(f'not a JSON object ({why}); expected one review '
                           'per line with keys asin and reviewText') from None
   if not isinstance(review, dict):
-    raise mumu.RowError(f'a {type(review).__name__}, expected a JSON object')
+    raise release_format.RowError(f'a {type(review).__name__}, expected a JSON object')
   asin = review.get('asin')
   if not isinstance(asin, str) or not asin.strip():
-    raise mumu.RowError('missing or empty asin (the album amazon_id)', 'asin')
+    raise release_format.RowError('missing or empty asin (the album amazon_id)', 'asin')
   return asin.strip(), review.get('reviewText')
 
 
@@ -97,7 +97,7 @@ class Reviews:
 def read_reviews(path,
                  album_ids: Optional[Collection[str]] = None,
                  *,
-                 on_bad_line: Optional[mumu.OnBadRow] = None) -> Reviews:
+                 on_bad_line: Optional[release_format.OnBadRow] = None) -> Reviews:
   """Reads Amazon reviews (reviews.jsonl, optionally .gz).
 
   Args:
@@ -105,7 +105,7 @@ def read_reviews(path,
       `asin` (= amazon_id) and `reviewText`.
     album_ids: keep only these albums (all when None).
     on_bad_line: None: a malformed line (not a JSON object, no asin, bytes
-      that are not UTF-8) is a mumu.DataFormatError naming the file and
+      that are not UTF-8) is a release_format.DataFormatError naming the file and
       line. Otherwise the line is left out and reported as on_bad_line('',
       line number, reason) (a malformed line names no album), and the rest
       of the file is read.
@@ -124,8 +124,8 @@ def read_reviews(path,
       result.lines += 1
       try:
         asin, text = _parse_review(line)
-      except mumu.RowError as e:
-        mumu.report_row(on_bad_line, path, line_number, '', e)
+      except release_format.RowError as e:
+        release_format.report_row(on_bad_line, path, line_number, '', e)
         result.skipped_lines += 1
         continue
       if wanted is not None and asin not in wanted:
