@@ -71,6 +71,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.num_labels = 250
   # d, the dimension of the PPMI-SVD label factors of COSINE (Sec 5.1).
   config.data.factor_dim = 50
+  # COSINE: a directory of label factors to train on (label_factors.npy and
+  # labels.tsv, as `mmgenre factorize` writes them) instead of factorising
+  # this stage's own train + val items. The pipelines set it to
+  # W/label_factors, factorised once from the shards' train + val albums, so
+  # that every COSINE stage of a pipeline regresses the same targets.
+  config.data.label_factors = ''
   # Size of the tf-idf vocabulary, the text MLP's input (Sec 7.3.2: "limited
   # to 10k").
   config.data.text_vocab_size = 10000

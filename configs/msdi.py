@@ -7,8 +7,11 @@ For each seed s in SEEDS (Sec 6.3: "every experiment was run 3 times"):
 audio_s<s> (CNN_AUDIO), image_s<s> (CNN_VISUAL, ResNet-101), align_s<s> (the
 alignment space on their representations: MM_AUDIO, MM_VISUAL), then one
 softmax fusion stage per row of Table 2 (msdi_fusion.TABLE2_ROWS, named after
-its modalities, e.g. audio_mm_audio_s0). The report gives mean ± sd over the
-seeds.
+its modalities, e.g. audio_mm_audio_s0; the one-input rows CNN_AUDIO and
+CNN_VISUAL are audio_mlp_s0 and image_mlp_s0: every row of Table 2 goes
+through the Sec 4 network, Sec 6.2). The CNNs' own softmax heads are reported
+apart, as modality audio_head / image_head. The report gives mean ± sd over
+the seeds.
 
 'cpu' (./run.sh): the tiny ResNet from scratch with Adam on the covers (as
 in the MuMu pipelines), few epochs (CPU_EPOCHS), and only the fusions the
@@ -36,9 +39,16 @@ CPU_OVERRIDES = {
                    pipeline_common.CPU_FUSION_LEARNING_RATE},
 }
 # Table 2 rows the CPU run trains: the findings compare audio+mm_audio with
-# audio, and ALL with each single modality.
-CPU_FUSIONS = ('audio+mm_audio', 'audio+image',
+# audio (CNN_AUDIO), and ALL with each single modality.
+CPU_FUSIONS = ('audio', 'image', 'audio+mm_audio', 'audio+image',
                'audio+image+mm_audio+mm_visual')
+
+
+def fusion_stage_name(modalities, seed: int) -> str:
+  """'audio_mm_audio_s0'; a one-input row 'audio_mlp_s0' (the CNN stages
+  are audio_s<s> and image_s<s>)."""
+  suffix = '_mlp' if len(modalities) == 1 else ''
+  return '_'.join(modalities) + f'{suffix}_s{seed}'
 
 
 def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
@@ -48,8 +58,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   config = spec.pipeline_config(
       NAME, pipeline_common.config_ref(f'configs/{NAME}.py', variant),
       dataset='msdi', shard_dir=pipeline_common.MSDI_SHARD_DIR)
-  fusions = CPU_FUSIONS if cpu else [
-      row for row in msdi_fusion.TABLE2_ROWS if row not in ('audio', 'image')]
+  fusions = CPU_FUSIONS if cpu else msdi_fusion.TABLE2_ROWS
 
   def overrides(kind, seed):
     values = {'train.seed': seed}
@@ -59,12 +68,17 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
 
   for seed in SEEDS:
     audio, image, align = f'audio_s{seed}', f'image_s{seed}', f'align_s{seed}'
+    # The CNNs' own softmax heads are diagnostics: Table 2's CNN_AUDIO and
+    # CNN_VISUAL rows are the Sec 4 network on their vectors (the one-input
+    # fusions audio_mlp_s<s> and image_mlp_s<s>).
     spec.add_stage(config, audio, config_file='configs/msdi_audio.py',
-                   overrides=overrides('audio', seed))
+                   overrides=overrides('audio', seed),
+                   row=spec.own_head_row('audio'))
     spec.add_stage(config, image, config_file='configs/msdi_visual.py',
                    config_arg=(str(pipeline_common.CPU_IMAGE_DEPTH)
                                if cpu else None),
-                   overrides=overrides('image', seed))
+                   overrides=overrides('image', seed),
+                   row=spec.own_head_row('image'))
     spec.add_stage(config, align,
                    config_file='configs/msdi_alignment.py',
                    overrides=overrides('alignment', seed),
@@ -74,7 +88,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
     for row in fusions:
       modalities = row.split('+')
       spec.add_stage(
-          config, '_'.join(modalities) + f'_s{seed}',
+          config, fusion_stage_name(modalities, seed),
           config_file='configs/msdi_fusion.py', config_arg=row,
           overrides=overrides('fusion', seed),
           inputs={m: sources[m] for m in modalities})

@@ -18,6 +18,9 @@ MUMU_SHARD_DIR = 'runs/data/mumu_shards'
 MSDI_SHARD_DIR = 'runs/data/msdi_shards'
 # The MuMu modalities fused, in fusion order.
 MUMU_MODALITIES = ('audio', 'text', 'image')
+# The MuMu pipelines' AUDIO row (Sec 7.3.1): the Sec 4 network on the
+# album-averaged track vectors of the audio CNN.
+ALBUM_AUDIO_STAGE = 'audio_album'
 
 
 def parse_variant(arg: Optional[str], config_file: str) -> str:
@@ -82,7 +85,7 @@ CPU_IMAGE_DEPTH = 'tiny'
 
 def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
                   target: str) -> ml_collections.ConfigDict:
-  """audio, text and image networks, then fusions of their representations.
+  """audio, text and image networks, the album-level AUDIO network, fusions.
 
   Args:
     name: the pipeline (configs/<name>.py).
@@ -116,7 +119,18 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
     spec.add_stage(
         config, modality, config_file=config_file, config_arg=arg,
         overrides=overrides(modality,
-                            'logistic' if modality == 'image' else target))
+                            'logistic' if modality == 'image' else target),
+        # The track CNN's album mean of scores is a diagnostic; the AUDIO
+        # row is the audio_album stage below.
+        row=spec.own_head_row('audio') if modality == 'audio' else None)
+  # Sec 7.3.1: the AUDIO row is the Sec 4 network trained on the album
+  # averages of the track CNN's vectors (the audio stage extracts them per
+  # album), labelled with the CNN's settings as in Table 6.
+  audio_settings = spec.describe_stage(config.stages.audio.config)['settings']
+  spec.add_stage(
+      config, ALBUM_AUDIO_STAGE, config_file='configs/mumu_fusion.py',
+      config_arg=f'audio-{target}', overrides=overrides('fusion', target),
+      inputs={'audio': 'audio'}, row={'settings': audio_settings})
   for subset in mumu_fusion_subsets(all_subsets=True):
     spec.add_stage(
         config, '_'.join(subset), config_file='configs/mumu_fusion.py',

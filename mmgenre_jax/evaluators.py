@@ -86,6 +86,21 @@ def _evaluate_alignment(steps: Steps, state: TrainState, split: str,
   return report
 
 
+def aggregation(by_track: bool, by_album: bool) -> str:
+  """What a report's scores are (its 'aggregation' field).
+
+  'album_mean_of_track_scores': a MuMu audio CNN tested per album by
+  averaging its tracks' scores, a diagnostic; the paper's AUDIO row (Sec
+  7.3.1) is the Sec 4 network on the album-averaged track vectors instead
+  (the pipelines' audio_album stage, configs/mumu_fusion.py:audio-<target>).
+  'track_mean_of_window_scores': an audio CNN tested per track on its whole-
+  track windows. 'items': one prediction per row (tracks, albums, patches).
+  """
+  if by_album:
+    return 'album_mean_of_track_scores'
+  return 'track_mean_of_window_scores' if by_track else 'items'
+
+
 def evaluate_split(steps: Steps, state: TrainState, config, split: str,
                    label_factors, *,
                    collect_representations: bool = False) -> Dict[str, Any]:
@@ -106,8 +121,9 @@ def evaluate_split(steps: Steps, state: TrainState, config, split: str,
       representation, scores and labels (after averaging) under '_extract'.
 
   Returns:
-    metrics.multilabel_report / singlelabel_report keys plus 'loss'
-    (alignment: loss, cos_true, cos_negative, num_items).
+    metrics.multilabel_report / singlelabel_report keys plus 'loss' and
+    'aggregation' (what the scores are: aggregation()); alignment: loss,
+    cos_true, cos_negative, num_items.
   """
   batch_size = sharding.per_process_batch_size(int(config.eval.batch_size),
                                                steps.mesh)
@@ -143,6 +159,7 @@ def evaluate_split(steps: Steps, state: TrainState, config, split: str,
   report = split_report(values['scores'], values['labels'],
                         config.model.target)
   report['loss'] = loss
+  report['aggregation'] = aggregation(by_track, by_album)
   if by_track or by_album:
     logging.info('%s %s: %s rows averaged per %s.', config.model.name, split,
                  kind, 'album' if by_album else 'track')

@@ -302,8 +302,9 @@ def singlelabel_report(scores, label_ids) -> Dict[str, Any]:
 def flatten_metrics(computed: Mapping[str, Any]) -> Dict[str, float]:
   """Scalars of a report (or a computed clu Collection), for write_scalars.
 
-  Nested report dicts are merged into the top level; None values, lists and
-  matrices (per_class_f1, confusion_matrix) are left out.
+  Nested report dicts are merged into the top level; None values, strings
+  (aggregation), lists and matrices (per_class_f1, confusion_matrix) are
+  left out.
 
   Args:
     computed: a report dict, or the output of Collection.compute().
@@ -315,7 +316,8 @@ def flatten_metrics(computed: Mapping[str, Any]) -> Dict[str, float]:
   for name, value in computed.items():
     if isinstance(value, Mapping):
       flat.update(flatten_metrics(value))
-    elif value is not None and np.ndim(value) == 0:
+    elif (value is not None and not isinstance(value, str) and
+          np.ndim(value) == 0):
       flat[name] = float(value)
   return flat
 

@@ -19,6 +19,7 @@ from etils import epath
 
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import specs
+from mmgenre_jax.pipelines import spec
 
 # The keys of every results.json object, in this order (README, "Results").
 RESULT_KEYS = ('dataset', 'modality', 'target', 'settings', 'params',
@@ -266,6 +267,36 @@ def _table2(rows: Sequence[Mapping[str, Any]]) -> List[str]:
   return lines
 
 
+# What an own-head row's scores are (spec.own_head_row), per dataset.
+OWN_HEAD_SCORES = {
+    'mumu': 'the album mean of the track CNN\'s scores (its whole-track '
+            'windows, then its tracks); the AUDIO row above is the Sec 4 '
+            'network on the album-averaged track vectors (Sec 7.3.1)',
+    'msdi': 'the CNN\'s own softmax layer; the CNN_AUDIO / CNN_VISUAL rows '
+            'above are the Sec 4 network on its vectors (Sec 6.2)',
+}
+
+
+def _own_heads(rows: Sequence[Mapping[str, Any]]) -> List[str]:
+  """The networks' own output layers: diagnostics, not the paper's rows."""
+  lines = ['### The networks\' own output layers (not rows of the paper\'s '
+           'tables)', '',
+           '| Dataset | Network | Target | Settings | AUC | F1 | runs |',
+           '|---|---|---|---|---|---|---|']
+  for (dataset, modality, target, settings), group in _group(rows).items():
+    auc, _ = _mean_sd([r['roc_auc'] for r in group])
+    f1, _ = _mean_sd([r['macro_f1'] for r in group])
+    name = modality[:-len(spec.OWN_HEAD_SUFFIX)].upper()
+    lines.append(f'| {dataset} | {name} | {target.upper()} | '
+                 f'{settings.upper().replace("X", "x")} | {_fmt(auc)} | '
+                 f'{_fmt(f1)} | {len(group)} |')
+  lines.append('')
+  for dataset in sorted({r['dataset'] for r in rows}):
+    if dataset in OWN_HEAD_SCORES:
+      lines.append(f'- {dataset}: {OWN_HEAD_SCORES[dataset]}.')
+  return lines
+
+
 # ------------------------------------------------------------------ findings
 
 
@@ -358,19 +389,23 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
 
 def markdown(rows: Sequence[Mapping[str, Any]],
              pipelines: Sequence[Mapping[str, Any]]) -> str:
-  """The report: one table per dataset, then the findings."""
+  """The report: one table per dataset, the own-head rows, the findings."""
   lines = ['# Results', '']
   for pipeline in pipelines:
     lines.append(f'- `{pipeline["workdir"]}`: `--config={pipeline["config"]}`'
                  f' ({len(pipeline["stages"])} stages)')
   lines.append('')
+  heads = [r for r in rows if spec.is_own_head(r['modality'])]
+  rows = [r for r in rows if not spec.is_own_head(r['modality'])]
   mumu = [r for r in rows if r['dataset'] == 'mumu']
   msdi = [r for r in rows if r['dataset'] == 'msdi']
   if mumu:
     lines += _table6(mumu) + ['']
   if msdi:
     lines += _table2(msdi) + ['']
-  if not rows:
+  if heads:
+    lines += _own_heads(heads) + ['']
+  if not rows and not heads:
     lines += ['No stage has test metrics yet.', '']
   lines += ['## The paper\'s findings on these numbers', '']
   lines += findings(rows) or ['- Nothing to check yet.']

@@ -13,7 +13,7 @@ errors.ConfigError / errors.WorkdirError: main.py prints its one line.
 """
 
 import copy
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 from etils import epath
@@ -264,31 +264,106 @@ def _representation_label_matrix(
   return ids, np.concatenate(rows), names
 
 
+def shard_label_matrix(shard_dir, modalities: Sequence[str]
+                       ) -> Tuple[List[str], np.ndarray, List[str]]:
+  """(album ids, binary label matrix [A, L], label names) of the train + val
+  albums of the shards of some modalities (their union, first-seen order)."""
+  names = list(pipeline.load_manifest(shard_dir)['labels'])
+  rows: Dict[str, np.ndarray] = {}
+  for modality in modalities:
+    items, matrix = data_sources.read_album_labels(
+        shard_dir, modality, targets.FACTORIZE_SPLITS)
+    for item, row in zip(items, matrix):
+      rows.setdefault(item, row)
+  matrix = (np.stack(list(rows.values())) if rows
+            else np.zeros((0, len(names)), np.float32))
+  return list(rows), matrix, names
+
+
+def factorize_shards(shard_dir, modalities: Sequence[str], dim: int,
+                     out_dir) -> None:
+  """Writes the PPMI-SVD factors of the shards' train + val albums to out_dir.
+
+  A pipeline's one set of label factors (W/label_factors, the four files of
+  workdir.write_factors), computed as `mmgenre factorize` computes them
+  from the release files; every COSINE stage then reads it
+  (config.data.label_factors).
+  """
+  items, matrix, names = shard_label_matrix(shard_dir, modalities)
+  result = targets.factorize(matrix, int(dim))
+  if jax.process_index() == 0:
+    workdir_lib.write_factors(out_dir, result.label_factors,
+                              result.item_factors, names, items)
+
+
+def _given_factors(config: ml_collections.ConfigDict, names: Sequence[str]
+                   ) -> Tuple[np.ndarray, np.ndarray, List[str]]:
+  """(C_d, F_d, items) of config.data.label_factors, checked against the
+  stage's labels and d."""
+  factor_dir = epath.Path(config.data.label_factors)
+  if not workdir_lib.factors_complete(factor_dir):
+    raise errors.ConfigError(
+        f'config.data.label_factors={factor_dir} holds no complete set of '
+        f'factor files ({workdir_lib.LABEL_FACTORS_NPY}, '
+        f'{workdir_lib.LABELS_TSV}, ...); write them with `mmgenre '
+        'factorize`, or set --config.data.label_factors= to factorise this '
+        "stage's own train + val items.")
+  given = workdir_lib.read_lines(factor_dir / workdir_lib.LABELS_TSV)
+  if list(given) != list(names):
+    diff = next((i for i, (a, b) in enumerate(zip(given, names)) if a != b),
+                min(len(given), len(names)))
+    raise errors.ConfigError(
+        f'{factor_dir / workdir_lib.LABELS_TSV} lists {len(given)} labels, '
+        f'the stage trains on {len(names)}, first difference at row {diff}; '
+        'factorise the labels of the same shards (or clear '
+        '--config.data.label_factors).')
+  label_factors = workdir_lib.load_label_factors(factor_dir)
+  if label_factors.shape[1] != int(config.data.factor_dim):
+    raise errors.ConfigError(
+        f'{factor_dir / workdir_lib.LABEL_FACTORS_NPY} has d = '
+        f'{label_factors.shape[1]} factors but config.data.factor_dim = '
+        f'{config.data.factor_dim}; set one to the other.')
+  with (factor_dir / workdir_lib.ITEM_FACTORS_NPY).open('rb') as f:
+    item_factors = np.load(f)
+  items = workdir_lib.read_lines(factor_dir / workdir_lib.ITEMS_TSV)
+  return label_factors, item_factors, items
+
+
 def compute_label_factors(config: ml_collections.ConfigDict, workdir,
                           source=None) -> np.ndarray:
-  """PPMI-SVD label factors C_d of the train + val items (SPEC §3).
+  """PPMI-SVD label factors C_d of the COSINE target (SPEC §3).
 
-  Shard networks factorise the train + val albums of the shards; fusion
-  stages the labels of the joined train + val rows of their inputs. Also
-  writes workdir/label_factors.npy, labels.tsv, item_factors.npy and
-  items.tsv (workdir.write_factors), which evaluation reads back.
+  With config.data.label_factors (the pipelines: W/label_factors), those
+  factors, checked against the stage's labels and d. Otherwise factorised
+  from the train + val items: a shard network's albums, a fusion stage's
+  joined rows. Either way written to workdir/label_factors.npy, labels.tsv,
+  item_factors.npy and items.tsv (workdir.write_factors), which evaluation
+  and tagging read back.
 
   Returns:
     C_d, float32 [L, d].
   """
-  if registry.network(config.model).reads_representations:
+  reads_representations = registry.network(config.model).reads_representations
+  if reads_representations:
     source = source or data_sources.make_source(config)
     items, matrix, names = _representation_label_matrix(config, source)
   else:
     modality, _ = registry.shard_input(config)
     names = pipeline.load_manifest(config.data.shard_dir)['labels']
-    items, matrix = data_sources.read_album_labels(
-        config.data.shard_dir, modality, targets.FACTORIZE_SPLITS)
-  result = targets.factorize(matrix, int(config.data.factor_dim))
+  if config.data.get('label_factors'):
+    label_factors, item_factors, items = _given_factors(config, names)
+    logging.info('COSINE targets: the label factors of %s.',
+                 config.data.label_factors)
+  else:
+    if not reads_representations:
+      items, matrix, names = shard_label_matrix(config.data.shard_dir,
+                                                [modality])
+    result = targets.factorize(matrix, int(config.data.factor_dim))
+    label_factors, item_factors = result.label_factors, result.item_factors
   if jax.process_index() == 0:
-    workdir_lib.write_factors(workdir, result.label_factors,
-                              result.item_factors, names, items)
-  return result.label_factors.astype(np.float32)
+    workdir_lib.write_factors(workdir, label_factors, item_factors, names,
+                              items)
+  return np.asarray(label_factors, np.float32)
 
 
 def load_label_factors(config: ml_collections.ConfigDict,

@@ -54,6 +54,9 @@ LOCK_FILE = 'training.lock'
 PIPELINE_JSON = 'pipeline.json'
 REPORT_MD = 'report.md'
 RESULTS_JSON = 'results.json'
+# W/label_factors/: the one set of PPMI-SVD factors (the four factor files
+# above) every COSINE stage of the pipeline trains on.
+PIPELINE_FACTORS_DIR = 'label_factors'
 
 # --- A bundle (`mmgenre export`, docs/tagging.md) --------------------------
 
@@ -165,6 +168,13 @@ def write_factors(out_dir, label_factors: np.ndarray,
       np.save(f, np.asarray(array).astype(np.float32))
   _write_lines(out_dir / LABELS_TSV, labels)
   _write_lines(out_dir / ITEMS_TSV, items)
+
+
+def factors_complete(factor_dir) -> bool:
+  """Whether write_factors finished in factor_dir (items.tsv comes last)."""
+  factor_dir = epath.Path(factor_dir)
+  return all((factor_dir / name).exists() for name in
+             (LABEL_FACTORS_NPY, ITEM_FACTORS_NPY, LABELS_TSV, ITEMS_TSV))
 
 
 def load_label_factors(factor_dir) -> np.ndarray:

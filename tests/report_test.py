@@ -153,3 +153,23 @@ def test_a_corrupt_stage_file_stops_the_report(tmp_path):
   (workdir / 'text' / 'test_metrics.json').unlink()
   rows = report.pipeline_results(workdir)
   assert [r['modality'] for r in rows] == ['audio', 'audio+text']
+
+
+def test_own_heads_are_listed_apart_from_the_paper_rows(tmp_path):
+  """A CNN's own head (spec.own_head_row) never stands in a paper row."""
+  # MSD-I: the CNNs' softmax heads score higher than the Sec 4 rows here, so
+  # a mix-up would show in Table 2 and in the finding.
+  workdir = _msdi(tmp_path, {'audio_head': 0.50, 'image_head': 0.45,
+                             'audio': 0.30, 'audio+mm_audio': 0.32})
+  text = report.write_report(workdir)
+  table2, heads = text.split("The networks' own output layers")
+  assert '| Audio | CNN_AUDIO | 0.350 ± 0.000' in table2
+  assert 'HEAD' not in table2
+  assert '| msdi | AUDIO | SOFTMAX | CNN | 0.800 | 0.510 | 3 |' in heads
+  assert '| msdi | IMAGE | SOFTMAX | CNN |' in heads
+  assert 'Sec 4 network on its vectors' in heads
+  assert ('CNN_AUDIO + MM_AUDIO beats CNN_AUDIO (msdi, macro F1): 0.330 vs '
+          '0.310') in heads
+  rows = json.loads((workdir / 'results.json').read_text())
+  assert {r['modality'] for r in rows} == {'audio_head', 'image_head',
+                                           'audio', 'audio+mm_audio'}

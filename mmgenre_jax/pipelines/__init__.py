@@ -6,7 +6,11 @@
 
 A pipeline config (built with `spec.pipeline_config` and `spec.add_stage` by
 the pipeline files configs/mumu_cosine.py, mumu_logistic.py, msdi.py) lists
-its stages in `config.stage_order`; `config.stages.<name>` holds, per stage:
+its stages in `config.stage_order`, the shards in `config.data.shard_dir`
+and, optionally, `config.data.label_factors` (a `mmgenre factorize` output
+for the COSINE stages; default: W/label_factors, factorised once from the
+shards' train + val albums, so every COSINE stage regresses the same
+targets). `config.stages.<name>` holds, per stage:
 
   kind         'network' (trains on shards), 'alignment' or 'fusion' (train on
                representations extracted by earlier stages)

@@ -55,6 +55,51 @@ def is_complete(stage_dir, outputs: Sequence[str]) -> bool:
           not missing_representations(stage_dir, outputs))
 
 
+def label_factors_dir(config: ml_collections.ConfigDict,
+                      workdir) -> epath.Path:
+  """The label factors of the pipeline's COSINE stages.
+
+  config.data.label_factors when given (`mmgenre factorize` output), else
+  W/label_factors, which ensure_label_factors writes before the first stage.
+  """
+  given = config.data.get('label_factors')
+  return epath.Path(given if given else
+                    epath.Path(workdir) / workdir_lib.PIPELINE_FACTORS_DIR)
+
+
+def ensure_label_factors(config: ml_collections.ConfigDict, workdir) -> None:
+  """Factorises the shards' train + val albums once into W/label_factors.
+
+  One set of PPMI-SVD factors per pipeline (SPEC §3): the union of the
+  albums of every network stage's shards, as `mmgenre factorize` does from
+  the release files, so that no COSINE stage regresses targets of its own.
+  Skipped without COSINE stages, with config.data.label_factors given, or
+  when W/label_factors is complete already (a resumed pipeline).
+  """
+  if not spec.cosine_stages(config) or config.data.get('label_factors'):
+    return
+  out_dir = label_factors_dir(config, workdir)
+  if workdir_lib.factors_complete(out_dir):
+    return
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax import stage_config as stage_config_lib
+  modalities = []
+  for name in config.stage_order:
+    stage = config.stages[name]
+    if stage.kind == 'network':
+      modality, _ = registry.shard_input(stage.config)
+      if modality not in modalities:
+        modalities.append(modality)
+  dims = {int(config.stages[n].config.data.factor_dim)
+          for n in spec.cosine_stages(config)}
+  shard_dir = (config.data.get('shard_dir') or
+               config.stages[config.stage_order[0]].config.data.shard_dir)
+  stage_config_lib.factorize_shards(shard_dir, modalities, dims.pop(),
+                                    out_dir)
+  print(f'[{config.name}] label factors of the train + val albums of '
+        f'{shard_dir} ({"+".join(modalities)}) -> {out_dir}', flush=True)
+
+
 def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
                          workdir) -> ml_collections.ConfigDict:
   """A stage's config as it runs: shards and input workdirs filled in.
@@ -66,7 +111,8 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
 
   Returns:
     An unlocked copy of config.stages[name].config with data.shard_dir =
-    config.data.shard_dir (when set) and data.inputs = {representation:
+    config.data.shard_dir (when set), COSINE stages' data.label_factors =
+    label_factors_dir() and data.inputs = {representation:
     W/<input stage>}; fusion / alignment input sizes
     (registry.input_dim_fields) are read from the extracted training
     representations when they exist.
@@ -76,6 +122,8 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
   stage_config.unlock()
   if config.data.get('shard_dir'):
     stage_config.data.shard_dir = config.data.shard_dir
+  if name in spec.cosine_stages(config):
+    stage_config.data.label_factors = str(label_factors_dir(config, workdir))
   if stage.kind == 'network':
     return stage_config
   workdir = epath.Path(workdir)
@@ -224,6 +272,7 @@ def _run_stages(config: ml_collections.ConfigDict, workdir: epath.Path,
   chief = _is_chief()
   if chief:
     workdir.mkdir(parents=True, exist_ok=True)
+  ensure_label_factors(config, workdir)
   records = {}
   order = list(config.stage_order)
 

@@ -20,7 +20,7 @@ TensorFlow; running the stages is mmgenre_jax/pipelines/runner.py.
 
 import importlib
 import json
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import ml_collections
 
@@ -29,6 +29,10 @@ from mmgenre_jax.models import registry
 from mmgenre_jax.models import specs
 
 KINDS = ('network', 'alignment', 'fusion')
+# Row modality suffix of a network whose own output layer is not a row of the
+# paper's tables (own_head_row): the MuMu track CNN's album mean of scores,
+# the MSD-I CNNs' softmax heads. The report lists these rows apart.
+OWN_HEAD_SUFFIX = '_head'
 
 
 # ---------------------------------------------------------------- configs
@@ -60,6 +64,8 @@ def pipeline_config(name: str, config_ref: str, *, dataset: str,
   config.data = ml_collections.ConfigDict()
   config.data.dataset = dataset
   config.data.shard_dir = shard_dir
+  # Label factors of every COSINE stage; '' = W/label_factors (runner).
+  config.data.label_factors = ''
   config.final = final
   config.stage_order = ()
   config.stages = ml_collections.ConfigDict()
@@ -176,6 +182,13 @@ def link_input_dims(config: ml_collections.ConfigDict) -> None:
                     registry.input_dim_fields(stage.config, sizes))
 
 
+def cosine_stages(config: ml_collections.ConfigDict) -> List[str]:
+  """The stages that regress label factors (target 'cosine')."""
+  return [name for name in config.stage_order
+          if config.stages[name].kind != 'alignment' and
+          config.stages[name].config.model.get('target') == 'cosine']
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks stage names, kinds and that inputs come from earlier stages."""
   seen = {}
@@ -201,6 +214,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f'Stage {name} ({stage.kind}) needs config.stages.'
                        f'{name}.inputs.')
     seen[name] = tuple(stage.outputs)
+  dims = {name: int(config.stages[name].config.data.factor_dim)
+          for name in cosine_stages(config)}
+  if len(set(dims.values())) > 1:
+    raise ValueError(
+        f'Pipeline {config.get("name")!r}: its COSINE stages share one set '
+        f'of label factors but ask for different d: {dims}; set their '
+        'data.factor_dim alike.')
   final = config.get('final') or config.stage_order[-1]
   if final not in seen:
     raise ValueError(f'config.final={final!r} is not a stage.')
@@ -268,6 +288,22 @@ def config_string(stage: ml_collections.ConfigDict,
 
 
 # ------------------------------------------------------------ description
+
+
+def own_head_row(modality: str) -> Dict[str, str]:
+  """The row labels of a network whose own head is not the paper's row.
+
+  The paper reports such a modality through the Sec 4 network trained on the
+  network's vectors (MuMu AUDIO, Sec 7.3.1; MSD-I CNN_AUDIO and CNN_VISUAL,
+  Sec 6.2), a separate stage; the network's own scores stay in results.json
+  as modality '<modality>_head'.
+  """
+  return {'modality': modality + OWN_HEAD_SUFFIX}
+
+
+def is_own_head(modality: str) -> bool:
+  """Whether a results.json modality is an own_head_row."""
+  return modality.endswith(OWN_HEAD_SUFFIX)
 
 
 def _enriched(shard_dir: str) -> bool:
