@@ -4,21 +4,28 @@
 the whole file and computes one CQT over it, so its memory grows with the
 track (a 60-minute 48 kHz stereo file is ~1.4 GB of float32 samples).
 `stream_windows` gives the same windows (SPEC §2, [code]: 15 % dropped at each
-end, 322-frame windows with 50 % overlap, each re-referenced to its own
-maximum and clipped 80 dB below it) while holding only one block of a few
+end, 322-frame windows with 50 % overlap, in dB relative to the maximum of the
+WHOLE track's CQT and clipped 80 dB below it, as the authors' code and
+`features.audio.audio_patch` do) while holding only one block of a few
 windows in memory:
 
   for windows in streaming.stream_windows('long_live_set.flac'):
     windows  # float32 [k <= windows_per_block, 322, 96], dB in [-80, 0]
 
-How: the window starts (`features.audio.window_starts`, the function that
-places the whole-track windows too) follow from the file's length alone (read
-from the header), so each block of consecutive windows is computed
-independently, as `features.audio.audio_patch` computes its crop: the block's
-samples plus `features.audio.CONTEXT_FRAMES` of context on each side are read
-with a seek (zeros outside the file, as librosa.cqt pads), resampled to
-22,050 Hz, and transformed; the frames of the block then equal those of a
-whole-track CQT (to ~0.01 dB; tests/streaming_test.py compares them).
+How: two passes over the file, block by block. The first computes the CQT
+of every frame of the track (the dropped ends too) and keeps only its
+maximum power, the track's 0 dB reference; the second computes the windows'
+blocks and converts them to dB against it. The window starts
+(`features.audio.window_starts`, the function that places the whole-track
+windows too) follow from the file's length alone (read from the header), so
+each block of consecutive frames is computed independently: its samples plus
+`features.audio.CONTEXT_FRAMES` of context on each side are read with a seek
+(zeros outside the file, as librosa.cqt pads), resampled to 22,050 Hz, and
+transformed; the frames of the block then equal those of a whole-track CQT
+(to ~0.01 dB; tests/streaming_test.py compares them, and checks that a
+40-minute file needs no more memory than a 4-minute one). The first pass
+covers every frame, the second the 70 % the windows span: the reference
+costs ~1.4 times the windows' own CQT.
 
 What the reader observed is a `features.audio_info.AudioInfo` (the facts
 tagging words as warnings):
@@ -30,13 +37,14 @@ tagging words as warnings):
 The header's length is checked before any window is placed (the last samples
 it promises must decode): a truncated file (the first kilobytes of an mp3
 whose header still claims minutes) is measured by decoding it in blocks, and
-its windows are placed over what decodes. Its level facts (clipping, NaN,
-silence) are over the samples read for the windows, what the network hears.
-NaN and infinite samples are set to 0 (counted in the info).
+its windows are placed over what decodes (and its reference taken over
+that). Its level facts (clipping, NaN, silence) are over the samples read
+for the windows, what the network hears. NaN and infinite samples are set to
+0 (counted in the info) in both passes.
 """
 
 import math
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 from absl import logging
 import numpy as np
@@ -69,13 +77,13 @@ def num_frames(num_samples: int, native_sr: int) -> int:
 
 def _read_block(handle, path, native_sr: int, total: int, first: int,
                 last: int, stats: audio_info.SampleStats,
-                stops: List[int]) -> np.ndarray:
+                stops: Optional[List[int]]) -> np.ndarray:
   """Mono 22,050 Hz samples of frames [first - C, last + C) of the track.
 
   C = CONTEXT_FRAMES; frame f is centred on sample f * HOP_LENGTH (22.05 kHz),
   so sample 0 of the result is that of frame `first - C`. The samples read
   are added to `stats`; where a read stops short of `total` is appended to
-  `stops`.
+  `stops` and logged (stops=None: neither, the reference pass).
   """
   hop = audio.HOP_LENGTH
   context = audio.CONTEXT_FRAMES
@@ -86,8 +94,10 @@ def _read_block(handle, path, native_sr: int, total: int, first: int,
   segment = np.zeros(length, dtype=np.float32)
   src_lo, src_hi = max(lo, 0), min(lo + length, total)
   if src_hi > src_lo:
+    if src_lo == 0 and handle.tell() != 0:
+      handle.seek(0)  # read_frames seeks only to start > 0.
     data = audio.read_frames(handle, path, src_lo, src_hi - src_lo)
-    if data.shape[0] < src_hi - src_lo:
+    if data.shape[0] < src_hi - src_lo and stops is not None:
       logging.warning('%s: the header promises %d samples but reading stopped '
                       'at %d; the rest is taken as silence.', path, total,
                       src_lo + data.shape[0])
@@ -134,9 +144,11 @@ class WindowStream:
 
   Equal (to ~0.01 dB) to
   `audio.track_windows(audio.track_spectrogram(path), drop=drop,
-  overlap=overlap)`, with memory bounded by `windows_per_block` instead of the
-  track length. A track shorter than one patch gives one window padded with
-  the -80 dB floor (it is small, so the whole-track functions are used).
+  overlap=overlap)`, dB relative to the whole track's maximum, with memory
+  bounded by `windows_per_block` instead of the track length (two passes:
+  the reference, then the windows). A track shorter than one patch gives one
+  window padded with the -80 dB floor (it is small, so the whole-track
+  functions are used).
 
   Iterating yields windows: np.ndarray [shape=(k, 322, 96), dtype=float32],
   dB in [-80, 0], 1 <= k <= windows_per_block, in track order; it raises
@@ -192,8 +204,9 @@ class WindowStream:
     """The windows of a seekable file of `total` frames, then self.info."""
     stats = audio_info.SampleStats()
     stops: List[int] = []
-    starts = audio.window_starts(num_frames(total, native_sr),
-                                 drop=self.drop, overlap=self.overlap)
+    frames = num_frames(total, native_sr)
+    starts = audio.window_starts(frames, drop=self.drop, overlap=self.overlap)
+    ref = self._track_max_power(handle, native_sr, total, frames)
     for i in range(0, len(starts), self.windows_per_block):
       block = starts[i:i + self.windows_per_block]
       first, last = block[0], block[-1] + audio.PATCH_FRAMES
@@ -201,12 +214,32 @@ class WindowStream:
                       stats, stops)
       power = audio.cqt_power(y)
       offset = audio.CONTEXT_FRAMES - first
-      frames = audio.PATCH_FRAMES
-      yield np.stack([audio.power_db(power[s + offset:s + offset + frames])
-                      for s in block]).astype(np.float32)
+      size = audio.PATCH_FRAMES
+      yield np.stack([audio.power_db(power[s + offset:s + offset + size],
+                                     ref=ref) for s in block])
     self.info = stats.info(duration_s=min([total] + stops) / native_sr,
                            source_sr=native_sr, channels=handle.channels,
                            header_duration_s=header / native_sr)
+
+  def _track_max_power(self, handle, native_sr: int, total: int,
+                       frames: int) -> float:
+    """Max |CQT|^2 over all `frames` of the track: the 0 dB reference.
+
+    In blocks as long as the windows' (windows_per_block windows), so the
+    first pass needs no more memory than the second.
+    """
+    span = ((self.windows_per_block - 1) * audio.window_hop(self.overlap) +
+            audio.PATCH_FRAMES)
+    stats = audio_info.SampleStats()  # Zeroes NaN; the info is pass two's.
+    ref = 0.0
+    for first in range(0, frames, span):
+      last = min(first + span, frames)
+      y = _read_block(handle, self.path, native_sr, total, first, last,
+                      stats, None)
+      context = audio.CONTEXT_FRAMES
+      power = audio.cqt_power(y)[context:context + last - first]
+      ref = max(ref, float(power.max()))
+    return ref
 
 
 def stream_windows(path, *, drop: float = audio.WINDOW_DROP,

@@ -68,7 +68,8 @@ def test_audio_patch_shape_range_and_tone_bin(tmp_path):
   sf.write(path, _tone(440.0, 20.0), SR)
   patch = audio_features.audio_patch(path, seed=3)
   assert patch.shape == (322, 96) and patch.dtype == np.float32
-  assert patch.max() == 0.0
+  # 0 dB is the track's maximum: a steady tone reaches it in every crop.
+  assert -0.1 < patch.max() <= 0.0
   assert patch.min() >= -80.0
   assert np.all(patch.argmax(axis=1) == 45)
 
@@ -93,17 +94,15 @@ def test_crop_is_deterministic_by_seed_and_matches_whole_track(tmp_path):
   np.testing.assert_array_equal(a, audio_features.audio_patch(path, seed=1))
   b = audio_features.audio_patch(path, seed=2)
   assert np.abs(a - b).mean() > 1.0
-  # The patch is the same 15 s of the whole-track CQT, re-referenced: the
-  # context read around the crop makes the seek invisible.
+  # The patch is the same 15 s of the track-referenced whole-track CQT.
   spec = audio_features.track_spectrogram(path)
   n = int(35.0 * SR)
   for seed, patch in ((1, a), (2, b)):
     start = audio_features.patch_offset(n, sr=SR, seed=seed)
     assert start % 1024 == 0 and 0 <= start <= n - 15 * SR
     frame = start // 1024
-    window = spec[frame:frame + 322]
-    window = np.maximum(window - window.max(), -80.0)
-    np.testing.assert_allclose(patch, window, atol=0.05)
+    assert frame == audio_features.patch_frame(n, sr=SR, seed=seed)
+    np.testing.assert_array_equal(patch, spec[frame:frame + 322])
 
 
 def test_patch_offset_is_uniform_over_valid_starts():
@@ -190,20 +189,19 @@ def test_track_windows_counts_and_positions():
   rng = np.random.default_rng(0)
   spec = -80.0 * rng.random((1000, 96)).astype(np.float32)
   # 15 % of 1000 dropped at each end: 700 frames, hop 161 -> 3 windows.
-  windows = audio_features.track_windows(spec, relative=False)
+  # The windows are crops, values unchanged (not re-referenced: the spec
+  # is already relative to the track's maximum).
+  windows = audio_features.track_windows(spec)
   assert windows.shape == (3, 322, 96) and windows.dtype == np.float32
   for i, window in enumerate(windows):
     np.testing.assert_array_equal(window, spec[150 + 161 * i:472 + 161 * i])
   assert audio_features.track_windows(spec, overlap=0.0).shape[0] == 2
   assert audio_features.track_windows(spec, drop=0.0).shape[0] == 1 + (
       1000 - 322) // 161
-  # Re-referenced windows: each has its own 0 dB maximum and -80 floor.
-  relative = audio_features.track_windows(spec)
-  np.testing.assert_array_equal(relative.max(axis=(1, 2)), 0.0)
-  assert relative.min() >= -80.0
+  assert audio_features.window_hop(0.5) == 161
   # The kept middle (400 - 2 * 60 = 280) is shorter than a patch: one
   # window centred in the whole spec.
-  middle = audio_features.track_windows(spec[:400], relative=False)
+  middle = audio_features.track_windows(spec[:400])
   np.testing.assert_array_equal(middle, spec[None, 39:361])
 
 
@@ -212,7 +210,7 @@ def test_window_starts_match_track_windows():
     spec = np.random.default_rng(frames).normal(
         size=(frames, audio_features.N_BINS)).astype(np.float32)
     starts = audio_features.window_starts(frames)
-    windows = audio_features.track_windows(spec, relative=False)
+    windows = audio_features.track_windows(spec)
     assert len(starts) == len(windows)
     for s, w in zip(starts, windows):
       np.testing.assert_array_equal(spec[s:s + audio_features.PATCH_FRAMES], w)
@@ -229,8 +227,7 @@ def test_track_windows_pads_a_short_spec_with_the_floor():
   spec[:, 45] = -10.0
   windows = audio_features.track_windows(spec)
   assert windows.shape == (1, 322, 96)
-  np.testing.assert_array_equal(windows[0, :100, 45], 0.0)
-  np.testing.assert_array_equal(windows[0, :100, 0], -20.0)
+  np.testing.assert_array_equal(windows[0, :100], spec)  # Not re-referenced.
   np.testing.assert_array_equal(windows[0, 100:], -80.0)
   with pytest.raises(ValueError, match='frames, 96'):
     audio_features.track_windows(np.zeros((10, 84)))
@@ -257,14 +254,8 @@ def test_patch_and_windows_from_one_decode(tmp_path, ext, native_sr):
   want = audio_features.track_windows(audio_features.track_spectrogram(path))
   assert windows.shape == (2, 322, 96) and windows.dtype == np.float32
   np.testing.assert_array_equal(windows, want)
-  if ext == 'mp3':
-    # mp3 seeks are not sample-exact: audio_patch's seeked read differs from
-    # the whole decode by a few thousandths of a dB.
-    np.testing.assert_allclose(
-        patch, audio_features.audio_patch(path, seed=4), atol=0.02)
-  else:
-    np.testing.assert_array_equal(patch,
-                                  audio_features.audio_patch(path, seed=4))
+  # audio_patch decodes the whole file too (mp3 included: no seek).
+  np.testing.assert_array_equal(patch, audio_features.audio_patch(path, seed=4))
 
 
 def test_patch_and_windows_of_a_short_track(tmp_path):
@@ -275,6 +266,82 @@ def test_patch_and_windows_of_a_short_track(tmp_path):
   assert windows.shape == (1, 322, 96)
   np.testing.assert_array_equal(windows, audio_features.track_windows(
       audio_features.track_spectrogram(path)))
+
+
+def _authors_log_cqt(y):
+  """The authors' code, in librosa directly: the whole track's CQT in dB
+  against the track's maximum (top_db=80), before any crop."""
+  c = librosa.cqt(y, sr=SR, hop_length=1024, fmin=librosa.note_to_hz('C1'),
+                  n_bins=96, bins_per_octave=12, window='hann')
+  return librosa.power_to_db(np.abs(c) ** 2, ref=np.max, top_db=80).T
+
+
+def _loud_and_quiet(seconds=60.0, loud=(26.0, 36.0), sr=SR):
+  """Music 40 dB down except for a loud stretch `loud` (seconds)."""
+  y = _music(seconds, sr=sr)
+  t = np.arange(y.size) / sr
+  return (y * np.where((t >= loud[0]) & (t < loud[1]), 1.0, 0.01)).astype(
+      np.float32)
+
+
+@pytest.mark.parametrize('ext,native_sr', [('wav', SR), ('flac', 44100)])
+def test_patch_is_a_crop_of_the_track_referenced_cqt(tmp_path, ext,
+                                                     native_sr):
+  path = tmp_path / f'loud_and_quiet.{ext}'
+  sf.write(path, _loud_and_quiet(sr=native_sr), native_sr)
+  want = _authors_log_cqt(audio_features.load_audio(path))
+  spec = audio_features.track_spectrogram(path)
+  np.testing.assert_allclose(spec, want, atol=1e-4)
+  n = 60 * native_sr
+  frame_of = lambda seed: audio_features.patch_frame(n, sr=native_sr,
+                                                     seed=seed)
+  # Seeds whose crop is all quiet (ends before 24 s, frame 516) and whose
+  # crop holds the whole loud stretch (frames 559-775).
+  quiet = next(s for s in range(10000) if frame_of(s) <= 180)
+  loud = next(s for s in range(10000) if 460 <= frame_of(s) <= 550)
+  for seed in (quiet, loud):
+    patch, windows = audio_features.audio_patch_and_windows(path, seed=seed)
+    frame = frame_of(seed)
+    np.testing.assert_allclose(patch, want[frame:frame + 322], atol=1e-4)
+    np.testing.assert_array_equal(
+        patch, audio_features.audio_patch(path, seed=seed))
+    assert patch.min() >= -80.0
+  # Not re-normalised to its own maximum: the quiet crop stays ~40 dB down,
+  # the loud one holds the track's 0 dB.
+  assert audio_features.audio_patch(path, seed=quiet).max() < -30.0
+  assert audio_features.audio_patch(path, seed=loud).max() == 0.0
+  # The windows, concatenated, are the same frames of the same spectrogram.
+  starts = audio_features.window_starts(want.shape[0])
+  assert starts == [193, 354, 515, 676] and windows.shape == (4, 322, 96)
+  np.testing.assert_allclose(
+      np.concatenate(windows),
+      np.concatenate([want[s:s + 322] for s in starts]), atol=1e-4)
+  # Window 0 (9-24 s) is quiet; window 2 (24-39 s) holds the loud stretch.
+  assert windows[0].max() < -30.0 and windows[2].max() == 0.0
+
+
+def test_the_floor_is_80_db_below_the_track_maximum():
+  y = _loud_and_quiet(30.0, loud=(0.0, 5.0))
+  spec = audio_features.cqt_db(y)
+  frame = int(12 * SR / 1024)  # Quiet from here on.
+  quiet = spec[frame:]
+  assert spec.max() == 0.0 and quiet.max() < -30.0
+  # Clipped 80 dB below the track's maximum: a crop of the quiet part goes
+  # down to -80, not to its own maximum - 80 (power_to_db(top_db) of the
+  # crop alone, even with the track's ref).
+  assert quiet.min() == -80.0
+  power = audio_features.cqt_power(y)
+  alone = librosa.power_to_db(power[frame:], ref=power.max(), top_db=80)
+  assert alone.min() < -90.0
+  np.testing.assert_array_equal(
+      audio_features.power_db(power[frame:], ref=power.max()), quiet)
+  # Digital silence: the floor everywhere, no NaN, whatever the reference.
+  zeros = np.zeros((10, 96), dtype=np.float32)
+  for ref in (None, 0.0):
+    np.testing.assert_array_equal(audio_features.power_db(zeros, ref=ref),
+                                  -80.0)
+  np.testing.assert_array_equal(
+      audio_features.power_db(zeros, ref=power.max()), -80.0)
 
 
 # --- Images -------------------------------------------------------------------

@@ -3,10 +3,11 @@
 SPEC §2 (Oramas et al. 2018, Sec 6.1 / 5.2 / 5.3), one module per modality:
 
 - `audio`: 22,050 Hz mono, constant-Q transform (hop 1024, 96 bins of 12 per
-  octave from C1, Hann window), `power_to_db(|C|^2, ref=max)`, as
+  octave from C1, Hann window), `power_to_db(|C|^2, ref=max, top_db=80)`
+  with the maximum over the whole track (the authors' code), as
   [frames, 96]. One seeded random 15 s patch (322 frames) per track for
-  training; whole-track windows (15 % dropped at each end, 50 % overlap) for
-  prediction.
+  training and whole-track windows (15 % dropped at each end, 50 % overlap)
+  for prediction, both crops of that track-referenced spectrogram.
 - `image`: any PIL mode to RGB, shorter side resized to 256 (for 224), centre
   crop 224 x 224, uint8; ImageNet mean/std applied later.
 - `text`: the reviews of an album joined in order, truncated at about 1,500

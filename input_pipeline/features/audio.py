@@ -1,11 +1,16 @@
 """Audio features: CQT patches and whole-track windows (SPEC §2; Sec 6.1).
 
 22,050 Hz mono, constant-Q transform (hop 1024, 96 bins of 12 per octave from
-C1, Hann window), `power_to_db(|C|^2, ref=max)`, as [frames, 96]. One seeded
-random 15 s patch (322 frames) per track for training (`audio_patch`);
+C1, Hann window) of the whole decoded track, then
+`power_to_db(|C|^2, ref=max, top_db=80)` with the maximum over the WHOLE
+track (the authors' code: the track's spectrogram is converted to dB, then
+cropped), as [frames, 96]: the track's loudest bin is 0 dB, its floor -80 dB,
+and a quiet passage stays quiet in every crop of it. `track_spectrogram` is
+that track-referenced log-CQT; both features are crops of it: one seeded
+random 15 s patch (322 frames) per track for training (`audio_patch`), and
 whole-track windows (15 % dropped at each end, 50 % overlap) for prediction
 (`track_windows`, and `window_starts`, their positions, which
-input_pipeline.streaming also cuts by).
+input_pipeline.streaming also cuts by, with the same track reference).
 
 Every reader raises `features.FeatureError` naming the file and the reason.
 What decoding observed (length, rate, channels, clipping, NaN, silence) is an
@@ -37,14 +42,17 @@ PATCH_SECONDS = 15.0
 PATCH_FRAMES = int(PATCH_SECONDS * SAMPLE_RATE / HOP_LENGTH)  # = 322
 PATCH_SAMPLES = int(round(PATCH_SECONDS * SAMPLE_RATE))  # 330,750 at 22.05k.
 # librosa.power_to_db's default dynamic range: everything more than 80 dB
-# below the maximum is clipped, so silence (and the zero padding of a short
-# track) sits at this floor.
+# below the track's maximum is clipped, so silence (and the zero padding of
+# a short track) sits at this floor.
 TOP_DB = 80.0
-# Audio read on each side of a patch's crop so that the CQT frames of the
-# crop see the same signal as in a whole-track CQT. The longest filter (C1,
-# Hann, Q = 1 / (2^(1/12) - 1)) is ~11,700 samples (0.53 s) long, so its half
-# support is ~0.27 s; 16 frames (0.74 s) covers it with room for librosa's
-# resampling filters. A whole number of hops keeps the frame grid aligned.
+# librosa.power_to_db's amin: powers below it count as it (log of 0).
+AMIN = 1e-10
+# Audio read on each side of a block of frames (input_pipeline.streaming) so
+# that its CQT frames see the same signal as in a whole-track CQT. The
+# longest filter (C1, Hann, Q = 1 / (2^(1/12) - 1)) is ~11,700 samples
+# (0.53 s) long, so its half support is ~0.27 s; 16 frames (0.74 s) covers
+# it with room for librosa's resampling filters. A whole number of hops keeps
+# the frame grid aligned.
 CONTEXT_FRAMES = 16
 # Resampler (SPEC §2 loads everything at 22,050 Hz); soxr_hq is librosa's
 # default, fast and close to band-limited.
@@ -171,20 +179,20 @@ def decode(path, *, nonfinite: str = 'zero'
 
 def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
            top_db: Optional[float] = TOP_DB) -> np.ndarray:
-  """Log-power constant-Q spectrogram (SPEC §2).
+  """Log-power constant-Q spectrogram of a whole signal (SPEC §2).
 
   `librosa.cqt(hop_length=1024, fmin=C1, n_bins=96, bins_per_octave=12,
-  window='hann')`, then `power_to_db(|C|^2, ref=np.max, top_db=80)`: the
-  loudest bin is 0 dB and everything is in [-80, 0]. Digital silence (all
-  zeros), for which ref=max is undefined, gives the floor -80 dB everywhere,
-  the value a silent stretch gets inside a louder track.
+  window='hann')`, then `power_to_db(|C|^2, ref=np.max, top_db=80)` with the
+  maximum over all of `y` (pass the whole track: the features are crops of
+  this): its loudest bin is 0 dB and everything is in [-80, 0]. Digital
+  silence (all zeros), for which ref=max is undefined, gives the floor -80 dB
+  everywhere, the value a silent stretch gets inside a louder track.
 
   Args:
     y: np.ndarray [shape=(n,)], mono audio at `sr`; n > 0, finite.
     sr: sample rate > 0 [scalar].
     top_db: dynamic range kept below the maximum, or None to keep all (down
-      to power 1e-10; `track_spectrogram` does, so that `track_windows` can
-      re-reference each window without losing its quiet bins).
+      to power AMIN).
 
   Returns:
     spec: np.ndarray [shape=(1 + n // 1024, 96), dtype=float32], dB.
@@ -206,29 +214,52 @@ def cqt_power(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
   return (np.abs(c) ** 2).T.astype(np.float32)
 
 
-def power_db(power: np.ndarray,
-              top_db: Optional[float] = TOP_DB) -> np.ndarray:
-  if not np.any(power > 0):
+def power_db(power: np.ndarray, top_db: Optional[float] = TOP_DB,
+             ref: Optional[float] = None) -> np.ndarray:
+  """`librosa.power_to_db(power, ref, top_db)`, the floor relative to `ref`.
+
+  Args:
+    power: np.ndarray [any shape] >= 0, |CQT|^2.
+    top_db: the floor is `top_db` dB below `ref` (librosa clips below the
+      maximum of `power` instead; the same when `ref` is that maximum), or
+      None for no floor (down to AMIN).
+    ref: the reference power, 0 dB: the maximum over the whole track when
+      `power` is a crop of it (input_pipeline.streaming); None: the maximum
+      of `power`. Values are capped at 0 dB, which a crop computed apart
+      from the track's reference may pass by a few thousandths of a dB.
+
+  Returns:
+    np.ndarray [power.shape, dtype=float32], dB in [-top_db, 0]; the floor
+    everywhere when ref is 0 (digital silence).
+  """
+  power = np.asarray(power, dtype=np.float32)
+  if ref is None:
+    ref = float(power.max()) if power.size else 0.0
+  if not ref > 0:
     return np.full(power.shape, -(top_db or TOP_DB), dtype=np.float32)
-  return librosa.power_to_db(power, ref=np.max,
-                             top_db=top_db).astype(np.float32)
+  # Both logs in float32, so the reference bin itself is exactly 0 dB.
+  ref = np.float32(max(float(ref), AMIN))
+  db = 10.0 * (np.log10(np.maximum(power, np.float32(AMIN))) - np.log10(ref))
+  return np.clip(db, None if top_db is None else -top_db, 0.0).astype(
+      np.float32)
 
 
 def track_spectrogram(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
-  """The whole-track CQT, zero-padded to at least one patch (for prediction).
+  """The track-referenced log-CQT of a whole file, padded to one patch.
 
-  In dB relative to the track's maximum without the 80 dB clipping
-  (`cqt_db(top_db=None)`): `track_windows` re-references each window to its
-  own maximum and clips there, which reproduces `audio_patch` of the same
-  15 s (to ~0.002 dB).
+  `cqt_db` of the whole decoded file (every sample of it: the reference is
+  the maximum over the whole track, the 15 % that the windows drop at each
+  end included), in dB relative to that maximum, floor -80 dB. The training
+  patch (`audio_patch`) and the prediction windows (`track_windows`) are
+  crops of it.
 
   Args:
     path: audio file (see `load_audio`).
     sr: sample rate [scalar].
 
   Returns:
-    spec: np.ndarray [shape=(frames >= 322, 96), dtype=float32], dB; feed it
-      to `track_windows`.
+    spec: np.ndarray [shape=(frames >= 322, 96), dtype=float32], dB in
+      [-80, 0]; feed it to `track_windows`.
   """
   return padded_spectrogram(load_audio(path, sr=sr), sr=sr)
 
@@ -240,15 +271,13 @@ def padded_spectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE
   if y.size < min_samples:
     # Silence, like `audio_patch`: the pad becomes the dB floor.
     y = np.pad(y, (0, min_samples - y.size))
-  return cqt_db(y, sr=sr, top_db=None)
+  return cqt_db(y, sr=sr)
 
 
-def patch_offset(num_samples: int, *, sr: int, seed: int) -> int:
-  """The seeded random start of a 15 s crop, on the CQT frame grid.
+def patch_frame(num_samples: int, *, sr: int, seed: int) -> int:
+  """The seeded random first CQT frame of a 15 s crop.
 
-  The start is a whole number of hops (1024 samples at 22,050 Hz) from the
-  track start, drawn uniformly over the starts that keep the crop inside the
-  track, so the patch's frames are frames of the whole-track CQT.
+  Drawn uniformly over the frames that keep the crop inside the track.
 
   Args:
     num_samples: length of the track at `sr` > 0 [scalar].
@@ -256,43 +285,42 @@ def patch_offset(num_samples: int, *, sr: int, seed: int) -> int:
     seed: any int >= 0.
 
   Returns:
-    start: in samples at `sr`, in [0, max(0, num_samples - 15 s)].
+    frame: in [0, max(0, (num_samples - 15 s) // hop)], hop = 1024 samples
+      at 22,050 Hz.
   """
   hop = HOP_LENGTH * sr / SAMPLE_RATE
   last = max(0, int((num_samples - PATCH_SECONDS * sr) // hop))
-  frame = int(np.random.default_rng(seed).integers(0, last + 1))
-  return int(round(frame * hop))
+  return int(np.random.default_rng(seed).integers(0, last + 1))
 
 
-def _crop_patch(y: np.ndarray, start: int, native_sr: int) -> np.ndarray:
-  """CQT patch of `y[start: start + 15 s]` (native rate), with context.
+def patch_offset(num_samples: int, *, sr: int, seed: int) -> int:
+  """`patch_frame` in samples at `sr`: the crop's start on the frame grid.
 
-  The segment [start - margin, start + 15 s + margin] is taken with zeros
-  outside the track: exactly what a whole-track CQT sees there, since
-  librosa.cqt pads with zeros too.
+  Returns:
+    start: in samples at `sr`, in [0, max(0, num_samples - 15 s)].
   """
-  margin = CONTEXT_FRAMES * HOP_LENGTH  # At 22,050 Hz.
-  seg_len = PATCH_FRAMES * HOP_LENGTH + 2 * margin
-  native = lambda n: int(round(n * native_sr / SAMPLE_RATE))
-  lo, hi = start - native(margin), start - native(margin) + native(seg_len)
-  segment = np.zeros(hi - lo, dtype=np.float32)
-  src_lo, src_hi = max(lo, 0), min(hi, y.size)
-  if src_hi > src_lo:
-    segment[src_lo - lo:src_hi - lo] = y[src_lo:src_hi]
-  segment = resample(segment, native_sr, SAMPLE_RATE)
-  power = cqt_power(segment)
-  return power_db(power[CONTEXT_FRAMES:CONTEXT_FRAMES + PATCH_FRAMES])
+  hop = HOP_LENGTH * sr / SAMPLE_RATE
+  return int(round(patch_frame(num_samples, sr=sr, seed=seed) * hop))
+
+
+def _decoded_spectrogram(path) -> Tuple[np.ndarray, int, int,
+                                        audio_info.AudioInfo]:
+  """(track_spectrogram, native length, native rate, info) of one decode."""
+  y, info = decode(path, nonfinite='raise')
+  spec = padded_spectrogram(resample(y, info.source_sr, SAMPLE_RATE))
+  return spec, y.size, info.source_sr, info
 
 
 def audio_patch(path, *, seed: int) -> np.ndarray:
   """One seeded random 15 s patch of a track (SPEC §2, [code]).
 
-  Reads only the crop plus `CONTEXT_FRAMES` of context on each side (seeking
-  in the file), resamples it to 22,050 Hz mono and returns the 322 CQT frames
-  of the crop in dB relative to the patch's own maximum (so the maximum is
-  0 dB). A track shorter than 15 s is zero-padded at its end (silence, so the
-  pad is the -80 dB floor). The crop start is uniform over the track and
-  depends only on the track length and `seed`.
+  The 322 frames from `patch_frame` of the track-referenced log-CQT
+  (`track_spectrogram`): the whole file is decoded and transformed, as the
+  authors' code does, so the patch is in dB relative to the WHOLE track's
+  maximum (a crop of a quiet passage stays well below 0 dB) with the floor
+  80 dB below it. A track shorter than 15 s is zero-padded at its end
+  (silence, so the pad is the -80 dB floor). The crop depends only on the
+  track length and `seed`.
 
   Args:
     path: wav, flac, ogg or mp3 file.
@@ -305,45 +333,19 @@ def audio_patch(path, *, seed: int) -> np.ndarray:
   Raises:
     FeatureError: see `load_audio`.
   """
-  with open_audio(path) as handle:
-    native_sr = handle.samplerate
-    total = handle.frames
-    patch_native = int(round(PATCH_SECONDS * native_sr))
-    margin_native = int(round(
-        (CONTEXT_FRAMES + 1) * HOP_LENGTH * native_sr / SAMPLE_RATE))
-    start = patch_offset(total, sr=native_sr, seed=seed)
-    read_lo = max(0, start - margin_native)
-    want = min(total, start + patch_native + margin_native) - read_lo
-    data = read_frames(handle, path, read_lo, want)
-  if data.shape[0] < want or total <= 0:
-    # The header's length was wrong (truncated file, odd mp3): decode the
-    # whole file and draw the crop from its true length.
-    y = load_audio(path, sr=native_sr)
-    start = patch_offset(y.size, sr=native_sr, seed=seed)
-    return _crop_patch(y, start, native_sr)
-  y = _check_samples(to_mono_float32(data), path)
-  # Index the crop inside the piece read: y[0] is sample `read_lo`.
-  padded = np.zeros(start - read_lo + patch_native + margin_native,
-                    dtype=np.float32)
-  n = min(y.size, padded.size)
-  padded[:n] = y[:n]
-  return _crop_patch(padded, start - read_lo, native_sr)
+  spec, num_samples, native_sr, _ = _decoded_spectrogram(path)
+  frame = patch_frame(num_samples, sr=native_sr, seed=seed)
+  return spec[frame:frame + PATCH_FRAMES].copy()
 
 
 def audio_patch_and_windows(path, *, seed: int, return_info: bool = False
                             ) -> Tuple[np.ndarray, ...]:
   """`audio_patch` and the `track_windows` of a track, decoding it once.
 
-  The patch is not cut from the whole-track spectrogram: that is equal only
-  to ~0.05 dB (resampling and CQT edges differ), and the training patches and
-  audio_stats.npz should not depend on whether windows are written. Instead
-  the whole file is decoded once and both features are computed from the
-  samples: the patch as `audio_patch` computes it from the same crop
-  (`audio_patch`'s own fallback for files whose header length is wrong does
-  the same), the windows exactly as `track_windows(track_spectrogram(path))`.
-  For wav, flac and ogg the patch equals `audio_patch` bit for bit; mp3 seeks
-  are not sample-exact, so there `audio_patch`'s seeked read differs from the
-  whole decode by a few thousandths of a dB (< 0.01 dB seen).
+  Both are crops of one track-referenced spectrogram (`track_spectrogram`),
+  so the patch equals `audio_patch` and the windows
+  `track_windows(track_spectrogram(path))`, bit for bit: the training
+  patches and audio_stats.npz do not depend on whether windows are written.
 
   Args:
     path: wav, flac, ogg or mp3 file.
@@ -359,12 +361,10 @@ def audio_patch_and_windows(path, *, seed: int, return_info: bool = False
   Raises:
     FeatureError: see `load_audio` (NaN samples too).
   """
-  y, info = decode(path, nonfinite='raise')
-  native_sr = info.source_sr
-  start = patch_offset(y.size, sr=native_sr, seed=seed)
-  patch = _crop_patch(y, start, native_sr)
-  windows = track_windows(padded_spectrogram(
-      resample(y, native_sr, SAMPLE_RATE), sr=SAMPLE_RATE))
+  spec, num_samples, native_sr, info = _decoded_spectrogram(path)
+  frame = patch_frame(num_samples, sr=native_sr, seed=seed)
+  patch = spec[frame:frame + PATCH_FRAMES].copy()
+  windows = track_windows(spec)
   return (patch, windows, info) if return_info else (patch, windows)
 
 
@@ -372,6 +372,11 @@ def _check_window_args(drop: float, overlap: float) -> None:
   if not 0 <= drop < 0.5 or not 0 <= overlap < 1:
     raise ValueError(f'drop ({drop}) must be in [0, 0.5) and overlap '
                      f'({overlap}) in [0, 1).')
+
+
+def window_hop(overlap: float = WINDOW_OVERLAP) -> int:
+  """Frames between consecutive window starts: int(322 * (1 - overlap))."""
+  return max(1, int(PATCH_FRAMES * (1 - overlap)))
 
 
 def window_starts(frames: int, *, drop: float = WINDOW_DROP,
@@ -389,8 +394,7 @@ def window_starts(frames: int, *, drop: float = WINDOW_DROP,
     overlap: fraction shared by consecutive windows, in [0, 1).
 
   Returns:
-    The starts, ascending: 1 + (kept - 322) // hop of them,
-    hop = int(322 * (1 - overlap)).
+    The starts, ascending: 1 + (kept - 322) // hop of them, `window_hop`.
   """
   if frames < PATCH_FRAMES:
     raise ValueError(f'window_starts needs >= {PATCH_FRAMES} frames; '
@@ -398,7 +402,7 @@ def window_starts(frames: int, *, drop: float = WINDOW_DROP,
   _check_window_args(drop, overlap)
   cut = int(frames * drop)
   lo, hi = cut, frames - cut
-  hop = max(1, int(PATCH_FRAMES * (1 - overlap)))
+  hop = window_hop(overlap)
   if hi - lo < PATCH_FRAMES:
     lo = (frames - PATCH_FRAMES) // 2
     hi = lo + PATCH_FRAMES
@@ -406,27 +410,26 @@ def window_starts(frames: int, *, drop: float = WINDOW_DROP,
 
 
 def track_windows(spec: np.ndarray, *, drop: float = WINDOW_DROP,
-                  overlap: float = WINDOW_OVERLAP,
-                  relative: bool = True) -> np.ndarray:
+                  overlap: float = WINDOW_OVERLAP) -> np.ndarray:
   """Whole-track prediction windows (SPEC §2, [code]).
 
   Cuts 322-frame windows at `window_starts` (`drop` of the frames dropped
   at each end, `overlap` between windows); the network's outputs are
-  averaged over them. A spec shorter than one patch gives one window padded
-  at its end with the -80 dB floor (as `audio_patch` pads with silence).
+  averaged over them. The values are kept as they are: each window stays in
+  dB relative to the whole track's maximum, like the training patch
+  (`audio_patch`), whose statistics (audio_stats.npz) standardise both. A
+  spec shorter than one patch gives one window padded at its end with the
+  -80 dB floor (as `audio_patch` pads with silence).
 
   Args:
-    spec: np.ndarray [shape=(frames, 96)], dB (`cqt_db`, `track_spectrogram`).
+    spec: np.ndarray [shape=(frames, 96)], dB relative to the track's
+      maximum (`track_spectrogram`).
     drop: fraction of frames dropped at each end, in [0, 0.5).
     overlap: fraction of a window shared with the next, in [0, 1).
-    relative: re-reference each window to its own maximum (0 dB, floor
-      -80 dB), which makes a window computed from a whole-track spectrogram
-      equal the `audio_patch` of the same 15 s; the training statistics
-      (audio_stats.npz) are of such patches.
 
   Returns:
     windows: np.ndarray [shape=(n_windows, 322, 96), dtype=float32],
-      n_windows = 1 + (kept - 322) // hop, hop = int(322 * (1 - overlap)).
+      n_windows = 1 + (kept - 322) // hop, hop = `window_hop(overlap)`.
   """
   spec = np.asarray(spec, dtype=np.float32)
   if spec.ndim != 2 or spec.shape[1] != N_BINS or spec.shape[0] == 0:
@@ -435,14 +438,9 @@ def track_windows(spec: np.ndarray, *, drop: float = WINDOW_DROP,
   _check_window_args(drop, overlap)
   frames = spec.shape[0]
   if frames < PATCH_FRAMES:
-    floor = spec.max() - TOP_DB if not relative else -TOP_DB
-    windows = np.full((1, PATCH_FRAMES, N_BINS), floor, dtype=np.float32)
-    windows[0, :frames] = spec - (spec.max() if relative else 0.0)
-  else:
-    starts = window_starts(frames, drop=drop, overlap=overlap)
-    windows = np.stack([spec[s:s + PATCH_FRAMES] for s in starts])
-    if relative:
-      windows = windows - windows.max(axis=(1, 2), keepdims=True)
-  if relative:
-    windows = np.maximum(windows, -TOP_DB)
-  return windows.astype(np.float32)
+    windows = np.full((1, PATCH_FRAMES, N_BINS), -TOP_DB, dtype=np.float32)
+    windows[0, :frames] = spec
+    return windows
+  starts = window_starts(frames, drop=drop, overlap=overlap)
+  return np.stack([spec[s:s + PATCH_FRAMES] for s in starts]).astype(
+      np.float32)

@@ -20,8 +20,9 @@ import numpy as np
 # is 32767 / 32768 = 0.99997, and decoders of clipped lossy files overshoot
 # past 1.0.
 CLIP_LEVEL = 0.999
-# A peak below this is silence to a listener, but power_db(ref=max) would
-# still stretch it (dither, hiss) over the full 80 dB range, as loud as music.
+# A peak below this is silence to a listener, but the log-CQT, in dB relative
+# to the track's own maximum, would still stretch it (dither, hiss) over the
+# full 80 dB range, as loud as music.
 SILENCE_DBFS = -60.0
 
 
