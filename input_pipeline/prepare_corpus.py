@@ -1,7 +1,8 @@
 """What `mmgenre prepare` reads: a corpus directory as per-modality Items.
 
 `load_mumu_corpus` and `load_msdi_corpus` read a corpus directory
-(docs/data_formats.md §1) and its splits (computed with a seed, or read from
+(docs/data_formats.md §1) and its splits (`splits`: the release split, the
+MSD-I default; computed with a seed, the MuMu default; or read from
 items_index_*.tsv) into a `Corpus`: for every modality and split, the Items
 to turn into records, each with its labels and its input file, or why the
 file is missing. Everything left out on the way goes to the `SkipLog`, the
@@ -47,6 +48,15 @@ BUDGET_KINDS = {'rows': 'rows of {metadata_file}',
                 'text': 'album texts'}
 AUDIO_EXTENSIONS = ('wav', 'flac', 'ogg', 'mp3')
 IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png')
+# Where the splits come from (`splits`, `mmgenre prepare --splits`): the
+# release file's own split (MSD-I's `set` column), an artist-filtered split
+# computed with the seed, or any other value: a directory of
+# items_index_*.tsv.
+RELEASE_SPLITS = 'release'
+COMPUTED_SPLITS = 'computed'
+DIRECTORY_SPLITS = 'directory'  # Only as the manifest's splits_source.
+# MSD-I ships its split (the paper's); MuMu has none for its genre labels.
+DEFAULT_SPLITS = {'mumu': COMPUTED_SPLITS, 'msdi': RELEASE_SPLITS}
 
 
 class PrepareError(RuntimeError):
@@ -164,11 +174,51 @@ def _audio_item(data_dir, split, track_id, album_id, labels) -> Item:
                labels, path, looked_for)
 
 
+def splits_arg(dataset: str, splits) -> str:
+  """`splits` as recorded: RELEASE_SPLITS, COMPUTED_SPLITS or a directory.
+
+  Args:
+    dataset: 'mumu' or 'msdi'.
+    splits: None (the dataset's DEFAULT_SPLITS), RELEASE_SPLITS,
+      COMPUTED_SPLITS, or a directory of items_index_*.tsv (str or path; a
+      directory named like a keyword is given as a path or './release').
+  """
+  if splits is None:
+    return DEFAULT_SPLITS.get(dataset, COMPUTED_SPLITS)
+  if isinstance(splits, str) and splits in (RELEASE_SPLITS, COMPUTED_SPLITS):
+    return splits
+  return os.fspath(splits)
+
+
+def checked_splits(dataset: str, splits) -> str:
+  """splits_arg(dataset, splits); a PrepareError when the dataset has no
+  such split (MuMu has no release split)."""
+  splits = splits_arg(dataset, splits)
+  if dataset == 'mumu' and splits == RELEASE_SPLITS:
+    raise PrepareError(
+        f'--splits {RELEASE_SPLITS}: the MuMu release has no train/val/test '
+        'split of its albums; use --splits compute (the default: an '
+        'artist-filtered 80/10/10 split with --seed) or --splits DIR '
+        '(items_index_*.tsv, e.g. from `mmgenre splits`).')
+  return splits
+
+
+def splits_source(splits: str) -> str:
+  """The manifest's `splits_source` of a splits_arg: release, computed or
+  directory."""
+  if splits in (RELEASE_SPLITS, COMPUTED_SPLITS):
+    return splits
+  return DIRECTORY_SPLITS
+
+
 def _resolve_splits(computed: Callable[[], Dict[str, List[str]]],
-                    splits_dir) -> Dict[str, List[str]]:
-  if splits_dir is None:
+                    splits: str, release=None) -> Dict[str, List[str]]:
+  """The splits named by a splits_arg; release: the release split's reader."""
+  if splits == COMPUTED_SPLITS:
     return computed()
-  return splits_lib.read_splits(splits_dir)
+  if splits == RELEASE_SPLITS:
+    return release()
+  return splits_lib.read_splits(splits)
 
 
 def _row_reporter(skips: SkipLog, path) -> release_format.OnBadRow:
@@ -190,15 +240,16 @@ def _report_unsplit(skips: SkipLog, ids, split_of, release, splits_dir,
   return len(unsplit)
 
 
-def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
+def load_mumu_corpus(data_dir, *, splits=None, seed: int = 0,
                      min_albums: int = 1,
                      skips: SkipLog) -> Corpus:
   """Reads a MuMu corpus directory into per-modality Items.
 
   Args:
     data_dir: the corpus (docs/data_formats.md §1).
-    splits_dir: items_index_*.tsv of album ids; computed (mumu_splits with
-      `seed`) when None.
+    splits: a directory of items_index_*.tsv of album ids, or
+      COMPUTED_SPLITS (mumu_splits with `seed`, also when None). MuMu has no
+      release split: RELEASE_SPLITS is a PrepareError.
     seed: split seed.
     min_albums: keep labels on >= this many albums.
     skips: receives the CSV rows and review lines left out, albums without
@@ -208,6 +259,7 @@ def load_mumu_corpus(data_dir, *, splits_dir=None, seed: int = 0,
     The Corpus.
   """
   data_dir = pathlib.Path(data_dir)
+  splits_dir = checked_splits('mumu', splits)
   csv_path = next((data_dir / name for name in layout.MUMU_CSVS
                    if (data_dir / name).is_file()), None)
   if csv_path is None:
@@ -301,19 +353,21 @@ def _mumu_items(data_dir: pathlib.Path, dataset: mumu.MuMuDataset, splits,
   return items, kept_splits
 
 
-def load_msdi_corpus(data_dir, *, splits_dir=None, seed: int = 0,
+def load_msdi_corpus(data_dir, *, splits=None, seed: int = 0,
                      skips: SkipLog) -> Corpus:
   """Reads an MSD-I corpus directory into per-modality Items.
 
   Args:
     data_dir: the corpus, with MSD-I_dataset.tsv; `image_url` is a path
       relative to it.
-    splits_dir: items_index_*.tsv of track ids; computed (msdi_splits with
-      `seed`) when None.
+    splits: RELEASE_SPLITS (the `set` column, also when None),
+      COMPUTED_SPLITS (msdi_splits with `seed`), or a directory of
+      items_index_*.tsv of track ids.
     seed: split seed.
     skips: receives rows with an unknown genre (msdi.load_msdi leaves them
-      out, in memory), malformed and repeated rows, tracks in no split file
-      and split entries not in the TSV.
+      out, in memory), malformed and repeated rows (with the release split:
+      an empty or unknown `set` too), tracks in no split file and split
+      entries not in the TSV.
 
   Returns:
     The Corpus.
@@ -330,10 +384,14 @@ def load_msdi_corpus(data_dir, *, splits_dir=None, seed: int = 0,
               f'unknown label {genre!r} (line {line}); MSD-I genres are '
               f'{list(msdi.MSDI_GENRES)}')
 
+  splits_dir = splits_arg('msdi', splits)
+  # The release split needs the `set` column: without it the header is an
+  # error naming the fix; an empty or unknown set is a bad row.
   dataset = msdi.load_msdi(tsv_path, on_unknown_genre=unknown_genre,
-                           on_bad_row=_row_reporter(skips, tsv_path))
+                           on_bad_row=_row_reporter(skips, tsv_path),
+                           require_set=splits_dir == RELEASE_SPLITS)
   splits = _resolve_splits(lambda: splits_lib.msdi_splits(dataset, seed),
-                           splits_dir)
+                           splits_dir, dataset.release_splits)
   split_of = {t: name for name, ids in splits.items() for t in ids}
   unsplit = _report_unsplit(skips, dataset.tracks, split_of, tsv_path.name,
                             splits_dir, 'track')

@@ -37,7 +37,8 @@ def format_error(path, line: Optional[int], message: str,
 
 
 def read_header(reader, path, required: Sequence[str],
-                sep_name: str) -> Dict[str, int]:
+                sep_name: str,
+                optional: Sequence[str] = ()) -> Dict[str, int]:
   """Reads a header row and maps each required column to its position.
 
   Args:
@@ -45,9 +46,12 @@ def read_header(reader, path, required: Sequence[str],
     path: the file, for error messages.
     required: column names that must all be present (extra ones are ignored).
     sep_name: 'comma' or 'tab', for the hint when the separator is wrong.
+    optional: column names mapped when present, left out of the result
+      when absent.
 
   Returns:
-    column name -> field index.
+    column name -> field index, for the required and the optional columns
+    present.
   """
   try:
     header = next(reader)
@@ -65,7 +69,8 @@ def read_header(reader, path, required: Sequence[str],
     raise format_error(
         path, 1, f'missing column(s) {missing} in the header {header}; '
         f'expected the columns {list(required)}.{hint}')
-  return {name: header.index(name) for name in required}
+  return {name: header.index(name)
+          for name in (*required, *optional) if name in header}
 
 
 class RowError(ValueError):

@@ -6,6 +6,10 @@ recognising the artist. Items that share any artist or album (an album whose
 tracks name several artists, an artist with several albums) form one
 connected component, and components, not items, are assigned to splits.
 
+MSD-I also ships the authors' split, its `set` column
+(msdi.MSDIDataset.release_splits): `mmgenre prepare` uses that by default,
+and these functions only with `--splits compute`. MuMu has none.
+
   mmgenre splits --dataset mumu --metadata MuMu_dataset_multi-label.csv \
       --labels genre_labels_MuMu.tsv --out splits/ --seed 0
 

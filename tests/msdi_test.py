@@ -136,3 +136,60 @@ def test_bad_and_repeated_rows_can_be_left_out(tmp_path):
                      match=r"MSD-I_dataset.tsv, line 3, column "
                      r"'msd_track_id': duplicate of line 2"):
     msdi.load_msdi(path, on_unknown_genre=lambda *r: None)
+
+
+def test_release_split_is_the_set_column_row_for_row(tmp_path):
+  rows = [['TRA', 'Rock', '1', 'train', 'AR1', 'a.jpg'],
+          ['TRB', 'Jazz', '2', 'Test', 'AR2', 'b.jpg'],
+          ['TRC', 'Pop', '3', ' val ', 'AR3', 'c.jpg'],
+          ['TRD', 'Rock', '4', 'validation', 'AR4', 'd.jpg'],
+          ['TRE', 'Jazz', '5', 'TRAIN', 'AR5', 'e.jpg'],
+          ['TRF', 'Pop', '6', 'test', 'AR6', 'f.jpg']]
+  dataset = msdi.load_msdi(write_tsv(tmp_path / 'MSD-I_dataset.tsv', rows))
+  assert dataset.has_set
+  # The release's names are ours (input_pipeline.splits.SPLIT_NAMES);
+  # case, spaces and 'validation' are forgiven.
+  assert msdi.MSDI_SETS == ('train', 'val', 'test')
+  want = {'train': [], 'val': [], 'test': []}
+  for row in rows:
+    want[msdi.canonical_set(row[3])].append(row[0])
+  assert dataset.release_splits() == want == {
+      'train': ['TRA', 'TRE'], 'val': ['TRC', 'TRD'], 'test': ['TRB', 'TRF']}
+  assert [t.set for t in dataset.tracks.values()] == [
+      'train', 'test', 'val', 'val', 'train', 'test']
+  for bad in ('dev', 'training', 'vals', ''):
+    with pytest.raises(ValueError):
+      msdi.canonical_set(bad)
+
+
+def test_set_column_is_needed_only_for_the_release_split(tmp_path):
+  header = '\t'.join(c for c in msdi.MSDI_COLUMNS if c != 'set')
+  path = write_tsv(tmp_path / 'MSD-I_dataset.tsv',
+                   [['TRA', 'Rock', '1', 'AR1', 'a.jpg'],
+                    ['TRB', 'Jazz', '2', 'AR2', 'b.jpg']], header=header)
+  with pytest.raises(release_format.DataFormatError,
+                     match=r"MSD-I_dataset.tsv, line 1: the header has no "
+                     r"'set' column.*--splits compute"):
+    msdi.load_msdi(path)
+  dataset = msdi.load_msdi(path, require_set=False)
+  assert list(dataset.tracks) == ['TRA', 'TRB'] and not dataset.has_set
+  assert {t.set for t in dataset.tracks.values()} == {''}
+  with pytest.raises(ValueError, match="no 'set' column"):
+    dataset.release_splits()
+  # A set column with bad values: bad rows for the release split, read as
+  # '' (and kept) for another split.
+  path = write_tsv(tmp_path / 'bad_sets.tsv', [
+      ['TRA', 'Rock', '1', 'train', 'AR1', 'a.jpg'],
+      ['TRB', 'Jazz', '2', 'dev', 'AR2', 'b.jpg'],
+      ['TRC', 'Pop', '3', '', 'AR3', 'c.jpg']])
+  bad = []
+  dataset = msdi.load_msdi(path, on_bad_row=lambda *r: bad.append(r))
+  assert list(dataset.tracks) == ['TRA']
+  assert [(track, line) for track, line, _ in bad] == [('TRB', 3), ('TRC', 4)]
+  assert bad[0][2] == ("column 'set': unknown set 'dev'; expected one of "
+                       "['train', 'val', 'test'] (the release split)")
+  assert bad[1][2] == "column 'set': empty value; every row needs one"
+  lenient = msdi.load_msdi(path, require_set=False)
+  assert [t.set for t in lenient.tracks.values()] == ['train', '', '']
+  with pytest.raises(ValueError, match="'TRB' has no valid 'set'"):
+    lenient.release_splits()

@@ -221,6 +221,32 @@ def test_cli_msdi_round_trip(tmp_path, capsys):
   assert 'val' in capsys.readouterr().out
 
 
+def test_cli_msdi_split_needs_no_set_column(tmp_path):
+  # A computed split ignores the release split (the `set` column): the
+  # column may be absent or hold values that are not sets.
+  metadata = write_msdi_tsv(tmp_path / 'MSD-I_dataset.tsv')
+  assert cli.main(['splits', '--dataset', 'msdi', '--metadata', str(metadata),
+                   '--out', str(tmp_path / 'with'), '--seed', '1']) == 0
+  rows = [line.split('\t') for line in metadata.read_text().splitlines()]
+  at = rows[0].index('set')
+  no_set = tmp_path / 'no_set.tsv'
+  no_set.write_text(''.join('\t'.join(r[:at] + r[at + 1:]) + '\n'
+                            for r in rows))
+  bad_sets = tmp_path / 'bad_sets.tsv'
+  bad_sets.write_text(''.join(
+      '\t'.join(r[:at] + [['dev', ''][i % 2] if i else r[at]] + r[at + 1:])
+      + '\n' for i, r in enumerate(rows)))
+  for name, path in (('without', no_set), ('bad', bad_sets)):
+    assert cli.main(['splits', '--dataset', 'msdi', '--metadata', str(path),
+                     '--out', str(tmp_path / name), '--seed', '1']) == 0
+    assert splits_lib.read_splits(tmp_path / name) == splits_lib.read_splits(
+        tmp_path / 'with'), name
+
+
+def test_msdi_release_sets_are_the_split_names():
+  assert msdi.MSDI_SETS == NAMES
+
+
 def test_cli_reports_malformed_file(tmp_path, capsys):
   bad = tmp_path / 'broken.csv'
   bad.write_text('amazon_id,genres\nA1,Rock\n')

@@ -6,7 +6,8 @@
 writes splits/items_index_{train,val,test}.tsv, one id per line, and prints
 the items and artists per split (input_pipeline.splits: the paper's 80/10/10
 MuMu album split and 70/15/15 MSD-I track split, no artist or album in two
-splits).
+splits). MSD-I's own release split (its `set` column) needs no split files:
+`mmgenre prepare --dataset msdi` uses it by default.
 """
 
 import argparse
@@ -51,7 +52,9 @@ def main(args: argparse.Namespace) -> int:
         print('mmgenre splits: error: --labels, --taxonomy and --min-albums '
               'apply only to --dataset mumu.', file=sys.stderr)
         return 2
-      dataset = msdi.load_msdi(args.metadata)
+      # A computed split: the `set` column (the release split) may be
+      # absent and is not checked.
+      dataset = msdi.load_msdi(args.metadata, require_set=False)
       item_groups = splits_lib.msdi_item_groups(dataset)
       proportions = splits_lib.MSDI_PROPORTIONS
   except (OSError, ValueError) as e:
