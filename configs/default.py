@@ -21,13 +21,28 @@ OUTPUT_SIZE_FIELD = {'cosine': 'factor_dim', 'logistic': 'num_labels',
                      'softmax': 'num_labels'}
 
 
-# The image network's training [code] (SPEC §4, the Lua Torch ResNet
-# fine-tuning): SGD with Nesterov momentum 0.9, lr 1e-4, batch 50, weight
-# decay 1e-4 on all weights, lr x0.1 every 30 epochs, 90 epochs.
-IMAGE_OPTIMIZER = {'learning_rate': 1e-4, 'momentum': 0.9,
-                   'weight_decay': 1e-4, 'lr_decay_epochs': 30,
-                   'lr_decay_factor': 0.1, 'batch_size': 50,
-                   'num_epochs': 90}
+# Weight decay of the image network, on all weights and biases (Sec 3.2:
+# "weight decay is applied to all weights and biases (i.e., not focusing on
+# convolutional layers only)": batch-norm scales and biases and the output
+# head included, train_state.create_optimizer). The paper gives no value;
+# 1e-4 is the authors' Lua Torch code's (SPEC §4 [code]).
+IMAGE_WEIGHT_DECAY = 1e-4
+# The image network's training in the paper's text (Sec 6.2, 7.3.3; SPEC §4,
+# the default): Adam, lr 1e-4, mini-batches of 50, 90 epochs ("once the
+# network converges": no early stopping, patience = the epoch count; the
+# best validation checkpoint is still the one kept).
+IMAGE_TRAINING = {'optimizer': 'adam', 'learning_rate': 1e-4,
+                  'weight_decay': IMAGE_WEIGHT_DECAY, 'lr_decay_epochs': 0,
+                  'batch_size': 50, 'num_epochs': 90, 'patience': 90}
+# The authors' Lua Torch fine-tuning (SPEC §4 [code]; the configs' '-sgd'
+# variants): SGD with Nesterov momentum 0.9, lr 1e-4, batch 50, weight decay
+# 1e-4 on all weights, lr x0.1 every 30 epochs, 90 epochs.
+IMAGE_TRAINING_SGD = {'optimizer': 'sgd', 'learning_rate': 1e-4,
+                      'momentum': 0.9, 'weight_decay': IMAGE_WEIGHT_DECAY,
+                      'lr_decay_epochs': 30, 'lr_decay_factor': 0.1,
+                      'batch_size': 50, 'num_epochs': 90, 'patience': 90}
+# The image network's recipes, by name (set_image_optimizer).
+IMAGE_RECIPES = {'adam': IMAGE_TRAINING, 'sgd': IMAGE_TRAINING_SGD}
 
 
 def set_target(config: ml_collections.ConfigDict, target: str) -> None:
@@ -49,10 +64,14 @@ def set_target(config: ml_collections.ConfigDict, target: str) -> None:
   config.model.num_outputs = config.data.get_ref(OUTPUT_SIZE_FIELD[target])
 
 
-def set_image_optimizer(config: ml_collections.ConfigDict) -> None:
-  """The image network's optimizer (SPEC §4 [code], IMAGE_OPTIMIZER)."""
-  config.train.optimizer = 'sgd'
-  for field, value in IMAGE_OPTIMIZER.items():
+def set_image_optimizer(config: ml_collections.ConfigDict,
+                        recipe: str = 'adam') -> None:
+  """The image network's training: 'adam' (the paper's text, IMAGE_TRAINING)
+  or 'sgd' (the authors' code, IMAGE_TRAINING_SGD)."""
+  if recipe not in IMAGE_RECIPES:
+    raise ValueError(f'Unknown image recipe {recipe!r}; use one of '
+                     f'{tuple(IMAGE_RECIPES)}.')
+  for field, value in IMAGE_RECIPES[recipe].items():
     config.train[field] = value
 
 
@@ -83,8 +102,19 @@ def get_config() -> ml_collections.ConfigDict:
   # TIMBRE baseline input: mean, max, variance, L2-norm of the 12 MSD timbre
   # coefficients (Sec 7.3.1).
   config.data.timbre_dim = 48
-  # Side of the square image fed to ResNet (SPEC §2: centre crop 224).
+  # Side of the square image fed to ResNet (SPEC §2: centre crop 224); the
+  # shards store covers at round(image_size * 256 / 224) (manifest
+  # stored_image_size), evaluation takes their centre crop.
   config.data.image_size = 224
+  # Side S of the stored covers the crops are taken from: filled in from the
+  # shards' manifest (stored_image_size) when a stage starts; 0 = not yet.
+  config.data.stored_image_size = 0
+  # Training augmentation of the covers (Sec 3.2; fields and their meaning:
+  # input_pipeline.pipeline.ImageAugment): random-resized crops (crop_area
+  # fraction of the stored cover, crop_aspect), colour jitter (brightness,
+  # contrast, saturation), PCA lighting noise (lighting), flips.
+  config.data.image_augment = ml_collections.ConfigDict(
+      dict(specs.IMAGE_AUGMENT))
   # Fusion / alignment stages only (docs/workdirs.md §2): representation name
   # -> the stage workdir that extracted it, e.g. {'audio': 'W/audio', 'text':
   # 'W/text'} reads W/audio/representations/audio/<split>.npz, ... The inputs
@@ -119,9 +149,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.conv_layout = 'freq_channels'
   # ResNet only: path of ImageNet weights in torchvision layout (.npz, see
   # mmgenre_jax/models/image.py) loaded into the body after initialisation
-  # (SPEC §4: "ResNet-101 from ImageNet weights, fine-tuned"); '' trains from
-  # scratch. The output head is always fresh.
+  # (SPEC §4: "ResNet-101 from ImageNet weights, fine-tuned"); '' starts from
+  # a fresh initialisation, which a torchvision depth allows only with
+  # from_scratch. The output head is always fresh.
   config.model.pretrained = ''
+  # ResNet only: True trains a torchvision depth (18, 34, 50, 101) without
+  # ImageNet weights; False (the paper, Sec 3.2) refuses to start the image
+  # stage without config.model.pretrained (train_state.check_image_init).
+  # The 'tiny' ResNet has no ImageNet weights and always starts fresh.
+  config.model.from_scratch = False
   # Alignment only: margin m of the negative terms (Sec 3.4: 0.5 was best).
   config.model.margin = specs.ALIGNMENT_MARGIN
 
@@ -129,18 +165,18 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   # SPEC §4 training [code]: Adam with the default parameters, lr 1e-3.
   # 'sgd' is SGD with Nesterov momentum config.train.momentum, the image
-  # network's optimizer (set_image_optimizer).
+  # network's optimizer in the authors' code (set_image_optimizer).
   config.train.optimizer = 'adam'
   config.train.learning_rate = 1e-3
   # SGD momentum (unused by Adam).
-  config.train.momentum = IMAGE_OPTIMIZER['momentum']
+  config.train.momentum = IMAGE_TRAINING_SGD['momentum']
   # Added to the gradient as weight_decay * params (torch's weight_decay);
-  # 0 = none (SPEC §4: the image network uses 1e-4 on all weights).
+  # 0 = none (the image network: IMAGE_WEIGHT_DECAY on all weights).
   config.train.weight_decay = 0.0
   # Step schedule: the learning rate is multiplied by lr_decay_factor every
   # lr_decay_epochs epochs; 0 = constant rate.
   config.train.lr_decay_epochs = 0
-  config.train.lr_decay_factor = IMAGE_OPTIMIZER['lr_decay_factor']
+  config.train.lr_decay_factor = IMAGE_TRAINING_SGD['lr_decay_factor']
   # Mini-batches of 32 items (Sec 6.2, 7.3.2).
   config.train.batch_size = 32
   # At most 100 epochs (Sec 6.2) ...

@@ -25,6 +25,7 @@ and statistics are read through etils.epath, and tf.data reads the shard
 files by their URL itself (docs/tpu_pod.md §3).
 """
 
+import dataclasses
 import json
 import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -36,6 +37,7 @@ from input_pipeline import layout
 from input_pipeline import normalisation
 from input_pipeline import startup
 from input_pipeline import tfrecord
+from input_pipeline.features import image as image_features
 
 tf = startup.import_tensorflow()
 
@@ -49,11 +51,76 @@ REQUIRED_MANIFEST_KEYS = ('format_version', 'complete', 'dataset', 'labels',
 STD_FLOOR = normalisation.STD_FLOOR
 # Records in the shuffle buffer (about 250 MB of audio patches at most).
 SHUFFLE_BUFFER = 2048
-# Mild photometric distortions for training covers (SPEC §2: "photometric
-# distortions"), on [0, 1] pixel values.
-BRIGHTNESS_DELTA = 0.1
-CONTRAST_RANGE = (0.9, 1.1)
-SATURATION_RANGE = (0.9, 1.1)
+# Luma weights of the grey image that contrast and saturation blend with
+# (fb.resnet.torch's grayscale, ITU-R 601).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageAugment:
+  """The training augmentation of covers (paper Sec 3.2).
+
+  The paper trains "the original ResNet" (fb.resnet.torch) with "the scaling
+  and aspect ratio augmentation" of Szegedy et al. (2015) and "the
+  photometric distortions" of Howard (2013); the defaults are that code's
+  ImageNet training transforms, in its order: a random-resized crop (area
+  fraction in crop_area of the stored cover, aspect ratio in crop_aspect,
+  resized to the C x C input), colour jitter (brightness, contrast,
+  saturation: each blends with black / the mean grey / the grey image by a
+  factor 1 + U(-x, x); fixed order here, fb.resnet.torch shuffles it), PCA
+  lighting noise (alpha ~ N(0, lighting) per ImageNet RGB eigenvector), a
+  horizontal flip with probability 1/2 when flip; pixels are clipped to
+  [0, 1] before the ImageNet standardisation. 0 turns a distortion off;
+  crop_area (1, 1) with crop_aspect (1, 1) resizes the whole stored cover.
+  configs/default.py copies these values into config.data.image_augment
+  (models/specs.IMAGE_AUGMENT).
+  """
+  crop_area: Tuple[float, float] = (0.08, 1.0)
+  crop_aspect: Tuple[float, float] = (3 / 4, 4 / 3)
+  brightness: float = 0.4
+  contrast: float = 0.4
+  saturation: float = 0.4
+  lighting: float = 0.1
+  flip: bool = True
+
+  @classmethod
+  def from_mapping(cls, values: Optional[Mapping[str, Any]]
+                   ) -> 'ImageAugment':
+    """An ImageAugment from config.data.image_augment (None: the defaults).
+
+    Raises:
+      ValueError: an unknown key or a value out of range, naming it.
+    """
+    if values is None:
+      return cls()
+    if isinstance(values, cls):
+      return values
+    values = dict(values)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+      raise ValueError(f'Unknown image augmentation settings {unknown}; '
+                       f'known: {sorted(fields)}.')
+    for key in ('crop_area', 'crop_aspect'):
+      if key in values:
+        values[key] = tuple(float(v) for v in values[key])
+    augment = cls(**values)
+    low, high = augment.crop_area
+    if not 0 < low <= high <= 1:
+      raise ValueError(f'image augmentation crop_area {augment.crop_area}: '
+                       'give 0 < low <= high <= 1 (fractions of the cover).')
+    low, high = augment.crop_aspect
+    if not 0 < low <= high:
+      raise ValueError(f'image augmentation crop_aspect '
+                       f'{augment.crop_aspect}: give 0 < low <= high.')
+    for key in ('brightness', 'contrast', 'saturation'):
+      if not 0 <= getattr(augment, key) < 1:
+        raise ValueError(f'image augmentation {key}={getattr(augment, key)}'
+                         ': give a strength in [0, 1) (0 turns it off).')
+    if augment.lighting < 0:
+      raise ValueError(f'image augmentation lighting={augment.lighting}: '
+                       'give a standard deviation >= 0 (0 turns it off).')
+    return augment
 
 
 class ManifestError(ValueError):
@@ -194,27 +261,94 @@ def _labels(labels: tf.Tensor, manifest) -> tf.Tensor:
   return tf.cast(tf.reshape(labels, []), tf.int32)
 
 
-def _augment_image(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-  """Random flip + mild photometric jitter of a [S, S, 3] [0, 1] image."""
-  seeds = tf.random.experimental.stateless_split(seed, 4)
-  image = tf.image.stateless_random_flip_left_right(image, seeds[0])
-  image = tf.image.stateless_random_brightness(image, BRIGHTNESS_DELTA,
-                                               seeds[1])
-  image = tf.image.stateless_random_contrast(image, *CONTRAST_RANGE,
-                                             seed=seeds[2])
-  image = tf.image.stateless_random_saturation(image, *SATURATION_RANGE,
-                                               seed=seeds[3])
+def image_sizes(manifest) -> Tuple[int, int]:
+  """(C, S): the network's input crop and the side of the stored covers.
+
+  Shards prepared before covers were stored larger than the crop have no
+  `stored_image_size`: there S = C (the centre crop is the whole cover).
+  """
+  crop = int(manifest['image_size'])
+  stored = int(manifest.get('stored_image_size') or crop)
+  if stored < crop:
+    raise ManifestError(f'The manifest stores covers at {stored} px, smaller '
+                        f'than the {crop} px crop; prepare again.')
+  return crop, stored
+
+
+def centre_crop(image: tf.Tensor, size: int) -> tf.Tensor:
+  """The evaluation crop: the centre size x size of an [S, S, 3] image.
+
+  Offsets (S - size) // 2, as features.image.centre_crop (tagging).
+  """
+  stored = int(image.shape[0])
+  offset = (stored - size) // 2
+  return image[offset:offset + size, offset:offset + size]
+
+
+def _grey(image: tf.Tensor) -> tf.Tensor:
+  """[H, W, 1] luma of an [H, W, 3] image."""
+  return tf.reduce_sum(image * tf.constant(LUMA_WEIGHTS, tf.float32), -1,
+                       keepdims=True)
+
+
+def _jitter_factor(strength: float, seed: tf.Tensor) -> tf.Tensor:
+  return tf.random.stateless_uniform([], seed, 1.0 - strength,
+                                     1.0 + strength)
+
+
+def augment_image(image: tf.Tensor, seed: tf.Tensor, size: int,
+                  augment: ImageAugment) -> tf.Tensor:
+  """A training view of a stored cover (ImageAugment), float32 [C, C, 3].
+
+  Args:
+    image: float32 [S, S, 3] on [0, 1], the stored cover.
+    seed: int64 [2], the stateless seed of this example.
+    size: C, the side of the output.
+    augment: the settings.
+
+  Returns:
+    float32 [size, size, 3] on [0, 1].
+  """
+  seeds = tf.random.experimental.stateless_split(seed, 7)
+  begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      tf.shape(image), tf.constant([[[0.0, 0.0, 1.0, 1.0]]], tf.float32),
+      seed=seeds[0], min_object_covered=0.0,
+      aspect_ratio_range=augment.crop_aspect, area_range=augment.crop_area,
+      max_attempts=10, use_image_if_no_bounding_boxes=True)
+  image = tf.slice(image, begin, crop_size)
+  image = tf.image.resize(image, (size, size), method='bilinear',
+                          antialias=True)
+  image = tf.ensure_shape(image, (size, size, 3))
+  if augment.brightness:
+    image = image * _jitter_factor(augment.brightness, seeds[1])
+  if augment.contrast:
+    alpha = _jitter_factor(augment.contrast, seeds[2])
+    image = image * alpha + tf.reduce_mean(_grey(image)) * (1.0 - alpha)
+  if augment.saturation:
+    alpha = _jitter_factor(augment.saturation, seeds[3])
+    image = image * alpha + _grey(image) * (1.0 - alpha)
+  if augment.lighting:
+    alpha = tf.random.stateless_normal([3], seeds[4],
+                                       stddev=augment.lighting)
+    eigvec = tf.constant(image_features.IMAGENET_PCA_EIGVEC, tf.float32)
+    eigval = tf.constant(image_features.IMAGENET_PCA_EIGVAL, tf.float32)
+    image = image + tf.linalg.matvec(eigvec, alpha * eigval)
+  if augment.flip:
+    image = tf.image.stateless_random_flip_left_right(image, seeds[5])
   return tf.clip_by_value(image, 0.0, 1.0)
 
 
 def _make_decoder(manifest, shard_dir, modality: str, specs, *,
-                  augment: bool, seed: int):
+                  augment: bool, seed: int,
+                  image_augment: Optional[ImageAugment] = None):
   """(index, serialized) -> output dict of one example."""
   if modality in ('audio', tfrecord.AUDIO_WINDOWS):
     mean, std = load_audio_stats(shard_dir)
     mean, std = mean[..., None], std[..., None]
   elif modality == 'image':
     image_mean, image_std = normalisation.image_normalisation(manifest)
+    crop_size, _ = image_sizes(manifest)
+    image_augment = ImageAugment.from_mapping(image_augment)
   else:
     vocab_size = manifest.get('vocab_size')
     if not vocab_size:
@@ -235,8 +369,11 @@ def _make_decoder(manifest, shard_dir, modality: str, specs, *,
     elif modality == 'image':
       image = tf.cast(parsed['image'], tf.float32) / 255.0
       if augment:
-        image = _augment_image(
-            image, tf.stack([tf.cast(seed, tf.int64), index]))
+        image = augment_image(
+            image, tf.stack([tf.cast(seed, tf.int64), index]), crop_size,
+            image_augment)
+      else:
+        image = centre_crop(image, crop_size)
       out['image'] = (image - image_mean) / image_std
     else:
       indices = tf.expand_dims(parsed['tfidf_indices'], -1)
@@ -270,6 +407,7 @@ def make_dataset(shard_dir,
                  repeat: bool = False,
                  drop_remainder: bool = False,
                  pad_final_batch: bool = False,
+                 image_augment: Optional[Mapping[str, Any]] = None,
                  process_index: Optional[int] = None,
                  process_count: Optional[int] = None) -> tf.data.Dataset:
   """Batches of one modality and split of a prepared shard directory.
@@ -280,12 +418,17 @@ def make_dataset(shard_dir,
     split: 'train', 'val' or 'test'.
     batch_size: B, examples per batch (of this process).
     shuffle: shuffle shard order and records (seeded by `seed`, a new order
-      every epoch); for images also turns on training augmentation.
+      every epoch); for images also turns on training augmentation
+      (augment_image: random-resized crops of the stored cover, colour
+      jitter, lighting noise, flips); without it images are the centre
+      crop (the evaluation view).
     seed: shuffling and augmentation seed.
     repeat: repeat forever.
     drop_remainder: drop a final batch smaller than B.
     pad_final_batch: pad the final batch to B (padding has mask 0), so every
       batch has the static shape B; overrides drop_remainder.
+    image_augment: ImageAugment fields (config.data.image_augment) for the
+      training augmentation of images; None is ImageAugment().
     process_index: this process; default jax.process_index().
     process_count: processes; default jax.process_count(). Shard files are
       dealt round-robin, so there must be at least process_count of them.
@@ -299,7 +442,9 @@ def make_dataset(shard_dir,
       audio_windows: the same 'patch' (one whole-track window a row), and
         'window' (its index in the track) and 'num_windows' (the track's
         window count), int32 [B] (0 on padding rows);
-      image: 'image' float32 [B, S, S, 3], ImageNet-normalised;
+      image: 'image' float32 [B, C, C, 3], ImageNet-normalised, C =
+        manifest `image_size` (cropped from the stored S = manifest
+        `stored_image_size` covers);
       text: 'tfidf' float32 [B, V], dense tf-idf rows.
   """
   if batch_size < 1:
@@ -342,7 +487,7 @@ def make_dataset(shard_dir,
   ds = ds.enumerate()
   ds = ds.map(_make_decoder(manifest, shard_dir, modality, specs,
                             augment=shuffle and modality == 'image',
-                            seed=seed),
+                            seed=seed, image_augment=image_augment),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size,
                 drop_remainder=drop_remainder and not pad_final_batch,

@@ -4,7 +4,10 @@ Reads a corpus directory (docs/data_formats.md §1), computes the features of
 SPEC §2 for every item of every split and writes (docs/data_formats.md §3;
 the file names are input_pipeline.layout's):
 
-  OUT/splits/items_index_{train,val,test}.tsv   the splits used
+  OUT/splits/items_index_{train,val,test}.tsv   the splits used (--splits:
+                                                MSD-I's release split, the
+                                                `set` column, by default;
+                                                MuMu's computed with --seed)
   OUT/audio_stats.npz                           patch mean/std, train only
   OUT/text_vectorizer.json                      tf-idf, fitted on train only
   OUT/{audio,image,text}/{split}-{i:05d}-of-{n:05d}.tfrecord
@@ -55,6 +58,7 @@ import numpy as np
 
 from input_pipeline import fileio
 from input_pipeline import layout
+from input_pipeline import msdi
 from input_pipeline import prepare_corpus
 from input_pipeline import prepare_shards
 from input_pipeline import prepare_workers
@@ -63,8 +67,9 @@ from input_pipeline import tfrecord
 from input_pipeline.features import audio as audio_lib
 from input_pipeline.features import image as image_lib
 
-# Bumped when the manifest or record layout changes (2: audio_windows).
-MANIFEST_VERSION = 2
+# Bumped when the manifest or record layout changes (2: audio_windows; 3:
+# covers stored at stored_image_size, larger than the image_size crop).
+MANIFEST_VERSION = 3
 # Records per shard: ~64 MB of audio patches (124 KB each), enough shards of
 # the real MuMu train split (~116 K tracks) for dozens of hosts.
 DEFAULT_SHARD_SIZE = 512
@@ -88,7 +93,7 @@ def run_args(dataset: str,
              data_dir,
              out_dir,
              *,
-             splits_dir=None,
+             splits=None,
              image_size: int = DEFAULT_IMAGE_SIZE,
              shard_size: int = DEFAULT_SHARD_SIZE,
              enrichment=None,
@@ -102,7 +107,9 @@ def run_args(dataset: str,
 
   Paths are recorded as given (`data` and `out` as pathlib spells them), so
   the `args` of a run and of a later call with the same arguments compare
-  equal (`is_complete`).
+  equal (`is_complete`); `splits` is recorded resolved (`release`,
+  `computed` or the directory: prepare_corpus.splits_arg), so the default
+  and the explicit spelling of a split are the same run.
 
   Returns:
     {dataset, data, out, splits, image_size, shard_size, enrichment, workers,
@@ -110,7 +117,7 @@ def run_args(dataset: str,
   """
   return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
           'out': os.fspath(pathlib.Path(out_dir)),
-          'splits': None if splits_dir is None else os.fspath(splits_dir),
+          'splits': prepare_corpus.splits_arg(dataset, splits),
           'image_size': image_size, 'shard_size': shard_size,
           'enrichment': None if enrichment is None else os.fspath(
               enrichment),
@@ -139,7 +146,10 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
     return False
   out = pathlib.Path(out_dir)
   try:
-    recorded = manifest['args']
+    recorded = dict(manifest['args'])
+    if recorded.get('splits') is None:
+      # Manifests from before the release split: None was a computed split.
+      recorded['splits'] = prepare_corpus.COMPUTED_SPLITS
     if any(recorded.get(key) != args.get(key) for key in OUTPUT_ARGS):
       return False
     limit = args.get('max_skip_fraction')
@@ -184,7 +194,7 @@ def prepare(dataset: str,
             data_dir,
             out_dir,
             *,
-            splits_dir=None,
+            splits=None,
             image_size: int = DEFAULT_IMAGE_SIZE,
             shard_size: int = DEFAULT_SHARD_SIZE,
             enrichment=None,
@@ -202,8 +212,15 @@ def prepare(dataset: str,
     out_dir: the output directory (created; an earlier manifest and the
       temporary files of a run that was killed are removed first, so a
       crash never leaves a manifest over mixed shards).
-    splits_dir: items_index_*.tsv to use; computed with `seed` when None.
-    image_size: S of the stored [S, S, 3] covers.
+    splits: where the splits come from: 'release' (the release file's own
+      split: MSD-I's `set` column; the MSD-I default), 'computed' (the
+      artist-filtered split with `seed`; the MuMu default, as MuMu has no
+      release split), or a directory of items_index_*.tsv to use. None is
+      the dataset's default (prepare_corpus.DEFAULT_SPLITS).
+    image_size: C, the side of the network's input crop; covers are stored
+      as [S, S, 3] with S = features.image.stored_size(C) = round(C * 256 /
+      224), for random-resized crops in training and the centre crop in
+      evaluation (manifest `image_size` C, `stored_image_size` S).
     shard_size: records per shard.
     enrichment: entity dictionary (enrichment.tsv) to enrich review texts
       with; none when None.
@@ -226,6 +243,7 @@ def prepare(dataset: str,
     raise ValueError(f'--max-skip-fraction {max_skip_fraction}: give a '
                      'fraction in [0, 1] (0.2: fail when more than a fifth '
                      'of the inputs of a kind are skipped; 1: never).')
+  prepare_corpus.checked_splits(dataset, splits)  # Before out is touched.
   data_dir, out = pathlib.Path(data_dir), pathlib.Path(out_dir)
   if not data_dir.is_dir():
     raise PrepareError(f'--data {data_dir} is not a directory.')
@@ -234,7 +252,7 @@ def prepare(dataset: str,
   out.mkdir(parents=True, exist_ok=True)
   (out / layout.MANIFEST_JSON).unlink(missing_ok=True)
   _remove_stale_temps(out)
-  args = run_args(dataset, data_dir, out, splits_dir=splits_dir,
+  args = run_args(dataset, data_dir, out, splits=splits,
                   image_size=image_size, shard_size=shard_size,
                   enrichment=enrichment, workers=workers, seed=seed,
                   min_albums=min_albums, windows=windows,
@@ -255,14 +273,14 @@ def prepare(dataset: str,
 def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
              skips, args: Dict[str, Any], *, progress: bool):
   """The corpus, its shards and skipped.tsv; returns the manifest."""
-  splits_dir, seed, windows = args['splits'], args['seed'], args['windows']
+  splits, seed, windows = args['splits'], args['seed'], args['windows']
   if dataset == 'mumu':
     corpus = prepare_corpus.load_mumu_corpus(
-        data_dir, splits_dir=splits_dir, seed=seed,
+        data_dir, splits=splits, seed=seed,
         min_albums=args['min_albums'], skips=skips)
   else:
     corpus = prepare_corpus.load_msdi_corpus(
-        data_dir, splits_dir=splits_dir, seed=seed, skips=skips)
+        data_dir, splits=splits, seed=seed, skips=skips)
   budget = prepare_corpus.SkipBudget(args['max_skip_fraction'], corpus,
                                      out / layout.SKIPPED_TSV)
   try:
@@ -303,7 +321,7 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
   return _manifest(
       dataset, corpus, specs, results, skips, omitted, stats_count,
       fractions, image_size=args['image_size'], windows=windows,
-      splits_dir=splits_dir, seed=seed, args=args)
+      splits=splits, seed=seed, args=args)
 
 
 def _remove_stale_temps(out: pathlib.Path) -> None:
@@ -342,9 +360,9 @@ def _record_specs(dataset: str, image_size: int, windows: bool):
   """Record kind -> its tfrecord.FeatureSpecs, for every kind written."""
   kinds = tfrecord.DATASET_MODALITIES[dataset] + (
       (tfrecord.AUDIO_WINDOWS,) if windows else ())
-  return {m: tfrecord.feature_specs(dataset, m, patch_shape=PATCH_SHAPE,
-                                    image_size=image_size)
-          for m in kinds}
+  return {m: tfrecord.feature_specs(
+      dataset, m, patch_shape=PATCH_SHAPE,
+      image_size=image_lib.stored_size(image_size)) for m in kinds}
 
 
 def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
@@ -356,6 +374,8 @@ def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
     ({modality: ModalityResult}, training patches in the statistics).
   """
   results = {}
+  # The whole centre square at S, the crops are taken when it is read.
+  stored = image_lib.stored_size(image_size)
   stats = prepare_shards.RunningStats(PATCH_SHAPE)
   pool = prepare_workers.WorkerPool(workers)
   try:
@@ -370,7 +390,8 @@ def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
     results.update(prepare_shards.write_features(
         'image', corpus, out,
         [prepare_shards.value_output('image', specs['image'], 'image')],
-        pool, image_lib.load_image, lambda item: {'size': image_size}, skips,
+        pool, image_lib.load_image,
+        lambda item: {'size': stored, 'short_side': stored}, skips,
         shard_size, progress))
   finally:
     pool.close()
@@ -386,7 +407,7 @@ def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
 
 def _manifest(dataset: str, corpus, specs, results, skips, omitted,
               stats_count: int, fractions, *, image_size: int, windows: bool,
-              splits_dir, seed: int, args: Dict[str, Any]) -> Dict[str, Any]:
+              splits: str, seed: int, args: Dict[str, Any]) -> Dict[str, Any]:
   """The manifest of a finished run (docs/data_formats.md §3), no elapsed_s."""
   modalities = {}
   for modality, result in results.items():
@@ -402,7 +423,10 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
       'labels': list(corpus.labels),
       'num_labels': len(corpus.labels),
       'label_type': 'multi_hot' if dataset == 'mumu' else 'index',
+      # The network's input crop C, and the side S of the stored covers it
+      # is cropped from (input_pipeline.pipeline).
       'image_size': image_size,
+      'stored_image_size': image_lib.stored_size(image_size),
       'patch_shape': list(PATCH_SHAPE),
       'audio_windows': ({'drop': audio_lib.WINDOW_DROP,
                          'overlap': audio_lib.WINDOW_OVERLAP,
@@ -412,8 +436,8 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
       'image_mean': [float(v) for v in image_lib.IMAGENET_MEAN],
       'image_std': [float(v) for v in image_lib.IMAGENET_STD],
       'splits_dir': layout.SPLITS_DIR,
-      'splits_source': (os.fspath(splits_dir) if splits_dir is not None
-                        else f'computed (seed {seed})'),
+      'splits_source': prepare_corpus.splits_source(splits),
+      'splits_from': _splits_from(corpus, splits, seed),
       'split_sizes': {name: len(ids) for name, ids in corpus.splits.items()},
       'audio_stats': layout.AUDIO_STATS_NPZ,
       'audio_stats_count': stats_count,
@@ -434,6 +458,15 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
   }
 
 
+def _splits_from(corpus, splits: str, seed: int) -> str:
+  """The manifest's `splits_from`: what the splits_source was read from."""
+  if splits == prepare_corpus.RELEASE_SPLITS:
+    return f'{corpus.metadata_file}, column {msdi.SET_COLUMN!r}'
+  if splits == prepare_corpus.COMPUTED_SPLITS:
+    return f'artist-filtered, seed {seed}'
+  return splits
+
+
 def summary(manifest: Dict[str, Any]) -> str:
   """A table of written/skipped items per modality and split.
 
@@ -442,7 +475,8 @@ def summary(manifest: Dict[str, Any]) -> str:
   the splits); then every record kind and split.
   """
   lines = [f'{manifest["dataset"]}: {manifest["num_labels"]} labels, '
-           f'splits {manifest["split_sizes"]}, '
+           f'{manifest.get("splits_source", "")} splits '
+           f'{manifest["split_sizes"]}, '
            f'{manifest["elapsed_s"]:.1f} s']
   lines.append(f'{"modality":<13} {"split":<6} {"read":>7} {"written":>8} '
                f'{"skipped":>8} {"records":>8} {"shards":>7}')

@@ -125,6 +125,9 @@ class ShardSource:
     self.shard_dir = config.data.shard_dir
     self.manifest = pipeline.load_manifest(self.shard_dir)
     self.modality, self.input_key = registry.shard_input(config)
+    # Training augmentation of covers (pipeline.ImageAugment fields).
+    augment = config.data.get('image_augment')
+    self.image_augment = None if augment is None else dict(augment)
 
   def eval_kind(self, split: str, extract: bool) -> Tuple[str, bool, bool]:
     """(record kind, average windows per track, average tracks per album).
@@ -162,7 +165,8 @@ class ShardSource:
     kind = kind or self.modality
     ds = pipeline.make_dataset(
         self.shard_dir, kind, split, batch_size=batch_size,
-        shuffle=seed is not None, seed=seed or 0, pad_final_batch=True)
+        shuffle=seed is not None, seed=seed or 0, pad_final_batch=True,
+        image_augment=self.image_augment)
     batches = _padded(pipeline.as_numpy_batches(ds),
                       self.num_batches(split, batch_size, kind))
     for index, batch in enumerate(batches):

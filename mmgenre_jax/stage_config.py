@@ -172,10 +172,12 @@ def prepare_config(config: ml_collections.ConfigDict,
     _check_model_field(config, 'input_dim', int(manifest['vocab_size']),
                        'tf-idf vocabulary size')
   if modality == 'image':
-    _set_data_field(config, 'image_size', int(manifest['image_size']),
-                    'image_size')
-    _check_model_field(config, 'image_size', int(manifest['image_size']),
-                       'image size')
+    # The crop C the network sees and the side S of the stored covers it is
+    # cropped from (S = C in shards from before stored_image_size).
+    crop, stored = pipeline.image_sizes(manifest)
+    _set_data_field(config, 'image_size', crop, 'image_size')
+    _check_model_field(config, 'image_size', crop, 'image size')
+    config.data.stored_image_size = stored
   _check_outputs(config)
   return config
 

@@ -305,6 +305,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       checkpoints/latest keeps the last finite state.
   """
   workdir = epath.Path(workdir)
+  # A ResNet without ImageNet weights or from_scratch, likewise.
+  train_state.check_image_init(config)
   if not registry.network(config.model).reads_representations:
     # Missing shards fail before the workdir (and its lock file) is made.
     stage_config.load_manifest(config)

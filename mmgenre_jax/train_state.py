@@ -16,8 +16,10 @@ import ml_collections
 import numpy as np
 import optax
 
+from mmgenre_jax import errors
 from mmgenre_jax import sharding
 from mmgenre_jax.models import registry
+from mmgenre_jax.models import specs
 
 class TrainState(train_state.TrainState):
   """Flax TrainState plus the BatchNorm statistics of ResNet ({} otherwise)."""
@@ -42,10 +44,15 @@ def create_optimizer(config: ml_collections.ConfigDict,
                      ) -> optax.GradientTransformation:
   """The optimizer of config.train.
 
-  'adam': SPEC §4 [code], Adam with its default parameters. 'sgd': the
-  image network's SGD with Nesterov momentum (SPEC §4 [code]). Both add
+  'adam': SPEC §4 [code], Adam with its default parameters (also the image
+  network's optimizer in the paper's text). 'sgd': the image network's SGD
+  with Nesterov momentum (SPEC §4 [code]). Both add
   config.train.weight_decay * params to the gradient first (as torch's
-  `weight_decay`) when it is > 0, and multiply the learning rate by
+  `weight_decay`, also of torch's Adam) when it is > 0, to EVERY parameter:
+  no mask, so conv kernels, batch-norm scales and biases and the output
+  head's weights and biases all decay (Sec 3.2: "weight decay is applied to
+  all weights and biases"; BatchNorm running statistics are not parameters
+  and never decay). The learning rate is multiplied by
   config.train.lr_decay_factor every config.train.lr_decay_epochs epochs
   when that is > 0 (a step schedule).
 
@@ -72,7 +79,8 @@ def create_optimizer(config: ml_collections.ConfigDict,
                      'sgd.')
   weight_decay = float(train_config.get('weight_decay') or 0.0)
   if weight_decay > 0:
-    tx = optax.chain(optax.add_decayed_weights(weight_decay), tx)
+    # mask=None: every leaf of params (the docstring).
+    tx = optax.chain(optax.add_decayed_weights(weight_decay, mask=None), tx)
   return tx
 
 
@@ -104,13 +112,53 @@ def create_train_state(config: ml_collections.ConfigDict, model, rng,
   return jax.jit(init, out_shardings=sharding.replicated_sharding(mesh))(rng)
 
 
+def check_image_init(config: ml_collections.ConfigDict) -> None:
+  """Refuses a ResNet of a torchvision depth with neither weights nor
+  config.model.from_scratch.
+
+  The paper fine-tunes ImageNet weights (Sec 3.2); a fresh ResNet-101 on
+  covers is another experiment, so it must be asked for explicitly. The
+  'tiny' ResNet (CPU runs, tests) has no ImageNet weights: always fine.
+
+  Raises:
+    errors.ConfigError: no config.model.pretrained at depth 18, 34, 50 or
+      101 without config.model.from_scratch, or both set.
+  """
+  if config.model.name != 'resnet':
+    return
+  path = config.model.get('pretrained') or ''
+  from_scratch = bool(config.model.get('from_scratch', False))
+  if path and from_scratch:
+    raise errors.ConfigError(
+        f'config.model.pretrained={path!r} and config.model.from_scratch='
+        'True contradict each other; drop one (--config.model.from_scratch='
+        'False to fine-tune the weights).')
+  depth = str(config.model.get('depth')).strip()
+  if path or from_scratch or not depth.isdigit() or (
+      int(depth) not in specs.TORCHVISION_DEPTHS):
+    return
+  raise errors.ConfigError(
+      f'The image stage (ResNet-{depth}) fine-tunes ImageNet weights (paper '
+      'Sec 3.2) but config.model.pretrained is empty: pass '
+      f'--config.model.pretrained=/path/resnet{depth}.npz (torchvision '
+      'weights converted once where torch is installed: np.savez(out, **{k: '
+      f'v.numpy() for k, v in torchvision.models.resnet{depth}(weights='
+      '"DEFAULT").state_dict().items()}), see mmgenre_jax/models/image.py), '
+      'or --config.model.from_scratch=True to train from a random '
+      'initialisation (in a pipeline: --config.stages.<stage>.config.model.'
+      '...).')
+
+
 def load_pretrained(config: ml_collections.ConfigDict, state: TrainState,
                     mesh) -> TrainState:
   """Replaces the ResNet body with config.model.pretrained (torchvision .npz).
 
   The output head keeps its fresh initialisation (models.image
   load_torchvision_npz); a no-op when config.model.pretrained is empty.
+  Training calls it once, before the first step of a fresh (not resumed)
+  run: check_image_init refuses a torchvision depth without weights there.
   """
+  check_image_init(config)
   path = config.model.get('pretrained') or ''
   if not path:
     return state

@@ -19,10 +19,11 @@ VARIANTS = {
     'mumu_audio': [None, 'low-3x3-logistic', 'high-4x96-cosine',
                    'low-4x70-logistic', 'timbre-logistic'],
     'mumu_text': [None, 'logistic', 'cosine'],
-    'mumu_image': [None, 'logistic', 'logistic-18', 'cosine-tiny'],
+    'mumu_image': [None, 'logistic', 'logistic-18', 'cosine-tiny',
+                   'logistic-sgd', 'logistic-101-sgd', 'cosine-tiny-sgd'],
     'mumu_fusion': [None, 'audio+text-logistic', 'text+image-cosine'],
     'msdi_audio': [None],
-    'msdi_visual': [None, '18', 'tiny'],
+    'msdi_visual': [None, '18', 'tiny', 'sgd', '101-sgd'],
     'msdi_alignment': [None],
     'msdi_fusion': [None, 'audio+mm_audio', 'mm_visual'],
     'mumu_cosine': [None, 'cpu'],
@@ -83,8 +84,8 @@ def test_pipeline_stages_reference_earlier_stages(name, arg):
 def test_pipeline_input_dims_follow_the_input_networks():
   config = _get('mumu_cosine', 'cpu')
   fused = config.stages.audio_text_image.config.model.input_dims
-  # LOW-4x96 flatten 4 x 64, text 256 hidden units, tiny ResNet 16.
-  assert fused.to_dict() == {'audio': 256, 'text': 256, 'image': 16}
+  # LOW-4x96 flatten 4 x 64, text 256 hidden units, tiny ResNet 64.
+  assert fused.to_dict() == {'audio': 256, 'text': 256, 'image': 64}
   paper = _get('mumu_cosine', None).stages.audio_text_image.config
   assert paper.model.input_dims.to_dict() == {
       'audio': 4096, 'text': 2048, 'image': 2048}
@@ -93,6 +94,47 @@ def test_pipeline_input_dims_follow_the_input_networks():
   assert len([s for s in msdi.stage_order if s.startswith('audio_s')]) == 3
   assert msdi.stages.align_s1.inputs.to_dict() == {'audio': 'audio_s1',
                                                    'image': 'image_s1'}
+
+
+@pytest.mark.parametrize('name,arg', [('mumu_image', None),
+                                      ('mumu_image', 'logistic-18'),
+                                      ('msdi_visual', None)])
+def test_image_configs_default_to_the_papers_text(name, arg):
+  # Sec 6.2 / 7.3.3: Adam, lr 1e-4, mini-batches of 50, 90 epochs; Sec 3.2:
+  # weight decay on all weights and biases, crop and photometric
+  # augmentation, ImageNet weights (so no from-scratch default).
+  from configs import default as default_lib  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax.models import specs  # pylint: disable=g-import-not-at-top
+  config = _get(name, arg)
+  train = config.train
+  assert (train.optimizer, train.learning_rate, train.batch_size,
+          train.num_epochs) == ('adam', 1e-4, 50, 90)
+  assert train.weight_decay == default_lib.IMAGE_WEIGHT_DECAY > 0
+  assert train.lr_decay_epochs == 0 and train.patience >= train.num_epochs
+  assert config.model.pretrained == '' and config.model.from_scratch is False
+  assert config.data.image_augment.to_dict() == specs.IMAGE_AUGMENT
+  assert config.model.depth == (18 if arg else 101)
+
+
+@pytest.mark.parametrize('name,arg', [('mumu_image', 'logistic-sgd'),
+                                      ('msdi_visual', '101-sgd')])
+def test_image_sgd_variant_is_the_authors_code(name, arg):
+  config = _get(name, arg)
+  train = config.train
+  assert (train.optimizer, train.learning_rate, train.momentum,
+          train.batch_size, train.num_epochs, train.lr_decay_epochs,
+          train.lr_decay_factor) == ('sgd', 1e-4, 0.9, 50, 90, 30, 0.1)
+  assert train.weight_decay == 1e-4 and config.model.depth == 101
+
+
+def test_cpu_image_stages_start_from_scratch_explicitly():
+  for name in PIPELINES:
+    config = _get(name, 'cpu')
+    for stage_name in config.stage_order:
+      stage = config.stages[stage_name].config
+      if stage.model.name == 'resnet':
+        assert stage.model.from_scratch is True, (name, stage_name)
+        assert stage.model.pretrained == ''
 
 
 def test_validate_rejects_a_later_input():

@@ -118,7 +118,8 @@ def test_tiny_forward_shapes_and_heads(tiny):
   x = jax.random.normal(jax.random.key(1), TINY_IMAGE_SHAPE)
   out = model.apply(variables, x, train=False)
   assert out['output'].shape == (2, 5)
-  assert out['representation'].shape == (2, 16)
+  assert out['representation'].shape == (
+      2, specs.resnet_representation_size('tiny')) == (2, 64)
   assert out['output'].dtype == jnp.float32
   # ReLU then average pooling: the representation is non-negative.
   assert float(out['representation'].min()) >= 0.0
@@ -259,7 +260,7 @@ def torchvision_file(tiny, tmp_path):
   path = tmp_path / 'resnet_tiny.npz'
   image.export_torchvision_npz(source, path)
   sd = dict(np.load(path))
-  sd['fc.weight'] = np.ones((1000, 16), np.float32)
+  sd['fc.weight'] = np.ones((1000, 64), np.float32)
   sd['fc.bias'] = np.ones((1000,), np.float32)
   for key in [k for k in sd if k.endswith('running_mean')]:
     sd[key.replace('running_mean', 'num_batches_tracked')] = np.int64(7)
@@ -269,14 +270,14 @@ def torchvision_file(tiny, tmp_path):
 
 def test_export_writes_torch_layout(torchvision_file):
   _, sd, source = torchvision_file
-  assert sd['conv1.weight'].shape == (8, 3, 7, 7)
+  assert sd['conv1.weight'].shape == (32, 3, 7, 7)
   np.testing.assert_array_equal(
       sd['conv1.weight'][5, 1, 2, 6],
       source['params']['conv1']['kernel'][2, 6, 1, 5])
   np.testing.assert_array_equal(
       sd['layer2.0.downsample.1.running_var'],
       source['batch_stats']['layer2_0']['downsample_bn']['var'])
-  assert 'layer1.0.downsample.0.weight' not in sd  # 8 -> 8 at stride 1.
+  assert 'layer1.0.downsample.0.weight' not in sd  # 32 -> 32 at stride 1.
   assert not any(k.startswith('head') for k in sd)
 
 
@@ -314,13 +315,13 @@ def test_loaded_network_computes_the_torchvision_function(tiny,
 def test_load_rejects_wrong_shape_naming_the_key(tiny, torchvision_file):
   _, fresh = tiny
   path, sd, _ = torchvision_file
-  sd['layer2.0.conv1.weight'] = np.zeros((16, 8, 5, 5), np.float32)
+  sd['layer2.0.conv1.weight'] = np.zeros((64, 32, 5, 5), np.float32)
   np.savez(path, **sd)
   with pytest.raises(ValueError) as error:
     image.load_torchvision_npz(path, fresh)
   message = str(error.value)
   assert "'layer2.0.conv1.weight'" in message
-  assert '(16, 8, 5, 5)' in message and '(16, 8, 3, 3)' in message
+  assert '(64, 32, 5, 5)' in message and '(64, 32, 3, 3)' in message
 
 
 def test_load_reports_missing_and_unexpected_keys(tiny, torchvision_file):

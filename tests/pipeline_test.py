@@ -164,28 +164,46 @@ def test_missing_windows_error_says_how_to_fix(shards, tmp_path):
                           process_count=1)
 
 
+def _pixels(images, manifest):
+  """ImageNet-standardised batch images back on [0, 1]."""
+  return (images * np.asarray(manifest['image_std']) +
+          np.asarray(manifest['image_mean']))
+
+
+def _augmented(shards, seed, image_augment=None):
+  """The first two training batches (shuffled, augmented) of a seed."""
+  ds = pipeline.make_dataset(shards, 'image', 'train', batch_size=64,
+                             shuffle=True, seed=seed, repeat=True,
+                             image_augment=image_augment, process_index=0,
+                             process_count=1)
+  it = pipeline.as_numpy_batches(ds)
+  return next(it), next(it)
+
+
 def test_image_and_text_batches(shards):
   manifest = pipeline.load_manifest(shards)
+  stored = image_features.stored_size(IMAGE_SIZE)
+  assert (manifest['image_size'], manifest['stored_image_size']) == (
+      IMAGE_SIZE, stored) == pipeline.image_sizes(manifest)
   ds = pipeline.make_dataset(shards, 'image', 'train', batch_size=3,
                              process_index=0, process_count=1)
   got, _ = _all(ds)
   raw = _raw(shards, 'image', 'train')
+  assert raw[0]['image'].shape == (stored, stored, 3)
   assert got['image'].shape == (len(raw), IMAGE_SIZE, IMAGE_SIZE, 3)
-  want = image_features.normalize_image(np.stack([r['image'] for r in raw]))
+  # Evaluation: the centre crop of the stored cover.
+  want = image_features.normalize_image(np.stack(
+      [image_features.centre_crop(r['image'], IMAGE_SIZE) for r in raw]))
   np.testing.assert_allclose(got['image'], want, atol=1e-5)
 
-  # Training augmentation: seeded, within mild bounds, new every epoch.
-  def augmented(seed):
-    ds = pipeline.make_dataset(shards, 'image', 'train', batch_size=64,
-                               shuffle=True, seed=seed, repeat=True,
-                               process_index=0, process_count=1)
-    it = pipeline.as_numpy_batches(ds)
-    return next(it), next(it)
-
-  first, second = augmented(seed=3)
-  again, _ = augmented(seed=3)
+  # Training augmentation: seeded, new every epoch, on [0, 1] pixels.
+  first, second = _augmented(shards, seed=3)
+  again, _ = _augmented(shards, seed=3)
   np.testing.assert_array_equal(first['image'], again['image'])
   assert first['album_id'].tolist() == again['album_id'].tolist()
+  assert first['image'].shape == (64, IMAGE_SIZE, IMAGE_SIZE, 3)
+  pixels = _pixels(first['image'], manifest)
+  assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
   assert not np.allclose(first['image'][:len(raw)], want)
   assert sorted(first['album_id'][:len(raw)]) == sorted(got['album_id'])
   assert not np.array_equal(first['image'], second['image'])
@@ -199,6 +217,136 @@ def test_image_and_text_batches(shards):
     assert np.flatnonzero(row).tolist() == record['tfidf_indices'].tolist()
     np.testing.assert_allclose(row[record['tfidf_indices']],
                                record['tfidf_values'])
+
+
+# Every distortion off: the training view is the whole stored cover resized.
+NO_AUGMENT = {'crop_area': (1.0, 1.0), 'crop_aspect': (1.0, 1.0),
+              'brightness': 0.0, 'contrast': 0.0, 'saturation': 0.0,
+              'lighting': 0.0, 'flip': False}
+
+
+def test_training_view_without_distortions_is_the_resized_cover(shards):
+  tf = pipeline.tf
+  manifest = pipeline.load_manifest(shards)
+  raw = {r['album_id']: r['image'] for r in _raw(shards, 'image', 'train')}
+  batch, _ = _augmented(shards, seed=0, image_augment=NO_AUGMENT)
+  for album_id, image in zip(batch['album_id'][:len(raw)],
+                             batch['image'][:len(raw)]):
+    want = tf.image.resize(raw[album_id].astype(np.float32) / 255.0,
+                           (IMAGE_SIZE, IMAGE_SIZE), method='bilinear',
+                           antialias=True).numpy()
+    np.testing.assert_allclose(_pixels(image, manifest), want, atol=1e-5)
+
+
+def _augment(image, seed, **settings):
+  tf = pipeline.tf
+  augment = pipeline.ImageAugment.from_mapping({**NO_AUGMENT, **settings})
+  return pipeline.augment_image(
+      tf.constant(image, tf.float32), tf.constant([seed, 7], tf.int64),
+      image.shape[0], augment).numpy()
+
+
+def test_random_resized_crops_and_photometric_distortions():
+  rng = np.random.default_rng(0)
+  image = rng.uniform(0.2, 0.8, (24, 24, 3)).astype(np.float32)
+  # Random-resized crops of the paper (Szegedy et al.): new per seed, the
+  # requested size, pixels on [0, 1].
+  crops = [_augment(image, seed, crop_area=(0.08, 1.0),
+                    crop_aspect=(3 / 4, 4 / 3)) for seed in range(3)]
+  for crop in crops:
+    assert crop.shape == (24, 24, 3) and crop.dtype == np.float32
+    assert 0.0 <= crop.min() and crop.max() <= 1.0
+  assert not np.allclose(crops[0], crops[1])
+  # Brightness scales every pixel by one factor in [1 - b, 1 + b].
+  grey = np.full((8, 8, 3), 0.5, np.float32)
+  factors = {float(_augment(grey, seed, brightness=0.4)[0, 0, 0]) / 0.5
+             for seed in range(4)}
+  assert len(factors) == 4 and all(0.6 <= f <= 1.4 for f in factors)
+  bright = _augment(grey, 1, brightness=0.4)
+  np.testing.assert_allclose(bright, bright[0, 0, 0], atol=1e-6)
+  # Saturation and contrast leave a uniform grey image alone.
+  np.testing.assert_allclose(
+      _augment(grey, 2, saturation=0.4, contrast=0.4), grey, atol=1e-6)
+  # Saturation 0.4 on a colour image changes its colours, not its luma.
+  colour = _augment(image, 3, saturation=0.4)
+  luma = np.asarray(pipeline.LUMA_WEIGHTS)
+  assert not np.allclose(colour, image)
+  np.testing.assert_allclose(colour @ luma, image @ luma, atol=1e-5)
+  # PCA lighting noise adds one RGB offset to every pixel.
+  lit = _augment(grey, 4, lighting=0.1)
+  offset = lit - grey
+  np.testing.assert_allclose(offset, np.broadcast_to(offset[:1, :1],
+                                                     offset.shape), atol=1e-6)
+  assert 0 < np.abs(offset).max() < 0.2
+  # Flips mirror the columns (one seed of each outcome among a few).
+  flips = [_augment(image, seed, flip=True) for seed in range(6)]
+  assert any(np.allclose(f, image[:, ::-1]) for f in flips)
+  assert any(np.allclose(f, image) for f in flips)
+
+
+def test_image_augment_settings_are_checked():
+  assert pipeline.ImageAugment.from_mapping(None) == pipeline.ImageAugment()
+  with pytest.raises(ValueError, match='hue'):
+    pipeline.ImageAugment.from_mapping({'hue': 0.1})
+  with pytest.raises(ValueError, match='crop_area'):
+    pipeline.ImageAugment.from_mapping({'crop_area': (0.0, 1.0)})
+  with pytest.raises(ValueError, match='brightness'):
+    pipeline.ImageAugment.from_mapping({'brightness': 1.5})
+
+
+def test_evaluation_and_tagging_take_the_same_centre_crop(shards, corpus):
+  manifest = pipeline.load_manifest(shards)
+  ds = pipeline.make_dataset(shards, 'image', 'test', batch_size=8,
+                             process_index=0, process_count=1)
+  got, _ = _all(ds)
+  for album_id, image in zip(got['album_id'], got['image']):
+    path, = (corpus / 'covers').glob(f'{album_id}.*')
+    cover = image_features.evaluation_cover(
+        path, crop_size=IMAGE_SIZE,
+        stored_side=manifest['stored_image_size'])
+    np.testing.assert_allclose(
+        image, image_features.normalize_image(cover), atol=1e-5)
+
+
+def test_shards_with_covers_stored_at_the_crop_size_still_work(shards,
+                                                               tmp_path):
+  # Shards from before stored_image_size: covers stored at the crop size.
+  tf = pipeline.tf
+  manifest = pipeline.load_manifest(shards)
+  entry = manifest['modalities']['image']
+  old_specs = tfrecord.specs_from_json(entry['features'])
+  old_specs['image'] = tfrecord.FeatureSpec('uint8',
+                                            (IMAGE_SIZE, IMAGE_SIZE, 3))
+  crops = {}
+  for split, listed in entry['shards'].items():
+    for shard in listed:
+      records = [tfrecord.decode_example(r, tfrecord.specs_from_json(
+          entry['features'])) for r in tfrecord.read_records(
+              [shards / shard['file']])]
+      out = tmp_path / shard['file']
+      out.parent.mkdir(parents=True, exist_ok=True)
+      with tf.io.TFRecordWriter(str(out)) as writer:
+        for record in records:
+          record['image'] = image_features.centre_crop(record['image'],
+                                                       IMAGE_SIZE)
+          crops[record['album_id']] = record['image']
+          writer.write(tfrecord.encode_example(record, old_specs))
+  del manifest['stored_image_size']
+  entry['features'] = tfrecord.specs_to_json(old_specs)
+  manifest['modalities'] = {'image': entry}
+  (tmp_path / 'manifest.json').write_text(json.dumps(manifest))
+  assert pipeline.image_sizes(manifest) == (IMAGE_SIZE, IMAGE_SIZE)
+  ds = pipeline.make_dataset(tmp_path, 'image', 'train', batch_size=4,
+                             process_index=0, process_count=1)
+  got, _ = _all(ds)
+  # The centre crop of a cover stored at the crop size is the cover.
+  for album_id, image in zip(got['album_id'], got['image']):
+    np.testing.assert_allclose(
+        image, image_features.normalize_image(crops[album_id]), atol=1e-5)
+  batch, _ = _augmented(tmp_path, seed=1)
+  assert batch['image'].shape == (64, IMAGE_SIZE, IMAGE_SIZE, 3)
+  pixels = _pixels(batch['image'], manifest)
+  assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
 
 
 def test_process_sharding_is_disjoint_and_complete(shards):

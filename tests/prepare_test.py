@@ -107,7 +107,7 @@ def prepared(tmp_path_factory):
   root = tmp_path_factory.mktemp('corpus')
   split_dir = make_corpus(root)
   out = tmp_path_factory.mktemp('shards')
-  manifest = prepare.prepare('mumu', root, out, splits_dir=split_dir,
+  manifest = prepare.prepare('mumu', root, out, splits=split_dir,
                              image_size=IMAGE_SIZE, shard_size=2, workers=1,
                              max_skip_fraction=BUDGET, progress=False)
   return root, out, manifest
@@ -292,12 +292,25 @@ def test_records_hold_features_and_labels(prepared):
     np.testing.assert_array_equal(record['patch'], want)
   images = _records(out, manifest, 'image', 'test')
   assert [r['album_id'] for r in images] == ['A5']
+  # Covers are stored at the larger side S = round(C * 256 / 224), the whole
+  # centre square, for random-resized crops; the manifest has both sizes.
+  stored = image_features.stored_size(IMAGE_SIZE)
+  assert stored == round(IMAGE_SIZE * 256 / 224) > IMAGE_SIZE
+  assert (manifest['image_size'], manifest['stored_image_size']) == (
+      IMAGE_SIZE, stored)
   np.testing.assert_array_equal(
       images[0]['image'],
-      image_features.load_image(root / 'covers' / 'A5.png', size=IMAGE_SIZE))
+      image_features.load_image(root / 'covers' / 'A5.png', size=stored,
+                                short_side=stored))
+  # Its centre crop is what load_image crops at size C (the ResNet
+  # evaluation crop), up to a pixel of rounding in the offsets.
+  crop = image_features.centre_crop(images[0]['image'], IMAGE_SIZE)
+  direct = image_features.load_image(root / 'covers' / 'A5.png',
+                                     size=IMAGE_SIZE)
+  assert crop.shape == direct.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
   assert _records(out, manifest, 'image', 'val') == []
   assert manifest['modalities']['image']['features']['image'] == {
-      'dtype': 'uint8', 'shape': [IMAGE_SIZE, IMAGE_SIZE, 3]}
+      'dtype': 'uint8', 'shape': [stored, stored, 3]}
   assert manifest['patch_shape'] == [audio_features.PATCH_FRAMES,
                                      audio_features.N_BINS]
 
@@ -426,7 +439,7 @@ def test_outputs_are_atomic_and_checksummed(prepared, tmp_path):
   splits_lib.write_splits({'train': ['A2'], 'val': ['A4'], 'test': ['A5']},
                           bad_splits)
   with pytest.raises(prepare.PrepareError, match='No training track'):
-    prepare.prepare('mumu', root, copy, splits_dir=bad_splits,
+    prepare.prepare('mumu', root, copy, splits=bad_splits,
                     image_size=IMAGE_SIZE, workers=1, progress=False)
   assert not (copy / layout.MANIFEST_JSON).exists()
   assert not [p for p in copy.rglob('*') if p.name.endswith('.tmp')]
@@ -481,6 +494,11 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
                              workers=1, progress=False)
   assert manifest['label_type'] == 'index'
   assert set(manifest['modalities']) == {'audio', 'audio_windows', 'image'}
+  # The synthetic corpus's `set` column is the split used (./run.sh).
+  assert manifest['splits_source'] == 'release'
+  released = msdi.load_msdi(tsv, on_unknown_genre=lambda *row: None)
+  assert splits_lib.read_splits(out_msdi / 'splits') == (
+      released.release_splits())
   rows = _skipped_rows(out_msdi)
   assert {('labels', fields[0])} <= {(r['stage'], r['item_id']) for r in rows}
   records = _records(out_msdi, manifest, 'image', 'train')
@@ -533,11 +551,11 @@ def test_text_is_omitted_when_tfidf_cannot_fit(tmp_path):
   # Every album skipped for text is over the default failure budget.
   with pytest.raises(prepare.PrepareError,
                      match=r'5 of 5 album texts \(100.0%\)'):
-    prepare.prepare('mumu', root, out, splits_dir=split_dir, image_size=8,
+    prepare.prepare('mumu', root, out, splits=split_dir, image_size=8,
                     workers=1, windows=False, max_skip_fraction=BUDGET,
                     progress=False)
   assert not (out / layout.MANIFEST_JSON).exists()
-  manifest = prepare.prepare('mumu', root, out, splits_dir=split_dir,
+  manifest = prepare.prepare('mumu', root, out, splits=split_dir,
                              image_size=8, workers=1, windows=False,
                              max_skip_fraction=1.0, progress=False)
   assert set(manifest['modalities']) == {'audio', 'image'}
@@ -562,7 +580,7 @@ def test_complete_run_is_recognised_by_its_settings(prepared, tmp_path):
   root, out, manifest = prepared
   args = manifest['args']
   assert args == prepare.run_args(
-      'mumu', root, out, splits_dir=root / 'splits', image_size=IMAGE_SIZE,
+      'mumu', root, out, splits=root / 'splits', image_size=IMAGE_SIZE,
       shard_size=2, workers=1, max_skip_fraction=BUDGET)
   assert prepare.is_complete(out, args)
   # Neither the worker count nor where the directory is change the output,
@@ -655,7 +673,7 @@ def test_msdi_unknown_genres_are_skipped_without_a_temp_file(tmp_path,
     monkeypatch.setattr(tempfile, name, no_temp_files)
   skips = prepare_corpus.SkipLog()
   corpus = prepare_corpus.load_msdi_corpus(
-      root, splits_dir=tmp_path / 'splits', skips=skips)
+      root, splits=tmp_path / 'splits', skips=skips)
   assert corpus.labels == ('Jazz', 'Pop', 'Rock')
   assert corpus.splits == {'train': ['TRA'], 'val': ['TRC'], 'test': ['TRE']}
   tsv = os.fspath(root / layout.MSDI_TSV)
@@ -672,3 +690,146 @@ def test_msdi_unknown_genres_are_skipped_without_a_temp_file(tmp_path,
   assert [i.item_id for i in corpus.items['audio']['train']] == ['TRA']
   assert corpus.items['image']['val'][0].missing.startswith(
       'remote image_url http://example.org/3.jpg')
+
+
+# MSD-I: track -> (genre, set value). The set values are the release split,
+# spelled as a file may (case, 'validation'); TRI and TRJ have none.
+MSDI_ROWS = {'TRA': ('Rock', 'train'), 'TRB': ('Jazz', 'train'),
+             'TRC': ('Pop', 'Train'), 'TRD': ('Rock', 'train'),
+             'TRE': ('Jazz', 'val'), 'TRF': ('Pop', 'validation'),
+             'TRG': ('Rock', 'test'), 'TRH': ('Jazz', 'test'),
+             'TRI': ('Pop', 'dev'), 'TRJ': ('Rock', '')}
+
+
+def make_msdi_corpus(root: pathlib.Path, with_set: bool = True):
+  """An MSD-I corpus of MSDI_ROWS, one artist and album per track."""
+  (root / 'audio').mkdir(parents=True)
+  (root / 'covers').mkdir()
+  columns = [c for c in msdi.MSDI_COLUMNS if with_set or c != 'set']
+  lines = ['\t'.join(columns)]
+  rng = np.random.default_rng(0)
+  for i, (track, (genre, split)) in enumerate(MSDI_ROWS.items()):
+    values = {'msd_track_id': track, 'genre': genre, 'album_index': str(i),
+              'set': split, 'msd_artist_id': f'AR{i}',
+              'image_url': f'covers/{i}.png'}
+    lines.append('\t'.join(values[c] for c in columns))
+    _write_tone(root / 'audio' / f'{track}.wav', 1.0, 16000, 100.0 + 50 * i)
+    Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(
+        root / 'covers' / f'{i}.png')
+  (root / layout.MSDI_TSV).write_text('\n'.join(lines) + '\n')
+
+
+def _msdi_cli(root, out, *extra):
+  return ['prepare', '--dataset', 'msdi', '--data', str(root), '--out',
+          str(out), '--image-size', '8', '--workers', '1', '--no-windows',
+          '--no-progress', '--max-skip-fraction', str(BUDGET), *extra]
+
+
+def test_msdi_release_split_is_the_default(tmp_path, capsys):
+  root = tmp_path / 'corpus'
+  make_msdi_corpus(root)
+  out = tmp_path / 'shards'
+  assert cli.main(_msdi_cli(root, out)) == 0
+  manifest = json.loads((out / layout.MANIFEST_JSON).read_text())
+  assert manifest['splits_source'] == 'release'
+  assert manifest['splits_from'] == "MSD-I_dataset.tsv, column 'set'"
+  assert manifest['args']['splits'] == 'release'
+  # The splits are the `set` column, row for row, in file order.
+  with open(root / layout.MSDI_TSV, newline='') as f:
+    rows = list(csv.DictReader(f, delimiter='\t'))
+  want = {name: [] for name in splits_lib.SPLIT_NAMES}
+  names = {'train': 'train', 'val': 'val', 'validation': 'val',
+           'test': 'test'}
+  for row in rows:
+    if row['set'].lower() in names:
+      want[names[row['set'].lower()]].append(row['msd_track_id'])
+  assert splits_lib.read_splits(out / 'splits') == want == {
+      'train': ['TRA', 'TRB', 'TRC', 'TRD'], 'val': ['TRE', 'TRF'],
+      'test': ['TRG', 'TRH']}
+  assert manifest['split_sizes'] == {'train': 4, 'val': 2, 'test': 2}
+  for split, tracks in want.items():
+    assert [r['track_id'] for r in _records(out, manifest, 'image',
+                                            split)] == tracks
+  # The rows without a set are bad rows, reported with file, line and why.
+  tsv = os.fspath(root / layout.MSDI_TSV)
+  assert [tuple(r.values()) for r in _skipped_rows(out)] == [
+      ('metadata', '', 'TRI', tsv,
+       "line 10: column 'set': unknown set 'dev'; expected one of "
+       "['train', 'val', 'test'] (the release split)"),
+      ('metadata', '', 'TRJ', tsv,
+       "line 11: column 'set': empty value; every row needs one")]
+  assert manifest['metadata']['counts']['rows'] == {
+      'read': 10, 'kept': 8, 'skipped': 2}
+  assert 'release splits' in capsys.readouterr().out
+  # Asking for it by name is the same run; a computed split is another one.
+  args = manifest['args']
+  for splits in (None, 'release'):
+    assert prepare.is_complete(out, prepare.run_args(
+        'msdi', root, out, splits=splits, image_size=8, workers=1,
+        windows=False, max_skip_fraction=BUDGET)), splits
+  assert not prepare.is_complete(out, {**args, 'splits': 'computed'})
+  # Shards from before the release split (args `splits` None: computed)
+  # are not complete for it, so ./run.sh prepares them again.
+  legacy = tmp_path / 'legacy'
+  shutil.copytree(out, legacy)
+  old = {**manifest, 'args': {**args, 'splits': None}}
+  (legacy / layout.MANIFEST_JSON).write_text(json.dumps(old))
+  assert not prepare.is_complete(legacy, args)
+  assert prepare.is_complete(legacy, {**args, 'splits': 'computed'})
+
+
+def test_msdi_computed_split_on_request(tmp_path, capsys):
+  root = tmp_path / 'corpus'
+  make_msdi_corpus(root)
+  out = tmp_path / 'shards'
+  assert cli.main(_msdi_cli(root, out, '--splits', 'compute')) == 0
+  manifest = json.loads((out / layout.MANIFEST_JSON).read_text())
+  assert manifest['splits_source'] == 'computed'
+  assert manifest['splits_from'] == 'artist-filtered, seed 0'
+  assert manifest['args']['splits'] == 'computed'
+  # The set column is not used: no row is left out for it.
+  assert not _skipped_rows(out)
+  dataset = msdi.load_msdi(root / layout.MSDI_TSV, require_set=False)
+  assert splits_lib.read_splits(out / 'splits') == splits_lib.msdi_splits(
+      dataset, 0)
+  assert sum(manifest['split_sizes'].values()) == len(MSDI_ROWS)
+  # The default (release) split over these shards is a new run.
+  capsys.readouterr()
+  assert cli.main(_msdi_cli(root, out)) == 0
+  assert 'already holds' not in capsys.readouterr().out
+  assert json.loads((out / layout.MANIFEST_JSON).read_text())[
+      'splits_source'] == 'release'
+  # A directory of split files is named so.
+  assert cli.main(_msdi_cli(root, tmp_path / 'from_dir', '--splits',
+                            str(out / 'splits'))) == 0
+  from_dir = json.loads((tmp_path / 'from_dir' / layout.MANIFEST_JSON)
+                        .read_text())
+  assert from_dir['splits_source'] == 'directory'
+  assert from_dir['splits_from'] == os.fspath(out / 'splits')
+
+
+def test_msdi_release_split_needs_the_set_column(tmp_path, capsys):
+  root = tmp_path / 'corpus'
+  make_msdi_corpus(root, with_set=False)
+  out = tmp_path / 'shards'
+  assert cli.main(_msdi_cli(root, out)) == 1
+  err = capsys.readouterr().err
+  assert (f"{root / layout.MSDI_TSV}, line 1: the header has no 'set' column"
+          in err) and '--splits compute' in err
+  assert not (out / layout.MANIFEST_JSON).exists()
+  assert cli.main(_msdi_cli(root, out, '--splits', 'compute')) == 0
+  manifest = json.loads((out / layout.MANIFEST_JSON).read_text())
+  assert manifest['splits_source'] == 'computed'
+  assert sum(manifest['split_sizes'].values()) == len(MSDI_ROWS)
+
+
+def test_mumu_has_no_release_split(prepared, tmp_path, capsys):
+  root, _, manifest = prepared
+  assert manifest['splits_source'] == 'directory'
+  assert manifest['splits_from'] == os.fspath(root / 'splits')
+  assert prepare.run_args('mumu', root, tmp_path)['splits'] == 'computed'
+  assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(root),
+                   '--out', str(tmp_path / 'out'), '--splits', 'release',
+                   '--no-progress']) == 1
+  assert 'the MuMu release has no train/val/test split' in (
+      capsys.readouterr().err)

@@ -20,7 +20,9 @@ import pytest
 
 import conftest
 from configs import default as default_lib
+from input_pipeline import pipeline
 from mmgenre_jax import checkpoints
+from mmgenre_jax import errors
 from mmgenre_jax import evaluate
 from mmgenre_jax import models
 from mmgenre_jax import sharding
@@ -258,7 +260,8 @@ def test_two_processes_of_four_devices(shard_dir, tmp_path):
 
 def test_image_optimizer_decays_weights_and_steps_the_rate():
   config = _config('unused')
-  default_lib.set_image_optimizer(config)
+  default_lib.set_image_optimizer(config, 'sgd')
+  assert config.train.optimizer == 'sgd'
   config.train.learning_rate = 0.1
   config.train.momentum = 0.0  # Plain SGD steps, easy to write down.
   config.train.weight_decay = 0.5
@@ -274,6 +277,65 @@ def test_image_optimizer_decays_weights_and_steps_the_rate():
         updates['w'], -rate * (grads['w'] + 0.5 * params['w']), rtol=1e-6,
         err_msg=f'step {step}')
   assert config.train.batch_size == 50 and config.train.num_epochs == 90
+
+
+def test_image_weight_decay_reaches_every_weight_and_bias():
+  # Sec 3.2: "weight decay is applied to all weights and biases": with zero
+  # gradients, Adam still moves every leaf (conv kernels, batch-norm scales
+  # and biases, the head's kernel and bias) towards zero.
+  config = _config('unused')
+  default_lib.set_image_optimizer(config)
+  assert config.train.optimizer == 'adam'
+  assert config.train.weight_decay == default_lib.IMAGE_WEIGHT_DECAY > 0
+  tx = train_state.create_optimizer(config, steps_per_epoch=3)
+  params = {'conv1': {'kernel': jnp.ones((3, 3, 3, 4))},
+            'bn1': {'scale': jnp.ones(4), 'bias': jnp.full(4, 0.5)},
+            'head': {'Dense_0': {'kernel': jnp.ones((4, 2)),
+                                 'bias': jnp.full(2, -0.5)}}}
+  updates, _ = tx.update(jax.tree_util.tree_map(jnp.zeros_like, params),
+                         tx.init(params), params)
+  for path, update in jax.tree_util.tree_leaves_with_path(updates):
+    leaf = params
+    for key in path:
+      leaf = leaf[key.key]
+    # Adam's first step is -lr * sign(decayed gradient).
+    np.testing.assert_allclose(
+        update, -config.train.learning_rate * np.sign(leaf), rtol=1e-3,
+        err_msg=jax.tree_util.keystr(path))
+
+
+@pytest.mark.parametrize('config_name,tiny_arg', [('mumu_image', 'logistic-tiny'),
+                                                 ('msdi_visual', 'tiny')])
+def test_paper_scale_image_stage_needs_weights_or_from_scratch(
+    config_name, tiny_arg, tmp_path):
+  module = __import__(f'configs.{config_name}', fromlist=['get_config'])
+  config = module.get_config()
+  assert config.model.depth == 101 and config.model.pretrained == ''
+  config.data.shard_dir = str(tmp_path / 'shards')
+  workdir = tmp_path / 'workdir'
+  with pytest.raises(errors.ConfigError) as info:
+    train.train_and_evaluate(config, workdir)
+  message = str(info.value)
+  for part in ('--config.model.pretrained=', 'resnet101.npz',
+               '--config.model.from_scratch=True', 'torchvision',
+               'mmgenre_jax/models/image.py'):
+    assert part in message, part
+  assert '\n' not in message
+  # Refused before anything was made (no workdir, the shards not read).
+  assert not workdir.exists()
+  # Explicitly from scratch, it starts: the next check is the shards'.
+  config.model.from_scratch = True
+  with pytest.raises(pipeline.ManifestError, match='manifest.json not found'):
+    train.train_and_evaluate(config, workdir)
+  train_state.check_image_init(config)
+  # Weights and from_scratch together contradict each other.
+  config.model.pretrained = str(tmp_path / 'resnet101.npz')
+  with pytest.raises(errors.ConfigError, match='contradict'):
+    train_state.check_image_init(config)
+  config.model.from_scratch = False
+  train_state.check_image_init(config)
+  # The tiny ResNet has no ImageNet weights: it never needs them.
+  train_state.check_image_init(module.get_config(tiny_arg))
 
 
 def test_pretrained_resnet_weights_are_loaded_after_init(tmp_path):

@@ -1,13 +1,18 @@
-"""Cover image features (SPEC §2; paper Sec 6.2, ResNet preprocessing).
+"""Cover image features (SPEC §2; paper Sec 3.2, 6.2, ResNet preprocessing).
 
-Any PIL mode to RGB, shorter side resized to 256 (for 224), centre crop
-224 x 224, stored as uint8; `normalize_image` applies the ImageNet mean/std
-when the images are read.
+Any PIL mode to RGB, shorter side resized to 256 (for 224), centre square.
+`mmgenre prepare --image-size C` stores each cover as that square, S x S
+uint8 with S = stored_size(C) = round(C * 256 / 224), so that training can
+take random-resized crops from it (input_pipeline.pipeline); evaluation,
+extraction and tagging take the centre C x C crop (`centre_crop`,
+`evaluation_cover`), the ResNet evaluation crop. `normalize_image` applies
+the ImageNet mean/std when the images are read.
 
 `load_image` raises `features.FeatureError` naming the file and the reason.
 """
 
 import os
+from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -26,6 +31,14 @@ RESIZE_RATIO = 256 / 224
 # fb.resnet code).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# PCA of ImageNet's RGB pixels on [0, 1] (fb.resnet.torch's `pca`, from
+# Krizhevsky et al. 2012): the lighting noise of training (Howard 2013) adds
+# IMAGENET_PCA_EIGVEC @ (alpha * IMAGENET_PCA_EIGVAL) to every pixel; the
+# columns of IMAGENET_PCA_EIGVEC are the eigenvectors.
+IMAGENET_PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
+IMAGENET_PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
+                       (-0.5808, -0.0045, -0.8140),
+                       (-0.5836, -0.6948, 0.4203))
 # Transparent pixels are composited on white: their stored colour is
 # arbitrary (often black) and album covers are printed on white.
 BACKGROUND = (255, 255, 255)
@@ -61,16 +74,26 @@ def _rgb(image: Image.Image, path) -> Image.Image:
     raise _error(path, f'cannot convert image mode {mode} to RGB ({e})') from e
 
 
-def load_image(path, *, size: int = IMAGE_SIZE) -> np.ndarray:
+def stored_size(crop_size: int) -> int:
+  """S of the covers `prepare` stores for crops of crop_size: the shorter
+  side ResNet's evaluation resizes to (256 for 224)."""
+  return int(round(int(crop_size) * RESIZE_RATIO))
+
+
+def load_image(path, *, size: int = IMAGE_SIZE,
+               short_side: Optional[int] = None) -> np.ndarray:
   """An album cover as a centre-cropped RGB array (ResNet evaluation crop).
 
   Applies the EXIF orientation, converts any mode (1, L, P, LA, RGBA, CMYK,
-  I;16, I, F, ...) to RGB, resizes the shorter side to round(size * 256 / 224)
-  with Pillow's antialiased bilinear filter and crops the centre.
+  I;16, I, F, ...) to RGB, resizes the shorter side to `short_side` (default
+  round(size * 256 / 224)) with Pillow's antialiased bilinear filter and
+  crops the centre. `prepare` stores load_image(path, size=S, short_side=S),
+  S = stored_size(crop): the whole centre square.
 
   Args:
     path: jpg, png or any format Pillow reads.
     size: side of the output > 0 [scalar].
+    short_side: the shorter side before the crop, >= size.
 
   Returns:
     image: np.ndarray [shape=(size, size, 3), dtype=uint8].
@@ -83,7 +106,9 @@ def load_image(path, *, size: int = IMAGE_SIZE) -> np.ndarray:
     raise _error(path, 'image file not found')
   if os.path.getsize(path) == 0:
     raise _error(path, 'empty image file (0 bytes)')
-  short = int(round(size * RESIZE_RATIO))
+  short = stored_size(size) if short_side is None else int(short_side)
+  if short < size:
+    raise ValueError(f'short_side {short} is smaller than the crop {size}.')
   try:
     with Image.open(path) as image:
       # JPEG can decode straight at a reduced scale (still >= `short`).
@@ -107,6 +132,41 @@ def load_image(path, *, size: int = IMAGE_SIZE) -> np.ndarray:
   top = int(round((new_size[1] - size) / 2))
   image = image.crop((left, top, left + size, top + size))
   return np.asarray(image, dtype=np.uint8)
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+  """The centre size x size of an [H, W, C] image (the evaluation crop).
+
+  The offsets are (H - size) // 2 and (W - size) // 2, as the input
+  pipeline's evaluation crop (pipeline.py) takes them; size == H == W is the
+  image itself.
+  """
+  height, width = image.shape[:2]
+  if size > min(height, width):
+    raise ValueError(f'Cannot crop {size} x {size} from a {height} x {width} '
+                     'image.')
+  top, left = (height - size) // 2, (width - size) // 2
+  return image[top:top + size, left:left + size]
+
+
+def evaluation_cover(path, *, crop_size: int,
+                     stored_side: Optional[int] = None) -> np.ndarray:
+  """A cover as evaluation sees it in shards with covers stored at S.
+
+  What `prepare` stored (load_image(path, size=S, short_side=S)), then its
+  centre crop_size crop, as pipeline.py takes it: tagging feeds a network
+  exactly its evaluation input. stored_side None or equal to crop_size
+  (shards prepared before covers were stored larger than the crop) is
+  load_image(path, size=crop_size), what those shards hold.
+
+  Returns:
+    np.ndarray [shape=(crop_size, crop_size, 3), dtype=uint8].
+  """
+  if stored_side is None or int(stored_side) == int(crop_size):
+    return load_image(path, size=crop_size)
+  stored = load_image(path, size=int(stored_side),
+                      short_side=int(stored_side))
+  return centre_crop(stored, int(crop_size))
 
 
 def normalize_image(images_uint8: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@
   mmgenre prepare --dataset mumu --data runs/data/synthetic \
       --out runs/data/shards
 
+The split: MSD-I's release split (the `set` column) unless --splits says
+`compute` or a directory; MuMu's computed with --seed unless --splits DIR.
 Skips the work (one line, exit 0) when --out already holds a complete run
 with the same settings (input_pipeline.prepare.is_complete: the manifest's
 recorded arguments match, --workers aside, and its skips are within
@@ -18,6 +20,14 @@ import sys
 from input_pipeline import layout
 from input_pipeline import mumu
 from input_pipeline import prepare
+from input_pipeline import prepare_corpus
+
+# The --splits keywords; any other value is a directory.
+SPLITS_RELEASE = 'release'
+SPLITS_COMPUTE = 'compute'
+_SPLITS_KEYWORDS = {SPLITS_RELEASE: prepare_corpus.RELEASE_SPLITS,
+                    SPLITS_COMPUTE: prepare_corpus.COMPUTED_SPLITS,
+                    'computed': prepare_corpus.COMPUTED_SPLITS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +37,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Corpus directory (docs/data_formats.md §1).')
   parser.add_argument('--out', required=True, help='Output directory.')
   parser.add_argument('--splits', default=None,
-                      help='Directory with items_index_{train,val,test}.tsv '
-                      '(default: computed with --seed).')
+                      metavar='{release,compute,DIR}',
+                      help='Where the train/val/test split comes from: '
+                      f'`{SPLITS_RELEASE}`, the release split (MSD-I: the '
+                      '`set` column of MSD-I_dataset.tsv, the paper\'s; the '
+                      f'msdi default); `{SPLITS_COMPUTE}`, an artist-filtered '
+                      'split computed with --seed (80/10/10 MuMu, 70/15/15 '
+                      'MSD-I; the mumu default, MuMu has no release split); '
+                      'or a directory with items_index_{train,val,test}.tsv '
+                      '(e.g. from `mmgenre splits`; a directory named like '
+                      'a keyword: ./release). The manifest records it as '
+                      'splits_source release, computed or directory.')
   parser.add_argument('--image-size', type=int,
                       default=prepare.DEFAULT_IMAGE_SIZE,
-                      help=f'Side of the stored covers (default '
-                      f'{prepare.DEFAULT_IMAGE_SIZE}).')
+                      help='Side C of the network\'s square input crop '
+                      f'(default {prepare.DEFAULT_IMAGE_SIZE}); covers are '
+                      'stored at round(C * 256 / 224) px (256 for 224) so '
+                      'that training can take random-resized crops, and '
+                      'evaluation takes the centre C x C.')
   parser.add_argument('--shard-size', type=int,
                       default=prepare.DEFAULT_SHARD_SIZE,
                       help=f'Records per shard (default '
@@ -43,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--workers', type=int, default=None,
                       help='Worker processes (default: all CPU cores).')
   parser.add_argument('--seed', type=int, default=0,
-                      help='Split and audio crop seed (default 0).')
+                      help='Audio crop seed, and split seed of --splits '
+                      f'{SPLITS_COMPUTE} (default 0).')
   parser.add_argument('--min-albums', type=int, default=1,
                       help='mumu: keep labels on >= this many albums '
                       f'(the paper: {mumu.PAPER_MIN_ALBUMS}; default 1).')
@@ -69,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
   settings = dict(
-      splits_dir=args.splits, image_size=args.image_size,
+      splits=_SPLITS_KEYWORDS.get(args.splits, args.splits),
+      image_size=args.image_size,
       shard_size=args.shard_size, enrichment=args.enrichment,
       workers=args.workers, seed=args.seed, min_albums=args.min_albums,
       windows=not args.no_windows, max_skip_fraction=args.max_skip_fraction)

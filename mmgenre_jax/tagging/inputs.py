@@ -130,7 +130,10 @@ class FeatureData:
       enriched (text stages).
     enrichment_path: the file `enrichment` was read from, or None.
     image_mean, image_std: float32 [3] on [0, 1] pixels (image stages).
-    image_size: S of the S x S network input (image stages).
+    image_size: C of the C x C network input (image stages).
+    stored_image_size: S of the covers in the shards, which evaluation
+      centre-crops to C (image stages; None in shards from before stored
+      covers, where S = C).
   """
   data_dir: pathlib.Path
   manifest: Dict[str, Any]
@@ -142,6 +145,7 @@ class FeatureData:
   image_mean: Optional[np.ndarray] = None
   image_std: Optional[np.ndarray] = None
   image_size: Optional[int] = None
+  stored_image_size: Optional[int] = None
 
 
 def enrichment_path(data_dir: pathlib.Path, manifest) -> Optional[str]:
@@ -193,6 +197,8 @@ def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
         manifest)
     data.image_size = int(stage.config.model.get('image_size') or
                           manifest['image_size'])
+    stored = manifest.get('stored_image_size')
+    data.stored_image_size = int(stored) if stored else None
   return data
 
 
@@ -244,12 +250,17 @@ def text_input(data: FeatureData, reviews: str,
 
 def image_input(data: FeatureData, cover,
                 report: Optional[InputReport] = None) -> np.ndarray:
-  """A cover as the network sees it, float32 [1, S, S, 3].
+  """A cover as the network sees it, float32 [1, C, C, 3].
+
+  The cover as prepare stored it, then evaluation's centre crop
+  (features.image.evaluation_cover), so a tagged cover is exactly the
+  network's test input.
 
   Raises:
     FeatureError: the file is missing or not an image.
   """
-  image = image_features.load_image(cover, size=data.image_size)
+  image = image_features.evaluation_cover(
+      cover, crop_size=data.image_size, stored_side=data.stored_image_size)
   if report is not None:
     _check_cover_size(cover, data.image_size, report)
   return ((image.astype(np.float32) / 255.0 - data.image_mean) /
@@ -260,8 +271,9 @@ def _check_cover_size(cover, size: int, report: InputReport) -> None:
   """Warns when load_image had to enlarge the cover (a blurry input)."""
   with Image.open(cover) as image:  # Reads the header only.
     width, height = image.size
-  # load_image resizes the shorter side to this before its centre crop.
-  short = int(round(size * image_features.RESIZE_RATIO))
+  # evaluation_cover resizes the shorter side to this (the stored side)
+  # before its centre crop.
+  short = image_features.stored_size(size)
   if min(width, height) < short:
     report.other.append((os.fspath(cover), f'upscaled from {width} x '
                          f'{height} px (its shorter side is resized to '
