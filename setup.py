@@ -28,6 +28,8 @@ INSTALL_REQUIRES = [
     'numpy==2.4.6',
     'scipy==1.17.1',
     'pillow==13.0.0',
+    # report figures (mmgenre_jax/plots.py), Agg backend: no display needed.
+    'matplotlib==3.11.2',
     'tqdm==4.70.1',
     'absl-py==2.5.1',
 ]

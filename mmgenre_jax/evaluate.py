@@ -11,7 +11,9 @@ evaluates every new checkpoint it sees and returns once training has written
 its done marker (workdir.TRAINING_DONE_JSON) and the last checkpoint is
 evaluated.
 Results go to workdir/eval_<split>/: one JSON per evaluated checkpoint,
-metrics.json (the last one) and TensorBoard events.
+metrics.json (the last one) and TensorBoard events: the scalars and, for a
+network with label scores, the images '<kind>/label_auc' (per-label ROC-AUC)
+and, single-label (softmax), '<kind>/confusion_matrix'.
 
 extract / extract_all (`--mode=extract --split=all`) write the stage's
 representations, workdir/representations/<name>/<split>.npz
@@ -39,6 +41,7 @@ from mmgenre_jax import data_sources
 from mmgenre_jax import errors
 from mmgenre_jax import evaluators
 from mmgenre_jax import metrics
+from mmgenre_jax import plots
 from mmgenre_jax import representations
 from mmgenre_jax import sharding
 from mmgenre_jax import stage_config
@@ -130,11 +133,67 @@ def _restore(config, workdir, checkpoint: CheckpointSpec):
   return evaluator, state, meta, step, kind
 
 
+def _collects_scores(evaluator: '_Evaluator', split: str) -> bool:
+  """Whether the split's scores can be kept for the images.
+
+  Only where collecting them (collect_representations) evaluates the same
+  rows as without: an audio network's train and val splits are evaluated on
+  single patches but extracted on whole-track windows, which would change
+  the report.
+  """
+  if evaluator.config.model.name == 'alignment':
+    return False  # No label scores.
+  source = evaluator.steps.source
+  return source.eval_kind(split, True) == source.eval_kind(split, False)
+
+
+def label_images(scores: np.ndarray, labels: np.ndarray,
+                 label_names: Optional[Sequence[str]], target: str,
+                 title: str) -> Dict[str, np.ndarray]:
+  """The TensorBoard images of a split's label scores.
+
+  Args:
+    scores: float [N, L].
+    labels: [N, L] multi-hot, or class ids [N] (softmax).
+    label_names: L names, or None (then '0' .. 'L-1').
+    target: config.model.target; 'softmax' adds the confusion matrix.
+    title: figure title.
+
+  Returns:
+    'label_auc' and (softmax) 'confusion_matrix' -> uint8 [1, H, W, 3].
+  """
+  scores = np.asarray(scores, np.float64)
+  names = (list(label_names) if label_names is not None
+           else [str(j) for j in range(scores.shape[1])])
+  figures = {'label_auc': plots.label_auc_bars(
+      names, *plots.per_label_auc(scores, labels), title=title)}
+  if target == 'softmax':
+    figures['confusion_matrix'] = plots.confusion_matrices(
+        [(title, scores, labels)], names)
+  return {name: plots.to_rgb(fig)[None] for name, fig in figures.items()}
+
+
+def _pop_images(evaluator: '_Evaluator', report: Dict[str, Any], split: str,
+                kind: str, step: int) -> Dict[str, np.ndarray]:
+  """Takes the collected rows out of `report`; process 0 draws them."""
+  rows = report.pop('_extract', None)
+  if rows is None or jax.process_index() != 0:
+    return {}
+  return label_images(
+      rows['scores'], rows['labels'],
+      data_sources.label_names(evaluator.steps.source),
+      evaluator.config.model.target,
+      f'{evaluator.config.model.name} {split}, {kind} step {step}')
+
+
 def _write_result(eval_dir: epath.Path, writer, report: Dict[str, Any],
-                  kind: str, step: int) -> None:
+                  kind: str, step: int,
+                  images: Optional[Dict[str, np.ndarray]] = None) -> None:
   scalars = {k: v for k, v in report.items() if not isinstance(v, str)}
   writer.write_scalars(step, {f'{kind}/{k}': v for k, v in
                               metrics.flatten_metrics(scalars).items()})
+  if images:
+    writer.write_images(step, {f'{kind}/{k}': v for k, v in images.items()})
   writer.flush()
   if jax.process_index() == 0:
     eval_dir.mkdir(parents=True, exist_ok=True)
@@ -174,15 +233,19 @@ def evaluate(config: ml_collections.ConfigDict,
   eval_dir = workdir_lib.eval_dir(workdir, split)
   if not follow:
     evaluator, state, meta, step, kind = _restore(config, workdir, checkpoint)
-    report = evaluator.run(state, split)
+    report = evaluator.run(
+        state, split,
+        collect_representations=_collects_scores(evaluator, split))
+    images = _pop_images(evaluator, report, split, kind, int(step))
     report.update(step=int(step), checkpoint=kind,
                   epoch=int(meta['epoch']), best_epoch=int(meta['best_epoch']))
     writer = metric_writers.create_default_writer(
         str(eval_dir), just_logging=jax.process_index() > 0)
-    _write_result(eval_dir, writer, report, kind, step)
+    _write_result(eval_dir, writer, report, kind, step, images)
     return report
 
   evaluator = _Evaluator(config, workdir)
+  collect = _collects_scores(evaluator, split)
   writer = metric_writers.create_default_writer(
       str(eval_dir), just_logging=jax.process_index() > 0)
 
@@ -212,10 +275,11 @@ def evaluate(config: ml_collections.ConfigDict,
         logging.warning('Checkpoint %d vanished while restoring (%s).', step,
                         e)
         continue
-      report = evaluator.run(state, split)
+      report = evaluator.run(state, split, collect_representations=collect)
+      images = _pop_images(evaluator, report, split, 'latest', int(step))
       report.update(step=int(step), checkpoint='latest',
                     epoch=int(meta['epoch']))
-      _write_result(eval_dir, writer, report, 'latest', step)
+      _write_result(eval_dir, writer, report, 'latest', step, images)
       logging.info('step %d %s: %s', step, split,
                    metrics.format_report(report))
       evaluated.add(step)

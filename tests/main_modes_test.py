@@ -189,6 +189,67 @@ def test_modes_refuse_untrained_stages_before_any_work(trained, config_file,
   assert not (tmp_path / 'fused').exists()
 
 
+def _event_images(eval_dir: pathlib.Path):
+  """Image tag -> (step, width, height) of the TensorBoard events there."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  images = {}
+  for path in sorted(eval_dir.glob('events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == 'images':
+          width, height = value.tensor.string_val[:2]
+          images[value.tag] = (event.step, int(width), int(height))
+  return images
+
+
+def test_evaluate_mode_writes_label_images(full_run, shard_dir, tmp_path):
+  # A copy of the tiny audio run of conftest.py (COSINE, multi-label), so
+  # its events hold this evaluation only.
+  workdir = tmp_path / 'run'
+  shutil.copytree(full_run[0], workdir)
+  report = full_run[1]
+  overrides = (f'--config.data.shard_dir={shard_dir}',
+               f'--config.train.batch_size={conftest.TINY_BATCH}',
+               f'--config.eval.batch_size={conftest.TINY_BATCH}')
+  result = _main(f'--config={REPO / "configs" / "test.py"}',
+                 f'--workdir={workdir}', *overrides, '--mode=evaluate',
+                 '--checkpoint=best')
+  assert result.returncode == 0, result.stderr[-3000:]
+  (line,) = _json_lines(result.stdout)
+  assert line['roc_auc'] == report['roc_auc'] and '_extract' not in line
+  eval_dir = workdir_lib.eval_dir(workdir, 'test')
+  written = json.loads((eval_dir / workdir_lib.EVAL_METRICS_JSON).read_text())
+  assert written == line
+  images = _event_images(eval_dir)
+  # Multi-label: the per-label AUC bars, no confusion matrix.
+  assert sorted(images) == ['best/label_auc']
+  step, width, _ = images['best/label_auc']
+  assert step == report['step'] and width >= 1000
+  # Follow mode (the pod's evaluation job) on the finished run: the latest
+  # checkpoint's image.
+  from mmgenre_jax import evaluate  # pylint: disable=g-import-not-at-top
+  config = conftest.tiny_train_config(shard_dir)
+  followed = evaluate.evaluate(config, workdir, follow=True,
+                               poll_seconds=0.1, timeout_s=120)
+  assert '_extract' not in followed
+  assert 'latest/label_auc' in _event_images(eval_dir)
+
+
+def test_label_images_of_a_single_label_split():
+  from mmgenre_jax import evaluate  # pylint: disable=g-import-not-at-top
+  scores = np.eye(3)[[0, 1, 2, 2, 1]]
+  images = evaluate.label_images(scores, np.array([0, 1, 2, 1, 0]),
+                                 ['Pop', 'Rock', 'Jazz'], 'softmax', 'test')
+  assert sorted(images) == ['confusion_matrix', 'label_auc']
+  for image in images.values():
+    assert image.dtype == np.uint8 and image.shape[0] == 1
+    assert image.shape[2] >= 1000 and image.shape[3] == 3
+  # Multi-hot labels, no names: no confusion matrix.
+  multi = evaluate.label_images(scores, np.eye(3)[[0, 1, 2, 0, 1]], None,
+                                'cosine', 'test')
+  assert list(multi) == ['label_auc']
+
+
 # ------------------------------------------------------------ user errors
 
 

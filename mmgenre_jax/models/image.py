@@ -78,6 +78,9 @@ _BN_LEAVES = {('params', 'scale'): 'weight', ('params', 'bias'): 'bias',
               ('batch_stats', 'mean'): 'running_mean',
               ('batch_stats', 'var'): 'running_var'}
 
+# The 'intermediates' entry ResNet sows: the last conv feature map [B, h, w, R].
+FEATURE_MAP = 'feature_map'
+
 # How many keys an error message lists before "... and N more".
 _MAX_LISTED_KEYS = 12
 
@@ -232,6 +235,9 @@ class ResNet(nn.Module):
         x = self.block_cls(filters=self.num_filters * 2 ** i, conv=conv,
                            norm=norm, strides=strides,
                            name=f'layer{i + 1}_{j}')(x)
+    # The last feature map, for class activation maps (apply_with_feature_map);
+    # a no-op unless 'intermediates' is mutable, so training is unchanged.
+    self.sow('intermediates', FEATURE_MAP, x)
     # The pooled features are the visual representation (Sec 7.3.3) and feed
     # fusion in float32 whatever the body's dtype.
     representation = jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
@@ -262,6 +268,86 @@ def create_resnet(depth: Union[int, str], *, num_outputs: int, target: str,
                 block_cls=BLOCKS[spec.block],
                 num_filters=spec.num_filters, num_outputs=int(num_outputs),
                 target=ops.check_target(target), dtype=dtype)
+
+
+# ---------------------------------- class activation maps (Zhou et al. 2016)
+# With global average pooling before a linear head, the score of label c is
+# the spatial mean of sum_k w[k, c] * F[..., k] plus a bias: that map (the
+# CAM) says where in the image the evidence for c lies.
+
+
+def apply_with_feature_map(model: ResNet, variables: Variables,
+                           images: jax.Array
+                           ) -> Tuple[Mapping[str, jax.Array], jax.Array]:
+  """Runs the network in eval mode and returns its last conv feature map.
+
+  Args:
+    model: a ResNet.
+    variables: its {'params', 'batch_stats'}.
+    images: float [B, H, W, 3], as ResNet.__call__ takes them.
+
+  Returns:
+    (the __call__ outputs dict, float32 feature map [B, h, w, R]).
+  """
+  outputs, state = model.apply(variables, images, train=False,
+                               mutable=['intermediates'])
+  # sow appends to a tuple: one call, one entry.
+  (feature_map,) = state['intermediates'][FEATURE_MAP]
+  return outputs, feature_map.astype(jnp.float32)
+
+
+def class_weights(head_params: Mapping[str, Any], target: str,
+                  label_factors=None) -> Tuple[jax.Array, jax.Array]:
+  """Per-label weights and biases on the pooled representation.
+
+  logistic / softmax: the head Dense's kernel [R, L] and bias [L]. cosine:
+  the head outputs z = r @ W + b in the label-factor space, scored by
+  cos(z, f_c); the weights are W @ f^_c and the biases b . f^_c, with f^_c
+  the unit label factor (scores_from_output normalises them too). That is
+  the dot product of the pre-normalisation output with each label factor:
+  label c's map averages (plus bias) to z . f^_c = |z| cos(z, f_c). The L2
+  normalisation of z is a positive per-image scale 1 / |z|, the same for
+  every label, so it changes neither a map's shape nor the label ranking.
+
+  Args:
+    head_params: params[HEAD_NAME] ({'dense': {'kernel', 'bias'}}).
+    target: one of ops.TARGETS.
+    label_factors: C_d float [L, K]; required for 'cosine'.
+
+  Returns:
+    (weights float32 [R, L], bias float32 [L]).
+  """
+  dense = head_params['dense']
+  kernel = jnp.asarray(dense['kernel'], jnp.float32)
+  bias = jnp.asarray(dense['bias'], jnp.float32)
+  if ops.check_target(target) != 'cosine':
+    return kernel, bias
+  if label_factors is None:
+    raise ValueError("target='cosine' needs label_factors (C_d [L, K]).")
+  factors = ops.l2_normalize(jnp.asarray(label_factors, jnp.float32))
+  return kernel @ factors.T, bias @ factors.T
+
+
+def class_activation_maps(feature_map: jax.Array,
+                          weights: jax.Array) -> jax.Array:
+  """CAM_c = sum_k weights[k, c] * feature_map[..., k] (no bias).
+
+  Args:
+    feature_map: float [B, h, w, R].
+    weights: float [R, L], from class_weights.
+
+  Returns:
+    float32 [B, h, w, L]; its spatial mean plus the bias is the pre-sigmoid
+    (pre-softmax, or for cosine |z| times the cosine) score.
+  """
+  return jnp.einsum('bhwr,rl->bhwl', feature_map.astype(jnp.float32),
+                    weights.astype(jnp.float32))
+
+
+def upsample_maps(maps: jax.Array, height: int, width: int) -> jax.Array:
+  """Bilinear resize of maps [B, h, w, L] to the input size [B, H, W, L]."""
+  return jax.image.resize(maps, (maps.shape[0], int(height), int(width),
+                                 maps.shape[-1]), method='bilinear')
 
 
 # ------------------------------------------------- torchvision weight files

@@ -6,6 +6,7 @@
   graph.py       the stages' links, and which one answers for given inputs
   inputs.py      raw input (audio files, reviews, a cover) -> network input
   runners.py     deterministic jitted applies in padded batches
+  explain.py     class activation maps of a cover (Tagger.explain)
   thresholds.py  per-label decision thresholds (F1-optimal on validation)
   bundle.py      the `mmgenre export` bundle format (write and read)
   catalog.py     the tagging commands' inputs (items) and resumable outputs

@@ -8,6 +8,8 @@
   result['model']       # which network answered
   result['duration_s'], result['warnings']   # what decoding the files saw
   vectors = tagger.embed(audio=['a.flac'])  # {'audio': [R], 'mm_audio': ...}
+  tagger.explain('cover.jpg', top_k=3)
+  # [{'label', 'score', 'heatmap': float32 [C, C] in [0, 1]}] best first
 
 The model is a graph of stages (docs/workdirs.md): modality networks (audio
 CNN, text MLP, ResNet) read files; an alignment stage maps the audio and
@@ -26,13 +28,18 @@ review text given with other inputs is ignored with a warning.
 Inference is deterministic: no dropout, no random crops, jitted applies on
 padded batches (runners.py).
 
+`explain` shows where the cover network looks: class activation maps
+(Zhou et al. 2016, explain.py) of its top labels, upsampled to its C x C
+input (the centre crop prediction feeds it), min-max scaled to [0, 1].
+
 Loading reads only: the decision thresholds are computed in memory
 (thresholds.for_stage); `export` writes them into a bundle.
 
 The other modules of the package: stages.py (a Stage read from disk),
 inputs.py (raw input -> network input), bundle.py (the bundle format),
-thresholds.py, and catalog.py / predict.py / embed.py / neighbours.py, the
-work of the `mmgenre` tagging commands (their flags: mmgenre_jax/cli/).
+thresholds.py, explain.py (class activation maps), and catalog.py /
+predict.py / embed.py / neighbours.py, the work of the `mmgenre` tagging
+commands (their flags: mmgenre_jax/cli/).
 """
 
 import os
@@ -45,6 +52,7 @@ import numpy as np
 from input_pipeline import features
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import bundle as bundle_lib
+from mmgenre_jax.tagging import explain as explain_lib
 from mmgenre_jax.tagging import graph as graph_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging import runners
@@ -337,6 +345,31 @@ class Tagger:
         result[f'{rep}_output'] = value.output.astype(np.float32)
     return result, {'duration_s': report.duration_s(),
                     'warnings': report.warnings()}
+
+  def explain(self, cover, *, top_k: int = 3) -> List[Dict[str, Any]]:
+    """Class activation maps of the cover network's top labels.
+
+    Args:
+      cover: an image file, or a uint8 [H, W, 3] array; preprocessed as
+        `predict` does (resize, centre crop, standardisation).
+      top_k: labels returned.
+
+    Returns:
+      [{'label': str, 'score': float (the image network's own score),
+        'heatmap': float32 [C, C] in [0, 1] (min-max; zeros when constant)}],
+      best first; C the network's input size.
+
+    Raises:
+      TaggingError: the model has no image network; a bad cover.
+    """
+    stage = next((self.stages[n] for n in self.order
+                  if self.stages[n].kind == 'image'), None)
+    if stage is None:
+      raise TaggingError(f'{self.source} has no image network (stages: '
+                         f'{self.order}); explain needs a cover ResNet.')
+    return explain_lib.explain_cover(stage, self.feature_data(stage.name),
+                                     cover, stage.labels or self.labels,
+                                     top_k)
 
   def export(self, out) -> pathlib.Path:
     """Writes a self-contained bundle directory (bundle.py), thresholds too.
