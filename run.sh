@@ -53,8 +53,10 @@ main_job() {
     echo "[run.sh]     $name -> runs/$name/"
     python main.py --config="configs/$name.py:cpu" --workdir="runs/$name"
   done
+  # Each pipeline drew its figures (W/figures/) when it ended; the report over
+  # all of them links those instead of drawing them again.
   echo "[run.sh] 5/5 report of every pipeline (runs/report.md, runs/results.json)"
-  mmgenre report runs
+  mmgenre report runs --no-figures
   echo "[run.sh] main job done in $((SECONDS - start)) s"
 }
 

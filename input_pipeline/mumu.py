@@ -232,6 +232,22 @@ def expand_labels(labels: Iterable[str],
   return list(expanded)
 
 
+def top_level_genre(labels: Iterable[str],
+                    taxonomy: Mapping[str, Optional[str]]) -> Optional[str]:
+  """The one top-level genre above `labels`, or None if there are 0 or >1.
+
+  The paper's single-parent-label subset (Sec 7.4, Figs 7 and 8) keeps the
+  albums whose labels all descend from one top-level genre. A label that
+  the taxonomy does not know counts as a top-level genre of its own.
+
+  Args:
+    labels: an item's label names (expanded or not).
+    taxonomy: label -> parent, as read_taxonomy returns.
+  """
+  roots = {([label] + _ancestors(label, taxonomy))[-1] for label in labels}
+  return roots.pop() if len(roots) == 1 else None
+
+
 def split_genres(value: str) -> List[str]:
   """The label names of a `genres` field (a comma-separated list)."""
   return [name.strip() for name in value.split(',') if name.strip()]

@@ -338,7 +338,8 @@ def cam_grid(images, heatmaps, titles: Sequence[str], *, ncols: int = 4,
   _check_heatmap(heatmaps, images.shape[:3], 'heatmaps')
   ncols = min(ncols, len(images))
   nrows = math.ceil(len(images) / ncols)
-  fig = _figure(3.0 * ncols, 3.2 * nrows + 0.5)
+  # 3.6 in a row: room for a two-line title above each cover.
+  fig = _figure(3.0 * ncols, 3.6 * nrows + 0.5)
   axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
   for ax in axes[len(images):]:
     ax.axis('off')

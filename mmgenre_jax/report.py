@@ -13,6 +13,7 @@ Workdirs may be local directories or gs://bucket/... URLs (docs/tpu_pod.md
 """
 
 import math
+import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from etils import epath
@@ -146,9 +147,7 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
   for stage in pipeline['stages']:
     if stage['kind'] == 'alignment':
       continue
-    stage_dir = epath.Path(stage['workdir'])
-    if not stage_dir.is_absolute() and not stage_dir.exists():
-      stage_dir = workdir / stage['name']
+    stage_dir = workdir_lib.stage_dir(workdir, stage)
     metrics = workdir_lib.read_json(
         stage_dir / workdir_lib.TEST_METRICS_JSON, strict=True)
     if metrics is None:
@@ -388,8 +387,10 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
 
 
 def markdown(rows: Sequence[Mapping[str, Any]],
-             pipelines: Sequence[Mapping[str, Any]]) -> str:
-  """The report: one table per dataset, the own-head rows, the findings."""
+             pipelines: Sequence[Mapping[str, Any]],
+             extra: Sequence[str] = ()) -> str:
+  """The report: one table per dataset, the own-head rows, the findings,
+  then `extra` lines (the figures section)."""
   lines = ['# Results', '']
   for pipeline in pipelines:
     lines.append(f'- `{pipeline["workdir"]}`: `--config={pipeline["config"]}`'
@@ -409,31 +410,61 @@ def markdown(rows: Sequence[Mapping[str, Any]],
     lines += ['No stage has test metrics yet.', '']
   lines += ['## The paper\'s findings on these numbers', '']
   lines += findings(rows) or ['- Nothing to check yet.']
-  return '\n'.join(lines) + '\n'
+  if extra:
+    lines += [''] + list(extra)
+  return '\n'.join(lines).rstrip('\n') + '\n'
 
 
-def write_report(path, out_dir=None) -> str:
-  """Writes report.md and results.json for a pipeline workdir or a tree.
+def _to_stderr(line: str) -> None:
+  print(line, file=sys.stderr, flush=True)
 
-  Args:
-    path: a pipeline workdir, or a directory with pipeline workdirs below.
-    out_dir: where to write (default `path`).
 
-  Returns:
-    The markdown.
-  """
-  path = epath.Path(path)
-  out_dir = epath.Path(out_dir) if out_dir else path
-  rows, pipelines = [], []
-  for workdir in find_pipelines(path):
-    pipeline = workdir_lib.read_json(workdir / workdir_lib.PIPELINE_JSON,
-                                     strict=True)
-    pipelines.append({'workdir': str(workdir), 'config': pipeline['config'],
-                      'stages': pipeline['stages']})
-    rows += pipeline_results(workdir)
-  text = markdown(rows, pipelines)
+def _write(out_dir: epath.Path, rows, pipelines, extra=()) -> str:
+  text = markdown(rows, pipelines, extra)
   out_dir.mkdir(parents=True, exist_ok=True)
   (out_dir / workdir_lib.REPORT_MD).write_text(text)
   workdir_lib.write_json(out_dir / workdir_lib.RESULTS_JSON, rows)
   return text
 
+
+def write_report(path, out_dir=None, *, figures: bool = True,
+                 taxonomy=None) -> str:
+  """Writes report.md and results.json for a pipeline workdir or a tree.
+
+  Every pipeline workdir W found also gets W/figures/ (figures.py) and its
+  own W/report.md and W/results.json, which embed them; a tree's report
+  (`out_dir`) links each pipeline's report.
+
+  Args:
+    path: a pipeline workdir, or a directory with pipeline workdirs below.
+    out_dir: where to write the report of `path` (default `path`).
+    figures: draw the figures; False links those already in W/figures/.
+    taxonomy: genre taxonomy TSV for the figures' single-parent subset.
+
+  Returns:
+    The markdown of `path`'s report.
+  """
+  # figures.py reads this module's paper numbers; imported here.
+  from mmgenre_jax import figures as figures_lib  # pylint: disable=g-import-not-at-top
+  path = epath.Path(path)
+  out_dir = epath.Path(out_dir) if out_dir else path
+  rows, pipelines, links = [], [], []
+  for workdir in find_pipelines(path):
+    pipeline = workdir_lib.read_json(workdir / workdir_lib.PIPELINE_JSON,
+                                     strict=True)
+    entry = {'workdir': str(workdir), 'config': pipeline['config'],
+             'stages': pipeline['stages']}
+    own_rows = pipeline_results(workdir)
+    drawn = (figures_lib.write_figures(workdir, taxonomy=taxonomy,
+                                       log=_to_stderr) if figures
+             else figures_lib.drawn_figures(workdir))
+    extra = figures_lib.markdown(drawn, workdir) if drawn else []
+    if workdir == path:
+      return _write(out_dir, own_rows, [entry], extra)
+    _write(workdir, own_rows, [entry], extra)
+    links.append(f'- [{workdir.relative_to(path)}]'
+                 f'({workdir.relative_to(path) / workdir_lib.REPORT_MD})')
+    pipelines.append(entry)
+    rows += own_rows
+  extra = ['## Each pipeline\'s report and figures', ''] + links
+  return _write(out_dir, rows, pipelines, extra)

@@ -57,6 +57,8 @@ RESULTS_JSON = 'results.json'
 # W/label_factors/: the one set of PPMI-SVD factors (the four factor files
 # above) every COSINE stage of the pipeline trains on.
 PIPELINE_FACTORS_DIR = 'label_factors'
+# W/figures/<name>.png: the paper's figures (mmgenre_jax/figures.py).
+FIGURES_DIR = 'figures'
 
 # --- A bundle (`mmgenre export`, docs/tagging.md) --------------------------
 
@@ -80,6 +82,19 @@ def eval_dir(workdir, split: str) -> epath.Path:
 def representation_path(workdir, name: str, split: str) -> epath.Path:
   """S/representations/<name>/<split>.npz."""
   return epath.Path(workdir) / REPRESENTATIONS_DIR / name / f'{split}.npz'
+
+
+def stage_dir(pipeline_workdir, stage: Dict[str, Any]) -> epath.Path:
+  """The workdir of a pipeline.json stage entry.
+
+  Entries name it as the pipeline was launched (e.g. runs/mumu_cosine/text,
+  relative to that working directory); when that path is not there, the
+  stage is looked for under W itself (a workdir copied or read elsewhere).
+  """
+  path = epath.Path(stage['workdir'])
+  if not path.is_absolute() and not path.exists():
+    path = epath.Path(pipeline_workdir) / stage['name']
+  return path
 
 
 def checkpoint_dir(workdir, kind: str) -> epath.Path:

@@ -23,7 +23,10 @@ SUBCOMMANDS = {
     'factorize': ('mmgenre_jax.cli.factorize',
                   'PPMI-SVD label factors and item targets (COSINE).'),
     'report': ('mmgenre_jax.cli.report',
-               'Write report.md and results.json of a pipeline workdir.'),
+               'Write report.md, results.json and the figures of a '
+               'pipeline workdir.'),
+    'figures': ('mmgenre_jax.cli.figures',
+                'Draw the paper\'s figures of a pipeline workdir.'),
     'predict': ('mmgenre_jax.cli.predict',
                 'Tag audio files, covers and reviews with genres.'),
     'embed': ('mmgenre_jax.cli.embed',

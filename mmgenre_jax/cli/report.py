@@ -1,10 +1,12 @@
-"""`mmgenre report W`: report.md and results.json of pipeline workdirs.
+"""`mmgenre report W`: report.md, results.json and figures of pipelines.
 
   mmgenre report runs/mumu_cosine     # one pipeline workdir
   mmgenre report runs                 # every pipeline workdir beneath runs/
+  mmgenre report runs --no-figures    # tables; link the figures drawn
 
-Writes the files (mmgenre_jax/report.py, docs/workdirs.md §3) and prints the
-markdown.
+Writes the files (mmgenre_jax/report.py, docs/workdirs.md §3), draws each
+pipeline's W/figures/ (mmgenre_jax/figures.py) and links them from its
+W/report.md, and prints the markdown.
 """
 
 import argparse
@@ -21,11 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--out', default=None,
                       help=f'Directory for {workdir_lib.REPORT_MD} and '
                       f'{workdir_lib.RESULTS_JSON} (default: the workdir).')
+  parser.add_argument('--no-figures', dest='figures', action='store_false',
+                      help='Do not redraw the figures: link those already in '
+                      'W/figures/ (mmgenre figures W redraws them).')
+  parser.add_argument('--taxonomy', default=None, metavar='TSV',
+                      help='Genre taxonomy for the t-SNE figures (see '
+                      'mmgenre figures --help).')
 
 
 def main(args: argparse.Namespace) -> int:
   try:
-    text = report.write_report(args.workdir, args.out)
+    text = report.write_report(args.workdir, args.out,
+                               figures=args.figures, taxonomy=args.taxonomy)
   except (FileNotFoundError, ValueError) as e:
     print(f'mmgenre report: error: {e}', file=sys.stderr)
     return 2
