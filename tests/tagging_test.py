@@ -597,3 +597,23 @@ def test_prediction_standardises_like_the_training_pipeline(workdir, tagger):
   data = tagger.feature_data(audio_stage.name)
   np.testing.assert_array_equal(data.mean, expected_mean)
   np.testing.assert_array_equal(data.std, expected_std)
+
+
+def test_cover_figures_of_a_trained_pipeline(workdir, tmp_path):
+  """Figs 5, 6 and 8 from the trained tiny ResNet (COSINE class weights)."""
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax import figures
+  taxonomy = tmp_path / 'taxonomy.tsv'
+  taxonomy.write_text('label\tparent\nRock\t\nIndie Rock\tRock\nJazz\t\n'
+                      'Vocal Jazz\tJazz\nPop\t\nDance Pop\tPop\n')
+  names = ['cam_examples', 'cam_two_classes', 'tsne_image_vectors']
+  before = _snapshot(workdir / 'image')
+  outcomes = figures.write_figures(workdir, names, taxonomy,
+                                   log=lambda line: None)
+  assert [o.name for o in outcomes] == names
+  for outcome in outcomes:
+    assert outcome.skipped is None, outcome.skipped
+    with Image.open(outcome.path) as image:
+      rgb = np.asarray(image.convert('RGB'))
+    assert rgb.shape[1] >= 800 and rgb.std() > 5.0
+  assert _snapshot(workdir / 'image') == before  # drawing wrote nothing there
