@@ -156,6 +156,32 @@ def test_rerun_skips_complete_stages(finished, shard_dir, monkeypatch):
   assert [s['status'] for s in result['stages']] == ['skipped', 'skipped']
 
 
+def test_a_stage_complete_in_another_pipeline_is_copied(finished, shard_dir,
+                                                        monkeypatch,
+                                                        tmp_path):
+  first, _ = finished
+  config = _config(shard_dir)
+  # The same label factors, so the audio stage's config string is the same;
+  # the fusion stage reads W2/audio, a different string: trained.
+  config.data.label_factors = str(first / 'label_factors')
+  config.reuse_stages_from = f'{tmp_path / "absent"},{first}'
+  calls = _count_training(monkeypatch)
+  second = tmp_path / 'W2'
+  result = runner.run_pipeline(config, second, report=False)
+  assert calls == [str(second / 'fused')]
+  audio = result['stages'][0]
+  assert audio['status'] == 'done' and audio['copied_from'] == str(
+      first / 'audio')
+  assert 'copied_from' not in result['stages'][1]
+  for split in representations.SPLITS:
+    path = ('representations', 'audio', f'{split}.npz')
+    assert (second / 'audio').joinpath(*path).read_bytes() == (
+        (first / 'audio').joinpath(*path).read_bytes())
+  assert not (second / 'audio' / 'training.lock').exists()
+  assert sorted(p.name for p in second.iterdir() if p.name.startswith('.')
+                ) == []  # no partial copy left
+
+
 def test_interrupted_stage_resumes(finished, shard_dir, monkeypatch, caplog):
   workdir, _ = finished
   step = json.loads((workdir / 'fused' / 'training_done.json').read_text())

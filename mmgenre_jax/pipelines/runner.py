@@ -4,8 +4,10 @@
 
 Stage <s> runs in W/<s>/ (docs/workdirs.md §1): train, then extract its
 train/val/test representations. A complete stage is skipped and an
-interrupted one resumes from its latest checkpoint; W/pipeline.json
-(docs/workdirs.md §3) is rewritten after each stage. Building the config is
+interrupted one resumes from its latest checkpoint; a stage that another
+pipeline workdir of config.reuse_stages_from has completed with the same
+config string is copied from there; W/pipeline.json (docs/workdirs.md §3)
+is rewritten after each stage. Building the config is
 mmgenre_jax/pipelines/spec.py; training and evaluation are imported only when
 a stage runs.
 
@@ -17,6 +19,7 @@ is refused (check_pipeline_workdir). main.py's other modes on a pipeline
 """
 
 import copy
+import shutil
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -53,6 +56,39 @@ def is_complete(stage_dir, outputs: Sequence[str]) -> bool:
   """Training done and every representation of every split extracted."""
   return (_is_trained(stage_dir) and
           not missing_representations(stage_dir, outputs))
+
+
+def reusable_stage(config: ml_collections.ConfigDict, name: str,
+                   config_string: str) -> Optional[epath.Path]:
+  """A complete stage `name` of a config.reuse_stages_from workdir, or None.
+
+  It must have been run with the same config string (config file, argument
+  and every override, shards and label factors included, as pipeline.json
+  records it), so that training it again would repeat the same run.
+  """
+  for other in filter(None, config.get('reuse_stages_from', '').split(',')):
+    record = workdir_lib.read_pipeline(other.strip()) or {}
+    for stage in record.get('stages', ()):
+      stage_dir = workdir_lib.stage_dir(other.strip(), stage)
+      if (stage['name'] == name and stage['config'] == config_string and
+          is_complete(stage_dir, config.stages[name].outputs)):
+        return stage_dir
+  return None
+
+
+def copy_stage(source: epath.Path, stage_dir: epath.Path) -> None:
+  """Copies a complete stage workdir into place (local paths).
+
+  Into a temporary sibling first, renamed at the end: an interrupted copy
+  leaves no half stage that would look complete.
+  """
+  partial = stage_dir.parent / f'.{stage_dir.name}.copying'
+  shutil.rmtree(partial, ignore_errors=True)
+  shutil.copytree(source, partial,
+                  ignore=shutil.ignore_patterns(workdir_lib.LOCK_FILE))
+  if stage_dir.exists():  # an unfinished run of this stage
+    shutil.rmtree(stage_dir)
+  partial.rename(stage_dir)
 
 
 def label_factors_dir(config: ml_collections.ConfigDict,
@@ -207,6 +243,12 @@ def _pipeline_record(config, records: Sequence[Mapping[str, Any]]
 # ------------------------------------------------------------- running
 
 
+def _is_local(path: epath.Path) -> bool:
+  """A local path on one process (copy_stage's shutil; one writer)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return '://' not in str(path) and jax.process_count() == 1
+
+
 def _is_chief() -> bool:
   import jax  # pylint: disable=g-import-not-at-top
   return jax.process_index() == 0
@@ -302,14 +344,23 @@ def _run_stages(config: ml_collections.ConfigDict, workdir: epath.Path,
       records[name] = _stage_record(config, name, stage_config, 'skipped',
                                     None, workdir)
       continue
-    print(f'{prefix}: {stage.kind} '
-          f'{spec.config_string(stage, stage_config)}', flush=True)
+    config_string = spec.config_string(stage, stage_config)
+    source = reusable_stage(config, name, config_string)
     save(current=name)
     start = time.time()
-    run_stage(stage_config, stage_dir, stage.outputs)
+    if source is not None and chief and _is_local(stage_dir):
+      print(f'{prefix}: the same run is complete in {source}, copied',
+            flush=True)
+      copy_stage(source, stage_dir)
+    else:
+      print(f'{prefix}: {stage.kind} {config_string}', flush=True)
+      run_stage(stage_config, stage_dir, stage.outputs)
+      source = None
     seconds = time.time() - start
     records[name] = _stage_record(config, name, stage_config, 'done',
                                   seconds, workdir)
+    if source is not None:
+      records[name]['copied_from'] = str(source)
     metrics = workdir_lib.read_json(
         stage_dir / workdir_lib.TEST_METRICS_JSON) or {}
     shown = {k: round(v, 4) for k, v in metrics.items()

@@ -67,6 +67,11 @@ def pipeline_config(name: str, config_ref: str, *, dataset: str,
   # Label factors of every COSINE stage; '' = W/label_factors (runner).
   config.data.label_factors = ''
   config.final = final
+  # Comma-separated pipeline workdirs whose complete stages of the same
+  # name and the same config string are copied instead of trained again
+  # (runner.reusable_stage; e.g. the LOGISTIC image stage both MuMu
+  # pipelines train).
+  config.reuse_stages_from = ''
   config.stage_order = ()
   config.stages = ml_collections.ConfigDict()
   return config
