@@ -22,12 +22,13 @@ import collections
 import csv
 import dataclasses
 import os
-from typing import (Collection, Dict, Iterable, List, Mapping,
+from typing import (Any, Collection, Dict, Iterable, List, Mapping,
                     Optional, Sequence, Tuple)
 
 from absl import logging
 import numpy as np
 
+from input_pipeline import layout
 from input_pipeline import release_format
 
 # Columns of the MuMu release CSVs, in release order (SPEC §1).
@@ -195,6 +196,20 @@ def read_taxonomy(path) -> Dict[str, Optional[str]]:
   for label in taxonomy:
     _ancestors(label, taxonomy, path)
   return taxonomy
+
+
+def corpus_taxonomy_path(manifest: Mapping[str, Any]) -> Optional[str]:
+  """The genre_taxonomy.tsv beside the corpus a shard directory came from.
+
+  A shards' manifest records the corpus directory `mmgenre prepare` read
+  (`args.data`); None when it names none or the file is not there (moved,
+  or a corpus without a taxonomy).
+  """
+  data = (manifest.get('args') or {}).get('data')
+  if not data:
+    return None
+  path = os.path.join(os.fspath(data), layout.MUMU_TAXONOMY_TSV)
+  return path if os.path.isfile(path) else None
 
 
 def _ancestors(label: str, taxonomy: Mapping[str, Optional[str]],

@@ -209,12 +209,11 @@ def find_taxonomy(pipeline: Pipeline, path=None) -> Dict[str, Optional[str]]:
       raise MissingInput('no trained network stage names the shards.')
     shard_dir = stage_shard_dir(pipeline, stage[0])
     manifest = workdir_lib.read_json(shard_dir / layout.MANIFEST_JSON) or {}
-    data = (manifest.get('args') or {}).get('data')
-    path = epath.Path(data or '') / layout.MUMU_TAXONOMY_TSV
-    if not data or not path.exists():
+    path = mumu.corpus_taxonomy_path(manifest)
+    if path is None:
       raise MissingInput(
-          f'no genre taxonomy ({path}); pass --taxonomy FILE '
-          f'(label<TAB>parent, docs/data_formats.md §1).')
+          f'no genre taxonomy beside the corpus of {shard_dir}; pass '
+          '--taxonomy FILE (label<TAB>parent, docs/data_formats.md §1).')
   return mumu.read_taxonomy(path)
 
 

@@ -15,7 +15,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LIBRARY = ('mmgenre_jax', 'input_pipeline')
 MAX_LINES = 600
-CORE = ('ops', 'targets', 'losses', 'metrics')
+CORE = ('ops', 'targets', 'losses', 'metrics', 'hierarchy')
 # Each is spelled in exactly one module: its home (docs/architecture.md).
 FILE_NAMES = {
     'pipeline.json': 'mmgenre_jax/workdir.py',

@@ -23,6 +23,7 @@ from PIL import Image
 import pytest
 import soundfile as sf
 
+import conftest
 from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline import pipeline
@@ -617,3 +618,75 @@ def test_cover_figures_of_a_trained_pipeline(workdir, tmp_path):
       rgb = np.asarray(image.convert('RGB'))
     assert rgb.shape[1] >= 800 and rgb.std() > 5.0
   assert _snapshot(workdir / 'image') == before  # drawing wrote nothing there
+
+
+# ----------------------------------------------------------- hierarchy
+
+
+def _tiny_taxonomy(path: pathlib.Path) -> pathlib.Path:
+  """conftest's labels: 'Indie Rock' under 'Rock', 'Vocal Jazz' under
+  'Jazz', 'Dance Pop' under 'Pop'."""
+  rows = ['label\tparent'] + [
+      f'{label}\t{"" if j % 2 == 0 else conftest.TINY_LABELS[j - 1]}'
+      for j, label in enumerate(conftest.TINY_LABELS)]
+  path.write_text('\n'.join(rows) + '\n', encoding='utf-8')
+  return path
+
+
+def _decide_children_only(tagger):
+  for stage in tagger.stages.values():
+    if stage.thresholds is not None:
+      stage.thresholds = np.where(np.arange(len(conftest.TINY_LABELS)) % 2,
+                                  -np.inf, np.inf)
+
+
+def test_decisions_never_hold_a_child_without_its_parent(workdir, tagger,
+                                                         media, tmp_path,
+                                                         capsys):
+  # The conftest shards name no corpus: no taxonomy, top level refused.
+  assert tagger.parents is None
+  with pytest.raises(tagger_lib.TaggingError, match='--taxonomy'):
+    tagger.predict(audio=[media['files']['wav']], level='top')
+  taxonomy = _tiny_taxonomy(tmp_path / 'taxonomy.tsv')
+  tree = tagger_lib.Tagger.from_workdir(workdir, taxonomy=taxonomy)
+  assert tree.taxonomy_source == str(taxonomy)
+  # The exported bundle carries the taxonomy.
+  bundle = tree.export(tmp_path / 'bundle')
+  loaded = tagger_lib.Tagger.from_workdir(bundle)
+  assert loaded.taxonomy == tree.taxonomy
+  np.testing.assert_array_equal(loaded.parents, tree.parents)
+  children = [j for j in range(len(conftest.TINY_LABELS)) if j % 2]
+  # Thresholds that decide every child and no parent: the rule must add
+  # the parents back.
+  _decide_children_only(tree)
+  kwargs = dict(audio=[media['files']['flac']], cover=media['cover'],
+                reviews='chorus catchy radio')
+  result = tree.predict(**kwargs)
+  assert set(result['decisions']) == set(conftest.TINY_LABELS)
+  ranks = {x['label']: i for i, x in enumerate(result['labels'])}
+  assert result['decisions'] == sorted(result['decisions'], key=ranks.get)
+  top = tree.predict(**kwargs, level='top')
+  assert [x['label'] for x in top['labels']] == [
+      x['label'] for x in result['labels']
+      if conftest.TINY_LABELS.index(x['label']) not in children]
+  assert set(top['decisions']) == {'Rock', 'Jazz', 'Pop'}
+  np.testing.assert_array_equal(top['scores'], result['scores'])
+  # Without the taxonomy the same thresholds decide the children alone.
+  plain = tagger_lib.Tagger.from_workdir(workdir)
+  _decide_children_only(plain)
+  assert set(plain.predict(**kwargs)['decisions']) == {
+      conftest.TINY_LABELS[j] for j in children}
+  # The CLI: --level top without a taxonomy is refused (exit 2); with one,
+  # every row lists top-level genres only.
+  wav = media['files']['wav']
+  code, _ = _cli('predict', '--workdir', str(workdir), '--audio', wav,
+                 '--level', 'top', capsys=capsys)
+  assert code == 2
+  code, out = _cli('predict', '--workdir', str(workdir), '--audio', wav,
+                   '--level', 'top', '--taxonomy', str(taxonomy),
+                   '--top-k', '6', capsys=capsys)
+  assert code == 0
+  rows = json.loads(out)
+  assert len(rows) == 1 and rows[0]['error'] is None
+  assert {x['label'] for x in rows[0]['labels']} == {'Rock', 'Jazz', 'Pop'}
+  assert set(rows[0]['decisions']) <= {'Rock', 'Jazz', 'Pop'}

@@ -25,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--top-k', type=int, default=predict.DEFAULT_TOP_K,
                       help='Labels listed per input, best first.')
   parser.add_argument('--format', choices=('json', 'csv'), default='json')
+  parser.add_argument('--taxonomy', default=None, metavar='TSV',
+                      help='Genre taxonomy (label<TAB>parent) that decisions '
+                      'follow: a decided label brings its parents. Default: '
+                      "the bundle's, else the one beside the shards' corpus; "
+                      'none found: decisions are the thresholded labels.')
+  parser.add_argument('--level', choices=tagger_lib.LEVELS, default='all',
+                      help='all labels, or the top-level genres only (needs '
+                      'a taxonomy).')
   parser.add_argument('--out', default=None, metavar='FILE',
                       help='Write here (resumable: rows of inputs gone are '
                       'dropped, of inputs changed redone) instead of stdout.')
@@ -34,11 +42,14 @@ def main(args: argparse.Namespace) -> int:
   try:
     items = tagging_args.items_from_args(args)
     writer = catalog.ResultWriter(args.out, args.format)
-    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
+    tagger = tagger_lib.Tagger.from_workdir(args.workdir,
+                                            taxonomy=args.taxonomy)
+    tagger.level_mask(args.level)  # no taxonomy for --level top: exit 2
   except (ValueError, OSError) as e:
     print(f'mmgenre predict: {e}', file=sys.stderr)
     return 2
   tagged, errors = predict.run(tagger, items, writer, top_k=args.top_k,
+                               level=args.level,
                                progress=not args.no_progress)
   if errors:
     print(f'mmgenre predict: {errors} of {tagged} inputs failed (see '

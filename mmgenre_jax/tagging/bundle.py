@@ -3,6 +3,8 @@
   BUNDLE/bundle.json             {"format", "version", "final", "source",
                                   "labels", "stages": [{"name", "dir",
                                   "kind", "inputs"}]}
+  BUNDLE/genre_taxonomy.tsv      label<TAB>parent decisions follow (when
+                                 the model had one; tagging/taxonomy.py)
   BUNDLE/stages/<name>/config.json
                        params.msgpack      the best checkpoint's parameters
                                            (and batch statistics for ResNet)
@@ -33,6 +35,7 @@ from input_pipeline import layout
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging import stages as stages_lib
+from mmgenre_jax.tagging import taxonomy as taxonomy_lib
 from mmgenre_jax.tagging import thresholds as thresholds_lib
 
 BUNDLE_FORMAT = 'mmgenre_jax.bundle'
@@ -110,7 +113,9 @@ def _write_data(stage: stages_lib.Stage, data: inputs_lib.FeatureData,
 
 def write(out, stages: Sequence[stages_lib.Stage], final: str, source,
           labels: Sequence[str],
-          data: Mapping[str, inputs_lib.FeatureData]) -> pathlib.Path:
+          data: Mapping[str, inputs_lib.FeatureData],
+          taxonomy: Optional[Mapping[str, Optional[str]]] = None
+          ) -> pathlib.Path:
   """Writes a self-contained bundle directory.
 
   Args:
@@ -120,6 +125,8 @@ def write(out, stages: Sequence[stages_lib.Stage], final: str, source,
     source: the directory the model was read from (recorded only).
     labels: the final stage's label names.
     data: stage name -> FeatureData, for every modality stage.
+    taxonomy: label -> parent that decisions follow, copied as
+      genre_taxonomy.tsv (tagging/taxonomy.py), or None.
 
   Returns:
     `out` as a path.
@@ -141,6 +148,8 @@ def write(out, stages: Sequence[stages_lib.Stage], final: str, source,
     _write_stage(stage, out / directory, data.get(stage.name))
     entries.append({'name': stage.name, 'dir': directory,
                     'kind': stage.kind, 'inputs': stage.inputs})
+  if taxonomy is not None:
+    taxonomy_lib.write(out / taxonomy_lib.BUNDLE_TAXONOMY_TSV, taxonomy)
   workdir_lib.write_json(
       out / workdir_lib.BUNDLE_JSON,
       {'format': BUNDLE_FORMAT, 'version': BUNDLE_VERSION, 'final': final,

@@ -7,7 +7,8 @@
       --out tags.csv                                         # resumable
 
 One row per input: `input`, `labels` (the top-k {"label", "score"} best
-first), `decisions` (labels past their F1-optimal validation threshold),
+first), `decisions` (labels past their F1-optimal validation threshold,
+with every ancestor of a decided label when the taxonomy is known),
 `model` (the network that answered), `duration_s` and `warnings` (what
 decoding the files observed: too short, silent, clipped, ...; see
 docs/tagging.md), `notes`, `error` (null, or why this input could not be
@@ -31,14 +32,15 @@ DEFAULT_TOP_K = 5
 
 
 def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
-                 top_k: int) -> Dict[str, Any]:
+                 top_k: int, level: str = 'all') -> Dict[str, Any]:
   """One output row; input errors become the row's `error`."""
   # Stamped before reading: a file changed while it is tagged is redone by
   # the next resumed run.
   sources = catalog.sources(item)
   try:
     result = tagger.predict(audio=item.audio or None, cover=item.cover,
-                            reviews=item.read_reviews(), top_k=top_k)
+                            reviews=item.read_reviews(), top_k=top_k,
+                            level=level)
   except tagger_lib.INPUT_ERRORS as e:
     return {'input': item.key, 'labels': [], 'decisions': None,
             'model': None, 'duration_s': None, 'warnings': [], 'notes': [],
@@ -53,7 +55,7 @@ def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
 
 def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
         writer: catalog.ResultWriter, *, top_k: int = DEFAULT_TOP_K,
-        progress: bool = True) -> Tuple[int, int]:
+        level: str = 'all', progress: bool = True) -> Tuple[int, int]:
   """Tags the items not yet in the writer's file, a row each, then closes it.
 
   Args:
@@ -63,6 +65,7 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
       resumed run) are skipped, the rows of inputs gone or changed dropped
       (ResultWriter.start); what was found is printed on stderr.
     top_k: labels listed per row.
+    level: 'all' labels or 'top'-level genres only (Tagger.predict).
     progress: show a progress bar (on stderr) for two items or more.
 
   Returns:
@@ -76,7 +79,7 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
   try:
     for item in tqdm.tqdm(todo, desc='predict', unit='item',
                           disable=not progress or len(todo) < 2):
-      row = predict_item(tagger, item, top_k)
+      row = predict_item(tagger, item, top_k, level)
       errors += row['error'] is not None
       writer.write(row)
   finally:

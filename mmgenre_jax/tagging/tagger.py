@@ -50,6 +50,7 @@ import jax
 import numpy as np
 
 from input_pipeline import features
+from mmgenre_jax import hierarchy
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import bundle as bundle_lib
 from mmgenre_jax.tagging import explain as explain_lib
@@ -57,6 +58,7 @@ from mmgenre_jax.tagging import graph as graph_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging import runners
 from mmgenre_jax.tagging import stages as stages_lib
+from mmgenre_jax.tagging import taxonomy as taxonomy_lib
 from mmgenre_jax.tagging import thresholds as thresholds_lib
 
 # The public names of the tagging API, whose homes are the modules above.
@@ -68,6 +70,8 @@ Node = graph_lib.Node
 # What a bad input raises (features.FeatureError and TaggingError are
 # ValueErrors); anything else is a bug and stops a catalog run.
 INPUT_ERRORS = (features.FeatureError, TaggingError, ValueError, OSError)
+# predict(level=...): every label, or the taxonomy's top-level genres only.
+LEVELS = ('all', 'top')
 
 
 class Tagger:
@@ -81,10 +85,15 @@ class Tagger:
     kind: 'pipeline', 'stage' or 'bundle'.
     labels: the final stage's label names.
     graph: the stages' links and answering rules (graph.StageGraph).
+    taxonomy: label -> parent (None at the top), or None when unknown;
+      taxonomy_source: the file it was read from (taxonomy.py).
+    parents: int [L], each label's nearest ancestor among `labels` (-1: a
+      top-level genre), or None without a taxonomy.
   """
 
   def __init__(self, stages: Sequence[Stage], final: str, source,
-               kind: str):
+               kind: str, taxonomy: Optional[Mapping[str, Optional[str]]] = None,
+               taxonomy_source: Optional[str] = None):
     self.graph = graph_lib.StageGraph(stages, final, source)
     self.stages = self.graph.stages
     self.order = self.graph.order
@@ -96,6 +105,10 @@ class Tagger:
       raise TaggingError(f'{source}: no label names for the final stage '
                          f'{final!r} ({workdir_lib.LABELS_TSV} or its shards '
                          'manifest).')
+    self.taxonomy = None if taxonomy is None else dict(taxonomy)
+    self.taxonomy_source = taxonomy_source
+    self.parents = (None if taxonomy is None else
+                    hierarchy.parent_indices(self.labels, taxonomy))
     self._runners: Dict[str, runners.Runner] = {}
     self._features: Dict[str, inputs_lib.FeatureData] = {}
     for stage in stages:
@@ -104,7 +117,7 @@ class Tagger:
             stage, self._head_scores(stage.name))
 
   @classmethod
-  def from_workdir(cls, workdir) -> 'Tagger':
+  def from_workdir(cls, workdir, taxonomy=None) -> 'Tagger':
     """Loads a pipeline workdir, a single stage workdir or an export bundle.
 
     Reads only: nothing is written into `workdir`.
@@ -113,6 +126,8 @@ class Tagger:
       workdir: a directory with pipeline.json (docs/workdirs.md §3),
         config.json + checkpoints (a stage, §1) or bundle.json (`mmgenre
         export`).
+      taxonomy: a label<TAB>parent TSV that decisions follow; default: the
+        bundle's, else the one beside the shards' corpus (taxonomy.py).
 
     Raises:
       TaggingError: naming what is missing.
@@ -122,18 +137,21 @@ class Tagger:
       raise TaggingError(f'--workdir {workdir} is not a directory.')
     if bundle_lib.is_bundle(workdir):
       found, final = bundle_lib.read(workdir)
-      return cls(found, final, workdir, 'bundle')
-    if (workdir / workdir_lib.PIPELINE_JSON).is_file():
+      kind = 'bundle'
+    elif (workdir / workdir_lib.PIPELINE_JSON).is_file():
       found, final = stages_lib.load_pipeline(workdir)
-      return cls(found, final, workdir, 'pipeline')
-    if (workdir / workdir_lib.CONFIG_JSON).is_file():
-      stage = load_stage(workdir)
-      return cls([stage], stage.name, workdir, 'stage')
-    raise TaggingError(
+      kind = 'pipeline'
+    elif (workdir / workdir_lib.CONFIG_JSON).is_file():
+      found = [load_stage(workdir)]
+      final, kind = found[0].name, 'stage'
+    else:
+      raise TaggingError(
         f'{workdir} has neither {workdir_lib.PIPELINE_JSON} (a pipeline '
         f'workdir), {workdir_lib.CONFIG_JSON} (a stage workdir) nor '
         f'{workdir_lib.BUNDLE_JSON} (an export); pass the --workdir of a '
         'finished training run.')
+    tree, tree_source = taxonomy_lib.find(workdir, found, taxonomy)
+    return cls(found, final, workdir, kind, tree, tree_source)
 
   # ---------------------------------------------------------- the graph
 
@@ -267,7 +285,8 @@ class Tagger:
     return self._scores(audio, cover, reviews)[:4]
 
   def predict(self, audio=None, cover=None, reviews: Optional[str] = None, *,
-              top_k: Optional[int] = None) -> Dict[str, Any]:
+              top_k: Optional[int] = None, level: str = 'all'
+              ) -> Dict[str, Any]:
     """Genres of one item (a track, or an album with cover and reviews).
 
     Args:
@@ -276,10 +295,13 @@ class Tagger:
       cover: an image file.
       reviews: the review text itself (not a path).
       top_k: labels returned; None for all.
+      level: 'all' labels, or 'top': the taxonomy's top-level genres only
+        (in `labels` and `decisions`; `scores` keeps every label).
 
     Returns:
       {'labels': [{'label', 'score'}] best first, 'decisions': [label, ...]
-       (score >= its F1-optimal validation threshold, best first; None when
+       (score >= its F1-optimal validation threshold, plus every ancestor
+       of a decided label when the taxonomy is known, best first; None when
        the model has no thresholds), 'model': which network answered,
        'duration_s': seconds of audio decoded (all tracks; None without
        audio), 'warnings': [str] about dubious input (docs/tagging.md),
@@ -288,21 +310,35 @@ class Tagger:
     Raises:
       TaggingError, features.FeatureError: naming the input that failed.
     """
+    shown = self.level_mask(level)
     scores, limits, model, notes, report = self._scores(audio, cover,
                                                         reviews)
-    order = np.argsort(-scores, kind='stable')
-    if top_k is not None:
-      order = order[:max(0, int(top_k))]
+    ranked = [j for j in np.argsort(-scores, kind='stable') if shown[j]]
+    order = ranked if top_k is None else ranked[:max(0, int(top_k))]
     decisions = None
     if limits is not None:
       chosen = thresholds_lib.decide(scores, limits)
-      decisions = [self.labels[j] for j in np.argsort(-scores, kind='stable')
-                   if chosen[j]]
+      if self.parents is not None:
+        chosen = hierarchy.with_ancestors(chosen, self.parents)
+      decisions = [self.labels[j] for j in ranked if chosen[j]]
     return {'labels': [{'label': self.labels[j], 'score': float(scores[j])}
                        for j in order],
             'decisions': decisions, 'model': model,
             'duration_s': report.duration_s(), 'warnings': report.warnings(),
             'notes': notes, 'scores': scores}
+
+  def level_mask(self, level: str) -> np.ndarray:
+    """bool [L]: the labels `predict(level=...)` lists."""
+    if level not in LEVELS:
+      raise TaggingError(f'level {level!r}: use one of {LEVELS}.')
+    if level == 'all':
+      return np.ones(len(self.labels), bool)
+    if self.parents is None:
+      raise TaggingError(
+          f'{self.source}: --level top needs a genre taxonomy and none was '
+          'found (bundle, or beside the shards\' corpus); pass --taxonomy '
+          'FILE (label<TAB>parent).')
+    return hierarchy.roots(self.parents)
 
   def embed(self, audio=None, cover=None, reviews: Optional[str] = None
             ) -> Dict[str, np.ndarray]:
@@ -380,4 +416,5 @@ class Tagger:
     data = {name: self.feature_data(name) for name in self.order
             if self.stages[name].reads_files}
     return bundle_lib.write(out, [self.stages[n] for n in self.order],
-                            self.final, self.source, self.labels, data)
+                            self.final, self.source, self.labels, data,
+                            taxonomy=self.taxonomy)
