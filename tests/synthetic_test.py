@@ -438,7 +438,7 @@ def test_is_complete_only_with_the_same_settings(corpora, tmp_path,
       directory, **same, genres=list(synthetic.GENRES),
       text_signal=synthetic.DEFAULT_TEXT_SIGNAL) is True
   for change in ({'seed': 1}, {'num_albums': NUM_ALBUMS + 1},
-                 {'defects': 0}, {'text_signal': 0.3}, {'audio_signal': 0.6},
+                 {'defects': 0}, {'text_signal': 0.5}, {'audio_signal': 0.6},
                  {'image_signal': 1.0}, {'artist_signal': 0.0},
                  {'genres': synthetic.GENRES[::-1]},
                  {'genres': ('Rock', 'Pop')}):
