@@ -33,17 +33,26 @@ def read(path) -> Taxonomy:
 def find(source: pathlib.Path, stages: Sequence[stages_lib.Stage],
          path=None) -> Tuple[Optional[Taxonomy], Optional[str]]:
   """(taxonomy, the file it was read from), or (None, None)."""
-  candidates = [path] if path is not None else (
-      [source / BUNDLE_TAXONOMY_TSV] + [
-          mumu.corpus_taxonomy_path(stages_lib.read_json(
-              stage.data_dir / layout.MANIFEST_JSON))
-          for stage in stages if stage.data_dir is not None and
-          (stage.data_dir / layout.MANIFEST_JSON).is_file()])
-  for candidate in candidates:
-    if candidate is not None and (path is not None or
-                                  os.path.isfile(candidate)):
-      return read(candidate), os.fspath(candidate)
-  return None, None
+  if path is None:
+    path = _found_path(source, stages)
+  if path is None:
+    return None, None
+  return read(path), os.fspath(path)
+
+
+def _found_path(source: pathlib.Path, stages: Sequence[stages_lib.Stage]
+                ) -> Optional[str]:
+  """The bundle's copy, else the first corpus taxonomy of a stage's shards."""
+  if (source / BUNDLE_TAXONOMY_TSV).is_file():
+    return os.fspath(source / BUNDLE_TAXONOMY_TSV)
+  for stage in stages:
+    manifest = (None if stage.data_dir is None else
+                stage.data_dir / layout.MANIFEST_JSON)
+    if manifest is not None and manifest.is_file():
+      found = mumu.corpus_taxonomy_path(stages_lib.read_json(manifest))
+      if found is not None:
+        return found
+  return None
 
 
 def write(path: pathlib.Path, taxonomy: Taxonomy) -> None:
