@@ -27,7 +27,7 @@ def read(path) -> Taxonomy:
   try:
     return mumu.read_taxonomy(path)
   except (OSError, release_format.DataFormatError) as e:
-    raise stages_lib.TaggingError(f'taxonomy {path}: {e}') from e
+    raise stages_lib.TaggingError(f'genre taxonomy: {e}') from e
 
 
 def find(source: pathlib.Path, stages: Sequence[stages_lib.Stage],
