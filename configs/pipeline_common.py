@@ -16,6 +16,9 @@ from mmgenre_jax.pipelines import spec
 # reviews (prepare --enrichment, so the text stage is VSM+SEM), MSD-I shards.
 MUMU_SHARD_DIR = 'runs/data/mumu_shards'
 MSDI_SHARD_DIR = 'runs/data/msdi_shards'
+# Where docs/data_formats.md §1.3 prepares a catalog (`mmgenre prepare
+# --dataset catalog --manifest FILE --out runs/data/catalog_shards`).
+CATALOG_SHARD_DIR = 'runs/data/catalog_shards'
 # The MuMu modalities fused, in fusion order.
 MUMU_MODALITIES = ('audio', 'text', 'image')
 # The MuMu pipelines' AUDIO row (Sec 7.3.1): the Sec 4 network on the
@@ -101,7 +104,9 @@ CPU_IMAGE_DEPTH = 'tiny'
 
 
 def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
-                  target: str) -> ml_collections.ConfigDict:
+                  target: str, dataset: str = 'mumu',
+                  shard_dir: str = MUMU_SHARD_DIR
+                  ) -> ml_collections.ConfigDict:
   """audio, text and image networks, the album-level AUDIO network, fusions.
 
   Args:
@@ -111,11 +116,15 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
     target: 'cosine' or 'logistic': of the audio, text and fusion stages;
       the image network is LOGISTIC in both (Table 6 has only IMAGE
       LOGISTIC).
+    dataset: 'mumu', or 'catalog' (the same stages on a catalog's shards,
+      which are laid out as MuMu's; every stage's data.dataset says so, for
+      the report).
+    shard_dir: the shards every network stage reads.
   """
   cpu = variant == 'cpu'
   config = spec.pipeline_config(
-      name, config_ref(f'configs/{name}.py', variant), dataset='mumu',
-      shard_dir=MUMU_SHARD_DIR)
+      name, config_ref(f'configs/{name}.py', variant), dataset=dataset,
+      shard_dir=shard_dir)
   networks = {
       'audio': ('configs/mumu_audio.py', audio_arg),
       'text': ('configs/mumu_text.py', target),
@@ -124,12 +133,12 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
   }
 
   def overrides(kind, stage_target):
-    if not cpu:
-      return None
-    values = dict(MUMU_CPU_OVERRIDES[kind])
-    if stage_target == 'cosine':
+    values = dict(MUMU_CPU_OVERRIDES[kind]) if cpu else {}
+    if cpu and stage_target == 'cosine':
       values['data.factor_dim'] = CPU_FACTOR_DIM
-    return values
+    if dataset != 'mumu':
+      values['data.dataset'] = dataset
+    return values or None
 
   for modality in MUMU_MODALITIES:
     config_file, arg = networks[modality]

@@ -28,6 +28,12 @@ AUDIO_DIR = 'audio'
 COVERS_DIR = 'covers'
 # Semantic enrichment dictionary of the reviews (prepare --enrichment).
 ENRICHMENT_TSV = 'enrichment.tsv'
+# The generic catalog format (input_pipeline/catalog.py): `mmgenre synth
+# --format catalog` writes DIR/catalog.csv, DIR/taxonomy.tsv (found beside
+# any catalog CSV) and one review text file per album in DIR/reviews/.
+CATALOG_CSV = 'catalog.csv'
+CATALOG_TAXONOMY_TSV = 'taxonomy.tsv'
+CATALOG_REVIEWS_DIR = 'reviews'
 # Written by `mmgenre synth` only: the planted defects and the summary.
 DEFECTS_TSV = 'defects.tsv'
 CORPUS_SUMMARY_JSON = 'corpus_summary.json'

@@ -201,14 +201,19 @@ def read_taxonomy(path) -> Dict[str, Optional[str]]:
 def corpus_taxonomy_path(manifest: Mapping[str, Any]) -> Optional[str]:
   """The genre_taxonomy.tsv beside the corpus a shard directory came from.
 
-  A shards' manifest records the corpus directory `mmgenre prepare` read
-  (`args.data`); None when it names none or the file is not there (moved,
-  or a corpus without a taxonomy).
+  A shards' manifest records the corpus `mmgenre prepare` read (`args.data`:
+  a corpus directory, or a catalog CSV, whose taxonomy is the taxonomy.tsv
+  beside it); None when it names none or the file is not there (moved, or a
+  corpus without a taxonomy).
   """
   data = (manifest.get('args') or {}).get('data')
   if not data:
     return None
-  path = os.path.join(os.fspath(data), layout.MUMU_TAXONOMY_TSV)
+  data = os.fspath(data)
+  if os.path.isfile(data):
+    path = os.path.join(os.path.dirname(data), layout.CATALOG_TAXONOMY_TSV)
+  else:
+    path = os.path.join(data, layout.MUMU_TAXONOMY_TSV)
   return path if os.path.isfile(path) else None
 
 
@@ -269,7 +274,9 @@ def split_genres(value: str) -> List[str]:
 
 
 @dataclasses.dataclass
-class _RawAlbum:
+class RawAlbum:
+  """An album as its rows give it, before the labels are filtered (also
+  what input_pipeline.catalog reads a catalog row into)."""
   album_mbid: str
   line: int
   artists: set = dataclasses.field(default_factory=set)
@@ -278,16 +285,17 @@ class _RawAlbum:
 
 
 @dataclasses.dataclass
-class _RawCsv:
-  """What _read_mumu_csv read: the albums of the rows kept, row counts."""
-  albums: Dict[str, _RawAlbum]
+class RawCsv:
+  """What _read_mumu_csv (or catalog.py) read: the albums of the rows kept,
+  row counts."""
+  albums: Dict[str, RawAlbum]
   rows: int = 0
   skipped: Dict[str, List[int]] = dataclasses.field(
       default_factory=dict)  # album -> lines of its rows left out.
   skipped_rows: int = 0
 
 
-def _read_mumu_csv(csv_path, on_bad_row: Optional[release_format.OnBadRow]) -> _RawCsv:
+def _read_mumu_csv(csv_path, on_bad_row: Optional[release_format.OnBadRow]) -> RawCsv:
   """Groups the rows of a MuMu CSV by album (amazon_id).
 
   A row repeating the (amazon_id, MSD_track_id) of an earlier row is left
@@ -296,7 +304,7 @@ def _read_mumu_csv(csv_path, on_bad_row: Optional[release_format.OnBadRow]) -> _
   that are not UTF-8, an empty id) is reported to on_bad_row, or raises a
   release_format.DataFormatError without it.
   """
-  raw = _RawCsv({})
+  raw = RawCsv({})
   first_rows = {}  # (album, track) -> (line, values) of its first row.
   track_lines = {}
   repeated_tracks, repeats, mbid_conflicts = [], [], 0
@@ -342,7 +350,7 @@ def _read_mumu_csv(csv_path, on_bad_row: Optional[release_format.OnBadRow]) -> _
         track_lines[track_id] = line
       album = raw.albums.get(album_id)
       if album is None:
-        album = raw.albums[album_id] = _RawAlbum(values['album_mbid'], line)
+        album = raw.albums[album_id] = RawAlbum(values['album_mbid'], line)
       elif values['album_mbid'] and album.album_mbid != values['album_mbid']:
         mbid_conflicts += 1
       if values['artist_mbid']:
@@ -411,6 +419,26 @@ def load_mumu(csv_path,
   raw = _read_mumu_csv(csv_path, on_bad_row)
   taxonomy = read_taxonomy(taxonomy_path) if taxonomy_path else {}
   label_list = read_label_list(labels_path) if labels_path else None
+  return dataset_from_raw(raw, csv_path, taxonomy=taxonomy,
+                          label_list=label_list, labels_path=labels_path,
+                          min_albums=min_albums,
+                          drop_unlabeled=drop_unlabeled)
+
+
+def dataset_from_raw(raw: RawCsv, csv_path, *,
+                     taxonomy: Mapping[str, Optional[str]],
+                     label_list: Optional[List[str]] = None,
+                     labels_path=None, min_albums: int = 1,
+                     drop_unlabeled: bool = True) -> MuMuDataset:
+  """The MuMuDataset of albums read from a release file (see load_mumu).
+
+  Args:
+    raw: the albums and row counts read from csv_path.
+    csv_path: the file they came from, for messages.
+    taxonomy: label -> parent ({} for none): labels expand to ancestors.
+    label_list, labels_path: the label list (None: every label seen) and
+      its file; min_albums, drop_unlabeled: as in load_mumu.
+  """
   album_labels, vocabulary, unknown_counts = _kept_labels(
       raw.albums, taxonomy, label_list, min_albums, csv_path, labels_path)
   kept = set(vocabulary)
@@ -450,7 +478,7 @@ def load_mumu(csv_path,
                    if a and a not in raw.albums})
 
 
-def _kept_labels(raw_albums: Mapping[str, _RawAlbum], taxonomy,
+def _kept_labels(raw_albums: Mapping[str, RawAlbum], taxonomy,
                  label_list: Optional[List[str]], min_albums: int, csv_path,
                  labels_path):
   """The labels each album keeps, the vocabulary and the unknown labels.

@@ -59,6 +59,7 @@ import numpy as np
 from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline import msdi
+from input_pipeline import prepare_catalog
 from input_pipeline import prepare_corpus
 from input_pipeline import prepare_shards
 from input_pipeline import prepare_workers
@@ -117,7 +118,7 @@ def run_args(dataset: str,
   """
   return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
           'out': os.fspath(pathlib.Path(out_dir)),
-          'splits': prepare_corpus.splits_arg(dataset, splits),
+          'splits': prepare_corpus.splits_arg(dataset, splits, data_dir),
           'image_size': image_size, 'shard_size': shard_size,
           'enrichment': None if enrichment is None else os.fspath(
               enrichment),
@@ -243,10 +244,14 @@ def prepare(dataset: str,
     raise ValueError(f'--max-skip-fraction {max_skip_fraction}: give a '
                      'fraction in [0, 1] (0.2: fail when more than a fifth '
                      'of the inputs of a kind are skipped; 1: never).')
-  prepare_corpus.checked_splits(dataset, splits)  # Before out is touched.
   data_dir, out = pathlib.Path(data_dir), pathlib.Path(out_dir)
-  if not data_dir.is_dir():
+  if dataset == 'catalog' and not data_dir.is_file():
+    raise PrepareError(f'--manifest {data_dir} is not a file; give the '
+                       'catalog CSV (docs/data_formats.md §1.3).')
+  if dataset != 'catalog' and not data_dir.is_dir():
     raise PrepareError(f'--data {data_dir} is not a directory.')
+  # Before out is touched.
+  prepare_corpus.checked_splits(dataset, splits, data_dir)
   if enrichment is not None and not pathlib.Path(enrichment).is_file():
     raise PrepareError(f'--enrichment {enrichment} not found.')
   out.mkdir(parents=True, exist_ok=True)
@@ -278,6 +283,10 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
     corpus = prepare_corpus.load_mumu_corpus(
         data_dir, splits=splits, seed=seed,
         min_albums=args['min_albums'], skips=skips)
+  elif dataset == 'catalog':
+    corpus = prepare_catalog.load_catalog_corpus(
+        data_dir, splits=splits, seed=seed,
+        min_albums=args['min_albums'], skips=skips)
   else:
     corpus = prepare_corpus.load_msdi_corpus(
         data_dir, splits=splits, seed=seed, skips=skips)
@@ -292,7 +301,7 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
     prepare_corpus.report_missing(corpus, skips)  # What the error counted.
     raise
   splits_lib.write_splits(corpus.splits, out / layout.SPLITS_DIR)
-  specs = _record_specs(dataset, args['image_size'], windows)
+  specs = _record_specs(dataset, corpus, args['image_size'], windows)
   if not windows:
     # Shards of an earlier run with windows would not match this manifest.
     for old in (out / tfrecord.AUDIO_WINDOWS).glob(
@@ -302,10 +311,12 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
       corpus, out, specs, skips, workers=args['workers'], seed=seed,
       windows=windows, image_size=args['image_size'],
       shard_size=args['shard_size'], progress=progress)
-  omitted = {}
+  omitted = dict(corpus.omitted)
   if not windows:
     omitted[tfrecord.AUDIO_WINDOWS] = 'prepared with --no-windows'
-  if dataset == 'mumu':
+  elif 'audio' in corpus.omitted:
+    omitted[tfrecord.AUDIO_WINDOWS] = corpus.omitted['audio']
+  if 'text' in corpus.items:
     text = prepare_shards.prepare_text(
         corpus, out, specs['text'], enrichment=args['enrichment'],
         skips=skips, shard_size=args['shard_size'], progress=progress)
@@ -356,10 +367,13 @@ def _checked_workers(dataset: str, image_size: int, shard_size: int,
   return workers
 
 
-def _record_specs(dataset: str, image_size: int, windows: bool):
-  """Record kind -> its tfrecord.FeatureSpecs, for every kind written."""
-  kinds = tfrecord.DATASET_MODALITIES[dataset] + (
-      (tfrecord.AUDIO_WINDOWS,) if windows else ())
+def _record_specs(dataset: str, corpus, image_size: int, windows: bool):
+  """Record kind -> its tfrecord.FeatureSpecs, for every kind written
+  (the dataset's modalities the corpus has)."""
+  kinds = tuple(m for m in tfrecord.DATASET_MODALITIES[dataset]
+                if m in corpus.items)
+  if windows and 'audio' in corpus.items:
+    kinds += (tfrecord.AUDIO_WINDOWS,)
   return {m: tfrecord.feature_specs(
       dataset, m, patch_shape=PATCH_SHAPE,
       image_size=image_lib.stored_size(image_size)) for m in kinds}
@@ -379,22 +393,27 @@ def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
   stats = prepare_shards.RunningStats(PATCH_SHAPE)
   pool = prepare_workers.WorkerPool(workers)
   try:
-    results.update(prepare_shards.write_features(
-        'audio', corpus, out, prepare_shards.audio_outputs(specs, windows),
-        pool, prepare_workers.audio_features,
-        lambda item: {'seed': prepare_workers.track_seed(seed, item.item_id),
-                      'windows': windows},
-        skips, shard_size, progress,
-        on_value=lambda split, v: stats.add(v[0]) if split == 'train'
-        else None))
-    results.update(prepare_shards.write_features(
-        'image', corpus, out,
-        [prepare_shards.value_output('image', specs['image'], 'image')],
-        pool, image_lib.load_image,
-        lambda item: {'size': stored, 'short_side': stored}, skips,
-        shard_size, progress))
+    if 'audio' in corpus.items:
+      results.update(prepare_shards.write_features(
+          'audio', corpus, out, prepare_shards.audio_outputs(specs, windows),
+          pool, prepare_workers.audio_features,
+          lambda item: {'seed': prepare_workers.track_seed(seed,
+                                                           item.item_id),
+                        'windows': windows},
+          skips, shard_size, progress,
+          on_value=lambda split, v: stats.add(v[0]) if split == 'train'
+          else None))
+    if 'image' in corpus.items:
+      results.update(prepare_shards.write_features(
+          'image', corpus, out,
+          [prepare_shards.value_output('image', specs['image'], 'image')],
+          pool, image_lib.load_image,
+          lambda item: {'size': stored, 'short_side': stored}, skips,
+          shard_size, progress))
   finally:
     pool.close()
+  if 'audio' not in corpus.items:  # A catalog without audio.
+    return results, 0
   if stats.count == 0:
     raise PrepareError(
         'No training track has a usable audio file, so the standardisation '
@@ -422,7 +441,8 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
       'dataset': dataset,
       'labels': list(corpus.labels),
       'num_labels': len(corpus.labels),
-      'label_type': 'multi_hot' if dataset == 'mumu' else 'index',
+      'label_type': ('multi_hot' if dataset in tfrecord.ALBUM_DATASETS
+                     else 'index'),
       # The network's input crop C, and the side S of the stored covers it
       # is cropped from (input_pipeline.pipeline).
       'image_size': image_size,
@@ -431,7 +451,7 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
       'audio_windows': ({'drop': audio_lib.WINDOW_DROP,
                          'overlap': audio_lib.WINDOW_OVERLAP,
                          'frames': audio_lib.PATCH_FRAMES}
-                        if windows else None),
+                        if tfrecord.AUDIO_WINDOWS in specs else None),
       'vocab_size': results['text'].vocab_size if 'text' in results else None,
       'image_mean': [float(v) for v in image_lib.IMAGENET_MEAN],
       'image_std': [float(v) for v in image_lib.IMAGENET_STD],
@@ -439,7 +459,7 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
       'splits_source': prepare_corpus.splits_source(splits),
       'splits_from': _splits_from(corpus, splits, seed),
       'split_sizes': {name: len(ids) for name, ids in corpus.splits.items()},
-      'audio_stats': layout.AUDIO_STATS_NPZ,
+      'audio_stats': layout.AUDIO_STATS_NPZ if 'audio' in results else None,
       'audio_stats_count': stats_count,
       'text_vectorizer': (layout.TEXT_VECTORIZER_JSON if 'text' in results
                           else None),
@@ -461,7 +481,8 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
 def _splits_from(corpus, splits: str, seed: int) -> str:
   """The manifest's `splits_from`: what the splits_source was read from."""
   if splits == prepare_corpus.RELEASE_SPLITS:
-    return f'{corpus.metadata_file}, column {msdi.SET_COLUMN!r}'
+    column = 'split' if corpus.dataset == 'catalog' else msdi.SET_COLUMN
+    return f'{corpus.metadata_file}, column {column!r}'
   if splits == prepare_corpus.COMPUTED_SPLITS:
     return f'artist-filtered, seed {seed}'
   return splits

@@ -32,6 +32,7 @@ from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
 
 from absl import logging
 
+from input_pipeline import catalog as catalog_lib
 from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline import msdi
@@ -55,7 +56,8 @@ IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png')
 RELEASE_SPLITS = 'release'
 COMPUTED_SPLITS = 'computed'
 DIRECTORY_SPLITS = 'directory'  # Only as the manifest's splits_source.
-# MSD-I ships its split (the paper's); MuMu has none for its genre labels.
+# MSD-I ships its split (the paper's); MuMu has none for its genre labels;
+# a catalog's is its `split` column when it has one (splits_arg).
 DEFAULT_SPLITS = {'mumu': COMPUTED_SPLITS, 'msdi': RELEASE_SPLITS}
 
 
@@ -90,7 +92,7 @@ class Corpus:
   """A corpus reduced to what prepare writes.
 
   Attributes:
-    dataset: 'mumu' or 'msdi'.
+    dataset: 'mumu', 'msdi' or 'catalog'.
     labels: the label vocabulary (record label indices point into it).
     splits: split name -> item ids (albums for MuMu, tracks for MSD-I).
     items: modality -> split -> Items, in split order.
@@ -98,8 +100,10 @@ class Corpus:
     reviews_path: MuMu only: the reviews file, for skip reports.
     metadata_file: the release file (MuMu CSV, MSD-I TSV) name.
     metadata: what the release files held and kept, `count` dicts:
-      `rows` (data rows of the release file), `albums` (MuMu) or `tracks`
-      (MSD-I: the tracks of the rows kept), `review_lines` (MuMu).
+      `rows` (data rows of the release file), `albums` (MuMu, catalog) or
+      `tracks` (MSD-I: the tracks of the rows kept), `review_lines` (MuMu).
+    omitted: modality -> why it has no Items (a catalog without the
+      column); `items` has no key for it.
   """
   dataset: str
   labels: tuple
@@ -110,6 +114,7 @@ class Corpus:
   metadata_file: str = ''
   metadata: Dict[str, Dict[str, int]] = dataclasses.field(
       default_factory=dict)
+  omitted: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def count(what: str, read: int, kept: int, skipped: int) -> Dict[str, int]:
@@ -174,32 +179,46 @@ def _audio_item(data_dir, split, track_id, album_id, labels) -> Item:
                labels, path, looked_for)
 
 
-def splits_arg(dataset: str, splits) -> str:
+def splits_arg(dataset: str, splits, data=None) -> str:
   """`splits` as recorded: RELEASE_SPLITS, COMPUTED_SPLITS or a directory.
 
   Args:
-    dataset: 'mumu' or 'msdi'.
-    splits: None (the dataset's DEFAULT_SPLITS), RELEASE_SPLITS,
-      COMPUTED_SPLITS, or a directory of items_index_*.tsv (str or path; a
-      directory named like a keyword is given as a path or './release').
+    dataset: 'mumu', 'msdi' or 'catalog'.
+    splits: None (the dataset's DEFAULT_SPLITS; a catalog's: RELEASE_SPLITS
+      when the CSV `data` has a `split` column, else COMPUTED_SPLITS),
+      RELEASE_SPLITS, COMPUTED_SPLITS, or a directory of items_index_*.tsv
+      (str or path; a directory named like a keyword is given as a path or
+      './release').
+    data: the corpus (a catalog: its CSV).
   """
   if splits is None:
+    if dataset == 'catalog':
+      return (RELEASE_SPLITS if data is not None and
+              'split' in catalog_lib.header(data) else COMPUTED_SPLITS)
     return DEFAULT_SPLITS.get(dataset, COMPUTED_SPLITS)
   if isinstance(splits, str) and splits in (RELEASE_SPLITS, COMPUTED_SPLITS):
     return splits
   return os.fspath(splits)
 
 
-def checked_splits(dataset: str, splits) -> str:
-  """splits_arg(dataset, splits); a PrepareError when the dataset has no
-  such split (MuMu has no release split)."""
-  splits = splits_arg(dataset, splits)
+def checked_splits(dataset: str, splits, data=None) -> str:
+  """splits_arg(dataset, splits, data); a PrepareError when the dataset has
+  no such split (MuMu has no release split, a catalog without a `split`
+  column neither)."""
+  splits = splits_arg(dataset, splits, data)
   if dataset == 'mumu' and splits == RELEASE_SPLITS:
     raise PrepareError(
         f'--splits {RELEASE_SPLITS}: the MuMu release has no train/val/test '
         'split of its albums; use --splits compute (the default: an '
         'artist-filtered 80/10/10 split with --seed) or --splits DIR '
         '(items_index_*.tsv, e.g. from `mmgenre splits`).')
+  if (dataset == 'catalog' and splits == RELEASE_SPLITS and data is not None
+      and 'split' not in catalog_lib.header(data)):
+    raise PrepareError(
+        f'--splits {RELEASE_SPLITS}: {data} has no `split` column; add one '
+        '(train, val or test per album), or use --splits compute (an '
+        'artist-filtered 80/10/10 split with --seed, the default without '
+        'the column) or --splits DIR.')
   return splits
 
 
@@ -211,7 +230,7 @@ def splits_source(splits: str) -> str:
   return DIRECTORY_SPLITS
 
 
-def _resolve_splits(computed: Callable[[], Dict[str, List[str]]],
+def resolve_splits(computed: Callable[[], Dict[str, List[str]]],
                     splits: str, release=None) -> Dict[str, List[str]]:
   """The splits named by a splits_arg; release: the release split's reader."""
   if splits == COMPUTED_SPLITS:
@@ -221,7 +240,7 @@ def _resolve_splits(computed: Callable[[], Dict[str, List[str]]],
   return splits_lib.read_splits(splits)
 
 
-def _row_reporter(skips: SkipLog, path) -> release_format.OnBadRow:
+def row_reporter(skips: SkipLog, path) -> release_format.OnBadRow:
   """on_bad_row of a release file: a `metadata` row of skipped.tsv."""
   def report(item_id: str, line: int, reason: str) -> None:
     # One bad row must not stop the job: it is left out and reported.
@@ -229,7 +248,7 @@ def _row_reporter(skips: SkipLog, path) -> release_format.OnBadRow:
   return report
 
 
-def _report_unsplit(skips: SkipLog, ids, split_of, release, splits_dir,
+def report_unsplit(skips: SkipLog, ids, split_of, release, splits_dir,
                     what: str) -> int:
   """Reports the release file's items in no split file; returns how many."""
   unsplit = [i for i in ids if i not in split_of]
@@ -271,12 +290,12 @@ def load_mumu_corpus(data_dir, *, splits=None, seed: int = 0,
       csv_path,
       labels_path=labels_path if labels_path.is_file() else None,
       taxonomy_path=taxonomy_path if taxonomy_path.is_file() else None,
-      min_albums=min_albums, on_bad_row=_row_reporter(skips, csv_path))
+      min_albums=min_albums, on_bad_row=row_reporter(skips, csv_path))
   for label, n in dataset.unknown_labels.items():
     skips.add('labels', '', label, labels_path,
               f'unknown label: not in {layout.MUMU_LABELS_TSV}, dropped from '
               f'{n} album(s)')
-  splits = _resolve_splits(lambda: splits_lib.mumu_splits(dataset, seed),
+  splits = resolve_splits(lambda: splits_lib.mumu_splits(dataset, seed),
                            splits_dir)
   dropped = set(dataset.dropped_albums)
   # Albums already reported (no usable label, every row left out) are not
@@ -293,7 +312,7 @@ def load_mumu_corpus(data_dir, *, splits=None, seed: int = 0,
     skips.add('labels', split_of.get(album_id, ''), album_id, csv_path,
               'no usable label: every label of the album is unknown or '
               f'on fewer than {min_albums} albums')
-  unsplit = _report_unsplit(skips, dataset.albums, split_of, csv_path.name,
+  unsplit = report_unsplit(skips, dataset.albums, split_of, csv_path.name,
                             splits_dir, 'album')
   items, kept_splits = _mumu_items(data_dir, dataset, splits, reported,
                                    splits_dir, csv_path, skips)
@@ -388,12 +407,12 @@ def load_msdi_corpus(data_dir, *, splits=None, seed: int = 0,
   # The release split needs the `set` column: without it the header is an
   # error naming the fix; an empty or unknown set is a bad row.
   dataset = msdi.load_msdi(tsv_path, on_unknown_genre=unknown_genre,
-                           on_bad_row=_row_reporter(skips, tsv_path),
+                           on_bad_row=row_reporter(skips, tsv_path),
                            require_set=splits_dir == RELEASE_SPLITS)
-  splits = _resolve_splits(lambda: splits_lib.msdi_splits(dataset, seed),
+  splits = resolve_splits(lambda: splits_lib.msdi_splits(dataset, seed),
                            splits_dir, dataset.release_splits)
   split_of = {t: name for name, ids in splits.items() for t in ids}
-  unsplit = _report_unsplit(skips, dataset.tracks, split_of, tsv_path.name,
+  unsplit = report_unsplit(skips, dataset.tracks, split_of, tsv_path.name,
                             splits_dir, 'track')
   index = dataset.genre_index
   items = {m: {name: [] for name in splits} for m in ('audio', 'image')}

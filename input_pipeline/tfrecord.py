@@ -35,8 +35,14 @@ tf = startup.import_tensorflow()
 # Record kinds (docs/data_formats.md §3).
 MODALITIES = ('audio', 'image', 'text')
 # Datasets and which modalities each has: MSD-I has no reviews (SPEC §1).
+# A catalog (input_pipeline/catalog.py) is laid out as MuMu: albums with
+# label lists, their tracks, cover and reviews.
 DATASET_MODALITIES = {'mumu': ('audio', 'image', 'text'),
-                      'msdi': ('audio', 'image')}
+                      'msdi': ('audio', 'image'),
+                      'catalog': ('audio', 'image', 'text')}
+# Album-level, multi-label datasets: `labels` a list of label indices, cover
+# and text records keyed by album only, audio predicted per album.
+ALBUM_DATASETS = ('mumu', 'catalog')
 # Whole-track prediction windows of the audio (SPEC §2): one record per
 # window, written beside the 'audio' records (one per track) of every dataset.
 AUDIO_WINDOWS = 'audio_windows'
@@ -96,8 +102,9 @@ def feature_specs(dataset: str,
   """The keys of one record kind (docs/data_formats.md §3).
 
   Args:
-    dataset: 'mumu' (album-level multi-label: `labels` is a list of label
-      indices) or 'msdi' (track-level single label: one index).
+    dataset: 'mumu' or 'catalog' (album-level multi-label: `labels` is a
+      list of label indices) or 'msdi' (track-level single label: one
+      index).
     modality: one of MODALITIES, or AUDIO_WINDOWS (audio windows: the audio
       keys plus `window`, the window's index in its track, and
       `num_windows`, the track's window count).
@@ -120,10 +127,10 @@ def feature_specs(dataset: str,
     raise ValueError(f'Dataset {dataset!r} has no {modality!r} records; its '
                      f'modalities are {DATASET_MODALITIES[dataset]} (and '
                      f'{AUDIO_WINDOWS!r}).')
-  labels = (FeatureSpec('int64', None) if dataset == 'mumu'
+  labels = (FeatureSpec('int64', None) if dataset in ALBUM_DATASETS
             else FeatureSpec('int64', (1,)))
   ids = {'track_id': FeatureSpec('bytes'), 'album_id': FeatureSpec('bytes')}
-  if dataset == 'mumu' and modality != 'audio':
+  if dataset in ALBUM_DATASETS and modality != 'audio':
     # MuMu covers and reviews belong to albums, not tracks.
     del ids['track_id']
   if modality == 'audio':

@@ -138,7 +138,7 @@ class ShardSource:
     """
     if self.modality != 'audio' or not (extract or split == 'test'):
       return self.modality, False, False
-    by_album = self.manifest['dataset'] == 'mumu'
+    by_album = self.manifest['dataset'] in tfrecord.ALBUM_DATASETS
     windows = self.manifest['modalities'].get(tfrecord.AUDIO_WINDOWS)
     if windows and split in windows['shards']:
       return tfrecord.AUDIO_WINDOWS, True, by_album

@@ -208,18 +208,23 @@ def _modality_label(modality: str) -> str:
   return ' + '.join(m.upper() for m in modality.split('+'))
 
 
-def _table6(rows: Sequence[Mapping[str, Any]]) -> List[str]:
-  lines = [f'### MuMu (multi-label albums): ours (paper, {_TABLE6})', '',
+def _table6(rows: Sequence[Mapping[str, Any]],
+            catalog: bool = False) -> List[str]:
+  """Table 6's columns; catalog: a catalog's rows, with no paper values."""
+  title = ('### Catalog (multi-label albums): ours' if catalog else
+           f'### MuMu (multi-label albums): ours (paper, {_TABLE6})')
+  lines = [title, '',
            '| Modality | Target | Settings | Params | Time/epoch (s) | AUC | '
            'ADiv@1 | ADiv@3 | ADiv@5 | runs |',
            '|---|---|---|---|---|---|---|---|---|---|']
   for (_, modality, target, settings), group in _group(rows).items():
-    paper = paper_table6(modality, target, settings)
+    paper = None if catalog else paper_table6(modality, target, settings)
     cells = []
     for i, key in enumerate(('roc_auc', 'adiv@1', 'adiv@3', 'adiv@5')):
       mean, sd = _mean_sd([r[key] for r in group])
       text = _fmt(mean) + (f' ± {sd:.3f}' if sd is not None else '')
-      text += f' ({paper[2 + i]:.3f})' if paper else ' (–)'
+      text += (f' ({paper[2 + i]:.3f})' if paper else
+               '' if catalog else ' (–)')
       cells.append(text)
     params = _params(group[0]['params']) + (f' ({paper[0]})' if paper else '')
     epoch, _ = _mean_sd([r['epoch_s'] for r in group])
@@ -228,8 +233,11 @@ def _table6(rows: Sequence[Mapping[str, Any]]) -> List[str]:
     lines.append(f'| {_modality_label(modality)} | {target.upper()} | '
                  f'{settings_text} | {params} | {epoch_text} | '
                  + ' | '.join(cells) + f' | {len(group)} |')
-  lines += ['', 'Paper values in parentheses; paper times are seconds per '
-            'epoch on the authors\' 2017 GPU.']
+  if catalog:
+    lines += ['', 'A catalog of your own: no paper values to compare with.']
+  else:
+    lines += ['', 'Paper values in parentheses; paper times are seconds '
+              'per epoch on the authors\' 2017 GPU.']
   return lines
 
 
@@ -271,6 +279,9 @@ OWN_HEAD_SCORES = {
     'mumu': 'the album mean of the track CNN\'s scores (its whole-track '
             'windows, then its tracks); the AUDIO row above is the Sec 4 '
             'network on the album-averaged track vectors (Sec 7.3.1)',
+    'catalog': 'as for mumu: the album mean of the track CNN\'s scores; '
+               'the AUDIO row is the Sec 4 network on the album-averaged '
+               'track vectors',
     'msdi': 'the CNN\'s own softmax layer; the CNN_AUDIO / CNN_VISUAL rows '
             'above are the Sec 4 network on its vectors (Sec 6.2)',
 }
@@ -400,8 +411,11 @@ def markdown(rows: Sequence[Mapping[str, Any]],
   rows = [r for r in rows if not spec.is_own_head(r['modality'])]
   mumu = [r for r in rows if r['dataset'] == 'mumu']
   msdi = [r for r in rows if r['dataset'] == 'msdi']
+  catalog = [r for r in rows if r['dataset'] == 'catalog']
   if mumu:
     lines += _table6(mumu) + ['']
+  if catalog:
+    lines += _table6(catalog, catalog=True) + ['']
   if msdi:
     lines += _table2(msdi) + ['']
   if heads:

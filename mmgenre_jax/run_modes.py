@@ -63,9 +63,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, mode: str,
     follow: evaluate: follow a running training job.
   """
   # pylint: disable=g-import-not-at-top
+  from input_pipeline import layout
   from mmgenre_jax.pipelines import spec
   is_pipeline = spec.is_pipeline(config)
   _check_flags(config, is_pipeline, mode, split, stage)
+  if is_pipeline:
+    # Stages the shards cannot feed (a catalog without reviews) are left out.
+    config = spec.for_shards(config,
+                             layout.read_manifest(config.data.shard_dir))
+    for name, why in (config.get('dropped_stages') or {}).items():
+      print(f'[{config.name}] stage {name} left out: {why}', flush=True)
   if mode == 'summary':
     if is_pipeline:
       from mmgenre_jax.pipelines import modes

@@ -29,8 +29,11 @@ VARIANTS = {
     'mumu_cosine': [None, 'cpu'],
     'mumu_logistic': [None, 'cpu'],
     'msdi': [None, 'cpu'],
+    'catalog_cosine': [None, 'cpu'],
+    'catalog_logistic': [None, 'cpu'],
 }
-PIPELINES = ('mumu_cosine', 'mumu_logistic', 'msdi')
+PIPELINES = ('mumu_cosine', 'mumu_logistic', 'msdi', 'catalog_cosine',
+             'catalog_logistic')
 # Helpers, not experiments.
 NOT_EXPERIMENTS = {'__init__', 'pipeline_common'}
 # Frameworks no config may load: --config and `mmgenre` subcommands that only

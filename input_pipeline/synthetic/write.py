@@ -122,7 +122,11 @@ METADATA_FILES = (layout.MUMU_MULTI_LABEL_CSV, layout.MUMU_LABELS_TSV,
                   layout.MSDI_TSV, layout.ENRICHMENT_TSV, layout.DEFECTS_TSV,
                   layout.CORPUS_SUMMARY_JSON)
 # What this generator owns inside an output directory.
-OWNED_NAMES = set(METADATA_FILES) | {layout.AUDIO_DIR, layout.COVERS_DIR}
+# `mmgenre synth --format catalog` adds the catalog files (catalog.py).
+CATALOG_FILES = (layout.CATALOG_CSV, layout.CATALOG_TAXONOMY_TSV)
+OWNED_NAMES = (set(METADATA_FILES) | set(CATALOG_FILES) |
+               {layout.AUDIO_DIR, layout.COVERS_DIR,
+                layout.CATALOG_REVIEWS_DIR})
 
 
 def _open_write(path: pathlib.Path):
@@ -175,10 +179,11 @@ def _prepare_out_dir(out: pathlib.Path) -> None:
           'the directory of an earlier synthetic corpus.')
     # The summary first: a corpus half cleared is never taken as complete.
     (out / layout.CORPUS_SUMMARY_JSON).unlink(missing_ok=True)
-    for name in (layout.AUDIO_DIR, layout.COVERS_DIR):
+    for name in (layout.AUDIO_DIR, layout.COVERS_DIR,
+                 layout.CATALOG_REVIEWS_DIR):
       if (out / name).is_dir():
         shutil.rmtree(out / name)
-    for name in METADATA_FILES:
+    for name in METADATA_FILES + CATALOG_FILES:
       (out / name).unlink(missing_ok=True)
   (out / layout.AUDIO_DIR).mkdir(parents=True)
   (out / layout.COVERS_DIR).mkdir()

@@ -2,9 +2,15 @@
 
   mmgenre prepare --dataset mumu --data runs/data/synthetic \
       --out runs/data/shards
+  mmgenre prepare --dataset catalog --manifest my/catalog.csv \
+      --out runs/data/catalog_shards
+
+A catalog (docs/data_formats.md §1.3) is one CSV of albums: album_id, audio,
+cover, reviews, artist_id, labels, split; its shards are laid out as MuMu's.
 
 The split: MSD-I's release split (the `set` column) unless --splits says
-`compute` or a directory; MuMu's computed with --seed unless --splits DIR.
+`compute` or a directory; MuMu's computed with --seed unless --splits DIR;
+a catalog's its `split` column when it has one, else computed with --seed.
 Skips the work (one line, exit 0) when --out already holds a complete run
 with the same settings (input_pipeline.prepare.is_complete: the manifest's
 recorded arguments match, --workers aside, and its skips are within
@@ -31,10 +37,16 @@ _SPLITS_KEYWORDS = {SPLITS_RELEASE: prepare_corpus.RELEASE_SPLITS,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('--dataset', required=True, choices=('mumu', 'msdi'),
-                      help='Corpus format.')
-  parser.add_argument('--data', required=True,
-                      help='Corpus directory (docs/data_formats.md §1).')
+  parser.add_argument('--dataset', required=True,
+                      choices=('mumu', 'msdi', 'catalog'),
+                      help='Corpus format: a MuMu or MSD-I release '
+                      'directory (--data), or a catalog CSV (--manifest).')
+  parser.add_argument('--data', default=None,
+                      help='mumu, msdi: the corpus directory '
+                      '(docs/data_formats.md §1).')
+  parser.add_argument('--manifest', default=None, metavar='FILE',
+                      help='catalog: the catalog CSV (docs/data_formats.md '
+                      '§1.3); a taxonomy.tsv beside it is used.')
   parser.add_argument('--out', required=True, help='Output directory.')
   parser.add_argument('--splits', default=None,
                       metavar='{release,compute,DIR}',
@@ -68,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Audio crop seed, and split seed of --splits '
                       f'{SPLITS_COMPUTE} (default 0).')
   parser.add_argument('--min-albums', type=int, default=1,
-                      help='mumu: keep labels on >= this many albums '
+                      help='mumu, catalog: keep labels on >= this many albums '
                       f'(the paper: {mumu.PAPER_MIN_ALBUMS}; default 1).')
   parser.add_argument('--no-windows', action='store_true',
                       help='Do not write the whole-track audio_windows '
@@ -90,7 +102,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       f'{layout.MANIFEST_JSON} records them).')
 
 
+def _corpus_arg(args: argparse.Namespace) -> str:
+  """The corpus: --manifest of a catalog, --data otherwise (ValueError
+  naming the flag when the wrong one is given)."""
+  if args.dataset == 'catalog':
+    if args.manifest is None or args.data is not None:
+      raise ValueError('--dataset catalog reads a catalog CSV: give '
+                       '--manifest FILE (and no --data).')
+    return args.manifest
+  if args.data is None or args.manifest is not None:
+    raise ValueError(f'--dataset {args.dataset} reads a corpus directory: '
+                     'give --data DIR (--manifest is for --dataset catalog).')
+  return args.data
+
+
 def main(args: argparse.Namespace) -> int:
+  try:
+    data = _corpus_arg(args)
+  except ValueError as e:
+    print(f'mmgenre prepare: error: {e}', file=sys.stderr)
+    return 2
   settings = dict(
       splits=_SPLITS_KEYWORDS.get(args.splits, args.splits),
       image_size=args.image_size,
@@ -98,13 +129,13 @@ def main(args: argparse.Namespace) -> int:
       workers=args.workers, seed=args.seed, min_albums=args.min_albums,
       windows=not args.no_windows, max_skip_fraction=args.max_skip_fraction)
   if not args.force and prepare.is_complete(
-      args.out, prepare.run_args(args.dataset, args.data, args.out,
+      args.out, prepare.run_args(args.dataset, data, args.out,
                                  **settings)):
     print(f'[prepare] {args.out} already holds these shards '
           f'({layout.MANIFEST_JSON} complete, same settings), skipped')
     return 0
   try:
-    manifest = prepare.prepare(args.dataset, args.data, args.out, **settings,
+    manifest = prepare.prepare(args.dataset, data, args.out, **settings,
                                progress=not args.no_progress)
   except (OSError, ValueError, prepare.PrepareError) as e:
     print(f'mmgenre prepare: error: {e}', file=sys.stderr)

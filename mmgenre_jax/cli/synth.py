@@ -1,6 +1,13 @@
 """`mmgenre synth`: writes the deterministic synthetic corpus.
 
   mmgenre synth --out runs/data/synthetic --albums 500 --seed 0
+  mmgenre synth --format catalog --out runs/data/catalog
+
+--format release (the default) writes the MuMu and MSD-I release files, the
+audio and the covers; --format catalog also writes the albums in the
+generic catalog format beside them (OUT/catalog.csv, OUT/taxonomy.tsv, one
+review text per album in OUT/reviews/; docs/data_formats.md §1.3), what
+`mmgenre prepare --dataset catalog --manifest OUT/catalog.csv` reads.
 
 Skips the work (one line, exit 0) when --out already holds the corpus these
 settings would write (input_pipeline.synthetic.is_complete); --force writes it
@@ -12,14 +19,23 @@ import pathlib
 import sys
 import time
 
+from input_pipeline import catalog
 from input_pipeline import layout
 from input_pipeline import synthetic
+
+
+FORMATS = ('release', 'catalog')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--out', required=True,
                       help='Output directory (new, empty, or an earlier '
                       'synthetic corpus, which is replaced).')
+  parser.add_argument('--format', choices=FORMATS, default='release',
+                      help='release: the MuMu / MSD-I release files; '
+                      f'catalog: also {layout.CATALOG_CSV} and '
+                      f'{layout.CATALOG_TAXONOMY_TSV} (default: '
+                      '%(default)s).')
   parser.add_argument('--albums', type=int, default=500,
                       help='Number of albums (default: %(default)s).')
   parser.add_argument('--seed', type=int, default=0,
@@ -67,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
   if not args.force and synthetic.is_complete(args.out, **settings):
     print(f'[synth] {args.out} already holds this corpus '
           f'({layout.CORPUS_SUMMARY_JSON} matches), skipped')
-    return 0
+    return _write_catalog(args)
   try:
     summary = synthetic.generate_corpus(
         args.out, **settings, workers=args.workers,
@@ -84,4 +100,14 @@ def main(args: argparse.Namespace) -> int:
         f'labels, {summary["num_reviews"]} reviews to {args.out} '
         f'({size / 2**20:.1f} MiB, {time.monotonic() - start:.0f} s). '
         f'MSD-I tracks: {sets}.')
+  return _write_catalog(args)
+
+
+def _write_catalog(args: argparse.Namespace) -> int:
+  """--format catalog: the corpus's albums as a catalog (cheap, so always
+  rewritten)."""
+  if args.format == 'catalog':
+    path = catalog.write_from_mumu(args.out)
+    print(f'Wrote the catalog {path} (and {layout.CATALOG_TAXONOMY_TSV}, '
+          f'{layout.CATALOG_REVIEWS_DIR}/ beside it).')
   return 0

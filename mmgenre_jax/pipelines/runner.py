@@ -234,10 +234,14 @@ def _stage_record(config, name: str, stage_config, status: str,
 
 def _pipeline_record(config, records: Sequence[Mapping[str, Any]]
                      ) -> Dict[str, Any]:
-  return {'name': config.name, 'config': config.config_ref,
-          'dataset': config.data.dataset,
-          'final': config.get('final') or config.stage_order[-1],
-          'stages': list(records)}
+  record = {'name': config.name, 'config': config.config_ref,
+            'dataset': config.data.dataset,
+            'final': config.get('final') or config.stage_order[-1],
+            'stages': list(records)}
+  if config.get('dropped_stages'):
+    # Stages of the config the shards cannot feed (spec.for_shards).
+    record['dropped_stages'] = dict(config.dropped_stages)
+  return record
 
 
 # ------------------------------------------------------------- running

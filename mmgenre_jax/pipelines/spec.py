@@ -18,6 +18,7 @@ TensorFlow; running the stages is mmgenre_jax/pipelines/runner.py.
   spec.link_input_dims(config)
 """
 
+import copy
 import importlib
 import json
 from typing import Any, Dict, List, Mapping, Optional
@@ -25,6 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import ml_collections
 
 from input_pipeline import layout
+from mmgenre_jax import errors
 from mmgenre_jax.models import registry
 from mmgenre_jax.models import specs
 
@@ -185,6 +187,83 @@ def link_input_dims(config: ml_collections.ConfigDict) -> None:
       sizes[rep] = registry.network(model).representation_size(model)
     apply_overrides(stage.config,
                     registry.input_dim_fields(stage.config, sizes))
+
+
+def for_shards(config: ml_collections.ConfigDict,
+               manifest: Optional[Mapping[str, Any]]
+               ) -> ml_collections.ConfigDict:
+  """The pipeline adapted to its shards: stages they cannot feed left out,
+  d at most the number of labels.
+
+  A network stage whose modality has no records in the shards (a catalog
+  without a reviews column, say; manifest `omitted_modalities` says why)
+  is dropped, and so is every stage reading a dropped stage's output. When
+  the final stage goes, the widest fusion left (most inputs; the last of
+  equals) answers instead. The dropped stages and why are in
+  `config.dropped_stages` (pipeline.json records them). COSINE stages whose
+  data.factor_dim exceeds the shards' label count get d = that count (SVD
+  gives at most one factor per label; a small catalog).
+
+  Args:
+    config: a pipeline config (left unchanged).
+    manifest: the shards' manifest.json, or None (not prepared yet: the
+      config is returned as it is, and the missing shards fail as usual).
+
+  Returns:
+    The config, or an adapted, unlocked copy.
+  """
+  if manifest is None:
+    return config
+  dropped = _stages_without_shards(config, manifest)
+  num_labels = len(manifest.get('labels') or ())
+  too_wide = [name for name in cosine_stages(config) if name not in dropped
+              and int(config.stages[name].config.data.factor_dim) >
+              num_labels > 0]
+  if not dropped and not too_wide:
+    return config
+  kept = [name for name in config.stage_order if name not in dropped]
+  if not kept:
+    raise errors.ConfigError(
+        f'Pipeline {config.name}: the shards {config.data.shard_dir} feed '
+        'none of its stages ('
+        + '; '.join(f'{n}: {why}' for n, why in dropped.items()) + ').')
+  adapted = copy.deepcopy(config)
+  adapted.unlock()
+  for name in too_wide:
+    adapted.stages[name].config.data.factor_dim = num_labels
+  if not dropped:
+    return adapted
+  for name in dropped:
+    del adapted.stages[name]
+  adapted.stage_order = tuple(kept)
+  if (config.get('final') or config.stage_order[-1]) in dropped:
+    fusions = [n for n in kept if adapted.stages[n].kind == 'fusion']
+    adapted.final = (max(reversed(fusions),
+                         key=lambda n: len(adapted.stages[n].inputs))
+                     if fusions else kept[-1])
+  adapted.dropped_stages = dropped
+  return adapted
+
+
+def _stages_without_shards(config: ml_collections.ConfigDict,
+                           manifest: Mapping[str, Any]) -> Dict[str, str]:
+  """Stage -> why the shards cannot feed it (for_shards)."""
+  present = set(manifest.get('modalities') or ())
+  omitted = manifest.get('omitted_modalities') or {}
+  dropped: Dict[str, str] = {}
+  for name in config.stage_order:
+    stage = config.stages[name]
+    if stage.kind == 'network':
+      modality, _ = registry.shard_input(stage.config)
+      if modality not in present:
+        why = omitted.get(modality, 'not prepared')
+        dropped[name] = f'the shards have no {modality!r} records ({why})'
+      continue
+    lost = sorted(source for source in stage.inputs.values()
+                  if source in dropped)
+    if lost:
+      dropped[name] = f'it reads stage(s) {", ".join(lost)}, left out'
+  return dropped
 
 
 def cosine_stages(config: ml_collections.ConfigDict) -> List[str]:

@@ -36,11 +36,12 @@ import pathlib
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from input_pipeline import catalog as catalog_format
 from input_pipeline import fileio
 
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
-MANIFEST_COLUMNS = ('album_id', 'audio', 'cover', 'reviews')
-AUDIO_SEPARATOR = ';'
+MANIFEST_COLUMNS = catalog_format.COLUMNS[:4]
+AUDIO_SEPARATOR = catalog_format.AUDIO_SEPARATOR
 CSV_COLUMNS = ('input', 'labels', 'decisions', 'model', 'duration_s',
                'warnings', 'error', 'sources')
 LIST_SEPARATOR = '|'
@@ -93,43 +94,15 @@ def audio_files(directory) -> List[str]:
 
 
 def read_manifest(path) -> List[Item]:
-  """Albums of a catalog CSV (columns MANIFEST_COLUMNS)."""
-  path = pathlib.Path(path)
-  base = path.parent
+  """Albums of a catalog CSV (input_pipeline.catalog: the format training
+  reads too; its labels, artist_id and split columns are not needed here).
 
-  def resolve(value: str) -> Optional[str]:
-    value = (value or '').strip()
-    if not value:
-      return None
-    p = pathlib.Path(value)
-    return os.fspath(p if p.is_absolute() else base / p)
-
-  try:
-    with open(path, newline='', encoding='utf-8') as f:
-      reader = csv.DictReader(f)
-      missing = [c for c in ('album_id',) if c not in (reader.fieldnames or [])]
-      if missing or not set(reader.fieldnames or []) & {'audio', 'cover',
-                                                       'reviews'}:
-        raise ValueError(
-            f'{path}: a catalog manifest needs the header '
-            f'{",".join(MANIFEST_COLUMNS)} (album_id and at least one of '
-            f'audio, cover, reviews); found {reader.fieldnames}.')
-      items, seen = [], set()
-      for number, row in enumerate(reader, start=2):
-        key = (row.get('album_id') or '').strip()
-        if not key:
-          raise ValueError(f'{path}: line {number} has no album_id.')
-        if key in seen:
-          raise ValueError(f'{path}: line {number} repeats album_id {key!r}.')
-        seen.add(key)
-        audio = [resolve(a) for a in (row.get('audio') or '').split(
-            AUDIO_SEPARATOR)]
-        items.append(Item(key, [a for a in audio if a],
-                          resolve(row.get('cover')),
-                          resolve(row.get('reviews'))))
-  except OSError as e:
-    raise ValueError(f'{path}: cannot read the catalog manifest ({e}).') from e
-  return items
+  Raises:
+    ValueError: naming the file, line and column of the first bad row.
+  """
+  rows, _, _ = catalog_format.read_rows(path)
+  return [Item(row.album_id, list(row.audio), row.cover, row.reviews)
+          for row in rows]
 
 
 def collect_items(*, audio: Sequence[str] = (), cover: Optional[str] = None,
