@@ -294,3 +294,22 @@ def test_a_catalog_without_reviews_trains_and_predicts(corpus, tmp_path,
     parent = taxonomy.get(label)
     assert parent is None or parent not in tagger.labels or (
         parent in result['decisions'])
+
+
+def test_prepare_cli_names_the_flag_each_dataset_needs(corpus, tmp_path,
+                                                       capsys):
+  out = str(tmp_path / 'out')
+  assert cli.main(['prepare', '--dataset', 'catalog', '--data', str(corpus),
+                   '--out', out]) == 2
+  assert '--manifest FILE' in capsys.readouterr().err
+  assert cli.main(['prepare', '--dataset', 'mumu', '--manifest',
+                   str(corpus / layout.CATALOG_CSV), '--out', out]) == 2
+  assert 'give --data DIR' in capsys.readouterr().err
+  assert cli.main(['prepare', '--dataset', 'catalog', '--manifest',
+                   str(tmp_path / 'none.csv'), '--out', out]) == 1
+  assert 'is not a file' in capsys.readouterr().err
+  header_only = tmp_path / 'c.csv'
+  header_only.write_text('album_id,labels\na1,Rock\n')
+  assert cli.main(['prepare', '--dataset', 'catalog', '--manifest',
+                   str(header_only), '--out', out]) == 1
+  assert 'no media column' in capsys.readouterr().err

@@ -154,3 +154,13 @@ def full_run(shard_dir, tmp_path_factory):
   workdir = tmp_path_factory.mktemp('full')
   return workdir, train.train_and_evaluate(tiny_train_config(shard_dir),
                                            workdir)
+
+
+@pytest.fixture(scope='session')
+def tagging_workdir(shard_dir, tmp_path_factory):
+  """The tiny trained pipeline of tagging_test.py (audio, text and image
+  networks, an alignment stage, two fusions), shared by the tagging tests
+  so that it is trained once."""
+  # pylint: disable-next=g-import-not-at-top
+  import tagging_test
+  return tagging_test.train_pipeline(shard_dir, tmp_path_factory)

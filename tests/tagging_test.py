@@ -131,9 +131,9 @@ def _pipeline_config(shard_dir):
   return config
 
 
-@pytest.fixture(scope='module')
-def workdir(shard_dir, tmp_path_factory):
-  """A trained tiny pipeline workdir W (pipeline.json, one dir per stage)."""
+def train_pipeline(shard_dir, tmp_path_factory) -> pathlib.Path:
+  """Trains the tiny pipeline on copies of `shard_dir` plus text and image
+  shards; returns its workdir W (ROOT/W beside ROOT/shards)."""
   root = tmp_path_factory.mktemp('tagging')
   shards = root / 'shards'
   shutil.copytree(shard_dir, shards)
@@ -141,6 +141,13 @@ def workdir(shard_dir, tmp_path_factory):
   w = root / 'W'
   pipeline_runner.run_pipeline(_pipeline_config(shards), w, report=False)
   return w
+
+
+@pytest.fixture(scope='module')
+def workdir(tagging_workdir):
+  """A trained tiny pipeline workdir W (pipeline.json, one dir per stage),
+  trained once per session (conftest.tagging_workdir)."""
+  return tagging_workdir
 
 
 @pytest.fixture(scope='module')

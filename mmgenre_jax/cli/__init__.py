@@ -33,6 +33,8 @@ SUBCOMMANDS = {
               'Write per-modality, aligned and fused representations.'),
     'neighbours': ('mmgenre_jax.cli.neighbours',
                    'Nearest genres or catalog items in the cosine space.'),
+    'finetune': ('mmgenre_jax.cli.finetune',
+                 'Fit a head for new labels from a few labelled examples.'),
     'export': ('mmgenre_jax.cli.export',
                'Copy what prediction needs into one bundle directory.'),
 }

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
   try:
     items = tagging_args.items_from_args(args)
-    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
+    tagger = tagger_lib.Tagger.from_workdir(args.workdir, head=False)
   except (ValueError, OSError) as e:
     print(f'mmgenre embed: {e}', file=sys.stderr)
     return 2

@@ -2,6 +2,7 @@
 
   mmgenre export runs/mumu_cosine --out mumu_cosine_bundle
   mmgenre predict --workdir mumu_cosine_bundle --audio song.mp3
+  mmgenre export runs/mumu_cosine --head moods_head --out moods_bundle
 
 The bundle's layout: mmgenre_jax/tagging/bundle.py. The decision thresholds,
 computed in memory when the model is loaded, are written into the bundle;
@@ -20,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Pipeline workdir, stage workdir or bundle.')
   parser.add_argument('--workdir', dest='workdir_flag', default=None,
                       help=argparse.SUPPRESS)
+  parser.add_argument('--head', default=None, metavar='HEAD',
+                      help='A finetuned head (mmgenre finetune) to bundle: '
+                      'the bundle then answers with its labels.')
   parser.add_argument('--out', required=True, metavar='BUNDLE',
                       help='New (or existing bundle) directory to write.')
 
@@ -31,13 +35,14 @@ def main(args: argparse.Namespace) -> int:
           file=sys.stderr)
     return 2
   try:
-    tagger = tagger_lib.Tagger.from_workdir(workdir)
+    tagger = tagger_lib.Tagger.from_workdir(workdir, head=args.head)
     out = tagger.export(args.out)
   except (ValueError, OSError) as e:
     print(f'mmgenre export: {e}', file=sys.stderr)
     return 2
   calibrated = [n for n, s in tagger.stages.items()
                 if s.thresholds is not None]
+  head = '' if tagger.head is None else f'; head {tagger.head.name!r}'
   print(f'Wrote {out} (stages {tagger.order}, final {tagger.final}; '
-        f'thresholds for {calibrated or "no stage"}).')
+        f'thresholds for {calibrated or "no stage"}{head}).')
   return 0

@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
                        f'{len(items)} inputs (use --album for several '
                        'tracks).')
     (item,) = items
-    tagger = tagger_lib.Tagger.from_workdir(args.workdir)
+    tagger = tagger_lib.Tagger.from_workdir(args.workdir, head=False)
     if args.catalog is None:
       result = neighbours.genre_neighbours(tagger, item, args.top_k)
     else:

@@ -2,6 +2,7 @@
 
   mmgenre predict --workdir runs/mumu_cosine --audio song.mp3 --top-k 5
   mmgenre predict --workdir BUNDLE --audio ~/Music --format csv --out tags.csv
+  mmgenre predict --workdir W --head moods_head --audio song.mp3  # new labels
 
 Prints (or writes to --out, resumably and crash-safely) one row per input;
 the rows, with their `duration_s` and `warnings`, are those of
@@ -30,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'follow: a decided label brings its parents. Default: '
                       "the bundle's, else the one beside the shards' corpus; "
                       'none found: decisions are the thresholded labels.')
+  parser.add_argument('--head', default=None, metavar='HEAD',
+                      help='Answer with this finetuned head (mmgenre '
+                      'finetune): its labels, scores and thresholds; '
+                      '--taxonomy is then over its labels. Default: the '
+                      "bundle's head, if it has one.")
   parser.add_argument('--level', choices=tagger_lib.LEVELS, default='all',
                       help='all labels, or the top-level genres only (needs '
                       'a taxonomy).')
@@ -42,8 +48,8 @@ def main(args: argparse.Namespace) -> int:
   try:
     items = tagging_args.items_from_args(args)
     writer = catalog.ResultWriter(args.out, args.format)
-    tagger = tagger_lib.Tagger.from_workdir(args.workdir,
-                                            taxonomy=args.taxonomy)
+    tagger = tagger_lib.Tagger.from_workdir(
+        args.workdir, taxonomy=args.taxonomy, head=args.head)
     tagger.level_mask(args.level)  # no taxonomy for --level top: exit 2
   except (ValueError, OSError) as e:
     print(f'mmgenre predict: {e}', file=sys.stderr)

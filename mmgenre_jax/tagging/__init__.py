@@ -9,9 +9,11 @@
   explain.py     class activation maps of a cover (Tagger.explain)
   thresholds.py  per-label decision thresholds (F1-optimal on validation)
   bundle.py      the `mmgenre export` bundle format (write and read)
+  head.py        a finetuned head: new labels on one representation
+  finetune.py    fitting and calibrating one from labelled examples
   catalog.py     the tagging commands' inputs (items) and resumable outputs
   predict.py, embed.py, neighbours.py   the work of those `mmgenre` commands
 
 Their flags live in mmgenre_jax/cli/ (predict, embed, neighbours, export,
-tagging_args). Loading a model writes nothing.
+finetune, tagging_args). Loading a model writes nothing.
 """

@@ -2,9 +2,12 @@
 
   BUNDLE/bundle.json             {"format", "version", "final", "source",
                                   "labels", "stages": [{"name", "dir",
-                                  "kind", "inputs"}]}
+                                  "kind", "inputs"}], "head": "head" or
+                                  null}
   BUNDLE/genre_taxonomy.tsv      label<TAB>parent decisions follow (when
                                  the model had one; tagging/taxonomy.py)
+  BUNDLE/head/                   a finetuned head (`export --head`; head.py)
+                                 the bundle answers with when loaded
   BUNDLE/stages/<name>/config.json
                        params.msgpack      the best checkpoint's parameters
                                            (and batch statistics for ResNet)
@@ -21,6 +24,7 @@ Nothing refers back to the workdir, the corpus or the shards. This module is
 the one home of the format: `write` makes a bundle, `read` loads its stages.
 """
 
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -33,6 +37,7 @@ import numpy as np
 from input_pipeline import fileio
 from input_pipeline import layout
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.tagging import head as head_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging import stages as stages_lib
 from mmgenre_jax.tagging import taxonomy as taxonomy_lib
@@ -41,6 +46,7 @@ from mmgenre_jax.tagging import thresholds as thresholds_lib
 BUNDLE_FORMAT = 'mmgenre_jax.bundle'
 BUNDLE_VERSION = 1
 STAGES_DIR = 'stages'
+HEAD_DIR = 'head'
 
 
 def is_bundle(directory) -> bool:
@@ -67,6 +73,13 @@ def read(bundle) -> Tuple[List[stages_lib.Stage], str]:
     stage.inputs = dict(entry.get('inputs') or {})
     found.append(stage)
   return found, spec['final']
+
+
+def head_dir(bundle) -> Optional[pathlib.Path]:
+  """The bundle's finetuned head directory, or None when it has none."""
+  bundle = pathlib.Path(bundle)
+  name = stages_lib.read_json(bundle / workdir_lib.BUNDLE_JSON).get('head')
+  return None if not name else bundle / name
 
 
 def _write_stage(stage: stages_lib.Stage, directory: pathlib.Path,
@@ -114,8 +127,8 @@ def _write_data(stage: stages_lib.Stage, data: inputs_lib.FeatureData,
 def write(out, stages: Sequence[stages_lib.Stage], final: str, source,
           labels: Sequence[str],
           data: Mapping[str, inputs_lib.FeatureData],
-          taxonomy: Optional[Mapping[str, Optional[str]]] = None
-          ) -> pathlib.Path:
+          taxonomy: Optional[Mapping[str, Optional[str]]] = None,
+          head: Optional[head_lib.Head] = None) -> pathlib.Path:
   """Writes a self-contained bundle directory.
 
   Args:
@@ -127,6 +140,8 @@ def write(out, stages: Sequence[stages_lib.Stage], final: str, source,
     data: stage name -> FeatureData, for every modality stage.
     taxonomy: label -> parent that decisions follow, copied as
       genre_taxonomy.tsv (tagging/taxonomy.py), or None.
+    head: a finetuned head to answer with, written into head/ (without
+      its embedding cache), or None.
 
   Returns:
     `out` as a path.
@@ -150,9 +165,13 @@ def write(out, stages: Sequence[stages_lib.Stage], final: str, source,
                     'kind': stage.kind, 'inputs': stage.inputs})
   if taxonomy is not None:
     taxonomy_lib.write(out / taxonomy_lib.BUNDLE_TAXONOMY_TSV, taxonomy)
+  if head is not None:
+    # A copy: saving would repoint the caller's head at the bundle.
+    head_lib.save(dataclasses.replace(head, info=dict(head.info)),
+                  out / HEAD_DIR)
   workdir_lib.write_json(
       out / workdir_lib.BUNDLE_JSON,
       {'format': BUNDLE_FORMAT, 'version': BUNDLE_VERSION, 'final': final,
        'source': os.fspath(source), 'labels': list(labels),
-       'stages': entries})
+       'stages': entries, 'head': None if head is None else HEAD_DIR})
   return out

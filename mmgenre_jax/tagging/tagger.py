@@ -10,6 +10,8 @@
   vectors = tagger.embed(audio=['a.flac'])  # {'audio': [R], 'mm_audio': ...}
   tagger.explain('cover.jpg', top_k=3)
   # [{'label', 'score', 'heatmap': float32 [C, C] in [0, 1]}] best first
+  tuned = Tagger.from_workdir('runs/mumu_cosine', head='moods_head')
+  tuned.predict(audio=['a.flac'])   # the head's labels (mmgenre finetune)
 
 The model is a graph of stages (docs/workdirs.md): modality networks (audio
 CNN, text MLP, ResNet) read files; an alignment stage maps the audio and
@@ -37,7 +39,8 @@ Loading reads only: the decision thresholds are computed in memory
 
 The other modules of the package: stages.py (a Stage read from disk),
 inputs.py (raw input -> network input), bundle.py (the bundle format),
-thresholds.py, explain.py (class activation maps), and catalog.py /
+thresholds.py, explain.py (class activation maps), head.py (a finetuned
+head answering with new labels: `mmgenre finetune`), and catalog.py /
 predict.py / embed.py / neighbours.py, the work of the `mmgenre` tagging
 commands (their flags: mmgenre_jax/cli/).
 """
@@ -55,6 +58,7 @@ from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import bundle as bundle_lib
 from mmgenre_jax.tagging import explain as explain_lib
 from mmgenre_jax.tagging import graph as graph_lib
+from mmgenre_jax.tagging import head as head_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging import runners
 from mmgenre_jax.tagging import stages as stages_lib
@@ -83,17 +87,21 @@ class Tagger:
     final: the final stage's name.
     source: the directory the model was read from.
     kind: 'pipeline', 'stage' or 'bundle'.
-    labels: the final stage's label names.
+    labels: the labels `predict` answers with: the head's when one is
+      attached, else the final stage's.
     graph: the stages' links and answering rules (graph.StageGraph).
-    taxonomy: label -> parent (None at the top), or None when unknown;
-      taxonomy_source: the file it was read from (taxonomy.py).
+    taxonomy: label -> parent (None at the top) over `labels`, or None
+      when unknown; taxonomy_source: the file it was read from
+      (taxonomy.py; the head's own with a head).
     parents: int [L], each label's nearest ancestor among `labels` (-1: a
       top-level genre), or None without a taxonomy.
+    head: the finetuned head (head.py) predictions come from, or None.
   """
 
   def __init__(self, stages: Sequence[Stage], final: str, source,
                kind: str, taxonomy: Optional[Mapping[str, Optional[str]]] = None,
-               taxonomy_source: Optional[str] = None):
+               taxonomy_source: Optional[str] = None,
+               head: Optional[head_lib.Head] = None):
     self.graph = graph_lib.StageGraph(stages, final, source)
     self.stages = self.graph.stages
     self.order = self.graph.order
@@ -105,19 +113,26 @@ class Tagger:
       raise TaggingError(f'{source}: no label names for the final stage '
                          f'{final!r} ({workdir_lib.LABELS_TSV} or its shards '
                          'manifest).')
+    self._runners: Dict[str, runners.Runner] = {}
+    self._features: Dict[str, inputs_lib.FeatureData] = {}
+    # The model's own taxonomy, which an export keeps beside its stages.
+    self._model_taxonomy = taxonomy
+    self.head = head
+    if head is not None:
+      head_lib.check_model(head, head_lib.model_identity(self), source)
+      self.labels = list(head.labels)
+      taxonomy, taxonomy_source = head.taxonomy, head.taxonomy_source
     self.taxonomy = None if taxonomy is None else dict(taxonomy)
     self.taxonomy_source = taxonomy_source
     self.parents = (None if taxonomy is None else
                     hierarchy.parent_indices(self.labels, taxonomy))
-    self._runners: Dict[str, runners.Runner] = {}
-    self._features: Dict[str, inputs_lib.FeatureData] = {}
     for stage in stages:
       if stage.kind != 'alignment' and stage.thresholds is None:
         stage.thresholds, stage.thresholds_source = thresholds_lib.for_stage(
             stage, self._head_scores(stage.name))
 
   @classmethod
-  def from_workdir(cls, workdir, taxonomy=None) -> 'Tagger':
+  def from_workdir(cls, workdir, taxonomy=None, head=None) -> 'Tagger':
     """Loads a pipeline workdir, a single stage workdir or an export bundle.
 
     Reads only: nothing is written into `workdir`.
@@ -128,6 +143,10 @@ class Tagger:
         export`).
       taxonomy: a label<TAB>parent TSV that decisions follow; default: the
         bundle's, else the one beside the shards' corpus (taxonomy.py).
+        With a head it is the taxonomy of the head's labels (default: the
+        head's own).
+      head: a `mmgenre finetune` --out directory to answer with (head.py);
+        default: the bundle's head, if it has one; False: none.
 
     Raises:
       TaggingError: naming what is missing.
@@ -150,8 +169,15 @@ class Tagger:
         f'workdir), {workdir_lib.CONFIG_JSON} (a stage workdir) nor '
         f'{workdir_lib.BUNDLE_JSON} (an export); pass the --workdir of a '
         'finished training run.')
-    tree, tree_source = taxonomy_lib.find(workdir, found, taxonomy)
-    return cls(found, final, workdir, kind, tree, tree_source)
+    if head is None and kind == 'bundle':
+      head = bundle_lib.head_dir(workdir)
+    tuned = head_lib.load(head) if head else None
+    if tuned is not None and taxonomy is not None:
+      tuned.taxonomy = taxonomy_lib.read(taxonomy)
+      tuned.taxonomy_source = os.fspath(taxonomy)
+    tree, tree_source = taxonomy_lib.find(
+        workdir, found, None if tuned is not None else taxonomy)
+    return cls(found, final, workdir, kind, tree, tree_source, head=tuned)
 
   # ---------------------------------------------------------- the graph
 
@@ -262,6 +288,10 @@ class Tagger:
 
   def _scores(self, audio, cover, reviews):
     """`scores`, and the InputReport of the inputs read."""
+    if self.head is not None:
+      vectors, notes, report = self._embedded(audio, cover, reviews)
+      return (self.head.scores(self.head.vector(vectors)),
+              self.head.thresholds, self.head.describe(), notes, report)
     raw, notes, report = self._raw(audio, cover, reviews)
     answer = self.graph.answer(frozenset(raw))
     if not answer:
@@ -306,6 +336,8 @@ class Tagger:
        'duration_s': seconds of audio decoded (all tracks; None without
        audio), 'warnings': [str] about dubious input (docs/tagging.md),
        'notes': [...], 'scores': float32 [L] (all labels, label order)}.
+      With a head, the labels are its own, the scores its probabilities
+      and the thresholds its held-out ones.
 
     Raises:
       TaggingError, features.FeatureError: naming the input that failed.
@@ -340,6 +372,13 @@ class Tagger:
           'FILE (label<TAB>parent).')
     return hierarchy.roots(self.parents)
 
+  def representation_name(self, node: Node) -> str:
+    """A node's name among the `embed` vectors."""
+    if node[1] == 'fusion' and node[0] != self.final:
+      # Fusions of other subsets have their own sizes and names.
+      return f'fusion_{node[0]}'
+    return node[1]
+
   def embed(self, audio=None, cover=None, reviews: Optional[str] = None
             ) -> Dict[str, np.ndarray]:
     """Every representation computable from the given inputs (see
@@ -361,26 +400,28 @@ class Tagger:
       order that feeds the final stage wins. Then {'duration_s',
       'warnings'}, as in `predict`.
     """
-    raw, _, report = self._raw(audio, cover, reviews)
+    result, _, report = self._embedded(audio, cover, reviews)
+    return result, {'duration_s': report.duration_s(),
+                    'warnings': report.warnings()}
+
+  def _embedded(self, audio, cover, reviews
+                ) -> Tuple[Dict[str, np.ndarray], List[str],
+                           inputs_lib.InputReport]:
+    """`embed_and_report`'s vectors, the notes and the InputReport."""
+    raw, notes, report = self._raw(audio, cover, reviews)
     available = frozenset(raw)
     cache: Dict[Node, runners.Value] = {}
     result: Dict[str, np.ndarray] = {}
     for node in self.graph.preferred_nodes():
       needed = self.needs(node)
-      if needed is None or not needed <= available:
-        continue
-      rep = node[1]
-      if rep == 'fusion' and node[0] != self.final:
-        # Fusions of other subsets have their own sizes and names.
-        rep = f'fusion_{node[0]}'
-      if rep in result:
+      rep = self.representation_name(node)
+      if needed is None or not needed <= available or rep in result:
         continue
       value = self._compute(node, raw, cache, report)
       result[rep] = value.representation.astype(np.float32)
       if value.output is not None and self.stages[node[0]].target == 'cosine':
         result[f'{rep}_output'] = value.output.astype(np.float32)
-    return result, {'duration_s': report.duration_s(),
-                    'warnings': report.warnings()}
+    return result, notes, report
 
   def explain(self, cover, *, top_k: int = 3) -> List[Dict[str, Any]]:
     """Class activation maps of the cover network's top labels.
@@ -404,11 +445,14 @@ class Tagger:
       raise TaggingError(f'{self.source} has no image network (stages: '
                          f'{self.order}); explain needs a cover ResNet.')
     return explain_lib.explain_cover(stage, self.feature_data(stage.name),
-                                     cover, stage.labels or self.labels,
+                                     cover,
+                                     stage.labels or self.stages[
+                                         self.final].labels,
                                      top_k)
 
   def export(self, out) -> pathlib.Path:
-    """Writes a self-contained bundle directory (bundle.py), thresholds too.
+    """Writes a self-contained bundle directory (bundle.py), thresholds and
+    the head (when one is attached) too.
 
     Every modality stage's feature files are read first, so that a missing
     one fails before anything is written.
@@ -416,5 +460,6 @@ class Tagger:
     data = {name: self.feature_data(name) for name in self.order
             if self.stages[name].reads_files}
     return bundle_lib.write(out, [self.stages[n] for n in self.order],
-                            self.final, self.source, self.labels, data,
-                            taxonomy=self.taxonomy)
+                            self.final, self.source,
+                            self.stages[self.final].labels, data,
+                            taxonomy=self._model_taxonomy, head=self.head)

@@ -1,0 +1,564 @@
+"""New labels from a few examples: the work of `mmgenre finetune`.
+
+  mmgenre finetune --workdir W --labels moods.csv --out moods_head
+  mmgenre predict --workdir W --head moods_head --audio song.mp3
+
+The labels CSV has the header `input,labels`, one example per row: `input`
+is an audio file (one track), an album folder (`album_folder`) or an
+album_id of the `--catalog CSV` (catalog.read_manifest); relative paths are
+relative to the CSV's folder; `labels` are `|`-separated names the model may
+never have seen. A row that cannot be used (no input, an input that is
+neither, an input given twice) is skipped and reported as `FILE:LINE: why`
+(`read_labels`). An empty `labels` cell makes the input a negative: an
+example of none of the labels (without negatives, each label's negatives
+are the other labels' examples only).
+
+The trained model embeds each item once (Tagger.embed): the vectors are
+cached as CACHE/<sha256>.npz, the key hashing the model (head.model_identity)
+and the bytes of the item's files, so a second run on the same files runs no
+network. A one-vs-rest logistic regression per label (scikit-learn, class
+weights balanced) is fitted on one representation, L2-normalised and
+standardised; its per-label thresholds are F1-optimal on a held-out part
+(`holdout_split`: about `holdout_fraction` of each label's examples, at
+least MIN_HELDOUT_POSITIVES, stratified) scored by a head fitted without
+it; the head is then refitted on every item and written (head.py).
+
+The representation, by default, is the one of the network `predict` answers
+with for the modalities every item has (graph.py): the final fusion
+('fusion') for albums with every modality the model reads, the fusion of
+audio + MM_AUDIO ('fusion_<stage>') or the audio CNN's ('audio') for audio
+alone, ...
+
+  examples, skipped = finetune.read_labels('moods.csv', 'catalog.csv')
+  head, summary = finetune.finetune(tagger, examples, 'moods_head')
+"""
+
+import csv
+import hashlib
+import os
+import pathlib
+import time
+import zipfile
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from sklearn import linear_model
+from sklearn import metrics as sk_metrics
+import tqdm
+
+from input_pipeline import fileio
+from mmgenre_jax import hierarchy
+from mmgenre_jax.tagging import catalog
+from mmgenre_jax.tagging import embed
+from mmgenre_jax.tagging import head as head_lib
+from mmgenre_jax.tagging import thresholds as thresholds_lib
+
+LABELS_COLUMNS = ('input', 'labels')
+# An album folder's cover: the first image named so (in this order), else
+# its only image; its reviews: this text file.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif',
+                    '.tiff')
+COVER_STEMS = ('cover', 'folder', 'front')
+REVIEWS_TXT = 'reviews.txt'
+# Examples a label needs: some to fit the head, some held out to calibrate
+# its threshold (F1 on one held-out positive is all or nothing).
+MIN_TRAIN_POSITIVES = 2
+MIN_HELDOUT_POSITIVES = 2
+MIN_POSITIVES = MIN_TRAIN_POSITIVES + MIN_HELDOUT_POSITIVES
+# Items without the label: one to fit against, one held out (for its AUC).
+MIN_NEGATIVES = 2
+DEFAULT_HOLDOUT_FRACTION = 0.3
+# Inverse L2 strength of the logistic regressions (scikit-learn's default).
+REGULARISATION_C = 1.0
+# (item, its labels) of one labels-CSV row.
+Example = Tuple[catalog.Item, List[str]]
+
+
+# ----------------------------------------------------------------- inputs
+
+
+def album_folder(directory, key: str) -> catalog.Item:
+  """An album of a folder: its audio files (recursive, sorted), the image
+  named cover.* / folder.* / front.* in it (else its only image) and its
+  reviews.txt, each when present.
+
+  Raises:
+    ValueError: the folder holds none of them.
+  """
+  directory = pathlib.Path(directory)
+  images = sorted(p for p in directory.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+  cover = next((p for stem in COVER_STEMS for p in images
+                if p.stem.lower() == stem), None)
+  if cover is None and len(images) == 1:
+    cover = images[0]
+  reviews = directory / REVIEWS_TXT
+  item = catalog.Item(key, catalog.audio_files(directory),
+                      None if cover is None else os.fspath(cover),
+                      os.fspath(reviews) if reviews.is_file() else None)
+  if not item.files():
+    raise ValueError(f'folder {key!r} holds no audio file, cover image or '
+                     f'{REVIEWS_TXT}')
+  return item
+
+
+def resolve_input(cell: str, base: pathlib.Path,
+                  albums: Mapping[str, catalog.Item],
+                  catalog_csv=None) -> catalog.Item:
+  """The item a labels-CSV `input` names (module docstring).
+
+  Raises:
+    ValueError: it names nothing usable (the message names it).
+  """
+  path = pathlib.Path(cell).expanduser()
+  path = path if path.is_absolute() else base / path
+  if path.is_file():
+    if path.suffix.lower() not in catalog.AUDIO_EXTENSIONS:
+      raise ValueError(f'{cell!r} is not an audio file '
+                       f'({", ".join(catalog.AUDIO_EXTENSIONS)})')
+    return catalog.Item(cell, [os.fspath(path)])
+  if path.is_dir():
+    return album_folder(path, cell)
+  if cell in albums:
+    album = albums[cell]
+    return catalog.Item(cell, album.audio, album.cover, album.reviews)
+  where = (f'an album_id of --catalog {catalog_csv}' if catalog_csv else
+           'an album_id (no --catalog CSV given)')
+  raise ValueError(f'input {cell!r} is neither a file, a folder (relative '
+                   f'to {base}) nor {where}')
+
+
+def _split_labels(cell: str) -> List[str]:
+  labels = [x.strip() for x in (cell or '').split(catalog.LIST_SEPARATOR)]
+  return list(dict.fromkeys(x for x in labels if x))
+
+
+def read_labels(path, catalog_csv=None) -> Tuple[List[Example], List[str]]:
+  """The examples of a labels CSV (module docstring).
+
+  Args:
+    path: the CSV, header `input,labels`.
+    catalog_csv: a catalog manifest whose album_ids inputs may name.
+
+  Returns:
+    ([(item, [label, ...])] in file order, keyed by the `input` cell;
+     ['FILE:LINE: why' for each row skipped]).
+
+  Raises:
+    ValueError: an unreadable file, a wrong header or a bad catalog.
+  """
+  path = pathlib.Path(path)
+  albums = ({} if catalog_csv is None else
+            {item.key: item for item in catalog.read_manifest(catalog_csv)})
+  try:
+    with open(path, newline='', encoding='utf-8') as f:
+      reader = csv.DictReader(f)
+      if not set(LABELS_COLUMNS) <= set(reader.fieldnames or []):
+        raise ValueError(
+            f'{path}: a labels CSV needs the header '
+            f'{",".join(LABELS_COLUMNS)} (input: an audio file, an album '
+            f'folder or a catalog album_id; labels: "|"-separated); found '
+            f'{reader.fieldnames}.')
+      rows = [(reader.line_num, row) for row in reader]
+  except (OSError, UnicodeDecodeError) as e:
+    raise ValueError(f'{path}: cannot read the labels CSV ({e}).') from e
+  examples, skipped, seen = [], [], {}
+  for line, row in rows:
+    cell = (row.get('input') or '').strip()
+    labels = _split_labels(row.get('labels'))
+    try:
+      if not cell:
+        raise ValueError('no input')
+      item = resolve_input(cell, path.parent, albums, catalog_csv)
+    except ValueError as e:
+      skipped.append(f'{path}:{line}: {e}; row skipped.')
+      continue
+    # The same files under two spellings are one input.
+    files = tuple(os.path.realpath(p) for p in item.files())
+    if files in seen:
+      skipped.append(f'{path}:{line}: input {cell!r} repeats line '
+                     f'{seen[files]}; row skipped.')
+      continue
+    seen[files] = line
+    examples.append((item, labels))
+  return examples, skipped
+
+
+def targets_of(examples: Sequence[Example],
+               taxonomy: Optional[Mapping[str, Optional[str]]] = None
+               ) -> Tuple[List[str], np.ndarray]:
+  """(sorted label names, bool [N, L] multi-hot targets).
+
+  With a taxonomy, the labels' ancestors are labels too and every example
+  carries the ancestors of its labels (the true-path rule, hierarchy.py).
+  """
+  names = {label for _, labels in examples for label in labels}
+  for label in list(names):
+    parent = (taxonomy or {}).get(label)
+    while parent is not None and parent not in names:
+      names.add(parent)
+      parent = taxonomy.get(parent)
+  names = sorted(names)
+  index = {label: j for j, label in enumerate(names)}
+  targets = np.zeros((len(examples), len(names)), bool)
+  for i, (_, labels) in enumerate(examples):
+    targets[i, [index[label] for label in labels]] = True
+  if taxonomy is not None:
+    targets = hierarchy.with_ancestors(
+        targets, hierarchy.parent_indices(names, taxonomy))
+  return names, targets
+
+
+def check_counts(labels: Sequence[str], targets: np.ndarray, source,
+                 note: str = '') -> None:
+  """Raises ValueError naming every label with too few examples (or too
+  few items without it) to fit and calibrate."""
+  positives = targets.sum(0)
+  problems = []
+  for label, count in zip(labels, positives):
+    if count < MIN_POSITIVES:
+      problems.append(
+          f"label {label!r} has {count} example{'' if count == 1 else 's'} "
+          f'in {source}{note}; finetune needs at least {MIN_POSITIVES} per '
+          f'label to train and calibrate ({MIN_TRAIN_POSITIVES} to fit the '
+          f'head, {MIN_HELDOUT_POSITIVES} held out for its threshold): add '
+          'examples of it or remove it.')
+    elif len(targets) - count < MIN_NEGATIVES:
+      problems.append(
+          f'label {label!r} is on {count} of the {len(targets)} items in '
+          f'{source}{note}; finetune needs at least {MIN_NEGATIVES} items '
+          'without it: add examples of other labels.')
+  if not len(targets):
+    problems.append(f'{source}: no usable example{note}.')
+  if problems:
+    raise ValueError('\n'.join(problems))
+
+
+# --------------------------------------------------------------- embedding
+
+
+def _file_digest(path) -> str:
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def cache_key(identity: str, item: catalog.Item) -> str:
+  """sha256 of the model identity and the item's file contents by role.
+
+  Raises:
+    OSError: a file cannot be read.
+  """
+  parts = [identity] + [f'audio:{_file_digest(p)}' for p in item.audio]
+  parts += [f'{role}:{_file_digest(p)}' for role, p in
+            (('cover', item.cover), ('reviews', item.reviews)) if p]
+  return hashlib.sha256('\n'.join(parts).encode('utf-8')).hexdigest()
+
+
+def _read_cached(path: pathlib.Path) -> Optional[Dict[str, np.ndarray]]:
+  """A cached item's vectors; None when absent or unreadable (redone)."""
+  if not path.is_file():
+    return None
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      return {name: data[name] for name in data.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+    return None
+
+
+def embed_cached(tagger, items: Sequence[catalog.Item], cache_dir, *,
+                 identity: Optional[str] = None, progress: bool = True
+                 ) -> Tuple[List[Optional[Dict[str, np.ndarray]]],
+                            List[Tuple[str, str]], int]:
+  """Tagger.embed vectors of each item, from the cache when there.
+
+  Args:
+    tagger: the model.
+    items: the inputs.
+    cache_dir: where CACHE_KEY.npz files are read and written (atomically,
+      one as soon as its item is embedded: an interrupted run keeps them).
+    identity: head.model_identity(tagger), if already computed.
+    progress: show a progress bar (on stderr) for two items or more.
+
+  Returns:
+    ([{name: float32 [D]} or None (failed) per item], [(input, error)],
+     how many items the networks ran on).
+  """
+  identity = identity or head_lib.model_identity(tagger)
+  cache_dir = pathlib.Path(cache_dir)
+  found, errors, computed = [], [], 0
+  for item in tqdm.tqdm(items, desc='embed', unit='item',
+                        disable=not progress or len(items) < 2):
+    try:
+      path = cache_dir / f'{cache_key(identity, item)}.npz'
+    except OSError as e:
+      errors.append((item.key, f'cannot read its files ({e})'))
+      found.append(None)
+      continue
+    vectors = _read_cached(path)
+    if vectors is None:
+      got, failed = embed.embed_items(tagger, [item], progress=False)
+      if failed:
+        errors.extend(failed)
+        found.append(None)
+        continue
+      vectors = {name: rows[0][1] for name, rows in got.items()}
+      with fileio.atomic_open(path) as f:
+        np.savez(f, **vectors)
+      computed += 1
+    found.append(vectors)
+  return found, errors, computed
+
+
+def item_modalities(item: catalog.Item) -> frozenset:
+  """The raw modalities an item gives (audio, image, text)."""
+  return frozenset(m for m, given in (('audio', item.audio),
+                                      ('image', item.cover),
+                                      ('text', item.reviews)) if given)
+
+
+def default_representation(tagger, items: Sequence[catalog.Item]) -> str:
+  """The representation of the network that answers for the modalities
+  every item gives (the first when the answer is a mean of several).
+
+  Raises:
+    ValueError: the items share no modality the model reads.
+  """
+  common = frozenset(tagger.modalities())
+  for item in items:
+    common &= item_modalities(item)
+  answer = tagger.graph.answer(common) if common else []
+  if not answer:
+    raise ValueError(f'the examples share no modality this model reads '
+                     f'({tagger.modalities()}) and no stage answers for '
+                     f'{sorted(common)}; give --representation NAME.')
+  return tagger.representation_name(answer[0])
+
+
+def stack_representation(keys: Sequence[str],
+                         vectors: Sequence[Mapping[str, np.ndarray]],
+                         name: str) -> np.ndarray:
+  """float32 [N, D]: every item's vector `name`.
+
+  Raises:
+    ValueError: naming the items that lack it.
+  """
+  lacking = [k for k, v in zip(keys, vectors) if name not in v]
+  if lacking:
+    given = sorted(set().union(*[set(v) for v in vectors]))
+    shown = ', '.join(lacking[:5]) + (', ...' if len(lacking) > 5 else '')
+    raise ValueError(
+        f'representation {name!r}: {len(lacking)} of the {len(keys)} '
+        f'examples do not give it ({shown}); the examples give {given}. '
+        'Give those examples the modalities it needs, or choose another '
+        'with --representation.')
+  return np.stack([v[name] for v in vectors]).astype(np.float32)
+
+
+# ------------------------------------------------------------ the head
+
+
+def holdout_split(targets: np.ndarray, labels: Sequence[str],
+                  fraction: float, seed: int) -> np.ndarray:
+  """bool [N]: the items held out to calibrate the thresholds.
+
+  Labels rarest first: about `fraction` of each label's positives (at least
+  MIN_HELDOUT_POSITIVES) are held out, one negative too, then random items
+  up to `fraction` of all; an item is held out only if every label keeps
+  MIN_TRAIN_POSITIVES positives and one negative to fit on.
+
+  Raises:
+    ValueError: a label cannot get its held-out examples that way.
+  """
+  targets = np.asarray(targets, bool)
+  rng = np.random.default_rng(seed)
+  held = np.zeros(len(targets), bool)
+  fit_pos = targets.sum(0)
+  fit_neg = len(targets) - fit_pos
+
+  def hold(i) -> bool:
+    if held[i] or (fit_pos - targets[i] < MIN_TRAIN_POSITIVES).any() or (
+        fit_neg - ~targets[i] < 1).any():
+      return False
+    held[i] = True
+    fit_pos[:] -= targets[i]
+    fit_neg[:] -= ~targets[i]
+    return True
+
+  order = np.argsort(targets.sum(0), kind='stable')
+  for j in order:
+    positives = np.flatnonzero(targets[:, j])
+    want = max(MIN_HELDOUT_POSITIVES, int(round(fraction * len(positives))))
+    for i in rng.permutation(positives):
+      if targets[held, j].sum() >= want:
+        break
+      hold(i)
+  for j in order:
+    for i in rng.permutation(np.flatnonzero(~targets[:, j])):
+      if (~targets[held, j]).any() or hold(i):
+        break
+  for i in rng.permutation(len(targets)):
+    if held.sum() >= int(round(fraction * len(targets))):
+      break
+    hold(i)
+  short = [labels[j] for j in order
+           if targets[held, j].sum() < MIN_HELDOUT_POSITIVES or
+           not (~targets[held, j]).any()]
+  if short:
+    raise ValueError(
+        f'cannot hold out {MIN_HELDOUT_POSITIVES} examples (and an item '
+        f'without it) of {short} while keeping {MIN_TRAIN_POSITIVES} to fit: '
+        'their examples are the same few items as other labels\'; add '
+        'examples of them.')
+  return held
+
+
+def fit_head(x: np.ndarray, targets: np.ndarray, labels: Sequence[str],
+             representation: str, seed: int = 0) -> head_lib.Head:
+  """One logistic regression per label on normalised representations.
+
+  Args:
+    x: float [N, D] representations.
+    targets: bool [N, L], each label with positives and negatives.
+    labels, representation: the head's names.
+    seed: the solvers' seed.
+
+  Returns:
+    A Head without thresholds (all NaN).
+  """
+  unit = head_lib.l2_normalise(x)
+  mean = unit.mean(0)
+  # A constant dimension carries nothing; scale 1 keeps it at 0.
+  scale = np.where(unit.std(0) > head_lib.EPSILON, unit.std(0), 1.0)
+  z = (unit - mean) / scale
+  coef, intercept = [], []
+  for j in range(targets.shape[1]):
+    model = linear_model.LogisticRegression(
+        C=REGULARISATION_C, class_weight='balanced', max_iter=1000,
+        random_state=seed).fit(z, targets[:, j])
+    coef.append(model.coef_[0])
+    intercept.append(model.intercept_[0])
+  return head_lib.Head(
+      labels=list(labels), representation=representation,
+      coef=np.asarray(coef, np.float32),
+      intercept=np.asarray(intercept, np.float32),
+      mean=mean.astype(np.float32), scale=scale.astype(np.float32),
+      thresholds=np.full(len(labels), np.nan))
+
+
+def calibrate(x: np.ndarray, targets: np.ndarray, held: np.ndarray,
+              labels: Sequence[str], representation: str, seed: int
+              ) -> Tuple[np.ndarray, Dict[str, Dict[str, float]]]:
+  """Thresholds F1-optimal on the held-out items for a head fitted on the
+  others, and its held-out metrics.
+
+  Returns:
+    (float64 [L], {label: {'positives', 'auc', 'f1'}}).
+  """
+  partial = fit_head(x[~held], targets[~held], labels, representation, seed)
+  scores = partial.scores(x[held])
+  thresholds, f1 = thresholds_lib.f1_optimal(scores, targets[held])
+  heldout = {
+      label: {'positives': int(targets[held, j].sum()),
+              'auc': float(sk_metrics.roc_auc_score(targets[held, j],
+                                                    scores[:, j])),
+              'f1': float(f1[j])}
+      for j, label in enumerate(labels)}
+  return thresholds, heldout
+
+
+def check_out(out) -> pathlib.Path:
+  """`out` as a path if it is new, empty, a head or only a cache.
+
+  Raises:
+    ValueError: it holds something else (nothing is overwritten).
+  """
+  out = pathlib.Path(out)
+  if out.exists() and not out.is_dir():
+    raise ValueError(f'--out {out} is a file; give a new directory.')
+  others = [p.name for p in out.iterdir()] if out.is_dir() else []
+  others = [n for n in others if n != head_lib.CACHE_DIR]
+  if others and not head_lib.is_head(out):
+    raise ValueError(f'--out {out} exists and is not a finetuned head (it '
+                     f'holds {sorted(others)[:5]}); give a new or empty '
+                     'directory.')
+  return out
+
+
+def finetune(tagger, examples: Sequence[Example], out, *,
+             source='the labels CSV', representation: Optional[str] = None,
+             taxonomy: Optional[Mapping[str, Optional[str]]] = None,
+             cache_dir=None, seed: int = 0,
+             holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+             progress: bool = True, info: Optional[Mapping[str, Any]] = None
+             ) -> Tuple[head_lib.Head, Dict[str, Any]]:
+  """Fits, calibrates and writes a head for the examples' labels.
+
+  Args:
+    tagger: the trained model (a Tagger; its own head, if any, is unused).
+    examples: (item, labels) pairs (`read_labels`).
+    out: the head directory to write (new, empty or a previous head).
+    source: what the examples came from, for messages.
+    representation: the Tagger.embed vector to fit on; default
+      `default_representation`.
+    taxonomy: label -> parent over the new labels (decisions and targets
+      follow it), or None.
+    cache_dir: the embedding cache; default OUT/cache.
+    seed: the held-out split's and the solvers' seed.
+    holdout_fraction: in (0, 1), the part held out per label.
+    progress: show a progress bar while embedding.
+    info: extra head.json fields.
+
+  Returns:
+    (the written Head, a summary: items, failed [(input, error)], labels,
+     examples, heldout, computed, cached, seconds).
+
+  Raises:
+    ValueError: too few examples of a label (before anything is embedded),
+      examples lacking the representation, a bad `out`.
+  """
+  start = time.perf_counter()
+  if not 0.0 < holdout_fraction < 1.0:
+    raise ValueError(f'--holdout-fraction {holdout_fraction}: give a '
+                     'fraction between 0 and 1 (e.g. 0.3).')
+  out = check_out(out)
+  labels, targets = targets_of(examples, taxonomy)
+  check_counts(labels, targets, source)
+  items = [item for item, _ in examples]
+  name = representation or default_representation(tagger, items)
+  identity = head_lib.model_identity(tagger)
+  vectors, failed, computed = embed_cached(
+      tagger, items, cache_dir or out / head_lib.CACHE_DIR,
+      identity=identity, progress=progress)
+  kept = [i for i, v in enumerate(vectors) if v is not None]
+  targets = targets[kept]
+  check_counts(labels, targets, source,
+               f' ({len(failed)} failed to embed)' if failed else '')
+  x = stack_representation([items[i].key for i in kept],
+                           [vectors[i] for i in kept], name)
+  held = holdout_split(targets, labels, holdout_fraction, seed)
+  thresholds, heldout = calibrate(x, targets, held, labels, name, seed)
+  head = fit_head(x, targets, labels, name, seed)
+  head.thresholds, head.taxonomy = thresholds, taxonomy
+  examples_per_label = {label: int(n) for label, n in
+                        zip(labels, targets.sum(0))}
+  head.info = {
+      **(info or {}), 'name': out.name,
+      'model': {'source': os.fspath(tagger.source), 'kind': tagger.kind,
+                'final': tagger.final, 'identity': identity},
+      'items': len(kept), 'failed': [list(f) for f in failed],
+      'negatives': int((~targets.any(1)).sum()),
+      'examples': examples_per_label, 'seed': seed,
+      'holdout_fraction': holdout_fraction,
+      'regularisation_c': REGULARISATION_C,
+      'heldout': {'items': int(held.sum()), 'labels': heldout}}
+  head_lib.save(head, out)
+  return head, {'items': len(kept), 'failed': failed, 'labels': labels,
+                'negatives': int((~targets.any(1)).sum()),
+                'representation': name, 'dim': int(x.shape[1]),
+                'examples': examples_per_label, 'heldout': heldout,
+                'heldout_items': int(held.sum()), 'computed': computed,
+                'cached': len(kept) - computed,
+                'seconds': time.perf_counter() - start}
