@@ -27,11 +27,15 @@ INSTALL_REQUIRES = [
     'clu==0.0.12',
     'numpy==2.4.6',
     'scipy==1.17.1',
-    'pillow==13.0.0',
+    # apache-beam 2.77.0 needs pillow < 13 (issue 16).
+    'pillow==12.3.0',
     # report figures (mmgenre_jax/plots.py), Agg backend: no display needed.
     'matplotlib==3.11.2',
     'tqdm==4.70.1',
     'absl-py==2.5.1',
+    # Preparation and catalog tagging past one machine (docs/scale.md):
+    # DirectRunner here; Dataflow, Flink and Spark through their options.
+    'apache-beam==2.77.0',
 ]
 
 setuptools.setup(
@@ -51,6 +55,8 @@ setuptools.setup(
         # A gs:// workdir: orbax asks GCS about the bucket through it
         # (docs/tpu_pod.md §4). Seen to install beside the pins above.
         'gcs': ['google-cloud-storage==3.17.1'],
+        # Beam on Dataflow (docs/scale.md); not needed for the local runner.
+        'gcp': ['apache-beam[gcp]==2.77.0'],
     },
     entry_points={'console_scripts': ['mmgenre=mmgenre_jax.cli:main']},
 )
