@@ -19,6 +19,7 @@ from sklearn import metrics as sk_metrics
 import conftest
 import tagging_test
 from mmgenre_jax import cli
+from mmgenre_jax.tagging import examples as examples_lib
 from mmgenre_jax.tagging import finetune
 from mmgenre_jax.tagging import head as head_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
@@ -104,7 +105,7 @@ def test_read_labels_resolves_and_reports(tmp_path, corpus):
       (f'{tones}/t02.wav', 'x | y|x'), ('album', 'y'), ('AL9', 'x'),
       ('missing.wav', 'x'), ('notes.txt', 'x'), (f'{tones}/t03.wav', ''),
       (f'{tones}/../tones/t02.wav', 'y'), ('', 'x')])
-  examples, skipped = finetune.read_labels(path, catalog_csv)
+  examples, skipped = examples_lib.read_labels(path, catalog_csv)
   assert [(item.key, labels) for item, labels in examples] == [
       (f'{tones}/t02.wav', ['x', 'y']), ('album', ['y']), ('AL9', ['x']),
       (f'{tones}/t03.wav', [])]  # An empty labels cell: a negative.
@@ -122,7 +123,7 @@ def test_read_labels_resolves_and_reports(tmp_path, corpus):
   assert skipped[3] == f'{path}:9: no input; row skipped.'
   (tmp_path / 'bad.csv').write_text('file,tags\na.wav,x\n')
   with pytest.raises(ValueError, match='needs the header input,labels'):
-    finetune.read_labels(tmp_path / 'bad.csv')
+    examples_lib.read_labels(tmp_path / 'bad.csv')
 
 
 def test_head_predicts_labels_the_model_never_saw(tagging_workdir, head_dir,
@@ -136,7 +137,7 @@ def test_head_predicts_labels_the_model_never_saw(tagging_workdir, head_dir,
   assert info['items'] == 29 and info['examples']['calm'] > info['examples'][
       'deep'] > 0  # 'deep' examples count for 'calm' too.
   for label, held in info['heldout']['labels'].items():
-    assert held['positives'] >= finetune.MIN_HELDOUT_POSITIVES
+    assert held['positives'] >= examples_lib.MIN_HELDOUT_POSITIVES
     assert held['auc'] > 0.6, (label, held)
   tuned = tagger_lib.Tagger.from_workdir(tagging_workdir, head=head_dir)
   assert tuple(tuned.labels) == NEW_LABELS
@@ -163,7 +164,7 @@ def test_a_second_run_reads_the_cache(model, head_dir, corpus, tmp_path,
     return embed_and_report(self, *args, **kwargs)
 
   monkeypatch.setattr(tagger_lib.Tagger, 'embed_and_report', spy)
-  examples, _ = finetune.read_labels(corpus['labels'])
+  examples, _ = examples_lib.read_labels(corpus['labels'])
   head, summary = finetune.finetune(
       model, examples, tmp_path / 'again', cache_dir=head_dir / 'cache',
       taxonomy={'bright': None, 'calm': None, 'deep': 'calm'},
@@ -175,7 +176,7 @@ def test_a_second_run_reads_the_cache(model, head_dir, corpus, tmp_path,
   np.testing.assert_array_equal(head.thresholds, first.thresholds)
   # A new file is embedded; the others still come from the cache.
   extra = tagging_test._tone(tmp_path / 'new.wav', SECONDS, RATE, 500)
-  examples.append((finetune.resolve_input(extra, tmp_path, {}), ['bright']))
+  examples.append((examples_lib.resolve_input(extra, tmp_path, {}), ['bright']))
   _, summary = finetune.finetune(model, examples, tmp_path / 'again',
                                  cache_dir=head_dir / 'cache', progress=False)
   assert len(calls) == 1 and summary['computed'] == 1
@@ -201,7 +202,7 @@ def test_a_label_with_too_few_examples_is_a_clear_error(
   assert (f"label 'rare' has 2 examples in {path}; finetune needs at least 4 "
           'per label to train and calibrate') in err
   assert not (tmp_path / 'head').exists()  # refused before embedding
-  examples, _ = finetune.read_labels(path)
+  examples, _ = examples_lib.read_labels(path)
   everywhere = [(item, labels + ['all']) for item, labels in examples]
   with pytest.raises(ValueError, match="label 'all' is on 10 of the 10 items"):
     finetune.finetune(model, everywhere, tmp_path / 'head')
@@ -212,7 +213,7 @@ def test_a_label_with_too_few_examples_is_a_clear_error(
 
 
 def test_default_representation(model, corpus):
-  examples, _ = finetune.read_labels(corpus['labels'])
+  examples, _ = examples_lib.read_labels(corpus['labels'])
   items = [item for item, _ in examples]
   assert finetune.default_representation(model, items) == 'fusion_fused_am'
   # The album folder has audio, cover and reviews: the final fusion.

@@ -14,6 +14,7 @@ CSV or the examples cannot be used (e.g. a label with too few examples).
 import argparse
 import sys
 
+from mmgenre_jax.tagging import examples as examples_lib
 from mmgenre_jax.tagging import finetune
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging import taxonomy as taxonomy_lib
@@ -73,7 +74,7 @@ def _print_summary(out: str, summary, skipped: int) -> None:
 
 def main(args: argparse.Namespace) -> int:
   try:
-    examples, skipped = finetune.read_labels(args.labels, args.catalog)
+    examples, skipped = examples_lib.read_labels(args.labels, args.catalog)
     for line in skipped:
       print(f'mmgenre finetune: {line}', file=sys.stderr)
     if skipped and args.strict:

@@ -3,15 +3,8 @@
   mmgenre finetune --workdir W --labels moods.csv --out moods_head
   mmgenre predict --workdir W --head moods_head --audio song.mp3
 
-The labels CSV has the header `input,labels`, one example per row: `input`
-is an audio file (one track), an album folder (`album_folder`) or an
-album_id of the `--catalog CSV` (catalog.read_manifest); relative paths are
-relative to the CSV's folder; `labels` are `|`-separated names the model may
-never have seen. A row that cannot be used (no input, an input that is
-neither, an input given twice) is skipped and reported as `FILE:LINE: why`
-(`read_labels`). An empty `labels` cell makes the input a negative: an
-example of none of the labels (without negatives, each label's negatives
-are the other labels' examples only).
+The examples (a labels CSV of audio files, album folders or catalog
+album_ids, an empty labels cell a negative) are read by examples.py.
 
 The trained model embeds each item once (Tagger.embed): the vectors are
 cached as CACHE/<sha256>.npz, the key hashing the model (head.model_identity)
@@ -20,8 +13,8 @@ network. A one-vs-rest logistic regression per label (scikit-learn, class
 weights balanced) is fitted on one representation, L2-normalised and
 standardised; its per-label thresholds are F1-optimal on a held-out part
 (`holdout_split`: about `holdout_fraction` of each label's examples, at
-least MIN_HELDOUT_POSITIVES, stratified) scored by a head fitted without
-it; the head is then refitted on every item and written (head.py).
+least examples.MIN_HELDOUT_POSITIVES, stratified) scored by a head fitted
+without it; the head is then refitted on every item and written (head.py).
 
 The representation, by default, is the one of the network `predict` answers
 with for the modalities every item has (graph.py): the final fusion
@@ -29,11 +22,10 @@ with for the modalities every item has (graph.py): the final fusion
 audio + MM_AUDIO ('fusion_<stage>') or the audio CNN's ('audio') for audio
 alone, ...
 
-  examples, skipped = finetune.read_labels('moods.csv', 'catalog.csv')
+  examples, skipped = examples_lib.read_labels('moods.csv', 'catalog.csv')
   head, summary = finetune.finetune(tagger, examples, 'moods_head')
 """
 
-import csv
 import hashlib
 import os
 import pathlib
@@ -47,191 +39,15 @@ from sklearn import metrics as sk_metrics
 import tqdm
 
 from input_pipeline import fileio
-from mmgenre_jax import hierarchy
 from mmgenre_jax.tagging import catalog
 from mmgenre_jax.tagging import embed
+from mmgenre_jax.tagging import examples as examples_lib
 from mmgenre_jax.tagging import head as head_lib
 from mmgenre_jax.tagging import thresholds as thresholds_lib
 
-LABELS_COLUMNS = ('input', 'labels')
-# An album folder's cover: the first image named so (in this order), else
-# its only image; its reviews: this text file.
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif',
-                    '.tiff')
-COVER_STEMS = ('cover', 'folder', 'front')
-REVIEWS_TXT = 'reviews.txt'
-# Examples a label needs: some to fit the head, some held out to calibrate
-# its threshold (F1 on one held-out positive is all or nothing).
-MIN_TRAIN_POSITIVES = 2
-MIN_HELDOUT_POSITIVES = 2
-MIN_POSITIVES = MIN_TRAIN_POSITIVES + MIN_HELDOUT_POSITIVES
-# Items without the label: one to fit against, one held out (for its AUC).
-MIN_NEGATIVES = 2
 DEFAULT_HOLDOUT_FRACTION = 0.3
 # Inverse L2 strength of the logistic regressions (scikit-learn's default).
 REGULARISATION_C = 1.0
-# (item, its labels) of one labels-CSV row.
-Example = Tuple[catalog.Item, List[str]]
-
-
-# ----------------------------------------------------------------- inputs
-
-
-def album_folder(directory, key: str) -> catalog.Item:
-  """An album of a folder: its audio files (recursive, sorted), the image
-  named cover.* / folder.* / front.* in it (else its only image) and its
-  reviews.txt, each when present.
-
-  Raises:
-    ValueError: the folder holds none of them.
-  """
-  directory = pathlib.Path(directory)
-  images = sorted(p for p in directory.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-  cover = next((p for stem in COVER_STEMS for p in images
-                if p.stem.lower() == stem), None)
-  if cover is None and len(images) == 1:
-    cover = images[0]
-  reviews = directory / REVIEWS_TXT
-  item = catalog.Item(key, catalog.audio_files(directory),
-                      None if cover is None else os.fspath(cover),
-                      os.fspath(reviews) if reviews.is_file() else None)
-  if not item.files():
-    raise ValueError(f'folder {key!r} holds no audio file, cover image or '
-                     f'{REVIEWS_TXT}')
-  return item
-
-
-def resolve_input(cell: str, base: pathlib.Path,
-                  albums: Mapping[str, catalog.Item],
-                  catalog_csv=None) -> catalog.Item:
-  """The item a labels-CSV `input` names (module docstring).
-
-  Raises:
-    ValueError: it names nothing usable (the message names it).
-  """
-  path = pathlib.Path(cell).expanduser()
-  path = path if path.is_absolute() else base / path
-  if path.is_file():
-    if path.suffix.lower() not in catalog.AUDIO_EXTENSIONS:
-      raise ValueError(f'{cell!r} is not an audio file '
-                       f'({", ".join(catalog.AUDIO_EXTENSIONS)})')
-    return catalog.Item(cell, [os.fspath(path)])
-  if path.is_dir():
-    return album_folder(path, cell)
-  if cell in albums:
-    album = albums[cell]
-    return catalog.Item(cell, album.audio, album.cover, album.reviews)
-  where = (f'an album_id of --catalog {catalog_csv}' if catalog_csv else
-           'an album_id (no --catalog CSV given)')
-  raise ValueError(f'input {cell!r} is neither a file, a folder (relative '
-                   f'to {base}) nor {where}')
-
-
-def _split_labels(cell: str) -> List[str]:
-  labels = [x.strip() for x in (cell or '').split(catalog.LIST_SEPARATOR)]
-  return list(dict.fromkeys(x for x in labels if x))
-
-
-def read_labels(path, catalog_csv=None) -> Tuple[List[Example], List[str]]:
-  """The examples of a labels CSV (module docstring).
-
-  Args:
-    path: the CSV, header `input,labels`.
-    catalog_csv: a catalog manifest whose album_ids inputs may name.
-
-  Returns:
-    ([(item, [label, ...])] in file order, keyed by the `input` cell;
-     ['FILE:LINE: why' for each row skipped]).
-
-  Raises:
-    ValueError: an unreadable file, a wrong header or a bad catalog.
-  """
-  path = pathlib.Path(path)
-  albums = ({} if catalog_csv is None else
-            {item.key: item for item in catalog.read_manifest(catalog_csv)})
-  try:
-    with open(path, newline='', encoding='utf-8') as f:
-      reader = csv.DictReader(f)
-      if not set(LABELS_COLUMNS) <= set(reader.fieldnames or []):
-        raise ValueError(
-            f'{path}: a labels CSV needs the header '
-            f'{",".join(LABELS_COLUMNS)} (input: an audio file, an album '
-            f'folder or a catalog album_id; labels: "|"-separated); found '
-            f'{reader.fieldnames}.')
-      rows = [(reader.line_num, row) for row in reader]
-  except (OSError, UnicodeDecodeError) as e:
-    raise ValueError(f'{path}: cannot read the labels CSV ({e}).') from e
-  examples, skipped, seen = [], [], {}
-  for line, row in rows:
-    cell = (row.get('input') or '').strip()
-    labels = _split_labels(row.get('labels'))
-    try:
-      if not cell:
-        raise ValueError('no input')
-      item = resolve_input(cell, path.parent, albums, catalog_csv)
-    except ValueError as e:
-      skipped.append(f'{path}:{line}: {e}; row skipped.')
-      continue
-    # The same files under two spellings are one input.
-    files = tuple(os.path.realpath(p) for p in item.files())
-    if files in seen:
-      skipped.append(f'{path}:{line}: input {cell!r} repeats line '
-                     f'{seen[files]}; row skipped.')
-      continue
-    seen[files] = line
-    examples.append((item, labels))
-  return examples, skipped
-
-
-def targets_of(examples: Sequence[Example],
-               taxonomy: Optional[Mapping[str, Optional[str]]] = None
-               ) -> Tuple[List[str], np.ndarray]:
-  """(sorted label names, bool [N, L] multi-hot targets).
-
-  With a taxonomy, the labels' ancestors are labels too and every example
-  carries the ancestors of its labels (the true-path rule, hierarchy.py).
-  """
-  names = {label for _, labels in examples for label in labels}
-  for label in list(names):
-    parent = (taxonomy or {}).get(label)
-    while parent is not None and parent not in names:
-      names.add(parent)
-      parent = taxonomy.get(parent)
-  names = sorted(names)
-  index = {label: j for j, label in enumerate(names)}
-  targets = np.zeros((len(examples), len(names)), bool)
-  for i, (_, labels) in enumerate(examples):
-    targets[i, [index[label] for label in labels]] = True
-  if taxonomy is not None:
-    targets = hierarchy.with_ancestors(
-        targets, hierarchy.parent_indices(names, taxonomy))
-  return names, targets
-
-
-def check_counts(labels: Sequence[str], targets: np.ndarray, source,
-                 note: str = '') -> None:
-  """Raises ValueError naming every label with too few examples (or too
-  few items without it) to fit and calibrate."""
-  positives = targets.sum(0)
-  problems = []
-  for label, count in zip(labels, positives):
-    if count < MIN_POSITIVES:
-      problems.append(
-          f"label {label!r} has {count} example{'' if count == 1 else 's'} "
-          f'in {source}{note}; finetune needs at least {MIN_POSITIVES} per '
-          f'label to train and calibrate ({MIN_TRAIN_POSITIVES} to fit the '
-          f'head, {MIN_HELDOUT_POSITIVES} held out for its threshold): add '
-          'examples of it or remove it.')
-    elif len(targets) - count < MIN_NEGATIVES:
-      problems.append(
-          f'label {label!r} is on {count} of the {len(targets)} items in '
-          f'{source}{note}; finetune needs at least {MIN_NEGATIVES} items '
-          'without it: add examples of other labels.')
-  if not len(targets):
-    problems.append(f'{source}: no usable example{note}.')
-  if problems:
-    raise ValueError('\n'.join(problems))
 
 
 # --------------------------------------------------------------- embedding
@@ -367,11 +183,13 @@ def holdout_split(targets: np.ndarray, labels: Sequence[str],
   Labels rarest first: about `fraction` of each label's positives (at least
   MIN_HELDOUT_POSITIVES) are held out, one negative too, then random items
   up to `fraction` of all; an item is held out only if every label keeps
-  MIN_TRAIN_POSITIVES positives and one negative to fit on.
+  MIN_TRAIN_POSITIVES positives and one negative to fit on (examples.py).
 
   Raises:
     ValueError: a label cannot get its held-out examples that way.
   """
+  min_fit = examples_lib.MIN_TRAIN_POSITIVES
+  min_held = examples_lib.MIN_HELDOUT_POSITIVES
   targets = np.asarray(targets, bool)
   rng = np.random.default_rng(seed)
   held = np.zeros(len(targets), bool)
@@ -379,7 +197,7 @@ def holdout_split(targets: np.ndarray, labels: Sequence[str],
   fit_neg = len(targets) - fit_pos
 
   def hold(i) -> bool:
-    if held[i] or (fit_pos - targets[i] < MIN_TRAIN_POSITIVES).any() or (
+    if held[i] or (fit_pos - targets[i] < min_fit).any() or (
         fit_neg - ~targets[i] < 1).any():
       return False
     held[i] = True
@@ -390,7 +208,7 @@ def holdout_split(targets: np.ndarray, labels: Sequence[str],
   order = np.argsort(targets.sum(0), kind='stable')
   for j in order:
     positives = np.flatnonzero(targets[:, j])
-    want = max(MIN_HELDOUT_POSITIVES, int(round(fraction * len(positives))))
+    want = max(min_held, int(round(fraction * len(positives))))
     for i in rng.permutation(positives):
       if targets[held, j].sum() >= want:
         break
@@ -404,12 +222,12 @@ def holdout_split(targets: np.ndarray, labels: Sequence[str],
       break
     hold(i)
   short = [labels[j] for j in order
-           if targets[held, j].sum() < MIN_HELDOUT_POSITIVES or
+           if targets[held, j].sum() < min_held or
            not (~targets[held, j]).any()]
   if short:
     raise ValueError(
-        f'cannot hold out {MIN_HELDOUT_POSITIVES} examples (and an item '
-        f'without it) of {short} while keeping {MIN_TRAIN_POSITIVES} to fit: '
+        f'cannot hold out {min_held} examples (and an item '
+        f'without it) of {short} while keeping {min_fit} to fit: '
         'their examples are the same few items as other labels\'; add '
         'examples of them.')
   return held
@@ -487,7 +305,7 @@ def check_out(out) -> pathlib.Path:
   return out
 
 
-def finetune(tagger, examples: Sequence[Example], out, *,
+def finetune(tagger, examples: Sequence[examples_lib.Example], out, *,
              source='the labels CSV', representation: Optional[str] = None,
              taxonomy: Optional[Mapping[str, Optional[str]]] = None,
              cache_dir=None, seed: int = 0,
@@ -498,7 +316,7 @@ def finetune(tagger, examples: Sequence[Example], out, *,
 
   Args:
     tagger: the trained model (a Tagger; its own head, if any, is unused).
-    examples: (item, labels) pairs (`read_labels`).
+    examples: (item, labels) pairs (examples_lib.read_labels).
     out: the head directory to write (new, empty or a previous head).
     source: what the examples came from, for messages.
     representation: the Tagger.embed vector to fit on; default
@@ -524,8 +342,8 @@ def finetune(tagger, examples: Sequence[Example], out, *,
     raise ValueError(f'--holdout-fraction {holdout_fraction}: give a '
                      'fraction between 0 and 1 (e.g. 0.3).')
   out = check_out(out)
-  labels, targets = targets_of(examples, taxonomy)
-  check_counts(labels, targets, source)
+  labels, targets = examples_lib.targets_of(examples, taxonomy)
+  examples_lib.check_counts(labels, targets, source)
   items = [item for item, _ in examples]
   name = representation or default_representation(tagger, items)
   identity = head_lib.model_identity(tagger)
@@ -534,7 +352,7 @@ def finetune(tagger, examples: Sequence[Example], out, *,
       identity=identity, progress=progress)
   kept = [i for i, v in enumerate(vectors) if v is not None]
   targets = targets[kept]
-  check_counts(labels, targets, source,
+  examples_lib.check_counts(labels, targets, source,
                f' ({len(failed)} failed to embed)' if failed else '')
   x = stack_representation([items[i].key for i in kept],
                            [vectors[i] for i in kept], name)
