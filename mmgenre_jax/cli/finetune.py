@@ -64,7 +64,8 @@ def _print_summary(out: str, summary, skipped: int) -> None:
         f'{len(summary["labels"])} labels on {summary["representation"]} '
         f'[{summary["dim"]}]; embedded {summary["computed"]} '
         f'({summary["cached"]} from the cache); {summary["seconds"]:.1f} s.')
-  print(f'Held out {summary["heldout_items"]} items; per label: examples, '
+  print(f'Held out {summary["heldout_items"]} items (C = {summary["c"]:g} '
+        'chosen on them); per label: examples, '
         'held-out positives, AUC, F1:')
   for label in summary['labels']:
     held = summary['heldout'][label]
