@@ -19,6 +19,10 @@ INSTALL_REQUIRES = [
     # clu's metric writers need TensorBoard; TF no longer pulls it in.
     'tensorboard==2.21.0',
     'tensorflow-datasets==4.9.10',
+    # The `tfds build` command of tensorflow-datasets 4.9.10 imports both
+    # without declaring them (input_pipeline/tfds; docs/scale.md).
+    'mlcroissant==1.1.1',
+    'importlib_resources==7.1.0',
     'librosa==0.11.0',
     # Reads wav/flac/ogg/mp3 with no system library.
     'soundfile==0.14.0',

@@ -86,6 +86,15 @@ def get_config() -> ml_collections.ConfigDict:
   # Output directory of `mmgenre prepare` (manifest.json, TFRecord shards;
   # docs/data_formats.md §3). Empty: must be given for training.
   config.data.shard_dir = ''
+  # Where a shard network reads its records: 'shards' (the TFRecords in
+  # shard_dir) or 'tfds' (the TFDS datasets `{dataset}/{record kind}`, e.g.
+  # mumu/audio and mumu/audio_windows, built by input_pipeline/tfds from
+  # the same corpus and settings into tfds_data_dir; docs/scale.md). The
+  # same examples and batches either way.
+  config.data.source = 'shards'
+  # source='tfds': the TFDS data_dir of the datasets; '' is TFDS's default
+  # ($TFDS_DATA_DIR, else ~/tensorflow_datasets).
+  config.data.tfds_data_dir = ''
   # Genre labels: MuMu keeps the 250 labels on >= 12 albums (SPEC §1).
   config.data.num_labels = 250
   # d, the dimension of the PPMI-SVD label factors of COSINE (Sec 5.1).

@@ -188,9 +188,20 @@ def load_audio_stats(shard_dir) -> Tuple[np.ndarray, np.ndarray]:
   Returns:
     mean, std: float32 [frames, bins].
   """
-  manifest = load_manifest(shard_dir)
+  return audio_stats_in(load_manifest(shard_dir), shard_dir)
+
+
+def audio_stats_in(manifest: Mapping[str, Any],
+                   stats_dir) -> Tuple[np.ndarray, np.ndarray]:
+  """load_audio_stats of a manifest already read (shards or a TFDS dataset).
+
+  Args:
+    manifest: a shard manifest, or the one a TFDS dataset keeps
+      (input_pipeline/tfds_data.py).
+    stats_dir: the directory holding manifest['audio_stats'].
+  """
   return normalisation.read_audio_stats(
-      epath.Path(shard_dir) / manifest['audio_stats'],
+      epath.Path(stats_dir) / manifest['audio_stats'],
       manifest['patch_shape'], error=ManifestError)
 
 
@@ -231,7 +242,9 @@ def process_shards(shards: List[Any], process_index: int,
   return shards[process_index::process_count]
 
 
-def _process_defaults(process_index, process_count) -> Tuple[int, int]:
+def process_defaults(process_index: Optional[int],
+                     process_count: Optional[int]) -> Tuple[int, int]:
+  """(process_index, process_count), None filled in from JAX."""
   if process_index is None or process_count is None:
     import jax  # pylint: disable=g-import-not-at-top
     # Imported here: prepare and TF-only tools must not need JAX.
@@ -248,8 +261,8 @@ def num_examples(shard_dir, modality: str, split: str, *,
   """Records this process reads per epoch of a split."""
   manifest = load_manifest(shard_dir)
   entry = _split_entry(manifest, shard_dir, modality, split)
-  process_index, process_count = _process_defaults(process_index,
-                                                   process_count)
+  process_index, process_count = process_defaults(process_index,
+                                                  process_count)
   return sum(s['records'] for s in process_shards(
       entry['shards'][split], process_index, process_count))
 
@@ -338,12 +351,16 @@ def augment_image(image: tf.Tensor, seed: tf.Tensor, size: int,
   return tf.clip_by_value(image, 0.0, 1.0)
 
 
-def _make_decoder(manifest, shard_dir, modality: str, specs, *,
+def _make_decoder(manifest, stats_dir, modality: str, specs, *, parse,
                   augment: bool, seed: int,
                   image_augment: Optional[ImageAugment] = None):
-  """(index, serialized) -> output dict of one example."""
+  """(index, record) -> output dict of one example.
+
+  `parse` turns a record into tfrecord.parse_example's dict (key -> tensor
+  of the spec's shape); stats_dir holds manifest['audio_stats'].
+  """
   if modality in ('audio', tfrecord.AUDIO_WINDOWS):
-    mean, std = load_audio_stats(shard_dir)
+    mean, std = audio_stats_in(manifest, stats_dir)
     mean, std = mean[..., None], std[..., None]
   elif modality == 'image':
     image_mean, image_std = normalisation.image_normalisation(manifest)
@@ -352,11 +369,11 @@ def _make_decoder(manifest, shard_dir, modality: str, specs, *,
   else:
     vocab_size = manifest.get('vocab_size')
     if not vocab_size:
-      raise ManifestError(f'{shard_dir}: the manifest has no vocab_size for '
-                          'the text shards; prepare again.')
+      raise ManifestError(f'{stats_dir}: the manifest has no vocab_size for '
+                          'the text records; prepare again.')
 
-  def decode(index, serialized):
-    parsed = tfrecord.parse_example(serialized, specs)
+  def decode(index, record):
+    parsed = parse(record)
     out = {key: parsed[key] for key, spec in specs.items()
            if spec.dtype == 'bytes'}
     if modality in ('audio', tfrecord.AUDIO_WINDOWS):
@@ -447,13 +464,11 @@ def make_dataset(shard_dir,
         `stored_image_size` covers);
       text: 'tfidf' float32 [B, V], dense tf-idf rows.
   """
-  if batch_size < 1:
-    raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
   startup.hide_gpus_from_tf()
   manifest = load_manifest(shard_dir)
   entry = _split_entry(manifest, shard_dir, modality, split)
-  process_index, process_count = _process_defaults(process_index,
-                                                   process_count)
+  process_index, process_count = process_defaults(process_index,
+                                                  process_count)
   all_shards = entry['shards'][split]
   shards = process_shards(all_shards, process_index, process_count)
   if not shards:
@@ -467,7 +482,6 @@ def make_dataset(shard_dir,
     raise ManifestError(f'Shard files listed in the manifest are missing: '
                         f'{missing[:3]}; prepare again.')
   specs = tfrecord.specs_from_json(entry['features'])
-  records = sum(s['records'] for s in shards)
 
   ds = tf.data.Dataset.from_tensor_slices(files)
   if shuffle:
@@ -477,6 +491,57 @@ def make_dataset(shard_dir,
   ds = ds.interleave(tf.data.TFRecordDataset,
                      cycle_length=min(len(files), 4) if shuffle else 1,
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return batch_records(
+      ds, manifest, shard_dir, modality,
+      parse=lambda record: tfrecord.parse_example(record, specs),
+      records=sum(s['records'] for s in shards), batch_size=batch_size,
+      shuffle=shuffle, seed=seed, repeat=repeat,
+      drop_remainder=drop_remainder, pad_final_batch=pad_final_batch,
+      image_augment=image_augment)
+
+
+def batch_records(ds: tf.data.Dataset,
+                  manifest: Mapping[str, Any],
+                  stats_dir,
+                  modality: str,
+                  *,
+                  parse,
+                  records: int,
+                  batch_size: int,
+                  shuffle: bool = False,
+                  seed: int = 0,
+                  repeat: bool = False,
+                  drop_remainder: bool = False,
+                  pad_final_batch: bool = False,
+                  image_augment: Optional[Mapping[str, Any]] = None
+                  ) -> tf.data.Dataset:
+  """make_dataset after the records are read: shuffle, decode, batch.
+
+  The shard reader (make_dataset) and the TFDS reader
+  (input_pipeline/tfds_data.py) share it, so the same records in the same
+  order give the same batches (shuffles, augmentation, standardisation).
+
+  Args:
+    ds: this process's records in read order: serialised tf.train.Examples
+      (shards) or example dicts (TFDS).
+    manifest: the manifest of the records (shards, or the one a TFDS
+      dataset keeps); manifest['modalities'][modality]['features'] are
+      their keys.
+    stats_dir: the directory of manifest['audio_stats'].
+    modality: 'audio', 'audio_windows', 'image' or 'text'.
+    parse: a record -> tfrecord.parse_example's dict of it (key -> tensor
+      of its spec's shape).
+    records: how many records `ds` holds (sizes the shuffle buffer).
+    batch_size, shuffle, seed, repeat, drop_remainder, pad_final_batch,
+      image_augment: as make_dataset.
+
+  Returns:
+    make_dataset's dataset.
+  """
+  if batch_size < 1:
+    raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
+  specs = tfrecord.specs_from_json(
+      manifest['modalities'][modality]['features'])
   if shuffle:
     ds = ds.shuffle(max(1, min(SHUFFLE_BUFFER, records)), seed=seed + 1,
                     reshuffle_each_iteration=True)
@@ -485,7 +550,8 @@ def make_dataset(shard_dir,
   # The running index seeds augmentation: different for every epoch, the
   # same for every run with the same seed.
   ds = ds.enumerate()
-  ds = ds.map(_make_decoder(manifest, shard_dir, modality, specs,
+  ds = ds.map(_make_decoder(manifest, stats_dir, modality, specs,
+                            parse=parse,
                             augment=shuffle and modality == 'image',
                             seed=seed, image_augment=image_augment),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -496,6 +562,55 @@ def make_dataset(shard_dir,
     ds = ds.map(lambda batch: _pad_batch(batch, batch_size),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class ShardData:
+  """The shards of one `mmgenre prepare` run, as the trainer reads them.
+
+  The trainer (mmgenre_jax/data_sources.py) reads records through this
+  interface, which input_pipeline.tfds_data.TfdsData (the TFDS datasets of
+  input_pipeline/tfds) has too:
+
+    data.manifest, data.where                 # the manifest; for messages
+    data.splits('audio_windows')              # ['train', 'val', 'test']
+    data.num_examples('audio', 'train', process_index=0, process_count=1)
+    data.make_dataset('audio', 'train', batch_size=32, shuffle=True, ...)
+    data.album_labels('audio', 'train')       # (album_id, labels) records
+  """
+
+  def __init__(self, shard_dir):
+    self.shard_dir = shard_dir
+    self.where = os.fspath(shard_dir)
+    self.manifest = load_manifest(shard_dir)
+
+  def splits(self, kind: str) -> List[str]:
+    """The splits of a record kind ([] when the shards have none)."""
+    entry = self.manifest['modalities'].get(kind)
+    return list(entry['shards']) if entry else []
+
+  def num_examples(self, kind: str, split: str, *,
+                   process_index: Optional[int] = None,
+                   process_count: Optional[int] = None) -> int:
+    return num_examples(self.shard_dir, kind, split,
+                        process_index=process_index,
+                        process_count=process_count)
+
+  def make_dataset(self, kind: str, split: str, **kwargs) -> tf.data.Dataset:
+    """make_dataset(shard_dir, kind, split, **kwargs)."""
+    return make_dataset(self.shard_dir, kind, split, **kwargs)
+
+  def album_labels(self, kind: str, split: str) -> tf.data.Dataset:
+    """(album_id tf.string, label indices int64 [n]) of every record.
+
+    Only the two keys are parsed (the label factors read every album).
+    """
+    entry = _split_entry(self.manifest, self.shard_dir, kind, split)
+    specs = tfrecord.specs_from_json(entry['features'])
+    specs = {key: specs[key] for key in ('album_id', 'labels')}
+    files = shard_files(self.shard_dir, entry['shards'][split])
+    return tf.data.TFRecordDataset(files).map(
+        lambda r: tfrecord.parse_example(r, specs)).map(
+            lambda e: (e['album_id'], tf.reshape(e['labels'], [-1])))
 
 
 def as_numpy_batches(ds: tf.data.Dataset) -> Iterator[Dict[str, np.ndarray]]:

@@ -41,7 +41,11 @@ a track that cannot be read is skipped (and reported) once, for both.
 
 This module is the driver; the jobs live in prepare_corpus (the corpus as
 Items, the skip log), prepare_workers (the worker processes and their feature
-functions) and prepare_shards (the records and statistics written). The
+functions) and prepare_shards (the records and statistics written). Two
+executors run the same steps (media_steps, prepare_shards) and write the
+same files: by default a process pool on this machine (`workers`); with
+`beam_pipeline_options`, one Apache Beam pipeline (beam_prepare) on the
+runner those options name. The manifest's `executor` says which ran. The
 command line is mmgenre_jax/cli/prepare.py. Needs TensorFlow (to write
 TFRecords) but not JAX.
 """
@@ -53,8 +57,6 @@ import pathlib
 import platform
 import time
 from typing import Any, Dict, Mapping, Optional
-
-import numpy as np
 
 from input_pipeline import fileio
 from input_pipeline import layout
@@ -80,8 +82,9 @@ DEFAULT_IMAGE_SIZE = 224
 DEFAULT_MAX_SKIP_FRACTION = 0.2
 STAGES = ('metadata', 'reviews', 'labels', 'audio', 'image', 'text')
 # The manifest's `args` that decide what a run writes: two runs with the same
-# ones write the same files (`out` and `workers` change nothing written;
-# `max_skip_fraction` only whether a run is accepted, see is_complete).
+# ones write the same files (`out`, `workers` and `beam_pipeline_options`
+# change nothing written; `max_skip_fraction` only whether a run is
+# accepted, see is_complete).
 OUTPUT_ARGS = ('dataset', 'data', 'splits', 'image_size', 'shard_size',
                'enrichment', 'seed', 'min_albums', 'windows')
 # (frames, bins) of an audio patch or window (SPEC §2).
@@ -102,7 +105,8 @@ def run_args(dataset: str,
              seed: int = 0,
              min_albums: int = 1,
              windows: bool = True,
-             max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION
+             max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
+             beam_pipeline_options: Optional[str] = None
              ) -> Dict[str, Any]:
   """The manifest's `args` of a run of `prepare` with these arguments.
 
@@ -114,7 +118,8 @@ def run_args(dataset: str,
 
   Returns:
     {dataset, data, out, splits, image_size, shard_size, enrichment, workers,
-     seed, min_albums, windows, max_skip_fraction}, JSON-serialisable.
+     seed, min_albums, windows, max_skip_fraction, beam_pipeline_options},
+    JSON-serialisable.
   """
   return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
           'out': os.fspath(pathlib.Path(out_dir)),
@@ -123,7 +128,8 @@ def run_args(dataset: str,
           'enrichment': None if enrichment is None else os.fspath(
               enrichment),
           'workers': workers, 'seed': seed, 'min_albums': min_albums,
-          'windows': windows, 'max_skip_fraction': max_skip_fraction}
+          'windows': windows, 'max_skip_fraction': max_skip_fraction,
+          'beam_pipeline_options': beam_pipeline_options}
 
 
 def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
@@ -131,7 +137,8 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
 
   True when out_dir/manifest.json is a complete manifest of this
   MANIFEST_VERSION whose recorded `args` equal `args` in every OUTPUT_ARGS
-  key (`workers` and `out` may differ), whose skip fractions are within
+  key (`workers`, `out` and the executor may differ: the pool and Beam
+  write the same files), whose skip fractions are within
   args['max_skip_fraction'] (a run accepted under a looser budget is not
   complete under a stricter one), and every file it lists (shards,
   skipped.tsv, audio_stats.npz, the tf-idf vectorizer, the splits) is there.
@@ -204,6 +211,7 @@ def prepare(dataset: str,
             min_albums: int = 1,
             windows: bool = True,
             max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
+            beam_pipeline_options: Optional[str] = None,
             progress: bool = True) -> Dict[str, Any]:
   """Writes the shards, statistics, skip report and manifest of a corpus.
 
@@ -233,13 +241,21 @@ def prepare(dataset: str,
     max_skip_fraction: in [0, 1]; more than this fraction of the release
       rows, review lines or items of a modality skipped is a PrepareError
       (skipped.tsv is written, the manifest is not).
-    progress: show tqdm progress bars.
+    beam_pipeline_options: None (the default): compute the features in a
+      pool of `workers` processes here; or comma-separated Beam pipeline
+      options ('runner=DirectRunner,direct_num_workers=2,
+      direct_running_mode=multi_processing', a Dataflow/Flink/Spark
+      runner's): run the same steps as one Beam pipeline there
+      (beam_prepare; `workers` is then unused). The files written are the
+      same.
+    progress: show tqdm progress bars (the pool only).
 
   Returns:
     The manifest (also in out_dir/manifest.json).
   """
   start = time.time()
   workers = _checked_workers(dataset, image_size, shard_size, workers)
+  options = _beam_options(beam_pipeline_options)
   if not 0.0 <= max_skip_fraction <= 1.0:
     raise ValueError(f'--max-skip-fraction {max_skip_fraction}: give a '
                      'fraction in [0, 1] (0.2: fail when more than a fifth '
@@ -261,22 +277,43 @@ def prepare(dataset: str,
                   image_size=image_size, shard_size=shard_size,
                   enrichment=enrichment, workers=workers, seed=seed,
                   min_albums=min_albums, windows=windows,
-                  max_skip_fraction=max_skip_fraction)
+                  max_skip_fraction=max_skip_fraction,
+                  beam_pipeline_options=beam_pipeline_options)
   skips = prepare_corpus.SkipLog()
   try:
     manifest = _prepare(dataset, data_dir, out, skips, args,
-                        progress=progress)
+                        options=options, progress=progress)
   except PrepareError:
     # The report of what was skipped so far is what the error points to.
     skips.write(out / layout.SKIPPED_TSV)
     raise
+  manifest['executor'] = _executor(options)
   manifest['elapsed_s'] = round(time.time() - start, 1)
   fileio.write_json_atomic(out / layout.MANIFEST_JSON, manifest)
   return manifest
 
 
+def _beam_options(text: Optional[str]):
+  """The PipelineOptions of `beam_pipeline_options`; None for the pool."""
+  if text is None:
+    return None
+  # Imported here: Beam takes a second to import and only its runs need it.
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline import beam_options
+  return beam_options.pipeline_options(text)
+
+
+def _executor(options) -> str:
+  """The manifest's `executor`: 'pool' or 'beam:<runner>'."""
+  if options is None:
+    return 'pool'
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline import beam_options
+  return f'beam:{beam_options.runner_name(options)}'
+
+
 def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
-             skips, args: Dict[str, Any], *, progress: bool):
+             skips, args: Dict[str, Any], *, options, progress: bool):
   """The corpus, its shards and skipped.tsv; returns the manifest."""
   splits, seed, windows = args['splits'], args['seed'], args['windows']
   if dataset == 'mumu':
@@ -307,25 +344,29 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
     for old in (out / tfrecord.AUDIO_WINDOWS).glob(
         f'*{tfrecord.SHARD_SUFFIX}'):
       old.unlink()
-  results, stats_count = _write_media(
-      corpus, out, specs, skips, workers=args['workers'], seed=seed,
-      windows=windows, image_size=args['image_size'],
-      shard_size=args['shard_size'], progress=progress)
+  steps = media_steps(corpus, specs, seed=seed, windows=windows,
+                      image_size=args['image_size'])
+  if options is None:
+    results, stats_count, text = _write_with_pool(
+        corpus, out, steps, specs, skips, args, progress=progress)
+  else:
+    # pylint: disable-next=g-import-not-at-top
+    from input_pipeline import beam_prepare  # Beam only for its runs.
+    results, stats_count, text = beam_prepare.run(
+        corpus, out, steps, skips, options=options, patch_shape=PATCH_SHAPE,
+        shard_size=args['shard_size'], text_specs=specs.get('text'),
+        enrichment=args['enrichment'])
   omitted = dict(corpus.omitted)
   if not windows:
     omitted[tfrecord.AUDIO_WINDOWS] = 'prepared with --no-windows'
   elif 'audio' in corpus.omitted:
     omitted[tfrecord.AUDIO_WINDOWS] = corpus.omitted['audio']
-  if 'text' in corpus.items:
-    text = prepare_shards.prepare_text(
-        corpus, out, specs['text'], enrichment=args['enrichment'],
-        skips=skips, shard_size=args['shard_size'], progress=progress)
-    if text is not None:
-      results['text'] = text
-    else:
-      omitted['text'] = ('no tf-idf vectorizer could be fitted on the '
-                         'training texts; every album is in '
-                         f'{layout.SKIPPED_TSV}')
+  if text is not None:
+    results['text'] = text
+  elif 'text' in corpus.items:
+    omitted['text'] = ('no tf-idf vectorizer could be fitted on the '
+                       'training texts; every album is in '
+                       f'{layout.SKIPPED_TSV}')
   skips.write(out / layout.SKIPPED_TSV)
   fractions = prepare_corpus.skip_fractions(corpus, skips)
   budget.check(fractions, 'no manifest is written')
@@ -379,49 +420,66 @@ def _record_specs(dataset: str, corpus, image_size: int, windows: bool):
       image_size=image_lib.stored_size(image_size)) for m in kinds}
 
 
-def _write_media(corpus, out: pathlib.Path, specs, skips, *, workers: int,
-                 seed: int, windows: bool, image_size: int, shard_size: int,
-                 progress: bool):
-  """Audio (patches, windows) and image shards, and the audio statistics.
+def media_steps(corpus, specs, *, seed: int, windows: bool,
+                image_size: int) -> Dict[str, prepare_shards.MediaStep]:
+  """How the audio and image records are made (both executors run these).
+
+  Args:
+    corpus: the corpus (a modality it has no Items of has no step).
+    specs: record kind -> its feature specs (_record_specs).
+    seed: the audio crop seed (SPEC §2: one seeded 15 s crop per track).
+    windows: also cut the whole-track windows (`audio_windows` records).
+    image_size: C, the crop; covers are stored whole at S (stored_size).
 
   Returns:
-    ({modality: ModalityResult}, training patches in the statistics).
+    modality -> its MediaStep, audio first.
+  """
+  steps = {}
+  if 'audio' in corpus.items:
+    steps['audio'] = prepare_shards.MediaStep(
+        prepare_workers.audio_features,
+        lambda item: {'seed': prepare_workers.track_seed(seed, item.item_id),
+                      'windows': windows},
+        prepare_shards.audio_outputs(specs, windows), stats=True)
+  if 'image' in corpus.items:
+    # The whole centre square at S, the crops are taken when it is read.
+    stored = image_lib.stored_size(image_size)
+    steps['image'] = prepare_shards.MediaStep(
+        image_lib.load_image,
+        lambda item: {'size': stored, 'short_side': stored},
+        [prepare_shards.value_output('image', specs['image'], 'image')])
+  return steps
+
+
+def _write_with_pool(corpus, out: pathlib.Path, steps, specs, skips,
+                     args: Dict[str, Any], *, progress: bool):
+  """The pool executor: media shards in `workers` processes, then text.
+
+  Returns:
+    (media record kind -> ModalityResult, training patches in the
+    statistics, the text ModalityResult or None: none, or no tf-idf space).
   """
   results = {}
-  # The whole centre square at S, the crops are taken when it is read.
-  stored = image_lib.stored_size(image_size)
   stats = prepare_shards.RunningStats(PATCH_SHAPE)
-  pool = prepare_workers.WorkerPool(workers)
+  pool = prepare_workers.WorkerPool(args['workers'])
   try:
-    if 'audio' in corpus.items:
+    for modality, step in steps.items():
       results.update(prepare_shards.write_features(
-          'audio', corpus, out, prepare_shards.audio_outputs(specs, windows),
-          pool, prepare_workers.audio_features,
-          lambda item: {'seed': prepare_workers.track_seed(seed,
-                                                           item.item_id),
-                        'windows': windows},
-          skips, shard_size, progress,
-          on_value=lambda split, v: stats.add(v[0]) if split == 'train'
-          else None))
-    if 'image' in corpus.items:
-      results.update(prepare_shards.write_features(
-          'image', corpus, out,
-          [prepare_shards.value_output('image', specs['image'], 'image')],
-          pool, image_lib.load_image,
-          lambda item: {'size': stored, 'short_side': stored}, skips,
-          shard_size, progress))
+          modality, corpus, out, step, pool, skips, args['shard_size'],
+          progress, on_value=(lambda split, v: stats.add(v[0])
+                              if split == 'train' else None)
+          if step.stats else None))
   finally:
     pool.close()
-  if 'audio' not in corpus.items:  # A catalog without audio.
-    return results, 0
-  if stats.count == 0:
-    raise PrepareError(
-        'No training track has a usable audio file, so the standardisation '
-        f'statistics cannot be computed; see {out / layout.SKIPPED_TSV}.')
-  mean, std = stats.mean_std()
-  prepare_shards.save_npz_atomic(out / layout.AUDIO_STATS_NPZ, mean=mean,
-                                 std=std, count=np.int64(stats.count))
-  return results, stats.count
+  if any(step.stats for step in steps.values()):  # A catalog may lack audio.
+    prepare_shards.check_stats_count(stats.count, out)
+    prepare_shards.save_audio_stats(out, stats)
+  text = None
+  if 'text' in corpus.items:
+    text = prepare_shards.prepare_text(
+        corpus, out, specs['text'], enrichment=args['enrichment'],
+        skips=skips, shard_size=args['shard_size'], progress=progress)
+  return results, stats.count, text
 
 
 def _manifest(dataset: str, corpus, specs, results, skips, omitted,

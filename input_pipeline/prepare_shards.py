@@ -1,13 +1,18 @@
 """The records `mmgenre prepare` writes, modality by modality.
 
-`write_features` runs a feature function over every Item of a modality (in a
-`prepare_workers.WorkerPool`) and writes one or more record kinds from each
-value (`Output`: audio gives `audio` and `audio_windows` records from one
-decode), skipping, once, an item whose input fails; `prepare_text` fits the
-tf-idf space on the training texts and writes the sparse rows. Both count, per
-split, read = written + skipped (`ModalityResult`, the manifest's `counts` and
-`shards`). `RunningStats` accumulates the training patch statistics of
-audio_stats.npz. Needs TensorFlow (to write TFRecords), not JAX.
+A `MediaStep` says how a media modality's records are made: the feature
+function of an Item's file and the record kinds (`Output`) written from its
+value (audio gives `audio` and `audio_windows` records from one decode).
+`item_records` turns one item's result into its encoded records or the
+reason it is skipped. `write_features` runs a step over every Item of a
+modality (in a `prepare_workers.WorkerPool`) and writes the shards, skipping,
+once, an item whose input fails; `prepare_text` fits the tf-idf space on the
+training texts (`album_text`) and writes the sparse rows (`text_records`).
+Both count, per split, read = written + skipped (`ModalityResult`, the
+manifest's `counts` and `shards`). `RunningStats` accumulates the training
+patch statistics of audio_stats.npz. The same pieces make the Beam pipeline
+(beam_prepare), so both executors write the same records. Needs TensorFlow
+(to write TFRecords), not JAX.
 """
 
 import collections
@@ -15,7 +20,7 @@ import contextlib
 import dataclasses
 import io
 import pathlib
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
@@ -65,6 +70,25 @@ class Output:
   records: Callable[[prepare_corpus.Item, Any], List[Dict[str, Any]]]
 
 
+@dataclasses.dataclass(frozen=True)
+class MediaStep:
+  """How the records of one media modality are made from its Items' files.
+
+  Attributes:
+    fn: a module-level fn(path, **kwargs) -> value; it is pickled to the
+      worker processes (prepare_workers.audio_features,
+      features.image.load_image).
+    kwargs: Item -> the keyword arguments of fn.
+    outputs: the record kinds written from each value.
+    stats: the first part of the training values (the audio patches) goes
+      into audio_stats.npz.
+  """
+  fn: Callable
+  kwargs: Callable[[prepare_corpus.Item], Dict[str, Any]]
+  outputs: Sequence[Output]
+  stats: bool = False
+
+
 def _reason(error: BaseException) -> str:
   """The skipped.tsv reason of an item whose feature function raised."""
   if isinstance(error, features.FeatureError):
@@ -87,14 +111,35 @@ def _non_finite(value) -> Optional[str]:
   return None
 
 
+def item_records(outputs: Sequence[Output], item: prepare_corpus.Item,
+                 value: Any, error: Optional[BaseException]
+                 ) -> Tuple[Optional[str], Dict[str, List[bytes]]]:
+  """What one item's feature result becomes.
+
+  Args:
+    outputs: the record kinds written from a value.
+    item: the item.
+    value, error: the feature function's result (prepare_workers.run_job).
+
+  Returns:
+    (the skipped.tsv reason, {}) when the item is skipped, else (None,
+    output kind -> the item's serialised records, kept in one shard).
+  """
+  reason = _reason(error) if error is not None else _non_finite(value)
+  if reason is not None:
+    return reason, {}
+  return None, {output.kind: [tfrecord.encode_example(values, output.specs)
+                              for values in output.records(item, value)]
+                for output in outputs}
+
+
 def write_features(modality: str, corpus: prepare_corpus.Corpus,
-                   out: pathlib.Path, outputs: Sequence[Output],
-                   pool: prepare_workers.WorkerPool, fn: Callable,
-                   kwargs_fn: Callable[[prepare_corpus.Item], Dict[str, Any]],
+                   out: pathlib.Path, step: MediaStep,
+                   pool: prepare_workers.WorkerPool,
                    skips: prepare_corpus.SkipLog, shard_size: int,
                    progress: bool, on_value: Optional[Callable] = None
                    ) -> Dict[str, ModalityResult]:
-  """Computes fn(path) for every item of a modality and writes the shards.
+  """Runs a step over every item of a modality and writes the shards.
 
   An item that fails is skipped once (one skipped.tsv row, under `modality`)
   and left out of every output, so every output's counts, in items, are the
@@ -103,6 +148,7 @@ def write_features(modality: str, corpus: prepare_corpus.Corpus,
   Returns:
     output kind -> its result.
   """
+  outputs = step.outputs
   results = {output.kind: ModalityResult() for output in outputs}
   for split, items in corpus.items[modality].items():
     written = skipped = 0
@@ -118,18 +164,16 @@ def write_features(modality: str, corpus: prepare_corpus.Corpus,
           skipped += 1
       bar = tqdm.tqdm(total=len(ready), desc=f'{modality} {split}',
                       unit='item', disable=not progress, leave=False)
-      for item, value, error in pool.map(fn, ready, kwargs_fn):
+      for item, value, error in pool.map(step.fn, ready, step.kwargs):
         bar.update()
-        reason = _reason(error) if error is not None else _non_finite(value)
+        reason, groups = item_records(outputs, item, value, error)
         if reason is not None:
           skips.add(modality, split, item.item_id, item.path, reason)
           skipped += 1
           continue
-        for output in outputs:
-          group = [tfrecord.encode_example(values, output.specs)
-                   for values in output.records(item, value)]
-          writers[output.kind].write_group(group)
-          records[output.kind] += len(group)
+        for kind, group in groups.items():
+          writers[kind].write_group(group)
+          records[kind] += len(group)
         written += 1
         if on_value is not None:
           on_value(split, value)
@@ -180,6 +224,14 @@ class RunningStats:
     self.sum += patch
     self.sum_sq += patch * patch
 
+  def merge(self, other: 'RunningStats') -> 'RunningStats':
+    """Adds the patches of another accumulator (partial sums of a Beam
+    combine); returns self."""
+    self.count += other.count
+    self.sum += other.sum
+    self.sum_sq += other.sum_sq
+    return self
+
   def mean_std(self):
     mean = self.sum / self.count
     var = np.maximum(self.sum_sq / self.count - mean * mean, 0.0)
@@ -190,6 +242,74 @@ def save_npz_atomic(path, **arrays) -> None:
   buffer = io.BytesIO()
   np.savez(buffer, **arrays)
   fileio.write_atomic(path, buffer.getvalue())
+
+
+def save_audio_stats(out: pathlib.Path, stats: RunningStats) -> None:
+  """OUT/audio_stats.npz: mean and std [frames, bins] float32, count."""
+  mean, std = stats.mean_std()
+  save_npz_atomic(out / layout.AUDIO_STATS_NPZ, mean=mean, std=std,
+                  count=np.int64(stats.count))
+
+
+def check_stats_count(count: int, out: pathlib.Path) -> None:
+  """A PrepareError when no training patch went into the statistics."""
+  if count == 0:
+    raise prepare_corpus.PrepareError(
+        'No training track has a usable audio file, so the standardisation '
+        f'statistics cannot be computed; see {out / layout.SKIPPED_TSV}.')
+
+
+def album_text(reviews: Sequence[str], dictionary=None
+               ) -> Tuple[Optional[str], Optional[str]]:
+  """The text of an album from its reviews (SPEC §2).
+
+  Args:
+    reviews: the album's review texts.
+    dictionary: the enrichment entities (text_lib.read_enrichment), or None.
+
+  Returns:
+    (text, None), or (None, the skipped.tsv reason) when it is empty.
+  """
+  text = text_lib.aggregate_reviews(reviews) if reviews else ''
+  if not text.strip():
+    return None, ('empty review text: the album has no non-empty review'
+                  if not reviews else 'empty review text after aggregation')
+  if dictionary is not None:
+    text = text_lib.enrich(text, dictionary)
+  return text, None
+
+
+def no_vectorizer_reason(error: BaseException) -> str:
+  """The skipped.tsv reason of a text when no tf-idf space can be fitted."""
+  return f'no tf-idf vectorizer: {error}'
+
+
+def text_records(vectorizer, items: Sequence[prepare_corpus.Item],
+                 texts: Sequence[str], specs) -> List[bytes]:
+  """The serialised text records of items, one each.
+
+  Args:
+    vectorizer: the fitted tf-idf space (text_lib.fit_tfidf).
+    items: the albums.
+    texts: their texts (album_text), in the same order.
+    specs: the text feature specs.
+
+  Returns:
+    One record per item: its keys, the sorted indices and values of its
+    L2-normalised tf-idf row, its labels. A row depends on its text alone,
+    so any batching of the items gives the same records.
+  """
+  if not items:
+    return []
+  rows = vectorizer.transform(list(texts)).tocsr()
+  rows.sort_indices()
+  records = []
+  for row, item in enumerate(items):
+    span = slice(rows.indptr[row], rows.indptr[row + 1])
+    records.append(tfrecord.encode_example(
+        {**item.keys, 'tfidf_indices': rows.indices[span],
+         'tfidf_values': rows.data[span], 'labels': item.labels}, specs))
+  return records
 
 
 def prepare_text(corpus: prepare_corpus.Corpus, out: pathlib.Path, specs, *,
@@ -208,16 +328,12 @@ def prepare_text(corpus: prepare_corpus.Corpus, out: pathlib.Path, specs, *,
   for split, items in corpus.items['text'].items():
     for item in tqdm.tqdm(items, desc=f'text {split}', unit='album',
                           disable=not progress, leave=False):
-      reviews = corpus.texts.get(item.item_id, [])
-      text = text_lib.aggregate_reviews(reviews) if reviews else ''
-      if not text.strip():
-        skips.add('text', split, item.item_id, corpus.reviews_path,
-                  'empty review text: the album has no non-empty review'
-                  if not reviews else 'empty review text after aggregation')
+      text, reason = album_text(corpus.texts.get(item.item_id, []),
+                                dictionary)
+      if reason is not None:
+        skips.add('text', split, item.item_id, corpus.reviews_path, reason)
         skipped[split] += 1
         continue
-      if dictionary is not None:
-        text = text_lib.enrich(text, dictionary)
       texts[split, item.item_id] = text
   train_texts = [text for (split, _), text in texts.items()
                  if split == 'train']
@@ -230,7 +346,7 @@ def prepare_text(corpus: prepare_corpus.Corpus, out: pathlib.Path, specs, *,
       for item in items:
         if (split, item.item_id) in texts:
           skips.add('text', split, item.item_id, corpus.reviews_path,
-                    f'no tf-idf vectorizer: {e}')
+                    no_vectorizer_reason(e))
           skipped[split] += 1
     return None
   text_lib.save_vectorizer(vectorizer, out / layout.TEXT_VECTORIZER_JSON)
@@ -238,15 +354,9 @@ def prepare_text(corpus: prepare_corpus.Corpus, out: pathlib.Path, specs, *,
     kept = [item for item in items if (split, item.item_id) in texts]
     with tfrecord.ShardedWriter(out / 'text', split, shard_size=shard_size,
                                 root=out) as writer:
-      if kept:
-        rows = vectorizer.transform([texts[split, i.item_id] for i in kept])
-        rows = rows.tocsr()
-        rows.sort_indices()
-      for row, item in enumerate(kept):
-        span = slice(rows.indptr[row], rows.indptr[row + 1])
-        writer.write(tfrecord.encode_example(
-            {**item.keys, 'tfidf_indices': rows.indices[span],
-             'tfidf_values': rows.data[span], 'labels': item.labels}, specs))
+      for record in text_records(
+          vectorizer, kept, [texts[split, i.item_id] for i in kept], specs):
+        writer.write(record)
     result.record(split, len(items), len(kept), skipped[split],
                   writer.shards)
   result.vocab_size = len(vectorizer.vocabulary_)

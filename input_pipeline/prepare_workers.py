@@ -59,6 +59,20 @@ def audio_features(path, *, seed: int, windows: bool) -> tuple:
   return audio_lib.audio_patch(path, seed=seed), None
 
 
+def run_job(fn: Callable, job: Any,
+            kwargs_fn: Callable[[Any], Dict[str, Any]]) -> tuple:
+  """(job, fn(job.path, **kwargs_fn(job)), None), or (job, None, error).
+
+  In this process: WorkerPool.map with one worker, and the Beam workers of
+  beam_prepare (which are processes of their own already).
+  """
+  try:
+    return job, fn(job.path, **kwargs_fn(job)), None
+  except Exception as e:  # pylint: disable=broad-except
+    # A bad input must not stop the job: the caller skips and reports it.
+    return job, None, e
+
+
 class WorkerPool:
   """Runs feature functions in worker processes, results in input order.
 
@@ -94,10 +108,7 @@ class WorkerPool:
     """
     if self.workers <= 1:
       for job in jobs:
-        try:
-          yield job, fn(job.path, **kwargs_fn(job)), None
-        except Exception as e:  # pylint: disable=broad-except
-          yield job, None, e
+        yield run_job(fn, job, kwargs_fn)
       return
     jobs = list(jobs)
     window = self.workers * IN_FLIGHT_PER_WORKER

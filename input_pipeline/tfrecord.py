@@ -22,7 +22,8 @@ import hashlib
 import os
 import pathlib
 import tempfile
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 from etils import epath
 import numpy as np
@@ -443,14 +444,17 @@ class ShardedWriter:
       self.abort()
 
 
-def read_records(paths: Sequence[os.PathLike]) -> List[bytes]:
-  """All serialised records of some shard files, in order (eager, small)."""
-  records = []
+def iter_records(paths: Sequence[os.PathLike]) -> Iterator[bytes]:
+  """The serialised records of some shard files, in order, one at a time."""
   for path in paths:
     try:
       for record in tf.data.TFRecordDataset(os.fspath(path)):
-        records.append(record.numpy())
+        yield record.numpy()
     except tf.errors.DataLossError as e:
       raise ShardFormatError(f'{path} is not a complete TFRecord file ({e}); '
                              'prepare the shards again.') from None
-  return records
+
+
+def read_records(paths: Sequence[os.PathLike]) -> List[bytes]:
+  """All serialised records of some shard files, in order (eager, small)."""
+  return list(iter_records(paths))

@@ -3,8 +3,10 @@
 Two sources give the same interface (eval_kind, num_batches, batches):
 
 - ShardSource: a shard network (registry: `shard_input`) reads the
-  TFRecord shards of `mmgenre prepare` through tf.data
-  (input_pipeline/pipeline.py).
+  records of `mmgenre prepare` through tf.data: its TFRecord shards
+  (config.data.source 'shards', input_pipeline/pipeline.py) or the TFDS
+  datasets built from them ('tfds', input_pipeline/tfds_data.py), the same
+  batches either way (open_data).
 - RepresentationSource: a fusion / alignment stage (registry:
   `reads_representations`) reads the representations extracted by earlier
   stages, joined by item (mmgenre_jax/representations.py,
@@ -24,6 +26,7 @@ multi-host steps stay in lockstep. model_batch turns one into the global
 jax arrays of a step (ids as uint8 [B, ID_BYTES]).
 """
 
+import os
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from absl import logging
@@ -32,14 +35,15 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import pipeline
-from input_pipeline import startup
 from input_pipeline import tfrecord
+from mmgenre_jax import errors
 from mmgenre_jax import representations
 from mmgenre_jax import sharding
 from mmgenre_jax.models import registry
 
-tf = startup.import_tensorflow()
 
+# config.data.source: where a shard network reads its records (open_data).
+SOURCES = ('shards', 'tfds')
 # Item ids travel through the eval step as fixed-width UTF-8 bytes, so that
 # the replicated outputs carry the ids of every process's rows in the
 # global batch order.
@@ -114,16 +118,54 @@ def epoch_seed(seed: int, epoch: int) -> int:
   return (int(seed) * EPOCH_SEED_STRIDE + int(epoch)) % (2**31 - 1)
 
 
+def open_data(config: ml_collections.ConfigDict):
+  """The records of a shard network, after config.data.source.
+
+  Returns:
+    pipeline.ShardData (source 'shards': config.data.shard_dir) or
+    input_pipeline.tfds_data.TfdsData (source 'tfds': the datasets
+    `{config.data.dataset}/{kind}` in config.data.tfds_data_dir); the two
+    give the same manifest keys and batches.
+
+  Raises:
+    errors.ConfigError: an unknown source, or source 'shards' without
+      config.data.shard_dir.
+    input_pipeline.pipeline.ManifestError: nothing prepared or built there.
+  """
+  source = config.data.get('source') or 'shards'
+  if source == 'tfds':
+    # Imported here: TFDS is not needed to read shards.
+    from input_pipeline import tfds_data  # pylint: disable=g-import-not-at-top
+    return tfds_data.TfdsData(config.data.dataset,
+                              config.data.get('tfds_data_dir') or None)
+  if source != 'shards':
+    raise errors.ConfigError(
+        f'config.data.source={source!r}; use one of {SOURCES}.')
+  if not config.data.get('shard_dir'):
+    raise errors.ConfigError(
+        'config.data.shard_dir is empty; set --config.data.shard_dir to '
+        'the --out directory of `mmgenre prepare` (or read TFDS datasets '
+        'with --config.data.source=tfds).')
+  return pipeline.ShardData(config.data.shard_dir)
+
+
+def as_data(data):
+  """open_data's records, given them or a shard directory (str or path)."""
+  if isinstance(data, (str, os.PathLike)):
+    return pipeline.ShardData(data)
+  return data
+
+
 class ShardSource:
-  """Batches of a shard network: `mmgenre prepare` shards via tf.data.
+  """Batches of a shard network: its records (open_data) via tf.data.
 
   Every batch has the network input, 'labels', 'mask', and 'ids' (track ids
   where the records have them, else album ids) and 'album_ids' (str).
   """
 
   def __init__(self, config: ml_collections.ConfigDict):
-    self.shard_dir = config.data.shard_dir
-    self.manifest = pipeline.load_manifest(self.shard_dir)
+    self.data = open_data(config)
+    self.manifest = self.data.manifest
     self.modality, self.input_key = registry.shard_input(config)
     # Training augmentation of covers (pipeline.ImageAugment fields).
     augment = config.data.get('image_augment')
@@ -139,22 +181,20 @@ class ShardSource:
     if self.modality != 'audio' or not (extract or split == 'test'):
       return self.modality, False, False
     by_album = self.manifest['dataset'] in tfrecord.ALBUM_DATASETS
-    windows = self.manifest['modalities'].get(tfrecord.AUDIO_WINDOWS)
-    if windows and split in windows['shards']:
+    if split in self.data.splits(tfrecord.AUDIO_WINDOWS):
       return tfrecord.AUDIO_WINDOWS, True, by_album
     logging.warning(
-        '%s has no %s %s shards (prepared with --no-windows?): predicting '
+        '%s has no %s %s records (prepared with --no-windows?): predicting '
         'each track from its single training patch instead of its whole-'
-        'track windows.', self.shard_dir, tfrecord.AUDIO_WINDOWS, split)
+        'track windows.', self.data.where, tfrecord.AUDIO_WINDOWS, split)
     return self.modality, False, by_album
 
   def num_batches(self, split: str, batch_size: int,
                   kind: Optional[str] = None) -> int:
     """Batches per pass, the same on every process (the longest share)."""
     count = jax.process_count()
-    sizes = [pipeline.num_examples(self.shard_dir, kind or self.modality,
-                                   split, process_index=i,
-                                   process_count=count)
+    sizes = [self.data.num_examples(kind or self.modality, split,
+                                    process_index=i, process_count=count)
              for i in range(count)]
     return max(-(-n // batch_size) for n in sizes)
 
@@ -163,8 +203,8 @@ class ShardSource:
               skip: int = 0) -> Iterator[Dict[str, np.ndarray]]:
     """One pass over a split (shuffled by `seed` when given)."""
     kind = kind or self.modality
-    ds = pipeline.make_dataset(
-        self.shard_dir, kind, split, batch_size=batch_size,
+    ds = self.data.make_dataset(
+        kind, split, batch_size=batch_size,
         shuffle=seed is not None, seed=seed or 0, pad_final_batch=True,
         image_augment=self.image_augment)
     batches = _padded(pipeline.as_numpy_batches(ds),
@@ -261,7 +301,7 @@ def model_batch(batch: Mapping[str, np.ndarray], keys: Tuple[str, ...],
   return sharding.to_global_batch(keep, mesh)
 
 
-def read_album_labels(shard_dir, modality: str,
+def read_album_labels(data, modality: str,
                       splits: Iterable[str]) -> Tuple[List[str], np.ndarray]:
   """Album ids and labels of some splits, one row per album.
 
@@ -269,25 +309,18 @@ def read_album_labels(shard_dir, modality: str,
   album's labels, so tracks are deduplicated to albums, SPEC §3).
 
   Args:
-    shard_dir: prepared shards.
-    modality: whose shards to read.
+    data: open_data's records, or a shard directory.
+    modality: whose records to read.
     splits: e.g. ('train', 'val').
 
   Returns:
     album ids (first-seen order) and the binary matrix float32 [A, L].
   """
-  manifest = pipeline.load_manifest(shard_dir)
-  num_labels = len(manifest['labels'])
-  entry = manifest['modalities'][modality]
-  # The record layout the shards were written with, cut to the two keys.
-  specs = tfrecord.specs_from_json(entry['features'])
-  specs = {key: specs[key] for key in ('album_id', 'labels')}
+  data = as_data(data)
+  num_labels = len(data.manifest['labels'])
   rows: Dict[str, np.ndarray] = {}
   for split in splits:
-    files = pipeline.shard_files(shard_dir, entry['shards'][split])
-    ds = tf.data.TFRecordDataset(files).map(
-        lambda r: tfrecord.parse_example(r, specs)).map(
-            lambda e: (e['album_id'], tf.reshape(e['labels'], [-1])))
+    ds = data.album_labels(modality, split)
     for album, ids in ds.as_numpy_iterator():
       album = album.decode('utf-8')
       if album not in rows:

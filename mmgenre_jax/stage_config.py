@@ -90,17 +90,26 @@ def check_workdir(config: ml_collections.ConfigDict, workdir) -> None:
 
 
 def load_manifest(config: ml_collections.ConfigDict) -> Dict[str, Any]:
-  """The manifest of the shards a shard network reads (config.data.shard_dir).
+  """The manifest of the records a shard network reads.
+
+  config.data.source 'shards': the manifest in config.data.shard_dir;
+  'tfds': the one the TFDS datasets keep (data_sources.open_data).
 
   Raises:
-    errors.ConfigError: config.data.shard_dir is empty.
-    input_pipeline.pipeline.ManifestError: no complete prepared shards there.
+    errors.ConfigError: config.data.shard_dir is empty (source 'shards'),
+      or the source is unknown.
+    input_pipeline.pipeline.ManifestError: no complete prepared shards (no
+      built TFDS dataset) there.
   """
-  if not config.data.get('shard_dir'):
-    raise errors.ConfigError(
-        'config.data.shard_dir is empty; set --config.data.shard_dir to '
-        'the --out directory of `mmgenre prepare`.')
-  return pipeline.load_manifest(config.data.shard_dir)
+  return data_sources.open_data(config).manifest
+
+
+def _where(config: ml_collections.ConfigDict) -> str:
+  """The records a shard network reads, for messages."""
+  if config.data.get('source') == 'tfds':
+    data_dir = config.data.get('tfds_data_dir') or "TFDS's default data_dir"
+    return f'the TFDS {config.data.dataset} datasets in {data_dir}'
+  return str(config.data.shard_dir)
 
 
 def _set_data_field(config, field: str, value: int, source: str) -> None:
@@ -118,7 +127,7 @@ def _check_model_field(config, field: str, value: int, what: str) -> None:
   elif int(current) != int(value):
     raise errors.ConfigError(
         f'config.model.{field}={current} but the shards in '
-        f'{config.data.shard_dir} have {what} {value}; set '
+        f'{_where(config)} have {what} {value}; set '
         f'--config.model.{field}={value} (or leave it linked to config.data).')
 
 
@@ -144,7 +153,7 @@ def prepare_config(config: ml_collections.ConfigDict,
 
   Args:
     config: the experiment config (left unchanged; may be locked).
-    manifest: pipeline.load_manifest(config.data.shard_dir).
+    manifest: load_manifest(config), the manifest of its records.
 
   Returns:
     The filled-in, unlocked copy.
@@ -154,7 +163,7 @@ def prepare_config(config: ml_collections.ConfigDict,
   modality, _ = registry.shard_input(config)
   if modality not in manifest['modalities']:
     raise errors.ConfigError(
-        f'{config.data.shard_dir} has no {modality!r} shards (it has '
+        f'{_where(config)} has no {modality!r} shards (it has '
         f'{sorted(manifest["modalities"])}), which config.model.name='
         f'{config.model.name!r} needs; prepare a corpus with {modality}.')
   target = config.model.target
@@ -162,7 +171,7 @@ def prepare_config(config: ml_collections.ConfigDict,
   if label_type not in TARGET_LABEL_TYPES[target]:
     raise errors.ConfigError(
         f'config.model.target={target!r} needs {TARGET_LABEL_TYPES[target]} '
-        f'labels but {config.data.shard_dir} holds {label_type!r} labels '
+        f'labels but {_where(config)} holds {label_type!r} labels '
         f'(dataset {manifest["dataset"]!r}); pick a matching target config.')
   _set_data_field(config, 'num_labels', len(manifest['labels']),
                   'number of labels')
@@ -266,15 +275,19 @@ def _representation_label_matrix(
   return ids, np.concatenate(rows), names
 
 
-def shard_label_matrix(shard_dir, modalities: Sequence[str]
+def shard_label_matrix(data, modalities: Sequence[str]
                        ) -> Tuple[List[str], np.ndarray, List[str]]:
   """(album ids, binary label matrix [A, L], label names) of the train + val
-  albums of the shards of some modalities (their union, first-seen order)."""
-  names = list(pipeline.load_manifest(shard_dir)['labels'])
+  albums of the records of some modalities (their union, first-seen order).
+
+  `data`: data_sources.open_data's records, or a shard directory.
+  """
+  data = data_sources.as_data(data)
+  names = list(data.manifest['labels'])
   rows: Dict[str, np.ndarray] = {}
   for modality in modalities:
     items, matrix = data_sources.read_album_labels(
-        shard_dir, modality, targets.FACTORIZE_SPLITS)
+        data, modality, targets.FACTORIZE_SPLITS)
     for item, row in zip(items, matrix):
       rows.setdefault(item, row)
   matrix = (np.stack(list(rows.values())) if rows
@@ -351,15 +364,16 @@ def compute_label_factors(config: ml_collections.ConfigDict, workdir,
     items, matrix, names = _representation_label_matrix(config, source)
   else:
     modality, _ = registry.shard_input(config)
-    names = pipeline.load_manifest(config.data.shard_dir)['labels']
+    data = (source.data if isinstance(source, data_sources.ShardSource)
+            else data_sources.open_data(config))
+    names = data.manifest['labels']
   if config.data.get('label_factors'):
     label_factors, item_factors, items = _given_factors(config, names)
     logging.info('COSINE targets: the label factors of %s.',
                  config.data.label_factors)
   else:
     if not reads_representations:
-      items, matrix, names = shard_label_matrix(config.data.shard_dir,
-                                                [modality])
+      items, matrix, names = shard_label_matrix(data, [modality])
     result = targets.factorize(matrix, int(config.data.factor_dim))
     label_factors, item_factors = result.label_factors, result.item_factors
   if jax.process_index() == 0:

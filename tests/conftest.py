@@ -23,6 +23,20 @@ def mumu_release_dir() -> pathlib.Path:
   return MUMU_RELEASE_DIR
 
 
+@pytest.fixture(scope='session')
+def synthetic_corpus(tmp_path_factory) -> pathlib.Path:
+  """The 8-album synthetic corpus (seed 0), written once per session.
+
+  Read-only: a test that changes a corpus makes its own.
+  """
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline import synthetic
+  root = tmp_path_factory.mktemp('synthetic_corpus')
+  synthetic.generate_corpus(root, num_albums=8, seed=0, workers=1,
+                            progress=False)
+  return root
+
+
 # ------------------------------------------------- tiny audio shards (train)
 # One tiny set of MuMu audio shards (written directly with
 # input_pipeline.tfrecord, in the layout of `mmgenre prepare`) serves the
@@ -143,6 +157,24 @@ def tiny_train_config(shard_dir, **train_overrides):
   for key, value in train_overrides.items():
     config.train[key] = value
   return config
+
+
+def latest_params(config, workdir):
+  """(params, step, checkpoint meta) of a workdir's latest checkpoint."""
+  # pylint: disable=g-import-not-at-top
+  import jax
+  from mmgenre_jax import checkpoints
+  from mmgenre_jax import train
+  from mmgenre_jax import train_state
+  # pylint: enable=g-import-not-at-top
+  config, mesh, model, _ = train.setup(config, workdir)
+  latest, best = checkpoints.managers(workdir, read_only=True)
+  state, meta = checkpoints.restore(
+      latest, latest.latest_step(),
+      train_state.abstract_train_state(config, model, mesh))
+  latest.close()
+  best.close()
+  return jax.device_get(state.params), int(state.step), meta
 
 
 @pytest.fixture(scope='session')

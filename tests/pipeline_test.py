@@ -11,7 +11,6 @@ from input_pipeline import msdi
 from input_pipeline import mumu
 from input_pipeline import pipeline
 from input_pipeline import prepare
-from input_pipeline import synthetic
 from input_pipeline import tfrecord
 from input_pipeline.features import image as image_features
 
@@ -19,11 +18,8 @@ IMAGE_SIZE = 32
 
 
 @pytest.fixture(scope='module')
-def corpus(tmp_path_factory):
-  root = tmp_path_factory.mktemp('corpus')
-  synthetic.generate_corpus(root, num_albums=8, seed=0, workers=1,
-                            progress=False)
-  return root
+def corpus(synthetic_corpus):
+  return synthetic_corpus  # conftest's, shared with tfds_test.py.
 
 
 @pytest.fixture(scope='module')

@@ -408,7 +408,7 @@ def test_killed_catalog_run_resumes_to_a_valid_output(stage, tmp_path,
   assert _run_and_kill(argv, out, fmt, rows=2)
   assert 4 <= _count_rows(out, fmt) < count
   # The interrupted file is readable as it is: whole rows, each input once.
-  rows = (catalog._read_json_rows(out.read_text())[0] if fmt == 'json' else
+  rows = (catalog.read_json_rows(out.read_text())[0] if fmt == 'json' else
           catalog._read_csv_rows(out.read_text())[0])
   assert len({r['input'] for r in rows}) == len(rows) >= 4
   code, _, err = _cli(*argv, capsys=capsys)

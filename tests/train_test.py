@@ -21,7 +21,6 @@ import pytest
 import conftest
 from configs import default as default_lib
 from input_pipeline import pipeline
-from mmgenre_jax import checkpoints
 from mmgenre_jax import errors
 from mmgenre_jax import evaluate
 from mmgenre_jax import models
@@ -37,15 +36,7 @@ BATCH = conftest.TINY_BATCH
 _config = conftest.tiny_train_config
 
 
-def _latest_params(config, workdir):
-  config, mesh, model, _ = train.setup(config, workdir)
-  latest, best = checkpoints.managers(workdir, read_only=True)
-  state, meta = checkpoints.restore(
-      latest, latest.latest_step(),
-      train_state.abstract_train_state(config, model, mesh))
-  latest.close()
-  best.close()
-  return jax.device_get(state.params), int(state.step), meta
+_latest_params = conftest.latest_params
 
 
 def test_train_and_evaluate_writes_finite_metrics(full_run):

@@ -20,6 +20,9 @@ SUBCOMMANDS = {
                'Write artist-filtered train/val/test item lists.'),
     'prepare': ('mmgenre_jax.cli.prepare',
                 'Compute features and write TFRecord shards + manifest.'),
+    'tfds': ('mmgenre_jax.cli.tfds_build',
+             'Build the TFDS datasets (mumu, msdi) of a corpus or of '
+             'prepared shards.'),
     'factorize': ('mmgenre_jax.cli.factorize',
                   'PPMI-SVD label factors and item targets (COSINE).'),
     'report': ('mmgenre_jax.cli.report',

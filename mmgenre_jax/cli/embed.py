@@ -3,7 +3,9 @@
   mmgenre embed --workdir BUNDLE --audio ~/Music --out music_vectors
   mmgenre embed --workdir BUNDLE --manifest catalog.csv --out catalog_vectors
 
-What OUT holds: mmgenre_jax/tagging/embed.py. Exit status 2 when the inputs
+What OUT holds: mmgenre_jax/tagging/embed.py; with --beam_pipeline_options,
+OUT is the prefix of sharded JSON lines, a row of vectors per input
+(mmgenre_jax/tagging/beam_tagging.py). Exit status 2 when the inputs
 or the model cannot be read; inputs that fail one by one go to
 OUT/errors.tsv.
 """
@@ -19,16 +21,26 @@ from mmgenre_jax.tagging import tagger as tagger_lib
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   tagging_args.add_input_arguments(parser)
   parser.add_argument('--out', required=True, metavar='DIR',
-                      help='Folder for <name>.npy, index.tsv, errors.tsv.')
+                      help='Folder for <name>.npy, index.tsv, errors.tsv; '
+                      'with --beam_pipeline_options, the PREFIX of JSON-lines '
+                      'shards (one row of vectors per input).')
+  tagging_args.add_beam_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
   try:
     items = tagging_args.items_from_args(args)
+    beam_options = tagging_args.beam_options(args)
     tagger = tagger_lib.Tagger.from_workdir(args.workdir, head=False)
   except (ValueError, OSError) as e:
     print(f'mmgenre embed: {e}', file=sys.stderr)
     return 2
+  if beam_options is not None:
+    tagged, errors = tagging_args.run_on_beam('embed', args, items,
+                                              beam_options, head=False)
+    print(f'Embedded {tagged} inputs into {args.out}-*.jsonl ({errors} '
+          'failed).')
+    return 0
   vectors, errors = embed.write_embeddings(
       tagger, items, args.out, info={'workdir': str(args.workdir)},
       progress=not args.no_progress)

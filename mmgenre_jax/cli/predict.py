@@ -7,7 +7,9 @@
 Prints (or writes to --out, resumably and crash-safely) one row per input;
 the rows, with their `duration_s` and `warnings`, are those of
 mmgenre_jax/tagging/predict.py. A resumed run says on stderr how many rows
-it kept, dropped (input gone) and redid (input changed). Exit status 2 when
+it kept, dropped (input gone) and redid (input changed). With
+--beam_pipeline_options the same rows go to sharded JSON lines
+(mmgenre_jax/tagging/beam_tagging.py). Exit status 2 when
 the inputs or the model cannot be read; inputs that fail one by one are rows
 with an `error`.
 """
@@ -41,22 +43,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'a taxonomy).')
   parser.add_argument('--out', default=None, metavar='FILE',
                       help='Write here (resumable: rows of inputs gone are '
-                      'dropped, of inputs changed redone) instead of stdout.')
+                      'dropped, of inputs changed redone) instead of stdout; '
+                      'with --beam_pipeline_options, the shards\' PREFIX.')
+  tagging_args.add_beam_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
   try:
     items = tagging_args.items_from_args(args)
-    writer = catalog.ResultWriter(args.out, args.format)
+    beam_options = tagging_args.beam_options(args)
+    writer = (None if beam_options is not None else
+              catalog.ResultWriter(args.out, args.format))
+    # Loaded here on Beam too: a bad model or flag fails now, not on the
+    # workers.
     tagger = tagger_lib.Tagger.from_workdir(
         args.workdir, taxonomy=args.taxonomy, head=args.head)
     tagger.level_mask(args.level)  # no taxonomy for --level top: exit 2
   except (ValueError, OSError) as e:
     print(f'mmgenre predict: {e}', file=sys.stderr)
     return 2
-  tagged, errors = predict.run(tagger, items, writer, top_k=args.top_k,
-                               level=args.level,
-                               progress=not args.no_progress)
+  if beam_options is not None:
+    tagged, errors = tagging_args.run_on_beam('predict', args, items,
+                                              beam_options, args.head)
+  else:
+    tagged, errors = predict.run(tagger, items, writer, top_k=args.top_k,
+                                 level=args.level,
+                                 progress=not args.no_progress)
   if errors:
     print(f'mmgenre predict: {errors} of {tagged} inputs failed (see '
           'their "error").', file=sys.stderr)

@@ -5,19 +5,29 @@
   mmgenre prepare --dataset catalog --manifest my/catalog.csv \
       --out runs/data/catalog_shards
 
+  mmgenre prepare --dataset mumu --data runs/data/synthetic \
+      --out runs/data/shards --beam_pipeline_options runner=DirectRunner,\
+direct_num_workers=2,direct_running_mode=multi_processing
+
 A catalog (docs/data_formats.md §1.3) is one CSV of albums: album_id, audio,
 cover, reviews, artist_id, labels, split; its shards are laid out as MuMu's.
+
+The features are computed in --workers processes here, or, with
+--beam_pipeline_options, by one Apache Beam pipeline on the runner those
+options name (input_pipeline/beam_prepare.py, docs/scale.md); both write the
+same files, and the manifest's `executor` says which ran.
 
 The split: MSD-I's release split (the `set` column) unless --splits says
 `compute` or a directory; MuMu's computed with --seed unless --splits DIR;
 a catalog's its `split` column when it has one, else computed with --seed.
 Skips the work (one line, exit 0) when --out already holds a complete run
 with the same settings (input_pipeline.prepare.is_complete: the manifest's
-recorded arguments match, --workers aside, and its skips are within
---max-skip-fraction); --force prepares it again. Bad inputs are skipped and
-reported in skipped.tsv; more than --max-skip-fraction of a kind skipped is
-an error (exit 1, no manifest). What is written is
-input_pipeline.prepare's docstring and docs/data_formats.md §3.
+recorded arguments match, --workers and --beam_pipeline_options aside, and
+its skips are within --max-skip-fraction); --force prepares it again. Bad
+inputs are skipped and reported in skipped.tsv; more than
+--max-skip-fraction of a kind skipped is an error (exit 1, no manifest).
+What is written is input_pipeline.prepare's docstring and
+docs/data_formats.md §3.
 """
 
 import argparse
@@ -75,7 +85,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='mumu: entity dictionary (entity<TAB>categories) '
                       'to enrich review texts with (SPEC §2).')
   parser.add_argument('--workers', type=int, default=None,
-                      help='Worker processes (default: all CPU cores).')
+                      help='Worker processes (default: all CPU cores; '
+                      'unused with --beam_pipeline_options).')
+  parser.add_argument(
+      '--beam_pipeline_options', default=None, metavar='K=V,...',
+      help='Run the preparation as one Apache Beam pipeline with these '
+      'pipeline options, comma-separated (e.g. runner=DirectRunner,'
+      'direct_num_workers=2,direct_running_mode=multi_processing, or a '
+      'Dataflow/Flink/Spark runner\'s; a bare key is a boolean flag). The '
+      'same shards, statistics and skipped.tsv as without it '
+      '(input_pipeline/beam_prepare.py, docs/scale.md).')
   parser.add_argument('--seed', type=int, default=0,
                       help='Audio crop seed, and split seed of --splits '
                       f'{SPLITS_COMPUTE} (default 0).')
@@ -127,7 +146,8 @@ def main(args: argparse.Namespace) -> int:
       image_size=args.image_size,
       shard_size=args.shard_size, enrichment=args.enrichment,
       workers=args.workers, seed=args.seed, min_albums=args.min_albums,
-      windows=not args.no_windows, max_skip_fraction=args.max_skip_fraction)
+      windows=not args.no_windows, max_skip_fraction=args.max_skip_fraction,
+      beam_pipeline_options=args.beam_pipeline_options)
   if not args.force and prepare.is_complete(
       args.out, prepare.run_args(args.dataset, data, args.out,
                                  **settings)):

@@ -2,12 +2,14 @@
 
   --workdir W  --audio FILE_OR_DIR ...  --cover IMAGE  --reviews TEXT_FILE
   --manifest CSV  --album  --album-id NAME  --no-progress
+  --beam_pipeline_options K=V,...   (predict and embed: run on Apache Beam)
 
-What they mean (tracks, albums, catalog CSVs) is mmgenre_jax.tagging.catalog.
+What they mean (tracks, albums, catalog CSVs) is mmgenre_jax.tagging.catalog;
+the Beam runs are mmgenre_jax.tagging.beam_tagging.
 """
 
 import argparse
-from typing import List
+from typing import List, Tuple, Union
 
 from mmgenre_jax.tagging import catalog
 
@@ -47,3 +49,51 @@ def items_from_args(args: argparse.Namespace) -> List[catalog.Item]:
       manifest=getattr(args, 'manifest', None),
       album=getattr(args, 'album', False),
       album_id=getattr(args, 'album_id', None))
+
+
+def add_beam_argument(parser: argparse.ArgumentParser) -> None:
+  """Adds --beam_pipeline_options (predict and embed)."""
+  parser.add_argument(
+      '--beam_pipeline_options', default=None, metavar='K=V,...',
+      help='Run on Apache Beam with these pipeline options, comma-separated '
+      '(e.g. runner=DirectRunner,direct_num_workers=2,direct_running_mode='
+      'multi_processing; a bare key is a boolean flag): each worker loads '
+      'the model once, --out PREFIX gets PREFIX-00000-of-0000N.jsonl, one '
+      'row a line, in no particular order; a rerun skips the inputs already '
+      'there (mmgenre_jax/tagging/beam_tagging.py).')
+
+
+def beam_options(args: argparse.Namespace):
+  """The PipelineOptions of --beam_pipeline_options, None without it.
+
+  Raises:
+    ValueError: naming the flag: bad options, no --out, --format csv.
+  """
+  if args.beam_pipeline_options is None:
+    return None
+  if not args.out:
+    raise ValueError('--beam_pipeline_options writes sharded JSON lines: '
+                     'give --out PREFIX.')
+  if getattr(args, 'format', 'json') != 'json':
+    raise ValueError(f'--format {args.format} cannot be used with '
+                     '--beam_pipeline_options, whose shards are JSON lines '
+                     '(--format json).')
+  # Imported here: Beam takes a second to import, and only these runs
+  # need it.
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline import beam_options as beam_options_lib
+  return beam_options_lib.pipeline_options(args.beam_pipeline_options)
+
+
+def run_on_beam(task: str, args: argparse.Namespace,
+                items: List[catalog.Item], options,
+                head: Union[str, bool, None]) -> Tuple[int, int]:
+  """beam_tagging.run of a predict or embed command's flags: (items tagged,
+  how many failed)."""
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.tagging import beam_tagging
+  model = beam_tagging.Model(str(args.workdir),
+                             getattr(args, 'taxonomy', None), head)
+  return beam_tagging.run(task, items, args.out, options, model,
+                          top_k=getattr(args, 'top_k', 0),
+                          level=getattr(args, 'level', 'all'))

@@ -13,6 +13,7 @@
   finetune.py    fitting and calibrating one from labelled examples
   catalog.py     the tagging commands' inputs (items) and resumable outputs
   predict.py, embed.py, neighbours.py   the work of those `mmgenre` commands
+  beam_tagging.py  predict and embed on Apache Beam (--beam_pipeline_options)
 
 Their flags live in mmgenre_jax/cli/ (predict, embed, neighbours, export,
 finetune, tagging_args). Loading a model writes nothing.

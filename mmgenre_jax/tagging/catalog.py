@@ -73,6 +73,20 @@ class Item:
                        f'text ({e}).') from e
 
 
+def tagger_inputs(items: Sequence[Item]) -> List[Any]:
+  """Each item's entry of Tagger.predict_many / embed_many: {'audio',
+  'cover', 'reviews' (the text)}, or the ValueError of a review file that
+  cannot be read (that item's error)."""
+  found: List[Any] = []
+  for item in items:
+    try:
+      found.append({'audio': item.audio or None, 'cover': item.cover,
+                    'reviews': item.read_reviews()})
+    except ValueError as e:
+      found.append(e)
+  return found
+
+
 def sources(item: Item) -> List[Dict[str, Any]]:
   """[{'path', 'size', 'mtime_ns'}] of the item's files, what a resumed run
   compares (size and mtime_ns None for a missing file)."""
@@ -197,9 +211,10 @@ def csv_row(row: Dict[str, Any]) -> Dict[str, str]:
   }
 
 
-def _read_json_rows(text: str) -> Tuple[List[Dict[str, Any]], int]:
+def read_json_rows(text: str) -> Tuple[List[Dict[str, Any]], int]:
   """(rows, unreadable lines) of a JSON list written by ResultWriter, whole
-  or cut short by an interrupted run."""
+  or cut short by an interrupted run, or of JSON lines (one object a line,
+  beam_tagging's shards)."""
   try:
     rows = json.loads(text)
     if isinstance(rows, list):
@@ -256,6 +271,47 @@ class Resumed:
     return f'Resuming {path}: {", ".join(parts)}.'
 
 
+def keep_rows(previous: Sequence[Dict[str, Any]],
+              items: Optional[Sequence[Item]], broken: int = 0
+              ) -> Tuple[List[Dict[str, Any]], List[Item], Resumed]:
+  """Which rows of an earlier run stay valid, and what is left to tag.
+
+  Args:
+    previous: the rows found, oldest first (of an input given twice, the
+      last row wins).
+    items: this run's inputs; None keeps every row.
+    broken: unreadable rows found (reported in the Resumed).
+
+  Returns:
+    (rows kept, items to tag: those without a kept row, each key once,
+    Resumed: what was found).
+  """
+  resumed = Resumed(broken=broken)
+  last = {str(r['input']): i for i, r in enumerate(previous)}
+  current = None if items is None else {i.key: i for i in items}
+  kept, done = [], set()
+  for i, row in enumerate(previous):
+    key = str(row['input'])
+    if last[key] != i:
+      resumed.duplicates += 1  # The latest row of an input wins.
+    elif current is not None and key not in current:
+      resumed.gone += 1
+    elif current is not None and row_stamps(row) not in (
+        None, [(s['size'], s['mtime_ns'])
+               for s in sources(current[key])]):
+      resumed.changed += 1
+    else:
+      kept.append(row)
+      done.add(key)
+  resumed.kept = len(kept)
+  todo, seen = [], set(done)
+  for item in items or []:
+    if item.key not in seen:  # An input given twice is tagged once.
+      seen.add(item.key)
+      todo.append(item)
+  return kept, todo, resumed
+
+
 class ResultWriter:
   """Writes result rows to --out resumably and crash-safely (module
   docstring), or to stdout at the end.
@@ -287,7 +343,7 @@ class ResultWriter:
       # which is dropped anyway.
       text = self.path.read_bytes().decode('utf-8', errors='replace')
       self._previous, self._broken = (
-          _read_json_rows(text) if fmt == 'json' else _read_csv_rows(text))
+          read_json_rows(text) if fmt == 'json' else _read_csv_rows(text))
 
   @property
   def done(self) -> Set[str]:
@@ -296,30 +352,7 @@ class ResultWriter:
 
   def _keep(self, items: Optional[Sequence[Item]]):
     """(rows kept, items to tag, Resumed); items None keeps every row."""
-    resumed = Resumed(broken=self._broken)
-    last = {str(r['input']): i for i, r in enumerate(self._previous)}
-    current = None if items is None else {i.key: i for i in items}
-    kept, done = [], set()
-    for i, row in enumerate(self._previous):
-      key = str(row['input'])
-      if last[key] != i:
-        resumed.duplicates += 1  # The latest row of an input wins.
-      elif current is not None and key not in current:
-        resumed.gone += 1
-      elif current is not None and row_stamps(row) not in (
-          None, [(s['size'], s['mtime_ns'])
-                 for s in sources(current[key])]):
-        resumed.changed += 1
-      else:
-        kept.append(row)
-        done.add(key)
-    resumed.kept = len(kept)
-    todo, seen = [], set(done)
-    for item in items or []:
-      if item.key not in seen:  # An input given twice is tagged once.
-        seen.add(item.key)
-        todo.append(item)
-    return kept, todo, resumed
+    return keep_rows(self._previous, items, self._broken)
 
   def start(self, items: Optional[Sequence[Item]] = None) -> List[Item]:
     """Keeps the valid rows of --out, rewrites it with them atomically and

@@ -72,6 +72,34 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
   return vectors, errors
 
 
+def embed_rows(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item]
+               ) -> List[Dict[str, Any]]:
+  """One row per item, their audio batched together (Tagger.embed_many).
+
+  Returns:
+    [{'input', 'vectors': {name: float32 [D]} (every representation, as
+    Tagger.embed), 'duration_s', 'warnings', 'error' (None, or why the
+    input failed: then no vectors), 'sources' (catalog.sources)}]: the
+    vectors are those embed_items gives, the shards' rows of `mmgenre embed
+    --beam_pipeline_options` (beam_tagging.py).
+  """
+  # Stamped before reading, as predict_items does.
+  found = [catalog.sources(item) for item in items]
+  results = tagger.embed_many(catalog.tagger_inputs(items))
+  rows = []
+  for item, result, sources in zip(items, results, found):
+    failed = isinstance(result, Exception)
+    vectors, report = ({}, {}) if failed else result
+    duration = report.get('duration_s')
+    rows.append({'input': item.key, 'vectors': vectors,
+                 'duration_s': None if duration is None else round(duration,
+                                                                   4),
+                 'warnings': report.get('warnings', []),
+                 'error': str(result) if failed else None,
+                 'sources': sources})
+  return rows
+
+
 def _tsv(header: Sequence[str], rows) -> bytes:
   text = io.StringIO(newline='')
   writer = csv.writer(text, delimiter='\t', lineterminator='\n')

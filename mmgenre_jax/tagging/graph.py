@@ -193,13 +193,18 @@ class StageGraph:
     return parts[0] if len(parts) == 1 else (
         'mean of ' + ', '.join(parts) + ' (no fusion stage for this subset)')
 
-  def preferred_nodes(self) -> List[Node]:
-    """Nodes, those the final stage depends on first."""
-    feeding, stack = [], [(self.final, r) for r in
-                          self.stages[self.final].representations]
+  def closure(self, nodes: Sequence[Node]) -> List[Node]:
+    """The nodes and every node they are computed from (depth first)."""
+    found, stack = [], list(nodes)
     while stack:
       node = stack.pop()
-      if node not in feeding:
-        feeding.append(node)
+      if node not in found:
+        found.append(node)
         stack.extend(self.parents(node) or [])
+    return found
+
+  def preferred_nodes(self) -> List[Node]:
+    """Nodes, those the final stage depends on first."""
+    feeding = self.closure([(self.final, r) for r in
+                            self.stages[self.final].representations])
     return feeding + [n for n in self.nodes() if n not in feeding]

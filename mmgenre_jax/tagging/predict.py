@@ -21,7 +21,7 @@ mmgenre_jax/cli/predict.py.
 """
 
 import sys
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import tqdm
 
@@ -34,17 +34,31 @@ DEFAULT_TOP_K = 5
 def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
                  top_k: int, level: str = 'all') -> Dict[str, Any]:
   """One output row; input errors become the row's `error`."""
+  return predict_items(tagger, [item], top_k, level)[0]
+
+
+def predict_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
+                  top_k: int, level: str = 'all') -> List[Dict[str, Any]]:
+  """The rows of several items, their audio batched together
+  (Tagger.predict_many): row for row those of predict_item."""
   # Stamped before reading: a file changed while it is tagged is redone by
   # the next resumed run.
-  sources = catalog.sources(item)
+  found = [catalog.sources(item) for item in items]
   try:
-    result = tagger.predict(audio=item.audio or None, cover=item.cover,
-                            reviews=item.read_reviews(), top_k=top_k,
-                            level=level)
-  except tagger_lib.INPUT_ERRORS as e:
+    results = tagger.predict_many(catalog.tagger_inputs(items), top_k=top_k,
+                                  level=level)
+  except tagger_lib.INPUT_ERRORS as e:  # A level the model cannot give.
+    results = [e] * len(items)
+  return [_row(item, result, sources)
+          for item, result, sources in zip(items, results, found)]
+
+
+def _row(item: catalog.Item, result, sources) -> Dict[str, Any]:
+  """An item's row of its Tagger.predict result, or of its input error."""
+  if isinstance(result, Exception):
     return {'input': item.key, 'labels': [], 'decisions': None,
             'model': None, 'duration_s': None, 'warnings': [], 'notes': [],
-            'error': str(e), 'sources': sources}
+            'error': str(result), 'sources': sources}
   duration = result['duration_s']
   return {'input': item.key, 'labels': result['labels'],
           'decisions': result['decisions'], 'model': result['model'],

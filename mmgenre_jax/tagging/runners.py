@@ -118,7 +118,8 @@ def apply_batches(runner: Runner, batches: Iterable[Tuple[int, np.ndarray]],
     count: the number of items.
 
   Returns:
-    One Value per item, float32 means over its rows.
+    One Value per item, float32 means over its rows; None for an item
+    without rows (its input failed before any chunk, Tagger.predict_many).
   """
   sums: List[Optional[List[np.ndarray]]] = [None] * count
   rows = [0] * count
@@ -152,5 +153,6 @@ def apply_batches(runner: Runner, batches: Iterable[Tuple[int, np.ndarray]],
       pending.append((index, piece))
       pending_rows += len(piece)
   flush()
-  return [Value(*[(s / n).astype(np.float32) for s in total])
+  return [None if total is None else
+          Value(*[(s / n).astype(np.float32) for s in total])
           for total, n in zip(sums, rows)]

@@ -12,6 +12,8 @@
   # [{'label', 'score', 'heatmap': float32 [C, C] in [0, 1]}] best first
   tuned = Tagger.from_workdir('runs/mumu_cosine', head='moods_head')
   tuned.predict(audio=['a.flac'])   # the head's labels (mmgenre finetune)
+  tagger.predict_many([{'audio': ['a.flac']}, {'cover': 'c.jpg'}])
+  # [result or the input's error, ...]: the audio of all batched together
 
 The model is a graph of stages (docs/workdirs.md): modality networks (audio
 CNN, text MLP, ResNet) read files; an alignment stage maps the audio and
@@ -45,6 +47,7 @@ predict.py / embed.py / neighbours.py, the work of the `mmgenre` tagging
 commands (their flags: mmgenre_jax/cli/).
 """
 
+import dataclasses
 import os
 import pathlib
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -76,6 +79,57 @@ Node = graph_lib.Node
 INPUT_ERRORS = (features.FeatureError, TaggingError, ValueError, OSError)
 # predict(level=...): every label, or the taxonomy's top-level genres only.
 LEVELS = ('all', 'top')
+
+
+@dataclasses.dataclass
+class _Prepared:
+  """One input on its way through the graph (Tagger._prepare)."""
+  raw: Dict[str, Any]  # modality -> its input (Tagger._raw)
+  notes: List[str]  # about the inputs ignored
+  report: inputs_lib.InputReport  # filled as the inputs are read
+  # Node -> its Value, or the error reading its input raised.
+  cache: Dict[Node, Any] = dataclasses.field(default_factory=dict)
+
+
+def _one(result):
+  """A *_many result: the value, or its input error raised."""
+  if isinstance(result, Exception):
+    raise result
+  return result
+
+
+def _audio_values(stage: Stage, data: inputs_lib.FeatureData,
+                  runner: runners.Runner,
+                  albums: Sequence[Tuple[Sequence[str],
+                                         inputs_lib.InputReport]]
+                  ) -> List[Any]:
+  """An audio network's Values of albums, their windows batched together.
+
+  Args:
+    stage, data, runner: the audio stage, its FeatureData and Runner.
+    albums: (track paths, the InputReport their AudioInfo goes to) each.
+
+  Returns:
+    Per album, the mean over its tracks of the mean over each track's
+    windows, or the input error reading it raised (its other windows are
+    dropped; the other albums go on).
+  """
+  starts = np.cumsum([0] + [len(paths) for paths, _ in albums])
+  failed: Dict[int, Exception] = {}
+
+  def chunks():
+    for a, (paths, report) in enumerate(albums):
+      try:
+        for track, windows in inputs_lib.audio_windows(stage, data, paths,
+                                                       report):
+          yield int(starts[a]) + track, windows
+      except INPUT_ERRORS as e:
+        failed[a] = e
+
+  tracks = runners.apply_batches(runner, chunks(), int(starts[-1]))
+  return [failed[a] if a in failed else
+          runners.mean_value(tracks[starts[a]:starts[a + 1]])
+          for a in range(len(albums))]
 
 
 class Tagger:
@@ -218,11 +272,8 @@ class Tagger:
     data = self.feature_data(stage.name)
     runner = self.runner(stage.name)
     if stage.kind == 'audio':
-      paths = raw['audio']
-      tracks = runners.apply_batches(
-          runner, inputs_lib.audio_windows(stage, data, paths, report),
-          len(paths))
-      return runners.mean_value(tracks)
+      return _one(_audio_values(stage, data, runner,
+                                [(raw['audio'], report)])[0])
     if stage.kind == 'text':
       x = inputs_lib.text_input(data, raw['text'], report)
     else:
@@ -233,6 +284,10 @@ class Tagger:
                cache: Dict[Node, runners.Value],
                report: inputs_lib.InputReport) -> runners.Value:
     if node in cache:
+      if isinstance(cache[node], Exception):
+        # Reading it failed in a batch (_read_audio): fail where reading
+        # it alone would have.
+        raise cache[node]
       return cache[node]
     stage = self.stages[node[0]]
     if stage.reads_files:
@@ -286,18 +341,77 @@ class Tagger:
                          f'{"; ".join(notes)}.')
     return raw, notes, report
 
-  def _scores(self, audio, cover, reviews):
+  def _prepare(self, inputs: Sequence[Any], every_node: bool
+               ) -> List[Any]:
+    """_Prepared inputs (or their errors), the audio already through its
+    networks in shared batches (_read_audio).
+
+    Args:
+      inputs: {'audio', 'cover', 'reviews'} each (predict's arguments), or
+        an exception, passed through.
+      every_node: embedding (or answering with the head): every node the
+        inputs can feed is computed, not only the answer's.
+    """
+    prepared: List[Any] = []
+    for entry in inputs:
+      if isinstance(entry, Exception):
+        prepared.append(entry)
+        continue
+      try:
+        prepared.append(_Prepared(*self._raw(**entry)))
+      except INPUT_ERRORS as e:
+        prepared.append(e)
+    self._read_audio([p for p in prepared if isinstance(p, _Prepared)],
+                     every_node or self.head is not None)
+    return prepared
+
+  def _audio_stages(self, available: frozenset, every_node: bool
+                    ) -> List[str]:
+    """The audio stages computed for these modalities, in pipeline order."""
+    if every_node:
+      nodes = [n for n in self.nodes()
+               if self.needs(n) is not None and self.needs(n) <= available]
+    else:
+      nodes = self.graph.closure(self.graph.answer(available))
+    names = {n[0] for n in nodes}
+    return [n for n in self.order
+            if n in names and self.stages[n].kind == 'audio']
+
+  def _read_audio(self, prepared: List['_Prepared'],
+                  every_node: bool) -> None:
+    """Puts each input's audio Values (or its reading error) in its cache.
+
+    The windows of all the inputs go through each audio network together,
+    in shared padded batches (runners.apply_batches): the same numbers as
+    one input at a time, since each row of a batch is computed alone.
+    """
+    for name in self.order:
+      users = [p for p in prepared
+               if name in self._audio_stages(frozenset(p.raw), every_node)
+               and not any(isinstance(v, Exception)
+                           for v in p.cache.values())]
+      if not users:
+        continue
+      stage = self.stages[name]
+      values = _audio_values(stage, self.feature_data(name),
+                             self.runner(name),
+                             [(p.raw['audio'], p.report) for p in users])
+      for p, value in zip(users, values):
+        p.cache.update({(name, rep): value
+                        for rep in stage.representations})
+
+  def _scores(self, prepared: '_Prepared'):
     """`scores`, and the InputReport of the inputs read."""
+    raw, notes, report, cache = (prepared.raw, prepared.notes,
+                                 prepared.report, prepared.cache)
     if self.head is not None:
-      vectors, notes, report = self._embedded(audio, cover, reviews)
+      vectors = self._vectors(prepared)
       return (self.head.scores(self.head.vector(vectors)),
               self.head.thresholds, self.head.describe(), notes, report)
-    raw, notes, report = self._raw(audio, cover, reviews)
     answer = self.graph.answer(frozenset(raw))
     if not answer:
       raise TaggingError(f'no stage of this model can score '
                          f'{sorted(raw)} (stages: {self.order}).')
-    cache: Dict[Node, runners.Value] = {}
     values = [self._compute(n, raw, cache, report).scores for n in answer]
     scores = np.mean(values, axis=0).astype(np.float32)
     limits = [self.stages[n[0]].thresholds for n in answer]
@@ -312,7 +426,8 @@ class Tagger:
       (scores float32 [L], thresholds float64 [L] or None, model description,
       notes).
     """
-    return self._scores(audio, cover, reviews)[:4]
+    inputs = {'audio': audio, 'cover': cover, 'reviews': reviews}
+    return self._scores(_one(self._prepare([inputs], False)[0]))[:4]
 
   def predict(self, audio=None, cover=None, reviews: Optional[str] = None, *,
               top_k: Optional[int] = None, level: str = 'all'
@@ -342,9 +457,43 @@ class Tagger:
     Raises:
       TaggingError, features.FeatureError: naming the input that failed.
     """
+    inputs = {'audio': audio, 'cover': cover, 'reviews': reviews}
+    return _one(self.predict_many([inputs], top_k=top_k, level=level)[0])
+
+  def predict_many(self, inputs: Sequence[Any], *,
+                   top_k: Optional[int] = None, level: str = 'all'
+                   ) -> List[Any]:
+    """`predict` of many inputs, their audio windows batched together.
+
+    The same results as `predict` one input at a time (each row of a
+    network batch is computed alone), faster: short tracks no longer fill
+    a padded batch each.
+
+    Args:
+      inputs: predict's arguments {'audio', 'cover', 'reviews'} per item,
+        or an exception (an input already known to be unreadable).
+      top_k, level: as in `predict`.
+
+    Returns:
+      Per input, predict's result or the input error (one of INPUT_ERRORS)
+      that `predict` would raise; other exceptions propagate.
+
+    Raises:
+      TaggingError: a `level` this model cannot give.
+    """
     shown = self.level_mask(level)
-    scores, limits, model, notes, report = self._scores(audio, cover,
-                                                        reviews)
+    results = []
+    for prepared in self._prepare(inputs, every_node=False):
+      try:
+        results.append(prepared if isinstance(prepared, Exception) else
+                       self._ranked(shown, top_k, *self._scores(prepared)))
+      except INPUT_ERRORS as e:
+        results.append(e)
+    return results
+
+  def _ranked(self, shown: np.ndarray, top_k: Optional[int], scores,
+              limits, model, notes, report) -> Dict[str, Any]:
+    """predict's result of _scores' answer."""
     ranked = [j for j in np.argsort(-scores, kind='stable') if shown[j]]
     order = ranked if top_k is None else ranked[:max(0, int(top_k))]
     decisions = None
@@ -400,17 +549,34 @@ class Tagger:
       order that feeds the final stage wins. Then {'duration_s',
       'warnings'}, as in `predict`.
     """
-    result, _, report = self._embedded(audio, cover, reviews)
-    return result, {'duration_s': report.duration_s(),
-                    'warnings': report.warnings()}
+    inputs = {'audio': audio, 'cover': cover, 'reviews': reviews}
+    return _one(self.embed_many([inputs])[0])
 
-  def _embedded(self, audio, cover, reviews
-                ) -> Tuple[Dict[str, np.ndarray], List[str],
-                           inputs_lib.InputReport]:
-    """`embed_and_report`'s vectors, the notes and the InputReport."""
-    raw, notes, report = self._raw(audio, cover, reviews)
+  def embed_many(self, inputs: Sequence[Any]) -> List[Any]:
+    """`embed_and_report` of many inputs, their audio windows batched
+    together (the same vectors; see predict_many).
+
+    Args:
+      inputs: as in predict_many.
+
+    Returns:
+      Per input, embed_and_report's (vectors, report) or its input error.
+    """
+    results = []
+    for prepared in self._prepare(inputs, every_node=True):
+      try:
+        results.append(prepared if isinstance(prepared, Exception) else (
+            self._vectors(prepared),
+            {'duration_s': prepared.report.duration_s(),
+             'warnings': prepared.report.warnings()}))
+      except INPUT_ERRORS as e:
+        results.append(e)
+    return results
+
+  def _vectors(self, prepared: '_Prepared') -> Dict[str, np.ndarray]:
+    """`embed_and_report`'s vectors of prepared inputs."""
+    raw, report, cache = prepared.raw, prepared.report, prepared.cache
     available = frozenset(raw)
-    cache: Dict[Node, runners.Value] = {}
     result: Dict[str, np.ndarray] = {}
     for node in self.graph.preferred_nodes():
       needed = self.needs(node)
@@ -421,7 +587,7 @@ class Tagger:
       result[rep] = value.representation.astype(np.float32)
       if value.output is not None and self.stages[node[0]].target == 'cosine':
         result[f'{rep}_output'] = value.output.astype(np.float32)
-    return result, notes, report
+    return result
 
   def explain(self, cover, *, top_k: int = 3) -> List[Dict[str, Any]]:
     """Class activation maps of the cover network's top labels.

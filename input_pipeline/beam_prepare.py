@@ -1,0 +1,637 @@
+"""`mmgenre prepare` as one Apache Beam pipeline (`--beam_pipeline_options`).
+
+The driver (prepare.py) reads the corpus, checks the failure budget on the
+release files and writes the splits, as without Beam. This pipeline makes
+every record from the corpus's Items, with the same pure functions and
+MediaSteps as the process pool (prepare_shards), and writes the shards:
+
+  media Jobs (modality, split, index, Item with a file)
+    | ItemFeatures: decode, CQT patch and windows, cover (MediaStep.fn)
+        main:          ((kind, split), (index, [record, ...]))  an item's group
+        SKIPPED:       Skip                  the dead letter: an input failed
+        TRAIN_PATCHES: | CombineGlobally(PatchStatsFn) -> audio_stats.npz
+  text Jobs (split, index, Item and its reviews)
+    | AlbumText -> (Job, text); SKIPPED: an empty text
+    train texts | ToList | fit_vectorizer -> text_vectorizer.json, Fit
+    | TextRecords (Fit as a side input) -> groups; SKIPPED: no vectorizer
+  groups | WriteShards: ShardedWriter's layout of each (kind, split) from
+    the group sizes (a side input), one shard a key -> the shard files and
+    their ShardInfo
+  dead letters, layouts, shards, statistics count -> OUT/REPORT_JSON
+
+`run` then turns the report into what the pool path returns: the
+ModalityResults of the manifest and the skipped.tsv rows, added to the
+SkipLog in the pool path's order (per modality and split: missing files,
+then failures in item order). The records are the same, in the same shards
+(the index of each item keys its group; a shard's groups are written in
+index order), so the shards equal the pool's byte for byte. audio_stats.npz
+is the same sums of the same patches, added in another order: equal to the
+pool's up to float64 rounding (in float32, almost always bit for bit).
+
+Where it runs is the PipelineOptions' runner (beam_options): DirectRunner
+in this process (direct_num_workers=1) or in worker processes
+(direct_running_mode=multi_processing), or Dataflow/Flink/Spark. Every
+worker reads the Items' files and writes OUT at the paths the driver gives,
+so on a cluster they must be on a filesystem every worker mounts; a worker
+process that crashes (a decoder segfault) fails the run, where the pool
+skips the item (docs/scale.md).
+
+  steps = prepare.media_steps(corpus, specs, seed=0, windows=True,
+                              image_size=224)
+  results, stats_count, text = beam_prepare.run(
+      corpus, out, steps, skips, options=options,
+      patch_shape=prepare.PATCH_SHAPE, shard_size=512,
+      text_specs=specs['text'])
+"""
+
+import collections
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple)
+
+from absl import logging
+import apache_beam as beam
+from apache_beam.options import pipeline_options as beam_options
+
+from input_pipeline import features
+from input_pipeline import fileio
+from input_pipeline import layout
+from input_pipeline import prepare_corpus
+from input_pipeline import prepare_shards
+from input_pipeline import prepare_workers
+from input_pipeline import startup
+from input_pipeline import tfrecord
+from input_pipeline.features import text as text_lib
+
+tf = startup.import_tensorflow()
+
+# What the pipeline hands back to the driver, in OUT while prepare runs.
+REPORT_JSON = '.beam_prepare_report.json'
+# Tagged outputs: the dead letter (inputs skipped) and the training patches.
+SKIPPED = 'skipped'
+TRAIN_PATCHES = 'train_patches'
+# The split whose values the statistics and the tf-idf space come from.
+TRAIN = 'train'
+
+Key = Tuple[str, str]  # (record kind, split)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  """One item to make records of.
+
+  Attributes:
+    modality: 'audio', 'image' or 'text'.
+    split: the split name.
+    index: the item's position in corpus.items[modality][split].
+    item: the Item.
+    reviews: text only: the album's review texts.
+  """
+  modality: str
+  split: str
+  index: int
+  item: prepare_corpus.Item
+  reviews: Tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Skip:
+  """A dead letter: an item left out, and why.
+
+  Attributes:
+    modality, split, index: the Job's.
+    reason: the skipped.tsv reason.
+    late: reported after every split's other rows of the modality (text:
+      no vectorizer, as prepare_shards.prepare_text orders them).
+  """
+  modality: str
+  split: str
+  index: int
+  reason: str
+  late: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Fit:
+  """The tf-idf space of the training texts, or why there is none."""
+  vectorizer: Any = None
+  error: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardLayout:
+  """Where ShardedWriter puts the record groups of one (kind, split).
+
+  Attributes:
+    shard_of: item index -> its shard (items with no record are in none).
+    records: records per shard (one empty shard when there are none).
+    items: the items written, those with no record too.
+  """
+  shard_of: Dict[int, int]
+  records: List[int]
+  items: int
+
+
+def _skip(job: Job, reason: str, late: bool = False):
+  return beam.pvalue.TaggedOutput(
+      SKIPPED, Skip(job.modality, job.split, job.index, reason, late))
+
+
+class ItemFeatures(beam.DoFn):
+  """A media Job -> its records, or a Skip on the dead letter SKIPPED.
+
+  Yields ((kind, split), (index, records)) per output kind of the item's
+  MediaStep and, for a training item of a step with `stats`, its patch on
+  TRAIN_PATCHES.
+  """
+
+  def __init__(self, steps: Mapping[str, prepare_shards.MediaStep]):
+    super().__init__()
+    self._steps = dict(steps)
+
+  def process(self, job: Job):
+    step = self._steps[job.modality]
+    _, value, error = prepare_workers.run_job(step.fn, job.item, step.kwargs)
+    reason, groups = prepare_shards.item_records(step.outputs, job.item,
+                                                 value, error)
+    if reason is not None:
+      yield _skip(job, reason)
+      return
+    for kind, group in groups.items():
+      yield (kind, job.split), (job.index, group)
+    if step.stats and job.split == TRAIN:
+      yield beam.pvalue.TaggedOutput(TRAIN_PATCHES, value[0])
+
+
+class PatchStatsFn(beam.CombineFn):
+  """Training patches -> their RunningStats (float64 sums, merged)."""
+
+  def __init__(self, patch_shape: Sequence[int]):
+    super().__init__()
+    self._shape = tuple(patch_shape)
+
+  def create_accumulator(self):
+    return prepare_shards.RunningStats(self._shape)
+
+  def add_input(self, mutable_accumulator, element):
+    mutable_accumulator.add(element)
+    return mutable_accumulator
+
+  def merge_accumulators(self, accumulators):
+    accumulators = iter(accumulators)
+    merged = next(accumulators)
+    for other in accumulators:
+      merged.merge(other)
+    return merged
+
+  def extract_output(self, accumulator):
+    return accumulator
+
+
+class AlbumText(beam.DoFn):
+  """A text Job -> (Job, its album text), or a Skip when the text is empty."""
+
+  def __init__(self, enrichment: Optional[str]):
+    super().__init__()
+    self._enrichment = enrichment
+    self._dictionary = None
+
+  def setup(self):
+    # Once per worker: the entity dictionary can be large.
+    if self._enrichment:
+      self._dictionary = text_lib.read_enrichment(self._enrichment)
+
+  def process(self, job: Job):
+    text, reason = prepare_shards.album_text(job.reviews, self._dictionary)
+    if reason is not None:
+      yield _skip(job, reason)
+      return
+    yield dataclasses.replace(job, reviews=()), text
+
+
+def fit_vectorizer(train: Iterable[Tuple[int, str]], out) -> Fit:
+  """The tf-idf space of the training texts, saved to text_vectorizer.json.
+
+  Args:
+    train: (index, text) of every training album with a text.
+    out: the output directory.
+
+  Returns:
+    Fit(vectorizer), or Fit(error=...) when none can be fitted (no, too
+    few or too similar texts).
+  """
+  # In item order, as prepare_text fits it (the space does not depend on
+  # the order, but the same call is the same result by construction).
+  texts = [text for _, text in sorted(train, key=lambda pair: pair[0])]
+  try:
+    vectorizer = text_lib.fit_tfidf(texts)
+  except features.FeatureError as e:
+    logging.warning('No text shards: %s', e)
+    return Fit(error=str(e))
+  text_lib.save_vectorizer(vectorizer,
+                           pathlib.Path(out) / layout.TEXT_VECTORIZER_JSON)
+  return Fit(vectorizer)
+
+
+class TextRecords(beam.DoFn):
+  """(Job, text) -> its text record group, or a Skip when there is no
+  vectorizer (the Fit side input)."""
+
+  def __init__(self, specs):
+    super().__init__()
+    self._specs = specs
+
+  def process(self, job_text, fit: Fit):
+    job, text = job_text
+    if fit.vectorizer is None:
+      yield _skip(job, prepare_shards.no_vectorizer_reason(fit.error),
+                  late=True)
+      return
+    records = prepare_shards.text_records(fit.vectorizer, [job.item], [text],
+                                          self._specs)
+    yield ('text', job.split), (job.index, records)
+
+
+def shard_layout(sizes: Iterable[Tuple[int, int]],
+                 shard_size: int) -> ShardLayout:
+  """The shards ShardedWriter.write_group gives record groups in index order.
+
+  A new shard starts only before a non-empty group, once the current one
+  holds shard_size records or more; so a group never straddles two shards.
+
+  Args:
+    sizes: (item index, records in its group) of every item written.
+    shard_size: records per shard.
+  """
+  shard_of, records, items = {}, [], 0
+  for index, count in sorted(sizes):
+    items += 1
+    if not count:
+      continue  # Written nowhere, as write_group([]) writes nothing.
+    if not records or records[-1] >= shard_size:
+      records.append(0)
+    shard_of[index] = len(records) - 1
+    records[-1] += count
+  return ShardLayout(shard_of, records or [0], items)
+
+
+def write_shard(out: pathlib.Path, kind: str, split: str, index: int,
+                count: int, records: Sequence[bytes]) -> tfrecord.ShardInfo:
+  """Writes one shard, OUT/kind/{split}-{index}-of-{count}, atomically.
+
+  The records go to a hidden temporary file beside it that is renamed once
+  complete, so a reader (or a killed run) never sees a partial shard.
+  """
+  shard_dir = out / kind
+  shard_dir.mkdir(parents=True, exist_ok=True)
+  final = shard_dir / tfrecord.shard_name(split, index, count)
+  fd, tmp = tempfile.mkstemp(dir=shard_dir, prefix=f'.{final.name}.',
+                             suffix=fileio.TMP_SUFFIX)
+  os.close(fd)
+  try:
+    with tf.io.TFRecordWriter(tmp) as writer:
+      for record in records:
+        writer.write(record)
+    digest = tfrecord.sha256_file(tmp)
+    os.replace(tmp, final)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  return tfrecord.ShardInfo(file=final.relative_to(out).as_posix(),
+                            records=len(records), sha256=digest)
+
+
+def _keyed_layout(key_sizes, shard_size: int):
+  """(key, its ShardLayout) of a key's grouped sizes (None: its marker)."""
+  key, sizes = key_sizes
+  return key, shard_layout([s for s in sizes if s is not None], shard_size)
+
+
+def _shard_key(element, layouts: Mapping[Key, ShardLayout]):
+  """((kind, split), (index, group)) -> ((kind, split, shard, count), ...)."""
+  (kind, split), (index, group) = element
+  layout_ = layouts[kind, split]
+  if index in layout_.shard_of:
+    yield (kind, split, layout_.shard_of[index], len(layout_.records)), (
+        index, group)
+
+
+def _empty_shard(key_layout):
+  """The one empty shard of a (kind, split) with no record, as
+  ShardedWriter writes one: readers see an empty split, not a missing one."""
+  (kind, split), layout_ = key_layout
+  if not layout_.shard_of:
+    yield (kind, split, 0, 1), []
+
+
+def _write_grouped(key_groups, out: pathlib.Path):
+  """Writes a shard from its (index, group)s; (kind, split, shard, info)."""
+  (kind, split, shard, count), groups = key_groups
+  ordered = sorted(groups, key=lambda g: g[0])
+  info = write_shard(out, kind, split, shard, count,
+                     [record for _, group in ordered for record in group])
+  return kind, split, shard, info
+
+
+class WriteShards(beam.PTransform):
+  """Record groups -> the shards of every (kind, split), as ShardedWriter
+  lays them out.
+
+  Input: PCollections of ((kind, split), (index, [record, ...])), together
+  one element for every item written. The layout of each (kind, split)
+  (shard_layout) is computed from the group sizes alone and handed to the
+  writing as a side input, so each shard is written by one worker from only
+  its own records. (The sizes are taken from each input before they are
+  flattened, in the stage that makes the records: a runner materialises a
+  Flatten of several stages' outputs, and the records would go through it
+  once more for their sizes.)
+
+  Returns:
+    {'shards': (kind, split, shard, ShardInfo) per shard written,
+     'layouts': ((kind, split), ShardLayout) per (kind, split)}.
+  """
+
+  def __init__(self, out: pathlib.Path, shard_size: int, keys):
+    """keys: PCollection of the (kind, split)s that get shards even when no
+    item of them is written."""
+    super().__init__()
+    self._out = out
+    self._shard_size = shard_size
+    self._keys = keys
+
+  def expand(self, inputs):
+    sizes = tuple(
+        records | f'Sizes{i}' >> beam.MapTuple(
+            lambda key, group: (key, (group[0], len(group[1]))))
+        for i, records in enumerate(inputs))
+    groups = inputs | 'FlattenGroups' >> beam.Flatten()
+    layouts = (
+        sizes + (self._keys | 'AllKeys' >> beam.Map(lambda key: (key, None)),)
+        | 'FlattenSizes' >> beam.Flatten()
+        | 'GroupSizes' >> beam.GroupByKey()
+        | 'Layout' >> beam.Map(_keyed_layout, shard_size=self._shard_size))
+    keyed = groups | 'ShardKey' >> beam.FlatMap(
+        _shard_key, layouts=beam.pvalue.AsDict(layouts))
+    shards = (keyed | 'GroupShards' >> beam.GroupByKey()
+              | 'Write' >> beam.Map(_write_grouped, out=self._out))
+    # Apart from the records: a Flatten with them would be one more pass.
+    empty = (layouts | 'EmptySplits' >> beam.FlatMap(_empty_shard)
+             | 'WriteEmpty' >> beam.Map(_write_grouped, out=self._out))
+    return {'shards': (shards, empty) | 'AllShards' >> beam.Flatten(),
+            'layouts': layouts}
+
+
+def media_jobs(corpus: prepare_corpus.Corpus,
+               modalities: Iterable[str]) -> List[Job]:
+  """The Jobs of every item with a file (a missing one is the driver's
+  skipped.tsv row, not the pipeline's)."""
+  return [Job(modality, split, index, item)
+          for modality in modalities
+          for split, items in corpus.items[modality].items()
+          for index, item in enumerate(items) if item.path is not None]
+
+
+def text_jobs(corpus: prepare_corpus.Corpus) -> List[Job]:
+  """The Jobs of every album of the text modality, with its reviews."""
+  return [Job('text', split, index, item,
+              tuple(corpus.texts.get(item.item_id, [])))
+          for split, items in corpus.items['text'].items()
+          for index, item in enumerate(items)]
+
+
+def _save_stats(stats: prepare_shards.RunningStats, out) -> int:
+  """Saves audio_stats.npz when a training patch went in; the count."""
+  if stats.count:
+    prepare_shards.save_audio_stats(pathlib.Path(out), stats)
+  return stats.count
+
+
+def _text_branch(p, corpus, out, text_specs, enrichment):
+  """(text groups, dead letters, Fit summary, text keys) of the pipeline."""
+  texts, empty = (
+      p | 'TextJobs' >> beam.Create(text_jobs(corpus))
+      | 'AlbumText' >> beam.ParDo(AlbumText(enrichment)).with_outputs(
+          SKIPPED, main='texts'))
+  fit = (texts
+         | 'TrainTexts' >> beam.Filter(lambda job_text: job_text[0].split ==
+                                       TRAIN)
+         | 'IndexText' >> beam.MapTuple(lambda job, text: (job.index, text))
+         | 'CollectTrain' >> beam.combiners.ToList()
+         | 'Fit' >> beam.Map(fit_vectorizer, out=str(out)))
+  groups, unfit = texts | 'TextRecords' >> beam.ParDo(
+      TextRecords(text_specs), fit=beam.pvalue.AsSingleton(fit)).with_outputs(
+          SKIPPED, main='groups')
+  splits = list(corpus.items['text'])
+  keys = fit | 'TextKeys' >> beam.FlatMap(
+      lambda f: [('text', s) for s in splits] if f.vectorizer is not None
+      else [])
+  summary = fit | 'FitSummary' >> beam.Map(
+      lambda f: {'error': f.error} if f.vectorizer is None else
+      {'vocab_size': len(f.vectorizer.vocabulary_)})
+  return groups, (empty, unfit), summary, keys
+
+
+def _write_report(_, path: str, skipped, layouts, shards, stats_count,
+                  text) -> None:
+  """The pipeline's outputs the driver needs, as one JSON file."""
+  fileio.write_json_atomic(path, {
+      'skipped': [dataclasses.asdict(s) for s in skipped],
+      'layouts': [[kind, split, layout_.items, layout_.records]
+                  for (kind, split), layout_ in layouts],
+      'shards': [[kind, split, shard, info.to_json()]
+                 for kind, split, shard, info in shards],
+      'stats_count': stats_count,
+      'text': text,
+  })
+
+
+def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: pathlib.Path,
+          steps: Mapping[str, prepare_shards.MediaStep], *,
+          patch_shape: Sequence[int], shard_size: int, text_specs=None,
+          enrichment=None) -> None:
+  """Adds the preparation of the corpus's records to pipeline p.
+
+  Args:
+    p: the pipeline.
+    corpus: the corpus read by the driver.
+    out: the output directory.
+    steps: modality -> its MediaStep (prepare.media_steps), in order.
+    patch_shape: (frames, bins) of the audio patches (statistics).
+    shard_size: records per shard.
+    text_specs: the text record specs; None when the corpus has no text.
+    enrichment: the entity dictionary of the review texts, or None.
+  """
+  media = (p | 'MediaJobs' >> beam.Create(media_jobs(corpus, steps))
+           | 'ItemFeatures' >> beam.ParDo(ItemFeatures(steps)).with_outputs(
+               SKIPPED, TRAIN_PATCHES, main='groups'))
+  groups, dead, keys = [media.groups], [media[SKIPPED]], [
+      p | 'MediaKeys' >> beam.Create(
+          [(output.kind, split) for modality, step in steps.items()
+           for output in step.outputs for split in corpus.items[modality]])]
+  if any(step.stats for step in steps.values()):
+    stats_count = (
+        media[TRAIN_PATCHES]
+        | 'PatchStats' >> beam.CombineGlobally(PatchStatsFn(patch_shape))
+        | 'SaveStats' >> beam.Map(_save_stats, out=str(out)))
+  else:
+    stats_count = p | 'NoStats' >> beam.Create([0])
+  if text_specs is not None:
+    text_groups, text_dead, text, text_keys = _text_branch(
+        p, corpus, out, text_specs, enrichment)
+    groups.append(text_groups)
+    dead.extend(text_dead)
+    keys.append(text_keys)
+  else:
+    text = p | 'NoText' >> beam.Create([None])
+  written = tuple(groups) | 'WriteShards' >> WriteShards(
+      out, shard_size, tuple(keys) | 'Keys' >> beam.Flatten())
+  dead_letters = tuple(dead) | 'DeadLetters' >> beam.Flatten()
+  _ = (p | 'Report' >> beam.Create([None])
+       | 'WriteReport' >> beam.Map(
+           _write_report, path=str(out / REPORT_JSON),
+           skipped=beam.pvalue.AsList(dead_letters),
+           layouts=beam.pvalue.AsList(written['layouts']),
+           shards=beam.pvalue.AsList(written['shards']),
+           stats_count=beam.pvalue.AsSingleton(stats_count),
+           text=beam.pvalue.AsSingleton(text)))
+
+
+def run(corpus: prepare_corpus.Corpus, out: pathlib.Path,
+        steps: Mapping[str, prepare_shards.MediaStep],
+        skips: prepare_corpus.SkipLog, *, options, patch_shape,
+        shard_size: int, text_specs=None, enrichment=None
+        ) -> Tuple[Dict[str, prepare_shards.ModalityResult], int,
+                   Optional[prepare_shards.ModalityResult]]:
+  """Runs the pipeline on the corpus; what prepare's pool path returns.
+
+  Args:
+    corpus, out, steps, patch_shape, shard_size, text_specs, enrichment:
+      as `build`'s.
+    skips: receives the skipped.tsv rows of every item, in the pool path's
+      order.
+    options: the Beam PipelineOptions (beam_options.pipeline_options); the
+      workers log at WARNING unless they set default_sdk_harness_log_level.
+
+  Returns:
+    (media record kind -> ModalityResult, training patches in
+    audio_stats.npz, the text ModalityResult or None: no text, or no
+    tf-idf space could be fitted and every album is skipped).
+
+  Raises:
+    PrepareError: the corpus has audio but no training track could be read
+      (the rows of the media items are in `skips` by then, as in the pool
+      path).
+  """
+  report_path = out / REPORT_JSON
+  report_path.unlink(missing_ok=True)  # Never read one of an earlier run.
+  harness = options.view_as(beam_options.WorkerOptions)
+  if harness.default_sdk_harness_log_level is None:
+    # Every worker logs each channel it opens at INFO; prepare reports
+    # through its summary and skipped.tsv instead.
+    harness.default_sdk_harness_log_level = 'WARNING'
+  with beam.Pipeline(options=options) as p:
+    build(p, corpus, out, steps, patch_shape=patch_shape,
+          shard_size=shard_size, text_specs=text_specs,
+          enrichment=enrichment)
+  report = json.loads(report_path.read_text())
+  report_path.unlink()
+  return _collect(report, corpus, out, steps, skips)
+
+
+class _Report:
+  """The pipeline's report, indexed for the driver."""
+
+  def __init__(self, report: Mapping[str, Any]):
+    self.failures = collections.defaultdict(dict)
+    for skip in report['skipped']:
+      self.failures[skip['modality'], skip['split'], skip['late']][
+          skip['index']] = skip['reason']
+    self.layouts = {(kind, split): (items, records)
+                    for kind, split, items, records in report['layouts']}
+    self.shards = collections.defaultdict(list)
+    for kind, split, shard, info in sorted(report['shards'],
+                                           key=lambda s: s[:3]):
+      self.shards[kind, split].append(tfrecord.ShardInfo(**info))
+    self.stats_count = report['stats_count']
+    self.text = report['text']
+
+  def add_skips(self, skips, modality: str, split: str, items, *,
+                late: bool = False, path=None) -> int:
+    """Adds the rows of the failed items of a (modality, split), in item
+    order (path: the rows' path instead of the item's); how many."""
+    failures = self.failures[modality, split, late]
+    for index in sorted(failures):
+      item = items[index]
+      skips.add(modality, split, item.item_id,
+                item.path if path is None else path, failures[index])
+    return len(failures)
+
+  def record(self, result: prepare_shards.ModalityResult, kind: str,
+             split: str, read: int, skipped: int) -> None:
+    """Records the counts and shards of (kind, split) in result."""
+    items, records = self.layouts[kind, split]
+    shards = self.shards[kind, split]
+    if [s.records for s in shards] != records:
+      raise AssertionError(f'{kind} {split}: shards {shards} do not hold '
+                           f'the records laid out, {records}; this is a bug '
+                           'in beam_prepare.')
+    result.record(split, read, items, skipped, shards, records=sum(records))
+
+
+def _collect(report: Mapping[str, Any], corpus: prepare_corpus.Corpus,
+             out: pathlib.Path, steps, skips):
+  """The report as run's return value; adds the skipped.tsv rows."""
+  found = _Report(report)
+  results = {}
+  for modality, step in steps.items():
+    kinds = [output.kind for output in step.outputs]
+    for kind in kinds:
+      results[kind] = prepare_shards.ModalityResult()
+    for split, items in corpus.items[modality].items():
+      skipped = 0
+      for item in items:
+        if item.path is None:
+          skips.add_missing(modality, item)
+          skipped += 1
+      skipped += found.add_skips(skips, modality, split, items)
+      for kind in kinds:
+        found.record(results[kind], kind, split, len(items), skipped)
+  _remove_stale_shards(out, found.shards)
+  if any(step.stats for step in steps.values()):
+    prepare_shards.check_stats_count(found.stats_count, out)
+  text = None
+  if 'text' in corpus.items:
+    text = _collect_text(found, corpus, skips)
+  return results, found.stats_count, text
+
+
+def _collect_text(found: _Report, corpus: prepare_corpus.Corpus, skips):
+  """The text ModalityResult (None: no vectorizer); adds the text rows."""
+  empty = {split: found.add_skips(skips, 'text', split, items,
+                                  path=corpus.reviews_path)
+           for split, items in corpus.items['text'].items()}
+  if 'error' in found.text:
+    for split, items in corpus.items['text'].items():
+      found.add_skips(skips, 'text', split, items, late=True,
+                      path=corpus.reviews_path)
+    return None
+  result = prepare_shards.ModalityResult()
+  for split, items in corpus.items['text'].items():
+    found.record(result, 'text', split, len(items), empty[split])
+  result.vocab_size = found.text['vocab_size']
+  return result
+
+
+def _remove_stale_shards(out: pathlib.Path, shards) -> None:
+  """Removes the shards of an earlier run (another shard count) of every
+  (kind, split) written, as ShardedWriter.close does."""
+  for (kind, split), infos in shards.items():
+    keep = {pathlib.PurePosixPath(info.file).name for info in infos}
+    for old in (out / kind).glob(f'{split}-*-of-*{tfrecord.SHARD_SUFFIX}'):
+      if old.name not in keep:
+        old.unlink()

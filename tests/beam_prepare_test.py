@@ -1,0 +1,217 @@
+"""Tests of input_pipeline.beam_prepare: `mmgenre prepare` on Apache Beam.
+
+The Beam pipeline (DirectRunner in this process) must write what the
+process pool writes: the same shard files with the same records in the same
+order, the same skipped.tsv, splits and tf-idf space, the same manifest but
+for its timing and executor, and the same statistics up to float64 rounding.
+DirectRunner's multi_threading mode splits every stage's input between two
+workers (as multi_processing does, without starting processes), so the
+outputs cannot depend on which worker saw which item. The multi_processing
+runs are benchmarks/beam_prepare.py's (it checks their shards too).
+"""
+
+import csv
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from input_pipeline import beam_prepare
+from input_pipeline import fileio
+from input_pipeline import layout
+from input_pipeline import mumu
+from input_pipeline import prepare
+from input_pipeline import splits as splits_lib
+from input_pipeline import synthetic
+from input_pipeline import tfrecord
+from mmgenre_jax import cli
+import prepare_test  # Its hand-made corpus, and readers of prepare's output.
+
+# prepare_test's readers of what prepare wrote are used as they are.
+# pylint: disable=protected-access
+
+IN_PROCESS = 'runner=DirectRunner'
+TWO_THREADS = ('runner=DirectRunner,direct_num_workers=2,'
+               'direct_running_mode=multi_threading')
+# What may differ between two runs that write the same files.
+VOLATILE = ('elapsed_s', 'created', 'executor')
+VOLATILE_ARGS = ('out', 'beam_pipeline_options')
+# Defect kinds of the synthetic corpus -> the skipped.tsv stage naming them.
+DEFECT_STAGE = {'empty_audio': 'audio', 'corrupt_audio': 'audio',
+                'corrupt_image': 'image', 'empty_reviews': 'text'}
+
+
+def _prepare(root, out, beam=None, **settings):
+  return prepare.prepare('mumu', root, out, beam_pipeline_options=beam,
+                         workers=1, progress=False, **settings)
+
+
+def _files(out: pathlib.Path):
+  return sorted(p.relative_to(out).as_posix() for p in out.rglob('*')
+                if p.is_file())
+
+
+def _assert_records_equal(got, want, where: str) -> None:
+  assert len(got) == len(want), where
+  for i, (a, b) in enumerate(zip(got, want)):
+    assert a.keys() == b.keys(), (where, i)
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key], err_msg=f'{where} #{i}')
+
+
+def _stable(manifest):
+  kept = {k: v for k, v in manifest.items() if k not in VOLATILE}
+  kept['args'] = {k: v for k, v in manifest['args'].items()
+                  if k not in VOLATILE_ARGS}
+  return kept
+
+
+def _assert_same_outputs(pool_out: pathlib.Path, beam_out: pathlib.Path):
+  """Beam's outputs are the pool's, example for example."""
+  pool = json.loads((pool_out / layout.MANIFEST_JSON).read_text())
+  beam = json.loads((beam_out / layout.MANIFEST_JSON).read_text())
+  assert pool['executor'] == 'pool'
+  assert beam['executor'] == 'beam:DirectRunner'
+  assert _stable(beam) == _stable(pool)
+  assert _files(beam_out) == _files(pool_out)
+  for kind, entry in pool['modalities'].items():
+    for split in entry['shards']:
+      _assert_records_equal(prepare_test._records(beam_out, beam, kind, split),
+                            prepare_test._records(pool_out, pool, kind, split),
+                            f'{kind} {split}')
+  # The shards byte for byte (their sha256 are in the manifests), skipped.tsv
+  # row for row, the splits and the tf-idf space.
+  for name in _files(pool_out):
+    if name not in (layout.MANIFEST_JSON, layout.AUDIO_STATS_NPZ):
+      assert (beam_out / name).read_bytes() == (
+          pool_out / name).read_bytes(), name
+  if pool['audio_stats']:
+    want = np.load(pool_out / layout.AUDIO_STATS_NPZ)
+    got = np.load(beam_out / layout.AUDIO_STATS_NPZ)
+    assert int(got['count']) == int(want['count']) > 0
+    # The same float64 sums, added in another order.
+    for key in ('mean', 'std'):
+      np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=1e-6)
+
+
+@pytest.fixture(scope='module')
+def synthetic_run(tmp_path_factory):
+  """(corpus, the pool's shards) of a small synthetic corpus with defects."""
+  corpus = tmp_path_factory.mktemp('corpus')
+  synthetic.generate_corpus(corpus, num_albums=8, seed=0, defects=1,
+                            workers=1, progress=False)
+  out = tmp_path_factory.mktemp('pool')
+  _prepare(corpus, out, image_size=32, shard_size=3,
+           enrichment=corpus / 'enrichment.tsv')
+  return corpus, out
+
+
+@pytest.mark.parametrize('options', [IN_PROCESS, TWO_THREADS],
+                         ids=['in_process', 'two_threads'])
+def test_beam_writes_the_pool_shards(synthetic_run, tmp_path, options):
+  corpus, pool_out = synthetic_run
+  out = tmp_path / 'beam'
+  manifest = _prepare(corpus, out, options, image_size=32, shard_size=3,
+                      enrichment=corpus / 'enrichment.tsv')
+  _assert_same_outputs(pool_out, out)
+  assert not (out / beam_prepare.REPORT_JSON).exists()
+  # Every planted defect of an album in the splits is a skipped.tsv row.
+  skipped = {(r['stage'], r['item_id'])
+             for r in prepare_test._skipped_rows(out)}
+  with open(corpus / 'defects.tsv', newline='') as f:
+    defects = list(csv.DictReader(f, delimiter='\t'))
+  in_splits = set().union(*splits_lib.read_splits(out / 'splits').values())
+  album_of = mumu.load_mumu(
+      corpus / 'MuMu_dataset_multi-label.csv').track_album
+  planted = {(DEFECT_STAGE[d['kind']], d['item_id']) for d in defects
+             if album_of.get(d['item_id'], d['item_id']) in in_splits}
+  assert planted and planted <= skipped
+  assert sum(manifest['skipped'].values()) == len(skipped)
+
+
+def test_beam_writes_the_pool_shards_of_every_defect(tmp_path):
+  # The hand-made corpus: a corrupt and a missing track, an empty cover, an
+  # empty review, an unknown label, and a track of 3 whole-track windows
+  # (one group, kept in one shard of 2 records).
+  root = tmp_path / 'corpus'
+  split_dir = prepare_test.make_corpus(root)
+  settings = dict(splits=split_dir, image_size=prepare_test.IMAGE_SIZE,
+                  shard_size=2, max_skip_fraction=prepare_test.BUDGET)
+  _prepare(root, tmp_path / 'pool', **settings)
+  manifest = _prepare(root, tmp_path / 'beam', IN_PROCESS, **settings)
+  _assert_same_outputs(tmp_path / 'pool', tmp_path / 'beam')
+  shards = manifest['modalities']['audio_windows']['shards']['val']
+  assert [s['records'] for s in shards] == [3]
+
+
+def test_beam_without_a_tfidf_space_skips_every_text_as_the_pool(tmp_path):
+  root = tmp_path / 'corpus'
+  split_dir = prepare_test.make_corpus(root)
+  # Identical training texts: max_df=0.5 prunes every term.
+  with open(root / 'reviews.jsonl', 'w') as f:
+    for album in prepare_test.ALBUMS:
+      f.write(json.dumps({'asin': album, 'reviewText': 'Same words.'}) + '\n')
+  settings = dict(splits=split_dir, image_size=8, windows=False,
+                  max_skip_fraction=1.0)
+  _prepare(root, tmp_path / 'pool', **settings)
+  manifest = _prepare(root, tmp_path / 'beam', IN_PROCESS, **settings)
+  _assert_same_outputs(tmp_path / 'pool', tmp_path / 'beam')
+  assert 'text' in manifest['omitted_modalities']
+  assert manifest['skipped']['text'] == 5
+
+
+def test_beam_fails_as_the_pool_without_training_audio(tmp_path):
+  root = tmp_path / 'corpus'
+  prepare_test.make_corpus(root)
+  # The only training album's track (T3) is corrupt.
+  bad_splits = tmp_path / 'bad_splits'
+  splits_lib.write_splits({'train': ['A2'], 'val': ['A4'], 'test': ['A5']},
+                          bad_splits)
+  for name, beam in (('pool', None), ('beam', IN_PROCESS)):
+    with pytest.raises(prepare.PrepareError, match='No training track'):
+      _prepare(root, tmp_path / name, beam, splits=bad_splits,
+               image_size=prepare_test.IMAGE_SIZE)
+    assert not (tmp_path / name / layout.MANIFEST_JSON).exists()
+    assert not list((tmp_path / name).rglob(f'*{fileio.TMP_SUFFIX}'))
+  assert (tmp_path / 'beam' / layout.SKIPPED_TSV).read_bytes() == (
+      tmp_path / 'pool' / layout.SKIPPED_TSV).read_bytes()
+
+
+def test_pool_and_beam_runs_are_the_same_complete_run(synthetic_run,
+                                                      tmp_path):
+  corpus, pool_out = synthetic_run
+  settings = dict(image_size=32, shard_size=3,
+                  enrichment=corpus / 'enrichment.tsv', workers=1)
+  for beam in (None, IN_PROCESS):
+    args = prepare.run_args('mumu', corpus, pool_out,
+                            beam_pipeline_options=beam, **settings)
+    assert prepare.is_complete(pool_out, args)
+  assert not prepare.is_complete(
+      pool_out, prepare.run_args('mumu', corpus, pool_out,
+                                 **{**settings, 'shard_size': 4}))
+
+
+@pytest.mark.parametrize('sizes', [[1] * 7, [3, 0, 1, 4, 2, 0, 2, 1],
+                                   [0, 0], []])
+def test_shard_layout_is_the_sharded_writers(tmp_path, sizes):
+  with tfrecord.ShardedWriter(tmp_path / 'kind', 'train', shard_size=3,
+                              root=tmp_path) as writer:
+    for index, count in enumerate(sizes):
+      writer.write_group([f'{index}/{j}'.encode() for j in range(count)])
+  layout_ = beam_prepare.shard_layout(list(enumerate(sizes)), 3)
+  assert layout_.records == [s.records for s in writer.shards]
+  assert layout_.items == len(sizes)
+  for shard, info in enumerate(writer.shards):
+    for record in tfrecord.read_records([tmp_path / info.file]):
+      assert layout_.shard_of[int(record.split(b'/')[0])] == shard
+
+
+def test_cli_rejects_unknown_beam_options_before_writing(tmp_path, capsys):
+  out = tmp_path / 'shards'
+  assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(tmp_path),
+                   '--out', str(out), '--no-progress',
+                   '--beam_pipeline_options',
+                   'runner=DirectRunner,direct_num_workerz=2']) == 1
+  assert 'direct_num_workerz' in capsys.readouterr().err
+  assert not out.exists()
