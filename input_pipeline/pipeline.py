@@ -25,7 +25,6 @@ and statistics are read through etils.epath, and tf.data reads the shard
 files by their URL itself (docs/tpu_pod.md §3).
 """
 
-import dataclasses
 import json
 import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -33,11 +32,11 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 from etils import epath
 import numpy as np
 
+from input_pipeline import augment as augment_lib
 from input_pipeline import layout
 from input_pipeline import normalisation
 from input_pipeline import startup
 from input_pipeline import tfrecord
-from input_pipeline.features import image as image_features
 
 tf = startup.import_tensorflow()
 
@@ -51,76 +50,6 @@ REQUIRED_MANIFEST_KEYS = ('format_version', 'complete', 'dataset', 'labels',
 STD_FLOOR = normalisation.STD_FLOOR
 # Records in the shuffle buffer (about 250 MB of audio patches at most).
 SHUFFLE_BUFFER = 2048
-# Luma weights of the grey image that contrast and saturation blend with
-# (fb.resnet.torch's grayscale, ITU-R 601).
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageAugment:
-  """The training augmentation of covers (paper Sec 3.2).
-
-  The paper trains "the original ResNet" (fb.resnet.torch) with "the scaling
-  and aspect ratio augmentation" of Szegedy et al. (2015) and "the
-  photometric distortions" of Howard (2013); the defaults are that code's
-  ImageNet training transforms, in its order: a random-resized crop (area
-  fraction in crop_area of the stored cover, aspect ratio in crop_aspect,
-  resized to the C x C input), colour jitter (brightness, contrast,
-  saturation: each blends with black / the mean grey / the grey image by a
-  factor 1 + U(-x, x); fixed order here, fb.resnet.torch shuffles it), PCA
-  lighting noise (alpha ~ N(0, lighting) per ImageNet RGB eigenvector), a
-  horizontal flip with probability 1/2 when flip; pixels are clipped to
-  [0, 1] before the ImageNet standardisation. 0 turns a distortion off;
-  crop_area (1, 1) with crop_aspect (1, 1) resizes the whole stored cover.
-  configs/default.py copies these values into config.data.image_augment
-  (models/specs.IMAGE_AUGMENT).
-  """
-  crop_area: Tuple[float, float] = (0.08, 1.0)
-  crop_aspect: Tuple[float, float] = (3 / 4, 4 / 3)
-  brightness: float = 0.4
-  contrast: float = 0.4
-  saturation: float = 0.4
-  lighting: float = 0.1
-  flip: bool = True
-
-  @classmethod
-  def from_mapping(cls, values: Optional[Mapping[str, Any]]
-                   ) -> 'ImageAugment':
-    """An ImageAugment from config.data.image_augment (None: the defaults).
-
-    Raises:
-      ValueError: an unknown key or a value out of range, naming it.
-    """
-    if values is None:
-      return cls()
-    if isinstance(values, cls):
-      return values
-    values = dict(values)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-      raise ValueError(f'Unknown image augmentation settings {unknown}; '
-                       f'known: {sorted(fields)}.')
-    for key in ('crop_area', 'crop_aspect'):
-      if key in values:
-        values[key] = tuple(float(v) for v in values[key])
-    augment = cls(**values)
-    low, high = augment.crop_area
-    if not 0 < low <= high <= 1:
-      raise ValueError(f'image augmentation crop_area {augment.crop_area}: '
-                       'give 0 < low <= high <= 1 (fractions of the cover).')
-    low, high = augment.crop_aspect
-    if not 0 < low <= high:
-      raise ValueError(f'image augmentation crop_aspect '
-                       f'{augment.crop_aspect}: give 0 < low <= high.')
-    for key in ('brightness', 'contrast', 'saturation'):
-      if not 0 <= getattr(augment, key) < 1:
-        raise ValueError(f'image augmentation {key}={getattr(augment, key)}'
-                         ': give a strength in [0, 1) (0 turns it off).')
-    if augment.lighting < 0:
-      raise ValueError(f'image augmentation lighting={augment.lighting}: '
-                       'give a standard deviation >= 0 (0 turns it off).')
-    return augment
 
 
 class ManifestError(ValueError):
@@ -288,72 +217,9 @@ def image_sizes(manifest) -> Tuple[int, int]:
   return crop, stored
 
 
-def centre_crop(image: tf.Tensor, size: int) -> tf.Tensor:
-  """The evaluation crop: the centre size x size of an [S, S, 3] image.
-
-  Offsets (S - size) // 2, as features.image.centre_crop (tagging).
-  """
-  stored = int(image.shape[0])
-  offset = (stored - size) // 2
-  return image[offset:offset + size, offset:offset + size]
-
-
-def _grey(image: tf.Tensor) -> tf.Tensor:
-  """[H, W, 1] luma of an [H, W, 3] image."""
-  return tf.reduce_sum(image * tf.constant(LUMA_WEIGHTS, tf.float32), -1,
-                       keepdims=True)
-
-
-def _jitter_factor(strength: float, seed: tf.Tensor) -> tf.Tensor:
-  return tf.random.stateless_uniform([], seed, 1.0 - strength,
-                                     1.0 + strength)
-
-
-def augment_image(image: tf.Tensor, seed: tf.Tensor, size: int,
-                  augment: ImageAugment) -> tf.Tensor:
-  """A training view of a stored cover (ImageAugment), float32 [C, C, 3].
-
-  Args:
-    image: float32 [S, S, 3] on [0, 1], the stored cover.
-    seed: int64 [2], the stateless seed of this example.
-    size: C, the side of the output.
-    augment: the settings.
-
-  Returns:
-    float32 [size, size, 3] on [0, 1].
-  """
-  seeds = tf.random.experimental.stateless_split(seed, 7)
-  begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-      tf.shape(image), tf.constant([[[0.0, 0.0, 1.0, 1.0]]], tf.float32),
-      seed=seeds[0], min_object_covered=0.0,
-      aspect_ratio_range=augment.crop_aspect, area_range=augment.crop_area,
-      max_attempts=10, use_image_if_no_bounding_boxes=True)
-  image = tf.slice(image, begin, crop_size)
-  image = tf.image.resize(image, (size, size), method='bilinear',
-                          antialias=True)
-  image = tf.ensure_shape(image, (size, size, 3))
-  if augment.brightness:
-    image = image * _jitter_factor(augment.brightness, seeds[1])
-  if augment.contrast:
-    alpha = _jitter_factor(augment.contrast, seeds[2])
-    image = image * alpha + tf.reduce_mean(_grey(image)) * (1.0 - alpha)
-  if augment.saturation:
-    alpha = _jitter_factor(augment.saturation, seeds[3])
-    image = image * alpha + _grey(image) * (1.0 - alpha)
-  if augment.lighting:
-    alpha = tf.random.stateless_normal([3], seeds[4],
-                                       stddev=augment.lighting)
-    eigvec = tf.constant(image_features.IMAGENET_PCA_EIGVEC, tf.float32)
-    eigval = tf.constant(image_features.IMAGENET_PCA_EIGVAL, tf.float32)
-    image = image + tf.linalg.matvec(eigvec, alpha * eigval)
-  if augment.flip:
-    image = tf.image.stateless_random_flip_left_right(image, seeds[5])
-  return tf.clip_by_value(image, 0.0, 1.0)
-
-
 def _make_decoder(manifest, stats_dir, modality: str, specs, *, parse,
                   augment: bool, seed: int,
-                  image_augment: Optional[ImageAugment] = None):
+                  image_augment: Optional[augment_lib.ImageAugment] = None):
   """(index, record) -> output dict of one example.
 
   `parse` turns a record into tfrecord.parse_example's dict (key -> tensor
@@ -365,7 +231,7 @@ def _make_decoder(manifest, stats_dir, modality: str, specs, *, parse,
   elif modality == 'image':
     image_mean, image_std = normalisation.image_normalisation(manifest)
     crop_size, _ = image_sizes(manifest)
-    image_augment = ImageAugment.from_mapping(image_augment)
+    image_augment = augment_lib.ImageAugment.from_mapping(image_augment)
   else:
     vocab_size = manifest.get('vocab_size')
     if not vocab_size:
@@ -386,11 +252,11 @@ def _make_decoder(manifest, stats_dir, modality: str, specs, *, parse,
     elif modality == 'image':
       image = tf.cast(parsed['image'], tf.float32) / 255.0
       if augment:
-        image = augment_image(
+        image = augment_lib.augment_image(
             image, tf.stack([tf.cast(seed, tf.int64), index]), crop_size,
             image_augment)
       else:
-        image = centre_crop(image, crop_size)
+        image = augment_lib.centre_crop(image, crop_size)
       out['image'] = (image - image_mean) / image_std
     else:
       indices = tf.expand_dims(parsed['tfidf_indices'], -1)
@@ -444,8 +310,8 @@ def make_dataset(shard_dir,
     drop_remainder: drop a final batch smaller than B.
     pad_final_batch: pad the final batch to B (padding has mask 0), so every
       batch has the static shape B; overrides drop_remainder.
-    image_augment: ImageAugment fields (config.data.image_augment) for the
-      training augmentation of images; None is ImageAugment().
+    image_augment: augment.ImageAugment fields (config.data.image_augment)
+      for the training augmentation of images; None is ImageAugment().
     process_index: this process; default jax.process_index().
     process_count: processes; default jax.process_count(). Shard files are
       dealt round-robin, so there must be at least process_count of them.

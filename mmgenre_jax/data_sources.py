@@ -167,7 +167,7 @@ class ShardSource:
     self.data = open_data(config)
     self.manifest = self.data.manifest
     self.modality, self.input_key = registry.shard_input(config)
-    # Training augmentation of covers (pipeline.ImageAugment fields).
+    # Training augmentation of covers (augment.ImageAugment fields).
     augment = config.data.get('image_augment')
     self.image_augment = None if augment is None else dict(augment)
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from input_pipeline import augment as augment_lib
 from input_pipeline import layout
 from input_pipeline import msdi
 from input_pipeline import mumu
@@ -236,8 +237,8 @@ def test_training_view_without_distortions_is_the_resized_cover(shards):
 
 def _augment(image, seed, **settings):
   tf = pipeline.tf
-  augment = pipeline.ImageAugment.from_mapping({**NO_AUGMENT, **settings})
-  return pipeline.augment_image(
+  augment = augment_lib.ImageAugment.from_mapping({**NO_AUGMENT, **settings})
+  return augment_lib.augment_image(
       tf.constant(image, tf.float32), tf.constant([seed, 7], tf.int64),
       image.shape[0], augment).numpy()
 
@@ -265,7 +266,7 @@ def test_random_resized_crops_and_photometric_distortions():
       _augment(grey, 2, saturation=0.4, contrast=0.4), grey, atol=1e-6)
   # Saturation 0.4 on a colour image changes its colours, not its luma.
   colour = _augment(image, 3, saturation=0.4)
-  luma = np.asarray(pipeline.LUMA_WEIGHTS)
+  luma = np.asarray(augment_lib.LUMA_WEIGHTS)
   assert not np.allclose(colour, image)
   np.testing.assert_allclose(colour @ luma, image @ luma, atol=1e-5)
   # PCA lighting noise adds one RGB offset to every pixel.
@@ -281,13 +282,13 @@ def test_random_resized_crops_and_photometric_distortions():
 
 
 def test_image_augment_settings_are_checked():
-  assert pipeline.ImageAugment.from_mapping(None) == pipeline.ImageAugment()
+  assert augment_lib.ImageAugment.from_mapping(None) == augment_lib.ImageAugment()
   with pytest.raises(ValueError, match='hue'):
-    pipeline.ImageAugment.from_mapping({'hue': 0.1})
+    augment_lib.ImageAugment.from_mapping({'hue': 0.1})
   with pytest.raises(ValueError, match='crop_area'):
-    pipeline.ImageAugment.from_mapping({'crop_area': (0.0, 1.0)})
+    augment_lib.ImageAugment.from_mapping({'crop_area': (0.0, 1.0)})
   with pytest.raises(ValueError, match='brightness'):
-    pipeline.ImageAugment.from_mapping({'brightness': 1.5})
+    augment_lib.ImageAugment.from_mapping({'brightness': 1.5})
 
 
 def test_evaluation_and_tagging_take_the_same_centre_crop(shards, corpus):

@@ -183,7 +183,7 @@ def test_without_windows_falls_back_to_single_patches(full_run, tmp_path,
   config = conftest.tiny_train_config(no_windows)
   with caplog.at_level('WARNING'):
     report = evaluate.evaluate(config, workdir, checkpoint='best')
-  assert 'no audio_windows test shards' in caplog.text
+  assert 'no audio_windows test records' in caplog.text
   assert report['num_items'] == 6  # still one row per album
   hand, _ = _hand_album_average(no_windows, workdir, 'audio')
   from mmgenre_jax import metrics  # pylint: disable=g-import-not-at-top

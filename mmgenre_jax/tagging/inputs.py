@@ -31,6 +31,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from input_pipeline import features
 from input_pipeline import layout
 from input_pipeline import normalisation
 from input_pipeline import streaming
@@ -85,6 +86,11 @@ def audio_warnings(info: audio_info.AudioInfo) -> List[str]:
                  f'{audio_features.SAMPLE_RATE} Hz')
   return found
 
+
+# What a bad input raises (features.FeatureError and TaggingError are
+# ValueErrors); anything else is a bug and stops a catalog run.
+INPUT_ERRORS = (features.FeatureError, stages_lib.TaggingError, ValueError,
+                OSError)
 
 @dataclasses.dataclass
 class InputReport:

@@ -12,7 +12,7 @@ only a few shapes are compiled per stage.
 import dataclasses
 import functools
 import json
-from typing import Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ import numpy as np
 from mmgenre_jax import targets
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import registry
+from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging import stages as stages_lib
 
 # Largest batch of audio windows per apply. Batches are padded to one of
@@ -156,3 +157,37 @@ def apply_batches(runner: Runner, batches: Iterable[Tuple[int, np.ndarray]],
   return [None if total is None else
           Value(*[(s / n).astype(np.float32) for s in total])
           for total, n in zip(sums, rows)]
+
+
+def album_audio_values(stage: stages_lib.Stage, data: inputs_lib.FeatureData,
+                  runner: Runner,
+                  albums: Sequence[Tuple[Sequence[str],
+                                         inputs_lib.InputReport]]
+                  ) -> List[Any]:
+  """An audio network's Values of albums, their windows batched together.
+
+  Args:
+    stage, data, runner: the audio stage, its FeatureData and Runner.
+    albums: (track paths, the InputReport their AudioInfo goes to) each.
+
+  Returns:
+    Per album, the mean over its tracks of the mean over each track's
+    windows, or the input error reading it raised (its other windows are
+    dropped; the other albums go on).
+  """
+  starts = np.cumsum([0] + [len(paths) for paths, _ in albums])
+  failed: Dict[int, Exception] = {}
+
+  def chunks():
+    for a, (paths, report) in enumerate(albums):
+      try:
+        for track, windows in inputs_lib.audio_windows(stage, data, paths,
+                                                       report):
+          yield int(starts[a]) + track, windows
+      except inputs_lib.INPUT_ERRORS as e:
+        failed[a] = e
+
+  tracks = apply_batches(runner, chunks(), int(starts[-1]))
+  return [failed[a] if a in failed else
+          mean_value(tracks[starts[a]:starts[a + 1]])
+          for a in range(len(albums))]

@@ -55,7 +55,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import jax
 import numpy as np
 
-from input_pipeline import features
 from mmgenre_jax import hierarchy
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import bundle as bundle_lib
@@ -74,9 +73,8 @@ Stage = stages_lib.Stage
 load_stage = stages_lib.load_stage
 INPUT_MODALITIES = stages_lib.INPUT_MODALITIES
 Node = graph_lib.Node
-# What a bad input raises (features.FeatureError and TaggingError are
-# ValueErrors); anything else is a bug and stops a catalog run.
-INPUT_ERRORS = (features.FeatureError, TaggingError, ValueError, OSError)
+# What a bad input raises (inputs.py); anything else is a bug.
+INPUT_ERRORS = inputs_lib.INPUT_ERRORS
 # predict(level=...): every label, or the taxonomy's top-level genres only.
 LEVELS = ('all', 'top')
 
@@ -96,40 +94,6 @@ def _one(result):
   if isinstance(result, Exception):
     raise result
   return result
-
-
-def _audio_values(stage: Stage, data: inputs_lib.FeatureData,
-                  runner: runners.Runner,
-                  albums: Sequence[Tuple[Sequence[str],
-                                         inputs_lib.InputReport]]
-                  ) -> List[Any]:
-  """An audio network's Values of albums, their windows batched together.
-
-  Args:
-    stage, data, runner: the audio stage, its FeatureData and Runner.
-    albums: (track paths, the InputReport their AudioInfo goes to) each.
-
-  Returns:
-    Per album, the mean over its tracks of the mean over each track's
-    windows, or the input error reading it raised (its other windows are
-    dropped; the other albums go on).
-  """
-  starts = np.cumsum([0] + [len(paths) for paths, _ in albums])
-  failed: Dict[int, Exception] = {}
-
-  def chunks():
-    for a, (paths, report) in enumerate(albums):
-      try:
-        for track, windows in inputs_lib.audio_windows(stage, data, paths,
-                                                       report):
-          yield int(starts[a]) + track, windows
-      except INPUT_ERRORS as e:
-        failed[a] = e
-
-  tracks = runners.apply_batches(runner, chunks(), int(starts[-1]))
-  return [failed[a] if a in failed else
-          runners.mean_value(tracks[starts[a]:starts[a + 1]])
-          for a in range(len(albums))]
 
 
 class Tagger:
@@ -272,7 +236,7 @@ class Tagger:
     data = self.feature_data(stage.name)
     runner = self.runner(stage.name)
     if stage.kind == 'audio':
-      return _one(_audio_values(stage, data, runner,
+      return _one(runners.album_audio_values(stage, data, runner,
                                 [(raw['audio'], report)])[0])
     if stage.kind == 'text':
       x = inputs_lib.text_input(data, raw['text'], report)
@@ -393,7 +357,7 @@ class Tagger:
       if not users:
         continue
       stage = self.stages[name]
-      values = _audio_values(stage, self.feature_data(name),
+      values = runners.album_audio_values(stage, self.feature_data(name),
                              self.runner(name),
                              [(p.raw['audio'], p.report) for p in users])
       for p, value in zip(users, values):
