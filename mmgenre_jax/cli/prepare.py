@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f'Records per shard (default '
                       f'{prepare.DEFAULT_SHARD_SIZE}).')
   parser.add_argument('--enrichment', default=None,
-                      help='mumu: entity dictionary (entity<TAB>categories) '
+                      help='mumu, catalog: entity dictionary (entity<TAB>categories) '
                       'to enrich review texts with (SPEC §2).')
   parser.add_argument('--workers', type=int, default=None,
                       help='Worker processes (default: all CPU cores; '
