@@ -82,8 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f'Records per shard (default '
                       f'{prepare.DEFAULT_SHARD_SIZE}).')
   parser.add_argument('--enrichment', default=None,
-                      help='mumu, catalog: entity dictionary (entity<TAB>categories) '
-                      'to enrich review texts with (SPEC §2).')
+                      help='mumu, catalog: entity dictionary '
+                      '(entity<TAB>categories) to enrich review texts with '
+                      '(SPEC §2).')
   parser.add_argument('--workers', type=int, default=None,
                       help='Worker processes (default: all CPU cores; '
                       'unused with --beam_pipeline_options).')
