@@ -20,7 +20,7 @@ format) expands every label to its ancestors, as for MuMu.
 
   rows = catalog.read_rows('my/catalog.csv')          # tagging: strict
   found = catalog.load_catalog('my/catalog.csv', on_bad_row=report)
-  found.dataset.albums['a1'].labels, found.media['a1'].tracks
+  found.dataset.albums['a1'].labels, found.track_paths['a1/1']
 
 `mmgenre prepare --dataset catalog --manifest FILE` reads it through
 prepare_corpus.load_catalog_corpus; `mmgenre predict/embed --manifest FILE`
