@@ -18,7 +18,7 @@ Paths are relative to the CSV's folder (absolute ones are kept). An
 optional `taxonomy.tsv` beside it (`label<TAB>parent`, the MuMu taxonomy's
 format) expands every label to its ancestors, as for MuMu.
 
-  rows = catalog.read_rows('my/catalog.csv')          # tagging: strict
+  rows, columns, read = catalog.read_rows('my/catalog.csv')  # strict
   found = catalog.load_catalog('my/catalog.csv', on_bad_row=report)
   found.dataset.albums['a1'].labels, found.track_paths['a1/1']
 
