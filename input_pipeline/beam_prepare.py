@@ -3,14 +3,16 @@
 The driver (prepare.py) reads the corpus, checks the failure budget on the
 release files and writes the splits, as without Beam. This pipeline makes
 every record from the corpus's Items, with the same pure functions and
-MediaSteps as the process pool (prepare_shards), and writes the shards:
+MediaSteps as the process pool (prepare_shards), and writes the shards. Its
+inputs are files (stage_jobs writes them in OUT, ReadJobs reads them), not
+Creates: the job graph goes to every worker and stays small.
 
-  media Jobs (modality, split, index, Item with a file)
+  media Jobs (modality, split, index, Item with a file), OUT/MEDIA_JOBS
     | ItemFeatures: decode, CQT patch and windows, cover (MediaStep.fn)
         main:          ((kind, split), (index, [record, ...]))  an item's group
         SKIPPED:       Skip                  the dead letter: an input failed
         TRAIN_PATCHES: | CombineGlobally(PatchStatsFn) -> audio_stats.npz
-  text Jobs (split, index, Item and its reviews)
+  text Jobs (split, index, Item and its reviews), OUT/TEXT_JOBS
     | AlbumText -> (Job, text); SKIPPED: an empty text
     train texts | ToList | fit_vectorizer -> text_vectorizer.json, Fit
     | TextRecords (Fit as a side input) -> groups; SKIPPED: no vectorizer
@@ -71,6 +73,14 @@ tf = startup.import_tensorflow()
 
 # What the pipeline hands back to the driver, in OUT while prepare runs.
 REPORT_JSON = '.beam_prepare_report.json'
+# What the driver hands the pipeline, in OUT while prepare runs: the Jobs
+# as JSON lines, read by the workers (ReadJobs). In files, not in the job
+# graph: a runner ships the graph to every worker, and Dataflow refuses one
+# over 10 MB (MuMu's 147k tracks and its 31k albums' reviews are hundreds of
+# MB). Named as temporary files, so a killed run's are removed by the next
+# run of either executor (prepare._remove_stale_temps).
+MEDIA_JOBS = '.beam_prepare_media_jobs.jsonl' + fileio.TMP_SUFFIX
+TEXT_JOBS = '.beam_prepare_text_jobs.jsonl' + fileio.TMP_SUFFIX
 # Tagged outputs: the dead letter (inputs skipped) and the training patches.
 SKIPPED = 'skipped'
 TRAIN_PATCHES = 'train_patches'
@@ -96,6 +106,18 @@ class Job:
   index: int
   item: prepare_corpus.Item
   reviews: Tuple[str, ...] = ()
+
+  def to_json(self) -> str:
+    """The Job as one line of JSON (no newline in it)."""
+    return json.dumps(dataclasses.asdict(self), ensure_ascii=True)
+
+  @classmethod
+  def from_json(cls, line: str) -> 'Job':
+    """The Job of a to_json line."""
+    fields = json.loads(line)
+    return cls(fields['modality'], fields['split'], fields['index'],
+               prepare_corpus.Item(**fields['item']),
+               tuple(fields['reviews']))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,6 +426,48 @@ def text_jobs(corpus: prepare_corpus.Corpus) -> List[Job]:
           for index, item in enumerate(items)]
 
 
+def write_jobs(jobs: Iterable[Job], path) -> str:
+  """Writes Jobs to `path`, one to_json line each (atomically); the path."""
+  with fileio.atomic_open(path) as f:
+    for job in jobs:
+      f.write(job.to_json().encode('ascii') + b'\n')
+  return str(path)
+
+
+def stage_jobs(corpus: prepare_corpus.Corpus, out: pathlib.Path,
+               modalities: Iterable[str], *, text: bool) -> List[pathlib.Path]:
+  """Writes the Jobs the pipeline reads (build); the files written.
+
+  Args:
+    corpus: the corpus read by the driver.
+    out: the output directory.
+    modalities: the media modalities with records to make.
+    text: whether the text modality has records to make.
+  """
+  staged = [out / MEDIA_JOBS]
+  write_jobs(media_jobs(corpus, modalities), staged[0])
+  if text:
+    staged.append(out / TEXT_JOBS)
+    write_jobs(text_jobs(corpus), staged[1])
+  return staged
+
+
+class ReadJobs(beam.PTransform):
+  """A write_jobs file -> its Jobs, spread over the workers."""
+
+  def __init__(self, path: str):
+    super().__init__()
+    self._path = path
+
+  def expand(self, pbegin):
+    return (pbegin
+            | 'Read' >> beam.io.ReadFromText(self._path)
+            | 'Parse' >> beam.Map(Job.from_json)
+            # A small file is read as one bundle, by one worker: its Jobs
+            # are redistributed so every worker computes features.
+            | 'Spread' >> beam.Reshuffle())
+
+
 def _save_stats(stats: prepare_shards.RunningStats, out) -> int:
   """Saves audio_stats.npz when a training patch went in; the count."""
   if stats.count:
@@ -414,7 +478,7 @@ def _save_stats(stats: prepare_shards.RunningStats, out) -> int:
 def _text_branch(p, corpus, out, text_specs, enrichment):
   """(text groups, dead letters, Fit summary, text keys) of the pipeline."""
   texts, empty = (
-      p | 'TextJobs' >> beam.Create(text_jobs(corpus))
+      p | 'TextJobs' >> ReadJobs(str(out / TEXT_JOBS))
       | 'AlbumText' >> beam.ParDo(AlbumText(enrichment)).with_outputs(
           SKIPPED, main='texts'))
   fit = (texts
@@ -456,6 +520,9 @@ def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: pathlib.Path,
           enrichment=None) -> None:
   """Adds the preparation of the corpus's records to pipeline p.
 
+  The pipeline reads the Jobs from OUT/MEDIA_JOBS and OUT/TEXT_JOBS, which
+  `stage_jobs` writes before it runs.
+
   Args:
     p: the pipeline.
     corpus: the corpus read by the driver.
@@ -466,7 +533,7 @@ def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: pathlib.Path,
     text_specs: the text record specs; None when the corpus has no text.
     enrichment: the entity dictionary of the review texts, or None.
   """
-  media = (p | 'MediaJobs' >> beam.Create(media_jobs(corpus, steps))
+  media = (p | 'MediaJobs' >> ReadJobs(str(out / MEDIA_JOBS))
            | 'ItemFeatures' >> beam.ParDo(ItemFeatures(steps)).with_outputs(
                SKIPPED, TRAIN_PATCHES, main='groups'))
   groups, dead, keys = [media.groups], [media[SKIPPED]], [
@@ -534,10 +601,15 @@ def run(corpus: prepare_corpus.Corpus, out: pathlib.Path,
     # Every worker logs each channel it opens at INFO; prepare reports
     # through its summary and skipped.tsv instead.
     harness.default_sdk_harness_log_level = 'WARNING'
-  with beam.Pipeline(options=options) as p:
-    build(p, corpus, out, steps, patch_shape=patch_shape,
-          shard_size=shard_size, text_specs=text_specs,
-          enrichment=enrichment)
+  staged = stage_jobs(corpus, out, steps, text=text_specs is not None)
+  try:
+    with beam.Pipeline(options=options) as p:
+      build(p, corpus, out, steps, patch_shape=patch_shape,
+            shard_size=shard_size, text_specs=text_specs,
+            enrichment=enrichment)
+  finally:
+    for path in staged:
+      path.unlink(missing_ok=True)
   report = json.loads(report_path.read_text())
   report_path.unlink()
   return beam_report.collect(report, corpus, out, steps, skips)

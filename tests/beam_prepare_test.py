@@ -14,6 +14,7 @@ import csv
 import json
 import pathlib
 
+import apache_beam as beam
 import numpy as np
 import pytest
 
@@ -22,6 +23,7 @@ from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline import mumu
 from input_pipeline import prepare
+from input_pipeline import prepare_corpus
 from input_pipeline import splits as splits_lib
 from input_pipeline import synthetic
 from input_pipeline import tfrecord
@@ -128,6 +130,35 @@ def test_beam_writes_the_pool_shards(synthetic_run, tmp_path, options):
              if album_of.get(d['item_id'], d['item_id']) in in_splits}
   assert planted and planted <= skipped
   assert sum(manifest['skipped'].values()) == len(skipped)
+
+
+def test_jobs_travel_in_files_not_in_the_job_graph(synthetic_run, tmp_path):
+  # A runner ships the graph to every worker (Dataflow: at most 10 MB), so
+  # the items' paths and review texts are read from OUT by the workers.
+  corpus_dir, _ = synthetic_run
+  corpus = prepare_corpus.load_mumu_corpus(corpus_dir,
+                                           skips=prepare_corpus.SkipLog())
+  specs = prepare._record_specs('mumu', corpus, 32, windows=True)
+  steps = prepare.media_steps(corpus, specs, seed=0, windows=True,
+                              image_size=32)
+  staged = beam_prepare.stage_jobs(corpus, tmp_path, steps, text=True)
+  assert [p.name for p in staged] == [beam_prepare.MEDIA_JOBS,
+                                      beam_prepare.TEXT_JOBS]
+  read = [[beam_prepare.Job.from_json(line)
+           for line in path.read_text('ascii').splitlines()]
+          for path in staged]
+  assert read == [beam_prepare.media_jobs(corpus, steps),
+                  beam_prepare.text_jobs(corpus)]
+  reviews = [review for job in read[1] for review in job.reviews]
+  assert reviews and any(not r.isascii() or '\n' in r for r in reviews)
+  p = beam.Pipeline()
+  beam_prepare.build(p, corpus, tmp_path, steps,
+                     patch_shape=prepare.PATCH_SHAPE, shard_size=3,
+                     text_specs=specs['text'])
+  graph = p.to_runner_api().SerializeToString()
+  for job in read[0][:3] + read[1][:3]:
+    assert job.item.item_id.encode() not in graph
+  assert max(reviews, key=len).encode('utf-8')[:40] not in graph
 
 
 def test_beam_writes_the_pool_shards_of_every_defect(tmp_path):
