@@ -105,12 +105,29 @@ def test_mumu_datasets_hold_the_records_of_the_shards(data_dir,
             (mumu_shards / name).read_bytes()), name
 
 
-def test_mumu_built_from_prepared_shards(mumu_shards, tmp_path):
-  download_config = tfds.download.DownloadConfig(manual_dir=mumu_shards)
-  tfds.builder('mumu/text', data_dir=tmp_path).download_and_prepare(
-      download_config=download_config)
-  _assert_same_examples('mumu/text', tmp_path, mumu_shards)
-  assert not (tmp_path / 'downloads' / prepared.PREPARE_CACHE_DIR).exists()
+@pytest.mark.parametrize('beam', [None, 'runner=DirectRunner,'
+                                  'direct_num_workers=2,'
+                                  'direct_running_mode=multi_threading'],
+                         ids=['generator', 'beam'])
+def test_mumu_built_from_prepared_shards(synthetic_corpus, tmp_path, beam):
+  # Shards of 2 records (a setting the builder does not look at), so the
+  # train split is several shards: with Beam, each is a task of its own.
+  shards = tmp_path / 'shards'
+  prepare.prepare('mumu', synthetic_corpus, shards, workers=1,
+                  shard_size=2, progress=False)
+  entry = pipeline.load_manifest(shards)['modalities']['text']
+  assert len(entry['shards']['train']) > 2
+  download_config = tfds.download.DownloadConfig(manual_dir=shards)
+  builder = tfds.builder('mumu/text', data_dir=tmp_path / 'tfds',
+                         beam_pipeline_options=beam)
+  builder.download_and_prepare(download_config=download_config)
+  _assert_same_examples('mumu/text', tmp_path / 'tfds', shards)
+  assert not (tmp_path / 'tfds' / 'downloads' /
+              prepared.PREPARE_CACHE_DIR).exists()
+  # With Beam, TFDS wrote the examples with Beam too (its counter of the
+  # records read), in the shards' order all the same.
+  examples = sum(info.num_examples for info in builder.info.splits.values())
+  assert builder.beam_examples == (None if beam is None else examples)
 
 
 def test_msdi_built_with_beam(synthetic_corpus, tmp_path, capsys):

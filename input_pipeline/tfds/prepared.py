@@ -29,6 +29,10 @@ The examples come from the same code as the shards: prepare runs the
 per-item feature functions of prepare_workers / prepare_shards in its
 process pool, or, with the builder's beam_pipeline_options, the Beam
 pipeline of input_pipeline/beam_prepare.py, which writes the same shards.
+With beam_pipeline_options TFDS also writes the dataset with Beam on that
+runner: step 2 is then a PTransform (beam_examples: one shard a task,
+the same keys), so both the preparation and the writing run on the
+workers; the examples and their order are the same either way.
 """
 
 import dataclasses
@@ -55,6 +59,8 @@ from input_pipeline.features import image as image_lib
 # Under the download dir: the prepared shards that every config of the same
 # corpus and settings is built from.
 PREPARE_CACHE_DIR = 'mmgenre_prepare'
+# The Beam counter of the examples beam_examples read (builder.beam_examples).
+BEAM_COUNTER = ('mmgenre_tfds', 'examples')
 # What each key of a record is (the dataset's feature docs).
 FEATURE_DOCS = {
     'track_id': 'Million Song Dataset track id.',
@@ -211,14 +217,42 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
         corpus (prepare's --workers; default os.cpu_count()).
       beam_pipeline_options: prepare's --beam_pipeline_options: compute the
         features of a corpus with the Beam pipeline of
-        input_pipeline/beam_prepare.py on that runner instead of the pool.
+        input_pipeline/beam_prepare.py on that runner instead of the pool,
+        and write the TFDS files with Beam on it too (beam_examples).
         Neither this nor `workers` changes the examples.
       **kwargs: tfds.core.GeneratorBasedBuilder's (data_dir, config, ...).
     """
     self._executor = {'workers': workers}
+    self._beam_pipeline_options = beam_pipeline_options
     if beam_pipeline_options is not None:
       self._executor['beam_pipeline_options'] = beam_pipeline_options
+    # Examples the last Beam build read from the shards (None: no Beam).
+    self.beam_examples: Optional[int] = None
     super().__init__(**kwargs)
+
+  def download_and_prepare(self, *, download_config=None, **kwargs):
+    """As TFDS's. With beam_pipeline_options, TFDS writes the dataset with
+    Beam on those options, unless download_config names its own
+    beam_options or beam_runner."""
+    if self._beam_pipeline_options is not None:
+      download_config = download_config or tfds.download.DownloadConfig()
+      if (download_config.beam_options is None and
+          download_config.beam_runner is None):
+        # pylint: disable-next=g-import-not-at-top
+        from input_pipeline import beam_options  # Beam only for its builds.
+        download_config = dataclasses.replace(
+            download_config, beam_options=beam_options.pipeline_options(
+                self._beam_pipeline_options))
+    return super().download_and_prepare(download_config=download_config,
+                                        **kwargs)
+
+  def _process_pipeline_result(self, pipeline_result) -> None:
+    """Keeps the examples the Beam build read (BEAM_COUNTER)."""
+    beam = tfds.core.lazy_imports.apache_beam
+    counters = pipeline_result.metrics().query(
+        beam.metrics.MetricsFilter().with_name(BEAM_COUNTER[1]))['counters']
+    self.beam_examples = sum(c.committed or 0 for c in counters
+                             if c.key.metric.namespace == BEAM_COUNTER[0])
 
   def _info(self) -> tfds.core.DatasetInfo:
     specs = record_specs(self.DATASET, self.builder_config)
@@ -246,10 +280,12 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
         target = self.data_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         source.copy(target, overwrite=True)
+    examples = (self._generate_examples if self._beam_pipeline_options is None
+                else beam_examples)
     generators = {}
     for split, shards in entry['shards'].items():
       if sum(shard['records'] for shard in shards):
-        generators[split] = self._generate_examples(shard_dir, entry, split)
+        generators[split] = examples(shard_dir, entry, split)
       else:
         # TFDS cannot write a split without examples.
         logging.warning('%s: %s has no %s records in split %s; the dataset '
@@ -326,6 +362,40 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
           f'{entry["features"]}, not those of this version of the builder; '
           'prepare the shards again.')
     return entry
+
+
+def beam_examples(shard_dir, entry: Mapping[str, Any], split: str):
+  """PreparedBuilder._generate_examples as a Beam PTransform.
+
+  Each shard is one task (on any worker): its records are decoded and keyed
+  by their index in the split, as _generate_examples keys them, so TFDS
+  writes the same examples in the same order (disable_shuffling sorts by
+  key).
+  """
+  beam = tfds.core.lazy_imports.apache_beam
+  shards = entry['shards'][split]
+  offsets = np.cumsum([0] + [shard['records'] for shard in shards[:-1]])
+  tasks = [(int(offset), os.fspath(path)) for offset, path in zip(
+      offsets, pipeline.shard_files(shard_dir, shards))]
+  return (beam.Create(tasks)
+          | beam.Reshuffle()  # One shard a task, spread over the workers.
+          | beam.FlatMap(_shard_examples, features=entry['features']))
+
+
+def _shard_examples(task: Tuple[int, str], features: Mapping[str, Any]):
+  """(index in the split, record) of every record of one shard.
+
+  Args:
+    task: (index in the split of the shard's first record, shard path).
+    features: the manifest's record features (tfrecord.specs_to_json).
+  """
+  beam = tfds.core.lazy_imports.apache_beam
+  counter = beam.metrics.Metrics.counter(*BEAM_COUNTER)
+  specs = tfrecord.specs_from_json(features)
+  offset, path = task
+  for index, record in enumerate(tfrecord.iter_records([path]), offset):
+    counter.inc()
+    yield index, tfrecord.decode_example(record, specs)
 
 
 def _digest(data_dir: pathlib.Path, settings: Mapping[str, int]) -> str:

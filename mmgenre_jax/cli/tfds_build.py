@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Compute the features of a corpus with the Beam '
                       'pipeline of `mmgenre prepare --beam_pipeline_options` '
                       '(e.g. runner=DirectRunner,direct_num_workers=2) '
-                      'instead of the process pool.')
+                      'instead of the process pool, and write the TFDS '
+                      'files with Beam on the same runner.')
 
 
 def _expanded(names: List[str]) -> List[str]:
