@@ -5,7 +5,9 @@ r"""Catalog tagging throughput: `mmgenre predict` vs the same on Apache Beam.
 
 Tags one folder of audio files end to end, each run a fresh `mmgenre
 predict` process writing a fresh --out:
-  single          today's command (predict.run, one item at a time);
+  single          the command on one machine (predict.run): one item at a
+                  time (--batch-items 1, what it did before batching), and
+                  its default, catalog.BATCH_ITEMS items a batch;
   DirectRunner    --beam_pipeline_options runner=DirectRunner,
                   direct_running_mode=multi_processing, direct_num_workers
                   1 and 2 (each worker process loads the model once and
@@ -48,17 +50,19 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'tests'))
 
-# (runner, mode, workers, --beam_pipeline_options or None).
+BEAM = '--beam_pipeline_options'
+# (runner, mode, workers, the flags of `mmgenre predict` that make it).
 CONFIGS = (
-    ('single', 'predict.run', 1, None),
+    ('single', 'one_at_a_time', 1, ('--batch-items', '1')),
+    ('single', 'batched', 1, ()),
     ('DirectRunner', 'in_memory', 1,
-     'runner=DirectRunner,direct_running_mode=in_memory'),
+     (BEAM, 'runner=DirectRunner,direct_running_mode=in_memory')),
     ('DirectRunner', 'multi_processing', 1,
-     'runner=DirectRunner,direct_num_workers=1,'
-     'direct_running_mode=multi_processing'),
+     (BEAM, 'runner=DirectRunner,direct_num_workers=1,'
+      'direct_running_mode=multi_processing')),
     ('DirectRunner', 'multi_processing', 2,
-     'runner=DirectRunner,direct_num_workers=2,'
-     'direct_running_mode=multi_processing'),
+     (BEAM, 'runner=DirectRunner,direct_num_workers=2,'
+      'direct_running_mode=multi_processing')),
 )
 
 
@@ -133,7 +137,7 @@ def _children_cpu_s() -> float:
   return usage.ru_utime + usage.ru_stime
 
 
-def tag(workdir, audio, out: pathlib.Path, options) -> tuple:
+def tag(workdir, audio, out: pathlib.Path, flags) -> tuple:
   """(wall seconds, CPU seconds, rows) of one `mmgenre predict` process.
 
   The CPU seconds are those of the process and of the worker processes it
@@ -141,15 +145,13 @@ def tag(workdir, audio, out: pathlib.Path, options) -> tuple:
   the wall time.
   """
   argv = ['predict', '--workdir', str(workdir), '--audio', *audio,
-          '--out', str(out), '--no-progress']
-  if options:
-    argv += ['--beam_pipeline_options', options]
+          '--out', str(out), '--no-progress', *flags]
   cpu = _children_cpu_s()
   start = time.perf_counter()
   subprocess.run(_mmgenre(*argv), check=True, stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL, cwd=REPO)
   return (time.perf_counter() - start, _children_cpu_s() - cpu,
-          _rows(out, bool(options)))
+          _rows(out, BEAM in flags))
 
 
 def main(argv=None) -> None:
@@ -171,18 +173,19 @@ def main(argv=None) -> None:
   run = 0
   for r in range(args.rounds):
     order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
-    for *key, options in order:
+    for *key, flags in order:
       key = tuple(key)
       run += 1
-      out = work / 'out' / f'{run}' / ('tags' if options else 'tags.json')
+      out = work / 'out' / f'{run}' / ('tags' if BEAM in flags else
+                                        'tags.json')
       out.parent.mkdir(parents=True)
-      wall, cpu, rows[key] = tag(workdir, [str(folder)], out, options)
+      wall, cpu, rows[key] = tag(workdir, [str(folder)], out, flags)
       walls[key].append(wall)
       cpus[key].append(cpu)
       loads.append(os.getloadavg()[0])
       first = work / 'out' / f'{run}-first' / out.name
       first.parent.mkdir(parents=True)
-      startups[key].append(tag(workdir, tracks[:1], first, options)[0])
+      startups[key].append(tag(workdir, tracks[:1], first, flags)[0])
   expected = rows[CONFIGS[0][:3]]
   for runner, mode, workers, _ in CONFIGS:
     key = (runner, mode, workers)

@@ -14,7 +14,7 @@ import csv
 import json
 import pathlib
 
-import apache_beam as beam
+import apache_beam
 import numpy as np
 import pytest
 
@@ -151,7 +151,7 @@ def test_jobs_travel_in_files_not_in_the_job_graph(synthetic_run, tmp_path):
                   beam_prepare.text_jobs(corpus)]
   reviews = [review for job in read[1] for review in job.reviews]
   assert reviews and any(not r.isascii() or '\n' in r for r in reviews)
-  p = beam.Pipeline()
+  p = apache_beam.Pipeline()
   beam_prepare.build(p, corpus, tmp_path, steps,
                      patch_shape=prepare.PATCH_SHAPE, shard_size=3,
                      text_specs=specs['text'])

@@ -400,9 +400,11 @@ def test_killed_catalog_run_resumes_to_a_valid_output(stage, tmp_path,
   count = 10
   manifest = _catalog(tmp_path, count, seconds=40.0)
   out = tmp_path / f'tags.{fmt}'
+  # Batches of 2 inputs: a batch's rows are written together, so each kill
+  # (once 2 rows are out) lands after one or two batches of the 5.
   argv = [str(a) for a in ('predict', '--workdir', stage, '--manifest',
                            manifest, '--format', fmt, '--out', out,
-                           '--no-progress')]
+                           '--no-progress', '--batch-items', 2)]
   # Killed after 2 rows, then again 2 rows into the resumed run.
   assert _run_and_kill(argv, out, fmt, rows=2)
   assert _run_and_kill(argv, out, fmt, rows=2)

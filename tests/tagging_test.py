@@ -429,6 +429,20 @@ def test_directory_of_mixed_formats_with_a_corrupt_file(workdir, media,
     for got, want in zip(row['warnings'], warnings):
       assert got.startswith(want), (got, want)
     assert row['sources'][0]['size'] == os.path.getsize(files[kind])
+  # The folder was tagged as one batch (catalog.BATCH_ITEMS); one input at
+  # a time, or 4 then 2, gives the same rows, byte for byte.
+  assert 1 < len(rows) <= catalog.BATCH_ITEMS
+  for batch_items in ('1', '4'):
+    again = tmp_path / f'tags_{batch_items}.json'
+    code, _ = _cli('predict', '--workdir', str(workdir), '--audio',
+                   str(media['music']), '--top-k', '2', '--out', str(again),
+                   '--no-progress', '--batch-items', batch_items,
+                   capsys=capsys)
+    assert code == 0 and again.read_bytes() == out.read_bytes(), batch_items
+  with pytest.raises(SystemExit):  # argparse: 1 or more.
+    _cli('predict', '--workdir', str(workdir), '--audio',
+         str(media['music']), '--batch-items', '0', capsys=capsys)
+  assert '--batch-items: 0: give 1 or more' in capsys.readouterr().err
 
 
 def test_collect_items_without_a_parser(media):
@@ -512,6 +526,16 @@ def test_embed_and_neighbours(workdir, media, tmp_path, capsys):
                      ('fusion_fused_am', 2), ('audio_output', 2)):
     assert np.load(out / f'{name}.npy').shape[0] == rows, name
   assert 'A3' in (out / 'errors.tsv').read_text()
+  # One input at a time: the same files (vectors bit for bit).
+  one = tmp_path / 'vectors_1'
+  code, _ = _cli('embed', '--workdir', str(workdir), '--manifest',
+                 str(manifest), '--out', str(one), '--no-progress',
+                 '--batch-items', '1', capsys=capsys)
+  assert code == 0
+  assert sorted(p.name for p in one.iterdir()) == sorted(
+      p.name for p in out.iterdir())
+  for name in ('index.tsv', 'errors.tsv', 'audio.npy', 'fusion.npy'):
+    assert (one / name).read_bytes() == (out / name).read_bytes(), name
   # Audio -> covers in the alignment space.
   code, text = _cli('neighbours', '--workdir', str(workdir), '--audio',
                     media['files']['wav'], '--catalog', str(out), '-k', '2',

@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
   vectors, errors = embed.write_embeddings(
       tagger, items, args.out, info={'workdir': str(args.workdir)},
-      progress=not args.no_progress)
+      progress=not args.no_progress, batch_items=args.batch_items)
   print(f'Wrote {sum(len(v) for v in vectors.values())} vectors of '
         f'{sorted(vectors)} to {args.out} ({len(errors)} inputs failed).')
   return 0

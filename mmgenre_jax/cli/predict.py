@@ -68,7 +68,8 @@ def main(args: argparse.Namespace) -> int:
   else:
     tagged, errors = predict.run(tagger, items, writer, top_k=args.top_k,
                                  level=args.level,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress,
+                                 batch_items=args.batch_items)
   if errors:
     print(f'mmgenre predict: {errors} of {tagged} inputs failed (see '
           'their "error").', file=sys.stderr)

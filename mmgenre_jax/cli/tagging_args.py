@@ -2,7 +2,7 @@
 
   --workdir W  --audio FILE_OR_DIR ...  --cover IMAGE  --reviews TEXT_FILE
   --manifest CSV  --album  --album-id NAME  --no-progress
-  --beam_pipeline_options K=V,...   (predict and embed: run on Apache Beam)
+  --batch-items N  --beam_pipeline_options K=V,...   (predict and embed)
 
 What they mean (tracks, albums, catalog CSVs) is mmgenre_jax.tagging.catalog;
 the Beam runs are mmgenre_jax.tagging.beam_tagging.
@@ -51,8 +51,22 @@ def items_from_args(args: argparse.Namespace) -> List[catalog.Item]:
       album_id=getattr(args, 'album_id', None))
 
 
+def _positive_int(text: str) -> int:
+  value = int(text)
+  if value < 1:
+    raise argparse.ArgumentTypeError(f'{value}: give 1 or more')
+  return value
+
+
 def add_beam_argument(parser: argparse.ArgumentParser) -> None:
-  """Adds --beam_pipeline_options (predict and embed)."""
+  """Adds --batch-items and --beam_pipeline_options (predict and embed)."""
+  parser.add_argument(
+      '--batch-items', type=_positive_int, default=catalog.BATCH_ITEMS,
+      metavar='N',
+      help='Inputs tagged together, their audio windows sharing the '
+      f'networks\' batches (default {catalog.BATCH_ITEMS}; the results are '
+      'the same for any N). A killed run loses at most the batch it was '
+      'on; 1 tags one input at a time.')
   parser.add_argument(
       '--beam_pipeline_options', default=None, metavar='K=V,...',
       help='Run on Apache Beam with these pipeline options, comma-separated '
@@ -96,4 +110,5 @@ def run_on_beam(task: str, args: argparse.Namespace,
                              getattr(args, 'taxonomy', None), head)
   return beam_tagging.run(task, items, args.out, options, model,
                           top_k=getattr(args, 'top_k', 0),
-                          level=getattr(args, 'level', 'all'))
+                          level=getattr(args, 'level', 'all'),
+                          batch_items=args.batch_items)

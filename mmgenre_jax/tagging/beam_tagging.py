@@ -8,9 +8,9 @@ direct_running_mode=multi_processing
 
 The same work as the single-machine commands (predict.py, embed.py), spread
 over Beam workers: each worker loads the model once (DoFn.setup); items are
-batched (beam.BatchElements, BATCH_ITEMS a batch) and a batch's audio goes
-through the networks together (Tagger.predict_many), which gives the same
-numbers as one item at a time. The output is sharded JSON lines,
+batched (beam.BatchElements, catalog.BATCH_ITEMS a batch, as on one machine)
+and a batch's audio goes through the networks together
+(Tagger.predict_many), which gives the same numbers as one item at a time. The output is sharded JSON lines,
 `PREFIX-00000-of-0000N.jsonl`, one row (an object) a line:
   * predict: the rows of predict.predict_items, fields as `mmgenre predict`
     writes them (input, labels, decisions, model, duration_s, warnings,
@@ -63,9 +63,6 @@ from mmgenre_jax.tagging import predict
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 TASKS = ('predict', 'embed')
-# Items a worker tags together: enough short tracks (1-3 windows each) to
-# fill the audio networks' padded batches (runners.APPLY_BATCH = 32 rows).
-BATCH_ITEMS = 16
 SHARD_TEMPLATE = '-SSSSS-of-NNNNN'
 SUFFIX = '.jsonl'
 # PREFIX.beam-staging-<run id>/part-SSSSS-of-NNNNN.jsonl, then COMPLETE.
@@ -220,7 +217,7 @@ def _counter(result, name: str) -> int:
 def run(task: str, items: Sequence[catalog.Item], out: str,
         options: pipeline_options.PipelineOptions, model: Model, *,
         top_k: int = predict.DEFAULT_TOP_K, level: str = 'all',
-        batch_items: int = BATCH_ITEMS, num_shards: int = 0
+        batch_items: int = catalog.BATCH_ITEMS, num_shards: int = 0
         ) -> Tuple[int, int]:
   """Tags (or embeds) the items not yet under `out` on Beam.
 

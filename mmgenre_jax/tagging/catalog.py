@@ -34,7 +34,7 @@ import json
 import os
 import pathlib
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from input_pipeline import catalog as catalog_format
 from input_pipeline import fileio
@@ -49,6 +49,11 @@ LIST_SEPARATOR = '|'
 MISSING = '-'
 # (size, mtime_ns) of one input file; (None, None) when it is missing.
 Stamp = Tuple[Optional[int], Optional[int]]
+# Items tagged together (Tagger.predict_many / embed_many) by `mmgenre
+# predict|embed`, on one machine and on each Beam worker: enough short
+# tracks (1-3 windows each) to fill the networks' padded batches of
+# runners.APPLY_BATCH = 32 windows.
+BATCH_ITEMS = 16
 
 
 @dataclasses.dataclass
@@ -85,6 +90,15 @@ def tagger_inputs(items: Sequence[Item]) -> List[Any]:
     except ValueError as e:
       found.append(e)
   return found
+
+
+def batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
+  """Consecutive runs of `size` items (the last one shorter): what `mmgenre
+  predict|embed` tag together (BATCH_ITEMS)."""
+  if size < 1:
+    raise ValueError(f'batch_items={size}; tag 1 or more items together.')
+  for start in range(0, len(items), size):
+    yield items[start:start + size]
 
 
 def sources(item: Item) -> List[Dict[str, Any]]:

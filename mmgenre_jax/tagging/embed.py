@@ -42,7 +42,8 @@ INDEX_COLUMNS = ('representation', 'row', 'input', 'duration_s', 'warnings')
 
 
 def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
-                progress: bool = True, reports: Optional[Reports] = None
+                progress: bool = True, reports: Optional[Reports] = None,
+                batch_items: int = catalog.BATCH_ITEMS
                 ) -> Tuple[Vectors, List[Tuple[str, str]]]:
   """Every representation of every item; failing items are set aside.
 
@@ -50,25 +51,28 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
     tagger, items: the model and the inputs (catalog.collect_items).
     progress: show a progress bar (on stderr) for two items or more.
     reports: filled with each embedded item's {'duration_s', 'warnings'}.
+    batch_items: items embedded together (Tagger.embed_many; the vectors
+      are Tagger.embed's, whatever the batch).
 
   Returns:
     (vectors by representation name, [(input key, error)]).
   """
   vectors: Vectors = {}
   errors: List[Tuple[str, str]] = []
-  for item in tqdm.tqdm(items, desc='embed', unit='item',
-                        disable=not progress or len(items) < 2):
-    try:
-      result, report = tagger.embed_and_report(
-          audio=item.audio or None, cover=item.cover,
-          reviews=item.read_reviews())
-    except tagger_lib.INPUT_ERRORS as e:
-      errors.append((item.key, str(e)))
-      continue
-    if reports is not None:
-      reports[item.key] = report
-    for name, vector in result.items():
-      vectors.setdefault(name, []).append((item.key, vector))
+  with tqdm.tqdm(total=len(items), desc='embed', unit='item',
+                 disable=not progress or len(items) < 2) as bar:
+    for batch in catalog.batches(items, batch_items):
+      results = tagger.embed_many(catalog.tagger_inputs(batch))
+      for item, result in zip(batch, results):
+        if isinstance(result, Exception):
+          errors.append((item.key, str(result)))
+          continue
+        found, report = result
+        if reports is not None:
+          reports[item.key] = report
+        for name, vector in found.items():
+          vectors.setdefault(name, []).append((item.key, vector))
+      bar.update(len(batch))
   return vectors, errors
 
 
@@ -144,7 +148,8 @@ def write_catalog(out, vectors: Vectors, errors: List[Tuple[str, str]],
 
 def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
                      out, *, info: Optional[Mapping[str, Any]] = None,
-                     progress: bool = True
+                     progress: bool = True,
+                     batch_items: int = catalog.BATCH_ITEMS
                      ) -> Tuple[Vectors, List[Tuple[str, str]]]:
   """Embeds the items and writes the catalog folder `out` (module docstring).
 
@@ -155,13 +160,14 @@ def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
     info: extra fields of embed.json (e.g. the workdir); `items` and
       `representations` are added.
     progress: show a progress bar (on stderr) for two items or more.
+    batch_items: items embedded together (embed_items).
 
   Returns:
     What embed_items returns.
   """
   reports: Reports = {}
   vectors, errors = embed_items(tagger, items, progress=progress,
-                                reports=reports)
+                                reports=reports, batch_items=batch_items)
   write_catalog(out, vectors, errors, {**(info or {}), 'items': len(items)},
                 reports)
   return vectors, errors

@@ -123,6 +123,51 @@ class InputReport:
     return [f'{name}: {w}' if self.files > 1 else w for name, w in found]
 
 
+def given_inputs(audio, cover, reviews: Optional[str], known: Sequence[str]
+                 ) -> Tuple[Dict[str, Any], List[str], InputReport]:
+  """What Tagger.predict was given -> what the model reads.
+
+  Args:
+    audio: a file, a list of them (one album's tracks) or None.
+    cover: an image file or None.
+    reviews: the review text or None.
+    known: the modalities the model has networks for.
+
+  Returns:
+    ({modality: input} of the known ones, notes about the ones ignored, the
+    InputReport that computing them fills).
+
+  Raises:
+    TaggingError: nothing given, or nothing the model reads.
+  """
+  if isinstance(audio, (str, os.PathLike)):
+    audio = [audio]
+  raw = {}
+  if audio:
+    raw['audio'] = [os.fspath(a) for a in audio]
+  if cover is not None:
+    raw['image'] = os.fspath(cover)
+  if reviews is not None:
+    raw['text'] = reviews
+  if not raw:
+    raise stages_lib.TaggingError(
+        'nothing to tag: give audio, a cover or reviews.')
+  report = InputReport(
+      tracks=list(raw.get('audio', [])),
+      files=len(raw.get('audio', [])) + ('image' in raw) + ('text' in raw))
+  if 'text' in raw and len(raw) > 1 and not reviews.strip():
+    # Empty reviews beside audio or a cover: tag with the others, say so.
+    del raw['text']
+    report.other.append((REVIEWS, 'empty text, ignored'))
+  notes = [f'{INPUT_NAMES[m]} ignored: the model has no {m} network'
+           for m in raw if m not in known]
+  raw = {m: v for m, v in raw.items() if m in known}
+  if not raw:
+    raise stages_lib.TaggingError(f'this model reads only {list(known)}; '
+                                  f'{"; ".join(notes)}.')
+  return raw, notes, report
+
+
 @dataclasses.dataclass
 class FeatureData:
   """Feature metadata of one modality stage.

@@ -69,8 +69,14 @@ def _row(item: catalog.Item, result, sources) -> Dict[str, Any]:
 
 def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
         writer: catalog.ResultWriter, *, top_k: int = DEFAULT_TOP_K,
-        level: str = 'all', progress: bool = True) -> Tuple[int, int]:
+        level: str = 'all', progress: bool = True,
+        batch_items: int = catalog.BATCH_ITEMS) -> Tuple[int, int]:
   """Tags the items not yet in the writer's file, a row each, then closes it.
+
+  The items are tagged batch_items at a time (predict_items: their audio
+  windows share the networks' batches), and a batch's rows are written as
+  soon as it is done: a run killed mid-batch loses that batch's work only
+  (a resumed run tags it again).
 
   Args:
     tagger: the model.
@@ -81,6 +87,8 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
     top_k: labels listed per row.
     level: 'all' labels or 'top'-level genres only (Tagger.predict).
     progress: show a progress bar (on stderr) for two items or more.
+    batch_items: items tagged together (1: one at a time; the rows are the
+      same).
 
   Returns:
     (items tagged by this run, how many of them failed).
@@ -91,11 +99,13 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
           f'{len(items)} inputs to tag.', file=sys.stderr)
   errors = 0
   try:
-    for item in tqdm.tqdm(todo, desc='predict', unit='item',
-                          disable=not progress or len(todo) < 2):
-      row = predict_item(tagger, item, top_k, level)
-      errors += row['error'] is not None
-      writer.write(row)
+    with tqdm.tqdm(total=len(todo), desc='predict', unit='item',
+                   disable=not progress or len(todo) < 2) as bar:
+      for batch in catalog.batches(todo, batch_items):
+        for row in predict_items(tagger, batch, top_k, level):
+          errors += row['error'] is not None
+          writer.write(row)
+        bar.update(len(batch))
   finally:
     writer.close()
   return len(todo), errors

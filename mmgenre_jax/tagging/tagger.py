@@ -82,7 +82,7 @@ LEVELS = ('all', 'top')
 @dataclasses.dataclass
 class _Prepared:
   """One input on its way through the graph (Tagger._prepare)."""
-  raw: Dict[str, Any]  # modality -> its input (Tagger._raw)
+  raw: Dict[str, Any]  # modality -> its input (inputs.given_inputs)
   notes: List[str]  # about the inputs ignored
   report: inputs_lib.InputReport  # filled as the inputs are read
   # Node -> its Value, or the error reading its input raised.
@@ -274,37 +274,6 @@ class Tagger:
 
   # ---------------------------------------------------------------- API
 
-  def _raw(self, audio, cover, reviews
-           ) -> Tuple[Dict[str, Any], List[str], inputs_lib.InputReport]:
-    """Given inputs -> ({modality: input}, notes about ignored ones, the
-    InputReport that computing them fills)."""
-    if isinstance(audio, (str, os.PathLike)):
-      audio = [audio]
-    raw = {}
-    if audio:
-      raw['audio'] = [os.fspath(a) for a in audio]
-    if cover is not None:
-      raw['image'] = os.fspath(cover)
-    if reviews is not None:
-      raw['text'] = reviews
-    if not raw:
-      raise TaggingError('nothing to tag: give audio, a cover or reviews.')
-    report = inputs_lib.InputReport(
-        tracks=list(raw.get('audio', [])),
-        files=len(raw.get('audio', [])) + ('image' in raw) + ('text' in raw))
-    if 'text' in raw and len(raw) > 1 and not reviews.strip():
-      # Empty reviews beside audio or a cover: tag with the others, say so.
-      del raw['text']
-      report.other.append((inputs_lib.REVIEWS, 'empty text, ignored'))
-    known = self.modalities()
-    notes = [f'{inputs_lib.INPUT_NAMES[m]} ignored: the model has no {m} '
-             'network' for m in raw if m not in known]
-    raw = {m: v for m, v in raw.items() if m in known}
-    if not raw:
-      raise TaggingError(f'this model reads only {known}; '
-                         f'{"; ".join(notes)}.')
-    return raw, notes, report
-
   def _prepare(self, inputs: Sequence[Any], every_node: bool
                ) -> List[Any]:
     """_Prepared inputs (or their errors), the audio already through its
@@ -322,7 +291,8 @@ class Tagger:
         prepared.append(entry)
         continue
       try:
-        prepared.append(_Prepared(*self._raw(**entry)))
+        prepared.append(_Prepared(*inputs_lib.given_inputs(
+            known=self.modalities(), **entry)))
       except INPUT_ERRORS as e:
         prepared.append(e)
     self._read_audio([p for p in prepared if isinstance(p, _Prepared)],
