@@ -46,13 +46,27 @@ class Report:
 
   def record(self, result: prepare_shards.ModalityResult, kind: str,
              split: str, read: int, skipped: int) -> None:
-    """Records the counts and shards of (kind, split) in result."""
+    """Records the counts and shards of (kind, split) in result.
+
+    Raises:
+      PrepareError: the shards written do not hold the records the items
+        made (the layout counted them in the stage that made them): the
+        runner lost records on their way to the shard writers. Seen once,
+        in about 18 runs of DirectRunner multi_processing here
+        (docs/scale.md); no manifest is written, so nothing reads the
+        shards as complete.
+    """
     items, records = self.layouts[kind, split]
     shards = self.shards[kind, split]
     if [s.records for s in shards] != records:
-      raise AssertionError(f'{kind} {split}: shards {shards} do not hold '
-                           f'the records laid out, {records}; this is a bug '
-                           'in beam_prepare.')
+      raise prepare_corpus.PrepareError(
+          f'{kind} {split}: the Beam pipeline made {sum(records)} records '
+          f'but wrote {sum(s.records for s in shards)} into its shards '
+          f'({[s.file for s in shards]}): the runner lost records between '
+          'its stages. No manifest was written. Run prepare again; if it '
+          'recurs, prepare without --beam_pipeline_options (the process '
+          'pool) or with direct_running_mode=multi_threading, and report '
+          'the runner and its options (docs/scale.md).')
     result.record(split, read, items, skipped, shards, records=sum(records))
 
 

@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 
 from input_pipeline import beam_prepare
+from input_pipeline import beam_report
 from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline import mumu
 from input_pipeline import prepare
 from input_pipeline import prepare_corpus
+from input_pipeline import prepare_shards
 from input_pipeline import splits as splits_lib
 from input_pipeline import synthetic
 from input_pipeline import tfrecord
@@ -159,6 +161,29 @@ def test_jobs_travel_in_files_not_in_the_job_graph(synthetic_run, tmp_path):
   for job in read[0][:3] + read[1][:3]:
     assert job.item.item_id.encode() not in graph
   assert max(reviews, key=len).encode('utf-8')[:40] not in graph
+
+
+def test_records_the_runner_lost_fail_the_run():
+  # The layout counts each item's records where they are made; a shard
+  # writer that got fewer (a runner losing a worker's output) must not pass.
+  shard = {'file': 'image/train-00000-of-00001.tfrecord', 'records': 2,
+           'sha256': '0' * 64}
+  report = beam_report.Report({
+      'skipped': [], 'layouts': [['image', 'train', 3, [3]]],
+      'shards': [['image', 'train', 0, shard]], 'stats_count': 0,
+      'text': None})
+  with pytest.raises(prepare.PrepareError,
+                     match=r'image train: the Beam pipeline made 3 records '
+                     r'but wrote 2 .* No manifest was written'):
+    report.record(prepare_shards.ModalityResult(), 'image', 'train', 3, 0)
+  shard['records'] = 3
+  result = prepare_shards.ModalityResult()
+  beam_report.Report({
+      'skipped': [], 'layouts': [['image', 'train', 3, [3]]],
+      'shards': [['image', 'train', 0, shard]], 'stats_count': 0,
+      'text': None}).record(result, 'image', 'train', 3, 0)
+  assert result.counts['train'] == {'read': 3, 'written': 3, 'skipped': 0,
+                                    'records': 3}
 
 
 def test_beam_writes_the_pool_shards_of_every_defect(tmp_path):
