@@ -20,6 +20,7 @@ import pytest
 
 from input_pipeline import beam_prepare
 from input_pipeline import beam_report
+from input_pipeline import beam_shards
 from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline import mumu
@@ -255,7 +256,7 @@ def test_shard_layout_is_the_sharded_writers(tmp_path, sizes):
                               root=tmp_path) as writer:
     for index, count in enumerate(sizes):
       writer.write_group([f'{index}/{j}'.encode() for j in range(count)])
-  layout_ = beam_prepare.shard_layout(list(enumerate(sizes)), 3)
+  layout_ = beam_shards.shard_layout(list(enumerate(sizes)), 3)
   assert layout_.records == [s.records for s in writer.shards]
   assert layout_.items == len(sizes)
   for shard, info in enumerate(writer.shards):
