@@ -156,14 +156,14 @@ def test_head_predicts_labels_the_model_never_saw(tagging_workdir, head_dir,
 
 def test_a_second_run_reads_the_cache(model, head_dir, corpus, tmp_path,
                                       monkeypatch):
-  calls = []
-  embed_and_report = tagger_lib.Tagger.embed_and_report
+  calls = []  # The items embedded (embed.embed_items: Tagger.embed_many).
+  embed_many = tagger_lib.Tagger.embed_many
 
-  def spy(self, *args, **kwargs):
-    calls.append(args)
-    return embed_and_report(self, *args, **kwargs)
+  def spy(self, inputs):
+    calls.extend(inputs)
+    return embed_many(self, inputs)
 
-  monkeypatch.setattr(tagger_lib.Tagger, 'embed_and_report', spy)
+  monkeypatch.setattr(tagger_lib.Tagger, 'embed_many', spy)
   examples, _ = examples_lib.read_labels(corpus['labels'])
   head, summary = finetune.finetune(
       model, examples, tmp_path / 'again', cache_dir=head_dir / 'cache',
