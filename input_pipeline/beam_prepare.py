@@ -277,12 +277,11 @@ def text_jobs(corpus: prepare_corpus.Corpus) -> List[Job]:
           for index, item in enumerate(items)]
 
 
-def write_jobs(jobs: Iterable[Job], path) -> str:
-  """Writes Jobs to `path`, one to_json line each (atomically); the path."""
+def write_jobs(jobs: Iterable[Job], path) -> None:
+  """Writes Jobs to `path`, one to_json line each (atomically)."""
   with fileio.atomic_open(path) as f:
     for job in jobs:
       f.write(job.to_json().encode('ascii') + b'\n')
-  return str(path)
 
 
 def stage_jobs(corpus: prepare_corpus.Corpus, out: pathlib.Path,

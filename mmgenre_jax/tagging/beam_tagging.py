@@ -10,8 +10,9 @@ The same work as the single-machine commands (predict.py, embed.py), spread
 over Beam workers: each worker loads the model once (DoFn.setup); items are
 batched (beam.BatchElements, catalog.BATCH_ITEMS a batch, as on one machine)
 and a batch's audio goes through the networks together
-(Tagger.predict_many), which gives the same numbers as one item at a time. The output is sharded JSON lines,
-`PREFIX-00000-of-0000N.jsonl`, one row (an object) a line:
+(Tagger.predict_many), which gives the same numbers as one item at a time.
+The output is sharded JSON lines, `PREFIX-00000-of-0000N.jsonl`, one row
+(an object) a line:
   * predict: the rows of predict.predict_items, fields as `mmgenre predict`
     writes them (input, labels, decisions, model, duration_s, warnings,
     notes, error, sources);
