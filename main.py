@@ -28,16 +28,16 @@ from absl import logging
 from ml_collections import config_flags
 
 # Light (no JAX or TF at import): the flags name its modes and splits.
-from mmgenre_jax import run_modes
+from mmgenre_jax import main_modes
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string('workdir', None, 'Directory to store model data.')
-flags.DEFINE_enum('mode', 'train', list(run_modes.MODES),
+flags.DEFINE_enum('mode', 'train', list(main_modes.MODES),
                   'What to do with the experiment.')
 flags.DEFINE_string('checkpoint', None, "evaluate/extract: 'best', 'latest' "
                     "or a step (default: best if there is one).")
-flags.DEFINE_enum('split', 'test', list(run_modes.SPLITS),
+flags.DEFINE_enum('split', 'test', list(main_modes.SPLITS),
                   "evaluate/extract: which split; extract also takes 'all' "
                   '(train, val and test).')
 flags.DEFINE_string('stage', None, 'Pipeline configs: run evaluate, extract '
@@ -66,14 +66,14 @@ def main(argv):
   from input_pipeline import startup  # pylint: disable=g-import-not-at-top
   startup.import_tensorflow()
   # pylint: disable=g-import-not-at-top
-  from input_pipeline import pipeline
+  from input_pipeline.records import shard_reader
   from mmgenre_jax import errors
   # pylint: enable=g-import-not-at-top
   try:
-    run_modes.run(FLAGS.config, FLAGS.workdir, mode=FLAGS.mode,
+    main_modes.run(FLAGS.config, FLAGS.workdir, mode=FLAGS.mode,
                   stage=FLAGS.stage, checkpoint=FLAGS.checkpoint,
                   split=FLAGS.split, follow=FLAGS.follow)
-  except (errors.UserError, pipeline.ManifestError) as e:
+  except (errors.UserError, shard_reader.ManifestError) as e:
     # Mistakes in the command or the files it names: the message is the fix,
     # a traceback would bury it. Every other exception keeps its traceback.
     print(errors.one_line(e), file=sys.stderr, flush=True)

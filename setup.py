@@ -33,7 +33,7 @@ INSTALL_REQUIRES = [
     'scipy==1.17.1',
     # apache-beam 2.77.0 needs pillow < 13 (issue 16).
     'pillow==12.3.0',
-    # report figures (mmgenre_jax/plots.py), Agg backend: no display needed.
+    # report figures (mmgenre_jax/core/plots.py), Agg backend: no display needed.
     'matplotlib==3.11.2',
     'tqdm==4.70.1',
     'absl-py==2.5.1',

@@ -7,7 +7,7 @@ Tags one folder of audio files end to end, each run a fresh `mmgenre
 predict` process writing a fresh --out:
   single          the command on one machine (predict.run): one item at a
                   time (--batch-items 1, what it did before batching), and
-                  its default, catalog.BATCH_ITEMS items a batch;
+                  its default, items_lib.BATCH_ITEMS items a batch;
   DirectRunner    --beam_pipeline_options runner=DirectRunner,
                   direct_running_mode=multi_processing, direct_num_workers
                   1 and 2 (each worker process loads the model once and
@@ -27,7 +27,7 @@ rows are checked equal to the single command's, row for row (same_rows).
 
 Without --workdir the model is the tests' tiny trained pipeline (audio
 LOW-4x70 COSINE network of the paper's shape, text, image, alignment and
-fusion stages; tests/tagging_test.py), built once under --work; without
+fusion stages; tests/mmgenre_jax/tagging/tagger_test.py), built once under --work; without
 --audio the folder is `mmgenre synth --albums 12` (51 tracks), likewise.
 One JSON line per configuration:
   {"section": "beam_tagging", "runner", "mode", "workers", "tracks",
@@ -163,8 +163,8 @@ def main(argv=None) -> None:
   workdir = args.workdir or tiny_model(work)
   folder = pathlib.Path(args.audio) if args.audio else synthetic_audio(work)
   # pylint: disable-next=g-import-not-at-top
-  from mmgenre_jax.tagging import catalog
-  tracks = catalog.audio_files(folder)
+  from mmgenre_jax.tagging import items as items_lib
+  tracks = items_lib.audio_files(folder)
   walls = {config[:3]: [] for config in CONFIGS}
   cpus = {config[:3]: [] for config in CONFIGS}
   startups = {config[:3]: [] for config in CONFIGS}

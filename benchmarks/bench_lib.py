@@ -1,7 +1,7 @@
 """Shared pieces of the CPU benchmarks (they import configs and train).
 
 benchmarks/gpu.sh must not import this module: it pulls in TensorFlow, clu
-and ml_collections through mmgenre_jax.train (use jax_bench there).
+and ml_collections through mmgenre_jax.train.loop (use jax_bench there).
 """
 
 import os
@@ -20,8 +20,8 @@ from configs import mumu_audio
 from configs import mumu_text
 from mmgenre_jax import models
 from mmgenre_jax import sharding
-from mmgenre_jax import steps as steps_lib
-from mmgenre_jax import train_state
+from mmgenre_jax.train import steps as steps_lib
+from mmgenre_jax.train import train_state
 from mmgenre_jax.models import registry
 from mmgenre_jax.models import audio
 

@@ -58,13 +58,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-from input_pipeline import catalog
+from input_pipeline.formats import catalog
 from input_pipeline import layout
-from input_pipeline import mumu
-from input_pipeline import splits as splits_lib
+from input_pipeline.formats import mumu
+from input_pipeline.formats import splits as splits_lib
 from mmgenre_jax import cli
-from mmgenre_jax import representations
-from mmgenre_jax.tagging import finetune
+from mmgenre_jax.data import representations
+from mmgenre_jax.tagging.finetune import fit as finetune
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 NONE_LABEL = 'none'

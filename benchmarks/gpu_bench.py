@@ -4,7 +4,7 @@ r"""HIGH-4x70 COSINE train step on one accelerator: fp32/bf16, MFU, PyTorch twin
 
 Run by benchmarks/gpu.sh on a GPU machine whose Python has jax (CUDA), flax,
 optax, orbax and torch but no TensorFlow, clu or ml_collections: this script
-imports neither mmgenre_jax.train nor configs (see benchmarks/jax_bench.py).
+imports neither mmgenre_jax.train.loop nor configs (see benchmarks/jax_bench.py).
 The JAX step is jax_bench.lean_train_step: the trainer's step without its clu
 metrics (same model, loss, Adam, dropout keys, donated state).
 
@@ -61,9 +61,9 @@ PEAK_TFLOPS = (
 
 
 def paper_epoch_s():
-  """HIGH-4x70 COSINE epoch seconds of Table 6 (kept in mmgenre_jax.report)."""
+  """HIGH-4x70 COSINE epoch seconds of Table 6 (kept in mmgenre_jax.reporting.report)."""
   try:
-    from mmgenre_jax import report  # pylint: disable=g-import-not-at-top
+    from mmgenre_jax.reporting import report  # pylint: disable=g-import-not-at-top
     return report.PAPER_TABLE6[('audio', 'cosine', 'high-4x70')][1]
   except (ImportError, KeyError, AttributeError, IndexError) as e:
     print(f'[gpu_bench] paper epoch time unavailable ({e!r})',

@@ -3,13 +3,13 @@ r"""A colour-histogram linear baseline for the cover (image) stage.
   python benchmarks/image_baseline.py --shards runs/data/mumu_shards
 
 Reads the covers of a prepared shard directory as the image network is
-evaluated on them (input_pipeline.pipeline.make_dataset without shuffling:
+evaluated on them (input_pipeline.records.shard_reader.make_dataset without shuffling:
 the centre crop of the stored cover), turns each into a joint RGB histogram
 (--bins per channel, normalised to sum 1) plus per-channel histograms
 (--channel-bins), standardises the features on the training split and fits a
 one-vs-rest sklearn LogisticRegression (--c) on the training split. It prints
 one JSON line with the test ROC-AUC (and PR-AUC) computed as the trainer
-computes them (mmgenre_jax.metrics.roc_auc: the unweighted mean over the
+computes them (mmgenre_jax.core.metrics.roc_auc: the unweighted mean over the
 labels with a positive and a negative in the split; MSD-I index labels are
 one-hot first, as metrics.singlelabel_report does), so the image network's
 test_metrics.json can be compared with it. BENCHMARKS.md §6 has the number.
@@ -32,9 +32,9 @@ from sklearn import linear_model
 from sklearn import multiclass
 from sklearn import preprocessing
 
-from input_pipeline import normalisation
-from input_pipeline import pipeline
-from mmgenre_jax import metrics
+from input_pipeline.features import normalisation
+from input_pipeline.records import shard_reader
+from mmgenre_jax.core import metrics
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 SPLITS = ('train', 'val', 'test')
@@ -59,9 +59,9 @@ def read_split(shard_dir, split: str, manifest):
   """(uint8-range images [N, S, S, 3] in [0, 1], labels) of one split."""
   mean, std = normalisation.image_normalisation(manifest)
   images, labels = [], []
-  ds = pipeline.make_dataset(shard_dir, 'image', split, batch_size=64,
+  ds = shard_reader.make_dataset(shard_dir, 'image', split, batch_size=64,
                              process_index=0, process_count=1)
-  for batch in pipeline.as_numpy_batches(ds):
+  for batch in shard_reader.as_numpy_batches(ds):
     images.append(np.clip(batch['image'] * std + mean, 0.0, 1.0))
     labels.append(batch['labels'])
   return np.concatenate(images), np.concatenate(labels)
@@ -93,7 +93,7 @@ def histogram_features(images: np.ndarray, bins: int,
 def main(argv=None) -> int:
   args = parse_args(argv)
   start = time.time()
-  manifest = pipeline.load_manifest(args.shards)
+  manifest = shard_reader.load_manifest(args.shards)
   num_labels = len(manifest['labels'])
   data = {split: read_split(args.shards, split, manifest)
           for split in SPLITS}

@@ -38,8 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax
 
 from benchmarks import bench_lib
-from input_pipeline import pipeline
-from mmgenre_jax import data_sources
+from input_pipeline.records import shard_reader
+from mmgenre_jax.data import sources as data_sources
 from mmgenre_jax import sharding
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -91,7 +91,7 @@ def progress(msg: str) -> None:
 
 def audio_tracks(shard_dir) -> int:
   """Tracks whose audio prepare read (all splits)."""
-  manifest = pipeline.load_manifest(shard_dir)
+  manifest = shard_reader.load_manifest(shard_dir)
   counts = manifest['modalities']['audio']['counts']
   return int(sum(c['read'] for c in counts.values()))
 
@@ -115,7 +115,7 @@ def bench_config(args, shards):
   config = bench_lib.get_config(args.model)
   config.train.batch_size = args.batch
   config.data.shard_dir = str(shards)
-  manifest = pipeline.load_manifest(shards)
+  manifest = shard_reader.load_manifest(shards)
   # The network's label count follows the shards, as stage_config.prepare_config
   # makes it.
   config.data.num_labels = len(manifest['labels'])
@@ -149,9 +149,9 @@ def train_memory_child(args) -> int:
 
 
 def pipeline_rate(args, shards) -> float:
-  ds = pipeline.make_dataset(shards, 'audio', 'train', batch_size=args.batch,
+  ds = shard_reader.make_dataset(shards, 'audio', 'train', batch_size=args.batch,
                              shuffle=True, seed=0, repeat=True)
-  batches = pipeline.as_numpy_batches(ds)
+  batches = shard_reader.as_numpy_batches(ds)
   for _ in range(3):  # Warm-up: tf.data builds its threads and buffers.
     next(batches)
   start = time.perf_counter()

@@ -1,13 +1,13 @@
 """JAX helpers of the benchmarks that import no TensorFlow, clu or configs.
 
 benchmarks/gpu.sh runs on machines whose Python has jax, flax, optax and
-torch but not TensorFlow, clu or ml_collections. mmgenre_jax.train imports all
+torch but not TensorFlow, clu or ml_collections. mmgenre_jax.train.loop imports all
 three, and mmgenre_jax.models imports ml_collections (for type annotations
 only), so this module:
 
   * installs a stand-in `ml_collections` module when the real one is missing
     (ensure_models_importable), enough for mmgenre_jax.models to import;
-  * builds a train step equal to mmgenre_jax.steps.train_step minus the clu
+  * builds a train step equal to mmgenre_jax.train.steps.train_step minus the clu
     metrics (lean_train_step): same model, same per-row loss and masked mean,
     same optax.adam, the same dropout key folded with the step, the state
     donated;
@@ -50,9 +50,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mmgenre_jax import losses
+from mmgenre_jax.core import losses
 from mmgenre_jax.models import audio
-from mmgenre_jax import ops
+from mmgenre_jax.core import ops
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # SPEC §4 [code]: Adam, learning rate 1e-3 (configs/default.py holds the same
@@ -61,7 +61,7 @@ LEARNING_RATE = 1e-3
 
 
 def item_targets(labels, label_factors, target: str):
-  """mmgenre_jax.steps.item_targets for multi-hot labels, without train."""
+  """mmgenre_jax.train.steps.item_targets for multi-hot labels, without train."""
   if target != 'cosine':
     return labels
   return ops.l2_normalize(labels.astype(jnp.float32) @ label_factors)
@@ -69,7 +69,7 @@ def item_targets(labels, label_factors, target: str):
 
 def lean_train_step(state, batch, label_factors, rng, *, target: str,
                     input_key: str):
-  """mmgenre_jax.steps.train_step without the clu metrics; returns (state, loss)."""
+  """mmgenre_jax.train.steps.train_step without the clu metrics; returns (state, loss)."""
   dropout_rng = jax.random.fold_in(rng, state.step)
   mask = batch['mask']
   item_target = item_targets(batch['labels'], label_factors, target)

@@ -4,8 +4,8 @@ r"""Train-step throughput of our JAX networks vs a PyTorch twin, one process.
 
 Builds the network from the experiment config (configs/mumu_audio.py or
 configs/mumu_text.py) with mmgenre_jax.models.create_model, its state with
-mmgenre_jax.train.create_train_state (optax Adam, lr 1e-3) and times
-mmgenre_jax.train.Steps(...).train, the jitted train step the trainer runs
+mmgenre_jax.train.loop.create_train_state (optax Adam, lr 1e-3) and times
+mmgenre_jax.train.loop.Steps(...).train, the jitted train step the trainer runs
 (state donated, clu metrics included), on an in-memory batch placed on the
 device once. The twin (benchmarks/twin.py) has the same shapes, loss and Adam.
 Both are warmed up, then timed alternately, `--rounds` rounds of `--steps`

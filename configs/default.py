@@ -119,7 +119,7 @@ def get_config() -> ml_collections.ConfigDict:
   # shards' manifest (stored_image_size) when a stage starts; 0 = not yet.
   config.data.stored_image_size = 0
   # Training augmentation of the covers (Sec 3.2; fields and their meaning:
-  # input_pipeline.augment.ImageAugment): random-resized crops (crop_area
+  # input_pipeline.records.augment.ImageAugment): random-resized crops (crop_area
   # fraction of the stored cover, crop_aspect), colour jitter (brightness,
   # contrast, saturation), PCA lighting noise (lighting), flips.
   config.data.image_augment = ml_collections.ConfigDict(

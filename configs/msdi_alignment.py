@@ -6,7 +6,7 @@
 
 Trains the two-tower space e_a(a) = W_a2 tanh(W_a1 a), e_v(v) = W_v2 tanh(W_v1
 v) on representations extracted by the audio and visual networks
-(docs/workdirs.md §2) with the margin loss of mmgenre_jax/losses.py; its
+(docs/workdirs.md §2) with the margin loss of mmgenre_jax/core/losses.py; its
 extraction writes the mm_audio and mm_visual representations. Takes no
 argument.
 """

@@ -3,7 +3,7 @@
   python main.py --config=configs/test.py --workdir=/tmp/mmgenre_test \
       --config.data.shard_dir=/tmp/shards
 
-Used by tests/train_test.py; not an experiment of the paper.
+Used by tests/mmgenre_jax/train/loop_test.py; not an experiment of the paper.
 """
 
 import ml_collections

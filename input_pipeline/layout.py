@@ -28,7 +28,7 @@ AUDIO_DIR = 'audio'
 COVERS_DIR = 'covers'
 # Semantic enrichment dictionary of the reviews (prepare --enrichment).
 ENRICHMENT_TSV = 'enrichment.tsv'
-# The generic catalog format (input_pipeline/catalog.py): `mmgenre synth
+# The generic catalog format (input_pipeline/formats/catalog.py): `mmgenre synth
 # --format catalog` writes DIR/catalog.csv, DIR/taxonomy.tsv (found beside
 # any catalog CSV) and one review text file per album in DIR/reviews/.
 CATALOG_CSV = 'catalog.csv'
@@ -52,7 +52,7 @@ def read_manifest(shard_dir) -> Optional[Dict[str, Any]]:
 
   The lenient reader, for questions such as "was this run complete with the
   same settings?" or "were the reviews enriched?". Training reads through
-  input_pipeline.pipeline.load_manifest, which checks the keys and says how
+  input_pipeline.records.shard_reader.load_manifest, which checks the keys and says how
   to repair a bad file.
   """
   path = epath.Path(shard_dir) / MANIFEST_JSON

@@ -1,6 +1,6 @@
 """Errors a user can fix: their message is the one line main.py prints.
 
-main.py catches this family (and input_pipeline.pipeline.ManifestError, whose
+main.py catches this family (and input_pipeline.records.shard_reader.ManifestError, whose
 messages name `mmgenre prepare`), prints `error: <message>` and exits with
 EXIT_CODE, without a traceback; any other exception is a bug and keeps its
 traceback. Each class also derives from the builtin error callers caught

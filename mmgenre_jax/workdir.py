@@ -57,7 +57,7 @@ RESULTS_JSON = 'results.json'
 # W/label_factors/: the one set of PPMI-SVD factors (the four factor files
 # above) every COSINE stage of the pipeline trains on.
 PIPELINE_FACTORS_DIR = 'label_factors'
-# W/figures/<name>.png: the paper's figures (mmgenre_jax/figures.py).
+# W/figures/<name>.png: the paper's figures (mmgenre_jax/reporting/figures.py).
 FIGURES_DIR = 'figures'
 
 # --- A bundle (`mmgenre export`, docs/tagging.md) --------------------------

@@ -1,7 +1,7 @@
 """main.py's modes on a pipeline config, its user errors, the lock, divergence.
 
 One tiny 2-stage pipeline (audio CNN -> fusion, the stages of
-tests/pipelines_test.py on the tiny shards of conftest.py) is written to a
+tests/mmgenre_jax/pipelines/runner_test.py on the tiny shards of tiny.py) is written to a
 config file that `main.py --config=FILE` loads, and trained once in-process
 (module fixture `trained`); every main.py mode then runs on it as a
 subprocess. User errors must end with exit status 2 and one `error: ...`
@@ -22,19 +22,19 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-import conftest
-from mmgenre_jax import checkpoints
+from helpers import tiny
+from mmgenre_jax.train import checkpoints
 from mmgenre_jax import errors
-from mmgenre_jax import train
+from mmgenre_jax.train import loop as train_loop
 from mmgenre_jax import workdir as workdir_lib
-from mmgenre_jax.pipelines import modes
+from mmgenre_jax.pipelines import stage_modes
 from mmgenre_jax.pipelines import runner
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Few labels in the tiny corpus: d must not exceed the number of labels.
 TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
         'eval.batch_size': 4}
-PIPELINE_FILE = '''"""A tiny 2-stage pipeline on the shards of tests/conftest.py."""
+PIPELINE_FILE = '''"""A tiny 2-stage pipeline on the shards of tests/tiny.py."""
 
 from mmgenre_jax.pipelines import spec
 
@@ -57,7 +57,7 @@ AUDIO_PARAMS = 288_640 + FUSED_PARAMS
 # Holds checkpoints.workdir_lock on every directory of argv until killed.
 _HOLDER = r'''
 import contextlib, sys, time
-from mmgenre_jax import checkpoints
+from mmgenre_jax.train import checkpoints
 with contextlib.ExitStack() as stack:
   for path in sys.argv[1:]:
     stack.enter_context(checkpoints.workdir_lock(path))
@@ -136,7 +136,7 @@ def test_summary_prints_every_stage_and_the_total(config_file, tmp_path,
   assert 'conv_0/kernel' in out and 'head/dense/kernel' in out
   assert not list(tmp_path.iterdir())  # a summary writes nothing
   config = _load(config_file)
-  assert modes.print_summary(config, tmp_path, stage='fused') == FUSED_PARAMS
+  assert stage_modes.print_summary(config, tmp_path, stage='fused') == FUSED_PARAMS
   assert capsys.readouterr().out.strip().splitlines()[-1] == (
       f'total_params={FUSED_PARAMS}')
 
@@ -179,11 +179,11 @@ def test_modes_refuse_untrained_stages_before_any_work(trained, config_file,
   config = _load(config_file)
   with pytest.raises(errors.UnknownStageError,
                      match='no such stage; its stages are audio, fused'):
-    modes.select_stages(config, 'audio_text')
+    stage_modes.select_stages(config, 'audio_text')
   # Only the audio stage trained: evaluating all says which to pick.
   (tmp_path / 'audio').symlink_to(trained / 'audio')
   with pytest.raises(errors.NoCheckpointError) as info:
-    next(modes.evaluate_stages(config, tmp_path))
+    next(stage_modes.evaluate_stages(config, tmp_path))
   assert 'stage(s) fused have no checkpoint' in str(info.value)
   assert 'pick a trained stage with --stage (audio)' in str(info.value)
   assert not (tmp_path / 'fused').exists()
@@ -203,14 +203,14 @@ def _event_images(eval_dir: pathlib.Path):
 
 
 def test_evaluate_mode_writes_label_images(full_run, shard_dir, tmp_path):
-  # A copy of the tiny audio run of conftest.py (COSINE, multi-label), so
+  # A copy of the tiny audio run of tiny.py (COSINE, multi-label), so
   # its events hold this evaluation only.
   workdir = tmp_path / 'run'
   shutil.copytree(full_run[0], workdir)
   report = full_run[1]
   overrides = (f'--config.data.shard_dir={shard_dir}',
-               f'--config.train.batch_size={conftest.TINY_BATCH}',
-               f'--config.eval.batch_size={conftest.TINY_BATCH}')
+               f'--config.train.batch_size={tiny.TINY_BATCH}',
+               f'--config.eval.batch_size={tiny.TINY_BATCH}')
   result = _main(f'--config={REPO / "configs" / "test.py"}',
                  f'--workdir={workdir}', *overrides, '--mode=evaluate',
                  '--checkpoint=best')
@@ -227,8 +227,8 @@ def test_evaluate_mode_writes_label_images(full_run, shard_dir, tmp_path):
   assert step == report['step'] and width >= 1000
   # Follow mode (the pod's evaluation job) on the finished run: the latest
   # checkpoint's image.
-  from mmgenre_jax import evaluate  # pylint: disable=g-import-not-at-top
-  config = conftest.tiny_train_config(shard_dir)
+  from mmgenre_jax.evaluation import evaluate  # pylint: disable=g-import-not-at-top
+  config = tiny.tiny_train_config(shard_dir)
   followed = evaluate.evaluate(config, workdir, follow=True,
                                poll_seconds=0.1, timeout_s=120)
   assert '_extract' not in followed
@@ -236,7 +236,7 @@ def test_evaluate_mode_writes_label_images(full_run, shard_dir, tmp_path):
 
 
 def test_label_images_of_a_single_label_split():
-  from mmgenre_jax import evaluate  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax.evaluation import evaluate  # pylint: disable=g-import-not-at-top
   scores = np.eye(3)[[0, 1, 2, 2, 1]]
   images = evaluate.label_images(scores, np.array([0, 1, 2, 1, 0]),
                                  ['Pop', 'Rock', 'Jazz'], 'softmax', 'test')
@@ -318,12 +318,12 @@ def test_workdir_checks(trained, config_file):
   runner.check_pipeline_workdir(config, trained)
   audio = runner.resolve_stage_config(config, 'audio', trained)
   with pytest.raises(errors.WorkdirError, match='holds another experiment'):
-    train.train_and_evaluate(
+    train_loop.train_and_evaluate(
         runner.resolve_stage_config(config, 'fused', trained),
         trained / 'audio')
   # The same experiment with other training settings may resume there.
   audio.train.learning_rate = 0.5
-  from mmgenre_jax import stage_config  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax.train import stage_config  # pylint: disable=g-import-not-at-top
   stage_config.check_workdir(audio, trained / 'audio')
 
 
@@ -345,7 +345,7 @@ def test_second_job_on_a_locked_workdir_stops(trained, config_file):
     # A stage's training takes the stage workdir's own lock.
     config = _load(config_file)
     with pytest.raises(errors.WorkdirLockedError, match=f'pid {holder.pid}'):
-      train.train_and_evaluate(
+      train_loop.train_and_evaluate(
           runner.resolve_stage_config(config, 'audio', trained),
           trained / 'audio')
   finally:
@@ -395,14 +395,14 @@ def test_divergence_stops_and_keeps_the_last_finite_checkpoint(
   config.train.num_epochs = 2
   config.train.learning_rate = 1e30
   with pytest.raises(errors.DivergedError) as info:
-    train.train_and_evaluate(config, workdir)
+    train_loop.train_and_evaluate(config, workdir)
   message = str(info.value)
   assert 'training diverged; lower --config.train.learning_rate' in message
   assert (f'{workdir_lib.checkpoint_dir(workdir, workdir_lib.LATEST)} keeps '
           f'the last finite state (step {good_step})') in message
   step, params = _latest(workdir)
-  assert step == good_step == (conftest.TINY_ALBUMS['train'] *
-                                 conftest.TINY_TRACKS_PER_ALBUM // 4)
+  assert step == good_step == (tiny.TINY_ALBUMS['train'] *
+                                 tiny.TINY_TRACKS_PER_ALBUM // 4)
   assert sorted(p.name for p in workdir_lib.checkpoint_dir(
       workdir, workdir_lib.LATEST).iterdir()) == [str(good_step)]
   leaves = jax.tree.leaves(params)

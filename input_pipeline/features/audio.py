@@ -10,12 +10,12 @@ that track-referenced log-CQT; both features are crops of it: one seeded
 random 15 s patch (322 frames) per track for training (`audio_patch`), and
 whole-track windows (15 % dropped at each end, 50 % overlap) for prediction
 (`track_windows`, and `window_starts`, their positions, which
-input_pipeline.streaming also cuts by, with the same track reference).
+input_pipeline.features.streaming also cuts by, with the same track reference).
 
 Every reader raises `features.FeatureError` naming the file and the reason.
 What decoding observed (length, rate, channels, clipping, NaN, silence) is an
 `audio_info.AudioInfo` (`decode`, `audio_patch_and_windows(return_info=True)`,
-input_pipeline.streaming); observing never changes the features.
+input_pipeline.features.streaming); observing never changes the features.
 """
 
 import os
@@ -47,7 +47,7 @@ PATCH_SAMPLES = int(round(PATCH_SECONDS * SAMPLE_RATE))  # 330,750 at 22.05k.
 TOP_DB = 80.0
 # librosa.power_to_db's amin: powers below it count as it (log of 0).
 AMIN = 1e-10
-# Audio read on each side of a block of frames (input_pipeline.streaming) so
+# Audio read on each side of a block of frames (input_pipeline.features.streaming) so
 # that its CQT frames see the same signal as in a whole-track CQT. The
 # longest filter (C1, Hann, Q = 1 / (2^(1/12) - 1)) is ~11,700 samples
 # (0.53 s) long, so its half support is ~0.27 s; 16 frames (0.74 s) covers
@@ -224,7 +224,7 @@ def power_db(power: np.ndarray, top_db: Optional[float] = TOP_DB,
       maximum of `power` instead; the same when `ref` is that maximum), or
       None for no floor (down to AMIN).
     ref: the reference power, 0 dB: the maximum over the whole track when
-      `power` is a crop of it (input_pipeline.streaming); None: the maximum
+      `power` is a crop of it (input_pipeline.features.streaming); None: the maximum
       of `power`. Values are capped at 0 dB, which a crop computed apart
       from the track's reference may pass by a few thousandths of a dB.
 
@@ -386,7 +386,7 @@ def window_starts(frames: int, *, drop: float = WINDOW_DROP,
   Drops `drop` of the frames at each end, then places 322-frame windows
   with `overlap` over the kept middle; when the middle is shorter than a
   patch, one window centred in the whole track. `track_windows` cuts a
-  spectrogram there, and input_pipeline.streaming a file, block by block.
+  spectrogram there, and input_pipeline.features.streaming a file, block by block.
 
   Args:
     frames: CQT frames of the track (>= PATCH_FRAMES).

@@ -28,7 +28,7 @@ from sklearn.feature_extraction import text as sklearn_text
 
 from input_pipeline import features
 from input_pipeline import fileio
-from input_pipeline import release_format
+from input_pipeline.formats import release_format
 
 # path, reason -> a features.FeatureError naming the file.
 _error = features.error

@@ -13,7 +13,7 @@ CORPUS --data_dir DATA_DIR` too, where TFDS's CLI has its mlcroissant.)
 One config per record kind (`audio`, `audio_windows`, `image`, `text`; MSD-I
 has no `text`), each with the examples of the `mmgenre prepare` shards of the
 same corpus and settings (prepared.py). The trainer reads them with
---config.data.source=tfds (input_pipeline/tfds_data.py, docs/scale.md).
+--config.data.source=tfds (input_pipeline/tfds/reader.py, docs/scale.md).
 """
 
 # pylint: disable=unused-import

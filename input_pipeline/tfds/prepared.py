@@ -6,11 +6,11 @@ turns the manual directory into a TFDS dataset of one record kind, in three
 steps:
 
   1. Shards. The manual dir is a corpus (docs/data_formats.md §1):
-     input_pipeline.prepare (`mmgenre prepare`: every modality, with
+     input_pipeline.prepare.job (`mmgenre prepare`: every modality, with
      whole-track windows) runs once into
      DOWNLOAD_DIR/mmgenre_prepare/<dataset>-<digest of corpus and settings>,
      and every config with the same settings reuses that run
-     (prepare.is_complete). Or the manual dir is already a complete
+     (prepare_job.is_complete). Or the manual dir is already a complete
      `mmgenre prepare --out` directory: its shards are used as they are,
      once their settings are checked against the config's.
   2. Examples. _generate_examples yields the records of the shards, decoded
@@ -23,12 +23,12 @@ steps:
      (tfds.core.MetadataDict: metadata.json), and its side files
      (audio_stats.npz, text_vectorizer.json, skipped.tsv, the splits) are
      copied beside it: what the trainer standardises with
-     (input_pipeline/tfds_data.py reads them back).
+     (input_pipeline/tfds/reader.py reads them back).
 
 The examples come from the same code as the shards: prepare runs the
 per-item feature functions of prepare_workers / prepare_shards in its
 process pool, or, with the builder's beam_pipeline_options, the Beam
-pipeline of input_pipeline/beam_prepare.py, which writes the same shards.
+pipeline of input_pipeline/beam/prepare.py, which writes the same shards.
 With beam_pipeline_options TFDS also writes the dataset with Beam on that
 runner: step 2 is then a PTransform (beam_examples: one shard a task,
 the same keys), so both the preparation and the writing run on the
@@ -49,11 +49,11 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from input_pipeline import layout
-from input_pipeline import pipeline
-from input_pipeline import prepare
-from input_pipeline import splits as splits_lib
-from input_pipeline import tfds_data
-from input_pipeline import tfrecord
+from input_pipeline.records import shard_reader
+from input_pipeline.prepare import job as prepare_job
+from input_pipeline.formats import splits as splits_lib
+from input_pipeline.tfds import reader as tfds_data
+from input_pipeline.records import tfrecord
 from input_pipeline.features import image as image_lib
 
 # Under the download dir: the prepared shards that every config of the same
@@ -104,7 +104,7 @@ class PreparedConfig(tfds.core.BuilderConfig):
     min_albums: MuMu: keep labels on >= this many albums (--min-albums).
   """
   kind: str = 'audio'
-  image_size: int = prepare.DEFAULT_IMAGE_SIZE
+  image_size: int = prepare_job.DEFAULT_IMAGE_SIZE
   seed: int = 0
   min_albums: int = 1
 
@@ -127,7 +127,7 @@ def record_specs(dataset: str,
                  config: PreparedConfig) -> Dict[str, tfrecord.FeatureSpec]:
   """The record layout of a config, as prepare writes it."""
   return tfrecord.feature_specs(
-      dataset, config.kind, patch_shape=prepare.PATCH_SHAPE,
+      dataset, config.kind, patch_shape=prepare_job.PATCH_SHAPE,
       image_size=image_lib.stored_size(config.image_size))
 
 
@@ -186,7 +186,7 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'The records of `mmgenre prepare` (manifest '
-                            f'format {prepare.MANIFEST_VERSION}).'}
+                            f'format {prepare_job.MANIFEST_VERSION}).'}
   # 'mumu' or 'msdi' (tfrecord.DATASET_MODALITIES).
   DATASET = ''
   # The file that makes the manual dir a corpus of this dataset.
@@ -217,7 +217,7 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
         corpus (prepare's --workers; default os.cpu_count()).
       beam_pipeline_options: prepare's --beam_pipeline_options: compute the
         features of a corpus with the Beam pipeline of
-        input_pipeline/beam_prepare.py on that runner instead of the pool,
+        input_pipeline/beam/prepare.py on that runner instead of the pool,
         and write the TFDS files with Beam on it too (beam_examples).
         Neither this nor `workers` changes the examples.
       **kwargs: tfds.core.GeneratorBasedBuilder's (data_dir, config, ...).
@@ -239,7 +239,7 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
       if (download_config.beam_options is None and
           download_config.beam_runner is None):
         # pylint: disable-next=g-import-not-at-top
-        from input_pipeline import beam_options  # Beam only for its builds.
+        from input_pipeline.beam import options as beam_options  # Beam only for its builds.
         download_config = dataclasses.replace(
             download_config, beam_options=beam_options.pipeline_options(
                 self._beam_pipeline_options))
@@ -270,7 +270,7 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     shard_dir = self._shard_dir(dl_manager)
-    manifest = pipeline.load_manifest(shard_dir)
+    manifest = shard_reader.load_manifest(shard_dir)
     entry = self._checked_entry(manifest, shard_dir)
     self.info.metadata[tfds_data.MANIFEST_KEY] = dataset_manifest(
         manifest, self.builder_config.kind, shard_dir)
@@ -297,7 +297,7 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
                          split: str):
     """(index, record) for every record of one split, in shard order."""
     specs = tfrecord.specs_from_json(entry['features'])
-    paths = pipeline.shard_files(shard_dir, entry['shards'][split])
+    paths = shard_reader.shard_files(shard_dir, entry['shards'][split])
     for index, record in enumerate(tfrecord.iter_records(paths)):
       yield index, tfrecord.decode_example(record, specs)
 
@@ -317,14 +317,14 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
     settings = self.builder_config.settings()
     out = (pathlib.Path(os.fspath(dl_manager.download_dir)) /
            PREPARE_CACHE_DIR / f'{self.DATASET}-{_digest(manual, settings)}')
-    args = prepare.run_args(self.DATASET, manual, out, **self._executor,
+    args = prepare_job.run_args(self.DATASET, manual, out, **self._executor,
                             **settings)
-    if prepare.is_complete(out, args):
+    if prepare_job.is_complete(out, args):
       logging.info('%s: reusing the prepared shards in %s.', self.name, out)
     else:
       logging.info('%s: preparing %s into %s (mmgenre prepare).', self.name,
                    manual, out)
-      prepare.prepare(self.DATASET, manual, out, **self._executor,
+      prepare_job.prepare(self.DATASET, manual, out, **self._executor,
                       **settings)
     return out
 
@@ -376,7 +376,7 @@ def beam_examples(shard_dir, entry: Mapping[str, Any], split: str):
   shards = entry['shards'][split]
   offsets = np.cumsum([0] + [shard['records'] for shard in shards[:-1]])
   tasks = [(int(offset), os.fspath(path)) for offset, path in zip(
-      offsets, pipeline.shard_files(shard_dir, shards))]
+      offsets, shard_reader.shard_files(shard_dir, shards))]
   return (beam.Create(tasks)
           | beam.Reshuffle()  # One shard a task, spread over the workers.
           | beam.FlatMap(_shard_examples, features=entry['features']))

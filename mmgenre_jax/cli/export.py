@@ -4,7 +4,7 @@
   mmgenre predict --workdir mumu_cosine_bundle --audio song.mp3
   mmgenre export runs/mumu_cosine --head moods_head --out moods_bundle
 
-The bundle's layout: mmgenre_jax/tagging/bundle.py. The decision thresholds,
+The bundle's layout: mmgenre_jax/tagging/model/bundle.py. The decision thresholds,
 computed in memory when the model is loaded, are written into the bundle;
 the workdir is only read. Exit status 2 when W cannot be read or BUNDLE
 cannot be written.

@@ -4,7 +4,7 @@
       --labels genre_labels_MuMu.tsv --splits splits/ --dim 50 --out factors/
 
 writes factors/{label_factors.npy, item_factors.npy, labels.tsv, items.tsv}
-(mmgenre_jax/targets.py computes them; training computes its own).
+(mmgenre_jax/core/ppmi_svd.py computes them; training computes its own).
 """
 
 import argparse
@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 
-from input_pipeline import mumu
-from input_pipeline import splits as splits_lib
-from mmgenre_jax import targets
+from input_pipeline.formats import mumu
+from input_pipeline.formats import splits as splits_lib
+from mmgenre_jax.core import ppmi_svd
 from mmgenre_jax import workdir
 
 
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'Without it every album is used.')
   parser.add_argument('--min-albums', type=int, default=1,
                       help='Keep labels on >= this many albums (default 1).')
-  parser.add_argument('--dim', type=int, default=targets.PAPER_DIM,
-                      help=f'Number of factors d (paper: {targets.PAPER_DIM}).')
+  parser.add_argument('--dim', type=int, default=ppmi_svd.PAPER_DIM,
+                      help=f'Number of factors d (paper: {ppmi_svd.PAPER_DIM}).')
   parser.add_argument('--out', required=True,
                       help=f'Directory for {workdir.LABEL_FACTORS_NPY}, '
                       f'{workdir.ITEM_FACTORS_NPY}, {workdir.LABELS_TSV}, '
@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
                              min_albums=args.min_albums)
     if args.splits:
       split_items = splits_lib.read_splits(args.splits)
-      items = [item for name in targets.FACTORIZE_SPLITS
+      items = [item for name in ppmi_svd.FACTORIZE_SPLITS
                for item in split_items[name]]
       missing = [item for item in items if item not in dataset.albums]
       if missing:
@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
             'metadata, --labels, --taxonomy and --min-albums.')
     else:
       items = list(dataset.albums)
-    result = targets.factorize(dataset.label_matrix(items), args.dim)
+    result = ppmi_svd.factorize(dataset.label_matrix(items), args.dim)
     workdir.write_factors(args.out, result.label_factors,
                           result.item_factors, dataset.labels, items)
   except (OSError, ValueError) as e:

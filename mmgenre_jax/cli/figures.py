@@ -13,8 +13,8 @@ figure whose inputs are missing is skipped with one line saying why.
 import argparse
 import sys
 
-from mmgenre_jax import figures
-from mmgenre_jax import report
+from mmgenre_jax.reporting import figures
+from mmgenre_jax.reporting import report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,8 +5,8 @@
   mmgenre export W --head moods_head --out bundle   # answers with the head
 
 What the labels CSV holds, how the head is fitted and calibrated, and the
-embedding cache: mmgenre_jax/tagging/finetune.py; the head's files:
-mmgenre_jax/tagging/head.py. Rows that cannot be used are listed on stderr
+embedding cache: mmgenre_jax/tagging/finetune/fit.py; the head's files:
+mmgenre_jax/tagging/finetune/fitted_head.py. Rows that cannot be used are listed on stderr
 and skipped (--strict: exit 2 instead). Exit status 2 when the model, the
 CSV or the examples cannot be used (e.g. a label with too few examples).
 """
@@ -14,10 +14,10 @@ CSV or the examples cannot be used (e.g. a label with too few examples).
 import argparse
 import sys
 
-from mmgenre_jax.tagging import examples as examples_lib
-from mmgenre_jax.tagging import finetune
+from mmgenre_jax.tagging.finetune import examples as examples_lib
+from mmgenre_jax.tagging.finetune import fit as finetune
 from mmgenre_jax.tagging import tagger as tagger_lib
-from mmgenre_jax.tagging import taxonomy as taxonomy_lib
+from mmgenre_jax.tagging.model import taxonomy as taxonomy_lib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

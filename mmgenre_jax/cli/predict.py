@@ -18,7 +18,7 @@ import argparse
 import sys
 
 from mmgenre_jax.cli import tagging_args
-from mmgenre_jax.tagging import catalog
+from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import predict
 from mmgenre_jax.tagging import tagger as tagger_lib
 
@@ -53,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     items = tagging_args.items_from_args(args)
     beam_options = tagging_args.beam_options(args)
     writer = (None if beam_options is not None else
-              catalog.ResultWriter(args.out, args.format))
+              items_lib.ResultWriter(args.out, args.format))
     # Loaded here on Beam too: a bad model or flag fails now, not on the
     # workers.
     tagger = tagger_lib.Tagger.from_workdir(

@@ -14,19 +14,19 @@ cover, reviews, artist_id, labels, split; its shards are laid out as MuMu's.
 
 The features are computed in --workers processes here, or, with
 --beam_pipeline_options, by one Apache Beam pipeline on the runner those
-options name (input_pipeline/beam_prepare.py, docs/scale.md); both write the
+options name (input_pipeline/beam/prepare.py, docs/scale.md); both write the
 same files, and the manifest's `executor` says which ran.
 
 The split: MSD-I's release split (the `set` column) unless --splits says
 `compute` or a directory; MuMu's computed with --seed unless --splits DIR;
 a catalog's its `split` column when it has one, else computed with --seed.
 Skips the work (one line, exit 0) when --out already holds a complete run
-with the same settings (input_pipeline.prepare.is_complete: the manifest's
+with the same settings (input_pipeline.prepare.job.is_complete: the manifest's
 recorded arguments match, --workers and --beam_pipeline_options aside, and
 its skips are within --max-skip-fraction); --force prepares it again. Bad
 inputs are skipped and reported in skipped.tsv; more than
 --max-skip-fraction of a kind skipped is an error (exit 1, no manifest).
-What is written is input_pipeline.prepare's docstring and
+What is written is input_pipeline.prepare.job's docstring and
 docs/data_formats.md §3.
 """
 
@@ -34,9 +34,9 @@ import argparse
 import sys
 
 from input_pipeline import layout
-from input_pipeline import mumu
-from input_pipeline import prepare
-from input_pipeline import prepare_corpus
+from input_pipeline.formats import mumu
+from input_pipeline.prepare import job as prepare_job
+from input_pipeline.prepare import corpus as prepare_corpus
 
 # The --splits keywords; any other value is a directory.
 SPLITS_RELEASE = 'release'
@@ -71,16 +71,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'a keyword: ./release). The manifest records it as '
                       'splits_source release, computed or directory.')
   parser.add_argument('--image-size', type=int,
-                      default=prepare.DEFAULT_IMAGE_SIZE,
+                      default=prepare_job.DEFAULT_IMAGE_SIZE,
                       help='Side C of the network\'s square input crop '
-                      f'(default {prepare.DEFAULT_IMAGE_SIZE}); covers are '
+                      f'(default {prepare_job.DEFAULT_IMAGE_SIZE}); covers are '
                       'stored at round(C * 256 / 224) px (256 for 224) so '
                       'that training can take random-resized crops, and '
                       'evaluation takes the centre C x C.')
   parser.add_argument('--shard-size', type=int,
-                      default=prepare.DEFAULT_SHARD_SIZE,
+                      default=prepare_job.DEFAULT_SHARD_SIZE,
                       help=f'Records per shard (default '
-                      f'{prepare.DEFAULT_SHARD_SIZE}).')
+                      f'{prepare_job.DEFAULT_SHARD_SIZE}).')
   parser.add_argument('--enrichment', default=None,
                       help='mumu, catalog: entity dictionary '
                       '(entity<TAB>categories) to enrich review texts with '
@@ -95,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       'direct_num_workers=2,direct_running_mode=multi_processing, or a '
       'Dataflow/Flink/Spark runner\'s; a bare key is a boolean flag). The '
       'same shards, statistics and skipped.tsv as without it '
-      '(input_pipeline/beam_prepare.py, docs/scale.md).')
+      '(input_pipeline/beam/prepare.py, docs/scale.md).')
   parser.add_argument('--seed', type=int, default=0,
                       help='Audio crop seed, and split seed of --splits '
                       f'{SPLITS_COMPUTE} (default 0).')
@@ -108,12 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'faster and smaller, but whole-track evaluation and '
                       'extraction then cannot run on these shards.')
   parser.add_argument('--max-skip-fraction', type=float,
-                      default=prepare.DEFAULT_MAX_SKIP_FRACTION,
+                      default=prepare_job.DEFAULT_MAX_SKIP_FRACTION,
                       help='Fail (no manifest) when more than this fraction '
                       'of the release rows, review lines or items of a '
                       'modality are skipped; a few bad inputs are skipped '
                       f'and reported in {layout.SKIPPED_TSV} (default '
-                      f'{prepare.DEFAULT_MAX_SKIP_FRACTION}; 1 never fails).')
+                      f'{prepare_job.DEFAULT_MAX_SKIP_FRACTION}; 1 never fails).')
   parser.add_argument('--no-progress', action='store_true',
                       help='Hide the progress bars.')
   parser.add_argument('--force', action='store_true',
@@ -149,18 +149,18 @@ def main(args: argparse.Namespace) -> int:
       workers=args.workers, seed=args.seed, min_albums=args.min_albums,
       windows=not args.no_windows, max_skip_fraction=args.max_skip_fraction,
       beam_pipeline_options=args.beam_pipeline_options)
-  if not args.force and prepare.is_complete(
-      args.out, prepare.run_args(args.dataset, data, args.out,
+  if not args.force and prepare_job.is_complete(
+      args.out, prepare_job.run_args(args.dataset, data, args.out,
                                  **settings)):
     print(f'[prepare] {args.out} already holds these shards '
           f'({layout.MANIFEST_JSON} complete, same settings), skipped')
     return 0
   try:
-    manifest = prepare.prepare(args.dataset, data, args.out, **settings,
+    manifest = prepare_job.prepare(args.dataset, data, args.out, **settings,
                                progress=not args.no_progress)
-  except (OSError, ValueError, prepare.PrepareError) as e:
+  except (OSError, ValueError, prepare_job.PrepareError) as e:
     print(f'mmgenre prepare: error: {e}', file=sys.stderr)
     return 1
-  print(prepare.summary(manifest))
+  print(prepare_job.summary(manifest))
   print(f'Shards and manifest written to {args.out}')
   return 0

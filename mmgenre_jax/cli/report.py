@@ -4,15 +4,15 @@
   mmgenre report runs                 # every pipeline workdir beneath runs/
   mmgenre report runs --no-figures    # tables; link the figures drawn
 
-Writes the files (mmgenre_jax/report.py, docs/workdirs.md §3), draws each
-pipeline's W/figures/ (mmgenre_jax/figures.py) and links them from its
+Writes the files (mmgenre_jax/reporting/report.py, docs/workdirs.md §3), draws each
+pipeline's W/figures/ (mmgenre_jax/reporting/figures.py) and links them from its
 W/report.md, and prints the markdown.
 """
 
 import argparse
 import sys
 
-from mmgenre_jax import report
+from mmgenre_jax.reporting import report
 from mmgenre_jax import workdir as workdir_lib
 
 

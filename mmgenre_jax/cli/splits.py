@@ -4,7 +4,7 @@
       --labels genre_labels_MuMu.tsv --out splits/ --seed 0
 
 writes splits/items_index_{train,val,test}.tsv, one id per line, and prints
-the items and artists per split (input_pipeline.splits: the paper's 80/10/10
+the items and artists per split (input_pipeline.formats.splits: the paper's 80/10/10
 MuMu album split and 70/15/15 MSD-I track split, no artist or album in two
 splits). MSD-I's own release split (its `set` column) needs no split files:
 `mmgenre prepare --dataset msdi` uses it by default.
@@ -13,9 +13,9 @@ splits). MSD-I's own release split (its `set` column) needs no split files:
 import argparse
 import sys
 
-from input_pipeline import msdi
-from input_pipeline import mumu
-from input_pipeline import splits as splits_lib
+from input_pipeline.formats import msdi
+from input_pipeline.formats import mumu
+from input_pipeline.formats import splits as splits_lib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

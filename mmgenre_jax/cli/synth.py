@@ -19,7 +19,7 @@ import pathlib
 import sys
 import time
 
-from input_pipeline import catalog
+from input_pipeline.formats import catalog
 from input_pipeline import layout
 from input_pipeline import synthetic
 

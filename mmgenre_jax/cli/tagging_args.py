@@ -4,14 +4,14 @@
   --manifest CSV  --album  --album-id NAME  --no-progress
   --batch-items N  --beam_pipeline_options K=V,...   (predict and embed)
 
-What they mean (tracks, albums, catalog CSVs) is mmgenre_jax.tagging.catalog;
+What they mean (tracks, albums, catalog CSVs) is mmgenre_jax.tagging.items;
 the Beam runs are mmgenre_jax.tagging.beam_tagging.
 """
 
 import argparse
 from typing import List, Tuple, Union
 
-from mmgenre_jax.tagging import catalog
+from mmgenre_jax.tagging import items as items_lib
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,13 +38,13 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                       help='No progress bar.')
 
 
-def items_from_args(args: argparse.Namespace) -> List[catalog.Item]:
+def items_from_args(args: argparse.Namespace) -> List[items_lib.Item]:
   """Items of the --audio/--cover/--reviews/--manifest/--album flags.
 
   Raises:
     ValueError: nothing to tag, or a bad catalog CSV.
   """
-  return catalog.collect_items(
+  return items_lib.collect_items(
       audio=args.audio, cover=args.cover, reviews=args.reviews,
       manifest=getattr(args, 'manifest', None),
       album=getattr(args, 'album', False),
@@ -61,10 +61,10 @@ def _positive_int(text: str) -> int:
 def add_beam_argument(parser: argparse.ArgumentParser) -> None:
   """Adds --batch-items and --beam_pipeline_options (predict and embed)."""
   parser.add_argument(
-      '--batch-items', type=_positive_int, default=catalog.BATCH_ITEMS,
+      '--batch-items', type=_positive_int, default=items_lib.BATCH_ITEMS,
       metavar='N',
       help='Inputs tagged together, their audio windows sharing the '
-      f'networks\' batches (default {catalog.BATCH_ITEMS}; the results are '
+      f'networks\' batches (default {items_lib.BATCH_ITEMS}; the results are '
       'the same for any N). A killed run loses at most the batch it was '
       'on; 1 tags one input at a time.')
   parser.add_argument(
@@ -95,12 +95,12 @@ def beam_options(args: argparse.Namespace):
   # Imported here: Beam takes a second to import, and only these runs
   # need it.
   # pylint: disable-next=g-import-not-at-top
-  from input_pipeline import beam_options as beam_options_lib
+  from input_pipeline.beam import options as beam_options_lib
   return beam_options_lib.pipeline_options(args.beam_pipeline_options)
 
 
 def run_on_beam(task: str, args: argparse.Namespace,
-                items: List[catalog.Item], options,
+                items: List[items_lib.Item], options,
                 head: Union[str, bool, None]) -> Tuple[int, int]:
   """beam_tagging.run of a predict or embed command's flags: (items tagged,
   how many failed)."""

@@ -16,8 +16,8 @@ import argparse
 import sys
 from typing import List
 
-from input_pipeline import prepare
-from input_pipeline import tfds_data
+from input_pipeline.prepare import job as prepare_job
+from input_pipeline.tfds import reader as tfds_data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
       counts = {split: info.num_examples
                 for split, info in builder.info.splits.items()}
       print(f'{name}: {counts} examples in {builder.data_dir}')
-  except (OSError, ValueError, AssertionError, prepare.PrepareError) as e:
+  except (OSError, ValueError, AssertionError, prepare_job.PrepareError) as e:
     # AssertionError: TFDS's word for a missing or empty manual dir.
     print(f'mmgenre tfds: error: {e}', file=sys.stderr)
     return 1

@@ -2,7 +2,7 @@
 
 Two towers map a song's audio and visual representations into a shared
 space: e_a(a) = W_a2 tanh(W_a1 a), e_v(v) = W_v2 tanh(W_v1 v). The loss
-(cosine distance plus margin-ranked negatives, mmgenre_jax.losses) works on
+(cosine distance plus margin-ranked negatives, mmgenre_jax.core.losses) works on
 the raw embeddings; they are not normalised here. At test time each tower runs
 alone: MM_AUDIO = embed_audio(a) needs no image, MM_VISUAL = embed_visual(v)
 needs no audio (Sec 6.2).

@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmgenre_jax import ops
+from mmgenre_jax.core import ops
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import specs
 

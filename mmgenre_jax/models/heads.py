@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmgenre_jax import ops
+from mmgenre_jax.core import ops
 
 
 class OutputHead(nn.Module):

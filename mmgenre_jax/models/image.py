@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmgenre_jax import ops
+from mmgenre_jax.core import ops
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import specs
 

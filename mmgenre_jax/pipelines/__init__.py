@@ -26,7 +26,7 @@ targets). `config.stages.<name>` holds, per stage:
 (train, then extract the train/val/test representations), skips a stage that
 is already complete and lets an interrupted one resume from its latest
 checkpoint, writes workdir/pipeline.json (docs/workdirs.md §3) after each
-stage and ends with the report (mmgenre_jax/report.py). workdir may be a
+stage and ends with the report (mmgenre_jax/reporting/report.py). workdir may be a
 local directory or a gs://bucket/... URL (docs/tpu_pod.md §4).
 
 Two modules, so that building a pipeline config never loads a framework:

@@ -15,7 +15,7 @@ One pipeline job runs in W at a time: it holds W/training.lock
 (checkpoints.workdir_lock) while it runs, and each stage's training holds
 its own W/<stage>/training.lock. A W written by another pipeline config
 is refused (check_pipeline_workdir). main.py's other modes on a pipeline
-(summary, evaluate, extract) are mmgenre_jax/pipelines/modes.py.
+(summary, evaluate, extract) are mmgenre_jax/pipelines/stage_modes.py.
 """
 
 import copy
@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 
 from mmgenre_jax import errors
-from mmgenre_jax import representations
+from mmgenre_jax.data import representations
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import registry
 from mmgenre_jax.pipelines import spec
@@ -118,7 +118,7 @@ def ensure_label_factors(config: ml_collections.ConfigDict, workdir) -> None:
   if workdir_lib.factors_complete(out_dir):
     return
   # pylint: disable-next=g-import-not-at-top
-  from mmgenre_jax import stage_config as stage_config_lib
+  from mmgenre_jax.train import stage_config as stage_config_lib
   modalities = []
   for name in config.stage_order:
     stage = config.stages[name]
@@ -262,12 +262,12 @@ def run_stage(stage_config: ml_collections.ConfigDict, stage_dir,
               outputs: Sequence[str]) -> None:
   """Trains (or resumes) one stage, then extracts its representations."""
   # pylint: disable=g-import-not-at-top
-  from mmgenre_jax import evaluate
-  from mmgenre_jax import train
+  from mmgenre_jax.evaluation import evaluate
+  from mmgenre_jax.train import loop as train_loop
   # pylint: enable=g-import-not-at-top
   stage_dir = epath.Path(stage_dir)
   if not _is_trained(stage_dir):
-    train.train_and_evaluate(stage_config, stage_dir)
+    train_loop.train_and_evaluate(stage_config, stage_dir)
   splits = [split for split in representations.SPLITS
             if any(not _rep_path(stage_dir, name, split).exists()
                    for name in outputs)]
@@ -297,8 +297,8 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir,
     errors.WorkdirError: W holds another pipeline or a single network.
   """
   # pylint: disable=g-import-not-at-top
-  from mmgenre_jax import checkpoints
-  from mmgenre_jax import stage_config as stage_config_lib
+  from mmgenre_jax.train import checkpoints
+  from mmgenre_jax.train import stage_config as stage_config_lib
   # pylint: enable=g-import-not-at-top
   spec.validate(config)
   workdir = epath.Path(workdir)
@@ -375,6 +375,6 @@ def _run_stages(config: ml_collections.ConfigDict, workdir: epath.Path,
   result = workdir_lib.read_pipeline(workdir)
   if report and chief:
     # pylint: disable-next=g-import-not-at-top
-    from mmgenre_jax import report as report_lib
+    from mmgenre_jax.reporting import report as report_lib
     report_lib.write_report(workdir)
   return result

@@ -8,7 +8,7 @@ direct_running_mode=multi_processing
 
 The same work as the single-machine commands (predict.py, embed.py), spread
 over Beam workers: each worker loads the model once (DoFn.setup); items are
-batched (beam.BatchElements, catalog.BATCH_ITEMS a batch, as on one machine)
+batched (beam.BatchElements, items_lib.BATCH_ITEMS a batch, as on one machine)
 and a batch's audio goes through the networks together
 (Tagger.predict_many), which gives the same numbers as one item at a time.
 The output is sharded JSON lines, `PREFIX-00000-of-0000N.jsonl`, one row
@@ -22,7 +22,7 @@ The rows are in no particular order (sort them on `input`). An input that
 cannot be read is a row with its `error`; the pipeline goes on.
 
 A rerun skips the inputs whose rows are already there with unchanged files
-(the `sources` stamps, as catalog.ResultWriter does): the kept rows and the
+(the `sources` stamps, as items_lib.ResultWriter does): the kept rows and the
 new ones make the next set of shards, rows of inputs gone are dropped.
 Crash safety: Beam writes the new set into a staging folder beside the
 prefix (PREFIX.beam-staging-<id>/), which is marked complete once the
@@ -37,7 +37,7 @@ runner; the prefix may be on any filesystem etils.epath and Beam's
 WriteToText both reach (local, gs://). Two runs must not share a prefix at
 the same time.
 
-  from input_pipeline import beam_options
+  from input_pipeline.beam import options as beam_options
   options = beam_options.pipeline_options('direct_num_workers=2,...')
   tagged, failed = beam_tagging.run(
       'predict', items, 'out/tags', options,
@@ -58,7 +58,7 @@ from etils import epath
 import numpy as np
 
 from input_pipeline import fileio
-from mmgenre_jax.tagging import catalog
+from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import embed
 from mmgenre_jax.tagging import predict
 from mmgenre_jax.tagging import tagger as tagger_lib
@@ -103,7 +103,7 @@ class _TagBatches(beam.DoFn):
     # costs seconds, a batch of short tracks less.
     self._tagger = self._model.load()
 
-  def process(self, items: List[catalog.Item]):
+  def process(self, items: List[items_lib.Item]):
     if self._task == 'predict':
       rows = predict.predict_items(self._tagger, items, self._top_k,
                                    self._level)
@@ -161,25 +161,25 @@ class _Found:
         self.shards) == int(counts.pop()[:-len(SUFFIX)])
 
 
-def _find(prefix: epath.Path, items: Sequence[catalog.Item]) -> _Found:
+def _find(prefix: epath.Path, items: Sequence[items_lib.Item]) -> _Found:
   """The rows under a prefix: its shards and complete staging folders.
 
   Of an input with several rows (a run killed while moving its shards), a
   row whose `sources` match the files now is put last, so that
-  catalog.keep_rows keeps it.
+  items_lib.keep_rows keeps it.
   """
   shards, staging = _shards(prefix), _staging_dirs(prefix)
   files = shards + [p for d in staging if (d / COMPLETE).exists()
                     for p in _staged(d)]
   rows, broken = [], 0
   for path in files:
-    found, bad = catalog.read_json_rows(
+    found, bad = items_lib.read_json_rows(
         path.read_bytes().decode('utf-8', errors='replace'))
     rows.extend(found)
     broken += bad
   stamps = {item.key: [(s['size'], s['mtime_ns'])
-                       for s in catalog.sources(item)] for item in items}
-  rows.sort(key=lambda r: catalog.row_stamps(r) in (
+                       for s in items_lib.sources(item)] for item in items}
+  rows.sort(key=lambda r: items_lib.row_stamps(r) in (
       None, stamps.get(str(r['input']))))
   return _Found(rows, broken, shards, staging)
 
@@ -215,20 +215,20 @@ def _counter(result, name: str) -> int:
              for c in counters['counters'])
 
 
-def run(task: str, items: Sequence[catalog.Item], out: str,
+def run(task: str, items: Sequence[items_lib.Item], out: str,
         options: pipeline_options.PipelineOptions, model: Model, *,
         top_k: int = predict.DEFAULT_TOP_K, level: str = 'all',
-        batch_items: int = catalog.BATCH_ITEMS, num_shards: int = 0
+        batch_items: int = items_lib.BATCH_ITEMS, num_shards: int = 0
         ) -> Tuple[int, int]:
   """Tags (or embeds) the items not yet under `out` on Beam.
 
   Args:
     task: 'predict' or 'embed'.
-    items: the inputs (catalog.collect_items).
+    items: the inputs (items_lib.collect_items).
     out: the output prefix (module docstring); rows already there with
       unchanged files are kept and their items skipped, what was found is
       printed on stderr as `mmgenre predict` does.
-    options: the pipeline's (input_pipeline.beam_options.pipeline_options
+    options: the pipeline's (input_pipeline.beam.options.pipeline_options
       of --beam_pipeline_options).
     model: what each worker loads.
     top_k, level: as in predict.predict_items (predict only).
@@ -242,7 +242,7 @@ def run(task: str, items: Sequence[catalog.Item], out: str,
     raise ValueError(f'task {task!r}: use one of {TASKS}.')
   prefix = epath.Path(out)
   found = _find(prefix, items)
-  kept, todo, resumed = catalog.keep_rows(found.rows, items, found.broken)
+  kept, todo, resumed = items_lib.keep_rows(found.rows, items, found.broken)
   if found.rows or found.broken:
     print(f'{resumed.message(out)} {len(todo)} of {len(items)} inputs to '
           f'{task}.', file=sys.stderr)

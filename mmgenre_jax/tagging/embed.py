@@ -31,7 +31,7 @@ import tqdm
 
 from input_pipeline import fileio
 from mmgenre_jax import workdir as workdir_lib
-from mmgenre_jax.tagging import catalog
+from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 # name -> [(input key, float32 [D]), ...] in input order.
@@ -41,14 +41,14 @@ Reports = Dict[str, Dict[str, Any]]
 INDEX_COLUMNS = ('representation', 'row', 'input', 'duration_s', 'warnings')
 
 
-def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
+def embed_items(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item], *,
                 progress: bool = True, reports: Optional[Reports] = None,
-                batch_items: int = catalog.BATCH_ITEMS
+                batch_items: int = items_lib.BATCH_ITEMS
                 ) -> Tuple[Vectors, List[Tuple[str, str]]]:
   """Every representation of every item; failing items are set aside.
 
   Args:
-    tagger, items: the model and the inputs (catalog.collect_items).
+    tagger, items: the model and the inputs (items_lib.collect_items).
     progress: show a progress bar (on stderr) for two items or more.
     reports: filled with each embedded item's {'duration_s', 'warnings'}.
     batch_items: items embedded together (Tagger.embed_many; the vectors
@@ -61,8 +61,8 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
   errors: List[Tuple[str, str]] = []
   with tqdm.tqdm(total=len(items), desc='embed', unit='item',
                  disable=not progress or len(items) < 2) as bar:
-    for batch in catalog.batches(items, batch_items):
-      results = tagger.embed_many(catalog.tagger_inputs(batch))
+    for batch in items_lib.batches(items, batch_items):
+      results = tagger.embed_many(items_lib.tagger_inputs(batch))
       for item, result in zip(batch, results):
         if isinstance(result, Exception):
           errors.append((item.key, str(result)))
@@ -76,20 +76,20 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item], *,
   return vectors, errors
 
 
-def embed_rows(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item]
+def embed_rows(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item]
                ) -> List[Dict[str, Any]]:
   """One row per item, their audio batched together (Tagger.embed_many).
 
   Returns:
     [{'input', 'vectors': {name: float32 [D]} (every representation, as
     Tagger.embed), 'duration_s', 'warnings', 'error' (None, or why the
-    input failed: then no vectors), 'sources' (catalog.sources)}]: the
+    input failed: then no vectors), 'sources' (items_lib.sources)}]: the
     vectors are those embed_items gives, the shards' rows of `mmgenre embed
     --beam_pipeline_options` (beam_tagging.py).
   """
   # Stamped before reading, as predict_items does.
-  found = [catalog.sources(item) for item in items]
-  results = tagger.embed_many(catalog.tagger_inputs(items))
+  found = [items_lib.sources(item) for item in items]
+  results = tagger.embed_many(items_lib.tagger_inputs(items))
   rows = []
   for item, result, sources in zip(items, results, found):
     failed = isinstance(result, Exception)
@@ -116,7 +116,7 @@ def _index_row(name: str, row: int, key: str, reports: Reports):
   report = reports.get(key) or {}
   duration = report.get('duration_s')
   return (name, row, key, '' if duration is None else f'{duration:.4f}',
-          catalog.LIST_SEPARATOR.join(
+          items_lib.LIST_SEPARATOR.join(
               ' '.join(w.splitlines()) for w in report.get('warnings', [])))
 
 
@@ -146,16 +146,16 @@ def write_catalog(out, vectors: Vectors, errors: List[Tuple[str, str]],
       indent=2) + '\n').encode('utf-8'))
 
 
-def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
+def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
                      out, *, info: Optional[Mapping[str, Any]] = None,
                      progress: bool = True,
-                     batch_items: int = catalog.BATCH_ITEMS
+                     batch_items: int = items_lib.BATCH_ITEMS
                      ) -> Tuple[Vectors, List[Tuple[str, str]]]:
   """Embeds the items and writes the catalog folder `out` (module docstring).
 
   Args:
     tagger: the model.
-    items: the inputs (catalog.collect_items).
+    items: the inputs (items_lib.collect_items).
     out: the folder to write.
     info: extra fields of embed.json (e.g. the workdir); `items` and
       `representations` are added.

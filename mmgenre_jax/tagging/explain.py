@@ -25,11 +25,11 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from mmgenre_jax import targets
+from mmgenre_jax.core import ppmi_svd
 from mmgenre_jax.models import image as image_lib
 from mmgenre_jax.models import registry
 from mmgenre_jax.tagging import inputs as inputs_lib
-from mmgenre_jax.tagging import stages as stages_lib
+from mmgenre_jax.tagging.model import stages as stages_lib
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,7 +46,7 @@ def _jitted(model_json: str):
   def maps_and_scores(variables, factors, images):
     out, feature_map = image_lib.apply_with_feature_map(model, variables,
                                                         images)
-    scores = targets.scores_from_output(out['output'].astype(jnp.float32),
+    scores = ppmi_svd.scores_from_output(out['output'].astype(jnp.float32),
                                         target, factors)
     weights, _ = image_lib.class_weights(
         variables['params'][image_lib.HEAD_NAME], target, factors)

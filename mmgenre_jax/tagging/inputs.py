@@ -6,7 +6,7 @@ audio statistics, the tf-idf vectorizer and enrichment dictionary, the image
 size and normalisation. From them:
 
   * audio (SPEC §2): every whole-track window of a file (15 % dropped at
-    each end, 50 % overlap; input_pipeline.streaming, memory bounded
+    each end, 50 % overlap; input_pipeline.features.streaming, memory bounded
     whatever the length), standardised, float32 [k, 322, 96, 1] per block;
   * reviews: the aggregated (and enriched) text as tf-idf, float32 [1, V];
   * a cover: resized, centre-cropped and normalised, float32 [1, S, S, 3].
@@ -33,13 +33,13 @@ from PIL import Image
 
 from input_pipeline import features
 from input_pipeline import layout
-from input_pipeline import normalisation
-from input_pipeline import streaming
+from input_pipeline.features import normalisation
+from input_pipeline.features import streaming
 from input_pipeline.features import audio as audio_features
 from input_pipeline.features import audio_info
 from input_pipeline.features import image as image_features
 from input_pipeline.features import text as text_features
-from mmgenre_jax.tagging import stages as stages_lib
+from mmgenre_jax.tagging.model import stages as stages_lib
 
 # How a result's notes name each raw modality (the flag that gives it).
 INPUT_NAMES = {'audio': 'audio', 'text': 'reviews', 'image': 'cover'}

@@ -23,8 +23,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mmgenre_jax import ops
-from mmgenre_jax.tagging import catalog
+from mmgenre_jax.core import ops
+from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import embed as embed_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
 
@@ -87,7 +87,7 @@ def targets_for(query_name: str, space: str, to: List[str],
   return names
 
 
-def genre_neighbours(tagger: tagger_lib.Tagger, item: catalog.Item,
+def genre_neighbours(tagger: tagger_lib.Tagger, item: items_lib.Item,
                      k: int = DEFAULT_K) -> Dict[str, Any]:
   """The k labels whose factors are nearest to the item's output.
 
@@ -115,7 +115,7 @@ def _report(result: Dict[str, Any]) -> Dict[str, Any]:
           'warnings': result['warnings']}
 
 
-def catalog_neighbours(tagger: tagger_lib.Tagger, item: catalog.Item,
+def catalog_neighbours(tagger: tagger_lib.Tagger, item: items_lib.Item,
                        catalog_dir, *, space: Optional[str] = None,
                        to: Sequence[str] = (),
                        k: int = DEFAULT_K) -> Dict[str, Any]:

@@ -16,7 +16,7 @@ tagged; the other inputs go on) and `sources` (size and mtime_ns of the
 input's files, which a resumed run checks). The flags live in
 mmgenre_jax/cli/predict.py.
 
-  writer = catalog.ResultWriter('tags.json', 'json')
+  writer = items_lib.ResultWriter('tags.json', 'json')
   tagged, failed = predict.run(tagger, items, writer, top_k=5)
 """
 
@@ -25,27 +25,27 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import tqdm
 
-from mmgenre_jax.tagging import catalog
+from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 DEFAULT_TOP_K = 5
 
 
-def predict_item(tagger: tagger_lib.Tagger, item: catalog.Item,
+def predict_item(tagger: tagger_lib.Tagger, item: items_lib.Item,
                  top_k: int, level: str = 'all') -> Dict[str, Any]:
   """One output row; input errors become the row's `error`."""
   return predict_items(tagger, [item], top_k, level)[0]
 
 
-def predict_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
+def predict_items(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
                   top_k: int, level: str = 'all') -> List[Dict[str, Any]]:
   """The rows of several items, their audio batched together
   (Tagger.predict_many): row for row those of predict_item."""
   # Stamped before reading: a file changed while it is tagged is redone by
   # the next resumed run.
-  found = [catalog.sources(item) for item in items]
+  found = [items_lib.sources(item) for item in items]
   try:
-    results = tagger.predict_many(catalog.tagger_inputs(items), top_k=top_k,
+    results = tagger.predict_many(items_lib.tagger_inputs(items), top_k=top_k,
                                   level=level)
   except tagger_lib.INPUT_ERRORS as e:  # A level the model cannot give.
     results = [e] * len(items)
@@ -53,7 +53,7 @@ def predict_items(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
           for item, result, sources in zip(items, results, found)]
 
 
-def _row(item: catalog.Item, result, sources) -> Dict[str, Any]:
+def _row(item: items_lib.Item, result, sources) -> Dict[str, Any]:
   """An item's row of its Tagger.predict result, or of its input error."""
   if isinstance(result, Exception):
     return {'input': item.key, 'labels': [], 'decisions': None,
@@ -67,10 +67,10 @@ def _row(item: catalog.Item, result, sources) -> Dict[str, Any]:
           'error': None, 'sources': sources}
 
 
-def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
-        writer: catalog.ResultWriter, *, top_k: int = DEFAULT_TOP_K,
+def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
+        writer: items_lib.ResultWriter, *, top_k: int = DEFAULT_TOP_K,
         level: str = 'all', progress: bool = True,
-        batch_items: int = catalog.BATCH_ITEMS) -> Tuple[int, int]:
+        batch_items: int = items_lib.BATCH_ITEMS) -> Tuple[int, int]:
   """Tags the items not yet in the writer's file, a row each, then closes it.
 
   The items are tagged batch_items at a time (predict_items: their audio
@@ -80,7 +80,7 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
 
   Args:
     tagger: the model.
-    items: the inputs (catalog.collect_items).
+    items: the inputs (items_lib.collect_items).
     writer: where rows go; the items of valid rows already in its file (a
       resumed run) are skipped, the rows of inputs gone or changed dropped
       (ResultWriter.start); what was found is printed on stderr.
@@ -101,7 +101,7 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[catalog.Item],
   try:
     with tqdm.tqdm(total=len(todo), desc='predict', unit='item',
                    disable=not progress or len(todo) < 2) as bar:
-      for batch in catalog.batches(todo, batch_items):
+      for batch in items_lib.batches(todo, batch_items):
         for row in predict_items(tagger, batch, top_k, level):
           errors += row['error'] is not None
           writer.write(row)

@@ -55,17 +55,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import jax
 import numpy as np
 
-from mmgenre_jax import hierarchy
+from mmgenre_jax.core import hierarchy
 from mmgenre_jax import workdir as workdir_lib
-from mmgenre_jax.tagging import bundle as bundle_lib
+from mmgenre_jax.tagging.model import bundle as bundle_lib
 from mmgenre_jax.tagging import explain as explain_lib
-from mmgenre_jax.tagging import graph as graph_lib
-from mmgenre_jax.tagging import head as head_lib
+from mmgenre_jax.tagging.model import graph as graph_lib
+from mmgenre_jax.tagging.finetune import fitted_head as head_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
-from mmgenre_jax.tagging import runners
-from mmgenre_jax.tagging import stages as stages_lib
-from mmgenre_jax.tagging import taxonomy as taxonomy_lib
-from mmgenre_jax.tagging import thresholds as thresholds_lib
+from mmgenre_jax.tagging.model import runners
+from mmgenre_jax.tagging.model import stages as stages_lib
+from mmgenre_jax.tagging.model import taxonomy as taxonomy_lib
+from mmgenre_jax.tagging.model import thresholds as thresholds_lib
 
 # The public names of the tagging API, whose homes are the modules above.
 TaggingError = stages_lib.TaggingError

@@ -1,0 +1,256 @@
+"""Whole-track prediction windows read in blocks: memory bounded by the block.
+
+`features.audio.track_windows(features.audio.track_spectrogram(path))` decodes
+the whole file and computes one CQT over it, so its memory grows with the
+track (a 60-minute 48 kHz stereo file is ~1.4 GB of float32 samples).
+`stream_windows` gives the same windows (SPEC §2, [code]: 15 % dropped at each
+end, 322-frame windows with 50 % overlap, in dB relative to the maximum of the
+WHOLE track's CQT and clipped 80 dB below it, as the authors' code and
+`features.audio.audio_patch` do) while holding only one block of a few
+windows in memory:
+
+  for windows in streaming.stream_windows('long_live_set.flac'):
+    windows  # float32 [k <= windows_per_block, 322, 96], dB in [-80, 0]
+
+How: two passes over the file, block by block. The first computes the CQT
+of every frame of the track (the dropped ends too) and keeps only its
+maximum power, the track's 0 dB reference; the second computes the windows'
+blocks and converts them to dB against it. The window starts
+(`features.audio.window_starts`, the function that places the whole-track
+windows too) follow from the file's length alone (read from the header), so
+each block of consecutive frames is computed independently: its samples plus
+`features.audio.CONTEXT_FRAMES` of context on each side are read with a seek
+(zeros outside the file, as librosa.cqt pads), resampled to 22,050 Hz, and
+transformed; the frames of the block then equal those of a whole-track CQT
+(to ~0.01 dB; tests/input_pipeline/features/streaming_test.py compares them, and checks that a
+40-minute file needs no more memory than a 4-minute one). The first pass
+covers every frame, the second the 70 % the windows span: the reference
+costs ~1.4 times the windows' own CQT.
+
+What the reader observed is a `features.audio_info.AudioInfo` (the facts
+tagging words as warnings):
+
+  stream = streaming.WindowStream('song.mp3')
+  for windows in stream: ...
+  stream.info.duration_s, stream.info.silent, stream.info.channels
+
+The header's length is checked before any window is placed (the last samples
+it promises must decode): a truncated file (the first kilobytes of an mp3
+whose header still claims minutes) is measured by decoding it in blocks, and
+its windows are placed over what decodes (and its reference taken over
+that). Its level facts (clipping, NaN, silence) are over the samples read
+for the windows, what the network hears. NaN and infinite samples are set to
+0 (counted in the info) in both passes.
+"""
+
+import math
+from typing import Iterator, List, Optional
+
+from absl import logging
+import numpy as np
+
+from input_pipeline import features
+from input_pipeline.features import audio
+from input_pipeline.features import audio_info
+
+# Windows computed per block. One block of 8 windows at 50 % overlap covers
+# 322 * 4.5 frames (~67 s of audio): a CQT over that is a few tens of MB,
+# whatever the length of the track.
+WINDOWS_PER_BLOCK = 8
+# Frames read at the end of the header's length to check that it decodes,
+# and per read when a file that does not is measured.
+PROBE_FRAMES = 1024
+MEASURE_FRAMES = 1 << 18
+
+
+def num_frames(num_samples: int, native_sr: int) -> int:
+  """CQT frames of a whole track of `num_samples` at `native_sr`.
+
+  librosa.resample (soxr) returns ceil(n * 22050 / sr) samples and
+  librosa.cqt (centred) 1 + n // hop frames; a track shorter than one patch is
+  zero-padded to PATCH_SAMPLES first (audio.track_spectrogram).
+  """
+  n = int(math.ceil(num_samples * audio.SAMPLE_RATE / native_sr))
+  n = max(n, audio.PATCH_SAMPLES)
+  return 1 + n // audio.HOP_LENGTH
+
+
+def _read_block(handle, path, native_sr: int, total: int, first: int,
+                last: int, stats: audio_info.SampleStats,
+                stops: Optional[List[int]]) -> np.ndarray:
+  """Mono 22,050 Hz samples of frames [first - C, last + C) of the track.
+
+  C = CONTEXT_FRAMES; frame f is centred on sample f * HOP_LENGTH (22.05 kHz),
+  so sample 0 of the result is that of frame `first - C`. The samples read
+  are added to `stats`; where a read stops short of `total` is appended to
+  `stops` and logged (stops=None: neither, the reference pass).
+  """
+  hop = audio.HOP_LENGTH
+  context = audio.CONTEXT_FRAMES
+  lo22 = (first - context) * hop
+  len22 = (last - first + 2 * context) * hop
+  native = lambda n: int(round(n * native_sr / audio.SAMPLE_RATE))
+  lo, length = native(lo22), native(len22)
+  segment = np.zeros(length, dtype=np.float32)
+  src_lo, src_hi = max(lo, 0), min(lo + length, total)
+  if src_hi > src_lo:
+    if src_lo == 0 and handle.tell() != 0:
+      handle.seek(0)  # read_frames seeks only to start > 0.
+    data = audio.read_frames(handle, path, src_lo, src_hi - src_lo)
+    if data.shape[0] < src_hi - src_lo and stops is not None:
+      logging.warning('%s: the header promises %d samples but reading stopped '
+                      'at %d; the rest is taken as silence.', path, total,
+                      src_lo + data.shape[0])
+      stops.append(src_lo + data.shape[0])
+    y = audio.to_mono_float32(stats.add(data, src_lo))
+    segment[src_lo - lo:src_lo - lo + y.size] = y
+  return audio.resample(segment, native_sr, audio.SAMPLE_RATE)
+
+
+def _decodes_to(path, total: int) -> bool:
+  """Whether the last of the `total` frames the header promises decode.
+
+  On a handle of its own: the blocks' handle stays at frame 0 unsought (an
+  mp3 sought back to 0 decodes ~1e-7 differently from a fresh one).
+  """
+  count = min(total, PROBE_FRAMES)
+  with audio.open_audio(path) as handle:
+    try:
+      return audio.read_frames(handle, path, total - count,
+                               count).shape[0] == count
+    except features.FeatureError:
+      return False  # A seek past the decodable end can fail outright.
+
+
+def _measure(path) -> int:
+  """Frames that decode, reading from the start MEASURE_FRAMES at a time."""
+  frames = 0
+  with audio.open_audio(path) as handle:
+    while True:
+      # start=0: read_frames does not seek, so each read continues the last.
+      got = audio.read_frames(handle, path, 0, MEASURE_FRAMES).shape[0]
+      frames += got
+      if got < MEASURE_FRAMES:
+        return frames
+
+
+def _short(frames: int, native_sr: int) -> bool:
+  """Shorter than one patch at 22,050 Hz (padded: one window)."""
+  return frames * audio.SAMPLE_RATE < audio.PATCH_SAMPLES * native_sr
+
+
+class WindowStream:
+  """The whole-track prediction windows of an audio file, block by block.
+
+  Equal (to ~0.01 dB) to
+  `audio.track_windows(audio.track_spectrogram(path), drop=drop,
+  overlap=overlap)`, dB relative to the whole track's maximum, with memory
+  bounded by `windows_per_block` instead of the track length (two passes:
+  the reference, then the windows). A track shorter than one patch gives one
+  window padded with the -80 dB floor (it is small, so the whole-track
+  functions are used).
+
+  Iterating yields windows: np.ndarray [shape=(k, 322, 96), dtype=float32],
+  dB in [-80, 0], 1 <= k <= windows_per_block, in track order; it raises
+  FeatureError for a missing, empty, corrupt or undecodable file (before
+  anything is yielded when the header cannot be read).
+
+  Attributes:
+    path: the file.
+    info: audio_info.AudioInfo of what was read, set once the windows are
+      all yielded (None before).
+  """
+
+  def __init__(self, path, *, drop: float = audio.WINDOW_DROP,
+               overlap: float = audio.WINDOW_OVERLAP,
+               windows_per_block: int = WINDOWS_PER_BLOCK):
+    """Args: path (wav, flac, ogg or mp3; any rate, any channels), drop and
+    overlap (config.eval track_trim / window_overlap), windows_per_block
+    (windows computed together; memory ~ this)."""
+    if windows_per_block < 1:
+      raise ValueError(f'windows_per_block must be >= 1; got '
+                       f'{windows_per_block}.')
+    self.path = path
+    self.drop, self.overlap = drop, overlap
+    self.windows_per_block = windows_per_block
+    self.info = None
+
+  def __iter__(self) -> Iterator[np.ndarray]:
+    path = self.path
+    with audio.open_audio(path) as handle:
+      native_sr, header = handle.samplerate, handle.frames
+      total = header
+      seekable = handle.seekable()
+      if (total > 0 and seekable and not _short(total, native_sr) and
+          not _decodes_to(path, total)):
+        total = _measure(path)
+        logging.warning('%s: the header promises %d samples but %d decode; '
+                        'the windows are placed over those.', path, header,
+                        total)
+      if total <= 0 or _short(total, native_sr) or not seekable:
+        # Tiny, or no usable length in the header: decode it whole (a file
+        # without a length cannot be planned in blocks).
+        if total > 0 and not _short(total, native_sr):
+          logging.warning('%s is not seekable; decoding it whole.', path)
+        y, self.info = audio.decode(path)
+        spec = audio.padded_spectrogram(
+            audio.resample(y, native_sr, audio.SAMPLE_RATE))
+        yield audio.track_windows(spec, drop=self.drop, overlap=self.overlap)
+        return
+      yield from self._blocks(handle, native_sr, total, header)
+
+  def _blocks(self, handle, native_sr: int, total: int,
+              header: int) -> Iterator[np.ndarray]:
+    """The windows of a seekable file of `total` frames, then self.info."""
+    stats = audio_info.SampleStats()
+    stops: List[int] = []
+    frames = num_frames(total, native_sr)
+    starts = audio.window_starts(frames, drop=self.drop, overlap=self.overlap)
+    ref = self._track_max_power(handle, native_sr, total, frames)
+    for i in range(0, len(starts), self.windows_per_block):
+      block = starts[i:i + self.windows_per_block]
+      first, last = block[0], block[-1] + audio.PATCH_FRAMES
+      y = _read_block(handle, self.path, native_sr, total, first, last,
+                      stats, stops)
+      power = audio.cqt_power(y)
+      offset = audio.CONTEXT_FRAMES - first
+      size = audio.PATCH_FRAMES
+      yield np.stack([audio.power_db(power[s + offset:s + offset + size],
+                                     ref=ref) for s in block])
+    self.info = stats.info(duration_s=min([total] + stops) / native_sr,
+                           source_sr=native_sr, channels=handle.channels,
+                           header_duration_s=header / native_sr)
+
+  def _track_max_power(self, handle, native_sr: int, total: int,
+                       frames: int) -> float:
+    """Max |CQT|^2 over all `frames` of the track: the 0 dB reference.
+
+    In blocks as long as the windows' (windows_per_block windows), so the
+    first pass needs no more memory than the second.
+    """
+    span = ((self.windows_per_block - 1) * audio.window_hop(self.overlap) +
+            audio.PATCH_FRAMES)
+    stats = audio_info.SampleStats()  # Zeroes NaN; the info is pass two's.
+    ref = 0.0
+    for first in range(0, frames, span):
+      last = min(first + span, frames)
+      y = _read_block(handle, self.path, native_sr, total, first, last,
+                      stats, None)
+      context = audio.CONTEXT_FRAMES
+      power = audio.cqt_power(y)[context:context + last - first]
+      ref = max(ref, float(power.max()))
+    return ref
+
+
+def stream_windows(path, *, drop: float = audio.WINDOW_DROP,
+                   overlap: float = audio.WINDOW_OVERLAP,
+                   windows_per_block: int = WINDOWS_PER_BLOCK
+                   ) -> Iterator[np.ndarray]:
+  """The windows of `WindowStream(path, ...)`, without its info."""
+  return iter(WindowStream(path, drop=drop, overlap=overlap,
+                           windows_per_block=windows_per_block))
+
+
+def track_windows(path, **kwargs) -> np.ndarray:
+  """All the windows of `stream_windows`, [n_windows, 322, 96] (tests)."""
+  return np.concatenate(list(stream_windows(path, **kwargs)))

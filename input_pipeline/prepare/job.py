@@ -1,0 +1,579 @@
+"""`mmgenre prepare`: features of a corpus into TFRecord shards + manifest.
+
+Reads a corpus directory (docs/data_formats.md §1), computes the features of
+SPEC §2 for every item of every split and writes (docs/data_formats.md §3;
+the file names are input_pipeline.layout's):
+
+  OUT/splits/items_index_{train,val,test}.tsv   the splits used (--splits:
+                                                MSD-I's release split, the
+                                                `set` column, by default;
+                                                MuMu's computed with --seed)
+  OUT/audio_stats.npz                           patch mean/std, train only
+  OUT/text_vectorizer.json                      tf-idf, fitted on train only
+  OUT/{audio,image,text}/{split}-{i:05d}-of-{n:05d}.tfrecord
+  OUT/audio_windows/{split}-{i:05d}-of-{n:05d}.tfrecord
+                                                whole-track prediction
+                                                windows (not with
+                                                --no-windows)
+  OUT/skipped.tsv                               every input left out, and why
+  OUT/manifest.json                             written last: the run is
+                                                complete when it exists
+
+Bad inputs never stop the job: a malformed or repeated row of the release
+file, a malformed review line, a missing, empty or undecodable audio file or
+cover, an album whose reviews are empty, an album with no known label are
+skipped, named in skipped.tsv and counted; for every modality and split,
+read = written + skipped, and for the release file (manifest `metadata`)
+rows read = kept + skipped and albums (MSD-I: tracks) read = in the splits +
+skipped. Only many of them stop it: when more than --max-skip-fraction of
+the release rows, review lines or items of a modality are skipped, prepare
+fails with one error naming skipped.tsv, and writes no manifest.
+
+  manifest = prepare.prepare('mumu', 'runs/data/synthetic', 'runs/data/shards')
+  prepare.is_complete('runs/data/shards', manifest['args'])   # True
+
+Audio patches are computed in worker processes (SPEC §2: one seeded random
+15 s crop per track) and stored raw; the reader standardises them with
+audio_stats.npz. The same worker call, from the same decoded samples, cuts
+the track's prediction windows (SPEC §2: 15 % dropped at each end, 322-frame
+windows with 50 % overlap), one `audio_windows` record each, for every split;
+a track that cannot be read is skipped (and reported) once, for both.
+
+This module is the driver; the jobs live in prepare_corpus (the corpus as
+Items, the skip log), prepare_workers (the worker processes and their feature
+functions) and prepare_shards (the records and statistics written). Two
+executors run the same steps (media_steps, prepare_shards) and write the
+same files: by default a process pool on this machine (`workers`); with
+`beam_pipeline_options`, one Apache Beam pipeline (beam_prepare) on the
+runner those options name. The manifest's `executor` says which ran. The
+command line is mmgenre_jax/cli/prepare.py. Needs TensorFlow (to write
+TFRecords) but not JAX.
+"""
+
+import datetime
+import importlib.metadata
+import os
+import pathlib
+import platform
+import time
+from typing import Any, Dict, Mapping, Optional
+
+from input_pipeline import fileio
+from input_pipeline import layout
+from input_pipeline.formats import msdi
+from input_pipeline.prepare import catalog_items as prepare_catalog
+from input_pipeline.prepare import corpus as prepare_corpus
+from input_pipeline.prepare import shards as prepare_shards
+from input_pipeline.prepare import workers as prepare_workers
+from input_pipeline.formats import splits as splits_lib
+from input_pipeline.records import tfrecord
+from input_pipeline.features import audio as audio_lib
+from input_pipeline.features import image as image_lib
+
+# Bumped when the manifest or record layout changes (2: audio_windows; 3:
+# covers stored at stored_image_size, larger than the image_size crop).
+MANIFEST_VERSION = 3
+# Records per shard: ~64 MB of audio patches (124 KB each), enough shards of
+# the real MuMu train split (~116 K tracks) for dozens of hosts.
+DEFAULT_SHARD_SIZE = 512
+DEFAULT_IMAGE_SIZE = 224
+# The failure budget: a run skipping more than this fraction of the release
+# rows, review lines or items of a modality fails (a few bad files never do).
+DEFAULT_MAX_SKIP_FRACTION = 0.2
+STAGES = ('metadata', 'reviews', 'labels', 'audio', 'image', 'text')
+# The manifest's `args` that decide what a run writes: two runs with the same
+# ones write the same files (`out`, `workers` and `beam_pipeline_options`
+# change nothing written; `max_skip_fraction` only whether a run is
+# accepted, see is_complete).
+OUTPUT_ARGS = ('dataset', 'data', 'splits', 'image_size', 'shard_size',
+               'enrichment', 'seed', 'min_albums', 'windows')
+# (frames, bins) of an audio patch or window (SPEC §2).
+PATCH_SHAPE = (audio_lib.PATCH_FRAMES, audio_lib.N_BINS)
+# Re-exported: raised by the corpus readers and by `prepare`.
+PrepareError = prepare_corpus.PrepareError
+
+
+def run_args(dataset: str,
+             data_dir,
+             out_dir,
+             *,
+             splits=None,
+             image_size: int = DEFAULT_IMAGE_SIZE,
+             shard_size: int = DEFAULT_SHARD_SIZE,
+             enrichment=None,
+             workers: Optional[int] = None,
+             seed: int = 0,
+             min_albums: int = 1,
+             windows: bool = True,
+             max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
+             beam_pipeline_options: Optional[str] = None
+             ) -> Dict[str, Any]:
+  """The manifest's `args` of a run of `prepare` with these arguments.
+
+  Paths are recorded as given (`data` and `out` as pathlib spells them), so
+  the `args` of a run and of a later call with the same arguments compare
+  equal (`is_complete`); `splits` is recorded resolved (`release`,
+  `computed` or the directory: prepare_corpus.splits_arg), so the default
+  and the explicit spelling of a split are the same run.
+
+  Returns:
+    {dataset, data, out, splits, image_size, shard_size, enrichment, workers,
+     seed, min_albums, windows, max_skip_fraction, beam_pipeline_options},
+    JSON-serialisable.
+  """
+  return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
+          'out': os.fspath(pathlib.Path(out_dir)),
+          'splits': prepare_corpus.splits_arg(dataset, splits, data_dir),
+          'image_size': image_size, 'shard_size': shard_size,
+          'enrichment': None if enrichment is None else os.fspath(
+              enrichment),
+          'workers': workers, 'seed': seed, 'min_albums': min_albums,
+          'windows': windows, 'max_skip_fraction': max_skip_fraction,
+          'beam_pipeline_options': beam_pipeline_options}
+
+
+def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
+  """Whether out_dir holds a complete run with the same output settings.
+
+  True when out_dir/manifest.json is a complete manifest of this
+  MANIFEST_VERSION whose recorded `args` equal `args` in every OUTPUT_ARGS
+  key (`workers`, `out` and the executor may differ: the pool and Beam
+  write the same files), whose skip fractions are within
+  args['max_skip_fraction'] (a run accepted under a looser budget is not
+  complete under a stricter one), and every file it lists (shards,
+  skipped.tsv, audio_stats.npz, the tf-idf vectorizer, the splits) is there.
+  The shards' sha256 are not recomputed (pipeline.verify_shards does that).
+
+  Args:
+    out_dir: the --out directory.
+    args: the `run_args` of the run that would be made.
+  """
+  manifest = layout.read_manifest(out_dir)
+  if (manifest is None or manifest.get('complete') is not True or
+      manifest.get('format_version') != MANIFEST_VERSION):
+    return False
+  out = pathlib.Path(out_dir)
+  try:
+    recorded = dict(manifest['args'])
+    if recorded.get('splits') is None:
+      # Manifests from before the release split: None was a computed split.
+      recorded['splits'] = prepare_corpus.COMPUTED_SPLITS
+    if any(recorded.get(key) != args.get(key) for key in OUTPUT_ARGS):
+      return False
+    limit = args.get('max_skip_fraction')
+    if limit is not None and any(
+        fraction > limit for fraction in _recorded_fractions(manifest)):
+      return False
+    files = [shard['file'] for entry in manifest['modalities'].values()
+             for shards in entry['shards'].values() for shard in shards]
+    files += [manifest['skipped_file'], manifest['audio_stats']]
+    if manifest.get('text_vectorizer'):
+      files.append(manifest['text_vectorizer'])
+    paths = [out / name for name in files] + [
+        splits_lib.split_file(out / manifest['splits_dir'], name)
+        for name in splits_lib.SPLIT_NAMES]
+  except (AttributeError, KeyError, TypeError):
+    return False
+  return all(path.is_file() for path in paths)
+
+
+def _recorded_fractions(manifest: Mapping[str, Any]):
+  """The skip fractions of a manifest (from its counts before they existed)."""
+  if 'skip_fractions' in manifest:
+    return manifest['skip_fractions'].values()
+  totals = [[sum(c[k] for c in entry['counts'].values())
+             for k in ('skipped', 'read')]
+            for entry in manifest['modalities'].values()]
+  return [n / read for n, read in totals if read]
+
+
+def _versions() -> Dict[str, str]:
+  versions = {'python': platform.python_version()}
+  for package in ('mmgenre_jax', 'numpy', 'tensorflow', 'tensorflow-cpu',
+                  'librosa', 'soundfile', 'scikit-learn', 'pillow'):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      pass
+  return versions
+
+
+def prepare(dataset: str,
+            data_dir,
+            out_dir,
+            *,
+            splits=None,
+            image_size: int = DEFAULT_IMAGE_SIZE,
+            shard_size: int = DEFAULT_SHARD_SIZE,
+            enrichment=None,
+            workers: Optional[int] = None,
+            seed: int = 0,
+            min_albums: int = 1,
+            windows: bool = True,
+            max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
+            beam_pipeline_options: Optional[str] = None,
+            progress: bool = True) -> Dict[str, Any]:
+  """Writes the shards, statistics, skip report and manifest of a corpus.
+
+  Args:
+    dataset: 'mumu' or 'msdi'.
+    data_dir: the corpus directory (docs/data_formats.md §1).
+    out_dir: the output directory (created; an earlier manifest and the
+      temporary files of a run that was killed are removed first, so a
+      crash never leaves a manifest over mixed shards).
+    splits: where the splits come from: 'release' (the release file's own
+      split: MSD-I's `set` column; the MSD-I default), 'computed' (the
+      artist-filtered split with `seed`; the MuMu default, as MuMu has no
+      release split), or a directory of items_index_*.tsv to use. None is
+      the dataset's default (prepare_corpus.DEFAULT_SPLITS).
+    image_size: C, the side of the network's input crop; covers are stored
+      as [S, S, 3] with S = features.image.stored_size(C) = round(C * 256 /
+      224), for random-resized crops in training and the centre crop in
+      evaluation (manifest `image_size` C, `stored_image_size` S).
+    shard_size: records per shard.
+    enrichment: entity dictionary (enrichment.tsv) to enrich review texts
+      with; none when None.
+    workers: processes for audio and images (default os.cpu_count()).
+    seed: split seed and audio crop seed.
+    min_albums: MuMu: keep labels on >= this many albums.
+    windows: also write the whole-track `audio_windows` records of every
+      split (SPEC §2 prediction); False is `--no-windows`.
+    max_skip_fraction: in [0, 1]; more than this fraction of the release
+      rows, review lines or items of a modality skipped is a PrepareError
+      (skipped.tsv is written, the manifest is not).
+    beam_pipeline_options: None (the default): compute the features in a
+      pool of `workers` processes here; or comma-separated Beam pipeline
+      options ('runner=DirectRunner,direct_num_workers=2,
+      direct_running_mode=multi_processing', a Dataflow/Flink/Spark
+      runner's): run the same steps as one Beam pipeline there
+      (beam_prepare; `workers` is then unused). The files written are the
+      same.
+    progress: show tqdm progress bars (the pool only).
+
+  Returns:
+    The manifest (also in out_dir/manifest.json).
+  """
+  start = time.time()
+  workers = _checked_workers(dataset, image_size, shard_size, workers)
+  options = _beam_options(beam_pipeline_options)
+  if not 0.0 <= max_skip_fraction <= 1.0:
+    raise ValueError(f'--max-skip-fraction {max_skip_fraction}: give a '
+                     'fraction in [0, 1] (0.2: fail when more than a fifth '
+                     'of the inputs of a kind are skipped; 1: never).')
+  data_dir, out = pathlib.Path(data_dir), pathlib.Path(out_dir)
+  if dataset == 'catalog' and not data_dir.is_file():
+    raise PrepareError(f'--manifest {data_dir} is not a file; give the '
+                       'catalog CSV (docs/data_formats.md §1.3).')
+  if dataset != 'catalog' and not data_dir.is_dir():
+    raise PrepareError(f'--data {data_dir} is not a directory.')
+  # Before out is touched.
+  prepare_corpus.checked_splits(dataset, splits, data_dir)
+  if enrichment is not None and not pathlib.Path(enrichment).is_file():
+    raise PrepareError(f'--enrichment {enrichment} not found.')
+  out.mkdir(parents=True, exist_ok=True)
+  (out / layout.MANIFEST_JSON).unlink(missing_ok=True)
+  _remove_stale_temps(out)
+  args = run_args(dataset, data_dir, out, splits=splits,
+                  image_size=image_size, shard_size=shard_size,
+                  enrichment=enrichment, workers=workers, seed=seed,
+                  min_albums=min_albums, windows=windows,
+                  max_skip_fraction=max_skip_fraction,
+                  beam_pipeline_options=beam_pipeline_options)
+  skips = prepare_corpus.SkipLog()
+  try:
+    manifest = _prepare(dataset, data_dir, out, skips, args,
+                        options=options, progress=progress)
+  except PrepareError:
+    # The report of what was skipped so far is what the error points to.
+    skips.write(out / layout.SKIPPED_TSV)
+    raise
+  manifest['executor'] = _executor(options)
+  manifest['elapsed_s'] = round(time.time() - start, 1)
+  fileio.write_json_atomic(out / layout.MANIFEST_JSON, manifest)
+  return manifest
+
+
+def _beam_options(text: Optional[str]):
+  """The PipelineOptions of `beam_pipeline_options`; None for the pool."""
+  if text is None:
+    return None
+  # Imported here: Beam takes a second to import and only its runs need it.
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline.beam import options as beam_options
+  return beam_options.pipeline_options(text)
+
+
+def _executor(options) -> str:
+  """The manifest's `executor`: 'pool' or 'beam:<runner>'."""
+  if options is None:
+    return 'pool'
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline.beam import options as beam_options
+  return f'beam:{beam_options.runner_name(options)}'
+
+
+def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
+             skips, args: Dict[str, Any], *, options, progress: bool):
+  """The corpus, its shards and skipped.tsv; returns the manifest."""
+  splits, seed, windows = args['splits'], args['seed'], args['windows']
+  if dataset == 'mumu':
+    corpus = prepare_corpus.load_mumu_corpus(
+        data_dir, splits=splits, seed=seed,
+        min_albums=args['min_albums'], skips=skips)
+  elif dataset == 'catalog':
+    corpus = prepare_catalog.load_catalog_corpus(
+        data_dir, splits=splits, seed=seed,
+        min_albums=args['min_albums'], skips=skips)
+  else:
+    corpus = prepare_corpus.load_msdi_corpus(
+        data_dir, splits=splits, seed=seed, skips=skips)
+  budget = prepare_corpus.SkipBudget(args['max_skip_fraction'], corpus,
+                                     out / layout.SKIPPED_TSV)
+  try:
+    # Before the slow part: the release file and the missing files alone.
+    budget.check(prepare_corpus.skip_fractions(corpus, skips,
+                                               missing_only=True),
+                 'before any feature is computed')
+  except PrepareError:
+    prepare_corpus.report_missing(corpus, skips)  # What the error counted.
+    raise
+  splits_lib.write_splits(corpus.splits, out / layout.SPLITS_DIR)
+  specs = _record_specs(dataset, corpus, args['image_size'], windows)
+  if not windows:
+    # Shards of an earlier run with windows would not match this manifest.
+    for old in (out / tfrecord.AUDIO_WINDOWS).glob(
+        f'*{tfrecord.SHARD_SUFFIX}'):
+      old.unlink()
+  steps = media_steps(corpus, specs, seed=seed, windows=windows,
+                      image_size=args['image_size'])
+  if options is None:
+    results, stats_count, text = _write_with_pool(
+        corpus, out, steps, specs, skips, args, progress=progress)
+  else:
+    # pylint: disable-next=g-import-not-at-top
+    from input_pipeline.beam import prepare as beam_prepare  # Beam only for its runs.
+    results, stats_count, text = beam_prepare.run(
+        corpus, out, steps, skips, options=options, patch_shape=PATCH_SHAPE,
+        shard_size=args['shard_size'], text_specs=specs.get('text'),
+        enrichment=args['enrichment'])
+  omitted = dict(corpus.omitted)
+  if not windows:
+    omitted[tfrecord.AUDIO_WINDOWS] = 'prepared with --no-windows'
+  elif 'audio' in corpus.omitted:
+    omitted[tfrecord.AUDIO_WINDOWS] = corpus.omitted['audio']
+  if text is not None:
+    results['text'] = text
+  elif 'text' in corpus.items:
+    omitted['text'] = ('no tf-idf vectorizer could be fitted on the '
+                       'training texts; every album is in '
+                       f'{layout.SKIPPED_TSV}')
+  skips.write(out / layout.SKIPPED_TSV)
+  fractions = prepare_corpus.skip_fractions(corpus, skips)
+  budget.check(fractions, 'no manifest is written')
+  return _manifest(
+      dataset, corpus, specs, results, skips, omitted, stats_count,
+      fractions, image_size=args['image_size'], windows=windows,
+      splits=splits, seed=seed, args=args)
+
+
+def _remove_stale_temps(out: pathlib.Path) -> None:
+  """Removes the temporary files a killed run left in out and its folders.
+
+  Every output is written to a hidden `.<name>.tmp` file and renamed
+  (fileio, tfrecord.ShardedWriter); a run killed before the rename (SIGKILL,
+  a lost machine) leaves them behind. Shards it renamed are replaced or left
+  unlisted by this run, so only the temporary files need cleaning.
+  """
+  folders = [out, out / layout.SPLITS_DIR] + [
+      out / kind for kind in ('audio', 'image', 'text',
+                              tfrecord.AUDIO_WINDOWS)]
+  for folder in folders:
+    if folder.is_dir():
+      for stale in folder.glob(f'.*{fileio.TMP_SUFFIX}'):
+        stale.unlink(missing_ok=True)
+
+
+def _checked_workers(dataset: str, image_size: int, shard_size: int,
+                     workers: Optional[int]) -> int:
+  """Validates the numeric arguments; returns the worker count."""
+  if dataset not in tfrecord.DATASET_MODALITIES:
+    raise ValueError(f'Unknown dataset {dataset!r}; expected one of '
+                     f'{list(tfrecord.DATASET_MODALITIES)}.')
+  if image_size < 1 or shard_size < 1:
+    raise ValueError(f'image_size ({image_size}) and shard_size '
+                     f'({shard_size}) must be >= 1.')
+  workers = (os.cpu_count() or 1) if workers is None else int(workers)
+  if workers < 1:
+    raise ValueError(f'workers={workers}; use 1 or more processes.')
+  return workers
+
+
+def _record_specs(dataset: str, corpus, image_size: int, windows: bool):
+  """Record kind -> its tfrecord.FeatureSpecs, for every kind written
+  (the dataset's modalities the corpus has)."""
+  kinds = tuple(m for m in tfrecord.DATASET_MODALITIES[dataset]
+                if m in corpus.items)
+  if windows and 'audio' in corpus.items:
+    kinds += (tfrecord.AUDIO_WINDOWS,)
+  return {m: tfrecord.feature_specs(
+      dataset, m, patch_shape=PATCH_SHAPE,
+      image_size=image_lib.stored_size(image_size)) for m in kinds}
+
+
+def media_steps(corpus, specs, *, seed: int, windows: bool,
+                image_size: int) -> Dict[str, prepare_shards.MediaStep]:
+  """How the audio and image records are made (both executors run these).
+
+  Args:
+    corpus: the corpus (a modality it has no Items of has no step).
+    specs: record kind -> its feature specs (_record_specs).
+    seed: the audio crop seed (SPEC §2: one seeded 15 s crop per track).
+    windows: also cut the whole-track windows (`audio_windows` records).
+    image_size: C, the crop; covers are stored whole at S (stored_size).
+
+  Returns:
+    modality -> its MediaStep, audio first.
+  """
+  steps = {}
+  if 'audio' in corpus.items:
+    steps['audio'] = prepare_shards.MediaStep(
+        prepare_workers.audio_features,
+        lambda item: {'seed': prepare_workers.track_seed(seed, item.item_id),
+                      'windows': windows},
+        prepare_shards.audio_outputs(specs, windows), stats=True)
+  if 'image' in corpus.items:
+    # The whole centre square at S, the crops are taken when it is read.
+    stored = image_lib.stored_size(image_size)
+    steps['image'] = prepare_shards.MediaStep(
+        image_lib.load_image,
+        lambda item: {'size': stored, 'short_side': stored},
+        [prepare_shards.value_output('image', specs['image'], 'image')])
+  return steps
+
+
+def _write_with_pool(corpus, out: pathlib.Path, steps, specs, skips,
+                     args: Dict[str, Any], *, progress: bool):
+  """The pool executor: media shards in `workers` processes, then text.
+
+  Returns:
+    (media record kind -> ModalityResult, training patches in the
+    statistics, the text ModalityResult or None: none, or no tf-idf space).
+  """
+  results = {}
+  stats = prepare_shards.RunningStats(PATCH_SHAPE)
+  pool = prepare_workers.WorkerPool(args['workers'])
+  try:
+    for modality, step in steps.items():
+      results.update(prepare_shards.write_features(
+          modality, corpus, out, step, pool, skips, args['shard_size'],
+          progress, on_value=(lambda split, v: stats.add(v[0])
+                              if split == 'train' else None)
+          if step.stats else None))
+  finally:
+    pool.close()
+  if any(step.stats for step in steps.values()):  # A catalog may lack audio.
+    prepare_shards.check_stats_count(stats.count, out)
+    prepare_shards.save_audio_stats(out, stats)
+  text = None
+  if 'text' in corpus.items:
+    text = prepare_shards.prepare_text(
+        corpus, out, specs['text'], enrichment=args['enrichment'],
+        skips=skips, shard_size=args['shard_size'], progress=progress)
+  return results, stats.count, text
+
+
+def _manifest(dataset: str, corpus, specs, results, skips, omitted,
+              stats_count: int, fractions, *, image_size: int, windows: bool,
+              splits: str, seed: int, args: Dict[str, Any]) -> Dict[str, Any]:
+  """The manifest of a finished run (docs/data_formats.md §3), no elapsed_s."""
+  modalities = {}
+  for modality, result in results.items():
+    modalities[modality] = {
+        'features': tfrecord.specs_to_json(specs[modality]),
+        'counts': result.counts,
+        'shards': result.shards,
+    }
+  return {
+      'format_version': MANIFEST_VERSION,
+      'complete': True,
+      'dataset': dataset,
+      'labels': list(corpus.labels),
+      'num_labels': len(corpus.labels),
+      'label_type': ('multi_hot' if dataset in tfrecord.ALBUM_DATASETS
+                     else 'index'),
+      # The network's input crop C, and the side S of the stored covers it
+      # is cropped from (input_pipeline.records.shard_reader).
+      'image_size': image_size,
+      'stored_image_size': image_lib.stored_size(image_size),
+      'patch_shape': list(PATCH_SHAPE),
+      'audio_windows': ({'drop': audio_lib.WINDOW_DROP,
+                         'overlap': audio_lib.WINDOW_OVERLAP,
+                         'frames': audio_lib.PATCH_FRAMES}
+                        if tfrecord.AUDIO_WINDOWS in specs else None),
+      'vocab_size': results['text'].vocab_size if 'text' in results else None,
+      'image_mean': [float(v) for v in image_lib.IMAGENET_MEAN],
+      'image_std': [float(v) for v in image_lib.IMAGENET_STD],
+      'splits_dir': layout.SPLITS_DIR,
+      'splits_source': prepare_corpus.splits_source(splits),
+      'splits_from': _splits_from(corpus, splits, seed),
+      'split_sizes': {name: len(ids) for name, ids in corpus.splits.items()},
+      'audio_stats': layout.AUDIO_STATS_NPZ if 'audio' in results else None,
+      'audio_stats_count': stats_count,
+      'text_vectorizer': (layout.TEXT_VECTORIZER_JSON if 'text' in results
+                          else None),
+      'modalities': modalities,
+      'omitted_modalities': omitted,
+      'metadata': {'file': corpus.metadata_file,
+                   'counts': corpus.metadata},
+      'skipped': {stage: skips.count(stage) for stage in STAGES},
+      'skipped_file': layout.SKIPPED_TSV,
+      'skip_fractions': {kind: round(n / read, 6) if read else 0.0
+                         for kind, (n, read) in fractions.items()},
+      'versions': _versions(),
+      'args': args,
+      'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec='seconds'),
+  }
+
+
+def _splits_from(corpus, splits: str, seed: int) -> str:
+  """The manifest's `splits_from`: what the splits_source was read from."""
+  if splits == prepare_corpus.RELEASE_SPLITS:
+    column = 'split' if corpus.dataset == 'catalog' else msdi.SET_COLUMN
+    return f'{corpus.metadata_file}, column {column!r}'
+  if splits == prepare_corpus.COMPUTED_SPLITS:
+    return f'artist-filtered, seed {seed}'
+  return splits
+
+
+def summary(manifest: Dict[str, Any]) -> str:
+  """A table of written/skipped items per modality and split.
+
+  First the release file: its rows, its albums (MSD-I: tracks) and the
+  review lines, where `written` is what was kept (albums / tracks: those in
+  the splits); then every record kind and split.
+  """
+  lines = [f'{manifest["dataset"]}: {manifest["num_labels"]} labels, '
+           f'{manifest.get("splits_source", "")} splits '
+           f'{manifest["split_sizes"]}, '
+           f'{manifest["elapsed_s"]:.1f} s']
+  lines.append(f'{"modality":<13} {"split":<6} {"read":>7} {"written":>8} '
+               f'{"skipped":>8} {"records":>8} {"shards":>7}')
+  metadata = manifest.get('metadata', {}).get('counts', {})
+  for kind, c in metadata.items():
+    stage, what = (('reviews', 'lines') if kind == 'review_lines' else
+                   ('metadata', kind))
+    lines.append(f'{stage:<13} {what:<6} {c["read"]:>7} {c["kept"]:>8} '
+                 f'{c["skipped"]:>8}')
+  for modality, entry in manifest['modalities'].items():
+    for split, c in entry['counts'].items():
+      lines.append(f'{modality:<13} {split:<6} {c["read"]:>7} '
+                   f'{c["written"]:>8} {c["skipped"]:>8} '
+                   f'{c.get("records", c["written"]):>8} '
+                   f'{len(entry["shards"][split]):>7}')
+  skipped = {k: v for k, v in manifest['skipped'].items() if v}
+  lines.append(f'skipped: {skipped or "none"}'
+               + (f' (reasons in {manifest["skipped_file"]})'
+                  if skipped else ''))
+  return '\n'.join(lines)
+

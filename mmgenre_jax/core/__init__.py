@@ -1,0 +1,1 @@
+"""Core: pure functions on arrays."""

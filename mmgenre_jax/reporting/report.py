@@ -1,0 +1,484 @@
+"""Results report of pipeline workdirs: report.md and results.json.
+
+  mmgenre report runs/mumu_cosine     # one pipeline workdir
+  mmgenre report runs                 # every pipeline workdir beneath runs/
+
+Reads W/pipeline.json (docs/workdirs.md §3) and each stage's
+test_metrics.json, and writes W/report.md (our values beside the paper's, in
+the layout of the paper's Table 6 / Table 2, then the paper's findings checked
+on our numbers) and W/results.json (one object per trained model, RESULT_KEYS).
+`mmgenre report` (mmgenre_jax/cli/report.py) also prints the markdown.
+Workdirs may be local directories or gs://bucket/... URLs (docs/tpu_pod.md
+§4). File names come from mmgenre_jax/workdir.py.
+"""
+
+import math
+import sys
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from etils import epath
+
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.models import specs
+from mmgenre_jax.pipelines import spec
+
+# The keys of every results.json object, in this order (README, "Results").
+RESULT_KEYS = ('dataset', 'modality', 'target', 'settings', 'params',
+               'epoch_s', 'roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
+               'precision', 'recall', 'macro_f1', 'seed', 'config', 'workdir')
+METRIC_KEYS = ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
+               'precision', 'recall', 'macro_f1')
+# COSINE counts as "near" LOGISTIC when its AUC is at most this many points
+# below (the paper's A+T+I gap is 0.005, Table 6); above is near too.
+AUC_NEAR = 0.02
+
+# ------------------------------------------------------- the paper's numbers
+# Every number of the paper the report compares with, keyed by
+# (dataset, modality, target, settings) as in results.json.
+#
+# Oramas et al. (2018), Sec 7.4, Table 6 (MuMu, multi-label albums):
+# params, epoch seconds (2017 GPU), AUC-ROC, ADiv@1, ADiv@3, ADiv@5.
+_TABLE6 = 'Table 6 (Sec 7.4)'
+PAPER_TABLE6 = {
+    ('audio', 'logistic', 'timbre-mlp'): ('0.01M', 1, 0.792, 0.04, 0.14, 0.22),
+    ('audio', 'logistic', 'low-3x3'): ('0.5M', 390, 0.859, 0.14, 0.34, 0.54),
+    ('audio', 'logistic', 'high-3x3'): ('16.5M', 2280, 0.840, 0.20, 0.43,
+                                        0.69),
+    ('audio', 'logistic', 'low-4x96'): ('0.2M', 140, 0.851, 0.14, 0.32, 0.48),
+    ('audio', 'logistic', 'high-4x96'): ('5M', 260, 0.862, 0.12, 0.33, 0.48),
+    ('audio', 'logistic', 'low-4x70'): ('0.35M', 200, 0.871, 0.05, 0.16, 0.34),
+    ('audio', 'logistic', 'high-4x70'): ('7.5M', 600, 0.849, 0.08, 0.23, 0.38),
+    ('audio', 'cosine', 'low-3x3'): ('0.33M', 400, 0.864, 0.26, 0.47, 0.65),
+    ('audio', 'cosine', 'high-3x3'): ('15.5M', 2200, 0.881, 0.30, 0.54, 0.69),
+    ('audio', 'cosine', 'low-4x96'): ('0.15M', 135, 0.860, 0.19, 0.40, 0.52),
+    ('audio', 'cosine', 'high-4x96'): ('4M', 250, 0.884, 0.35, 0.59, 0.75),
+    ('audio', 'cosine', 'low-4x70'): ('0.3M', 190, 0.868, 0.26, 0.51, 0.68),
+    ('audio', 'cosine', 'high-4x70'): ('6.5M', 590, 0.888, 0.35, 0.60, 0.74),
+    ('text', 'logistic', 'vsm'): ('25M', 11, 0.905, 0.08, 0.20, 0.37),
+    ('text', 'logistic', 'vsm+sem'): ('25M', 11, 0.916, 0.10, 0.25, 0.44),
+    ('text', 'cosine', 'vsm'): ('25M', 11, 0.901, 0.53, 0.44, 0.90),
+    ('text', 'cosine', 'vsm+sem'): ('25M', 11, 0.917, 0.42, 0.70, 0.85),
+    ('image', 'logistic', 'resnet'): ('1.7M', 4009, 0.743, 0.06, 0.15, 0.27),
+    ('audio+text', 'logistic', 'mlp'): ('1.5M', 2, 0.923, 0.10, 0.40, 0.64),
+    ('audio+image', 'logistic', 'mlp'): ('1.5M', 2, 0.900, 0.10, 0.38, 0.66),
+    ('text+image', 'logistic', 'mlp'): ('1.5M', 2, 0.921, 0.10, 0.37, 0.63),
+    ('audio+text+image', 'logistic', 'mlp'): ('2M', 2, 0.936, 0.11, 0.39,
+                                              0.66),
+    ('audio+text', 'cosine', 'mlp'): ('0.3M', 2, 0.930, 0.43, 0.74, 0.86),
+    ('audio+image', 'cosine', 'mlp'): ('0.3M', 2, 0.896, 0.32, 0.57, 0.76),
+    ('text+image', 'cosine', 'mlp'): ('0.3M', 2, 0.919, 0.43, 0.74, 0.85),
+    ('audio+text+image', 'cosine', 'mlp'): ('0.4M', 2, 0.931, 0.42, 0.72,
+                                            0.86),
+}
+# Sec 6.3, Table 2 (MSD-I, single-label tracks): the paper's model name and
+# macro precision, recall, F1 as (mean, sd) over 3 runs, keyed by modality.
+_TABLE2 = 'Table 2 (Sec 6.3)'
+PAPER_TABLE2 = {
+    'audio': ('CNN_AUDIO', (0.385, 0.006), (0.341, 0.001), (0.336, 0.002)),
+    'mm_audio': ('MM_AUDIO', (0.406, 0.001), (0.342, 0.003), (0.334, 0.003)),
+    'audio+mm_audio': ('CNN_AUDIO + MM_AUDIO', (0.389, 0.005),
+                       (0.350, 0.002), (0.346, 0.002)),
+    'image': ('CNN_VISUAL', (0.291, 0.016), (0.260, 0.006), (0.255, 0.003)),
+    'mm_visual': ('MM_VISUAL', (0.264, 0.005), (0.241, 0.002),
+                  (0.239, 0.002)),
+    'image+mm_visual': ('CNN_VISUAL + MM_VISUAL', (0.271, 0.001),
+                        (0.248, 0.003), (0.245, 0.003)),
+    'audio+image': ('CNN_AUDIO + CNN_VISUAL', (0.485, 0.005), (0.413, 0.005),
+                    (0.425, 0.005)),
+    'mm_audio+mm_visual': ('MM_AUDIO + MM_VISUAL', (0.467, 0.007),
+                           (0.393, 0.003), (0.400, 0.004)),
+    'audio+image+mm_audio+mm_visual': ('ALL', (0.477, 0.010), (0.413, 0.002),
+                                       (0.427, 0.000)),
+}
+# Table 2's row groups ('Input' column).
+TABLE2_GROUPS = (('Audio', ('audio', 'mm_audio', 'audio+mm_audio')),
+                 ('Video', ('image', 'mm_visual', 'image+mm_visual')),
+                 ('A + V', ('audio+image', 'mm_audio+mm_visual',
+                            'audio+image+mm_audio+mm_visual')))
+
+
+def paper_table6(modality: str, target: str, settings: str
+                 ) -> Optional[Tuple[Any, ...]]:
+  """Table 6 values of a row; any ResNet depth is the paper's 'resnet'."""
+  if settings.startswith('resnet'):
+    settings = 'resnet'
+  return PAPER_TABLE6.get((modality, target, settings))
+
+
+# ------------------------------------------------------------------ reading
+
+
+def find_pipelines(path) -> List[epath.Path]:
+  """W itself when W/pipeline.json exists, else every pipeline workdir below."""
+  path = epath.Path(path)
+  if (path / workdir_lib.PIPELINE_JSON).exists():
+    return [path]
+  # walk, not glob('**/...'): epath refuses recursive globs (one listing per
+  # directory on GCS either way).
+  found = sorted(root for root, _, files in path.walk()
+                 if workdir_lib.PIPELINE_JSON in files)
+  if not found:
+    raise FileNotFoundError(
+        f'No {workdir_lib.PIPELINE_JSON} in {path} or below; give a pipeline '
+        'workdir (python main.py --config=configs/mumu_cosine.py '
+        '--workdir=W).')
+  return found
+
+
+def _number(value: Any) -> Optional[float]:
+  if isinstance(value, bool) or not isinstance(value, (int, float)):
+    return None
+  return None if math.isnan(value) else float(value)
+
+
+def pipeline_results(workdir) -> List[Dict[str, Any]]:
+  """results.json objects of one pipeline workdir (stages with metrics).
+
+  Alignment stages have no classifier and no row; stages without
+  test_metrics.json yet (pending, running) are left out.
+  """
+  workdir = epath.Path(workdir)
+  pipeline = workdir_lib.read_json(workdir / workdir_lib.PIPELINE_JSON,
+                                   strict=True)
+  if pipeline is None:
+    raise FileNotFoundError(
+        f'{workdir / workdir_lib.PIPELINE_JSON} not found.')
+  rows = []
+  for stage in pipeline['stages']:
+    if stage['kind'] == 'alignment':
+      continue
+    stage_dir = workdir_lib.stage_dir(workdir, stage)
+    metrics = workdir_lib.read_json(
+        stage_dir / workdir_lib.TEST_METRICS_JSON, strict=True)
+    if metrics is None:
+      continue
+    row = dict.fromkeys(RESULT_KEYS)
+    labels = stage.get('row') or {}
+    for key in ('dataset', 'modality', 'target', 'settings', 'seed'):
+      row[key] = labels.get(key)
+    if row['dataset'] is None:
+      row['dataset'] = pipeline.get('dataset')
+    params = metrics.get('params', metrics.get('num_params'))
+    row['params'] = None if params is None else int(params)
+    row['epoch_s'] = _number(metrics.get('epoch_s'))
+    for key in METRIC_KEYS:
+      row[key] = _number(metrics.get(key))
+    row['config'] = stage['config']
+    row['workdir'] = str(stage_dir)
+    rows.append(row)
+  return rows
+
+
+# ------------------------------------------------------------------ markdown
+
+
+def _fmt(value: Optional[float], digits: int = 3) -> str:
+  return '–' if value is None else f'{value:.{digits}f}'
+
+
+def _params(value: Optional[int]) -> str:
+  if value is None:
+    return '–'
+  return f'{value / 1e6:.2f}M' if value >= 10_000 else str(value)
+
+
+def _mean_sd(values: Sequence[Optional[float]]) -> Tuple[Optional[float],
+                                                         Optional[float]]:
+  values = [v for v in values if v is not None]
+  if not values:
+    return None, None
+  mean = sum(values) / len(values)
+  if len(values) < 2:
+    return mean, None
+  var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+  return mean, math.sqrt(var)
+
+
+def _group(rows: Sequence[Mapping[str, Any]]
+           ) -> Dict[Tuple[str, str, str, str], List[Mapping[str, Any]]]:
+  """Rows of the same model over seeds, in first-seen order."""
+  groups: Dict[Tuple[str, str, str, str], List[Mapping[str, Any]]] = {}
+  for row in rows:
+    key = (row['dataset'], row['modality'], row['target'], row['settings'])
+    groups.setdefault(key, []).append(row)
+  return groups
+
+
+def _modality_label(modality: str) -> str:
+  return ' + '.join(m.upper() for m in modality.split('+'))
+
+
+def _table6(rows: Sequence[Mapping[str, Any]],
+            catalog: bool = False) -> List[str]:
+  """Table 6's columns; catalog: a catalog's rows, with no paper values."""
+  title = ('### Catalog (multi-label albums): ours' if catalog else
+           f'### MuMu (multi-label albums): ours (paper, {_TABLE6})')
+  lines = [title, '',
+           '| Modality | Target | Settings | Params | Time/epoch (s) | AUC | '
+           'ADiv@1 | ADiv@3 | ADiv@5 | runs |',
+           '|---|---|---|---|---|---|---|---|---|---|']
+  for (_, modality, target, settings), group in _group(rows).items():
+    paper = None if catalog else paper_table6(modality, target, settings)
+    cells = []
+    for i, key in enumerate(('roc_auc', 'adiv@1', 'adiv@3', 'adiv@5')):
+      mean, sd = _mean_sd([r[key] for r in group])
+      text = _fmt(mean) + (f' ± {sd:.3f}' if sd is not None else '')
+      text += (f' ({paper[2 + i]:.3f})' if paper else
+               '' if catalog else ' (–)')
+      cells.append(text)
+    params = _params(group[0]['params']) + (f' ({paper[0]})' if paper else '')
+    epoch, _ = _mean_sd([r['epoch_s'] for r in group])
+    epoch_text = _fmt(epoch, 1) + (f' ({paper[1]})' if paper else '')
+    settings_text = settings.upper().replace('X', 'x')
+    lines.append(f'| {_modality_label(modality)} | {target.upper()} | '
+                 f'{settings_text} | {params} | {epoch_text} | '
+                 + ' | '.join(cells) + f' | {len(group)} |')
+  if catalog:
+    lines += ['', 'A catalog of your own: no paper values to compare with.']
+  else:
+    lines += ['', 'Paper values in parentheses; paper times are seconds '
+              'per epoch on the authors\' 2017 GPU.']
+  return lines
+
+
+def _table2(rows: Sequence[Mapping[str, Any]]) -> List[str]:
+  lines = [f'### MSD-I (single-label tracks): ours (paper, {_TABLE2}), '
+           'mean ± sd over seeds', '',
+           '| Input | Model | P | R | F1 | AUC | runs |',
+           '|---|---|---|---|---|---|---|']
+  groups = _group(rows)
+  by_modality = {key[1]: group for key, group in groups.items()}
+  listed = set()
+  order = [(name, m) for name, mods in TABLE2_GROUPS for m in mods]
+  order += [('other', key[1]) for key in groups
+            if key[1] not in PAPER_TABLE2]
+  for group_name, modality in order:
+    group = by_modality.get(modality)
+    if group is None or modality in listed:
+      continue
+    listed.add(modality)
+    paper = PAPER_TABLE2.get(modality)
+    cells = []
+    for i, key in enumerate(('precision', 'recall', 'macro_f1')):
+      mean, sd = _mean_sd([r[key] for r in group])
+      text = _fmt(mean) + (f' ± {sd:.3f}' if sd is not None else '')
+      if paper:
+        text += f' ({paper[1 + i][0]:.3f} ± {paper[1 + i][1]:.3f})'
+      cells.append(text)
+    auc, _ = _mean_sd([r['roc_auc'] for r in group])
+    model = paper[0] if paper else _modality_label(modality)
+    lines.append(f'| {group_name} | {model} | ' + ' | '.join(cells) +
+                 f' | {_fmt(auc)} | {len(group)} |')
+  lines += ['', 'Paper values in parentheses (macro averages over the 15 '
+            'genres, 3 runs).']
+  return lines
+
+
+# What an own-head row's scores are (spec.own_head_row), per dataset.
+OWN_HEAD_SCORES = {
+    'mumu': 'the album mean of the track CNN\'s scores (its whole-track '
+            'windows, then its tracks); the AUDIO row above is the Sec 4 '
+            'network on the album-averaged track vectors (Sec 7.3.1)',
+    'catalog': 'as for mumu: the album mean of the track CNN\'s scores; '
+               'the AUDIO row is the Sec 4 network on the album-averaged '
+               'track vectors',
+    'msdi': 'the CNN\'s own softmax layer; the CNN_AUDIO / CNN_VISUAL rows '
+            'above are the Sec 4 network on its vectors (Sec 6.2)',
+}
+
+
+def _own_heads(rows: Sequence[Mapping[str, Any]]) -> List[str]:
+  """The networks' own output layers: diagnostics, not the paper's rows."""
+  lines = ['### The networks\' own output layers (not rows of the paper\'s '
+           'tables)', '',
+           '| Dataset | Network | Target | Settings | AUC | F1 | runs |',
+           '|---|---|---|---|---|---|---|']
+  for (dataset, modality, target, settings), group in _group(rows).items():
+    auc, _ = _mean_sd([r['roc_auc'] for r in group])
+    f1, _ = _mean_sd([r['macro_f1'] for r in group])
+    name = modality[:-len(spec.OWN_HEAD_SUFFIX)].upper()
+    lines.append(f'| {dataset} | {name} | {target.upper()} | '
+                 f'{settings.upper().replace("X", "x")} | {_fmt(auc)} | '
+                 f'{_fmt(f1)} | {len(group)} |')
+  lines.append('')
+  for dataset in sorted({r['dataset'] for r in rows}):
+    if dataset in OWN_HEAD_SCORES:
+      lines.append(f'- {dataset}: {OWN_HEAD_SCORES[dataset]}.')
+  return lines
+
+
+# ------------------------------------------------------------------ findings
+
+
+def _mean_of(rows, dataset, modality, target, key) -> Optional[float]:
+  values = [r[key] for r in rows if r['dataset'] == dataset and
+            r['modality'] == modality and r['target'] == target]
+  return _mean_sd(values)[0]
+
+
+def _holds(ok: bool) -> str:
+  return 'holds' if ok else 'does not hold'
+
+
+def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
+  """The paper's findings, each 'holds' / 'does not hold' on our numbers."""
+  lines = []
+  # 1. Fusion beats each single modality (Sec 6.3, 7.4), per pipeline: its
+  # widest fusion against every single-modality network it trained.
+  by_pipeline: Dict[str, List[Mapping[str, Any]]] = {}
+  for r in rows:
+    by_pipeline.setdefault(str(epath.Path(r['workdir']).parent),
+                           []).append(r)
+  for pipeline, mine in by_pipeline.items():
+    dataset = mine[0]['dataset']
+    metric = 'macro_f1' if dataset == 'msdi' else 'roc_auc'
+    singles = [m for m in specs.MODALITY_ORDER[:3]
+               if any(r['modality'] == m for r in mine)]
+    fusions = {(r['modality'], r['target']) for r in mine
+               if '+' in r['modality']}
+    if not singles or not fusions:
+      continue
+    width = max(len(m.split('+')) for m, _ in fusions)
+    for modality, target in sorted(f for f in fusions
+                                   if len(f[0].split('+')) == width):
+      fused = _mean_sd([r[metric] for r in mine if r['modality'] == modality
+                        and r['target'] == target])[0]
+      single = {}
+      for m in singles:
+        for t in sorted({r['target'] for r in mine if r['modality'] == m}):
+          single[f'{m} {t.upper()}'] = _mean_sd(
+              [r[metric] for r in mine
+               if r['modality'] == m and r['target'] == t])[0]
+      if fused is None or any(v is None for v in single.values()):
+        continue
+      ok = all(fused > v for v in single.values())
+      others = ', '.join(f'{m} {v:.3f}' for m, v in single.items())
+      lines.append(
+          f'- Fusion beats each single modality ({pipeline}, {metric}): '
+          f'{modality} {target.upper()} {fused:.3f} vs {others}: '
+          f'**{_holds(ok)}**.')
+  # 2. COSINE reaches AUC near LOGISTIC with higher ADiv@N (Sec 7.4).
+  both = sorted({r['modality'] for r in rows
+                 if r['dataset'] == 'mumu' and r['target'] == 'cosine'} &
+                {r['modality'] for r in rows
+                 if r['dataset'] == 'mumu' and r['target'] == 'logistic'},
+                key=lambda m: (len(m.split('+')), m))
+  for modality in both:
+    auc = {t: _mean_of(rows, 'mumu', modality, t, 'roc_auc')
+           for t in ('cosine', 'logistic')}
+    adiv = {t: [_mean_of(rows, 'mumu', modality, t, f'adiv@{n}')
+                for n in (1, 3, 5)] for t in ('cosine', 'logistic')}
+    if None in auc.values() or None in adiv['cosine'] + adiv['logistic']:
+      continue
+    # The paper's point is that COSINE costs (almost) no AUC: 0.931 vs 0.936
+    # for A+T+I (Table 6). Above LOGISTIC counts as near.
+    near = auc['cosine'] >= auc['logistic'] - AUC_NEAR
+    higher = all(c > l for c, l in zip(adiv['cosine'], adiv['logistic']))
+    lines.append(
+        f'- COSINE AUC near LOGISTIC (at most {AUC_NEAR} below) with higher '
+        f'ADiv@1/3/5 (mumu, {modality}): AUC {auc["cosine"]:.3f} vs '
+        f'{auc["logistic"]:.3f}, ADiv '
+        + '/'.join(f'{v:.2f}' for v in adiv['cosine']) + ' vs '
+        + '/'.join(f'{v:.2f}' for v in adiv['logistic'])
+        + f': AUC near **{_holds(near)}**, ADiv higher **{_holds(higher)}**.')
+  if not both and any(r['dataset'] == 'mumu' for r in rows):
+    lines.append('- COSINE vs LOGISTIC: not checked here (needs both '
+                 'targets; run `mmgenre report runs` over both MuMu '
+                 'pipelines).')
+  # 3. audio + MM_AUDIO beats audio alone on MSD-I (Sec 6.3).
+  audio = _mean_of(rows, 'msdi', 'audio', 'softmax', 'macro_f1')
+  both_audio = _mean_of(rows, 'msdi', 'audio+mm_audio', 'softmax',
+                        'macro_f1')
+  if audio is not None and both_audio is not None:
+    lines.append(
+        f'- CNN_AUDIO + MM_AUDIO beats CNN_AUDIO (msdi, macro F1): '
+        f'{both_audio:.3f} vs {audio:.3f}: '
+        f'**{_holds(both_audio > audio)}**.')
+  return lines
+
+
+def markdown(rows: Sequence[Mapping[str, Any]],
+             pipelines: Sequence[Mapping[str, Any]],
+             extra: Sequence[str] = ()) -> str:
+  """The report: one table per dataset, the own-head rows, the findings,
+  then `extra` lines (the figures section)."""
+  lines = ['# Results', '']
+  for pipeline in pipelines:
+    lines.append(f'- `{pipeline["workdir"]}`: `--config={pipeline["config"]}`'
+                 f' ({len(pipeline["stages"])} stages)')
+  lines.append('')
+  heads = [r for r in rows if spec.is_own_head(r['modality'])]
+  rows = [r for r in rows if not spec.is_own_head(r['modality'])]
+  mumu = [r for r in rows if r['dataset'] == 'mumu']
+  msdi = [r for r in rows if r['dataset'] == 'msdi']
+  catalog = [r for r in rows if r['dataset'] == 'catalog']
+  if mumu:
+    lines += _table6(mumu) + ['']
+  if catalog:
+    lines += _table6(catalog, catalog=True) + ['']
+  if msdi:
+    lines += _table2(msdi) + ['']
+  if heads:
+    lines += _own_heads(heads) + ['']
+  if not rows and not heads:
+    lines += ['No stage has test metrics yet.', '']
+  lines += ['## The paper\'s findings on these numbers', '']
+  lines += findings(rows) or ['- Nothing to check yet.']
+  if extra:
+    lines += [''] + list(extra)
+  return '\n'.join(lines).rstrip('\n') + '\n'
+
+
+def _to_stderr(line: str) -> None:
+  print(line, file=sys.stderr, flush=True)
+
+
+def _write(out_dir: epath.Path, rows, pipelines, extra=()) -> str:
+  text = markdown(rows, pipelines, extra)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  (out_dir / workdir_lib.REPORT_MD).write_text(text)
+  workdir_lib.write_json(out_dir / workdir_lib.RESULTS_JSON, rows)
+  return text
+
+
+def write_report(path, out_dir=None, *, figures: bool = True,
+                 taxonomy=None) -> str:
+  """Writes report.md and results.json for a pipeline workdir or a tree.
+
+  Every pipeline workdir W found also gets W/figures/ (figures.py) and its
+  own W/report.md and W/results.json, which embed them; a tree's report
+  (`out_dir`) links each pipeline's report.
+
+  Args:
+    path: a pipeline workdir, or a directory with pipeline workdirs below.
+    out_dir: where to write the report of `path` (default `path`).
+    figures: draw the figures; False links those already in W/figures/.
+    taxonomy: genre taxonomy TSV for the figures' single-parent subset.
+
+  Returns:
+    The markdown of `path`'s report.
+  """
+  # figures.py reads this module's paper numbers; imported here.
+  from mmgenre_jax.reporting import figures as figures_lib  # pylint: disable=g-import-not-at-top
+  path = epath.Path(path)
+  out_dir = epath.Path(out_dir) if out_dir else path
+  rows, pipelines, links = [], [], []
+  for workdir in find_pipelines(path):
+    pipeline = workdir_lib.read_json(workdir / workdir_lib.PIPELINE_JSON,
+                                     strict=True)
+    entry = {'workdir': str(workdir), 'config': pipeline['config'],
+             'stages': pipeline['stages']}
+    own_rows = pipeline_results(workdir)
+    drawn = (figures_lib.write_figures(workdir, taxonomy=taxonomy,
+                                       log=_to_stderr) if figures
+             else figures_lib.drawn_figures(workdir))
+    extra = figures_lib.markdown(drawn, workdir) if drawn else []
+    if workdir == path:
+      return _write(out_dir, own_rows, [entry], extra)
+    _write(workdir, own_rows, [entry], extra)
+    links.append(f'- [{workdir.relative_to(path)}]'
+                 f'({workdir.relative_to(path) / workdir_lib.REPORT_MD})')
+    pipelines.append(entry)
+    rows += own_rows
+  extra = ['## Each pipeline\'s report and figures', ''] + links
+  return _write(out_dir, rows, pipelines, extra)

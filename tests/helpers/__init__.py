@@ -1,0 +1,1 @@
+"""Code the tests share: tiny data, a hand-made corpus, a tiny pipeline."""
