@@ -13,10 +13,11 @@ libraries that can be easily tested and imported in Colab.
 A pipeline config (configs/mumu_cosine.py, ...) runs every mode on each of
 its stages (mmgenre_jax/pipelines/), or only on --stage=NAME.
 
-A user error (no prepared shards, a workdir of another experiment or in use
-by another job, no checkpoint, an unknown stage, a diverged run) ends with
-one line `error: ...` on stderr and exit status 2; anything else is a bug
-and keeps its traceback.
+A user error (mmgenre_jax/errors.py: no prepared shards, a workdir of
+another experiment or in use by another job, no checkpoint, an unknown
+stage, a diverged run) ends with one line `error: ...` on stderr and exit
+status 2, as in every `mmgenre` command; anything else is a bug and keeps
+its traceback.
 """
 
 import logging as python_logging
@@ -65,15 +66,12 @@ def main(argv):
   # JAX owns; also drops JAX's "no TPU here" notice.
   from input_pipeline import startup  # pylint: disable=g-import-not-at-top
   startup.import_tensorflow()
-  # pylint: disable=g-import-not-at-top
-  from input_pipeline.records import shard_reader
-  from mmgenre_jax import errors
-  # pylint: enable=g-import-not-at-top
+  from mmgenre_jax import errors  # pylint: disable=g-import-not-at-top
   try:
     main_modes.run(FLAGS.config, FLAGS.workdir, mode=FLAGS.mode,
-                  stage=FLAGS.stage, checkpoint=FLAGS.checkpoint,
-                  split=FLAGS.split, follow=FLAGS.follow)
-  except (errors.UserError, shard_reader.ManifestError) as e:
+                   stage=FLAGS.stage, checkpoint=FLAGS.checkpoint,
+                   split=FLAGS.split, follow=FLAGS.follow)
+  except errors.UserError as e:
     # Mistakes in the command or the files it names: the message is the fix,
     # a traceback would bury it. Every other exception keeps its traceback.
     print(errors.one_line(e), file=sys.stderr, flush=True)

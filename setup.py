@@ -31,9 +31,9 @@ INSTALL_REQUIRES = [
     'clu==0.0.12',
     'numpy==2.4.6',
     'scipy==1.17.1',
-    # apache-beam 2.77.0 needs pillow < 13 (issue 16).
+    # apache-beam 2.77.0 needs pillow < 13.
     'pillow==12.3.0',
-    # report figures (mmgenre_jax/core/plots.py), Agg backend: no display needed.
+    # Figures (mmgenre_jax/core/plots.py), Agg backend: no display needed.
     'matplotlib==3.11.2',
     'tqdm==4.70.1',
     'absl-py==2.5.1',

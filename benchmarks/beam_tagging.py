@@ -27,9 +27,9 @@ rows are checked equal to the single command's, row for row (same_rows).
 
 Without --workdir the model is the tests' tiny trained pipeline (audio
 LOW-4x70 COSINE network of the paper's shape, text, image, alignment and
-fusion stages; tests/mmgenre_jax/tagging/tagger_test.py), built once under --work; without
---audio the folder is `mmgenre synth --albums 12` (51 tracks), likewise.
-One JSON line per configuration:
+fusion stages; tests/mmgenre_jax/tagging/tagger_test.py), built once under
+--work; without --audio the folder is `mmgenre synth --albums 12` (51 tracks),
+likewise. One JSON line per configuration:
   {"section": "beam_tagging", "runner", "mode", "workers", "tracks",
    "wall_s", "tracks_per_s", "cpu_s", "startup_s", "steady_tracks_per_s",
    "same_rows", "errors", "cpus", "load_avg_1min", ...}

@@ -20,10 +20,11 @@ from configs import mumu_audio
 from configs import mumu_text
 from mmgenre_jax import models
 from mmgenre_jax import sharding
-from mmgenre_jax.train import steps as steps_lib
-from mmgenre_jax.train import train_state
-from mmgenre_jax.models import registry
+from mmgenre_jax import tasks
+from mmgenre_jax.data import facts as data_facts
 from mmgenre_jax.models import audio
+from mmgenre_jax.models import registry
+from mmgenre_jax.train import train_state
 
 # --model -> (config module, config argument).
 MODELS = {
@@ -64,20 +65,23 @@ class JaxBench:
     rs = np.random.RandomState(args.seed + 1)
     self.label_factors = (jax.numpy.asarray(rs.standard_normal(
         (int(config.data.num_labels), int(config.data.factor_dim))).astype(
-            np.float32)) if config.model.target == 'cosine' else None)
+            np.float32)) if registry.target(config.model).uses_label_factors
+                          else None)
     self.rng = jax.random.key(args.seed + 2)
     if args.jax_step == 'train':
-      # No shard source: the batch is in memory.
-      self.step = steps_lib.Steps(config, mesh, source='in-memory').train
+      # No shard source: the batch is in memory; the config's own sizes.
+      self.step = tasks.of(config.model).build_steps(
+          config, data_facts.declared(config), mesh, None,
+          self.label_factors).train
     else:
-      self.step = jax_bench.jit_lean_step(config.model.target,
-                                          self.input_key)
+      lean = jax_bench.jit_lean_step(config.model.target, self.input_key)
+      self.step = lambda state, batch, rng: lean(state, batch,
+                                                 self.label_factors, rng)
 
   def run(self, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
-      self.state, _ = self.step(self.state, self.batch, self.label_factors,
-                                self.rng)
+      self.state, _ = self.step(self.state, self.batch, self.rng)
     jax.block_until_ready(self.state.params)
     return time.perf_counter() - start
 

@@ -4,9 +4,10 @@ r"""HIGH-4x70 COSINE train step on one accelerator: fp32/bf16, MFU, PyTorch twin
 
 Run by benchmarks/gpu.sh on a GPU machine whose Python has jax (CUDA), flax,
 optax, orbax and torch but no TensorFlow, clu or ml_collections: this script
-imports neither mmgenre_jax.train.loop nor configs (see benchmarks/jax_bench.py).
-The JAX step is jax_bench.lean_train_step: the trainer's step without its clu
-metrics (same model, loss, Adam, dropout keys, donated state).
+imports neither mmgenre_jax.train.loop nor configs (see
+benchmarks/jax_bench.py). The JAX step is jax_bench.lean_train_step: the
+trainer's step without its clu metrics (same model, loss, Adam, dropout keys,
+donated state).
 
 Prints one JSON line per measurement:
   {"framework": "jax"|"torch", "dtype": "float32"|"bfloat16", "batch":...,
@@ -61,10 +62,11 @@ PEAK_TFLOPS = (
 
 
 def paper_epoch_s():
-  """HIGH-4x70 COSINE epoch seconds of Table 6 (kept in mmgenre_jax.reporting.report)."""
+  """HIGH-4x70 COSINE epoch seconds of Table 6 (reporting/paper.py)."""
   try:
-    from mmgenre_jax.reporting import report  # pylint: disable=g-import-not-at-top
-    return report.PAPER_TABLE6[('audio', 'cosine', 'high-4x70')][1]
+    # pylint: disable-next=g-import-not-at-top
+    from mmgenre_jax.reporting import paper
+    return paper.PAPER_TABLE6[('audio', 'cosine', 'high-4x70')][1]
   except (ImportError, KeyError, AttributeError, IndexError) as e:
     print(f'[gpu_bench] paper epoch time unavailable ({e!r})',
           file=sys.stderr)

@@ -3,19 +3,19 @@ r"""A colour-histogram linear baseline for the cover (image) stage.
   python benchmarks/image_baseline.py --shards runs/data/mumu_shards
 
 Reads the covers of a prepared shard directory as the image network is
-evaluated on them (input_pipeline.records.shard_reader.make_dataset without shuffling:
-the centre crop of the stored cover), turns each into a joint RGB histogram
-(--bins per channel, normalised to sum 1) plus per-channel histograms
+evaluated on them (input_pipeline.records.shard_reader.make_dataset without
+shuffling: the centre crop of the stored cover), turns each into a joint RGB
+histogram (--bins per channel, normalised to sum 1) plus per-channel histograms
 (--channel-bins), standardises the features on the training split and fits a
 one-vs-rest sklearn LogisticRegression (--c) on the training split. It prints
 one JSON line with the test ROC-AUC (and PR-AUC) computed as the trainer
 computes them (mmgenre_jax.core.metrics.roc_auc: the unweighted mean over the
 labels with a positive and a negative in the split; MSD-I index labels are
 one-hot first, as metrics.singlelabel_report does), so the image network's
-test_metrics.json can be compared with it. BENCHMARKS.md §6 has the number.
-The defaults (a 4 x 4 x 4 joint RGB histogram, C = 0.01) were the best on the
-validation split of the embedded MuMu shards among joint 4/6/8 bins,
-per-channel 16 bins and both, C in 0.01 ... 100, standardised or not.
+test_metrics.json can be compared with it. BENCHMARKS.md §6 has the number. The
+defaults (a 4 x 4 x 4 joint RGB histogram, C = 0.01) were the best on the
+validation split of the embedded MuMu shards among joint 4/6/8 bins, per-channel
+16 bins and both, C in 0.01 ... 100, standardised or not.
 """
 
 import argparse

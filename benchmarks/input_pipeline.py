@@ -116,7 +116,7 @@ def bench_config(args, shards):
   config.train.batch_size = args.batch
   config.data.shard_dir = str(shards)
   manifest = shard_reader.load_manifest(shards)
-  # The network's label count follows the shards, as stage_config.prepare_config
+  # The network's label count follows the shards, as data/facts.py reads it
   # makes it.
   config.data.num_labels = len(manifest['labels'])
   return config
@@ -149,8 +149,9 @@ def train_memory_child(args) -> int:
 
 
 def pipeline_rate(args, shards) -> float:
-  ds = shard_reader.make_dataset(shards, 'audio', 'train', batch_size=args.batch,
-                             shuffle=True, seed=0, repeat=True)
+  ds = shard_reader.make_dataset(shards, 'audio', 'train',
+                                 batch_size=args.batch, shuffle=True, seed=0,
+                                 repeat=True)
   batches = shard_reader.as_numpy_batches(ds)
   for _ in range(3):  # Warm-up: tf.data builds its threads and buffers.
     next(batches)

@@ -1,13 +1,14 @@
 """JAX helpers of the benchmarks that import no TensorFlow, clu or configs.
 
 benchmarks/gpu.sh runs on machines whose Python has jax, flax, optax and
-torch but not TensorFlow, clu or ml_collections. mmgenre_jax.train.loop imports all
-three, and mmgenre_jax.models imports ml_collections (for type annotations
+torch but not TensorFlow, clu or ml_collections. mmgenre_jax.train.loop imports
+all three, and mmgenre_jax.models imports ml_collections (for type annotations
 only), so this module:
 
   * installs a stand-in `ml_collections` module when the real one is missing
     (ensure_models_importable), enough for mmgenre_jax.models to import;
-  * builds a train step equal to mmgenre_jax.train.steps.train_step minus the clu
+  * builds a train step equal to mmgenre_jax.tasks.label_prediction.train_step
+  minus the clu
     metrics (lean_train_step): same model, same per-row loss and masked mean,
     same optax.adam, the same dropout key folded with the step, the state
     donated;
@@ -52,7 +53,8 @@ import optax
 
 from mmgenre_jax.core import losses
 from mmgenre_jax.models import audio
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import cosine
+from mmgenre_jax.core import targets
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # SPEC §4 [code]: Adam, learning rate 1e-3 (configs/default.py holds the same
@@ -61,19 +63,23 @@ LEARNING_RATE = 1e-3
 
 
 def item_targets(labels, label_factors, target: str):
-  """mmgenre_jax.train.steps.item_targets for multi-hot labels, without train."""
-  if target != 'cosine':
+  """Target.item_targets for multi-hot labels, in plain jnp."""
+  if not targets.get(target).uses_label_factors:
     return labels
-  return ops.l2_normalize(labels.astype(jnp.float32) @ label_factors)
+  return cosine.l2_normalize(labels.astype(jnp.float32) @ label_factors)
 
 
 def lean_train_step(state, batch, label_factors, rng, *, target: str,
                     input_key: str):
-  """mmgenre_jax.train.steps.train_step without the clu metrics; returns (state, loss)."""
+  """tasks/label_prediction.py's train_step without the clu metrics.
+
+  Returns:
+    (state, loss).
+  """
   dropout_rng = jax.random.fold_in(rng, state.step)
   mask = batch['mask']
   item_target = item_targets(batch['labels'], label_factors, target)
-  loss_per_row = losses.get_loss(target, per_row=True)
+  loss_per_row = targets.get(target).loss_per_row
 
   def loss_fn(params):
     outputs = state.apply_fn({'params': params}, batch[input_key], train=True,

@@ -4,13 +4,13 @@ r"""Train-step throughput of our JAX networks vs a PyTorch twin, one process.
 
 Builds the network from the experiment config (configs/mumu_audio.py or
 configs/mumu_text.py) with mmgenre_jax.models.create_model, its state with
-mmgenre_jax.train.loop.create_train_state (optax Adam, lr 1e-3) and times
-mmgenre_jax.train.loop.Steps(...).train, the jitted train step the trainer runs
-(state donated, clu metrics included), on an in-memory batch placed on the
-device once. The twin (benchmarks/twin.py) has the same shapes, loss and Adam.
-Both are warmed up, then timed alternately, `--rounds` rounds of `--steps`
-steps each; the figure is the median round. No host sync inside a round: JAX
-is synchronised once at the end of the round (block_until_ready).
+mmgenre_jax.train.train_state.create_train_state (optax Adam, lr 1e-3) and
+times the task's Steps.train (mmgenre_jax/tasks/), the jitted train step the
+trainer runs (state donated, clu metrics included), on an in-memory batch
+placed on the device once. The twin (benchmarks/twin.py) has the same shapes,
+loss and Adam. Both are warmed up, then timed alternately, `--rounds` rounds of
+`--steps` steps each; the figure is the median round. No host sync inside a
+round: JAX is synchronised once at the end of the round (block_until_ready).
 
 Prints one JSON line:
   {"model":..., "jax_ex_per_s":..., "torch_ex_per_s":..., "ratio":...,

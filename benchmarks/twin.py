@@ -1,7 +1,7 @@
 """PyTorch twins of the paper's networks, for the benchmarks only.
 
 Same shapes, same loss, same Adam as the JAX code of mmgenre_jax.models,
-mmgenre_jax.core.losses and mmgenre_jax.train.loop.create_optimizer:
+mmgenre_jax.core.losses and mmgenre_jax.train.train_state.create_optimizer:
 
   audio CNN: [conv (valid) -> ReLU -> max-pool (stride = window, floor) ->
     dropout] per block of specs.AUDIO_CNN_TABLE, flatten, Dense head

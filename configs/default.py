@@ -13,12 +13,8 @@ with set_target(), and on the command line one overrides the data field.
 
 import ml_collections
 
+from mmgenre_jax.core import targets
 from mmgenre_jax.models import specs
-
-# config.data field that sizes the output layer, per target: COSINE predicts a
-# label-factor vector, the others one score per label.
-OUTPUT_SIZE_FIELD = {'cosine': 'factor_dim', 'logistic': 'num_labels',
-                     'softmax': 'num_labels'}
 
 
 # Weight decay of the image network, on all weights and biases (Sec 3.2:
@@ -52,16 +48,17 @@ def set_target(config: ml_collections.ConfigDict, target: str) -> None:
     config: a config from get_config(), changed in place.
     target: 'logistic', 'cosine' or 'softmax'.
   """
-  if target not in OUTPUT_SIZE_FIELD:
-    raise ValueError(f'Unknown target {target!r}; use one of '
-                     f'{tuple(OUTPUT_SIZE_FIELD)}.')
+  # The config.data field that sizes the output layer (Target.
+  # output_size_field): COSINE predicts a label-factor vector, the others one
+  # score per label.
+  output_size_field = targets.get(target).output_size_field
   config.model.target = target
   # Assigning over a field that holds a reference would set the referenced
   # data field instead (relinking factor_dim and num_labels), so the old
   # reference is removed first.
   if 'num_outputs' in config.model:
     del config.model['num_outputs']
-  config.model.num_outputs = config.data.get_ref(OUTPUT_SIZE_FIELD[target])
+  config.model.num_outputs = config.data.get_ref(output_size_field)
 
 
 def set_image_optimizer(config: ml_collections.ConfigDict,
@@ -119,9 +116,9 @@ def get_config() -> ml_collections.ConfigDict:
   # shards' manifest (stored_image_size) when a stage starts; 0 = not yet.
   config.data.stored_image_size = 0
   # Training augmentation of the covers (Sec 3.2; fields and their meaning:
-  # input_pipeline.records.augment.ImageAugment): random-resized crops (crop_area
-  # fraction of the stored cover, crop_aspect), colour jitter (brightness,
-  # contrast, saturation), PCA lighting noise (lighting), flips.
+  # input_pipeline.records.augment.ImageAugment): random-resized crops
+  # (crop_area fraction of the stored cover, crop_aspect), colour jitter
+  # (brightness, contrast, saturation), PCA lighting noise (lighting), flips.
   config.data.image_augment = ml_collections.ConfigDict(
       dict(specs.IMAGE_AUGMENT))
   # Fusion / alignment stages only (docs/workdirs.md §2): representation name
@@ -196,6 +193,13 @@ def get_config() -> ml_collections.ConfigDict:
   # Seed of parameter init, dropout and shuffling. Single-label results are
   # reported over seeds 0, 1, 2 (SPEC §5).
   config.train.seed = 0
+  # Stop after this many optimisation steps in all (a resumable cut, e.g.
+  # to test a kill and resume); 0 = only the epochs and early stopping end
+  # training.
+  config.train.max_steps = 0
+  # Training loss and parameter norm are logged every this many steps (and
+  # at every epoch end).
+  config.train.log_every_steps = 50
 
   # ------------------------------------------------------------------ eval
   config.eval = ml_collections.ConfigDict()

@@ -24,7 +24,7 @@ import ml_collections
 
 from configs import msdi_fusion
 from configs import pipeline_common
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 
 NAME = 'msdi'
 # Sec 6.3: 3 runs per experiment.
@@ -55,7 +55,7 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   """The pipeline; arg '' (paper scale) or 'cpu'."""
   variant = pipeline_common.parse_variant(arg, f'configs/{NAME}.py')
   cpu = variant == 'cpu'
-  config = spec.pipeline_config(
+  config = definition.pipeline_config(
       NAME, pipeline_common.config_ref(f'configs/{NAME}.py', variant),
       dataset='msdi', shard_dir=pipeline_common.MSDI_SHARD_DIR)
   fusions = CPU_FUSIONS if cpu else msdi_fusion.TABLE2_ROWS
@@ -71,15 +71,15 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
     # The CNNs' own softmax heads are diagnostics: Table 2's CNN_AUDIO and
     # CNN_VISUAL rows are the Sec 4 network on their vectors (the one-input
     # fusions audio_mlp_s<s> and image_mlp_s<s>).
-    spec.add_stage(config, audio, config_file='configs/msdi_audio.py',
-                   overrides=overrides('audio', seed),
-                   row=spec.own_head_row('audio'))
-    spec.add_stage(config, image, config_file='configs/msdi_visual.py',
-                   config_arg=(str(pipeline_common.CPU_IMAGE_DEPTH)
-                               if cpu else None),
-                   overrides=overrides('image', seed),
-                   row=spec.own_head_row('image'))
-    spec.add_stage(config, align,
+    definition.add_stage(config, audio, config_file='configs/msdi_audio.py',
+                         overrides=overrides('audio', seed),
+                         row=definition.own_head_row('audio'))
+    definition.add_stage(
+        config, image, config_file='configs/msdi_visual.py',
+        config_arg=(str(pipeline_common.CPU_IMAGE_DEPTH) if cpu else None),
+        overrides=overrides('image',
+                            seed), row=definition.own_head_row('image'))
+    definition.add_stage(config, align,
                    config_file='configs/msdi_alignment.py',
                    overrides=overrides('alignment', seed),
                    inputs={'audio': audio, 'image': image})
@@ -87,11 +87,11 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
                'mm_visual': align}
     for row in fusions:
       modalities = row.split('+')
-      spec.add_stage(
+      definition.add_stage(
           config, fusion_stage_name(modalities, seed),
           config_file='configs/msdi_fusion.py', config_arg=row,
           overrides=overrides('fusion', seed),
           inputs={m: sources[m] for m in modalities})
   config.final = f'audio_image_mm_audio_mm_visual_s{SEEDS[-1]}'
-  spec.link_input_dims(config)
+  definition.link_input_dims(config)
   return config

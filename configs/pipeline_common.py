@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import ml_collections
 
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 
 # Written by ./run.sh: MuMu shards with the semantic enrichment of the
 # reviews (prepare --enrichment, so the text stage is VSM+SEM), MSD-I shards.
@@ -62,16 +62,13 @@ MUMU_CPU_OVERRIDES = {
     'text': {'train.num_epochs': MUMU_CPU_EPOCHS['text'],
              'model.hidden_units': (256, 256)},
     # The paper's recipe (90 epochs at lr 1e-4) fine-tunes ImageNet weights;
-    # the tiny ResNet starts from scratch (explicitly), so: Adam at 3e-3,
-    # x0.3 every 7 epochs, weight decay 1e-3 on all weights (still Sec
-    # 3.2's all-parameter decay), batches of 32, at most 20 epochs with
-    # early stopping after 4 (MuMu stops at ~13 epochs of ~2 s, MSD-I, with
-    # 3x the covers an epoch, at ~6 of ~5 s: <= 40 s a stage on 2 cores).
-    # The random-resized crops and flips stay; the photometric distortions
-    # go: a synthetic cover's genre is mostly its palette (hue, saturation,
-    # value: input_pipeline/synthetic/covers.py LOOKS), which brightness,
-    # contrast, saturation and lighting noise blur (test ROC-AUC 0.66 with
-    # them vs 0.71 without, BENCHMARKS.md §6).
+    # the tiny ResNet starts from scratch (explicitly), so a faster one:
+    # Adam at 3e-3, x0.3 every 7 epochs, weight decay 1e-3 on all weights
+    # (still Sec 3.2's all-parameter decay), at most 20 epochs with early
+    # stopping after 4. The random-resized crops and flips stay; the
+    # photometric distortions go: a synthetic cover's genre is mostly its
+    # palette (input_pipeline/synthetic/covers.py LOOKS), which they blur
+    # (BENCHMARKS.md §6).
     'image': {'model.from_scratch': True,
               'train.num_epochs': MUMU_CPU_EPOCHS['image'],
               'train.patience': 4,
@@ -94,12 +91,11 @@ CPU_FACTOR_DIM = 16
 # 4x70 (whose 4x70 first layer dominates), so that both MuMu pipelines train
 # in minutes on 2 cores.
 CPU_AUDIO_SETTINGS = 'low-4x96'
-# The image network of the CPU variants (the paper: ResNet-101). Measured on
-# the 2-core machine, XLA compiles and runs a ResNet-18 training step far
-# too slowly for a 25-minute main job (~20 s per batch of 32 64-px covers
-# under load); the 2-stage 'tiny' ResNet (32/64 channels, 64-d features)
-# trains at ~0.1 s per batch. 8/16 channels (until issue 12) stayed near a
-# colour-histogram linear baseline (BENCHMARKS.md §6).
+# The image network of the CPU variants (the paper: ResNet-101): the
+# 2-stage 'tiny' ResNet (32/64 channels, 64-d features). A ResNet-18 step is
+# two orders of magnitude slower on 2 CPU cores, too slow for the main job;
+# narrower tiny ResNets stay near a colour-histogram baseline
+# (BENCHMARKS.md §6).
 CPU_IMAGE_DEPTH = 'tiny'
 
 
@@ -122,7 +118,7 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
     shard_dir: the shards every network stage reads.
   """
   cpu = variant == 'cpu'
-  config = spec.pipeline_config(
+  config = definition.pipeline_config(
       name, config_ref(f'configs/{name}.py', variant), dataset=dataset,
       shard_dir=shard_dir)
   networks = {
@@ -142,26 +138,27 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
 
   for modality in MUMU_MODALITIES:
     config_file, arg = networks[modality]
-    spec.add_stage(
+    definition.add_stage(
         config, modality, config_file=config_file, config_arg=arg,
         overrides=overrides(modality,
                             'logistic' if modality == 'image' else target),
         # The track CNN's album mean of scores is a diagnostic; the AUDIO
         # row is the audio_album stage below.
-        row=spec.own_head_row('audio') if modality == 'audio' else None)
+        row=definition.own_head_row('audio') if modality == 'audio' else None)
   # Sec 7.3.1: the AUDIO row is the Sec 4 network trained on the album
   # averages of the track CNN's vectors (the audio stage extracts them per
   # album), labelled with the CNN's settings as in Table 6.
-  audio_settings = spec.describe_stage(config.stages.audio.config)['settings']
-  spec.add_stage(
+  audio_settings = definition.describe_stage(
+      config.stages.audio.config)['settings']
+  definition.add_stage(
       config, ALBUM_AUDIO_STAGE, config_file='configs/mumu_fusion.py',
       config_arg=f'audio-{target}', overrides=overrides('fusion', target),
       inputs={'audio': 'audio'}, row={'settings': audio_settings})
   for subset in mumu_fusion_subsets(all_subsets=True):
-    spec.add_stage(
+    definition.add_stage(
         config, '_'.join(subset), config_file='configs/mumu_fusion.py',
         config_arg='+'.join(subset) + f'-{target}',
         overrides=overrides('fusion', target), inputs={m: m for m in subset})
   config.final = '_'.join(MUMU_MODALITIES)
-  spec.link_input_dims(config)
+  definition.link_input_dims(config)
   return config

@@ -52,8 +52,8 @@ def read_manifest(shard_dir) -> Optional[Dict[str, Any]]:
 
   The lenient reader, for questions such as "was this run complete with the
   same settings?" or "were the reviews enriched?". Training reads through
-  input_pipeline.records.shard_reader.load_manifest, which checks the keys and says how
-  to repair a bad file.
+  input_pipeline.records.shard_reader.load_manifest, which checks the keys and
+  says how to repair a bad file.
   """
   path = epath.Path(shard_dir) / MANIFEST_JSON
   try:

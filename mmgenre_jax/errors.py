@@ -1,26 +1,24 @@
 """Errors a user can fix: their message is the one line main.py prints.
 
-main.py catches this family (and input_pipeline.records.shard_reader.ManifestError, whose
-messages name `mmgenre prepare`), prints `error: <message>` and exits with
-EXIT_CODE, without a traceback; any other exception is a bug and keeps its
-traceback. Each class also derives from the builtin error callers caught
-before it existed (ValueError, FileNotFoundError, RuntimeError), so library
-code and tests that catch those still do.
+One family with the input pipeline's (input_pipeline/errors.py, where its
+root `UserError` lives): main.py and every `mmgenre` command print a
+UserError as `error: <message>` and exit with EXIT_CODE, without a
+traceback; any other exception is a bug and keeps its traceback. Each class
+also derives from the builtin error its callers caught before it existed
+(ValueError, FileNotFoundError, RuntimeError), so library code and tests
+that catch those still do.
 
   raise errors.ConfigError('config.data.shard_dir is empty; set ...')
 
 No JAX or TensorFlow here: configs, the report and main.py import it cheaply.
 """
 
-# main.py's exit status on a user error (1 stays an uncaught exception, a bug).
-EXIT_CODE = 2
+from input_pipeline import errors as input_errors
 
-
-class UserError(Exception):
-  """A mistake in the command line or in the files it names.
-
-  The message says what is wrong and what to do, in one line.
-  """
+# The root of the family and the exit status of a user's mistake
+# (input_pipeline/errors.py).
+UserError = input_errors.UserError
+EXIT_CODE = input_errors.EXIT_CODE
 
 
 class ConfigError(UserError, ValueError):
@@ -45,6 +43,11 @@ class UnknownStageError(UserError, ValueError):
 
 class DivergedError(UserError, RuntimeError):
   """A loss or the parameters became NaN / Inf: training stopped."""
+
+
+class TaggingError(UserError, ValueError):
+  """A model or an input cannot be used for tagging; the message says why
+  and what to do."""
 
 
 def one_line(error: BaseException) -> str:

@@ -22,7 +22,8 @@ SPLITS = ('train', 'val', 'test', 'all')
 
 def _splits(split: str):
   """--split as the tuple of splits extract writes."""
-  from mmgenre_jax.data import representations  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.data import representations
   return representations.SPLITS if split == 'all' else (split,)
 
 
@@ -64,12 +65,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, mode: str,
   """
   # pylint: disable=g-import-not-at-top
   from input_pipeline import layout
-  from mmgenre_jax.pipelines import spec
-  is_pipeline = spec.is_pipeline(config)
+  from mmgenre_jax.pipelines import definition
+  is_pipeline = definition.is_pipeline(config)
   _check_flags(config, is_pipeline, mode, split, stage)
   if is_pipeline:
     # Stages the shards cannot feed (a catalog without reviews) are left out.
-    config = spec.for_shards(config,
+    config = definition.for_shards(config,
                              layout.read_manifest(config.data.shard_dir))
     for name, why in (config.get('dropped_stages') or {}).items():
       print(f'[{config.name}] stage {name} left out: {why}', flush=True)
@@ -78,16 +79,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, mode: str,
       from mmgenre_jax.pipelines import stage_modes
       stage_modes.print_summary(config, workdir, stage=stage)
     else:
-      from mmgenre_jax.models import summary
-      summary.print_summary(config)
+      from mmgenre_jax.models import parameter_table
+      parameter_table.print_summary(config)
     return
   from mmgenre_jax import sharding
   # Before anything touches the devices (multi-process launches).
   sharding.maybe_initialize_distributed()
   from mmgenre_jax.evaluation import evaluate
-  from mmgenre_jax.train import loop as train_loop
-  from mmgenre_jax.pipelines import stage_modes
+  from mmgenre_jax.evaluation import extract
   from mmgenre_jax.pipelines import runner
+  from mmgenre_jax.pipelines import stage_modes
+  from mmgenre_jax.train import loop as train_loop
   # pylint: enable=g-import-not-at-top
   logging.info('mode=%s workdir=%s', mode, workdir)
   if mode == 'train' and is_pipeline:
@@ -114,5 +116,5 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, mode: str,
           s: {rep: str(path) for rep, path in paths.items()}
           for s, paths in written.items()}}), flush=True)
   else:
-    _print_paths(evaluate.extract_all(config, workdir, splits=_splits(split),
-                                      checkpoint=checkpoint))
+    _print_paths(extract.extract_all(config, workdir, splits=_splits(split),
+                                     checkpoint=checkpoint))

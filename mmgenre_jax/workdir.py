@@ -23,6 +23,10 @@ from input_pipeline import fileio
 # --- A stage workdir S (docs/workdirs.md §1) -------------------------------
 
 CONFIG_JSON = 'config.json'
+# What the stage's data decided (data/facts.py): label count and format,
+# vocabulary, cover and representation sizes; beside config.json, which keeps
+# the config as the user gave it.
+DATA_FACTS_JSON = 'data_facts.json'
 CHECKPOINTS_DIR = 'checkpoints'
 # Orbax checkpoint series below CHECKPOINTS_DIR: the latest state (resume)
 # and the state with the lowest validation loss.

@@ -9,7 +9,7 @@ import sys
 import ml_collections
 import pytest
 
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # config file -> the arguments it accepts (None: no argument).
@@ -71,14 +71,14 @@ def test_bad_argument_names_the_choices(name):
                                       for a in (None, 'cpu')])
 def test_pipeline_stages_reference_earlier_stages(name, arg):
   config = _get(name, arg)
-  spec.validate(config)
+  definition.validate(config)
   seen = set()
   for stage_name in config.stage_order:
     stage = config.stages[stage_name]
     assert set(stage.inputs.values()) <= seen, stage_name
     seen.add(stage_name)
     # The stage string rebuilds exactly the stage config.
-    ref = spec.config_string(stage)
+    ref = definition.config_string(stage)
     assert ref.startswith(stage.config_file)
   assert config.final in seen
   assert config.config_ref == f'configs/{name}.py' + (':cpu' if arg else '')
@@ -145,7 +145,7 @@ def test_validate_rejects_a_later_input():
   config.stage_order = ('audio_text',) + tuple(
       s for s in config.stage_order if s != 'audio_text')
   with pytest.raises(ValueError, match='not an earlier stage'):
-    spec.validate(config)
+    definition.validate(config)
 
 
 _IMPORT_EVERY_CONFIG = """
@@ -172,9 +172,9 @@ def test_configs_import_no_framework():
 def test_text_stage_is_vsm_sem_on_enriched_shards(tmp_path):
   stage = _get('mumu_text', 'cosine')
   stage.data.shard_dir = str(tmp_path)
-  assert spec.describe_stage(stage)['settings'] == 'vsm'
+  assert definition.describe_stage(stage)['settings'] == 'vsm'
   (tmp_path / 'manifest.json').write_text(
       json.dumps({'args': {'enrichment': 'enrichment.tsv'}}))
-  assert spec.describe_stage(stage) == {
+  assert definition.describe_stage(stage) == {
       'dataset': 'mumu', 'modality': 'text', 'target': 'cosine',
       'settings': 'vsm+sem', 'seed': 0}

@@ -53,13 +53,13 @@ def full_run(shard_dir, tmp_path_factory):
   from mmgenre_jax.train import loop as train_loop
   # pylint: enable=g-import-not-at-top
   workdir = tmp_path_factory.mktemp('full')
-  return workdir, train_loop.train_and_evaluate(tiny.tiny_train_config(shard_dir),
-                                           workdir)
+  return workdir, train_loop.train_and_evaluate(
+      tiny.tiny_train_config(shard_dir), workdir)
 
 
 @pytest.fixture(scope='session')
 def tagging_workdir(shard_dir, tmp_path_factory):
-  """The tiny trained pipeline of tests/mmgenre_jax/tagging/tagger_test.py (audio, text and image
-  networks, an alignment stage, two fusions), shared by the tagging tests
-  so that it is trained once."""
+  """The tiny trained pipeline of helpers/tagging_pipeline.py (audio, text and
+  image networks, an alignment stage, two fusions), shared by the tagging
+  tests so that it is trained once."""
   return tagging_pipeline.train_pipeline(shard_dir, tmp_path_factory)

@@ -1,11 +1,11 @@
 """main.py's modes on a pipeline config, its user errors, the lock, divergence.
 
 One tiny 2-stage pipeline (audio CNN -> fusion, the stages of
-tests/mmgenre_jax/pipelines/runner_test.py on the tiny shards of tiny.py) is written to a
-config file that `main.py --config=FILE` loads, and trained once in-process
-(module fixture `trained`); every main.py mode then runs on it as a
-subprocess. User errors must end with exit status 2 and one `error: ...`
-line on stderr, without a traceback.
+tests/mmgenre_jax/pipelines/runner_test.py on the tiny shards of tiny.py) is
+written to a config file that `main.py --config=FILE` loads, and trained once
+in-process (module fixture `trained`); every main.py mode then runs on it as a
+subprocess. User errors must end with exit status 2 and one `error: ...` line on
+stderr, without a traceback.
 """
 
 import importlib.util
@@ -24,6 +24,7 @@ import pytest
 
 from helpers import tiny
 from mmgenre_jax.train import checkpoints
+from mmgenre_jax.train import workdir_guard
 from mmgenre_jax import errors
 from mmgenre_jax.train import loop as train_loop
 from mmgenre_jax import workdir as workdir_lib
@@ -34,33 +35,33 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 # Few labels in the tiny corpus: d must not exceed the number of labels.
 TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
         'eval.batch_size': 4}
-PIPELINE_FILE = '''"""A tiny 2-stage pipeline on the shards of tests/tiny.py."""
+PIPELINE_FILE = '''"""A tiny 2-stage pipeline on the shards of helpers/tiny.py."""
 
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 
 
 def get_config():
-  config = spec.pipeline_config('tiny', 'tiny_pipeline.py', dataset='mumu',
-                                shard_dir={shard_dir!r})
-  spec.add_stage(config, 'audio', config_file='configs/mumu_audio.py',
-                 config_arg='low-4x70-cosine', overrides={tiny!r})
-  spec.add_stage(config, 'fused', config_file='configs/mumu_fusion.py',
-                 config_arg='audio-cosine', overrides={tiny!r},
-                 inputs={{'audio': 'audio'}})
-  spec.link_input_dims(config)
+  config = definition.pipeline_config(
+      'tiny', 'tiny_pipeline.py', dataset='mumu', shard_dir={shard_dir!r})
+  definition.add_stage(config, 'audio', config_file='configs/mumu_audio.py',
+                       config_arg='low-4x70-cosine', overrides={tiny!r})
+  definition.add_stage(config, 'fused', config_file='configs/mumu_fusion.py',
+                       config_arg='audio-cosine', overrides={tiny!r},
+                       inputs={{'audio': 'audio'}})
+  definition.link_input_dims(config)
   return config
 '''
 # LOW-4x70 (Table 5): 288,640 in its convolutions, then a 4-d COSINE head on
 # its 256-d representation (256 x 4 + 4); the fusion is that head alone.
 FUSED_PARAMS = 256 * 4 + 4
 AUDIO_PARAMS = 288_640 + FUSED_PARAMS
-# Holds checkpoints.workdir_lock on every directory of argv until killed.
+# Holds workdir_guard.workdir_lock on every directory of argv until killed.
 _HOLDER = r'''
 import contextlib, sys, time
-from mmgenre_jax.train import checkpoints
+from mmgenre_jax.train import workdir_guard
 with contextlib.ExitStack() as stack:
   for path in sys.argv[1:]:
-    stack.enter_context(checkpoints.workdir_lock(path))
+    stack.enter_context(workdir_guard.workdir_lock(path))
   print('LOCKED', flush=True)
   time.sleep(600)
 '''
@@ -136,7 +137,8 @@ def test_summary_prints_every_stage_and_the_total(config_file, tmp_path,
   assert 'conv_0/kernel' in out and 'head/dense/kernel' in out
   assert not list(tmp_path.iterdir())  # a summary writes nothing
   config = _load(config_file)
-  assert stage_modes.print_summary(config, tmp_path, stage='fused') == FUSED_PARAMS
+  assert stage_modes.print_summary(config, tmp_path,
+                                   stage='fused') == FUSED_PARAMS
   assert capsys.readouterr().out.strip().splitlines()[-1] == (
       f'total_params={FUSED_PARAMS}')
 
@@ -227,7 +229,8 @@ def test_evaluate_mode_writes_label_images(full_run, shard_dir, tmp_path):
   assert step == report['step'] and width >= 1000
   # Follow mode (the pod's evaluation job) on the finished run: the latest
   # checkpoint's image.
-  from mmgenre_jax.evaluation import evaluate  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.evaluation import evaluate
   config = tiny.tiny_train_config(shard_dir)
   followed = evaluate.evaluate(config, workdir, follow=True,
                                poll_seconds=0.1, timeout_s=120)
@@ -236,17 +239,21 @@ def test_evaluate_mode_writes_label_images(full_run, shard_dir, tmp_path):
 
 
 def test_label_images_of_a_single_label_split():
-  from mmgenre_jax.evaluation import evaluate  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax.core import targets
+  from mmgenre_jax.evaluation import images as images_lib
+  # pylint: enable=g-import-not-at-top
   scores = np.eye(3)[[0, 1, 2, 2, 1]]
-  images = evaluate.label_images(scores, np.array([0, 1, 2, 1, 0]),
-                                 ['Pop', 'Rock', 'Jazz'], 'softmax', 'test')
+  images = images_lib.label_images(scores, np.array([0, 1, 2, 1, 0]),
+                                   ['Pop', 'Rock', 'Jazz'], targets.SOFTMAX,
+                                   'test')
   assert sorted(images) == ['confusion_matrix', 'label_auc']
   for image in images.values():
     assert image.dtype == np.uint8 and image.shape[0] == 1
     assert image.shape[2] >= 1000 and image.shape[3] == 3
   # Multi-hot labels, no names: no confusion matrix.
-  multi = evaluate.label_images(scores, np.eye(3)[[0, 1, 2, 0, 1]], None,
-                                'cosine', 'test')
+  multi = images_lib.label_images(scores, np.eye(3)[[0, 1, 2, 0, 1]], None,
+                                  targets.COSINE, 'test')
   assert list(multi) == ['label_auc']
 
 
@@ -323,8 +330,9 @@ def test_workdir_checks(trained, config_file):
         trained / 'audio')
   # The same experiment with other training settings may resume there.
   audio.train.learning_rate = 0.5
-  from mmgenre_jax.train import stage_config  # pylint: disable=g-import-not-at-top
-  stage_config.check_workdir(audio, trained / 'audio')
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.train import workdir_guard
+  workdir_guard.check_workdir(audio, trained / 'audio')
 
 
 # ------------------------------------------------------------------- lock
@@ -358,8 +366,8 @@ def test_second_job_on_a_locked_workdir_stops(trained, config_file):
 
 
 def test_lock_is_reentrant_in_one_process(tmp_path):
-  with checkpoints.workdir_lock(tmp_path):
-    with checkpoints.workdir_lock(tmp_path):
+  with workdir_guard.workdir_lock(tmp_path):
+    with workdir_guard.workdir_lock(tmp_path):
       pass
     holder = json.loads((tmp_path / workdir_lib.LOCK_FILE).read_text())
     assert holder['pid'] == os.getpid()
@@ -402,7 +410,7 @@ def test_divergence_stops_and_keeps_the_last_finite_checkpoint(
           f'the last finite state (step {good_step})') in message
   step, params = _latest(workdir)
   assert step == good_step == (tiny.TINY_ALBUMS['train'] *
-                                 tiny.TINY_TRACKS_PER_ALBUM // 4)
+                               tiny.TINY_TRACKS_PER_ALBUM // 4)
   assert sorted(p.name for p in workdir_lib.checkpoint_dir(
       workdir, workdir_lib.LATEST).iterdir()) == [str(good_step)]
   leaves = jax.tree.leaves(params)

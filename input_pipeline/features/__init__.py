@@ -25,8 +25,10 @@ modality libraries (librosa, Pillow, scikit-learn).
 
 import os
 
+from input_pipeline import errors as input_errors
 
-class FeatureError(ValueError):
+
+class FeatureError(input_errors.InputError, ValueError):
   """An input file cannot be turned into a feature.
 
   The message names the file and the reason; `mmgenre prepare` writes it to

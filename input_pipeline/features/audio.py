@@ -47,12 +47,12 @@ PATCH_SAMPLES = int(round(PATCH_SECONDS * SAMPLE_RATE))  # 330,750 at 22.05k.
 TOP_DB = 80.0
 # librosa.power_to_db's amin: powers below it count as it (log of 0).
 AMIN = 1e-10
-# Audio read on each side of a block of frames (input_pipeline.features.streaming) so
-# that its CQT frames see the same signal as in a whole-track CQT. The
-# longest filter (C1, Hann, Q = 1 / (2^(1/12) - 1)) is ~11,700 samples
-# (0.53 s) long, so its half support is ~0.27 s; 16 frames (0.74 s) covers
-# it with room for librosa's resampling filters. A whole number of hops keeps
-# the frame grid aligned.
+# Audio read on each side of a block of frames
+# (input_pipeline.features.streaming) so that its CQT frames see the same signal
+# as in a whole-track CQT. The longest filter (C1, Hann, Q = 1 / (2^(1/12) - 1))
+# is ~11,700 samples (0.53 s) long, so its half support is ~0.27 s; 16 frames
+# (0.74 s) covers it with room for librosa's resampling filters. A whole number
+# of hops keeps the frame grid aligned.
 CONTEXT_FRAMES = 16
 # Resampler (SPEC §2 loads everything at 22,050 Hz); soxr_hq is librosa's
 # default, fast and close to band-limited.
@@ -224,8 +224,8 @@ def power_db(power: np.ndarray, top_db: Optional[float] = TOP_DB,
       maximum of `power` instead; the same when `ref` is that maximum), or
       None for no floor (down to AMIN).
     ref: the reference power, 0 dB: the maximum over the whole track when
-      `power` is a crop of it (input_pipeline.features.streaming); None: the maximum
-      of `power`. Values are capped at 0 dB, which a crop computed apart
+      `power` is a crop of it (input_pipeline.features.streaming); None: the
+      maximum of `power`. Values are capped at 0 dB, which a crop computed apart
       from the track's reference may pass by a few thousandths of a dB.
 
   Returns:
@@ -386,7 +386,8 @@ def window_starts(frames: int, *, drop: float = WINDOW_DROP,
   Drops `drop` of the frames at each end, then places 322-frame windows
   with `overlap` over the kept middle; when the middle is shorter than a
   patch, one window centred in the whole track. `track_windows` cuts a
-  spectrogram there, and input_pipeline.features.streaming a file, block by block.
+  spectrogram there, and input_pipeline.features.streaming a file, block by
+  block.
 
   Args:
     frames: CQT frames of the track (>= PATCH_FRAMES).

@@ -1,8 +1,8 @@
 """What decoding an audio file observed: length, rate, channels, levels.
 
 The readers (features.audio.decode, audio_patch_and_windows(return_info=True),
-input_pipeline.features.streaming) fill a `SampleStats` with the samples they decode
-anyway and return its `AudioInfo`; observing never changes the features.
+input_pipeline.features.streaming) fill a `SampleStats` with the samples they
+decode anyway and return its `AudioInfo`; observing never changes the features.
 Tagging words these facts as warnings (mmgenre_jax/tagging/inputs.py,
 docs/tagging.md); prepare may use them to report dubious tracks.
 

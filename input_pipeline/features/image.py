@@ -3,10 +3,10 @@
 Any PIL mode to RGB, shorter side resized to 256 (for 224), centre square.
 `mmgenre prepare --image-size C` stores each cover as that square, S x S
 uint8 with S = stored_size(C) = round(C * 256 / 224), so that training can
-take random-resized crops from it (input_pipeline.records.shard_reader); evaluation,
-extraction and tagging take the centre C x C crop (`centre_crop`,
-`evaluation_cover`), the ResNet evaluation crop. `normalize_image` applies
-the ImageNet mean/std when the images are read.
+take random-resized crops from it (input_pipeline.records.shard_reader);
+evaluation, extraction and tagging take the centre C x C crop (`centre_crop`,
+`evaluation_cover`), the ResNet evaluation crop. `normalize_image` applies the
+ImageNet mean/std when the images are read.
 
 `load_image` raises `features.FeatureError` naming the file and the reason.
 """

@@ -1,9 +1,9 @@
 """Input standardisation shared by training and prediction, without TensorFlow.
 
-input_pipeline/records/shard_reader.py (training, tf.data) and mmgenre_jax/tagging
-(prediction, which must start without importing TensorFlow) both read the
-training-split audio statistics and the image normalisation from here, so
-the two can never standardise differently.
+input_pipeline/records/shard_reader.py (training, tf.data) and
+mmgenre_jax/tagging (prediction, which must start without importing TensorFlow)
+both read the training-split audio statistics and the image normalisation from
+here, so the two can never standardise differently.
 """
 
 from typing import Any, Mapping, Sequence, Tuple, Type

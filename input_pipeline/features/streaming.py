@@ -22,10 +22,10 @@ each block of consecutive frames is computed independently: its samples plus
 `features.audio.CONTEXT_FRAMES` of context on each side are read with a seek
 (zeros outside the file, as librosa.cqt pads), resampled to 22,050 Hz, and
 transformed; the frames of the block then equal those of a whole-track CQT
-(to ~0.01 dB; tests/input_pipeline/features/streaming_test.py compares them, and checks that a
-40-minute file needs no more memory than a 4-minute one). The first pass
-covers every frame, the second the 70 % the windows span: the reference
-costs ~1.4 times the windows' own CQT.
+(to ~0.01 dB; tests/input_pipeline/features/streaming_test.py compares them, and
+checks that a 40-minute file needs no more memory than a 4-minute one). The
+first pass covers every frame, the second the 70 % the windows span: the
+reference costs ~1.4 times the windows' own CQT.
 
 What the reader observed is a `features.audio_info.AudioInfo` (the facts
 tagging words as warnings):

@@ -11,6 +11,8 @@ import os
 import re
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
+from input_pipeline import errors as input_errors
+
 # Release files are read with errors='surrogateescape': a byte that is not
 # UTF-8 becomes a lone surrogate, so the one bad row or line can be named and
 # left out instead of the decoder stopping the whole file.
@@ -21,7 +23,7 @@ UNDECODABLE = re.compile('[\udc80-\udcff]')
 OnBadRow = Callable[[str, int, str], None]
 
 
-class DataFormatError(ValueError):
+class DataFormatError(input_errors.InputError, ValueError):
   """A release file does not follow its documented format."""
 
 

@@ -32,6 +32,7 @@ from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
 
 from absl import logging
 
+from input_pipeline import errors as input_errors
 from input_pipeline.formats import catalog as catalog_lib
 from input_pipeline import fileio
 from input_pipeline import layout
@@ -61,7 +62,7 @@ DIRECTORY_SPLITS = 'directory'  # Only as the manifest's splits_source.
 DEFAULT_SPLITS = {'mumu': COMPUTED_SPLITS, 'msdi': RELEASE_SPLITS}
 
 
-class PrepareError(RuntimeError):
+class PrepareError(input_errors.InputError, RuntimeError):
   """The corpus cannot be prepared at all (not a per-item problem)."""
 
 

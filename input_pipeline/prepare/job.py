@@ -29,8 +29,9 @@ skipped. Only many of them stop it: when more than --max-skip-fraction of
 the release rows, review lines or items of a modality are skipped, prepare
 fails with one error naming skipped.tsv, and writes no manifest.
 
-  manifest = prepare.prepare('mumu', 'runs/data/synthetic', 'runs/data/shards')
-  prepare.is_complete('runs/data/shards', manifest['args'])   # True
+  manifest = job.prepare('mumu', 'runs/data/synthetic', 'runs/data/shards',
+                         job.Settings(workers=2))
+  job.is_complete('runs/data/shards', manifest['args'])   # True
 
 Audio patches are computed in worker processes (SPEC §2: one seeded random
 15 s crop per track) and stored raw; the reader standardises them with
@@ -39,17 +40,18 @@ the track's prediction windows (SPEC §2: 15 % dropped at each end, 322-frame
 windows with 50 % overlap), one `audio_windows` record each, for every split;
 a track that cannot be read is skipped (and reported) once, for both.
 
-This module is the driver; the jobs live in prepare_corpus (the corpus as
-Items, the skip log), prepare_workers (the worker processes and their feature
-functions) and prepare_shards (the records and statistics written). Two
-executors run the same steps (media_steps, prepare_shards) and write the
-same files: by default a process pool on this machine (`workers`); with
-`beam_pipeline_options`, one Apache Beam pipeline (beam_prepare) on the
-runner those options name. The manifest's `executor` says which ran. The
+This module is the driver; the jobs live beside it in corpus.py (the corpus
+as Items, the skip log), workers.py (the worker processes and their feature
+functions) and shards.py (the records and statistics written). Two
+executors run the same steps (media_steps, shards.py) and write the same
+files: by default a process pool on this machine (`workers`); with
+`beam_pipeline_options`, one Apache Beam pipeline (input_pipeline/beam/) on
+the runner those options name. The manifest's `executor` says which ran. The
 command line is mmgenre_jax/cli/prepare.py. Needs TensorFlow (to write
 TFRecords) but not JAX.
 """
 
+import dataclasses
 import datetime
 import importlib.metadata
 import os
@@ -93,21 +95,53 @@ PATCH_SHAPE = (audio_lib.PATCH_FRAMES, audio_lib.N_BINS)
 PrepareError = prepare_corpus.PrepareError
 
 
-def run_args(dataset: str,
-             data_dir,
-             out_dir,
-             *,
-             splits=None,
-             image_size: int = DEFAULT_IMAGE_SIZE,
-             shard_size: int = DEFAULT_SHARD_SIZE,
-             enrichment=None,
-             workers: Optional[int] = None,
-             seed: int = 0,
-             min_albums: int = 1,
-             windows: bool = True,
-             max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
-             beam_pipeline_options: Optional[str] = None
-             ) -> Dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """How `prepare` prepares a corpus (the flags of `mmgenre prepare`).
+
+  Attributes:
+    splits: where the splits come from: 'release' (the release file's own
+      split: MSD-I's `set` column; the MSD-I default), 'computed' (the
+      artist-filtered split with `seed`; the MuMu default, as MuMu has no
+      release split), or a directory of items_index_*.tsv to use. None is
+      the dataset's default (prepare_corpus.DEFAULT_SPLITS).
+    image_size: C, the side of the network's input crop; covers are stored
+      as [S, S, 3] with S = features.image.stored_size(C) = round(C * 256 /
+      224), for random-resized crops in training and the centre crop in
+      evaluation (manifest `image_size` C, `stored_image_size` S).
+    shard_size: records per shard.
+    enrichment: entity dictionary (enrichment.tsv) to enrich review texts
+      with; none when None.
+    workers: processes for audio and images (default os.cpu_count()).
+    seed: split seed and audio crop seed.
+    min_albums: MuMu: keep labels on >= this many albums.
+    windows: also write the whole-track `audio_windows` records of every
+      split (SPEC §2 prediction); False is `--no-windows`.
+    max_skip_fraction: in [0, 1]; more than this fraction of the release
+      rows, review lines or items of a modality skipped is a PrepareError
+      (skipped.tsv is written, the manifest is not).
+    beam_pipeline_options: None (the default): compute the features in a
+      pool of `workers` processes here; or comma-separated Beam pipeline
+      options ('runner=DirectRunner,direct_num_workers=2,
+      direct_running_mode=multi_processing', a Dataflow/Flink/Spark
+      runner's): run the same steps as one Beam pipeline there
+      (beam_prepare; `workers` is then unused). The files written are the
+      same.
+  """
+  splits: Any = None
+  image_size: int = DEFAULT_IMAGE_SIZE
+  shard_size: int = DEFAULT_SHARD_SIZE
+  enrichment: Any = None
+  workers: Optional[int] = None
+  seed: int = 0
+  min_albums: int = 1
+  windows: bool = True
+  max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION
+  beam_pipeline_options: Optional[str] = None
+
+
+def run_args(dataset: str, data_dir, out_dir,
+             settings: Settings = Settings()) -> Dict[str, Any]:
   """The manifest's `args` of a run of `prepare` with these arguments.
 
   Paths are recorded as given (`data` and `out` as pathlib spells them), so
@@ -123,13 +157,11 @@ def run_args(dataset: str,
   """
   return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
           'out': os.fspath(pathlib.Path(out_dir)),
-          'splits': prepare_corpus.splits_arg(dataset, splits, data_dir),
-          'image_size': image_size, 'shard_size': shard_size,
-          'enrichment': None if enrichment is None else os.fspath(
-              enrichment),
-          'workers': workers, 'seed': seed, 'min_albums': min_albums,
-          'windows': windows, 'max_skip_fraction': max_skip_fraction,
-          'beam_pipeline_options': beam_pipeline_options}
+          **dataclasses.asdict(settings),
+          'splits': prepare_corpus.splits_arg(dataset, settings.splits,
+                                              data_dir),
+          'enrichment': (None if settings.enrichment is None
+                         else os.fspath(settings.enrichment))}
 
 
 def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
@@ -198,68 +230,32 @@ def _versions() -> Dict[str, str]:
   return versions
 
 
-def prepare(dataset: str,
-            data_dir,
-            out_dir,
-            *,
-            splits=None,
-            image_size: int = DEFAULT_IMAGE_SIZE,
-            shard_size: int = DEFAULT_SHARD_SIZE,
-            enrichment=None,
-            workers: Optional[int] = None,
-            seed: int = 0,
-            min_albums: int = 1,
-            windows: bool = True,
-            max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
-            beam_pipeline_options: Optional[str] = None,
+def prepare(dataset: str, data_dir, out_dir,
+            settings: Settings = Settings(), *,
             progress: bool = True) -> Dict[str, Any]:
   """Writes the shards, statistics, skip report and manifest of a corpus.
 
   Args:
-    dataset: 'mumu' or 'msdi'.
-    data_dir: the corpus directory (docs/data_formats.md §1).
+    dataset: 'mumu', 'msdi' or 'catalog'.
+    data_dir: the corpus directory (docs/data_formats.md §1), or a catalog
+      CSV.
     out_dir: the output directory (created; an earlier manifest and the
       temporary files of a run that was killed are removed first, so a
       crash never leaves a manifest over mixed shards).
-    splits: where the splits come from: 'release' (the release file's own
-      split: MSD-I's `set` column; the MSD-I default), 'computed' (the
-      artist-filtered split with `seed`; the MuMu default, as MuMu has no
-      release split), or a directory of items_index_*.tsv to use. None is
-      the dataset's default (prepare_corpus.DEFAULT_SPLITS).
-    image_size: C, the side of the network's input crop; covers are stored
-      as [S, S, 3] with S = features.image.stored_size(C) = round(C * 256 /
-      224), for random-resized crops in training and the centre crop in
-      evaluation (manifest `image_size` C, `stored_image_size` S).
-    shard_size: records per shard.
-    enrichment: entity dictionary (enrichment.tsv) to enrich review texts
-      with; none when None.
-    workers: processes for audio and images (default os.cpu_count()).
-    seed: split seed and audio crop seed.
-    min_albums: MuMu: keep labels on >= this many albums.
-    windows: also write the whole-track `audio_windows` records of every
-      split (SPEC §2 prediction); False is `--no-windows`.
-    max_skip_fraction: in [0, 1]; more than this fraction of the release
-      rows, review lines or items of a modality skipped is a PrepareError
-      (skipped.tsv is written, the manifest is not).
-    beam_pipeline_options: None (the default): compute the features in a
-      pool of `workers` processes here; or comma-separated Beam pipeline
-      options ('runner=DirectRunner,direct_num_workers=2,
-      direct_running_mode=multi_processing', a Dataflow/Flink/Spark
-      runner's): run the same steps as one Beam pipeline there
-      (beam_prepare; `workers` is then unused). The files written are the
-      same.
+    settings: how (Settings).
     progress: show tqdm progress bars (the pool only).
 
   Returns:
     The manifest (also in out_dir/manifest.json).
   """
   start = time.time()
-  workers = _checked_workers(dataset, image_size, shard_size, workers)
-  options = _beam_options(beam_pipeline_options)
-  if not 0.0 <= max_skip_fraction <= 1.0:
-    raise ValueError(f'--max-skip-fraction {max_skip_fraction}: give a '
-                     'fraction in [0, 1] (0.2: fail when more than a fifth '
-                     'of the inputs of a kind are skipped; 1: never).')
+  settings = dataclasses.replace(settings, workers=_checked_workers(
+      dataset, settings.image_size, settings.shard_size, settings.workers))
+  options = _beam_options(settings.beam_pipeline_options)
+  if not 0.0 <= settings.max_skip_fraction <= 1.0:
+    raise ValueError(f'--max-skip-fraction {settings.max_skip_fraction}: '
+                     'give a fraction in [0, 1] (0.2: fail when more than a '
+                     'fifth of the inputs of a kind are skipped; 1: never).')
   data_dir, out = pathlib.Path(data_dir), pathlib.Path(out_dir)
   if dataset == 'catalog' and not data_dir.is_file():
     raise PrepareError(f'--manifest {data_dir} is not a file; give the '
@@ -267,18 +263,14 @@ def prepare(dataset: str,
   if dataset != 'catalog' and not data_dir.is_dir():
     raise PrepareError(f'--data {data_dir} is not a directory.')
   # Before out is touched.
-  prepare_corpus.checked_splits(dataset, splits, data_dir)
-  if enrichment is not None and not pathlib.Path(enrichment).is_file():
-    raise PrepareError(f'--enrichment {enrichment} not found.')
+  prepare_corpus.checked_splits(dataset, settings.splits, data_dir)
+  if (settings.enrichment is not None and
+      not pathlib.Path(settings.enrichment).is_file()):
+    raise PrepareError(f'--enrichment {settings.enrichment} not found.')
   out.mkdir(parents=True, exist_ok=True)
   (out / layout.MANIFEST_JSON).unlink(missing_ok=True)
   _remove_stale_temps(out)
-  args = run_args(dataset, data_dir, out, splits=splits,
-                  image_size=image_size, shard_size=shard_size,
-                  enrichment=enrichment, workers=workers, seed=seed,
-                  min_albums=min_albums, windows=windows,
-                  max_skip_fraction=max_skip_fraction,
-                  beam_pipeline_options=beam_pipeline_options)
+  args = run_args(dataset, data_dir, out, settings)
   skips = prepare_corpus.SkipLog()
   try:
     manifest = _prepare(dataset, data_dir, out, skips, args,
@@ -351,7 +343,8 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
         corpus, out, steps, specs, skips, args, progress=progress)
   else:
     # pylint: disable-next=g-import-not-at-top
-    from input_pipeline.beam import prepare as beam_prepare  # Beam only for its runs.
+    # Beam only for its runs.
+    from input_pipeline.beam import prepare as beam_prepare
     results, stats_count, text = beam_prepare.run(
         corpus, out, steps, skips, options=options, patch_shape=PATCH_SHAPE,
         shard_size=args['shard_size'], text_specs=specs.get('text'),

@@ -1,7 +1,7 @@
 """The covers' crops and training augmentation (paper Sec 3.2), in tf.
 
-What input_pipeline.records.shard_reader applies to each stored [S, S, 3] cover: the
-centre C x C crop for evaluation, a random-resized crop with colour jitter,
+What input_pipeline.records.shard_reader applies to each stored [S, S, 3] cover:
+the centre C x C crop for evaluation, a random-resized crop with colour jitter,
 PCA lighting and flips (ImageAugment) for training.
 
   augment = augment_lib.ImageAugment.from_mapping(config.data.image_augment)

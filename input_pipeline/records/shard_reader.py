@@ -1,8 +1,8 @@
 """tf.data reader of the shards written by `mmgenre prepare`.
 
-  ds = pipeline.make_dataset('runs/data/shards', 'audio', 'train',
-                             batch_size=32, shuffle=True, repeat=True)
-  for batch in pipeline.as_numpy_batches(ds):
+  ds = shard_reader.make_dataset('runs/data/shards', 'audio', 'train',
+                                 batch_size=32, shuffle=True, repeat=True)
+  for batch in shard_reader.as_numpy_batches(ds):
     batch['patch']   # float32 [32, 322, 96, 1], standardised (train stats)
     batch['labels']  # float32 [32, L] multi-hot (MuMu) | int32 [32] (MSD-I)
     batch['mask']    # float32 [32]: 1 for real examples, 0 for padding
@@ -10,8 +10,8 @@
 Whole-track prediction (SPEC §2) reads the `audio_windows` records the same
 way, in a fixed order, padded to whole batches:
 
-  ds = pipeline.make_dataset(shard_dir, 'audio_windows', 'test',
-                             batch_size=32, pad_final_batch=True)
+  ds = shard_reader.make_dataset(shard_dir, 'audio_windows', 'test',
+                                 batch_size=32, pad_final_batch=True)
   # + 'window', 'num_windows' int32 [32]: average the outputs per track_id.
 
 Each process reads its own shard files (round-robin by process index), so
@@ -25,6 +25,7 @@ and statistics are read through etils.epath, and tf.data reads the shard
 files by their URL itself (docs/tpu_pod.md §3).
 """
 
+import dataclasses
 import json
 import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -32,6 +33,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 from etils import epath
 import numpy as np
 
+from input_pipeline import errors as input_errors
 from input_pipeline.records import augment as augment_lib
 from input_pipeline import layout
 from input_pipeline.features import normalisation
@@ -52,7 +54,7 @@ STD_FLOOR = normalisation.STD_FLOOR
 SHUFFLE_BUFFER = 2048
 
 
-class ManifestError(ValueError):
+class ManifestError(input_errors.InputError, ValueError):
   """The shard directory has no usable manifest."""
 
 
@@ -280,6 +282,21 @@ def _pad_batch(batch: Dict[str, tf.Tensor], batch_size: int):
   return padded
 
 
+@dataclasses.dataclass(frozen=True)
+class Batching:
+  """How records become batches: make_dataset's keywords, held once.
+
+  Attributes: as make_dataset's arguments of the same names.
+  """
+  batch_size: int
+  shuffle: bool = False
+  seed: int = 0
+  repeat: bool = False
+  drop_remainder: bool = False
+  pad_final_batch: bool = False
+  image_augment: Optional[Mapping[str, Any]] = None
+
+
 def make_dataset(shard_dir,
                  modality: str,
                  split: str,
@@ -348,6 +365,10 @@ def make_dataset(shard_dir,
     raise ManifestError(f'Shard files listed in the manifest are missing: '
                         f'{missing[:3]}; prepare again.')
   specs = tfrecord.specs_from_json(entry['features'])
+  batching = Batching(
+      batch_size=batch_size, shuffle=shuffle, seed=seed, repeat=repeat,
+      drop_remainder=drop_remainder, pad_final_batch=pad_final_batch,
+      image_augment=image_augment)
 
   ds = tf.data.Dataset.from_tensor_slices(files)
   if shuffle:
@@ -360,10 +381,7 @@ def make_dataset(shard_dir,
   return batch_records(
       ds, manifest, shard_dir, modality,
       parse=lambda record: tfrecord.parse_example(record, specs),
-      records=sum(s['records'] for s in shards), batch_size=batch_size,
-      shuffle=shuffle, seed=seed, repeat=repeat,
-      drop_remainder=drop_remainder, pad_final_batch=pad_final_batch,
-      image_augment=image_augment)
+      records=sum(s['records'] for s in shards), batching=batching)
 
 
 def batch_records(ds: tf.data.Dataset,
@@ -373,14 +391,7 @@ def batch_records(ds: tf.data.Dataset,
                   *,
                   parse,
                   records: int,
-                  batch_size: int,
-                  shuffle: bool = False,
-                  seed: int = 0,
-                  repeat: bool = False,
-                  drop_remainder: bool = False,
-                  pad_final_batch: bool = False,
-                  image_augment: Optional[Mapping[str, Any]] = None
-                  ) -> tf.data.Dataset:
+                  batching: Batching) -> tf.data.Dataset:
   """make_dataset after the records are read: shuffle, decode, batch.
 
   The shard reader (make_dataset) and the TFDS reader
@@ -398,33 +409,34 @@ def batch_records(ds: tf.data.Dataset,
     parse: a record -> tfrecord.parse_example's dict of it (key -> tensor
       of its spec's shape).
     records: how many records `ds` holds (sizes the shuffle buffer).
-    batch_size, shuffle, seed, repeat, drop_remainder, pad_final_batch,
-      image_augment: as make_dataset.
+    batching: how they become batches (make_dataset's keywords).
 
   Returns:
     make_dataset's dataset.
   """
+  batch_size, seed = batching.batch_size, batching.seed
   if batch_size < 1:
     raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
   specs = tfrecord.specs_from_json(
       manifest['modalities'][modality]['features'])
-  if shuffle:
+  if batching.shuffle:
     ds = ds.shuffle(max(1, min(SHUFFLE_BUFFER, records)), seed=seed + 1,
                     reshuffle_each_iteration=True)
-  if repeat:
+  if batching.repeat:
     ds = ds.repeat()
   # The running index seeds augmentation: different for every epoch, the
   # same for every run with the same seed.
   ds = ds.enumerate()
   ds = ds.map(_make_decoder(manifest, stats_dir, modality, specs,
                             parse=parse,
-                            augment=shuffle and modality == 'image',
-                            seed=seed, image_augment=image_augment),
+                            augment=batching.shuffle and modality == 'image',
+                            seed=seed, image_augment=batching.image_augment),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size,
-                drop_remainder=drop_remainder and not pad_final_batch,
+                drop_remainder=(batching.drop_remainder and
+                                not batching.pad_final_batch),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  if pad_final_batch:
+  if batching.pad_final_batch:
     ds = ds.map(lambda batch: _pad_batch(batch, batch_size),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(tf.data.AUTOTUNE)

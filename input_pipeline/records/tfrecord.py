@@ -28,6 +28,7 @@ from typing import (Any, Dict, Iterator, List, Mapping, Optional,
 from etils import epath
 import numpy as np
 
+from input_pipeline import errors as input_errors
 from input_pipeline import fileio
 from input_pipeline import startup
 
@@ -56,7 +57,7 @@ SHARD_SUFFIX = '.tfrecord'
 TMP_SUFFIX = fileio.TMP_SUFFIX
 
 
-class ShardFormatError(ValueError):
+class ShardFormatError(input_errors.InputError, ValueError):
   """A value does not match its feature spec, or a shard is unreadable."""
 
 

@@ -40,11 +40,10 @@ _GENERATOR = 'input_pipeline.synthetic'
 
 # Signal strengths: probability that a genre attribute follows the item's
 # label. Text > audio > image in genre information, as in the paper
-# (Table 6: TEXT 0.917 > AUDIO 0.888 > IMAGE 0.743 AUC). Text, measured
-# on ./run.sh's mumu_cosine (enriched reviews, issue 12): at 0.7 the text
-# stage saturates (COSINE test AUC 0.979) and A+T+I (0.975) cannot beat it;
-# at 0.5 text 0.938, A+T+I 0.938; at 0.4 text 0.852, A+T+I 0.892, A+T 0.875,
-# T+I 0.866; at 0.3 text 0.827 but A+T (0.898) above A+T+I (0.890).
+# (Table 6: TEXT 0.917 > AUDIO 0.888 > IMAGE 0.743 AUC). Text at 0.4: strong
+# enough to lead the single modalities, weak enough that the text stage does
+# not saturate and leave fusion nothing to add (the values tried:
+# BENCHMARKS.md §6b).
 DEFAULT_TEXT_SIGNAL = 0.4
 DEFAULT_AUDIO_SIGNAL = 0.5
 DEFAULT_IMAGE_SIGNAL = 0.4

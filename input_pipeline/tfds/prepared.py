@@ -239,7 +239,8 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
       if (download_config.beam_options is None and
           download_config.beam_runner is None):
         # pylint: disable-next=g-import-not-at-top
-        from input_pipeline.beam import options as beam_options  # Beam only for its builds.
+        # Beam only for its builds.
+        from input_pipeline.beam import options as beam_options
         download_config = dataclasses.replace(
             download_config, beam_options=beam_options.pipeline_options(
                 self._beam_pipeline_options))
@@ -317,15 +318,14 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
     settings = self.builder_config.settings()
     out = (pathlib.Path(os.fspath(dl_manager.download_dir)) /
            PREPARE_CACHE_DIR / f'{self.DATASET}-{_digest(manual, settings)}')
-    args = prepare_job.run_args(self.DATASET, manual, out, **self._executor,
-                            **settings)
+    prepare_settings = prepare_job.Settings(**self._executor, **settings)
+    args = prepare_job.run_args(self.DATASET, manual, out, prepare_settings)
     if prepare_job.is_complete(out, args):
       logging.info('%s: reusing the prepared shards in %s.', self.name, out)
     else:
       logging.info('%s: preparing %s into %s (mmgenre prepare).', self.name,
                    manual, out)
-      prepare_job.prepare(self.DATASET, manual, out, **self._executor,
-                      **settings)
+      prepare_job.prepare(self.DATASET, manual, out, prepare_settings)
     return out
 
   def _checked_entry(self, manifest: Mapping[str, Any],

@@ -221,8 +221,9 @@ class TfdsData:
     # TFDS examples are already parse_example's dicts.
     return shard_reader.batch_records(
         ds, self._manifests[kind], builder.data_dir, kind,
-        parse=lambda example: example, records=records, shuffle=shuffle,
-        seed=seed, **batching)
+        parse=lambda example: example, records=records,
+        batching=shard_reader.Batching(shuffle=shuffle, seed=seed,
+                                       **batching))
 
   def album_labels(self, kind: str, split: str) -> tf.data.Dataset:
     """(album_id tf.string, label indices int64 [n]) of every record.

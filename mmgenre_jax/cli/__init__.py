@@ -4,7 +4,9 @@ Training stays `python main.py --config=... --workdir=...`. Each subcommand
 lives in its own module of this package (the only home of argparse in the
 library), which defines `add_arguments(parser)` and `main(args) -> int` and
 calls the library; modules are imported only when their subcommand runs, so
-`mmgenre --help` stays fast.
+`mmgenre --help` stays fast. The flags several commands share, and how a
+command reports a user's mistake (one line, exit status 2, as main.py), are
+in flags.py.
 """
 
 import argparse
@@ -69,7 +71,16 @@ def main(argv=None) -> int:
       description=SUBCOMMANDS[known.command][1])
   module.add_arguments(sub)
   args = sub.parse_args(argv[1:])
-  return int(module.main(args) or 0)
+  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax import errors
+  from mmgenre_jax.cli import flags
+  # pylint: enable=g-import-not-at-top
+  try:
+    return int(module.main(args) or 0)
+  except errors.UserError as e:
+    # A user's mistake a command did not catch itself: the same one line
+    # and exit status as the ones it did.
+    return flags.fail(known.command, e)
 
 
 if __name__ == '__main__':

@@ -11,32 +11,30 @@ OUT/errors.tsv.
 """
 
 import argparse
-import sys
 
-from mmgenre_jax.cli import tagging_args
+from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import embed
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  tagging_args.add_input_arguments(parser)
+  flags.add_input_arguments(parser)
   parser.add_argument('--out', required=True, metavar='DIR',
                       help='Folder for <name>.npy, index.tsv, errors.tsv; '
                       'with --beam_pipeline_options, the PREFIX of JSON-lines '
                       'shards (one row of vectors per input).')
-  tagging_args.add_beam_argument(parser)
+  flags.add_beam_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
   try:
-    items = tagging_args.items_from_args(args)
-    beam_options = tagging_args.beam_options(args)
+    items = flags.items_from_args(args)
+    beam_options = flags.beam_options(args)
     tagger = tagger_lib.Tagger.from_workdir(args.workdir, head=False)
   except (ValueError, OSError) as e:
-    print(f'mmgenre embed: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('embed', e)
   if beam_options is not None:
-    tagged, errors = tagging_args.run_on_beam('embed', args, items,
+    tagged, errors = flags.run_on_beam('embed', args, items,
                                               beam_options, head=False)
     print(f'Embedded {tagged} inputs into {args.out}-*.jsonl ({errors} '
           'failed).')

@@ -4,15 +4,15 @@
   mmgenre predict --workdir mumu_cosine_bundle --audio song.mp3
   mmgenre export runs/mumu_cosine --head moods_head --out moods_bundle
 
-The bundle's layout: mmgenre_jax/tagging/model/bundle.py. The decision thresholds,
-computed in memory when the model is loaded, are written into the bundle;
-the workdir is only read. Exit status 2 when W cannot be read or BUNDLE
+The bundle's layout: mmgenre_jax/tagging/model/bundle.py. The decision
+thresholds, computed in memory when the model is loaded, are written into the
+bundle; the workdir is only read. Exit status 2 when W cannot be read or BUNDLE
 cannot be written.
 """
 
 import argparse
-import sys
 
+from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 
@@ -31,15 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
   workdir = args.workdir or args.workdir_flag
   if not workdir:
-    print('mmgenre export: give the workdir: mmgenre export W --out BUNDLE',
-          file=sys.stderr)
-    return 2
+    return flags.fail('export', ValueError(
+        'give the workdir: mmgenre export W --out BUNDLE'))
   try:
     tagger = tagger_lib.Tagger.from_workdir(workdir, head=args.head)
     out = tagger.export(args.out)
   except (ValueError, OSError) as e:
-    print(f'mmgenre export: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('export', e)
   calibrated = [n for n, s in tagger.stages.items()
                 if s.thresholds is not None]
   head = '' if tagger.head is None else f'; head {tagger.head.name!r}'

@@ -8,12 +8,12 @@ writes factors/{label_factors.npy, item_factors.npy, labels.tsv, items.tsv}
 """
 
 import argparse
-import sys
 
 import numpy as np
 
 from input_pipeline.formats import mumu
 from input_pipeline.formats import splits as splits_lib
+from mmgenre_jax.cli import flags
 from mmgenre_jax.core import ppmi_svd
 from mmgenre_jax import workdir
 
@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'Without it every album is used.')
   parser.add_argument('--min-albums', type=int, default=1,
                       help='Keep labels on >= this many albums (default 1).')
-  parser.add_argument('--dim', type=int, default=ppmi_svd.PAPER_DIM,
-                      help=f'Number of factors d (paper: {ppmi_svd.PAPER_DIM}).')
+  parser.add_argument(
+      '--dim', type=int, default=ppmi_svd.PAPER_DIM,
+      help=f'Number of factors d (paper: {ppmi_svd.PAPER_DIM}).')
   parser.add_argument('--out', required=True,
                       help=f'Directory for {workdir.LABEL_FACTORS_NPY}, '
                       f'{workdir.ITEM_FACTORS_NPY}, {workdir.LABELS_TSV}, '
@@ -63,8 +64,7 @@ def main(args: argparse.Namespace) -> int:
     workdir.write_factors(args.out, result.label_factors,
                           result.item_factors, dataset.labels, items)
   except (OSError, ValueError) as e:
-    print(f'mmgenre factorize: error: {e}', file=sys.stderr)
-    return 1
+    return flags.fail('factorize', e)
   source = ' (train + val)' if args.splits else ''
   print(f'PPMI-SVD factors (d={args.dim}) of {len(dataset.labels)} labels '
         f'from {len(items)} albums{source} written to {args.out}; top '

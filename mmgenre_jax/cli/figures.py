@@ -11,10 +11,10 @@ figure whose inputs are missing is skipped with one line saying why.
 """
 
 import argparse
-import sys
 
 from mmgenre_jax.reporting import figures
 from mmgenre_jax.reporting import report
+from mmgenre_jax.cli import flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,5 @@ def main(args: argparse.Namespace) -> int:
     for workdir in report.find_pipelines(args.workdir):
       figures.write_figures(workdir, args.only, args.taxonomy)
   except (FileNotFoundError, ValueError) as e:
-    print(f'mmgenre figures: error: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('figures', e)
   return 0

@@ -6,9 +6,9 @@
 
 What the labels CSV holds, how the head is fitted and calibrated, and the
 embedding cache: mmgenre_jax/tagging/finetune/fit.py; the head's files:
-mmgenre_jax/tagging/finetune/fitted_head.py. Rows that cannot be used are listed on stderr
-and skipped (--strict: exit 2 instead). Exit status 2 when the model, the
-CSV or the examples cannot be used (e.g. a label with too few examples).
+mmgenre_jax/tagging/finetune/fitted_head.py. Rows that cannot be used are listed
+on stderr and skipped (--strict: exit 2 instead). Exit status 2 when the model,
+the CSV or the examples cannot be used (e.g. a label with too few examples).
 """
 
 import argparse
@@ -18,6 +18,7 @@ from mmgenre_jax.tagging.finetune import examples as examples_lib
 from mmgenre_jax.tagging.finetune import fit as finetune
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging.model import taxonomy as taxonomy_lib
+from mmgenre_jax.cli import flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--strict', action='store_true',
                       help='Exit 2 on a row that cannot be used instead of '
                       'skipping it.')
-  parser.add_argument('--no-progress', action='store_true',
-                      help='No progress bar.')
+  flags.add_progress_argument(parser)
 
 
 def _print_summary(out: str, summary, skipped: int) -> None:
@@ -79,9 +79,7 @@ def main(args: argparse.Namespace) -> int:
     for line in skipped:
       print(f'mmgenre finetune: {line}', file=sys.stderr)
     if skipped and args.strict:
-      print(f'mmgenre finetune: {len(skipped)} rows cannot be used '
-            '(--strict).', file=sys.stderr)
-      return 2
+      raise ValueError(f'{len(skipped)} rows cannot be used (--strict).')
     taxonomy = None if args.taxonomy is None else taxonomy_lib.read(
         args.taxonomy)
     tagger = tagger_lib.Tagger.from_workdir(args.workdir, head=False)
@@ -93,8 +91,7 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         info={'labels_file': args.labels, 'skipped_rows': skipped})
   except (ValueError, OSError) as e:
-    print(f'mmgenre finetune: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('finetune', e)
   for key, error in summary['failed']:
     print(f'mmgenre finetune: {key}: {error}; example skipped.',
           file=sys.stderr)

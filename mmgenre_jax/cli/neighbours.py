@@ -14,13 +14,13 @@ import argparse
 import json
 import sys
 
-from mmgenre_jax.cli import tagging_args
+from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import neighbours
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  tagging_args.add_input_arguments(parser)
+  flags.add_input_arguments(parser)
   parser.add_argument('--catalog', default=None, metavar='DIR',
                       help='`mmgenre embed --out` folder to search; without '
                       'it, the nearest genres are listed.')
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
   try:
-    items = tagging_args.items_from_args(args)
+    items = flags.items_from_args(args)
     if len(items) != 1:
       raise ValueError(f'neighbours takes one query (track or album); got '
                        f'{len(items)} inputs (use --album for several '
@@ -49,8 +49,7 @@ def main(args: argparse.Namespace) -> int:
           tagger, item, args.catalog, space=args.space, to=args.to,
           k=args.top_k)
   except tagger_lib.INPUT_ERRORS as e:
-    print(f'mmgenre neighbours: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('neighbours', e)
   json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
   sys.stdout.write('\n')
   return 0

@@ -17,14 +17,14 @@ with an `error`.
 import argparse
 import sys
 
-from mmgenre_jax.cli import tagging_args
+from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import predict
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  tagging_args.add_input_arguments(parser)
+  flags.add_input_arguments(parser)
   parser.add_argument('--top-k', type=int, default=predict.DEFAULT_TOP_K,
                       help='Labels listed per input, best first.')
   parser.add_argument('--format', choices=('json', 'csv'), default='json')
@@ -45,13 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Write here (resumable: rows of inputs gone are '
                       'dropped, of inputs changed redone) instead of stdout; '
                       'with --beam_pipeline_options, the shards\' PREFIX.')
-  tagging_args.add_beam_argument(parser)
+  flags.add_beam_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
   try:
-    items = tagging_args.items_from_args(args)
-    beam_options = tagging_args.beam_options(args)
+    items = flags.items_from_args(args)
+    beam_options = flags.beam_options(args)
     writer = (None if beam_options is not None else
               items_lib.ResultWriter(args.out, args.format))
     # Loaded here on Beam too: a bad model or flag fails now, not on the
@@ -60,10 +60,9 @@ def main(args: argparse.Namespace) -> int:
         args.workdir, taxonomy=args.taxonomy, head=args.head)
     tagger.level_mask(args.level)  # no taxonomy for --level top: exit 2
   except (ValueError, OSError) as e:
-    print(f'mmgenre predict: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('predict', e)
   if beam_options is not None:
-    tagged, errors = tagging_args.run_on_beam('predict', args, items,
+    tagged, errors = flags.run_on_beam('predict', args, items,
                                               beam_options, args.head)
   else:
     tagged, errors = predict.run(tagger, items, writer, top_k=args.top_k,

@@ -25,18 +25,18 @@ with the same settings (input_pipeline.prepare.job.is_complete: the manifest's
 recorded arguments match, --workers and --beam_pipeline_options aside, and
 its skips are within --max-skip-fraction); --force prepares it again. Bad
 inputs are skipped and reported in skipped.tsv; more than
---max-skip-fraction of a kind skipped is an error (exit 1, no manifest).
+--max-skip-fraction of a kind skipped is an error (exit 2, no manifest).
 What is written is input_pipeline.prepare.job's docstring and
 docs/data_formats.md §3.
 """
 
 import argparse
-import sys
 
 from input_pipeline import layout
 from input_pipeline.formats import mumu
 from input_pipeline.prepare import job as prepare_job
 from input_pipeline.prepare import corpus as prepare_corpus
+from mmgenre_jax.cli import flags
 
 # The --splits keywords; any other value is a directory.
 SPLITS_RELEASE = 'release'
@@ -107,15 +107,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'records (SPEC §2 prediction windows, every split); '
                       'faster and smaller, but whole-track evaluation and '
                       'extraction then cannot run on these shards.')
-  parser.add_argument('--max-skip-fraction', type=float,
-                      default=prepare_job.DEFAULT_MAX_SKIP_FRACTION,
-                      help='Fail (no manifest) when more than this fraction '
-                      'of the release rows, review lines or items of a '
-                      'modality are skipped; a few bad inputs are skipped '
-                      f'and reported in {layout.SKIPPED_TSV} (default '
-                      f'{prepare_job.DEFAULT_MAX_SKIP_FRACTION}; 1 never fails).')
-  parser.add_argument('--no-progress', action='store_true',
-                      help='Hide the progress bars.')
+  parser.add_argument(
+      '--max-skip-fraction', type=float,
+      default=prepare_job.DEFAULT_MAX_SKIP_FRACTION,
+      help='Fail (no manifest) when more than this fraction '
+      'of the release rows, review lines or items of a '
+      'modality are skipped; a few bad inputs are skipped '
+      f'and reported in {layout.SKIPPED_TSV} (default '
+      f'{prepare_job.DEFAULT_MAX_SKIP_FRACTION}; 1 never fails).')
+  flags.add_progress_argument(parser)
   parser.add_argument('--force', action='store_true',
                       help='Prepare even when --out already holds a '
                       f'complete run with the same settings (its '
@@ -140,9 +140,8 @@ def main(args: argparse.Namespace) -> int:
   try:
     data = _corpus_arg(args)
   except ValueError as e:
-    print(f'mmgenre prepare: error: {e}', file=sys.stderr)
-    return 2
-  settings = dict(
+    return flags.fail('prepare', e)
+  settings = prepare_job.Settings(
       splits=_SPLITS_KEYWORDS.get(args.splits, args.splits),
       image_size=args.image_size,
       shard_size=args.shard_size, enrichment=args.enrichment,
@@ -151,16 +150,15 @@ def main(args: argparse.Namespace) -> int:
       beam_pipeline_options=args.beam_pipeline_options)
   if not args.force and prepare_job.is_complete(
       args.out, prepare_job.run_args(args.dataset, data, args.out,
-                                 **settings)):
+                                     settings)):
     print(f'[prepare] {args.out} already holds these shards '
           f'({layout.MANIFEST_JSON} complete, same settings), skipped')
     return 0
   try:
-    manifest = prepare_job.prepare(args.dataset, data, args.out, **settings,
-                               progress=not args.no_progress)
-  except (OSError, ValueError, prepare_job.PrepareError) as e:
-    print(f'mmgenre prepare: error: {e}', file=sys.stderr)
-    return 1
+    manifest = prepare_job.prepare(args.dataset, data, args.out, settings,
+                                   progress=not args.no_progress)
+  except (OSError, ValueError) as e:
+    return flags.fail('prepare', e)
   print(prepare_job.summary(manifest))
   print(f'Shards and manifest written to {args.out}')
   return 0

@@ -4,14 +4,14 @@
   mmgenre report runs                 # every pipeline workdir beneath runs/
   mmgenre report runs --no-figures    # tables; link the figures drawn
 
-Writes the files (mmgenre_jax/reporting/report.py, docs/workdirs.md §3), draws each
-pipeline's W/figures/ (mmgenre_jax/reporting/figures.py) and links them from its
-W/report.md, and prints the markdown.
+Writes the files (mmgenre_jax/reporting/report.py, docs/workdirs.md §3), draws
+each pipeline's W/figures/ (mmgenre_jax/reporting/figures.py) and links them
+from its W/report.md, and prints the markdown.
 """
 
 import argparse
-import sys
 
+from mmgenre_jax.cli import flags
 from mmgenre_jax.reporting import report
 from mmgenre_jax import workdir as workdir_lib
 
@@ -36,7 +36,6 @@ def main(args: argparse.Namespace) -> int:
     text = report.write_report(args.workdir, args.out,
                                figures=args.figures, taxonomy=args.taxonomy)
   except (FileNotFoundError, ValueError) as e:
-    print(f'mmgenre report: error: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('report', e)
   print(text, end='')
   return 0

@@ -4,18 +4,18 @@
       --labels genre_labels_MuMu.tsv --out splits/ --seed 0
 
 writes splits/items_index_{train,val,test}.tsv, one id per line, and prints
-the items and artists per split (input_pipeline.formats.splits: the paper's 80/10/10
-MuMu album split and 70/15/15 MSD-I track split, no artist or album in two
-splits). MSD-I's own release split (its `set` column) needs no split files:
+the items and artists per split (input_pipeline.formats.splits: the paper's
+80/10/10 MuMu album split and 70/15/15 MSD-I track split, no artist or album in
+two splits). MSD-I's own release split (its `set` column) needs no split files:
 `mmgenre prepare --dataset msdi` uses it by default.
 """
 
 import argparse
-import sys
 
 from input_pipeline.formats import msdi
 from input_pipeline.formats import mumu
 from input_pipeline.formats import splits as splits_lib
+from mmgenre_jax.cli import flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,17 +49,15 @@ def main(args: argparse.Namespace) -> int:
       proportions = splits_lib.MUMU_PROPORTIONS
     else:
       if args.labels or args.taxonomy or args.min_albums != 1:
-        print('mmgenre splits: error: --labels, --taxonomy and --min-albums '
-              'apply only to --dataset mumu.', file=sys.stderr)
-        return 2
+        raise ValueError('--labels, --taxonomy and --min-albums apply only '
+                         'to --dataset mumu.')
       # A computed split: the `set` column (the release split) may be
       # absent and is not checked.
       dataset = msdi.load_msdi(args.metadata, require_set=False)
       item_groups = splits_lib.msdi_item_groups(dataset)
       proportions = splits_lib.MSDI_PROPORTIONS
   except (OSError, ValueError) as e:
-    print(f'mmgenre splits: error: {e}', file=sys.stderr)
-    return 1
+    return flags.fail('splits', e)
   splits = splits_lib.artist_filtered_split(item_groups, proportions,
                                             args.seed)
   splits_lib.write_splits(splits, args.out)

@@ -16,12 +16,12 @@ again.
 
 import argparse
 import pathlib
-import sys
 import time
 
 from input_pipeline.formats import catalog
 from input_pipeline import layout
 from input_pipeline import synthetic
+from mmgenre_jax.cli import flags
 
 
 FORMATS = ('release', 'catalog')
@@ -64,8 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'genres).')
   parser.add_argument('--workers', type=int, default=None,
                       help='Worker processes (default: all CPU cores).')
-  parser.add_argument('--no-progress', action='store_true',
-                      help='Hide the progress bar.')
+  flags.add_progress_argument(parser)
   parser.add_argument('--force', action='store_true',
                       help='Write the corpus even when --out already holds '
                       f'it ({layout.CORPUS_SUMMARY_JSON} matches these '
@@ -89,8 +88,7 @@ def main(args: argparse.Namespace) -> int:
         args.out, **settings, workers=args.workers,
         progress=not args.no_progress)
   except (ValueError, FileExistsError, NotADirectoryError) as e:
-    print(f'mmgenre synth: error: {e}', file=sys.stderr)
-    return 2
+    return flags.fail('synth', e)
   size = sum(p.stat().st_size for p in pathlib.Path(args.out).rglob('*')
              if p.is_file())
   sets = ', '.join(f'{name} {s["tracks"]}'

@@ -13,11 +13,11 @@ not install.
 """
 
 import argparse
-import sys
+import os
 from typing import List
 
-from input_pipeline.prepare import job as prepare_job
 from input_pipeline.tfds import reader as tfds_data
+from mmgenre_jax.cli import flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +65,11 @@ def main(args: argparse.Namespace) -> int:
   # pylint: enable=g-import-not-at-top
   download_config = tfds.download.DownloadConfig(manual_dir=args.manual_dir)
   try:
+    if not os.path.isdir(args.manual_dir) or not os.listdir(args.manual_dir):
+      # Said here: TFDS would fail on an assert.
+      raise ValueError(f'--manual-dir {args.manual_dir} is missing or empty; '
+                       'give the corpus directory (or the --out of `mmgenre '
+                       'prepare`).')
     for name in _expanded(args.names):
       builder = tfds.builder(
           name, data_dir=args.data_dir, workers=args.workers,
@@ -73,8 +78,6 @@ def main(args: argparse.Namespace) -> int:
       counts = {split: info.num_examples
                 for split, info in builder.info.splits.items()}
       print(f'{name}: {counts} examples in {builder.data_dir}')
-  except (OSError, ValueError, AssertionError, prepare_job.PrepareError) as e:
-    # AssertionError: TFDS's word for a missing or empty manual dir.
-    print(f'mmgenre tfds: error: {e}', file=sys.stderr)
-    return 1
+  except (OSError, ValueError) as e:
+    return flags.fail('tfds', e)
   return 0

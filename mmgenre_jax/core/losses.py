@@ -11,15 +11,18 @@ exactly over the real rows of a whole split.
   softmax   softmax_ce       single-label MSD-I (SPEC §4)
   COSINE    cosine_loss      clip((1 - cos(pred, target)) / 2, 0, 1) (SPEC §3)
   alignment alignment_loss   multimodal space with negative sampling (SPEC §4)
+
+Which loss a network trains with is its target's (core/targets.py) or its
+task's (mmgenre_jax/tasks/alignment.py).
 """
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import cosine
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
   """Mean of per-row values over the real rows.
@@ -37,19 +40,6 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
   return total / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def cosine_similarity(a: jax.Array, b: jax.Array) -> jax.Array:
-  """Row-wise cosine similarity with a finite value and gradient at 0.
-
-  Args:
-    a: float [..., D].
-    b: float [..., D].
-
-  Returns:
-    float [...] in [-1, 1]; 0 when either vector is zero.
-  """
-  return jnp.sum(ops.l2_normalize(a) * ops.l2_normalize(b), axis=-1)
-
-
 def cosine_loss_per_row(pred: jax.Array, target: jax.Array,
                         mask: jax.Array) -> jax.Array:
   """COSINE loss per row, clip((1 - cos) / 2, 0, 1) (SPEC §3, [code]).
@@ -63,7 +53,7 @@ def cosine_loss_per_row(pred: jax.Array, target: jax.Array,
     float [B] in [0, 1]: 0 for identical directions, 0.5 for orthogonal, 1
     for opposite; 0 on padding rows.
   """
-  loss = jnp.clip((1.0 - cosine_similarity(pred, target)) / 2.0, 0.0, 1.0)
+  loss = jnp.clip((1.0 - cosine.similarity(pred, target)) / 2.0, 0.0, 1.0)
   return jnp.where(mask > 0, loss, 0.0)
 
 
@@ -188,13 +178,13 @@ def alignment_terms(
   """
   rows = jnp.arange(mask.shape[0])
   real = mask > 0
-  positive = 1.0 - cosine_similarity(e_a, e_v)
+  positive = 1.0 - cosine.similarity(e_a, e_v)
   valid_a = real & real[negatives_a] & (negatives_a != rows)
   valid_v = real & real[negatives_v] & (negatives_v != rows)
   negative_a = jnp.maximum(
-      0.0, cosine_similarity(e_a[negatives_a], e_v) - margin)
+      0.0, cosine.similarity(e_a[negatives_a], e_v) - margin)
   negative_v = jnp.maximum(
-      0.0, cosine_similarity(e_a, e_v[negatives_v]) - margin)
+      0.0, cosine.similarity(e_a, e_v[negatives_v]) - margin)
   return (jnp.where(real, positive, 0.0), jnp.where(valid_a, negative_a, 0.0),
           jnp.where(valid_v, negative_v, 0.0))
 
@@ -242,32 +232,3 @@ def alignment_loss(e_a: jax.Array, e_v: jax.Array, mask: jax.Array,
                    **kwargs) -> jax.Array:
   """Mean alignment loss over the real rows; see alignment_loss_per_row."""
   return masked_mean(alignment_loss_per_row(e_a, e_v, mask, **kwargs), mask)
-
-
-# Per-row loss of each output configuration (ops.TARGETS), called as
-# fn(outputs, targets, mask): targets are multi-hot labels (logistic), class
-# ids (softmax) or item factors (cosine).
-PER_ROW_LOSSES: Dict[str, Callable[..., jax.Array]] = {
-    'logistic': sigmoid_bce_per_row,
-    'softmax': softmax_ce_per_row,
-    'cosine': cosine_loss_per_row,
-}
-LOSSES: Dict[str, Callable[..., jax.Array]] = {
-    'logistic': sigmoid_bce,
-    'softmax': softmax_ce,
-    'cosine': cosine_loss,
-}
-
-
-def get_loss(target: str, per_row: bool = False) -> Callable[..., jax.Array]:
-  """The loss function of an output configuration.
-
-  Args:
-    target: one of ops.TARGETS ('logistic', 'softmax', 'cosine').
-    per_row: return the [B] per-row variant instead of the masked mean.
-
-  Returns:
-    fn(outputs, targets, mask).
-  """
-  ops.check_target(target)
-  return (PER_ROW_LOSSES if per_row else LOSSES)[target]

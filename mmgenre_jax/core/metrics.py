@@ -7,9 +7,9 @@ Single-label (MSD-I, Sec 6): macro precision, recall and F1 (F1 = mean of the
 per-class F1), per-class F1, confusion matrix.
 
 Values are computed with scikit-learn and equal its functions on the same
-inputs. Whole-split metrics cannot be averaged batch by batch: the
-evaluators (mmgenre_jax/evaluation/evaluators.py) collect a split's scores on the host,
-drop padding rows and call these once.
+inputs. Whole-split metrics cannot be averaged batch by batch: the tasks'
+split evaluation (mmgenre_jax/tasks/) collects a split's scores on the
+host, drops the padding rows and calls these once.
 
   report = metrics.multilabel_report(scores, labels)   # [N, L] each
   metrics.flatten_metrics(report)   # {'roc_auc': ..., 'pr_auc': ..., ...}

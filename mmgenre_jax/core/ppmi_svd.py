@@ -19,14 +19,13 @@ mmgenre_jax/workdir.py (`mmgenre factorize` is mmgenre_jax/cli/factorize.py).
 """
 
 import dataclasses
-from typing import Optional
 
 from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import cosine
 
 # Dimension of the label-factor space (paper Sec 5.1 / SPEC §3: d = 50).
 PAPER_DIM = 50
@@ -128,7 +127,7 @@ def item_factors(label_matrix, label_factors):
                                                        jax.Array):
     f = jnp.asarray(label_matrix, jnp.float32) @ jnp.asarray(
         label_factors, jnp.float32)
-    return ops.l2_normalize(f)
+    return cosine.l2_normalize(f)
   f = np.asarray(label_matrix, np.float64) @ np.asarray(label_factors,
                                                          np.float64)
   norms = np.linalg.norm(f, axis=-1, keepdims=True)
@@ -190,37 +189,3 @@ def factorize(label_matrix, dim: int = PAPER_DIM) -> LabelFactorization:
       item_factors=items,
       ppmi=x,
       num_empty_items=empty)
-
-
-def scores_from_output(output: jax.Array,
-                       target: str,
-                       label_factors: Optional[jax.Array] = None) -> jax.Array:
-  """Per-label scores of a network output, for ranking metrics (SPEC §3, §5).
-
-  Args:
-    output: the output layer, float [B, L] logits (logistic, softmax) or
-      [B, d] predictions in the label-factor space (cosine).
-    target: 'logistic' (sigmoid), 'softmax' or 'cosine'.
-    label_factors: C_d, float [L, d]; required for 'cosine'.
-
-  Returns:
-    float [B, L]: sigmoid(output), softmax(output), or cos(output, C_d[j]) in
-    [-1, 1] (0 for a zero output or a zero label factor, e.g. a label unseen
-    in training).
-  """
-  ops.check_target(target)
-  if target == 'logistic':
-    return jax.nn.sigmoid(output)
-  if target == 'softmax':
-    return jax.nn.softmax(output, axis=-1)
-  if label_factors is None:
-    raise ValueError(
-        "target='cosine' needs label_factors (C_d [labels, d], the "
-        'label_factors.npy that training or `mmgenre factorize` writes).')
-  label_factors = jnp.asarray(label_factors, jnp.float32)
-  if output.shape[-1] != label_factors.shape[-1]:
-    raise ValueError(
-        f'cosine output has {output.shape[-1]} dimensions but the label '
-        f'factors have {label_factors.shape[-1]}; set the output size '
-        '(config.model.num_outputs) to the factor dimension d.')
-  return ops.l2_normalize(output) @ ops.l2_normalize(label_factors).T

@@ -36,6 +36,27 @@ STEP = 'step'
 SPLITS = ('train', 'val', 'test')
 
 
+@dataclasses.dataclass(frozen=True)
+class ItemRows:
+  """The rows of one representations file (one item each, the same order).
+
+  Attributes:
+    ids: [N] item ids (tracks where the records have them, else albums).
+    album_ids: [N] the album of each row.
+    representation: float32 [N, R].
+    scores: float32 [N, L] label scores ([N, 0]: the alignment space has
+      none).
+    labels: [N, L] multi-hot or [N] class ids.
+    label_names: the L label names, when known.
+  """
+  ids: np.ndarray
+  album_ids: np.ndarray
+  representation: np.ndarray
+  scores: np.ndarray
+  labels: np.ndarray
+  label_names: Optional[Sequence[str]] = None
+
+
 def write_representations(workdir, name: str, split: str, *, ids, album_ids,
                           representation, scores, labels,
                           label_names: Optional[Sequence[str]] = None,
@@ -76,6 +97,15 @@ def write_representations(workdir, name: str, split: str, *, ids, album_ids,
   with fileio.atomic_open(path) as f:
     np.savez(f, **arrays)
   return path
+
+
+def write_rows(workdir, name: str, split: str, rows: ItemRows,
+               step: Optional[int] = None) -> epath.Path:
+  """write_representations of an ItemRows."""
+  return write_representations(
+      workdir, name, split, ids=rows.ids, album_ids=rows.album_ids,
+      representation=rows.representation, scores=rows.scores,
+      labels=rows.labels, label_names=rows.label_names, step=step)
 
 
 def load_representations(workdir, name: str,

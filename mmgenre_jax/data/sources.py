@@ -4,17 +4,17 @@ Two sources give the same interface (eval_kind, num_batches, batches):
 
 - ShardSource: a shard network (registry: `shard_input`) reads the
   records of `mmgenre prepare` through tf.data: its TFRecord shards
-  (config.data.source 'shards', input_pipeline/records/shard_reader.py) or the TFDS
-  datasets built from them ('tfds', input_pipeline/tfds/reader.py), the same
-  batches either way (open_data).
+  (config.data.source 'shards', input_pipeline/records/shard_reader.py) or
+  the TFDS datasets built from them ('tfds', input_pipeline/tfds/reader.py),
+  the same batches either way (open_data).
 - RepresentationSource: a fusion / alignment stage (registry:
   `reads_representations`) reads the representations extracted by earlier
   stages, joined by item (mmgenre_jax/data/representations.py,
   docs/workdirs.md §2).
 
 Their batches are this process's share of a global batch, as numpy:
-  the network input(s) [B, ...] (ShardSource: registry.shard_input(config)[1], e.g.
-    'patch' float32 [B, frames, bins, 1], 'tfidf' float32 [B, V] or
+  the network input(s) [B, ...] (ShardSource: registry.shard_input(config)[1],
+    e.g. 'patch' float32 [B, frames, bins, 1], 'tfidf' float32 [B, V] or
     'image' float32 [B, S, S, 3];
     RepresentationSource: registry.INPUT_PREFIX + name, float32 [B, R_name]),
   'labels' multi-hot float32 [B, L] or class ids int32 [B],
@@ -22,12 +22,12 @@ Their batches are this process's share of a global batch, as numpy:
   'ids' str [B] (track ids where the records have them, else album ids) and
   'album_ids' str [B].
 Every process yields the same number of batches (padding with mask 0), so
-multi-host steps stay in lockstep. model_batch turns one into the global
-jax arrays of a step (ids as uint8 [B, ID_BYTES]).
+multi-host steps stay in lockstep. device_batch.model_batch turns one into
+the global jax arrays of a step.
 """
 
 import os
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, Iterator, Mapping, Optional, Tuple
 
 from absl import logging
 import jax
@@ -38,16 +38,11 @@ from input_pipeline.records import shard_reader
 from input_pipeline.records import tfrecord
 from mmgenre_jax import errors
 from mmgenre_jax.data import representations
-from mmgenre_jax import sharding
 from mmgenre_jax.models import registry
 
 
 # config.data.source: where a shard network reads its records (open_data).
 SOURCES = ('shards', 'tfds')
-# Item ids travel through the eval step as fixed-width UTF-8 bytes, so that
-# the replicated outputs carry the ids of every process's rows in the
-# global batch order.
-ID_BYTES = 64
 # Per-epoch shuffling seed = seed * EPOCH_SEED_STRIDE + epoch (mod 2**31):
 # every epoch has its own order, the same in every run with the same seed.
 EPOCH_SEED_STRIDE = 1_000_003
@@ -130,12 +125,14 @@ def open_data(config: ml_collections.ConfigDict):
   Raises:
     errors.ConfigError: an unknown source, or source 'shards' without
       config.data.shard_dir.
-    input_pipeline.records.shard_reader.ManifestError: nothing prepared or built there.
+    input_pipeline.records.shard_reader.ManifestError: nothing prepared or built
+    there.
   """
   source = config.data.get('source') or 'shards'
   if source == 'tfds':
     # Imported here: TFDS is not needed to read shards.
-    from input_pipeline.tfds import reader as tfds_data  # pylint: disable=g-import-not-at-top
+    # pylint: disable-next=g-import-not-at-top
+    from input_pipeline.tfds import reader as tfds_data
     return tfds_data.TfdsData(config.data.dataset,
                               config.data.get('tfds_data_dir') or None)
   if source != 'shards':
@@ -263,79 +260,3 @@ def make_source(config: ml_collections.ConfigDict):
   if registry.network(config.model).reads_representations:
     return RepresentationSource(config)
   return ShardSource(config)
-
-
-def encode_ids(ids: np.ndarray) -> np.ndarray:
-  """str [B] -> uint8 [B, ID_BYTES] (zero-padded UTF-8)."""
-  encoded = [str(i).encode('utf-8') for i in np.asarray(ids).tolist()]
-  too_long = [i for i in encoded if len(i) > ID_BYTES]
-  if too_long:
-    raise ValueError(f'Item id {too_long[0]!r} is longer than {ID_BYTES} '
-                     'bytes (mmgenre_jax.data.sources.ID_BYTES); shorten the '
-                     'ids.')
-  out = np.zeros((len(encoded), ID_BYTES), np.uint8)
-  for row, value in enumerate(encoded):
-    out[row, :len(value)] = np.frombuffer(value, np.uint8)
-  return out
-
-
-def decode_ids(encoded: np.ndarray) -> np.ndarray:
-  """uint8 [B, ID_BYTES] -> str [B]."""
-  encoded = np.ascontiguousarray(encoded, np.uint8)
-  return np.asarray([bytes(row).rstrip(b'\0').decode('utf-8')
-                     for row in encoded], dtype=str)
-
-
-def model_batch(batch: Mapping[str, np.ndarray], keys: Tuple[str, ...],
-                mesh, *, with_ids: bool = False) -> Dict[str, jax.Array]:
-  """This process's batch -> the global arrays of one step.
-
-  Keeps the network inputs `keys`, 'labels' and 'mask' (and, with_ids, the
-  'ids' / 'album_ids' as uint8 [B, ID_BYTES]), sharded over the data axis
-  of `mesh` (sharding.to_global_batch).
-  """
-  keep = {k: batch[k] for k in keys + ('labels', 'mask')}
-  if with_ids:
-    keep['ids'] = encode_ids(batch['ids'])
-    keep['album_ids'] = encode_ids(batch['album_ids'])
-  return sharding.to_global_batch(keep, mesh)
-
-
-def read_album_labels(data, modality: str,
-                      splits: Iterable[str]) -> Tuple[List[str], np.ndarray]:
-  """Album ids and labels of some splits, one row per album.
-
-  Only `album_id` and `labels` are parsed (tracks of one album share the
-  album's labels, so tracks are deduplicated to albums, SPEC §3).
-
-  Args:
-    data: open_data's records, or a shard directory.
-    modality: whose records to read.
-    splits: e.g. ('train', 'val').
-
-  Returns:
-    album ids (first-seen order) and the binary matrix float32 [A, L].
-  """
-  data = as_data(data)
-  num_labels = len(data.manifest['labels'])
-  rows: Dict[str, np.ndarray] = {}
-  for split in splits:
-    ds = data.album_labels(modality, split)
-    for album, ids in ds.as_numpy_iterator():
-      album = album.decode('utf-8')
-      if album not in rows:
-        row = np.zeros(num_labels, np.float32)
-        row[ids] = 1.0
-        rows[album] = row
-  if not rows:
-    raise ValueError(f'{shard_dir}: no {modality} records in splits '
-                     f'{list(splits)}; the label factors need labelled '
-                     'training albums.')
-  return list(rows), np.stack(list(rows.values()))
-
-
-def label_names(source) -> Optional[List[str]]:
-  """The label names of a stage's data (columns of its scores)."""
-  if isinstance(source, ShardSource):
-    return list(source.manifest['labels'])
-  return source.split('train').label_names

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import targets
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import specs
 
@@ -171,7 +171,7 @@ class AudioCNN(nn.Module):
     filters: output channels per block.
     pools: max-pool window = stride per block, or None for no pooling.
     num_outputs: K of the output layer.
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     dropout: rate after each block (0 disables it).
     dtype: computation dtype of the conv blocks (the head stays float32).
     conv_layout: one of CONV_LAYOUTS; how wide-kernel convs are computed
@@ -230,12 +230,13 @@ def variant_dropout(variant: str, target: str) -> float:
 
   Args:
     variant: a key of specs.AUDIO_CNN_TABLE.
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
 
   Returns:
     The rate applied after each block.
   """
-  return specs.get_audio_spec(variant).dropout.get(ops.check_target(target), 0.0)
+  return specs.get_audio_spec(variant).dropout.get(targets.get(target).name,
+                                                   0.0)
 
 
 def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
@@ -247,7 +248,7 @@ def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
   Args:
     variant: '<width>-<kernels>' ('high-4x70', 'low-3x3', ...) or 'msdi'.
     num_outputs: K of the output layer.
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     dropout: overrides the paper's rate (variant_dropout) when not None.
     dtype: computation dtype of the conv blocks.
     conv_layout: one of CONV_LAYOUTS.
@@ -260,5 +261,5 @@ def create_audio_cnn(variant: str, *, num_outputs: int, target: str,
     dropout = variant_dropout(variant, target)
   return AudioCNN(kernels=spec.kernels, filters=spec.filters,
                   pools=spec.pools, dropout=dropout, num_outputs=num_outputs,
-                  target=ops.check_target(target), dtype=dtype,
+                  target=targets.get(target).name, dtype=dtype,
                   conv_layout=conv_layout)

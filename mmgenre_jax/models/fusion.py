@@ -16,7 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import cosine
+from mmgenre_jax.core import targets
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import specs
 
@@ -27,7 +28,7 @@ class Fusion(nn.Module):
     modalities: the modality vectors used, a subset of specs.MODALITY_ORDER
       (any order given; they are concatenated in that order).
     num_outputs: K of the output layer.
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     dropout: rate on the concatenated vector; None takes the paper's
       specs.FUSION_DROPOUT[target].
   """
@@ -53,7 +54,7 @@ class Fusion(nn.Module):
     Raises:
       KeyError: naming a modality of `modalities` absent from `inputs`.
     """
-    ops.check_target(self.target)
+    targets.get(self.target)
     vectors = []
     for name in specs.ordered_modalities(self.modalities):
       if name not in inputs:
@@ -61,7 +62,7 @@ class Fusion(nn.Module):
             f'Fusion input lacks modality {name!r} (model modalities '
             f'{tuple(self.modalities)}, inputs have {sorted(inputs)}); '
             f'extract its features or drop it from config.model.modalities.')
-      vectors.append(ops.l2_normalize(jnp.asarray(inputs[name],
+      vectors.append(cosine.l2_normalize(jnp.asarray(inputs[name],
                                                     jnp.float32)))
     x = jnp.concatenate(vectors, axis=-1)
     rate = specs.FUSION_DROPOUT[self.target] if self.dropout is None else (

@@ -13,7 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import cosine
+from mmgenre_jax.core import targets
 
 
 class OutputHead(nn.Module):
@@ -21,7 +22,7 @@ class OutputHead(nn.Module):
 
   Attributes:
     num_outputs: K, labels (LOGISTIC, softmax) or factor dimensions (COSINE).
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     param_dtype: dtype of the kernel and bias.
   """
   num_outputs: int
@@ -39,11 +40,11 @@ class OutputHead(nn.Module):
       float32 [B, K]: raw logits ('logistic', 'softmax') or unit vectors
       ('cosine').
     """
-    ops.check_target(self.target)
+    target = targets.get(self.target)
     # The head stays in float32 even when the body runs in bfloat16: the
     # losses and the cosine normalisation are sensitive to rounding.
     y = nn.Dense(self.num_outputs, dtype=jnp.float32,
                  param_dtype=self.param_dtype, name='dense')(x)
-    if self.target == 'cosine':
-      y = ops.l2_normalize(y)
+    if target.unit_output:
+      y = cosine.l2_normalize(y)
     return y

@@ -10,7 +10,7 @@ ImageNet weights load and compute the same function:
 
   model = image.create_resnet(101, num_outputs=250, target='logistic')
   variables = model.init({'params': rng}, jnp.zeros((1, 224, 224, 3)))
-  variables = image.load_torchvision_npz('resnet101.npz', variables)
+  variables = torchvision.load_torchvision_npz('resnet101.npz', variables)
   out, updates = model.apply(variables, images, train=True,
                              mutable=['batch_stats'])
   variables = {**variables, **updates}
@@ -18,37 +18,20 @@ ImageNet weights load and compute the same function:
 Inputs are NHWC RGB images already standardised with the ImageNet mean and
 std (input_pipeline.features). Parameter names mirror torchvision's modules:
 'conv1', 'bn1', 'layer{s}_{b}' with 'conv{i}', 'bn{i}', 'downsample_conv',
-'downsample_bn', then our own 'head' (heads.OutputHead).
-
-Pretrained weights (torch is not a dependency; convert once where it is):
-
-  sd = torchvision.models.resnet101(weights='IMAGENET1K_V2').state_dict()
-  np.savez(out, **{k: v.numpy() for k, v in sd.items()})
-
-The .npz then holds one array per torchvision state_dict key: 'conv1.weight'
-[O, I, kh, kw], 'bn1.weight' / 'bn1.bias' / 'bn1.running_mean' /
-'bn1.running_var' [C], 'bn1.num_batches_tracked' [] (ignored),
-'layer1.0.conv1.weight', ..., 'layer1.0.downsample.0.weight' (conv),
-'layer1.0.downsample.1.*' (batch norm), ..., 'fc.weight' / 'fc.bias'
-(ignored: our head is new). Use the depth the file was saved from (resnet50
--> 50, resnet101 -> 101, resnet18 -> 18, resnet34 -> 34).
+'downsample_bn', then our own 'head' (heads.OutputHead), so that the
+ImageNet weights of torchvision load by name (models/torchvision.py).
 """
 
 import functools
-import os
-import re
-import zipfile
-from typing import Any, Dict, Mapping, Sequence, Tuple, Union
+from typing import Any, Mapping, Sequence, Tuple, Union
 
-from absl import logging
-import flax
 import flax.linen as nn
-from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import cosine
+from mmgenre_jax.core import targets
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import specs
 
@@ -68,21 +51,8 @@ CONV_INIT = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
 # torchvision file (its 'fc' classifies the 1000 ImageNet classes).
 HEAD_NAME = 'head'
 
-# torchvision state_dict keys the loader accepts but does not use: the ImageNet
-# classifier and batch norm's update counter.
-IGNORED_KEY_PATTERN = re.compile(r'^fc\.(weight|bias)$|\.num_batches_tracked$')
-
-# Flax variable leaf -> torchvision tensor suffix, per layer kind.
-_CONV_LEAVES = {('params', 'kernel'): 'weight'}
-_BN_LEAVES = {('params', 'scale'): 'weight', ('params', 'bias'): 'bias',
-              ('batch_stats', 'mean'): 'running_mean',
-              ('batch_stats', 'var'): 'running_var'}
-
 # The 'intermediates' entry ResNet sows: the last conv feature map [B, h, w, R].
 FEATURE_MAP = 'feature_map'
-
-# How many keys an error message lists before "... and N more".
-_MAX_LISTED_KEYS = 12
 
 ModuleDef = Any
 Variables = Mapping[str, Any]
@@ -184,7 +154,7 @@ class ResNet(nn.Module):
     stage_sizes: blocks per stage (torchvision's layer1..layerN).
     block_cls: BasicBlock or BottleneckBlock.
     num_outputs: K of the output layer.
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     num_filters: channels of the stem and of the first stage; doubled at
       each later stage.
     dtype: computation dtype of the convs and batch norms (parameters and
@@ -257,7 +227,7 @@ def create_resnet(depth: Union[int, str], *, num_outputs: int, target: str,
   Args:
     depth: 18, 34, 50, 101 or 'tiny'.
     num_outputs: K of the output layer.
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     dtype: computation dtype of the body.
 
   Returns:
@@ -267,7 +237,7 @@ def create_resnet(depth: Union[int, str], *, num_outputs: int, target: str,
   return ResNet(stage_sizes=spec.stage_sizes,
                 block_cls=BLOCKS[spec.block],
                 num_filters=spec.num_filters, num_outputs=int(num_outputs),
-                target=ops.check_target(target), dtype=dtype)
+                target=targets.get(target).name, dtype=dtype)
 
 
 # ---------------------------------- class activation maps (Zhou et al. 2016)
@@ -303,7 +273,7 @@ def class_weights(head_params: Mapping[str, Any], target: str,
   logistic / softmax: the head Dense's kernel [R, L] and bias [L]. cosine:
   the head outputs z = r @ W + b in the label-factor space, scored by
   cos(z, f_c); the weights are W @ f^_c and the biases b . f^_c, with f^_c
-  the unit label factor (scores_from_output normalises them too). That is
+  the unit label factor (Target.scores normalises them too). That is
   the dot product of the pre-normalisation output with each label factor:
   label c's map averages (plus bias) to z . f^_c = |z| cos(z, f_c). The L2
   normalisation of z is a positive per-image scale 1 / |z|, the same for
@@ -311,7 +281,7 @@ def class_weights(head_params: Mapping[str, Any], target: str,
 
   Args:
     head_params: params[HEAD_NAME] ({'dense': {'kernel', 'bias'}}).
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     label_factors: C_d float [L, K]; required for 'cosine'.
 
   Returns:
@@ -320,11 +290,11 @@ def class_weights(head_params: Mapping[str, Any], target: str,
   dense = head_params['dense']
   kernel = jnp.asarray(dense['kernel'], jnp.float32)
   bias = jnp.asarray(dense['bias'], jnp.float32)
-  if ops.check_target(target) != 'cosine':
+  if not targets.get(target).uses_label_factors:
     return kernel, bias
   if label_factors is None:
     raise ValueError("target='cosine' needs label_factors (C_d [L, K]).")
-  factors = ops.l2_normalize(jnp.asarray(label_factors, jnp.float32))
+  factors = cosine.l2_normalize(jnp.asarray(label_factors, jnp.float32))
   return kernel @ factors.T, bias @ factors.T
 
 
@@ -348,201 +318,6 @@ def upsample_maps(maps: jax.Array, height: int, width: int) -> jax.Array:
   """Bilinear resize of maps [B, h, w, L] to the input size [B, H, W, L]."""
   return jax.image.resize(maps, (maps.shape[0], int(height), int(width),
                                  maps.shape[-1]), method='bilinear')
-
-
-# ------------------------------------------------- torchvision weight files
-
-
-def _torch_module_name(path: Tuple[str, ...]) -> str:
-  """('layer1_0', 'downsample_conv') -> 'layer1.0.downsample.0'."""
-  parts = []
-  for name in path:
-    match = re.fullmatch(r'layer(\d+)_(\d+)', name)
-    if match:
-      parts += [f'layer{match.group(1)}', match.group(2)]
-    elif name == 'downsample_conv':
-      parts += ['downsample', '0']
-    elif name == 'downsample_bn':
-      parts += ['downsample', '1']
-    else:
-      parts.append(name)
-  return '.'.join(parts)
-
-
-def _is_norm(module_path: Tuple[str, ...]) -> bool:
-  return module_path[-1].startswith('bn') or module_path[-1] == 'downsample_bn'
-
-
-def _to_torch(array: np.ndarray) -> np.ndarray:
-  """Flax HWIO conv kernel -> torch OIHW; vectors unchanged."""
-  return np.transpose(array, (3, 2, 0, 1)) if array.ndim == 4 else array
-
-
-def _from_torch(array: np.ndarray) -> np.ndarray:
-  """torch OIHW conv weight -> Flax HWIO; vectors unchanged."""
-  return np.transpose(array, (2, 3, 1, 0)) if array.ndim == 4 else array
-
-
-def _torch_names(variables: Variables
-                 ) -> Dict[str, Tuple[Tuple[str, ...], Any]]:
-  """torchvision key -> (flat Flax variable path, leaf) for the backbone.
-
-  Args:
-    variables: {'params': ..., 'batch_stats': ...} of a ResNet, concrete or
-      from jax.eval_shape.
-
-  Returns:
-    One entry per backbone leaf; the head is left out.
-
-  Raises:
-    ValueError: if a leaf is not a ResNet conv or batch norm variable.
-  """
-  flat = traverse_util.flatten_dict(flax.core.unfreeze(dict(variables)))
-  names = {}
-  for path, leaf in flat.items():
-    collection, module_path, leaf_name = path[0], path[1:-1], path[-1]
-    if module_path and module_path[0] == HEAD_NAME:
-      continue
-    leaves = _BN_LEAVES if module_path and _is_norm(module_path) else (
-        _CONV_LEAVES)
-    suffix = leaves.get((collection, leaf_name))
-    if not module_path or suffix is None:
-      raise ValueError(
-          f'Variable {"/".join(path)} is not part of a ResNet backbone; pass '
-          'the variables of image.create_resnet(...).init(...).')
-    names[f'{_torch_module_name(module_path)}.{suffix}'] = (path, leaf)
-  return names
-
-
-def torchvision_shapes(variables: Variables) -> Dict[str, Tuple[int, ...]]:
-  """The torchvision state_dict keys and shapes a weight file must hold.
-
-  Args:
-    variables: ResNet variables, concrete or from jax.eval_shape.
-
-  Returns:
-    {torchvision key: shape in torch layout (OIHW for convs)}, without the
-    ignored 'fc.*' and '*.num_batches_tracked' entries.
-  """
-  shapes = {}
-  for key, (_, leaf) in _torch_names(variables).items():
-    shape = tuple(leaf.shape)
-    shapes[key] = (shape[3], shape[2], shape[0], shape[1]) if len(
-        shape) == 4 else shape
-  return shapes
-
-
-def export_torchvision_npz(variables: Variables, path: str) -> None:
-  """Writes the backbone as a torchvision-named .npz (load_torchvision_npz's
-  input format); the head is not written.
-
-  Args:
-    variables: concrete ResNet variables ('params' and 'batch_stats').
-    path: output file; numpy appends '.npz' when it lacks the suffix.
-  """
-  arrays = {key: _to_torch(np.asarray(leaf))
-            for key, (_, leaf) in _torch_names(variables).items()}
-  directory = os.path.dirname(os.fspath(path))
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  np.savez(path, **arrays)
-
-
-def _listing(keys: Sequence[str]) -> str:
-  keys = sorted(keys)
-  shown = ', '.join(keys[:_MAX_LISTED_KEYS])
-  more = len(keys) - _MAX_LISTED_KEYS
-  return shown + (f', ... and {more} more' if more > 0 else '')
-
-
-def _read_npz(path: str) -> Dict[str, np.ndarray]:
-  """Every array of an .npz, with errors that name the file."""
-  path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(
-        f'Pretrained ResNet weights not found: {path}. Convert them where '
-        'torch is installed (see the docstring of mmgenre_jax.models.image) '
-        'or leave the setting empty to train from scratch.')
-  try:
-    with np.load(path, allow_pickle=False) as npz:
-      return {key: npz[key] for key in npz.files}
-  except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-    raise ValueError(
-        f'{path} is not a readable .npz of arrays ({e}); write it with '
-        'np.savez(out, **{k: v.numpy() for k, v in state_dict.items()}).'
-    ) from e
-
-
-def load_torchvision_npz(path: str, variables: Variables, *,
-                         strict: bool = True) -> Dict[str, Any]:
-  """Loads ImageNet weights saved from a torchvision ResNet state_dict.
-
-  Conv weights are transposed from torch's OIHW to Flax's HWIO, batch norm
-  weight/bias go to params scale/bias and running_mean/running_var to
-  batch_stats mean/var; values take the dtype of the variables they replace.
-  'fc.*' and '*.num_batches_tracked' are ignored, and the head keeps its
-  values in `variables` (a fresh initialisation).
-
-  Args:
-    path: .npz written as in the module docstring.
-    variables: {'params', 'batch_stats'} of the same ResNet, from model.init.
-    strict: raise on keys missing from the file or unknown to the model.
-      With strict=False those are logged, unknown keys are skipped and
-      missing variables keep their values in `variables`.
-
-  Returns:
-    New variables {'params': ..., 'batch_stats': ...} (plain dicts);
-    `variables` is not modified.
-
-  Raises:
-    FileNotFoundError: no file at `path`.
-    ValueError: an unreadable file; a shape that differs from the model's
-      (naming the key and both shapes); with strict, missing or unexpected
-      keys (listing them).
-  """
-  arrays = _read_npz(path)
-  expected = _torch_names(variables)
-  used = {k for k in arrays if not IGNORED_KEY_PATTERN.search(k)}
-  missing = sorted(set(expected) - used)
-  unexpected = sorted(used - set(expected))
-  if (missing or unexpected) and strict:
-    problems = []
-    if missing:
-      problems.append(f'{len(missing)} model keys missing from the file: '
-                      f'{_listing(missing)}')
-    if unexpected:
-      problems.append(f'{len(unexpected)} file keys unknown to the model: '
-                      f'{_listing(unexpected)}')
-    raise ValueError(
-        f'{path} does not match this ResNet ({len(expected)} backbone keys, '
-        f'file has {len(used)} besides fc/num_batches_tracked). '
-        + '; '.join(problems) + '. Check that the file was saved from the '
-        'same depth (config.model.depth), or pass strict=False to load the '
-        'keys that match.')
-  if missing:
-    logging.warning('%s lacks %d keys; they keep their initial values: %s',
-                    path, len(missing), _listing(missing))
-  if unexpected:
-    logging.warning('%s has %d keys unknown to the model, skipped: %s', path,
-                    len(unexpected), _listing(unexpected))
-
-  wanted = torchvision_shapes(variables)
-  flat = traverse_util.flatten_dict(flax.core.unfreeze(dict(variables)))
-  for key in sorted(set(expected) & used):
-    flax_path, leaf = expected[key]
-    array = arrays[key]
-    if tuple(array.shape) != wanted[key]:
-      raise ValueError(
-          f'{path}: key {key!r} has shape {tuple(array.shape)} but the model '
-          f'expects {wanted[key]} (torch layout; Flax variable '
-          f'{"/".join(flax_path)} {tuple(leaf.shape)}). Check '
-          'config.model.depth against the network the file was saved from.')
-    if not np.issubdtype(array.dtype, np.floating):
-      raise ValueError(
-          f'{path}: key {key!r} has dtype {array.dtype}; expected a float '
-          'array.')
-    flat[flax_path] = jnp.asarray(_from_torch(array), dtype=leaf.dtype)
-  return traverse_util.unflatten_dict(flat)
 
 
 def count_backbone_params(params: Mapping[str, Any]) -> int:

@@ -154,11 +154,11 @@ BLOCK_EXPANSION = {'basic': 1, 'bottleneck': 4}
 # ResNet input when config.model.image_size is unset (SPEC §2: centre crop).
 DEFAULT_IMAGE_SIZE = 224
 # The training augmentation of the covers (Sec 3.2: "the original ResNet"
-# (fb.resnet.torch) with the scaling and aspect-ratio augmentation of Szegedy
-# et al. 2015 and the photometric distortions of Howard 2013): that code's
-# random-resized crop (area fraction, aspect ratio), colour jitter
-# (brightness, contrast, saturation strengths), PCA lighting noise (std) and
-# horizontal flips. The fields of input_pipeline.records.augment.ImageAugment, whose
+# (fb.resnet.torch) with the scaling and aspect-ratio augmentation of Szegedy et
+# al. 2015 and the photometric distortions of Howard 2013): that code's
+# random-resized crop (area fraction, aspect ratio), colour jitter (brightness,
+# contrast, saturation strengths), PCA lighting noise (std) and horizontal
+# flips. The fields of input_pipeline.records.augment.ImageAugment, whose
 # defaults are the same numbers; configs/default.py copies them into
 # config.data.image_augment.
 IMAGE_AUGMENT = {'crop_area': (0.08, 1.0), 'crop_aspect': (3 / 4, 4 / 3),

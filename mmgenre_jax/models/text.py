@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import targets
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import specs
 
@@ -29,7 +29,7 @@ class MLP(nn.Module):
     hidden_units: width of each hidden layer; () connects the input directly
       to the output layer.
     num_outputs: K of the output layer.
-    target: one of ops.TARGETS.
+    target: one of targets.NAMES.
     dropout: rate after the input and after each hidden layer (0 disables).
     dtype: computation dtype of the hidden layers (the head stays float32).
   """
@@ -72,7 +72,7 @@ def create_text_mlp(*, num_outputs: int, target: str,
                     dtype: Any = jnp.float32) -> MLP:
   """The paper's text network (Sec 3.3); arguments as in MLP."""
   return MLP(hidden_units=tuple(hidden_units), num_outputs=num_outputs,
-             target=ops.check_target(target), dropout=dropout, dtype=dtype)
+             target=targets.get(target).name, dropout=dropout, dtype=dtype)
 
 
 def create_timbre_mlp(*, num_outputs: int, target: str,
@@ -81,4 +81,4 @@ def create_timbre_mlp(*, num_outputs: int, target: str,
                       dtype: Any = jnp.float32) -> MLP:
   """The TIMBRE-MLP baseline (Sec 7.3.1); arguments as in MLP."""
   return MLP(hidden_units=tuple(hidden_units), num_outputs=num_outputs,
-             target=ops.check_target(target), dropout=dropout, dtype=dtype)
+             target=targets.get(target).name, dropout=dropout, dtype=dtype)

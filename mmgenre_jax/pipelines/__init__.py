@@ -4,13 +4,13 @@
   python main.py --config=configs/msdi.py:cpu --workdir=runs/msdi \
       --config.data.shard_dir=runs/data/msdi_shards
 
-A pipeline config (built with `spec.pipeline_config` and `spec.add_stage` by
-the pipeline files configs/mumu_cosine.py, mumu_logistic.py, msdi.py) lists
-its stages in `config.stage_order`, the shards in `config.data.shard_dir`
-and, optionally, `config.data.label_factors` (a `mmgenre factorize` output
-for the COSINE stages; default: W/label_factors, factorised once from the
-shards' train + val albums, so every COSINE stage regresses the same
-targets). `config.stages.<name>` holds, per stage:
+A pipeline config (built with `definition.pipeline_config` and
+`definition.add_stage` by the pipeline files configs/mumu_cosine.py,
+mumu_logistic.py, msdi.py) lists its stages in `config.stage_order`, the shards
+in `config.data.shard_dir` and, optionally, `config.data.label_factors` (a
+`mmgenre factorize` output for the COSINE stages; default: W/label_factors,
+factorised once from the shards' train + val albums, so every COSINE stage
+regresses the same targets). `config.stages.<name>` holds, per stage:
 
   kind         'network' (trains on shards), 'alignment' or 'fusion' (train on
                representations extracted by earlier stages)
@@ -26,14 +26,15 @@ targets). `config.stages.<name>` holds, per stage:
 (train, then extract the train/val/test representations), skips a stage that
 is already complete and lets an interrupted one resume from its latest
 checkpoint, writes workdir/pipeline.json (docs/workdirs.md §3) after each
-stage and ends with the report (mmgenre_jax/reporting/report.py). workdir may be a
-local directory or a gs://bucket/... URL (docs/tpu_pod.md §4).
+stage and ends with the report (mmgenre_jax/reporting/report.py). workdir
+may be a local directory or a gs://bucket/... URL (docs/tpu_pod.md §4).
 
-Two modules, so that building a pipeline config never loads a framework:
+Three modules, so that building a pipeline config never loads a framework:
 
-  spec    what the configs import: building, overriding, linking and
-          describing the stages (ml_collections and the model registry only;
-          no JAX or TensorFlow at import)
-  runner  running the stages (imports training and evaluation when a stage
-          runs)
+  definition   what the configs import: building, overriding, linking and
+               describing the stages (ml_collections and the model registry
+               only; no JAX or TensorFlow at import)
+  runner       running the stages (imports training and evaluation when a
+               stage runs)
+  stage_modes  main.py's summary, evaluate and extract modes on every stage
 """

@@ -8,11 +8,11 @@ interrupted one resumes from its latest checkpoint; a stage that another
 pipeline workdir of config.reuse_stages_from has completed with the same
 config string is copied from there; W/pipeline.json (docs/workdirs.md §3)
 is rewritten after each stage. Building the config is
-mmgenre_jax/pipelines/spec.py; training and evaluation are imported only when
-a stage runs.
+mmgenre_jax/pipelines/definition.py; training and evaluation are imported only
+when a stage runs.
 
 One pipeline job runs in W at a time: it holds W/training.lock
-(checkpoints.workdir_lock) while it runs, and each stage's training holds
+(workdir_guard.workdir_lock) while it runs, and each stage's training holds
 its own W/<stage>/training.lock. A W written by another pipeline config
 is refused (check_pipeline_workdir). main.py's other modes on a pipeline
 (summary, evaluate, extract) are mmgenre_jax/pipelines/stage_modes.py.
@@ -26,13 +26,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from absl import logging
 from etils import epath
 import ml_collections
-import numpy as np
 
 from mmgenre_jax import errors
 from mmgenre_jax.data import representations
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import registry
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 
 _rep_path = workdir_lib.representation_path
 
@@ -112,26 +111,25 @@ def ensure_label_factors(config: ml_collections.ConfigDict, workdir) -> None:
   Skipped without COSINE stages, with config.data.label_factors given, or
   when W/label_factors is complete already (a resumed pipeline).
   """
-  if not spec.cosine_stages(config) or config.data.get('label_factors'):
+  if not definition.cosine_stages(config) or config.data.get('label_factors'):
     return
   out_dir = label_factors_dir(config, workdir)
   if workdir_lib.factors_complete(out_dir):
     return
   # pylint: disable-next=g-import-not-at-top
-  from mmgenre_jax.train import stage_config as stage_config_lib
+  from mmgenre_jax.train import label_factors
   modalities = []
   for name in config.stage_order:
     stage = config.stages[name]
-    if stage.kind == 'network':
+    if not definition.reads_representations(stage):
       modality, _ = registry.shard_input(stage.config)
       if modality not in modalities:
         modalities.append(modality)
   dims = {int(config.stages[n].config.data.factor_dim)
-          for n in spec.cosine_stages(config)}
+          for n in definition.cosine_stages(config)}
   shard_dir = (config.data.get('shard_dir') or
                config.stages[config.stage_order[0]].config.data.shard_dir)
-  stage_config_lib.factorize_shards(shard_dir, modalities, dims.pop(),
-                                    out_dir)
+  label_factors.factorize_shards(shard_dir, modalities, dims.pop(), out_dir)
   print(f'[{config.name}] label factors of the train + val albums of '
         f'{shard_dir} ({"+".join(modalities)}) -> {out_dir}', flush=True)
 
@@ -139,6 +137,10 @@ def ensure_label_factors(config: ml_collections.ConfigDict, workdir) -> None:
 def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
                          workdir) -> ml_collections.ConfigDict:
   """A stage's config as it runs: shards and input workdirs filled in.
+
+  The pipeline's wiring only: what the stage's data says (its label count,
+  the sizes of the representations it reads) is found when the stage
+  starts (data/facts.py), not written into its config.
 
   Args:
     config: the pipeline config.
@@ -149,18 +151,16 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
     An unlocked copy of config.stages[name].config with data.shard_dir =
     config.data.shard_dir (when set), COSINE stages' data.label_factors =
     label_factors_dir() and data.inputs = {representation:
-    W/<input stage>}; fusion / alignment input sizes
-    (registry.input_dim_fields) are read from the extracted training
-    representations when they exist.
+    W/<input stage>}.
   """
   stage = config.stages[name]
   stage_config = copy.deepcopy(stage.config)
   stage_config.unlock()
   if config.data.get('shard_dir'):
     stage_config.data.shard_dir = config.data.shard_dir
-  if name in spec.cosine_stages(config):
+  if name in definition.cosine_stages(config):
     stage_config.data.label_factors = str(label_factors_dir(config, workdir))
-  if stage.kind == 'network':
+  if not definition.reads_representations(stage):
     return stage_config
   workdir = epath.Path(workdir)
   inputs = {rep: str(workdir / source) for rep, source in
@@ -168,15 +168,6 @@ def resolve_stage_config(config: ml_collections.ConfigDict, name: str,
   if 'inputs' in stage_config.data:
     del stage_config.data['inputs']
   stage_config.data.inputs = ml_collections.ConfigDict(inputs)
-  sizes = {}
-  for rep, source_dir in inputs.items():
-    path = _rep_path(source_dir, rep, 'train')
-    if path.exists():
-      with path.open('rb') as f, np.load(f) as npz:
-        sizes[rep] = int(npz['representation'].shape[-1])
-  if sizes and len(sizes) == len(inputs):
-    spec.apply_overrides(stage_config,
-                         registry.input_dim_fields(stage_config, sizes))
   return stage_config
 
 
@@ -222,10 +213,10 @@ def check_pipeline_workdir(config: ml_collections.ConfigDict,
 def _stage_record(config, name: str, stage_config, status: str,
                   seconds: Optional[float], workdir) -> Dict[str, Any]:
   stage = config.stages[name]
-  row = spec.describe_stage(stage_config)
+  row = definition.describe_stage(stage_config)
   row.update(stage.row.to_dict())
   return {'name': name, 'workdir': str(epath.Path(workdir) / name),
-          'config': spec.config_string(stage, stage_config),
+          'config': definition.config_string(stage, stage_config),
           'kind': stage.kind, 'inputs': stage.inputs.to_dict(),
           'outputs': list(stage.outputs), 'status': status,
           'seconds': None if seconds is None else round(seconds, 1),
@@ -239,7 +230,7 @@ def _pipeline_record(config, records: Sequence[Mapping[str, Any]]
             'final': config.get('final') or config.stage_order[-1],
             'stages': list(records)}
   if config.get('dropped_stages'):
-    # Stages of the config the shards cannot feed (spec.for_shards).
+    # Stages of the config the shards cannot feed (definition.for_shards).
     record['dropped_stages'] = dict(config.dropped_stages)
   return record
 
@@ -262,7 +253,7 @@ def run_stage(stage_config: ml_collections.ConfigDict, stage_dir,
               outputs: Sequence[str]) -> None:
   """Trains (or resumes) one stage, then extracts its representations."""
   # pylint: disable=g-import-not-at-top
-  from mmgenre_jax.evaluation import evaluate
+  from mmgenre_jax.evaluation import extract
   from mmgenre_jax.train import loop as train_loop
   # pylint: enable=g-import-not-at-top
   stage_dir = epath.Path(stage_dir)
@@ -272,7 +263,7 @@ def run_stage(stage_config: ml_collections.ConfigDict, stage_dir,
             if any(not _rep_path(stage_dir, name, split).exists()
                    for name in outputs)]
   if splits:
-    evaluate.extract_all(stage_config, stage_dir, splits=splits)
+    extract.extract_all(stage_config, stage_dir, splits=splits)
   missing = missing_representations(stage_dir, outputs)
   if missing and _is_chief():
     raise FileNotFoundError(
@@ -297,17 +288,16 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir,
     errors.WorkdirError: W holds another pipeline or a single network.
   """
   # pylint: disable=g-import-not-at-top
-  from mmgenre_jax.train import checkpoints
-  from mmgenre_jax.train import stage_config as stage_config_lib
+  from mmgenre_jax.data import sources
+  from mmgenre_jax.train import workdir_guard
   # pylint: enable=g-import-not-at-top
-  spec.validate(config)
+  definition.validate(config)
   workdir = epath.Path(workdir)
   for name in config.stage_order:
-    if config.stages[name].kind == 'network':
+    if not definition.reads_representations(config.stages[name]):
       # Missing shards fail before any stage starts (or W is made).
-      stage_config_lib.load_manifest(
-          resolve_stage_config(config, name, workdir))
-  with checkpoints.workdir_lock(workdir):
+      sources.open_data(resolve_stage_config(config, name, workdir))
+  with workdir_guard.workdir_lock(workdir):
     check_pipeline_workdir(config, workdir)
     return _run_stages(config, workdir, report=report)
 
@@ -348,7 +338,7 @@ def _run_stages(config: ml_collections.ConfigDict, workdir: epath.Path,
       records[name] = _stage_record(config, name, stage_config, 'skipped',
                                     None, workdir)
       continue
-    config_string = spec.config_string(stage, stage_config)
+    config_string = definition.config_string(stage, stage_config)
     source = reusable_stage(config, name, config_string)
     save(current=name)
     start = time.time()

@@ -10,7 +10,8 @@ Each stage runs with the config the pipeline trains it with
 config.stage_order, or only the stage --stage names. Training a pipeline is
 runner.run_pipeline.
 
-  for name, report in modes.evaluate_stages(config, 'runs/mumu_cosine'):
+  for name, report in stage_modes.evaluate_stages(config,
+                                                  'runs/mumu_cosine'):
     print(name, report['roc_auc'])
 """
 
@@ -23,7 +24,7 @@ import ml_collections
 from mmgenre_jax import errors
 from mmgenre_jax.data import representations
 from mmgenre_jax.pipelines import runner
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 
 # Seconds between two looks for a stage's inputs in follow mode.
 POLL_SECONDS = 10.0
@@ -36,7 +37,7 @@ def select_stages(config: ml_collections.ConfigDict,
   Raises:
     errors.UnknownStageError: `stage` is not a stage of the pipeline.
   """
-  spec.validate(config)
+  definition.validate(config)
   order = list(config.stage_order)
   if stage is None:
     return order
@@ -49,24 +50,24 @@ def select_stages(config: ml_collections.ConfigDict,
 
 def print_summary(config: ml_collections.ConfigDict, workdir,
                   *, stage: Optional[str] = None) -> int:
-  """Prints each stage's parameter table (summary.print_summary), then totals.
+  """Prints each stage's parameter table, then the totals.
 
-  Stage input sizes are those of runner.resolve_stage_config: the extracted
-  representations in `workdir` when there are any, else the config's.
-  The last line printed is `total_params=N`, the sum over the stages.
+  Sizes are the configs' (a fusion's inputs linked from its input stages'
+  networks, definition.link_input_dims): a summary reads no data. The last line
+  printed is `total_params=N`, the sum over the stages.
 
   Returns:
     N, the trainable parameters of the selected stages together.
   """
   # pylint: disable-next=g-import-not-at-top
-  from mmgenre_jax.models import summary
+  from mmgenre_jax.models import parameter_table
   names = select_stages(config, stage)
   totals = []
   for name in names:
     stage_config = runner.resolve_stage_config(config, name, workdir)
     print(f'== stage {name} ({config.stages[name].kind}): '
-          f'{spec.config_string(config.stages[name], stage_config)}')
-    totals.append((name, summary.print_summary(stage_config)))
+          f'{definition.config_string(config.stages[name], stage_config)}')
+    totals.append((name, parameter_table.print_summary(stage_config)))
     print()
   width = max(len(name) for name in names)
   print(f'pipeline {config.name}: {len(names)} stage(s)')
@@ -164,7 +165,7 @@ def extract_stages(config: ml_collections.ConfigDict, workdir,
                    splits: Sequence[str] = representations.SPLITS,
                    checkpoint: Any = None
                    ) -> Iterator[Tuple[str, Dict[str, Dict[str, Any]]]]:
-  """evaluate.extract_all on each selected stage, in order.
+  """extract.extract_all on each selected stage, in order.
 
   A fusion / alignment stage reads the representations its input stages
   wrote (their training split sizes its network), so extracting every stage
@@ -177,12 +178,12 @@ def extract_stages(config: ml_collections.ConfigDict, workdir,
     As evaluate_stages.
   """
   # pylint: disable-next=g-import-not-at-top
-  from mmgenre_jax.evaluation import evaluate
+  from mmgenre_jax.evaluation import extract
   workdir = epath.Path(workdir)
   names = select_stages(config, stage)
   runner.check_pipeline_workdir(config, workdir)
   _require_checkpoints(config, workdir, names)
   for name in names:
     stage_config = runner.resolve_stage_config(config, name, workdir)
-    yield name, evaluate.extract_all(stage_config, workdir / name,
+    yield name, extract.extract_all(stage_config, workdir / name,
                                      splits=splits, checkpoint=checkpoint)

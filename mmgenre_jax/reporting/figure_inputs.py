@@ -1,4 +1,4 @@
-"""What the figures read from a pipeline workdir (mmgenre_jax/reporting/figures.py).
+"""What the figures read from a pipeline workdir (reporting/figures.py).
 
 The stages of W/pipeline.json (the lowest seed where a pipeline repeats
 them), their saved representations, TensorBoard scalars and shard covers,
@@ -16,8 +16,9 @@ import numpy as np
 from input_pipeline import layout
 from input_pipeline.formats import mumu
 from mmgenre_jax.core import plots
-from mmgenre_jax.data import representations
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.data import representations
+from mmgenre_jax.pipelines import definition
 
 # Seed of the sample drawn when the subset is larger than a figure shows.
 SAMPLE_SEED = 0
@@ -64,7 +65,7 @@ class Pipeline:
   def row_stage(self, modality: str) -> Optional[Dict[str, Any]]:
     """The trained stage of results.json row `modality` (lowest seed)."""
     found = self.stages(lambda s: (s.get('row') or {}).get('modality') ==
-                        modality and s['kind'] != 'alignment')
+                        modality and definition.recorded_scores_labels(s))
     return found[0] if found else None
 
   def scored(self, stage: Mapping[str, Any], split: str
@@ -89,7 +90,7 @@ def label_names(data: Mapping[str, np.ndarray], where) -> List[str]:
 
 
 def image_stage(pipeline: Pipeline) -> Dict[str, Any]:
-  found = pipeline.stages(lambda s: s['kind'] == 'network' and
+  found = pipeline.stages(lambda s: definition.recorded_reads_shards(s) and
                           s['outputs'] == ['image'])
   if not found:
     raise MissingInput('the pipeline has no trained cover (image) stage.')
@@ -138,8 +139,10 @@ def read_covers(shard_dir, split: str, limit: Optional[int] = None):
   order, the first `limit`; the evaluation view (centre crop of the stored
   cover) with the standardisation undone for display.
   """
-  from input_pipeline.features import normalisation  # pylint: disable=g-import-not-at-top
-  from input_pipeline.records import shard_reader as pipeline_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline.features import normalisation
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline.records import shard_reader as pipeline_lib
   mean, std = normalisation.image_normalisation(
       pipeline_lib.load_manifest(shard_dir))
   covers = {}
@@ -180,7 +183,7 @@ def album_labels(pipeline: Pipeline) -> Dict[str, List[str]]:
   Read from the first trained stage (the final one first) that has
   extracted all its splits.
   """
-  stages = sorted(pipeline.stages(lambda s: s['kind'] != 'alignment'),
+  stages = sorted(pipeline.stages(definition.recorded_scores_labels),
                   key=lambda s: s['name'] != pipeline.info.get('final'))
   for stage in stages:
     try:
@@ -204,7 +207,7 @@ def find_taxonomy(pipeline: Pipeline, path=None) -> Dict[str, Optional[str]]:
   `mmgenre prepare` read; its genre_taxonomy.tsv is the hierarchy.
   """
   if path is None:
-    stage = pipeline.stages(lambda s: s['kind'] == 'network')
+    stage = pipeline.stages(definition.recorded_reads_shards)
     if not stage:
       raise MissingInput('no trained network stage names the shards.')
     shard_dir = stage_shard_dir(pipeline, stage[0])

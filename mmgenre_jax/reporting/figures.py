@@ -24,7 +24,7 @@ import numpy as np
 from input_pipeline import layout
 from mmgenre_jax.reporting import figure_inputs as inputs
 from mmgenre_jax.core import plots
-from mmgenre_jax.reporting import report
+from mmgenre_jax.reporting import paper
 from mmgenre_jax.data import representations
 from mmgenre_jax import workdir as workdir_lib
 
@@ -64,7 +64,7 @@ def draw_confusion_matrices(pipeline: inputs.Pipeline, **_):
       raise inputs.MissingInput('confusion matrices are for single-label '
                                 'pipelines (MSD-I); this one is multi-label.')
     names = inputs.label_names(data, pipeline.stage_dir(stage))
-    title = report.PAPER_TABLE2[modality][0]
+    title = paper.PAPER_TABLE2[modality][0]
     panels.append((f'{title} (seed {inputs.seed(stage)})', data['scores'],
                    data['labels']))
   if not panels:
@@ -157,8 +157,10 @@ def _cam_stage(pipeline: inputs.Pipeline):
   """(the image Stage, test album ids [N], covers uint8 [N, C, C, 3],
   standardise: uint8 covers -> network input) for the CAM figures."""
   # JAX and the checkpoint reader only for the CAM figures.
-  from input_pipeline.features import normalisation  # pylint: disable=g-import-not-at-top
-  from mmgenre_jax.tagging.model import stages as stages_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline.features import normalisation
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.tagging.model import stages as stages_lib
   entry = inputs.image_stage(pipeline)
   shard_dir = inputs.stage_shard_dir(pipeline, entry)
   ids, covers = inputs.read_covers(shard_dir, 'test', CAM_SEARCH_COVERS)

@@ -20,7 +20,8 @@ from etils import epath
 
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import specs
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
+from mmgenre_jax.reporting import paper
 
 # The keys of every results.json object, in this order (README, "Results").
 RESULT_KEYS = ('dataset', 'modality', 'target', 'settings', 'params',
@@ -31,79 +32,6 @@ METRIC_KEYS = ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
 # COSINE counts as "near" LOGISTIC when its AUC is at most this many points
 # below (the paper's A+T+I gap is 0.005, Table 6); above is near too.
 AUC_NEAR = 0.02
-
-# ------------------------------------------------------- the paper's numbers
-# Every number of the paper the report compares with, keyed by
-# (dataset, modality, target, settings) as in results.json.
-#
-# Oramas et al. (2018), Sec 7.4, Table 6 (MuMu, multi-label albums):
-# params, epoch seconds (2017 GPU), AUC-ROC, ADiv@1, ADiv@3, ADiv@5.
-_TABLE6 = 'Table 6 (Sec 7.4)'
-PAPER_TABLE6 = {
-    ('audio', 'logistic', 'timbre-mlp'): ('0.01M', 1, 0.792, 0.04, 0.14, 0.22),
-    ('audio', 'logistic', 'low-3x3'): ('0.5M', 390, 0.859, 0.14, 0.34, 0.54),
-    ('audio', 'logistic', 'high-3x3'): ('16.5M', 2280, 0.840, 0.20, 0.43,
-                                        0.69),
-    ('audio', 'logistic', 'low-4x96'): ('0.2M', 140, 0.851, 0.14, 0.32, 0.48),
-    ('audio', 'logistic', 'high-4x96'): ('5M', 260, 0.862, 0.12, 0.33, 0.48),
-    ('audio', 'logistic', 'low-4x70'): ('0.35M', 200, 0.871, 0.05, 0.16, 0.34),
-    ('audio', 'logistic', 'high-4x70'): ('7.5M', 600, 0.849, 0.08, 0.23, 0.38),
-    ('audio', 'cosine', 'low-3x3'): ('0.33M', 400, 0.864, 0.26, 0.47, 0.65),
-    ('audio', 'cosine', 'high-3x3'): ('15.5M', 2200, 0.881, 0.30, 0.54, 0.69),
-    ('audio', 'cosine', 'low-4x96'): ('0.15M', 135, 0.860, 0.19, 0.40, 0.52),
-    ('audio', 'cosine', 'high-4x96'): ('4M', 250, 0.884, 0.35, 0.59, 0.75),
-    ('audio', 'cosine', 'low-4x70'): ('0.3M', 190, 0.868, 0.26, 0.51, 0.68),
-    ('audio', 'cosine', 'high-4x70'): ('6.5M', 590, 0.888, 0.35, 0.60, 0.74),
-    ('text', 'logistic', 'vsm'): ('25M', 11, 0.905, 0.08, 0.20, 0.37),
-    ('text', 'logistic', 'vsm+sem'): ('25M', 11, 0.916, 0.10, 0.25, 0.44),
-    ('text', 'cosine', 'vsm'): ('25M', 11, 0.901, 0.53, 0.44, 0.90),
-    ('text', 'cosine', 'vsm+sem'): ('25M', 11, 0.917, 0.42, 0.70, 0.85),
-    ('image', 'logistic', 'resnet'): ('1.7M', 4009, 0.743, 0.06, 0.15, 0.27),
-    ('audio+text', 'logistic', 'mlp'): ('1.5M', 2, 0.923, 0.10, 0.40, 0.64),
-    ('audio+image', 'logistic', 'mlp'): ('1.5M', 2, 0.900, 0.10, 0.38, 0.66),
-    ('text+image', 'logistic', 'mlp'): ('1.5M', 2, 0.921, 0.10, 0.37, 0.63),
-    ('audio+text+image', 'logistic', 'mlp'): ('2M', 2, 0.936, 0.11, 0.39,
-                                              0.66),
-    ('audio+text', 'cosine', 'mlp'): ('0.3M', 2, 0.930, 0.43, 0.74, 0.86),
-    ('audio+image', 'cosine', 'mlp'): ('0.3M', 2, 0.896, 0.32, 0.57, 0.76),
-    ('text+image', 'cosine', 'mlp'): ('0.3M', 2, 0.919, 0.43, 0.74, 0.85),
-    ('audio+text+image', 'cosine', 'mlp'): ('0.4M', 2, 0.931, 0.42, 0.72,
-                                            0.86),
-}
-# Sec 6.3, Table 2 (MSD-I, single-label tracks): the paper's model name and
-# macro precision, recall, F1 as (mean, sd) over 3 runs, keyed by modality.
-_TABLE2 = 'Table 2 (Sec 6.3)'
-PAPER_TABLE2 = {
-    'audio': ('CNN_AUDIO', (0.385, 0.006), (0.341, 0.001), (0.336, 0.002)),
-    'mm_audio': ('MM_AUDIO', (0.406, 0.001), (0.342, 0.003), (0.334, 0.003)),
-    'audio+mm_audio': ('CNN_AUDIO + MM_AUDIO', (0.389, 0.005),
-                       (0.350, 0.002), (0.346, 0.002)),
-    'image': ('CNN_VISUAL', (0.291, 0.016), (0.260, 0.006), (0.255, 0.003)),
-    'mm_visual': ('MM_VISUAL', (0.264, 0.005), (0.241, 0.002),
-                  (0.239, 0.002)),
-    'image+mm_visual': ('CNN_VISUAL + MM_VISUAL', (0.271, 0.001),
-                        (0.248, 0.003), (0.245, 0.003)),
-    'audio+image': ('CNN_AUDIO + CNN_VISUAL', (0.485, 0.005), (0.413, 0.005),
-                    (0.425, 0.005)),
-    'mm_audio+mm_visual': ('MM_AUDIO + MM_VISUAL', (0.467, 0.007),
-                           (0.393, 0.003), (0.400, 0.004)),
-    'audio+image+mm_audio+mm_visual': ('ALL', (0.477, 0.010), (0.413, 0.002),
-                                       (0.427, 0.000)),
-}
-# Table 2's row groups ('Input' column).
-TABLE2_GROUPS = (('Audio', ('audio', 'mm_audio', 'audio+mm_audio')),
-                 ('Video', ('image', 'mm_visual', 'image+mm_visual')),
-                 ('A + V', ('audio+image', 'mm_audio+mm_visual',
-                            'audio+image+mm_audio+mm_visual')))
-
-
-def paper_table6(modality: str, target: str, settings: str
-                 ) -> Optional[Tuple[Any, ...]]:
-  """Table 6 values of a row; any ResNet depth is the paper's 'resnet'."""
-  if settings.startswith('resnet'):
-    settings = 'resnet'
-  return PAPER_TABLE6.get((modality, target, settings))
-
 
 # ------------------------------------------------------------------ reading
 
@@ -145,7 +73,7 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
         f'{workdir / workdir_lib.PIPELINE_JSON} not found.')
   rows = []
   for stage in pipeline['stages']:
-    if stage['kind'] == 'alignment':
+    if not definition.recorded_scores_labels(stage):
       continue
     stage_dir = workdir_lib.stage_dir(workdir, stage)
     metrics = workdir_lib.read_json(
@@ -212,23 +140,27 @@ def _table6(rows: Sequence[Mapping[str, Any]],
             catalog: bool = False) -> List[str]:
   """Table 6's columns; catalog: a catalog's rows, with no paper values."""
   title = ('### Catalog (multi-label albums): ours' if catalog else
-           f'### MuMu (multi-label albums): ours (paper, {_TABLE6})')
+           '### MuMu (multi-label albums): ours (paper, '
+           f'{paper.TABLE6_SOURCE})')
   lines = [title, '',
            '| Modality | Target | Settings | Params | Time/epoch (s) | AUC | '
            'ADiv@1 | ADiv@3 | ADiv@5 | runs |',
            '|---|---|---|---|---|---|---|---|---|---|']
   for (_, modality, target, settings), group in _group(rows).items():
-    paper = None if catalog else paper_table6(modality, target, settings)
+    paper_row = None if catalog else paper.paper_table6(modality, target,
+                                                        settings)
     cells = []
     for i, key in enumerate(('roc_auc', 'adiv@1', 'adiv@3', 'adiv@5')):
       mean, sd = _mean_sd([r[key] for r in group])
       text = _fmt(mean) + (f' ± {sd:.3f}' if sd is not None else '')
-      text += (f' ({paper[2 + i]:.3f})' if paper else
+      text += (f' ({paper_row[2 + i]:.3f})' if paper_row else
                '' if catalog else ' (–)')
       cells.append(text)
-    params = _params(group[0]['params']) + (f' ({paper[0]})' if paper else '')
+    params = _params(group[0]['params']) + (f' ({paper_row[0]})'
+                                            if paper_row else '')
     epoch, _ = _mean_sd([r['epoch_s'] for r in group])
-    epoch_text = _fmt(epoch, 1) + (f' ({paper[1]})' if paper else '')
+    epoch_text = _fmt(epoch, 1) + (f' ({paper_row[1]})' if paper_row
+                                   else '')
     settings_text = settings.upper().replace('X', 'x')
     lines.append(f'| {_modality_label(modality)} | {target.upper()} | '
                  f'{settings_text} | {params} | {epoch_text} | '
@@ -242,31 +174,31 @@ def _table6(rows: Sequence[Mapping[str, Any]],
 
 
 def _table2(rows: Sequence[Mapping[str, Any]]) -> List[str]:
-  lines = [f'### MSD-I (single-label tracks): ours (paper, {_TABLE2}), '
-           'mean ± sd over seeds', '',
+  lines = ['### MSD-I (single-label tracks): ours (paper, '
+           f'{paper.TABLE2_SOURCE}), mean ± sd over seeds', '',
            '| Input | Model | P | R | F1 | AUC | runs |',
            '|---|---|---|---|---|---|---|']
   groups = _group(rows)
   by_modality = {key[1]: group for key, group in groups.items()}
   listed = set()
-  order = [(name, m) for name, mods in TABLE2_GROUPS for m in mods]
+  order = [(name, m) for name, mods in paper.TABLE2_GROUPS for m in mods]
   order += [('other', key[1]) for key in groups
-            if key[1] not in PAPER_TABLE2]
+            if key[1] not in paper.PAPER_TABLE2]
   for group_name, modality in order:
     group = by_modality.get(modality)
     if group is None or modality in listed:
       continue
     listed.add(modality)
-    paper = PAPER_TABLE2.get(modality)
+    paper_row = paper.PAPER_TABLE2.get(modality)
     cells = []
     for i, key in enumerate(('precision', 'recall', 'macro_f1')):
       mean, sd = _mean_sd([r[key] for r in group])
       text = _fmt(mean) + (f' ± {sd:.3f}' if sd is not None else '')
-      if paper:
-        text += f' ({paper[1 + i][0]:.3f} ± {paper[1 + i][1]:.3f})'
+      if paper_row:
+        text += f' ({paper_row[1 + i][0]:.3f} ± {paper_row[1 + i][1]:.3f})'
       cells.append(text)
     auc, _ = _mean_sd([r['roc_auc'] for r in group])
-    model = paper[0] if paper else _modality_label(modality)
+    model = paper_row[0] if paper_row else _modality_label(modality)
     lines.append(f'| {group_name} | {model} | ' + ' | '.join(cells) +
                  f' | {_fmt(auc)} | {len(group)} |')
   lines += ['', 'Paper values in parentheses (macro averages over the 15 '
@@ -274,7 +206,7 @@ def _table2(rows: Sequence[Mapping[str, Any]]) -> List[str]:
   return lines
 
 
-# What an own-head row's scores are (spec.own_head_row), per dataset.
+# What an own-head row's scores are (definition.own_head_row), per dataset.
 OWN_HEAD_SCORES = {
     'mumu': 'the album mean of the track CNN\'s scores (its whole-track '
             'windows, then its tracks); the AUDIO row above is the Sec 4 '
@@ -296,7 +228,7 @@ def _own_heads(rows: Sequence[Mapping[str, Any]]) -> List[str]:
   for (dataset, modality, target, settings), group in _group(rows).items():
     auc, _ = _mean_sd([r['roc_auc'] for r in group])
     f1, _ = _mean_sd([r['macro_f1'] for r in group])
-    name = modality[:-len(spec.OWN_HEAD_SUFFIX)].upper()
+    name = modality[:-len(definition.OWN_HEAD_SUFFIX)].upper()
     lines.append(f'| {dataset} | {name} | {target.upper()} | '
                  f'{settings.upper().replace("X", "x")} | {_fmt(auc)} | '
                  f'{_fmt(f1)} | {len(group)} |')
@@ -407,8 +339,8 @@ def markdown(rows: Sequence[Mapping[str, Any]],
     lines.append(f'- `{pipeline["workdir"]}`: `--config={pipeline["config"]}`'
                  f' ({len(pipeline["stages"])} stages)')
   lines.append('')
-  heads = [r for r in rows if spec.is_own_head(r['modality'])]
-  rows = [r for r in rows if not spec.is_own_head(r['modality'])]
+  heads = [r for r in rows if definition.is_own_head(r['modality'])]
+  rows = [r for r in rows if not definition.is_own_head(r['modality'])]
   mumu = [r for r in rows if r['dataset'] == 'mumu']
   msdi = [r for r in rows if r['dataset'] == 'msdi']
   catalog = [r for r in rows if r['dataset'] == 'catalog']
@@ -459,7 +391,8 @@ def write_report(path, out_dir=None, *, figures: bool = True,
     The markdown of `path`'s report.
   """
   # figures.py reads this module's paper numbers; imported here.
-  from mmgenre_jax.reporting import figures as figures_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.reporting import figures as figures_lib
   path = epath.Path(path)
   out_dir = epath.Path(out_dir) if out_dir else path
   rows, pipelines, links = [], [], []

@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from mmgenre_jax.core import ppmi_svd
+from mmgenre_jax import errors
 from mmgenre_jax.models import image as image_lib
 from mmgenre_jax.models import registry
 from mmgenre_jax.tagging import inputs as inputs_lib
@@ -41,15 +41,14 @@ def _jitted(model_json: str):
   """
   model_config = ml_collections.ConfigDict(json.loads(model_json))
   model = registry.create_model(model_config)
-  target = model_config.target
+  target = registry.target(model_config)
 
   def maps_and_scores(variables, factors, images):
     out, feature_map = image_lib.apply_with_feature_map(model, variables,
                                                         images)
-    scores = ppmi_svd.scores_from_output(out['output'].astype(jnp.float32),
-                                        target, factors)
+    scores = target.scores(out['output'].astype(jnp.float32), factors)
     weights, _ = image_lib.class_weights(
-        variables['params'][image_lib.HEAD_NAME], target, factors)
+        variables['params'][image_lib.HEAD_NAME], target.name, factors)
     maps = image_lib.class_activation_maps(feature_map, weights)
     return scores, image_lib.upsample_maps(maps, *images.shape[1:3])
 
@@ -75,14 +74,14 @@ def class_maps(stage: stages_lib.Stage, images
   """
   # The registry's image networks are the ResNets (GAP + a linear head).
   if registry.network(stage.config.model).kind != 'image':
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'Stage {stage.name!r} ({stage.source}) is a '
         f'{stage.config.model.get("name")!r} network; class activation maps '
         'need a cover ResNet (config.model.name=resnet).')
   factors = (None if stage.label_factors is None
              else jnp.asarray(stage.label_factors, jnp.float32))
   variables = jax.tree_util.tree_map(jnp.asarray, stage.variables)
-  scores, maps = _jitted(stage.config.model.to_json())(
+  scores, maps = _jitted(stage.model_config.to_json())(
       variables, factors, jnp.asarray(images, jnp.float32))
   return (np.asarray(scores, np.float32), np.asarray(maps, np.float32))
 
@@ -96,7 +95,7 @@ def cover_input(data: inputs_lib.FeatureData, cover) -> np.ndarray:
   if not isinstance(cover, np.ndarray):
     return inputs_lib.image_input(data, os.fspath(cover))
   if cover.dtype != np.uint8 or cover.ndim != 3 or cover.shape[-1] != 3:
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'a cover array must be uint8 [height, width, 3], got {cover.dtype} '
         f'{cover.shape}.')
   with tempfile.TemporaryDirectory() as tmp:

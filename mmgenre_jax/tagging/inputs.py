@@ -39,6 +39,7 @@ from input_pipeline.features import audio as audio_features
 from input_pipeline.features import audio_info
 from input_pipeline.features import image as image_features
 from input_pipeline.features import text as text_features
+from mmgenre_jax import errors
 from mmgenre_jax.tagging.model import stages as stages_lib
 
 # How a result's notes name each raw modality (the flag that gives it).
@@ -89,7 +90,7 @@ def audio_warnings(info: audio_info.AudioInfo) -> List[str]:
 
 # What a bad input raises (features.FeatureError and TaggingError are
 # ValueErrors); anything else is a bug and stops a catalog run.
-INPUT_ERRORS = (features.FeatureError, stages_lib.TaggingError, ValueError,
+INPUT_ERRORS = (features.FeatureError, errors.TaggingError, ValueError,
                 OSError)
 
 @dataclasses.dataclass
@@ -150,7 +151,7 @@ def given_inputs(audio, cover, reviews: Optional[str], known: Sequence[str]
   if reviews is not None:
     raw['text'] = reviews
   if not raw:
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         'nothing to tag: give audio, a cover or reviews.')
   report = InputReport(
       tracks=list(raw.get('audio', [])),
@@ -163,7 +164,7 @@ def given_inputs(audio, cover, reviews: Optional[str], known: Sequence[str]
            for m in raw if m not in known]
   raw = {m: v for m, v in raw.items() if m in known}
   if not raw:
-    raise stages_lib.TaggingError(f'this model reads only {list(known)}; '
+    raise errors.TaggingError(f'this model reads only {list(known)}; '
                                   f'{"; ".join(notes)}.')
   return raw, notes, report
 
@@ -207,7 +208,7 @@ def enrichment_path(data_dir: pathlib.Path, manifest) -> Optional[str]:
   if not path:
     return None
   if not os.path.isfile(path):
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'{data_dir}/{layout.MANIFEST_JSON}: the texts were enriched with '
         f'{path}, which is gone; restore it (predictions need the same '
         'enrichment).')
@@ -222,7 +223,7 @@ def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
   """
   data_dir = stage.data_dir
   if data_dir is None or not (data_dir / layout.MANIFEST_JSON).is_file():
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'Stage {stage.name!r} ({stage.source}): its prepared shards '
         f'({data_dir}) are gone and it is not a bundle; export the model '
         'while the shards exist (mmgenre export).')
@@ -232,11 +233,11 @@ def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
     data.mean, data.std = normalisation.read_audio_stats(
         data_dir / manifest['audio_stats'],
         (audio_features.PATCH_FRAMES, audio_features.N_BINS),
-        error=stages_lib.TaggingError)
+        error=errors.TaggingError)
   elif stage.kind == 'text':
     name = manifest.get('text_vectorizer')
     if not name:
-      raise stages_lib.TaggingError(
+      raise errors.TaggingError(
           f'{data_dir}/{layout.MANIFEST_JSON} names no tf-idf vectorizer; '
           'prepare the shards with texts.')
     data.vectorizer = text_features.load_vectorizer(data_dir / name)
@@ -246,8 +247,7 @@ def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
   else:
     data.image_mean, data.image_std = normalisation.image_normalisation(
         manifest)
-    data.image_size = int(stage.config.model.get('image_size') or
-                          manifest['image_size'])
+    data.image_size = int(stage.facts.image_size or manifest['image_size'])
     stored = manifest.get('stored_image_size')
     data.stored_image_size = int(stored) if stored else None
   return data
@@ -289,7 +289,7 @@ def text_input(data: FeatureData, reviews: str,
   """
   text = text_features.aggregate_reviews([reviews])
   if not text.strip():
-    raise stages_lib.TaggingError('the review text is empty.')
+    raise errors.TaggingError('the review text is empty.')
   if data.enrichment:
     text = text_features.enrich(text, data.enrichment)
   x = data.vectorizer.transform([text]).toarray().astype(np.float32)

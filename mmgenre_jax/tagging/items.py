@@ -1,7 +1,7 @@
 """What the tagging commands read (files, folders, CSV manifests) and write.
 
 Inputs, one `Item` per thing to tag (`collect_items`; the flags are defined
-in mmgenre_jax/cli/tagging_args.py):
+in mmgenre_jax/cli/flags.py):
   * `--audio FILE ...`: each file is one item (a track), unless `--album`,
     `--cover` or `--reviews` is given: then all of them are ONE album.
   * `--audio DIR`: every audio file under DIR (recursive, sorted) is an item.
@@ -122,8 +122,8 @@ def audio_files(directory) -> List[str]:
 
 
 def read_manifest(path) -> List[Item]:
-  """Albums of a catalog CSV (input_pipeline.formats.catalog: the format training
-  reads too; its labels, artist_id and split columns are not needed here).
+  """Albums of a catalog CSV (input_pipeline.formats.catalog: the format
+  training reads too; its labels, artist_id and split columns are not needed here).
 
   Raises:
     ValueError: naming the file, line and column of the first bad row.

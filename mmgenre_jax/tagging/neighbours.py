@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mmgenre_jax.core import ops
+from mmgenre_jax.core import cosine
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import embed as embed_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
@@ -39,7 +39,7 @@ _ALIASES['factors'].update(cover='image_output', reviews='text_output')
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-  return np.asarray(ops.l2_normalize(np.asarray(x, np.float32)))
+  return np.asarray(cosine.l2_normalize(np.asarray(x, np.float32)))
 
 
 def nearest(query: np.ndarray, arrays: Dict[str, np.ndarray],
@@ -94,10 +94,11 @@ def genre_neighbours(tagger: tagger_lib.Tagger, item: items_lib.Item,
   Raises:
     ValueError: not a COSINE model (no label factors).
   """
-  kinds = {s.target for s in tagger.stages.values() if s.kind != 'alignment'}
-  if kinds != {'cosine'}:
+  found = {s.target for s in tagger.stages.values() if s.target is not None}
+  if not all(t.uses_label_factors for t in found):
     raise ValueError(f'nearest genres need a COSINE model (label factors); '
-                     f'this one is {sorted(kinds)}: use mmgenre predict.')
+                     f'this one is {sorted(t.name for t in found)}: use '
+                     'mmgenre predict.')
   result = tagger.predict(audio=item.audio or None, cover=item.cover,
                           reviews=item.read_reviews())
   scores = result['scores']
@@ -137,7 +138,8 @@ def catalog_neighbours(tagger: tagger_lib.Tagger, item: items_lib.Item,
   arrays, keys = embed_lib.read_catalog(catalog_dir)
   vectors, report = tagger.embed_and_report(
       audio=item.audio or None, cover=item.cover, reviews=item.read_reviews())
-  has_alignment = any(s.kind == 'alignment' for s in tagger.stages.values())
+  # The alignment space has no label scores (no target).
+  has_alignment = any(s.target is None for s in tagger.stages.values())
   space = space or ('aligned' if has_alignment else 'factors')
   name, query = query_vector(vectors, space)
   names = targets_for(name, space, list(to), sorted(arrays))

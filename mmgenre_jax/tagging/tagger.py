@@ -55,6 +55,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import jax
 import numpy as np
 
+from mmgenre_jax import errors
 from mmgenre_jax.core import hierarchy
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging.model import bundle as bundle_lib
@@ -68,7 +69,7 @@ from mmgenre_jax.tagging.model import taxonomy as taxonomy_lib
 from mmgenre_jax.tagging.model import thresholds as thresholds_lib
 
 # The public names of the tagging API, whose homes are the modules above.
-TaggingError = stages_lib.TaggingError
+TaggingError = errors.TaggingError
 Stage = stages_lib.Stage
 load_stage = stages_lib.load_stage
 INPUT_MODALITIES = stages_lib.INPUT_MODALITIES
@@ -128,7 +129,7 @@ class Tagger:
     self.kind = kind
     self.labels = self.stages[final].labels
     if self.labels is None:
-      raise TaggingError(f'{source}: no label names for the final stage '
+      raise errors.TaggingError(f'{source}: no label names for the final stage '
                          f'{final!r} ({workdir_lib.LABELS_TSV} or its shards '
                          'manifest).')
     self._runners: Dict[str, runners.Runner] = {}
@@ -145,7 +146,7 @@ class Tagger:
     self.parents = (None if taxonomy is None else
                     hierarchy.parent_indices(self.labels, taxonomy))
     for stage in stages:
-      if stage.kind != 'alignment' and stage.thresholds is None:
+      if stage.target is not None and stage.thresholds is None:
         stage.thresholds, stage.thresholds_source = thresholds_lib.for_stage(
             stage, self._head_scores(stage.name))
 
@@ -167,11 +168,11 @@ class Tagger:
         default: the bundle's head, if it has one; False: none.
 
     Raises:
-      TaggingError: naming what is missing.
+      errors.TaggingError: naming what is missing.
     """
     workdir = pathlib.Path(workdir)
     if not workdir.is_dir():
-      raise TaggingError(f'--workdir {workdir} is not a directory.')
+      raise errors.TaggingError(f'--workdir {workdir} is not a directory.')
     if bundle_lib.is_bundle(workdir):
       found, final = bundle_lib.read(workdir)
       kind = 'bundle'
@@ -182,7 +183,7 @@ class Tagger:
       found = [load_stage(workdir)]
       final, kind = found[0].name, 'stage'
     else:
-      raise TaggingError(
+      raise errors.TaggingError(
         f'{workdir} has neither {workdir_lib.PIPELINE_JSON} (a pipeline '
         f'workdir), {workdir_lib.CONFIG_JSON} (a stage workdir) nor '
         f'{workdir_lib.BUNDLE_JSON} (an export); pass the --workdir of a '
@@ -256,7 +257,8 @@ class Tagger:
     stage = self.stages[node[0]]
     if stage.reads_files:
       value = self._modality_value(stage, raw, report)
-    elif stage.kind == 'alignment':
+    elif stage.target is None:
+      # An alignment tower: one parent, no label scores.
       (parent,) = self.graph.parents(node)
       x = self._compute(parent, raw, cache, report).representation[None]
       value = runners.Value(
@@ -344,7 +346,7 @@ class Tagger:
               self.head.thresholds, self.head.describe(), notes, report)
     answer = self.graph.answer(frozenset(raw))
     if not answer:
-      raise TaggingError(f'no stage of this model can score '
+      raise errors.TaggingError(f'no stage of this model can score '
                          f'{sorted(raw)} (stages: {self.order}).')
     values = [self._compute(n, raw, cache, report).scores for n in answer]
     scores = np.mean(values, axis=0).astype(np.float32)
@@ -389,7 +391,7 @@ class Tagger:
       and the thresholds its held-out ones.
 
     Raises:
-      TaggingError, features.FeatureError: naming the input that failed.
+      errors.TaggingError, features.FeatureError: naming the input that failed.
     """
     inputs = {'audio': audio, 'cover': cover, 'reviews': reviews}
     return _one(self.predict_many([inputs], top_k=top_k, level=level)[0])
@@ -413,7 +415,7 @@ class Tagger:
       that `predict` would raise; other exceptions propagate.
 
     Raises:
-      TaggingError: a `level` this model cannot give.
+      errors.TaggingError: a `level` this model cannot give.
     """
     shown = self.level_mask(level)
     results = []
@@ -445,11 +447,11 @@ class Tagger:
   def level_mask(self, level: str) -> np.ndarray:
     """bool [L]: the labels `predict(level=...)` lists."""
     if level not in LEVELS:
-      raise TaggingError(f'level {level!r}: use one of {LEVELS}.')
+      raise errors.TaggingError(f'level {level!r}: use one of {LEVELS}.')
     if level == 'all':
       return np.ones(len(self.labels), bool)
     if self.parents is None:
-      raise TaggingError(
+      raise errors.TaggingError(
           f'{self.source}: --level top needs a genre taxonomy and none was '
           'found (bundle, or beside the shards\' corpus); pass --taxonomy '
           'FILE (label<TAB>parent).')
@@ -457,7 +459,7 @@ class Tagger:
 
   def representation_name(self, node: Node) -> str:
     """A node's name among the `embed` vectors."""
-    if node[1] == 'fusion' and node[0] != self.final:
+    if self.stages[node[0]].network.fuses and node[0] != self.final:
       # Fusions of other subsets have their own sizes and names.
       return f'fusion_{node[0]}'
     return node[1]
@@ -519,7 +521,8 @@ class Tagger:
         continue
       value = self._compute(node, raw, cache, report)
       result[rep] = value.representation.astype(np.float32)
-      if value.output is not None and self.stages[node[0]].target == 'cosine':
+      target = self.stages[node[0]].target
+      if value.output is not None and target.uses_label_factors:
         result[f'{rep}_output'] = value.output.astype(np.float32)
     return result
 
@@ -537,12 +540,12 @@ class Tagger:
       best first; C the network's input size.
 
     Raises:
-      TaggingError: the model has no image network; a bad cover.
+      errors.TaggingError: the model has no image network; a bad cover.
     """
     stage = next((self.stages[n] for n in self.order
                   if self.stages[n].kind == 'image'), None)
     if stage is None:
-      raise TaggingError(f'{self.source} has no image network (stages: '
+      raise errors.TaggingError(f'{self.source} has no image network (stages: '
                          f'{self.order}); explain needs a cover ResNet.')
     return explain_lib.explain_cover(stage, self.feature_data(stage.name),
                                      cover,

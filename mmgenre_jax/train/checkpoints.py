@@ -10,22 +10,14 @@ variables without building an optimizer (`restore_variables`).
   checkpoints.save(latest, step, state, meta)
   state, meta = checkpoints.restore(best, best.latest_step(), abstract_state)
   variables = checkpoints.restore_variables(workdir)   # {'params': ...}
-  with checkpoints.workdir_lock(workdir):              # one writer at a time
-    ...
 
-The lock (`workdir_lock`, S/training.lock) keeps a second training job off a
-workdir whose checkpoints one job is writing (docs/workdirs.md §1).
+One job writes a workdir's checkpoints at a time: train/workdir_guard.py.
 """
 
 import contextlib
-import datetime
-import fcntl
-import json
+import dataclasses
 import logging as std_logging
-import os
-import socket
-import sys
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from absl import logging
 from etils import epath
@@ -38,11 +30,29 @@ from input_pipeline import fileio
 from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
 
-# Training progress saved beside the state; floats are float64 so that a
-# restored best loss compares exactly.
-META_DEFAULTS = {'epoch': 0, 'batches_in_epoch': 0,
-                 'best_val_loss': np.inf, 'bad_epochs': 0,
-                 'best_epoch': -1, 'train_seconds': 0.0, 'timed_batches': 0}
+
+
+@dataclasses.dataclass
+class Progress:
+  """Training progress, saved beside the state (checkpoint key 'meta').
+
+  Attributes:
+    epoch: epochs done (validated).
+    batches_in_epoch: batches done of the current epoch (a mid-epoch
+      checkpoint resumes after them).
+    best_val_loss: the lowest validation loss so far.
+    bad_epochs: epochs since it improved (early stopping).
+    best_epoch: the epoch of checkpoints/best (-1: none yet).
+    train_seconds: training time, evaluation excluded, over resumed parts.
+    timed_batches: the batches train_seconds covers.
+  """
+  epoch: int = 0
+  batches_in_epoch: int = 0
+  best_val_loss: float = np.inf
+  bad_epochs: int = 0
+  best_epoch: int = -1
+  train_seconds: float = 0.0
+  timed_batches: int = 0
 
 
 class CheckpointError(errors.UserError, ValueError):
@@ -82,21 +92,23 @@ def managers(workdir, *, read_only: bool = False
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: Any,
-         meta: Mapping[str, Any]) -> None:
-  """Saves (state, meta) as `step` (asynchronously; orbax finishes it)."""
+         progress: Progress) -> None:
+  """Saves (state, progress) as `step` (asynchronously; orbax finishes it)."""
   item = {'state': flax.serialization.to_state_dict(state),
-          'meta': {k: np.asarray(v) for k, v in meta.items()}}
+          'meta': {k: np.asarray(v) for k, v in
+                   dataclasses.asdict(progress).items()}}
   mngr.save(step, args=ocp.args.StandardSave(item), force=True)
 
 
 def _meta_target() -> Dict[str, np.ndarray]:
+  # Floats are float64, so that a restored best loss compares exactly.
   return {k: np.asarray(v, np.float64 if isinstance(v, float) else np.int64)
-          for k, v in META_DEFAULTS.items()}
+          for k, v in dataclasses.asdict(Progress()).items()}
 
 
 def restore(mngr: ocp.CheckpointManager, step: int,
-            state: Any) -> Tuple[Any, Dict[str, Any]]:
-  """Restores (state, meta) of `step` into the structure of `state`.
+            state: Any) -> Tuple[Any, Progress]:
+  """Restores (state, progress) of `step` into the structure of `state`.
 
   Args:
     mngr: a manager from `managers`.
@@ -105,14 +117,14 @@ def restore(mngr: ocp.CheckpointManager, step: int,
       with shardings); the restored arrays get its shardings.
 
   Returns:
-    The restored TrainState and its meta dict (python scalars).
+    The restored TrainState and its Progress.
   """
   target = {'state': flax.serialization.to_state_dict(state),
             'meta': _meta_target()}
   restored = mngr.restore(step, args=ocp.args.StandardRestore(target))
   new_state = flax.serialization.from_state_dict(state, restored['state'])
-  meta = {k: np.asarray(v).item() for k, v in restored['meta'].items()}
-  return new_state, meta
+  return new_state, Progress(**{k: np.asarray(v).item() for k, v in
+                                restored['meta'].items()})
 
 
 # Orbax warns on every read-only manager it opens; tagging opens one per
@@ -192,96 +204,3 @@ def latest_steps(workdir) -> Dict[str, Optional[int]]:
     finally:
       mngr.close()
   return steps
-
-
-# --- One writer per workdir ------------------------------------------------
-
-# Locks this process holds: lock file path -> [fd, depth]. Re-entrant, so a
-# caller holding a workdir's lock may call code that takes it again.
-_HELD: Dict[str, list] = {}
-
-
-def _locked_message(workdir, path: str, fd: int) -> str:
-  """Who holds the lock (the JSON line its holder wrote) and what to do."""
-  try:
-    holder = json.loads(os.pread(fd, 4096, 0).decode('utf-8'))
-    who = (f'pid {holder["pid"]} on host {holder["host"]} (since '
-           f'{holder["since"]}: {holder["command"]})')
-    host = holder['host']
-  except (OSError, ValueError, KeyError, TypeError):
-    # The holder has locked but not yet written its line.
-    who, host = 'another process (it has not written its pid yet)', 'any host'
-  return (f'{workdir} is in use: {path} is held by {who}. Wait for that '
-          'job, or stop it (the lock goes with its process, kill -9 '
-          'included), or pick another --workdir. Only if no such process '
-          f'runs on {host} (a crashed machine sharing this directory over '
-          f'NFS) delete {path}.')
-
-
-def _acquire(workdir) -> Callable[[], None]:
-  """Takes workdir/LOCK_FILE; returns the function that releases it."""
-  path = os.path.realpath(os.fspath(
-      epath.Path(workdir) / workdir_lib.LOCK_FILE))
-  if path in _HELD:
-    _HELD[path][1] += 1
-  else:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    # Never deleted: unlinking a lock file another process has open lets a
-    # third one lock a new file of the same name beside it.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      message = _locked_message(workdir, path, fd)
-      os.close(fd)
-      raise errors.WorkdirLockedError(message) from None
-    line = {'pid': os.getpid(), 'host': socket.gethostname(),
-            'since': datetime.datetime.now().isoformat(timespec='seconds'),
-            'command': ' '.join(sys.argv)}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(line) + '\n').encode('utf-8'), 0)
-    _HELD[path] = [fd, 1]
-
-  def release() -> None:
-    held = _HELD[path]
-    held[1] -= 1
-    if held[1] == 0:
-      del _HELD[path]
-      fcntl.flock(held[0], fcntl.LOCK_UN)
-      os.close(held[0])
-
-  return release
-
-
-@contextlib.contextmanager
-def workdir_lock(workdir) -> Iterator[None]:
-  """Holds workdir/LOCK_FILE for the block: one training job per workdir.
-
-  An exclusive fcntl.flock on the open file: the kernel releases it when the
-  process ends, however it ends (kill -9 included), so a stopped run never
-  leaves a stale lock on a local disk; the file stays and names its last
-  holder (pid, host, start time, command). A second job fails at once with
-  errors.WorkdirLockedError naming the holder. Re-entrant in one process.
-  Only process 0 of a multi-host run takes it (the others write no
-  checkpoint alone). gs:// workdirs have no lock (a warning says so):
-  keeping to one job there is the user's part (docs/workdirs.md §1).
-
-  Args:
-    workdir: a stage or pipeline workdir (created if needed).
-
-  Raises:
-    errors.WorkdirLockedError: another live process holds the lock.
-  """
-  if jax.process_index() != 0:
-    yield
-    return
-  if not fileio.is_local(epath.Path(workdir)):
-    logging.warning('%s is not on a local disk: no %s lock; make sure no '
-                    'other job trains in it.', workdir, workdir_lib.LOCK_FILE)
-    yield
-    return
-  release = _acquire(workdir)
-  try:
-    yield
-  finally:
-    release()

@@ -20,14 +20,16 @@ run: the training order of every epoch is seeded by (seed, epoch), dropout by
 (seed, step), and a mid-epoch checkpoint records how many batches of the
 epoch were done.
 
-This module is the loop. Its parts live beside it, one job each:
-stage_config.py (sizes from the data, COSINE label factors), train_state.py
-(parameters and optimizer), steps.py (the jitted steps over the device mesh),
-evaluators.py (whole-split metrics) and checkpoints.py (orbax).
+This module is the loop. Its parts live beside it, one job each: setup.py
+(the data, its facts, the network, the task's jitted steps), label_factors.py
+(COSINE targets), train_state.py (parameters and optimizer), checkpoints.py
+(orbax) and workdir_guard.py (one job, one experiment per workdir). What the
+network trains for (its steps, whole-split metrics) is its task's
+(mmgenre_jax/tasks/).
 
-One job trains in a workdir at a time (checkpoints.workdir_lock), and only
+One job trains in a workdir at a time (workdir_guard.workdir_lock), and only
 on a workdir that is empty or holds the same experiment
-(stage_config.check_workdir). A NaN / Inf loss or state stops training
+(workdir_guard.check_workdir). A NaN / Inf loss or state stops training
 (errors.DivergedError) before that state is saved: checkpoints/latest keeps
 the last finite one.
 """
@@ -47,21 +49,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mmgenre_jax.train import checkpoints
-from mmgenre_jax.data import sources as data_sources
 from mmgenre_jax import errors
-from mmgenre_jax.evaluation import evaluators
-from mmgenre_jax.core import metrics
 from mmgenre_jax import sharding
-from mmgenre_jax.train import stage_config
-from mmgenre_jax.train import steps as steps_lib
-from mmgenre_jax.train import train_state
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.core import metrics
+from mmgenre_jax.data import facts as data_facts
+from mmgenre_jax.data import device_batch
+from mmgenre_jax.data import sources
 from mmgenre_jax.models import registry
-
-# Log training metrics every this many steps when config.train has no
-# log_every_steps.
-DEFAULT_LOG_EVERY_STEPS = 50
+from mmgenre_jax.tasks import base
+from mmgenre_jax.train import checkpoints
+from mmgenre_jax.train import setup as setup_lib
+from mmgenre_jax.train import train_state
+from mmgenre_jax.train import workdir_guard
 
 
 def _check_finite(values: Mapping[str, Any], where: str,
@@ -94,51 +94,40 @@ def _prefixed(values: Mapping[str, Any], prefix: str) -> Dict[str, float]:
       values).items()}
 
 
-def setup(config: ml_collections.ConfigDict, workdir):
-  """Everything train and evaluate share.
-
-  Returns:
-    (prepared config, mesh, model, Steps); Steps.source holds the data.
-  """
-  if registry.network(config.model).reads_representations:
-    source = data_sources.RepresentationSource(config)
-    config = stage_config.prepare_representation_config(
-        config, source.split('train'))
-  else:
-    manifest = stage_config.load_manifest(config)
-    config = stage_config.prepare_config(config, manifest)
-    source = data_sources.ShardSource(config)
-  mesh = sharding.create_mesh()
-  # Clear errors before anything is compiled.
-  sharding.per_process_batch_size(int(config.train.batch_size), mesh)
-  sharding.per_process_batch_size(int(config.eval.batch_size), mesh)
-  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
-  model = registry.create_model(config.model)
-  return config, mesh, model, steps_lib.Steps(config, mesh, source)
-
-
 @dataclasses.dataclass
 class _Run:
-  """What the loop carries: the jitted steps, the data and the progress."""
-  config: ml_collections.ConfigDict
-  steps: steps_lib.Steps
+  """What the loop carries: the stage, the writer and the progress."""
+  stage: setup_lib.Stage
   writer: Any
-  label_factors: Optional[jax.Array]
   dropout_rng: jax.Array
   batch_size: int
   steps_per_epoch: int
   latest: Any  # ocp.CheckpointManager of checkpoints/latest
   best: Any  # ocp.CheckpointManager of checkpoints/best
-  meta: Dict[str, Any]
+  progress: checkpoints.Progress
   step: int = 0
   workdir: str = ''
   # The step checkpoints/latest holds (None: nothing saved yet).
   saved_step: Optional[int] = None
 
   @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.stage.config
+
+  @property
+  def steps(self) -> base.Steps:
+    return self.stage.steps
+
+  @property
   def max_steps(self) -> Optional[int]:
-    value = self.config.train.get('max_steps') or None
-    return None if value is None else int(value)
+    # 0 (configs/default.py): no limit but the epochs.
+    value = int(self.config.train.max_steps)
+    return value or None
+
+  def evaluate(self, state, split: str) -> Dict[str, Any]:
+    """The task's whole-split metrics of `state`."""
+    return self.stage.task.evaluate_split(self.steps, state, self.config,
+                                          split).metrics
 
   def kept(self) -> str:
     """What a divergence leaves behind, for its message."""
@@ -159,63 +148,55 @@ class _Run:
           f'{self.kept()}')
 
   def save_latest(self, state) -> None:
-    checkpoints.save(self.latest, self.step, state, self.meta)
+    checkpoints.save(self.latest, self.step, state, self.progress)
     self.saved_step = self.step
 
   def finished(self) -> bool:
-    return (self.meta['epoch'] >= int(self.config.train.num_epochs) or
-            self.meta['bad_epochs'] >= int(self.config.train.patience) or
+    return (self.progress.epoch >= int(self.config.train.num_epochs) or
+            self.progress.bad_epochs >= int(self.config.train.patience) or
             (self.max_steps is not None and self.step >= self.max_steps))
 
 
-def _label_factors(config, workdir, source, mesh) -> Optional[jax.Array]:
-  """C_d on every device (COSINE), else None; written to the workdir."""
-  if config.model.name == 'alignment' or config.model.target != 'cosine':
-    return None
-  return jax.device_put(
-      stage_config.compute_label_factors(config, workdir, source),
-      sharding.replicated_sharding(mesh))
-
-
-def _init_or_resume(config, model, mesh, workdir, steps_per_epoch):
-  """(state, meta, latest, best): resumed from checkpoints/latest if any."""
+def _init_or_resume(stage: setup_lib.Stage, workdir, steps_per_epoch):
+  """(state, progress, latest, best): resumed from checkpoints/latest."""
+  config = stage.config
   rng = jax.random.key(int(config.train.seed))
   init_rng, _ = jax.random.split(rng)
-  state = train_state.create_train_state(config, model, init_rng, mesh,
-                                         steps_per_epoch)
+  state = train_state.create_train_state(config, stage.model, init_rng,
+                                         stage.mesh, steps_per_epoch,
+                                         facts=stage.facts)
   latest_mngr, best_mngr = checkpoints.managers(workdir)
-  meta = dict(checkpoints.META_DEFAULTS)
+  progress = checkpoints.Progress()
   if latest_mngr.latest_step() is not None:
-    state, meta = checkpoints.restore(latest_mngr, latest_mngr.latest_step(),
-                                      state)
+    state, progress = checkpoints.restore(latest_mngr,
+                                          latest_mngr.latest_step(), state)
     logging.info('Resumed from step %d (epoch %d, batch %d).',
-                 int(state.step), meta['epoch'], meta['batches_in_epoch'])
+                 int(state.step), progress.epoch, progress.batches_in_epoch)
   else:
-    state = train_state.load_pretrained(config, state, mesh)
-  return state, meta, latest_mngr, best_mngr
+    state = train_state.load_pretrained(config, state, stage.mesh)
+  return state, progress, latest_mngr, best_mngr
 
 
 def _train_epoch(run: _Run, state, report_progress):
   """Trains until the epoch ends (or max_steps); returns the new state."""
-  config, meta, steps = run.config, run.meta, run.steps
-  log_every = int(config.train.get('log_every_steps') or
-                  DEFAULT_LOG_EVERY_STEPS)
-  epoch_start, start_batches = time.time(), meta['batches_in_epoch']
+  config, progress, steps = run.config, run.progress, run.steps
+  log_every = int(config.train.log_every_steps)
+  epoch_start, start_batches = time.time(), progress.batches_in_epoch
   train_metrics = None
   for batch in steps.source.batches(
       'train', run.batch_size,
-      seed=data_sources.epoch_seed(config.train.seed, meta['epoch']),
-      skip=meta['batches_in_epoch']):
+      seed=sources.epoch_seed(config.train.seed, progress.epoch),
+      skip=progress.batches_in_epoch):
     with jax.profiler.StepTraceAnnotation('train', step_num=run.step):
       state, update = steps.train(
-          state, data_sources.model_batch(batch, steps.keys, steps.mesh),
-          run.label_factors, run.dropout_rng)
+          state, device_batch.model_batch(batch, steps.keys, steps.mesh),
+          run.dropout_rng)
     run.step += 1
-    meta['batches_in_epoch'] += 1
+    progress.batches_in_epoch += 1
     train_metrics = (update if train_metrics is None
                      else train_metrics.merge(update))
     report_progress(run.step)
-    is_epoch_end = meta['batches_in_epoch'] >= run.steps_per_epoch
+    is_epoch_end = progress.batches_in_epoch >= run.steps_per_epoch
     is_last = run.max_steps is not None and run.step >= run.max_steps
     # Always before a checkpoint (epoch end, max_steps), so that a diverged
     # loss stops training before its state is saved.
@@ -228,51 +209,52 @@ def _train_epoch(run: _Run, state, report_progress):
     if is_last:
       break
   # Training time only (no evaluation), over resumed parts too.
-  meta['train_seconds'] += time.time() - epoch_start
-  meta['timed_batches'] += meta['batches_in_epoch'] - start_batches
+  progress.train_seconds += time.time() - epoch_start
+  progress.timed_batches += progress.batches_in_epoch - start_batches
   return state
 
 
 def _validate(run: _Run, state, report_progress) -> None:
   """Validation loss -> early stopping and the best checkpoint (SPEC §4)."""
-  meta, epoch = run.meta, run.meta['epoch']
+  progress = run.progress
+  epoch = progress.epoch
   with report_progress.timed('eval'):
-    val = evaluators.evaluate_split(run.steps, state, run.config, 'val',
-                                    run.label_factors)
+    val = run.evaluate(state, 'val')
   _check_finite({'loss': val['loss']}, f'validation after epoch {epoch}',
                 run.kept())
   run.writer.write_scalars(run.step, _prefixed(val, 'val'))
-  meta['epoch'] = epoch + 1
-  meta['batches_in_epoch'] = 0
-  if val['loss'] < meta['best_val_loss']:
-    meta.update(best_val_loss=val['loss'], bad_epochs=0, best_epoch=epoch)
-    checkpoints.save(run.best, run.step, state, meta)
+  progress.epoch = epoch + 1
+  progress.batches_in_epoch = 0
+  if val['loss'] < progress.best_val_loss:
+    progress.best_val_loss = val['loss']
+    progress.bad_epochs = 0
+    progress.best_epoch = epoch
+    checkpoints.save(run.best, run.step, state, progress)
   else:
-    meta['bad_epochs'] += 1
+    progress.bad_epochs += 1
   logging.info('epoch %d step %d: val loss %.5f (best %.5f at epoch %d) '
-               '%s', epoch, run.step, val['loss'], meta['best_val_loss'],
-               meta['best_epoch'], metrics.format_report(val))
+               '%s', epoch, run.step, val['loss'], progress.best_val_loss,
+               progress.best_epoch, metrics.format_report(val))
 
 
 def _test_best(run: _Run, state, params_count: int) -> Dict[str, Any]:
   """Test metrics of the best checkpoint (SPEC §5), plus run statistics."""
-  meta = run.meta
+  progress = run.progress
   if run.best.latest_step() is not None:
-    best_state, best_meta = checkpoints.restore(
+    best_state, best_progress = checkpoints.restore(
         run.best, run.best.latest_step(), state)
   else:
     # No epoch finished (max_steps inside the first epoch): test the
     # current parameters.
     logging.warning('No validated checkpoint yet; testing the parameters '
                     'of step %d.', run.step)
-    best_state, best_meta = state, meta
-  report = evaluators.evaluate_split(run.steps, best_state, run.config,
-                                     'test', run.label_factors)
-  epoch_s = (meta['train_seconds'] * run.steps_per_epoch /
-             meta['timed_batches'] if meta['timed_batches'] else None)
+    best_state, best_progress = state, progress
+  report = run.evaluate(best_state, 'test')
+  epoch_s = (progress.train_seconds * run.steps_per_epoch /
+             progress.timed_batches if progress.timed_batches else None)
   report.update(
       epoch_s=epoch_s, params=params_count, num_params=params_count,
-      step=int(best_state.step), best_epoch=int(best_meta['best_epoch']),
+      step=int(best_state.step), best_epoch=int(best_progress.best_epoch),
       train_steps=run.step)
   run.writer.write_scalars(run.step, _prefixed(report, 'test'))
   return report
@@ -293,9 +275,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   Returns:
     The test metrics (also in workdir/test_metrics.json): roc_auc, pr_auc,
-    adiv@1/3/5, precision, recall, macro_f1, ..., loss, params (and its old
-    name num_params), epoch_s (mean seconds per training epoch), step,
-    best_epoch, train_steps.
+    adiv@1/3/5, precision, recall, macro_f1, ..., loss, params (and
+    num_params, the same, which readers of older workdirs look for),
+    epoch_s (mean seconds per training epoch), step, best_epoch,
+    train_steps.
 
   Raises:
     errors.WorkdirLockedError: another job trains in workdir.
@@ -309,40 +292,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   train_state.check_image_init(config)
   if not registry.network(config.model).reads_representations:
     # Missing shards fail before the workdir (and its lock file) is made.
-    stage_config.load_manifest(config)
+    sources.open_data(config)
   # The lock before the check, which reads the config.json a live job may
   # write.
-  with checkpoints.workdir_lock(workdir):
-    stage_config.check_workdir(config, workdir)
+  with workdir_guard.workdir_lock(workdir):
+    workdir_guard.check_workdir(config, workdir)
     return _train_and_evaluate(config, workdir)
 
 
 def _train_and_evaluate(config: ml_collections.ConfigDict,
                         workdir: epath.Path) -> Dict[str, Any]:
   """train_and_evaluate's work, under the workdir lock."""
-  config, mesh, model, steps = setup(config, workdir)
+  stage = setup_lib.setup(config, workdir, compute_label_factors=True)
   is_chief = jax.process_index() == 0
   done_path = workdir / workdir_lib.TRAINING_DONE_JSON
   if is_chief:
     done_path.unlink(missing_ok=True)
     workdir_lib.write_json(workdir / workdir_lib.CONFIG_JSON,
                            json.loads(config.to_json()), sort_keys=True)
+    data_facts.write(workdir, stage.facts)
   writer = metric_writers.create_default_writer(
       os.fspath(workdir), just_logging=not is_chief)
-  label_factors = _label_factors(config, workdir, steps.source, mesh)
   batch_size = sharding.per_process_batch_size(int(config.train.batch_size),
-                                               mesh)
-  steps_per_epoch = steps.source.num_batches('train', batch_size)
-  state, meta, latest_mngr, best_mngr = _init_or_resume(
-      config, model, mesh, workdir, steps_per_epoch)
+                                               stage.mesh)
+  steps_per_epoch = stage.steps.source.num_batches('train', batch_size)
+  state, progress, latest_mngr, best_mngr = _init_or_resume(
+      stage, workdir, steps_per_epoch)
   params_count = train_state.num_params(state.params)
   logging.info('%s: %d parameters', config.model.name, params_count)
-  run = _Run(config=config, steps=steps, writer=writer,
-             label_factors=label_factors,
+  run = _Run(stage=stage, writer=writer,
              dropout_rng=jax.random.split(
                  jax.random.key(int(config.train.seed)))[1],
              batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-             latest=latest_mngr, best=best_mngr, meta=meta,
+             latest=latest_mngr, best=best_mngr, progress=progress,
              step=int(state.step), workdir=os.fspath(workdir),
              saved_step=latest_mngr.latest_step())
   total_steps = int(config.train.num_epochs) * steps_per_epoch
@@ -351,7 +333,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict,
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=total_steps, writer=writer)
   if run.step == 0:
-    writer.write_hparams(_flat_config(config))
+    writer.write_hparams(_flat_config(config, stage.facts))
 
   try:
     with metric_writers.ensure_flushes(writer):
@@ -359,7 +341,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict,
         state = _train_epoch(run, state, report_progress)
         # Before either series saves: nothing non-finite is ever saved.
         run.check_state(state)
-        if meta['batches_in_epoch'] < steps_per_epoch:
+        if progress.batches_in_epoch < steps_per_epoch:
           # Stopped inside the epoch (max_steps): a restart continues here.
           run.save_latest(state)
           break
@@ -384,12 +366,17 @@ def _train_and_evaluate(config: ml_collections.ConfigDict,
   return report
 
 
-def _flat_config(config: ml_collections.ConfigDict) -> Dict[str, Any]:
-  """Scalar config fields as 'section.field' -> value, for write_hparams."""
+def _flat_config(config: ml_collections.ConfigDict,
+                 facts: data_facts.DataFacts) -> Dict[str, Any]:
+  """Scalar config fields as 'section.field' -> value, and the data facts as
+  'facts.field', for write_hparams."""
   flat = {}
   for section, sub in config.items():
     if isinstance(sub, ml_collections.ConfigDict):
       for key, value in sub.items():
         if isinstance(value, (int, float, str, bool)):
           flat[f'{section}.{key}'] = value
+  for key, value in facts.to_json().items():
+    if isinstance(value, (int, float, str, bool)):
+      flat[f'facts.{key}'] = value
   return flat

@@ -1,16 +1,14 @@
 """The train state of a stage: parameters, optimizer, BatchNorm statistics.
 
-  state = train_state.create_train_state(config, model, rng, mesh)
-  abstract = train_state.abstract_train_state(config, model, mesh)  # restore
+  state = train_state.create_train_state(config, model, rng, mesh, facts)
+  abstract = train_state.abstract_train_state(config, model, mesh, facts)
+
+The state's class (tasks/base.py TrainState) is what the tasks' steps update.
 """
 
 import importlib
-from typing import Any
 
 from absl import logging
-from clu import metrics as clu_metrics
-import flax
-from flax.training import train_state
 import jax
 import ml_collections
 import numpy as np
@@ -20,24 +18,7 @@ from mmgenre_jax import errors
 from mmgenre_jax import sharding
 from mmgenre_jax.models import registry
 from mmgenre_jax.models import specs
-
-class TrainState(train_state.TrainState):
-  """Flax TrainState plus the BatchNorm statistics of ResNet ({} otherwise)."""
-  batch_stats: Any = None
-
-
-@flax.struct.dataclass
-class TrainMetrics(clu_metrics.Collection):
-  """Training loss over real rows.
-
-  The parameter norm is logged beside it (l2_params) but computed at log
-  steps only, outside the train step: global norms inside the step cost as
-  much as the step itself for the 25M-parameter text MLP on CPU
-  (BENCHMARKS.md), and a norm of the update would keep the old parameters
-  alive beside the donated state.
-  """
-  loss: clu_metrics.Average.from_output('loss')
-
+from mmgenre_jax.tasks import base
 
 def create_optimizer(config: ml_collections.ConfigDict,
                      steps_per_epoch: int = 1
@@ -85,25 +66,28 @@ def create_optimizer(config: ml_collections.ConfigDict,
 
 
 def create_train_state(config: ml_collections.ConfigDict, model, rng,
-                       mesh, steps_per_epoch: int = 1) -> TrainState:
+                       mesh, steps_per_epoch: int = 1,
+                       facts=None) -> base.TrainState:
   """Initialises parameters and optimizer state, already replicated.
 
   Args:
-    config: the prepared config.
-    model: registry.create_model(config.model).
+    config: the stage's config.
+    model: registry.create_model(config.model, facts).
     rng: PRNG key of the initialisation.
     mesh: sharding.create_mesh().
     steps_per_epoch: sizes the learning-rate schedule.
+    facts: the stage's DataFacts (the network's input sizes); None: the
+      config's own sizes.
 
   Returns:
     A TrainState whose arrays live on every device of the mesh.
   """
   tx = create_optimizer(config, steps_per_epoch)
-  inputs = registry.dummy_inputs(config.model)
+  inputs = registry.dummy_inputs(config.model, facts=facts)
 
   def init(rng):
     variables = model.init({'params': rng}, *inputs, train=False)
-    return TrainState.create(
+    return base.TrainState.create(
         apply_fn=model.apply, params=variables['params'], tx=tx,
         batch_stats=variables.get('batch_stats', {}))
 
@@ -124,7 +108,7 @@ def check_image_init(config: ml_collections.ConfigDict) -> None:
     errors.ConfigError: no config.model.pretrained at depth 18, 34, 50 or
       101 without config.model.from_scratch, or both set.
   """
-  if config.model.name != 'resnet':
+  if not registry.network(config.model).pretrained:
     return
   path = config.model.get('pretrained') or ''
   from_scratch = bool(config.model.get('from_scratch', False))
@@ -143,14 +127,15 @@ def check_image_init(config: ml_collections.ConfigDict) -> None:
       f'--config.model.pretrained=/path/resnet{depth}.npz (torchvision '
       'weights converted once where torch is installed: np.savez(out, **{k: '
       f'v.numpy() for k, v in torchvision.models.resnet{depth}(weights='
-      '"DEFAULT").state_dict().items()}), see mmgenre_jax/models/image.py), '
-      'or --config.model.from_scratch=True to train from a random '
+      '"DEFAULT").state_dict().items()}), see '
+      'mmgenre_jax/models/torchvision.py), or '
+      '--config.model.from_scratch=True to train from a random '
       'initialisation (in a pipeline: --config.stages.<stage>.config.model.'
       '...).')
 
 
-def load_pretrained(config: ml_collections.ConfigDict, state: TrainState,
-                    mesh) -> TrainState:
+def load_pretrained(config: ml_collections.ConfigDict,
+                    state: base.TrainState, mesh) -> base.TrainState:
   """Replaces the ResNet body with config.model.pretrained (torchvision .npz).
 
   The output head keeps its fresh initialisation (models.image
@@ -162,23 +147,25 @@ def load_pretrained(config: ml_collections.ConfigDict, state: TrainState,
   path = config.model.get('pretrained') or ''
   if not path:
     return state
-  if config.model.name != 'resnet':
+  if not registry.network(config.model).pretrained:
     raise ValueError(f'config.model.pretrained={path!r} is for ResNet '
                      f'weights; model {config.model.name!r} takes none.')
-  image = importlib.import_module('mmgenre_jax.models.image')
+  torchvision = importlib.import_module('mmgenre_jax.models.torchvision')
   variables = jax.device_get({'params': state.params,
                               'batch_stats': state.batch_stats})
-  loaded = image.load_torchvision_npz(path, variables)
+  loaded = torchvision.load_torchvision_npz(path, variables)
   loaded = jax.device_put(loaded, sharding.replicated_sharding(mesh))
   logging.info('Loaded pretrained ResNet weights from %s.', path)
   return state.replace(params=loaded['params'],
                        batch_stats=loaded['batch_stats'])
 
 
-def abstract_train_state(config: ml_collections.ConfigDict, model, mesh):
+def abstract_train_state(config: ml_collections.ConfigDict, model, mesh,
+                         facts=None):
   """Shapes, dtypes and shardings of create_train_state, nothing allocated."""
   return jax.eval_shape(
-      lambda: create_train_state(config, model, jax.random.key(0), mesh))
+      lambda: create_train_state(config, model, jax.random.key(0), mesh,
+                                 facts=facts))
 
 
 def num_params(params) -> int:

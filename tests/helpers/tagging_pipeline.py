@@ -19,9 +19,9 @@ from input_pipeline.features import image as image_features
 from input_pipeline.features import text as text_features
 from input_pipeline.records import shard_reader
 from input_pipeline.records import tfrecord
-from mmgenre_jax.data import sources as data_sources
+from mmgenre_jax.data import label_matrix
 from mmgenre_jax.pipelines import runner as pipeline_runner
-from mmgenre_jax.pipelines import spec as pipeline_spec
+from mmgenre_jax.pipelines import definition as pipeline_definition
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
@@ -47,7 +47,7 @@ def review(album_id: str) -> str:
 def add_text_and_image(shard_dir: pathlib.Path) -> None:
   """Adds text and image shards of the audio shards' albums."""
   manifest = shard_reader.load_manifest(shard_dir)
-  rows = {split: data_sources.read_album_labels(shard_dir, 'audio', [split])
+  rows = {split: label_matrix.read_album_labels(shard_dir, 'audio', [split])
           for split in ('train', 'val', 'test')}
   vectorizer = text_features.fit_tfidf(
       [review(a) + ' ' + a for a in rows['train'][0]])
@@ -88,10 +88,10 @@ def add_text_and_image(shard_dir: pathlib.Path) -> None:
 
 
 def pipeline_config(shard_dir):
-  config = pipeline_spec.pipeline_config(
+  config = pipeline_definition.pipeline_config(
       'tagging', 'tests/mmgenre_jax/tagging/tagger_test.py', dataset='mumu',
       shard_dir=str(shard_dir))
-  add = pipeline_spec.add_stage
+  add = pipeline_definition.add_stage
   add(config, 'audio', config_file='configs/mumu_audio.py',
       config_arg='low-4x70-cosine', overrides=TINY)
   add(config, 'text', config_file='configs/mumu_text.py', config_arg='cosine',
@@ -110,7 +110,7 @@ def pipeline_config(shard_dir):
       config_arg='audio+text+image-cosine', overrides=TINY,
       inputs={'audio': 'audio', 'text': 'text', 'image': 'image'})
   config.final = 'fused'
-  pipeline_spec.link_input_dims(config)
+  pipeline_definition.link_input_dims(config)
   return config
 
 

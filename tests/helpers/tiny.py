@@ -4,8 +4,9 @@ import pathlib
 
 # ------------------------------------------------- tiny audio shards (train)
 # One tiny set of MuMu audio shards (written directly with
-# input_pipeline.records.tfrecord, in the layout of `mmgenre prepare`) serves the
-# trainer tests (tests/mmgenre_jax/train/loop_test.py, tests/mmgenre_jax/data/representations_test.py).
+# input_pipeline.records.tfrecord, in the layout of `mmgenre prepare`) serves
+# the trainer tests (tests/mmgenre_jax/train/loop_test.py,
+# tests/mmgenre_jax/data/representations_test.py).
 
 TINY_PATCH_SHAPE = (322, 96)
 TINY_LABELS = ('Rock', 'Indie Rock', 'Jazz', 'Vocal Jazz', 'Pop', 'Dance Pop')
@@ -119,20 +120,21 @@ def tiny_train_config(shard_dir, **train_overrides):
 
 
 def latest_params(config, workdir):
-  """(params, step, checkpoint meta) of a workdir's latest checkpoint."""
+  """(params, step, checkpoints.Progress) of a workdir's latest checkpoint."""
   # pylint: disable=g-import-not-at-top
   import jax
   from mmgenre_jax.train import checkpoints
-  from mmgenre_jax.train import loop as train_loop
+  from mmgenre_jax.train import setup
   from mmgenre_jax.train import train_state
   # pylint: enable=g-import-not-at-top
-  config, mesh, model, _ = train_loop.setup(config, workdir)
+  stage = setup.setup(config, workdir)
   latest, best = checkpoints.managers(workdir, read_only=True)
-  state, meta = checkpoints.restore(
+  state, progress = checkpoints.restore(
       latest, latest.latest_step(),
-      train_state.abstract_train_state(config, model, mesh))
+      train_state.abstract_train_state(config, stage.model, stage.mesh,
+                                       facts=stage.facts))
   latest.close()
   best.close()
-  return jax.device_get(state.params), int(state.step), meta
+  return jax.device_get(state.params), int(state.step), progress
 
 

@@ -36,6 +36,7 @@ import jax
 import numpy as np
 
 from input_pipeline import fileio
+from mmgenre_jax import errors
 from mmgenre_jax.core import hierarchy
 from mmgenre_jax.tagging.model import stages as stages_lib
 from mmgenre_jax.tagging.model import taxonomy as taxonomy_lib
@@ -120,7 +121,7 @@ class Head:
       TaggingError: the inputs do not give it.
     """
     if self.representation not in vectors:
-      raise stages_lib.TaggingError(
+      raise errors.TaggingError(
           f'the head {self.name!r} reads the {self.representation!r} '
           f'representation, which these inputs do not give (they give '
           f'{sorted(vectors)}); give the modalities it was finetuned on.')
@@ -181,7 +182,7 @@ def check_model(head: Head, identity: str, source) -> None:
   """Raises TaggingError when the head was fitted on another model."""
   expected = (head.info.get('model') or {}).get('identity')
   if expected != identity:
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'the head {head.source or head.name} was finetuned on another model '
         f'({(head.info.get("model") or {}).get("source")}) than {source}: '
         'its representations would mean something else; run `mmgenre '
@@ -204,19 +205,19 @@ def load(directory) -> Head:
   """
   directory = pathlib.Path(directory)
   if not is_head(directory):
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'--head {directory} has no {HEAD_JSON}: not the --out of `mmgenre '
         'finetune`.')
   info = stages_lib.read_json(directory / HEAD_JSON)
   if info.get('format') != HEAD_FORMAT:
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'{directory}/{HEAD_JSON} is not a finetuned head (no "format": '
         f'"{HEAD_FORMAT}"); run mmgenre finetune again.')
   try:
     with np.load(directory / info['weights'], allow_pickle=False) as data:
       arrays = {k: data[k] for k in ('coef', 'intercept', 'mean', 'scale')}
   except (OSError, KeyError, ValueError) as e:
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'{directory}: cannot read the head weights ({e}); run mmgenre '
         'finetune again.') from e
   tree = info.get('taxonomy') and os.fspath(directory / info['taxonomy'])

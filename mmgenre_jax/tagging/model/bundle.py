@@ -36,7 +36,9 @@ import numpy as np
 
 from input_pipeline import fileio
 from input_pipeline import layout
+from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.data import facts as data_facts
 from mmgenre_jax.tagging.finetune import fitted_head as head_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging.model import stages as stages_lib
@@ -64,7 +66,7 @@ def read(bundle) -> Tuple[List[stages_lib.Stage], str]:
   bundle = pathlib.Path(bundle)
   spec = stages_lib.read_json(bundle / workdir_lib.BUNDLE_JSON)
   if spec.get('format') != BUNDLE_FORMAT:
-    raise stages_lib.TaggingError(
+    raise errors.TaggingError(
         f'{bundle}/{workdir_lib.BUNDLE_JSON} is not a model bundle (no '
         f'"format": "{BUNDLE_FORMAT}"); re-export it.')
   found = []
@@ -87,6 +89,7 @@ def _write_stage(stage: stages_lib.Stage, directory: pathlib.Path,
   directory.mkdir(parents=True)
   (directory / workdir_lib.CONFIG_JSON).write_text(
       stage.config.to_json(indent=2), encoding='utf-8')
+  data_facts.write(directory, stage.facts)
   (directory / workdir_lib.PARAMS_MSGPACK).write_bytes(
       flax.serialization.msgpack_serialize(
           jax.tree_util.tree_map(np.asarray, stage.variables)))
@@ -152,7 +155,7 @@ def write(out, stages: Sequence[stages_lib.Stage], final: str, source,
   out = pathlib.Path(out)
   if out.exists() and any(out.iterdir()):
     if not is_bundle(out):
-      raise stages_lib.TaggingError(
+      raise errors.TaggingError(
           f'--out {out} exists and is not a bundle; give a new or empty '
           'directory.')
     shutil.rmtree(out)

@@ -25,7 +25,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from absl import logging
 
-from mmgenre_jax.models import registry
+from mmgenre_jax import errors
 from mmgenre_jax.models import specs
 from mmgenre_jax.tagging.model import stages as stages_lib
 
@@ -59,7 +59,7 @@ class StageGraph:
     self.order = [s.name for s in stages]
     self.source = pathlib.Path(source)
     if final not in self.stages:
-      raise stages_lib.TaggingError(
+      raise errors.TaggingError(
           f'{source}: the final stage {final!r} was not loaded (stages: '
           f'{self.order}).')
     self.final = final
@@ -95,7 +95,8 @@ class StageGraph:
         src = self.stages[parent]
         if stage.labels is None:
           stage.labels = src.labels
-        if (stage.label_factors is None and stage.target == 'cosine' and
+        if (stage.label_factors is None and stage.target is not None and
+            stage.target.uses_label_factors and
             src.label_factors is not None):
           stage.label_factors = src.label_factors
 
@@ -111,25 +112,17 @@ class StageGraph:
         parent.representations[0])
     return (parent.name, produced)
 
-  def _input_keys(self, node: Node) -> List[Optional[str]]:
-    """The config.data.inputs names a node reads."""
-    stage = self.stages[node[0]]
-    if stage.kind != 'alignment':
-      return list(fusion_names(stage))
-    # The audio tower reads the audio input, the visual tower the other one
-    # (registry.alignment_input_names).
-    if stages_lib.ALIGNMENT_TOWERS[node[1]] == 'audio':
-      return [registry.ALIGNMENT_AUDIO_INPUT]
-    return [next((k for k in stage.inputs
-                  if k != registry.ALIGNMENT_AUDIO_INPUT), None)]
-
   def parents(self, node: Node) -> Optional[List[Node]]:
     """The nodes a node is computed from; None when it cannot run."""
     stage = self.stages[node[0]]
     if stage.reads_files:
       return []
-    found = [self._input_node(stage, key) for key in self._input_keys(node)]
-    return None if any(p is None for p in found) else found
+    # The config.data.inputs names the node reads (registry node_inputs: a
+    # fusion all of them, an alignment tower its own).
+    keys = stage.network.node_inputs(stage.config.model, list(stage.inputs),
+                                     node[1])
+    found = [self._input_node(stage, key) for key in keys]
+    return None if not found or any(p is None for p in found) else found
 
   def needs(self, node: Node) -> Optional[FrozenSet[str]]:
     """The raw modalities a node is computed from (None: cannot run)."""
@@ -156,7 +149,7 @@ class StageGraph:
 
   def _scoring_nodes(self, available: FrozenSet[str]) -> List[Node]:
     return [n for n in self.nodes()
-            if self.stages[n[0]].kind != 'alignment' and
+            if self.stages[n[0]].target is not None and
             self.needs(n) is not None and self.needs(n) == available]
 
   def answer(self, available: FrozenSet[str]) -> List[Node]:
@@ -171,7 +164,7 @@ class StageGraph:
       def rank(node):
         stage = self.stages[node[0]]
         inputs = len(self.parents(node) or [])
-        return (stage.kind == 'fusion', inputs, self.order.index(node[0]))
+        return (stage.network.fuses, inputs, self.order.index(node[0]))
       return [max(exact, key=rank)]
     if len(available) > 1:
       answers = []
@@ -185,7 +178,7 @@ class StageGraph:
     parts = []
     for name, rep in nodes:
       stage = self.stages[name]
-      if stage.kind == 'fusion':
+      if stage.network.fuses:
         parts.append(f'fusion of {"+".join(fusion_names(stage))} '
                      f'(stage {name})')
       else:

@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mmgenre_jax.core import ppmi_svd
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import registry
 from mmgenre_jax.tagging import inputs as inputs_lib
@@ -36,22 +35,24 @@ PAD_SIZES = (8, APPLY_BATCH)
 def _jitted(model_json: str):
   """Jitted applies of one network definition, shared by every Tagger.
 
-  Keyed by the model config, so loading the same model again (a second
-  Tagger, each `mmgenre` call of a test) reuses the compiled code; the
-  variables and label factors are arguments, not constants.
+  Keyed by the model config with its data's sizes (Stage.model_config), so
+  loading the same model again (a second Tagger, each `mmgenre` call of a
+  test) reuses the compiled code; the variables and label factors are
+  arguments, not constants.
   """
   model_config = ml_collections.ConfigDict(json.loads(model_json))
   model = registry.create_model(model_config)
-  if registry.network(model_config).kind == 'alignment':
+  target = registry.target(model_config)
+  if target is None:
+    # The alignment space: its two towers, no label scores.
     return {rep: jax.jit(functools.partial(model.apply,
                                            method=f'embed_{tower}'))
             for rep, tower in stages_lib.ALIGNMENT_TOWERS.items()}
-  target = model_config.target
 
   def scored(variables, factors, *inputs):
     out = model.apply(variables, *inputs, train=False)
     output = out['output'].astype(jnp.float32)
-    scores = ppmi_svd.scores_from_output(output, target, factors)
+    scores = target.scores(output, factors)
     return out['representation'].astype(jnp.float32), output, scores
 
   return jax.jit(scored)
@@ -65,8 +66,8 @@ class Runner:
     self.variables = jax.tree_util.tree_map(jnp.asarray, stage.variables)
     self.factors = (None if stage.label_factors is None
                     else jnp.asarray(stage.label_factors))
-    compiled = _jitted(stage.config.model.to_json())
-    if stage.kind == 'alignment':
+    compiled = _jitted(stage.model_config.to_json())
+    if stage.target is None:
       self.towers = compiled
     else:
       self._scored = compiled
@@ -81,13 +82,12 @@ class Runner:
 
   def head_scores(self, representation: np.ndarray) -> np.ndarray:
     """Scores [N, L] of representations [N, R] through the output layer."""
-    head = heads.OutputHead(int(self.stage.config.model.num_outputs),
-                            self.stage.target)
+    head = heads.OutputHead(int(self.stage.model_config.num_outputs),
+                            self.stage.target.name)
     output = head.apply({'params': self.stage.variables['params']['head']},
                         jnp.asarray(representation, jnp.float32))
-    factors = self.stage.label_factors
-    return np.asarray(ppmi_svd.scores_from_output(output, self.stage.target,
-                                                 factors))
+    return np.asarray(self.stage.target.scores(output,
+                                               self.stage.label_factors))
 
 
 @dataclasses.dataclass

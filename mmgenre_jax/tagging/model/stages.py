@@ -4,7 +4,9 @@ A stage comes from a stage workdir (docs/workdirs.md §1: config.json and
 Orbax checkpoints), a pipeline workdir's stage list (pipeline.json, §3) or a
 bundle's stage directory (config.json and params.msgpack, `mmgenre export`).
 What the network is (its kind, the representations it gives) is asked of the
-model registry; nothing here is written to disk.
+model registry, the sizes its data gave of its data_facts.json (a workdir
+from before that file: its config.json, data/facts.py); nothing here is
+written to disk.
 
   stage = stages.load_stage('runs/mumu_cosine/audio')
   stage.kind, stage.representations          # 'audio', ('audio',)
@@ -22,7 +24,10 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import layout
+from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.core import targets
+from mmgenre_jax.data import facts as data_facts
 from mmgenre_jax.models import registry
 
 # The kinds of stage fed raw inputs: audio files, reviews ('text'), a cover.
@@ -33,16 +38,14 @@ ALIGNMENT_TOWERS = {rep: tower for tower, rep in
                     registry.ALIGNMENT_OUTPUTS.items()}
 
 
-class TaggingError(ValueError):
-  """A model or an input cannot be used; the message says why and what to do."""
 
 
 def read_json(path) -> Any:
-  """A JSON file's value; TaggingError naming the file when unreadable."""
+  """A JSON file's value; a TaggingError naming the file when unreadable."""
   try:
     return json.loads(pathlib.Path(path).read_text(encoding='utf-8'))
   except (OSError, ValueError) as e:
-    raise TaggingError(f'{path}: cannot read JSON ({e}).') from e
+    raise errors.TaggingError(f'{path}: cannot read JSON ({e}).') from e
 
 
 @dataclasses.dataclass
@@ -54,6 +57,8 @@ class Stage:
     kind: 'audio', 'text', 'image', 'alignment' or 'fusion'
       (registry.Network.kind).
     config: the run's config (config.json).
+    facts: what its data gave (data_facts.json): the sizes its network is
+      built with.
     variables: {'params': ..., ['batch_stats': ...]} as numpy arrays.
     source: directory the stage was read from (workdir or bundle stage).
     data_dir: directory with manifest.json and the feature files
@@ -68,6 +73,7 @@ class Stage:
   name: str
   kind: str
   config: ml_collections.ConfigDict
+  facts: data_facts.DataFacts
   variables: Dict[str, Any]
   source: pathlib.Path
   data_dir: Optional[pathlib.Path] = None
@@ -78,8 +84,18 @@ class Stage:
   thresholds_source: Optional[str] = None
 
   @property
-  def target(self) -> Optional[str]:
-    return None if self.kind == 'alignment' else self.config.model.target
+  def network(self) -> registry.Network:
+    return registry.network(self.config.model)
+
+  @property
+  def target(self) -> Optional[targets.Target]:
+    """The output configuration; None for the alignment space (no scores)."""
+    return registry.target(self.config.model)
+
+  @property
+  def model_config(self) -> ml_collections.ConfigDict:
+    """config.model with the sizes its data gave (registry.sized)."""
+    return registry.sized(self.config.model, self.facts)
 
   @property
   def reads_files(self) -> bool:
@@ -99,11 +115,12 @@ def _variables(source: pathlib.Path) -> Dict[str, Any]:
   if params.is_file():
     return flax.serialization.msgpack_restore(params.read_bytes())
   # Imported here: a bundle is read without Orbax.
-  from mmgenre_jax.train import checkpoints  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.train import checkpoints
   try:
     return checkpoints.restore_variables(source)
   except checkpoints.CheckpointError as e:
-    raise TaggingError(str(e)) from e
+    raise errors.TaggingError(str(e)) from e
 
 
 def _stage_data_dir(source: pathlib.Path, config) -> Optional[pathlib.Path]:
@@ -127,8 +144,9 @@ def _kind(source: pathlib.Path, config) -> str:
   name = config.model.get('name')
   taggable = sorted(n for n, net in registry.NETWORKS.items() if net.taggable)
   if name not in taggable:
-    raise TaggingError(f'{source}: config.model.name={name!r} cannot tag '
-                       f'files (supported: {taggable}).')
+    raise errors.TaggingError(
+        f'{source}: config.model.name={name!r} cannot tag '
+        f'files (supported: {taggable}).')
   return registry.network(name).kind
 
 
@@ -143,27 +161,33 @@ def load_stage(source, name: Optional[str] = None) -> Stage:
     name: the stage name; default the directory's name.
 
   Raises:
-    TaggingError: naming what is missing.
+    errors.TaggingError: naming what is missing.
   """
   source = pathlib.Path(source)
   config_path = source / workdir_lib.CONFIG_JSON
   if not config_path.is_file():
-    raise TaggingError(f'{source} has no {workdir_lib.CONFIG_JSON}: not a '
-                       'trained stage workdir (docs/workdirs.md §1) nor a '
-                       'bundle stage.')
+    raise errors.TaggingError(
+        f'{source} has no {workdir_lib.CONFIG_JSON}: not a '
+        'trained stage workdir (docs/workdirs.md §1) nor a '
+        'bundle stage.')
   config = ml_collections.ConfigDict(read_json(config_path))
   kind = _kind(source, config)
   variables = _variables(source)
   data_dir = (_stage_data_dir(source, config) if kind in INPUT_MODALITIES
               else None)
   factors = None
-  if (kind != 'alignment' and config.model.target == 'cosine' and
+  target = registry.target(config.model)
+  if (target is not None and target.uses_label_factors and
       (source / workdir_lib.LABEL_FACTORS_NPY).is_file()):
     factors = workdir_lib.load_label_factors(source).astype(np.float32)
   inputs = {}
   if registry.network(config.model).reads_representations:
     inputs = dict(config.data.get('inputs') or {})
-  return Stage(name=name or source.name, kind=kind, config=config,
+  try:
+    facts = data_facts.read(source, config)
+  except ValueError as e:
+    raise errors.TaggingError(str(e)) from e
+  return Stage(name=name or source.name, kind=kind, config=config, facts=facts,
                variables=variables, source=source, data_dir=data_dir,
                inputs=inputs, label_factors=factors,
                labels=_labels_of(source, data_dir))
@@ -176,7 +200,7 @@ def load_pipeline(workdir) -> Tuple[List[Stage], str]:
   with a warning.
 
   Raises:
-    TaggingError: no stage could be read.
+    errors.TaggingError: no stage could be read.
   """
   workdir = pathlib.Path(workdir)
   spec = read_json(workdir / workdir_lib.PIPELINE_JSON)
@@ -192,13 +216,13 @@ def load_pipeline(workdir) -> Tuple[List[Stage], str]:
       continue
     try:
       stage = load_stage(path, name)
-    except TaggingError as e:
+    except errors.TaggingError as e:
       logging.warning('Pipeline stage %r skipped: %s', name, e)
       continue
     if not stage.inputs and isinstance(entry.get('inputs'), dict):
       stage.inputs = dict(entry['inputs'])
     found.append(stage)
   if not found:
-    raise TaggingError(f'{workdir}/{workdir_lib.PIPELINE_JSON} lists no '
+    raise errors.TaggingError(f'{workdir}/{workdir_lib.PIPELINE_JSON} lists no '
                        'trained stage; run the pipeline first.')
   return found, spec.get('final') or found[-1].name

@@ -15,6 +15,7 @@ from typing import Dict, Optional, Sequence, Tuple
 from input_pipeline import layout
 from input_pipeline.formats import mumu
 from input_pipeline.formats import release_format
+from mmgenre_jax import errors
 from mmgenre_jax.tagging.model import stages as stages_lib
 
 Taxonomy = Dict[str, Optional[str]]
@@ -27,7 +28,7 @@ def read(path) -> Taxonomy:
   try:
     return mumu.read_taxonomy(path)
   except (OSError, release_format.DataFormatError) as e:
-    raise stages_lib.TaggingError(f'genre taxonomy: {e}') from e
+    raise errors.TaggingError(f'genre taxonomy: {e}') from e
 
 
 def find(source: pathlib.Path, stages: Sequence[stages_lib.Stage],

@@ -49,8 +49,10 @@ DEFECT_STAGE = {'empty_audio': 'audio', 'corrupt_audio': 'audio',
 
 
 def _prepare(root, out, beam=None, **settings):
-  return prepare_job.prepare('mumu', root, out, beam_pipeline_options=beam,
-                         workers=1, progress=False, **settings)
+  return prepare_job.prepare(
+      'mumu', root, out,
+      prepare_job.Settings(beam_pipeline_options=beam, workers=1, **settings),
+      progress=False)
 
 
 def _files(out: pathlib.Path):
@@ -83,9 +85,10 @@ def _assert_same_outputs(pool_out: pathlib.Path, beam_out: pathlib.Path):
   assert _files(beam_out) == _files(pool_out)
   for kind, entry in pool['modalities'].items():
     for split in entry['shards']:
-      _assert_records_equal(mumu_corpus.read_records(beam_out, beam, kind, split),
-                            mumu_corpus.read_records(pool_out, pool, kind, split),
-                            f'{kind} {split}')
+      _assert_records_equal(
+          mumu_corpus.read_records(beam_out, beam, kind, split),
+          mumu_corpus.read_records(pool_out, pool, kind, split),
+          f'{kind} {split}')
   # The shards byte for byte (their sha256 are in the manifests), skipped.tsv
   # row for row, the splits and the tf-idf space.
   for name in _files(pool_out):
@@ -242,12 +245,17 @@ def test_pool_and_beam_runs_are_the_same_complete_run(synthetic_run,
   settings = dict(image_size=32, shard_size=3,
                   enrichment=corpus / 'enrichment.tsv', workers=1)
   for beam in (None, IN_PROCESS):
-    args = prepare_job.run_args('mumu', corpus, pool_out,
-                            beam_pipeline_options=beam, **settings)
+    args = prepare_job.run_args(
+        'mumu', corpus, pool_out,
+        prepare_job.Settings(beam_pipeline_options=beam, **settings))
     assert prepare_job.is_complete(pool_out, args)
   assert not prepare_job.is_complete(
-      pool_out, prepare_job.run_args('mumu', corpus, pool_out,
-                                 **{**settings, 'shard_size': 4}))
+      pool_out,
+      prepare_job.run_args(
+          'mumu', corpus, pool_out,
+          prepare_job.Settings(**{
+              **settings, 'shard_size': 4
+          })))
 
 
 @pytest.mark.parametrize('sizes', [[1] * 7, [3, 0, 1, 4, 2, 0, 2, 1],
@@ -270,6 +278,6 @@ def test_cli_rejects_unknown_beam_options_before_writing(tmp_path, capsys):
   assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(tmp_path),
                    '--out', str(out), '--no-progress',
                    '--beam_pipeline_options',
-                   'runner=DirectRunner,direct_num_workerz=2']) == 1
+                   'runner=DirectRunner,direct_num_workerz=2']) == 2
   assert 'direct_num_workerz' in capsys.readouterr().err
   assert not out.exists()

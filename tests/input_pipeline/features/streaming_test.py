@@ -1,4 +1,4 @@
-"""input_pipeline.features.streaming: whole-track windows computed block by block."""
+"""input_pipeline.features.streaming: whole-track windows, block by block."""
 
 import tracemalloc
 

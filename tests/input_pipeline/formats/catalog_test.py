@@ -23,7 +23,7 @@ from input_pipeline.records import tfrecord
 from mmgenre_jax import cli
 from mmgenre_jax import main_modes
 from mmgenre_jax import workdir as workdir_lib
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 from mmgenre_jax.tagging import items as tagging_catalog
 from mmgenre_jax.tagging import tagger as tagger_lib
 from configs import catalog_cosine
@@ -42,8 +42,10 @@ def corpus(tmp_path_factory) -> pathlib.Path:
 
 
 def _prepare(csv_path, out, **kwargs):
-  return prepare_job.prepare('catalog', csv_path, out, image_size=IMAGE_SIZE,
-                         workers=2, progress=False, **kwargs)
+  return prepare_job.prepare(
+      'catalog', csv_path, out,
+      prepare_job.Settings(image_size=IMAGE_SIZE, workers=2, **kwargs),
+      progress=False)
 
 
 def _records(out, manifest, modality, split):
@@ -109,8 +111,9 @@ def test_catalog_shards_equal_the_mumu_shards_of_the_same_albums(
     corpus, shards, tmp_path):
   mumu_out = tmp_path / 'mumu'
   mine = json.loads((shards / layout.MANIFEST_JSON).read_text())
-  theirs = prepare_job.prepare('mumu', corpus, mumu_out, image_size=IMAGE_SIZE,
-                           workers=2, progress=False)
+  theirs = prepare_job.prepare(
+      'mumu', corpus, mumu_out,
+      prepare_job.Settings(image_size=IMAGE_SIZE, workers=2), progress=False)
   assert mine['dataset'] == 'catalog' and mine['label_type'] == 'multi_hot'
   assert mine['labels'] == theirs['labels']
   # No split column: the same artist-filtered split as MuMu's, same seed.
@@ -229,7 +232,7 @@ def test_for_shards_leaves_out_what_the_shards_cannot_feed():
   manifest = {'modalities': {'audio': {}, 'audio_windows': {}, 'image': {}},
               'omitted_modalities': {'text': "c.csv has no 'reviews' column"},
               'labels': [f'l{i}' for i in 9 * 'x']}
-  adapted = spec.for_shards(config, manifest)
+  adapted = definition.for_shards(config, manifest)
   assert adapted.stage_order == ('audio', 'image', 'audio_album',
                                  'audio_image')
   assert adapted.final == 'audio_image'
@@ -238,12 +241,12 @@ def test_for_shards_leaves_out_what_the_shards_cannot_feed():
   assert "no 'reviews' column" in adapted.dropped_stages['text']
   assert 'reads stage(s) text' in adapted.dropped_stages['audio_text']
   # d = 16 of the CPU variant, 9 labels: d becomes 9.
-  for name in spec.cosine_stages(adapted):
+  for name in definition.cosine_stages(adapted):
     assert adapted.stages[name].config.data.factor_dim == 9
     assert adapted.stages[name].config.model.num_outputs == 9
-  spec.validate(adapted)
+  definition.validate(adapted)
   assert config.final == 'audio_text_image'  # The original is unchanged.
-  assert spec.for_shards(config, None) is config
+  assert definition.for_shards(config, None) is config
 
 
 def test_a_catalog_without_reviews_trains_and_predicts(corpus, tmp_path,
@@ -306,10 +309,10 @@ def test_prepare_cli_names_the_flag_each_dataset_needs(corpus, tmp_path,
                    str(corpus / layout.CATALOG_CSV), '--out', out]) == 2
   assert 'give --data DIR' in capsys.readouterr().err
   assert cli.main(['prepare', '--dataset', 'catalog', '--manifest',
-                   str(tmp_path / 'none.csv'), '--out', out]) == 1
+                   str(tmp_path / 'none.csv'), '--out', out]) == 2
   assert 'is not a file' in capsys.readouterr().err
   header_only = tmp_path / 'c.csv'
   header_only.write_text('album_id,labels\na1,Rock\n')
   assert cli.main(['prepare', '--dataset', 'catalog', '--manifest',
-                   str(header_only), '--out', out]) == 1
+                   str(header_only), '--out', out]) == 2
   assert 'no media column' in capsys.readouterr().err

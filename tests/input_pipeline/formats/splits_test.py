@@ -252,7 +252,7 @@ def test_cli_reports_malformed_file(tmp_path, capsys):
   bad.write_text('amazon_id,genres\nA1,Rock\n')
   rc = cli.main(['splits', '--dataset', 'mumu', '--metadata', str(bad),
                  '--out', str(tmp_path / 'out')])
-  assert rc == 1
+  assert rc == 2
   err = capsys.readouterr().err
   assert 'broken.csv, line 1' in err and 'MSD_track_id' in err
   assert not (tmp_path / 'out').exists()

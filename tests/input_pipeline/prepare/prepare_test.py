@@ -1,4 +1,4 @@
-"""Tests of input_pipeline.records.tfrecord and input_pipeline.prepare.job (prepare_*).
+"""Tests of input_pipeline.records.tfrecord and input_pipeline.prepare.
 
 A hand-made MuMu corpus with one defect of each kind checks the skip report
 and the train-only statistics; the synthetic corpus checks the whole command.
@@ -18,7 +18,6 @@ import tempfile
 import numpy as np
 from PIL import Image
 import pytest
-import soundfile
 
 from input_pipeline import layout
 from input_pipeline.formats import msdi
@@ -42,9 +41,12 @@ def prepared(tmp_path_factory):
   root = tmp_path_factory.mktemp('corpus')
   split_dir = mumu_corpus.make_corpus(root)
   out = tmp_path_factory.mktemp('shards')
-  manifest = prepare_job.prepare('mumu', root, out, splits=split_dir,
-                             image_size=mumu_corpus.IMAGE_SIZE, shard_size=2, workers=1,
-                             max_skip_fraction=mumu_corpus.BUDGET, progress=False)
+  manifest = prepare_job.prepare(
+      'mumu', root, out,
+      prepare_job.Settings(splits=split_dir, image_size=mumu_corpus.IMAGE_SIZE,
+                           shard_size=2, workers=1,
+                           max_skip_fraction=mumu_corpus.BUDGET),
+      progress=False)
   return root, out, manifest
 
 
@@ -83,7 +85,8 @@ def test_records_are_the_same_bytes_in_every_process():
   specs = tfrecord.feature_specs('mumu', 'audio_windows', patch_shape=(2, 3))
   record = eval(values)  # pylint: disable=eval-used
   here = tfrecord.encode_example(record, specs).hex()
-  code = ('from input_pipeline import tfrecord; import numpy as np; '
+  code = ('from input_pipeline.records import tfrecord; '
+          'import numpy as np; '
           'specs = tfrecord.feature_specs("mumu", "audio_windows", '
           f'patch_shape=(2, 3)); print(tfrecord.encode_example({values}, '
           'specs).hex())')
@@ -135,7 +138,9 @@ def test_encode_names_the_bad_key():
 
 def test_skip_report_and_counts_reconcile(prepared):
   root, out, manifest = prepared
-  reasons = {(r['stage'], r['item_id']): r for r in mumu_corpus.skipped_rows(out)}
+  reasons = {
+      (r['stage'], r['item_id']): r for r in mumu_corpus.skipped_rows(out)
+  }
   assert set(reasons) == {('audio', 'T3'), ('audio', 'T5'), ('image', 'A4'),
                           ('text', 'A5'), ('labels', 'Zydeco'),
                           ('labels', 'A6')}
@@ -205,7 +210,8 @@ def test_records_hold_features_and_labels(prepared):
   audio = mumu_corpus.read_records(out, manifest, 'audio', 'train')
   assert [r['track_id'] for r in audio] == ['T1', 'T2', 'T4']
   assert [r['album_id'] for r in audio] == ['A1', 'A1', 'A3']
-  # Label indices into mumu_corpus.LABELS; the unknown 'Zydeco' of A3 is dropped.
+  # Label indices into mumu_corpus.LABELS; the unknown 'Zydeco' of A3 is
+  # dropped.
   assert [r['labels'].tolist() for r in audio] == [[0, 2], [0, 2], [3]]
   for record in audio:
     want = audio_features.audio_patch(
@@ -217,7 +223,8 @@ def test_records_hold_features_and_labels(prepared):
   # Covers are stored at the larger side S = round(C * 256 / 224), the whole
   # centre square, for random-resized crops; the manifest has both sizes.
   stored = image_features.stored_size(mumu_corpus.IMAGE_SIZE)
-  assert stored == round(mumu_corpus.IMAGE_SIZE * 256 / 224) > mumu_corpus.IMAGE_SIZE
+  assert stored == round(
+      mumu_corpus.IMAGE_SIZE * 256 / 224) > mumu_corpus.IMAGE_SIZE
   assert (manifest['image_size'], manifest['stored_image_size']) == (
       mumu_corpus.IMAGE_SIZE, stored)
   np.testing.assert_array_equal(
@@ -229,7 +236,8 @@ def test_records_hold_features_and_labels(prepared):
   crop = image_features.centre_crop(images[0]['image'], mumu_corpus.IMAGE_SIZE)
   direct = image_features.load_image(root / 'covers' / 'A5.png',
                                      size=mumu_corpus.IMAGE_SIZE)
-  assert crop.shape == direct.shape == (mumu_corpus.IMAGE_SIZE, mumu_corpus.IMAGE_SIZE, 3)
+  assert crop.shape == direct.shape == (mumu_corpus.IMAGE_SIZE,
+                                        mumu_corpus.IMAGE_SIZE, 3)
   assert mumu_corpus.read_records(out, manifest, 'image', 'val') == []
   assert manifest['modalities']['image']['features']['image'] == {
       'dtype': 'uint8', 'shape': [stored, stored, 3]}
@@ -263,7 +271,8 @@ def test_audio_windows_are_the_whole_track_windows(prepared):
         np.testing.assert_array_equal(got['patch'], expected)
         assert got['album_id'] == track['album_id']
         assert got['labels'].tolist() == track['labels'].tolist()
-  assert [len(mumu_corpus.read_records(out, manifest, 'audio_windows', 'val'))] == [3]
+  assert [len(mumu_corpus.read_records(out, manifest, 'audio_windows',
+                                       'val'))] == [3]
   # shard_size is 2, but T6's 3 windows stay together in one shard, so a
   # process reading whole shards sees whole tracks.
   shards = manifest['modalities']['audio_windows']['shards']['val']
@@ -278,11 +287,15 @@ def test_no_windows_skips_them_and_keeps_the_rest(prepared, tmp_path):
   # Prepared again over the windowed output: the stale windows go too.
   again = tmp_path / 'shards'
   shutil.copytree(out, again)
-  assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(root),
-                   '--out', str(again), '--splits', str(root / 'splits'),
-                   '--image-size', str(mumu_corpus.IMAGE_SIZE), '--shard-size', '2',
-                   '--workers', '1', '--no-windows', '--no-progress',
-                   '--max-skip-fraction', str(mumu_corpus.BUDGET)]) == 0
+  assert cli.main([
+      'prepare', '--dataset', 'mumu', '--data',
+      str(root), '--out',
+      str(again), '--splits',
+      str(root / 'splits'), '--image-size',
+      str(mumu_corpus.IMAGE_SIZE), '--shard-size', '2', '--workers', '1',
+      '--no-windows', '--no-progress', '--max-skip-fraction',
+      str(mumu_corpus.BUDGET)
+  ]) == 0
   plain = json.loads((again / layout.MANIFEST_JSON).read_text())
   assert 'audio_windows' not in plain['modalities']
   assert plain['omitted_modalities'] == {
@@ -322,8 +335,14 @@ def test_statistics_and_tfidf_come_from_train_only(prepared):
     np.testing.assert_allclose(stats['mean'], train.mean(0), atol=1e-4)
     np.testing.assert_allclose(stats['std'], train.std(0), atol=1e-3)
     assert int(stats['count']) == 3
-  every = np.concatenate([train, [r['patch'] for s in ('val', 'test') for r
-                                  in mumu_corpus.read_records(out, manifest, 'audio', s)]])
+  every = np.concatenate([
+      train,
+      [
+          r['patch']
+          for s in ('val', 'test')
+          for r in mumu_corpus.read_records(out, manifest, 'audio', s)
+      ]
+  ])
   assert not np.allclose(every.mean(0), train.mean(0), atol=1e-2)
 
   vectorizer = text_features.load_vectorizer(out / layout.TEXT_VECTORIZER_JSON)
@@ -332,7 +351,8 @@ def test_statistics_and_tfidf_come_from_train_only(prepared):
   assert 'xylophonic' not in vocabulary  # A val-only word.
   assert manifest['vocab_size'] == len(vocabulary)
   val = mumu_corpus.read_records(out, manifest, 'text', 'val')[0]
-  want = vectorizer.transform([text_features.aggregate_reviews(mumu_corpus.REVIEWS['A4'])])
+  want = vectorizer.transform(
+      [text_features.aggregate_reviews(mumu_corpus.REVIEWS['A4'])])
   np.testing.assert_array_equal(val['tfidf_indices'], np.sort(want.indices))
   train_rows = mumu_corpus.read_records(out, manifest, 'text', 'train')
   for row in train_rows:
@@ -361,8 +381,11 @@ def test_outputs_are_atomic_and_checksummed(prepared, tmp_path):
   splits_lib.write_splits({'train': ['A2'], 'val': ['A4'], 'test': ['A5']},
                           bad_splits)
   with pytest.raises(prepare_job.PrepareError, match='No training track'):
-    prepare_job.prepare('mumu', root, copy, splits=bad_splits,
-                    image_size=mumu_corpus.IMAGE_SIZE, workers=1, progress=False)
+    prepare_job.prepare(
+        'mumu', root, copy,
+        prepare_job.Settings(splits=bad_splits,
+                             image_size=mumu_corpus.IMAGE_SIZE, workers=1),
+        progress=False)
   assert not (copy / layout.MANIFEST_JSON).exists()
   assert not [p for p in copy.rglob('*') if p.name.endswith('.tmp')]
 
@@ -412,8 +435,9 @@ def test_cli_end_to_end_on_synthetic_corpus(tmp_path, capsys):
   lines[1] = '\t'.join(fields)
   tsv.write_text('\n'.join(lines) + '\n')
   out_msdi = tmp_path / 'msdi'
-  manifest = prepare_job.prepare('msdi', corpus, out_msdi, image_size=32,
-                             workers=1, progress=False)
+  manifest = prepare_job.prepare('msdi', corpus, out_msdi,
+                                 prepare_job.Settings(image_size=32, workers=1),
+                                 progress=False)
   assert manifest['label_type'] == 'index'
   assert set(manifest['modalities']) == {'audio', 'audio_windows', 'image'}
   # The synthetic corpus's `set` column is the split used (./run.sh).
@@ -439,7 +463,10 @@ def _check_windows_match_audio(out, manifest):
         k: counts[k] for k in ('read', 'written', 'skipped')}
     records = mumu_corpus.read_records(out, manifest, 'audio_windows', split)
     assert len(records) == windows['records'] >= windows['written']
-    tracks = [r['track_id'] for r in mumu_corpus.read_records(out, manifest, 'audio', split)]
+    tracks = [
+        r['track_id']
+        for r in mumu_corpus.read_records(out, manifest, 'audio', split)
+    ]
     assert list(dict.fromkeys(r['track_id'] for r in records)) == tracks
     per_track = collections.Counter(r['track_id'] for r in records)
     assert all(per_track[r['track_id']] == r['num_windows'] for r in records)
@@ -473,13 +500,18 @@ def test_text_is_omitted_when_tfidf_cannot_fit(tmp_path):
   # Every album skipped for text is over the default failure budget.
   with pytest.raises(prepare_job.PrepareError,
                      match=r'5 of 5 album texts \(100.0%\)'):
-    prepare_job.prepare('mumu', root, out, splits=split_dir, image_size=8,
-                    workers=1, windows=False, max_skip_fraction=mumu_corpus.BUDGET,
-                    progress=False)
+    prepare_job.prepare(
+        'mumu', root, out,
+        prepare_job.Settings(splits=split_dir, image_size=8, workers=1,
+                             windows=False,
+                             max_skip_fraction=mumu_corpus.BUDGET),
+        progress=False)
   assert not (out / layout.MANIFEST_JSON).exists()
-  manifest = prepare_job.prepare('mumu', root, out, splits=split_dir,
-                             image_size=8, workers=1, windows=False,
-                             max_skip_fraction=1.0, progress=False)
+  manifest = prepare_job.prepare(
+      'mumu', root, out,
+      prepare_job.Settings(splits=split_dir, image_size=8, workers=1,
+                           windows=False, max_skip_fraction=1.0),
+      progress=False)
   assert set(manifest['modalities']) == {'audio', 'image'}
   assert set(manifest['omitted_modalities']) == {'text', 'audio_windows'}
   assert manifest['vocab_size'] is None
@@ -502,8 +534,10 @@ def test_complete_run_is_recognised_by_its_settings(prepared, tmp_path):
   root, out, manifest = prepared
   args = manifest['args']
   assert args == prepare_job.run_args(
-      'mumu', root, out, splits=root / 'splits', image_size=mumu_corpus.IMAGE_SIZE,
-      shard_size=2, workers=1, max_skip_fraction=mumu_corpus.BUDGET)
+      'mumu', root, out,
+      prepare_job.Settings(splits=root / 'splits',
+                           image_size=mumu_corpus.IMAGE_SIZE, shard_size=2,
+                           workers=1, max_skip_fraction=mumu_corpus.BUDGET))
   assert prepare_job.is_complete(out, args)
   # Neither the worker count nor where the directory is change the output,
   # nor a looser failure budget; a stricter one than its skips (2 of 7
@@ -635,16 +669,21 @@ def make_msdi_corpus(root: pathlib.Path, with_set: bool = True):
               'set': split, 'msd_artist_id': f'AR{i}',
               'image_url': f'covers/{i}.png'}
     lines.append('\t'.join(values[c] for c in columns))
-    mumu_corpus.write_tone(root / 'audio' / f'{track}.wav', 1.0, 16000, 100.0 + 50 * i)
+    mumu_corpus.write_tone(root / 'audio' / f'{track}.wav', 1.0, 16000,
+                           100.0 + 50 * i)
     Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(
         root / 'covers' / f'{i}.png')
   (root / layout.MSDI_TSV).write_text('\n'.join(lines) + '\n')
 
 
 def _msdi_cli(root, out, *extra):
-  return ['prepare', '--dataset', 'msdi', '--data', str(root), '--out',
-          str(out), '--image-size', '8', '--workers', '1', '--no-windows',
-          '--no-progress', '--max-skip-fraction', str(mumu_corpus.BUDGET), *extra]
+  return [
+      'prepare', '--dataset', 'msdi', '--data',
+      str(root), '--out',
+      str(out), '--image-size', '8', '--workers', '1', '--no-windows',
+      '--no-progress', '--max-skip-fraction',
+      str(mumu_corpus.BUDGET), *extra
+  ]
 
 
 def test_msdi_release_split_is_the_default(tmp_path, capsys):
@@ -670,8 +709,10 @@ def test_msdi_release_split_is_the_default(tmp_path, capsys):
       'test': ['TRG', 'TRH']}
   assert manifest['split_sizes'] == {'train': 4, 'val': 2, 'test': 2}
   for split, tracks in want.items():
-    assert [r['track_id'] for r in mumu_corpus.read_records(out, manifest, 'image',
-                                            split)] == tracks
+    assert [
+        r['track_id']
+        for r in mumu_corpus.read_records(out, manifest, 'image', split)
+    ] == tracks
   # The rows without a set are bad rows, reported with file, line and why.
   tsv = os.fspath(root / layout.MSDI_TSV)
   assert [tuple(r.values()) for r in mumu_corpus.skipped_rows(out)] == [
@@ -686,9 +727,13 @@ def test_msdi_release_split_is_the_default(tmp_path, capsys):
   # Asking for it by name is the same run; a computed split is another one.
   args = manifest['args']
   for splits in (None, 'release'):
-    assert prepare_job.is_complete(out, prepare_job.run_args(
-        'msdi', root, out, splits=splits, image_size=8, workers=1,
-        windows=False, max_skip_fraction=mumu_corpus.BUDGET)), splits
+    assert prepare_job.is_complete(
+        out,
+        prepare_job.run_args(
+            'msdi', root, out,
+            prepare_job.Settings(splits=splits, image_size=8, workers=1,
+                                 windows=False,
+                                 max_skip_fraction=mumu_corpus.BUDGET))), splits
   assert not prepare_job.is_complete(out, {**args, 'splits': 'computed'})
   # Shards from before the release split (args `splits` None: computed)
   # are not complete for it, so ./run.sh prepares them again.
@@ -734,7 +779,7 @@ def test_msdi_release_split_needs_the_set_column(tmp_path, capsys):
   root = tmp_path / 'corpus'
   make_msdi_corpus(root, with_set=False)
   out = tmp_path / 'shards'
-  assert cli.main(_msdi_cli(root, out)) == 1
+  assert cli.main(_msdi_cli(root, out)) == 2
   err = capsys.readouterr().err
   assert (f"{root / layout.MSDI_TSV}, line 1: the header has no 'set' column"
           in err) and '--splits compute' in err
@@ -752,6 +797,6 @@ def test_mumu_has_no_release_split(prepared, tmp_path, capsys):
   assert prepare_job.run_args('mumu', root, tmp_path)['splits'] == 'computed'
   assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(root),
                    '--out', str(tmp_path / 'out'), '--splits', 'release',
-                   '--no-progress']) == 1
+                   '--no-progress']) == 2
   assert 'the MuMu release has no train/val/test split' in (
       capsys.readouterr().err)

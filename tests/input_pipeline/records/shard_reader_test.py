@@ -1,4 +1,4 @@
-"""Tests of input_pipeline.records.shard_reader on shards of a tiny synthetic corpus."""
+"""input_pipeline.records.shard_reader on shards of a tiny synthetic corpus."""
 
 import collections
 import json
@@ -20,15 +20,18 @@ IMAGE_SIZE = 32
 
 @pytest.fixture(scope='module')
 def corpus(synthetic_corpus):
-  return synthetic_corpus  # conftest's, shared with tests/input_pipeline/tfds/tfds_test.py.
+  # conftest's, shared with tests/input_pipeline/tfds/tfds_test.py.
+  return synthetic_corpus
 
 
 @pytest.fixture(scope='module')
 def shards(corpus, tmp_path_factory):
   out = tmp_path_factory.mktemp('shards')
   # Small shards: the train split spans several files for process sharding.
-  prepare_job.prepare('mumu', corpus, out, image_size=IMAGE_SIZE, shard_size=4,
-                  workers=1, progress=False)
+  prepare_job.prepare(
+      'mumu', corpus, out,
+      prepare_job.Settings(image_size=IMAGE_SIZE, shard_size=4, workers=1),
+      progress=False)
   return out
 
 
@@ -422,8 +425,9 @@ def test_manifest_errors_are_clear(shards, tmp_path):
 
 def test_msdi_labels_are_class_indices(corpus, tmp_path):
   out = tmp_path / 'msdi'
-  manifest = prepare_job.prepare('msdi', corpus, out, image_size=IMAGE_SIZE,
-                             workers=1, progress=False)
+  manifest = prepare_job.prepare(
+      'msdi', corpus, out, prepare_job.Settings(image_size=IMAGE_SIZE,
+                                                workers=1), progress=False)
   ds = shard_reader.make_dataset(out, 'image', 'train', batch_size=16,
                              process_index=0, process_count=1)
   got, _ = _all(ds)

@@ -5,10 +5,10 @@ The 8-album synthetic corpus of conftest is prepared with `mmgenre prepare`
 four configs from the corpus (one preparation of its own), mumu/text also
 from the reference shards, and `mmgenre tfds` builds msdi/image from the
 corpus with the Beam pipeline. Every dataset must hold the reference
-shards' records: the same ids, labels and arrays, in the same order. input_pipeline.tfds.reader must give
-the shard reader's batches, and a tiny audio network trained from the TFDS
-datasets (--config.data.source=tfds) the metrics and parameters of one
-trained from the shards.
+shards' records: the same ids, labels and arrays, in the same order.
+input_pipeline.tfds.reader must give the shard reader's batches, and a tiny
+audio network trained from the TFDS datasets (--config.data.source=tfds) the
+metrics and parameters of one trained from the shards.
 """
 
 import os
@@ -38,7 +38,8 @@ KINDS = ('audio', 'audio_windows', 'image', 'text')
 def mumu_shards(synthetic_corpus, tmp_path_factory):
   """The reference: `mmgenre prepare` of the corpus, default settings."""
   out = tmp_path_factory.mktemp('mumu_shards')
-  prepare_job.prepare('mumu', synthetic_corpus, out, workers=1, progress=False)
+  prepare_job.prepare('mumu', synthetic_corpus, out,
+                      prepare_job.Settings(workers=1), progress=False)
   return out
 
 
@@ -113,8 +114,9 @@ def test_mumu_built_from_prepared_shards(synthetic_corpus, tmp_path, beam):
   # Shards of 2 records (a setting the builder does not look at), so the
   # train split is several shards: with Beam, each is a task of its own.
   shards = tmp_path / 'shards'
-  prepare_job.prepare('mumu', synthetic_corpus, shards, workers=1,
-                  shard_size=2, progress=False)
+  prepare_job.prepare('mumu', synthetic_corpus, shards,
+                      prepare_job.Settings(workers=1, shard_size=2),
+                      progress=False)
   entry = shard_reader.load_manifest(shards)['modalities']['text']
   assert len(entry['shards']['train']) > 2
   download_config = tfds.download.DownloadConfig(manual_dir=shards)
@@ -132,8 +134,8 @@ def test_mumu_built_from_prepared_shards(synthetic_corpus, tmp_path, beam):
 
 def test_msdi_built_with_beam(synthetic_corpus, tmp_path, capsys):
   shards = tmp_path / 'msdi_shards'  # The reference, from the pool.
-  prepare_job.prepare('msdi', synthetic_corpus, shards, workers=1,
-                  progress=False)
+  prepare_job.prepare('msdi', synthetic_corpus, shards,
+                      prepare_job.Settings(workers=1), progress=False)
   data_dir = tmp_path / 'tfds'
   assert cli.main(['tfds', 'msdi/image', '--manual-dir',
                    str(synthetic_corpus), '--data-dir', str(data_dir),
@@ -158,7 +160,7 @@ def test_msdi_built_with_beam(synthetic_corpus, tmp_path, capsys):
   (tmp_path / 'empty' / 'x').mkdir(parents=True)
   assert cli.main(['tfds', 'msdi/audio', '--manual-dir',
                    str(tmp_path / 'empty'), '--data-dir',
-                   str(data_dir)]) == 1
+                   str(data_dir)]) == 2
   assert 'MSD-I_dataset.tsv' in capsys.readouterr().err
 
 

@@ -177,11 +177,3 @@ def test_alignment_loss_argument_errors():
                           negatives_v=jnp.array([1, 0]), margin=MARGIN)
   with pytest.raises(ValueError, match='either rng'):
     losses.alignment_loss(e, e, jnp.ones(2), negatives_a=jnp.array([1, 0]), margin=MARGIN)
-
-
-def test_get_loss_registry():
-  assert losses.get_loss('cosine') is losses.cosine_loss
-  assert losses.get_loss('logistic', per_row=True) is (
-      losses.sigmoid_bce_per_row)
-  with pytest.raises(ValueError, match='Unknown target'):
-    losses.get_loss('hinge')

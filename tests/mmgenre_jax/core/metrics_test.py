@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk_metrics
 
-from mmgenre_jax.evaluation import evaluators
+from mmgenre_jax.core import targets
+from mmgenre_jax.tasks import base
 from mmgenre_jax.core import metrics
-from mmgenre_jax.train import train_state
 
 
 def random_multilabel(seed: int, items: int = 40, labels: int = 7):
@@ -177,10 +177,9 @@ def test_whole_split_scores_padded_batches_equal_unpadded_report():
   scores, y = random_multilabel(5, items=30, labels=6)
   loss = np.repeat(np.arange(4.0) * 8 + 1, 8)[:30]
   outputs = _padded_batches({'scores': scores, 'labels': y, 'loss': loss}, 8)
-  values = evaluators.real_rows(outputs, ('scores', 'labels', 'loss'))
+  values = base.real_rows(outputs, ('scores', 'labels', 'loss'))
   np.testing.assert_array_equal(values['scores'], scores)
-  report = evaluators.split_report(values['scores'], values['labels'],
-                                   'cosine')
+  report = targets.COSINE.split_metrics(values['scores'], values['labels'])
   expected = metrics.multilabel_report(scores, y)
   assert report == pytest.approx(expected)
   # The loss averages real rows only: (8*1 + 8*9 + 8*17 + 6*25) / 30.
@@ -197,16 +196,15 @@ def test_whole_split_single_label_with_padding():
   label_ids = rng.integers(0, 4, size=10).astype(np.int32)
   mask = np.array([1.0] * 7 + [0.0] * 3)
   label_ids[7:] = -1  # Padding ids are out of range; real_rows drops them.
-  values = evaluators.real_rows(
+  values = base.real_rows(
       [{'scores': logits, 'labels': label_ids, 'loss': np.arange(10.0),
         'mask': mask}], ('scores', 'labels', 'loss'))
-  report = evaluators.split_report(values['scores'], values['labels'],
-                                   'softmax')
+  report = targets.SOFTMAX.split_metrics(values['scores'], values['labels'])
   expected = metrics.singlelabel_report(logits[:7], label_ids[:7])
   assert report == expected
   assert expected['num_items'] == 7
   assert float(np.mean(values['loss'])) == pytest.approx(3.0)
-  train = train_state.TrainMetrics.single_from_model_output(
+  train = base.TrainMetrics.single_from_model_output(
       loss=jnp.array([2.0, 4.0, 100.0]), mask=jnp.array([1.0, 1.0, 0.0]))
   assert float(train.compute()['loss']) == pytest.approx(3.0)
 

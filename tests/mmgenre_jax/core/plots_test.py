@@ -1,4 +1,4 @@
-"""Tests of mmgenre_jax.core.plots: the numbers drawn, determinism, shape errors."""
+"""mmgenre_jax.core.plots: the numbers drawn, determinism, shape errors."""
 
 import numpy as np
 import pytest

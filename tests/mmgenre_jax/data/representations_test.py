@@ -19,9 +19,10 @@ from input_pipeline.records import shard_reader
 from mmgenre_jax.train import checkpoints
 from mmgenre_jax.data import sources as data_sources
 from mmgenre_jax.evaluation import evaluate
-from mmgenre_jax.evaluation import evaluators
+from mmgenre_jax.core import targets
+from mmgenre_jax.evaluation import extract
+from mmgenre_jax.train import setup
 from mmgenre_jax.data import representations
-from mmgenre_jax.core import ppmi_svd
 from mmgenre_jax.train import loop as train_loop
 from mmgenre_jax.train import train_state
 from mmgenre_jax import workdir as workdir_lib
@@ -105,14 +106,14 @@ def test_join_errors_name_the_problem(tmp_path):
 
 def _best_params(config, workdir):
   """(model, best checkpoint's params) of a finished stage."""
-  config, mesh, model, _ = train_loop.setup(config, workdir)
+  stage = setup.setup(config, workdir)
   latest, best = checkpoints.managers(workdir, read_only=True)
   state, _ = checkpoints.restore(
-      best, best.latest_step(), train_state.abstract_train_state(config, model,
-                                                           mesh))
+      best, best.latest_step(), train_state.abstract_train_state(
+          config, stage.model, stage.mesh, facts=stage.facts))
   latest.close()
   best.close()
-  return model, jax.device_get(state.params)
+  return stage.model, jax.device_get(state.params)
 
 
 def _hand_album_average(shard_dir, workdir, kind):
@@ -127,8 +128,7 @@ def _hand_album_average(shard_dir, workdir, kind):
   flat = collections.defaultdict(list)
   for batch in shard_reader.as_numpy_batches(ds):
     out = model.apply({'params': params}, batch['patch'], train=False)
-    scores = np.asarray(ppmi_svd.scores_from_output(out['output'], 'cosine',
-                                                   factors))
+    scores = np.asarray(targets.COSINE.scores(out['output'], factors))
     for i, track in enumerate(batch['track_id']):
       row = (np.asarray(out['representation'][i], np.float64),
              scores[i].astype(np.float64))
@@ -149,7 +149,7 @@ def _hand_album_average(shard_dir, workdir, kind):
 def test_extract_audio_gives_album_rows_equal_to_hand_average(full_run,
                                                               shard_dir):
   workdir, report = full_run
-  written = evaluate.extract_all(tiny.tiny_train_config(shard_dir),
+  written = extract.extract_all(tiny.tiny_train_config(shard_dir),
                                  workdir)
   assert sorted(written) == ['test', 'train', 'val']
   for split, num_albums in tiny.TINY_ALBUMS.items():
@@ -223,7 +223,7 @@ def _write_second_input(out, name, audio_dir, *, drop, dim=5):
 @pytest.fixture(scope='module')
 def extracted_audio(full_run, shard_dir):
   workdir, _ = full_run
-  evaluate.extract_all(tiny.tiny_train_config(shard_dir), workdir)
+  extract.extract_all(tiny.tiny_train_config(shard_dir), workdir)
   return workdir
 
 
@@ -246,16 +246,21 @@ def test_fusion_trains_on_extracted_inputs_and_evaluate_reproduces(
   assert report['num_items'] == 6
   assert 0.0 <= report['roc_auc'] <= 1.0 and np.isfinite(report['loss'])
   assert report['params'] > 0 and report['epoch_s'] > 0
+  # config.json keeps the config as given; the sizes the inputs decided are
+  # the stage's data facts.
   saved = json.loads((workdir / 'config.json').read_text())
+  assert saved['model']['input_dims'] == dict(config.model.input_dims)
+  facts = json.loads((workdir / workdir_lib.DATA_FACTS_JSON).read_text())
   audio_dim = joined.inputs['audio'].shape[1]
-  assert saved['model']['input_dims'] == {'audio': audio_dim, 'text': 5}
+  assert facts['input_sizes'] == {'audio': audio_dim, 'text': 5}
+  assert (facts['num_labels'], facts['num_outputs']) == (len(LABELS), 4)
   # COSINE label factors of the 7 + 4 joined train + val albums.
   assert np.load(workdir / workdir_lib.LABEL_FACTORS_NPY).shape == (6, 4)
   assert len((workdir / workdir_lib.ITEMS_TSV).read_text().split()) == 11
   again = evaluate.evaluate(config, workdir, checkpoint='best')
   assert again['roc_auc'] == report['roc_auc']
   assert again['loss'] == report['loss']
-  paths = evaluate.extract(config, workdir, split='test')
+  paths = extract.extract(config, workdir, split='test')
   with np.load(paths['fusion']) as data:
     assert data['representation'].shape == (6, audio_dim + 5)
     assert data['scores'].shape == (6, len(LABELS))
@@ -280,19 +285,21 @@ def test_alignment_loss_goes_down_and_writes_both_towers(extracted_audio,
   config.train.patience = 6
   workdir = tmp_path / 'alignment'
   # The loss of the initial parameters on validation.
-  prepared, mesh, model, steps = train_loop.setup(config, workdir)
+  stage = setup.setup(config, workdir)
   init_state = train_state.create_train_state(
-      prepared, model, jax.random.split(jax.random.key(0))[0], mesh)
-  initial = evaluators.evaluate_split(steps, init_state, prepared, 'val', None)
+      config, stage.model, jax.random.split(jax.random.key(0))[0],
+      stage.mesh, facts=stage.facts)
+  initial = stage.task.evaluate_split(stage.steps, init_state, config,
+                                      'val').metrics
   report = train_loop.train_and_evaluate(config, workdir)
   best_val = evaluate.evaluate(config, workdir, split='val',
                                checkpoint='best')
   assert best_val['loss'] < initial['loss'] - 0.05, (best_val, initial)
   assert report['cos_true'] > report['cos_negative']
   assert report['roc_auc'] is None and report['num_items'] == 5
-  assert report['params'] == (prepared.model.audio_dim * 16 + 16 * 8 +
-                              6 * 16 + 16 * 8)
-  written = evaluate.extract_all(config, workdir)
+  assert report['params'] == (stage.facts.input_sizes['audio'] * 16 +
+                              16 * 8 + 6 * 16 + 16 * 8)
+  written = extract.extract_all(config, workdir)
   assert sorted(written['test']) == ['mm_audio', 'mm_visual']
   mm_audio = representations.load_representations(workdir, 'mm_audio',
                                                   'test')

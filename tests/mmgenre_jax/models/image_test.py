@@ -1,5 +1,5 @@
-"""Tests of mmgenre_jax.models.image: ResNet shapes, sizes, batch norm and
-torchvision weight files.
+"""Tests of mmgenre_jax.models.image (ResNet shapes, sizes, batch norm) and
+mmgenre_jax.models.torchvision (its torchvision weight files).
 
 The big networks are only traced (jax.eval_shape); everything that computes
 runs on the 'tiny' ResNet with small images.
@@ -15,6 +15,7 @@ import pytest
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import image
 from mmgenre_jax.models import specs
+from mmgenre_jax.models import torchvision
 
 # torchvision's parameter counts (sum of p.numel() of resnetXX()), with their
 # 1000-class fc layer of R * 1000 + 1000 parameters; R is the representation.
@@ -78,7 +79,7 @@ def test_backbone_matches_torchvision_sizes(depth):
       representation * 1000 + 1000)
   head = jax.tree_util.tree_leaves(params[image.HEAD_NAME])
   assert sum(leaf.size for leaf in head) == representation * 1000 + 1000
-  shapes = image.torchvision_shapes(variables)
+  shapes = torchvision.torchvision_shapes(variables)
   num_norms = sum(k.endswith('.running_mean') for k in shapes)
   assert len(shapes) + num_norms + 2 == TORCHVISION_STATE_DICT_KEYS[depth]
   assert shapes['conv1.weight'] == (64, 3, 7, 7)
@@ -91,7 +92,7 @@ def test_backbone_matches_torchvision_sizes(depth):
 
 def test_bottleneck_is_v1_5_with_torchvision_names():
   _, variables = _abstract_variables(50)
-  shapes = image.torchvision_shapes(variables)
+  shapes = torchvision.torchvision_shapes(variables)
   # v1.5: the stride-2 3x3 conv of layer2.0 is conv2, the 1x1s are conv1/3.
   assert shapes['layer2.0.conv1.weight'] == (128, 256, 1, 1)
   assert shapes['layer2.0.conv2.weight'] == (128, 128, 3, 3)
@@ -258,7 +259,7 @@ def torchvision_file(tiny, tmp_path):
   _, variables = tiny
   source = _random_like(variables, seed=3)
   path = tmp_path / 'resnet_tiny.npz'
-  image.export_torchvision_npz(source, path)
+  torchvision.export_torchvision_npz(source, path)
   sd = dict(np.load(path))
   sd['fc.weight'] = np.ones((1000, 64), np.float32)
   sd['fc.bias'] = np.ones((1000,), np.float32)
@@ -284,7 +285,7 @@ def test_export_writes_torch_layout(torchvision_file):
 def test_load_round_trip_keeps_fresh_head(tiny, torchvision_file):
   model, fresh = tiny
   path, _, source = torchvision_file
-  loaded = image.load_torchvision_npz(path, fresh)
+  loaded = torchvision.load_torchvision_npz(path, fresh)
   for collection in ('params', 'batch_stats'):
     backbone = {k: v for k, v in source[collection].items() if k != 'head'}
     got = {k: v for k, v in loaded[collection].items() if k != 'head'}
@@ -303,7 +304,7 @@ def test_loaded_network_computes_the_torchvision_function(tiny,
                                                           torchvision_file):
   model, fresh = tiny
   path, sd, _ = torchvision_file
-  loaded = image.load_torchvision_npz(path, fresh)
+  loaded = torchvision.load_torchvision_npz(path, fresh)
   x = np.random.default_rng(4).normal(size=TINY_IMAGE_SHAPE).astype(
       np.float32)
   got = model.apply(loaded, x, train=False)['representation']
@@ -318,7 +319,7 @@ def test_load_rejects_wrong_shape_naming_the_key(tiny, torchvision_file):
   sd['layer2.0.conv1.weight'] = np.zeros((64, 32, 5, 5), np.float32)
   np.savez(path, **sd)
   with pytest.raises(ValueError) as error:
-    image.load_torchvision_npz(path, fresh)
+    torchvision.load_torchvision_npz(path, fresh)
   message = str(error.value)
   assert "'layer2.0.conv1.weight'" in message
   assert '(64, 32, 5, 5)' in message and '(64, 32, 3, 3)' in message
@@ -331,14 +332,14 @@ def test_load_reports_missing_and_unexpected_keys(tiny, torchvision_file):
   sd['layer3.0.conv1.weight'] = np.zeros((32, 16, 3, 3), np.float32)
   np.savez(path, **sd)
   with pytest.raises(ValueError) as error:
-    image.load_torchvision_npz(path, fresh)
+    torchvision.load_torchvision_npz(path, fresh)
   message = str(error.value)
   assert '1 model keys missing from the file: layer1.0.bn2.running_var' in (
       message)
   assert '1 file keys unknown to the model: layer3.0.conv1.weight' in message
   assert 'config.model.depth' in message
   # Non-strict loading takes what matches and keeps the rest.
-  loaded = image.load_torchvision_npz(path, fresh, strict=False)
+  loaded = torchvision.load_torchvision_npz(path, fresh, strict=False)
   np.testing.assert_array_equal(
       loaded['batch_stats']['layer1_0']['bn2']['var'],
       fresh['batch_stats']['layer1_0']['bn2']['var'])
@@ -350,22 +351,22 @@ def test_load_reports_missing_and_unexpected_keys(tiny, torchvision_file):
 def test_load_depth_mismatch_and_bad_files(tiny, tmp_path):
   _, fresh = tiny
   with pytest.raises(FileNotFoundError, match='nowhere.npz'):
-    image.load_torchvision_npz(tmp_path / 'nowhere.npz', fresh)
+    torchvision.load_torchvision_npz(tmp_path / 'nowhere.npz', fresh)
   corrupt = tmp_path / 'corrupt.npz'
   corrupt.write_bytes(b'not a zip file')
   with pytest.raises(ValueError, match='corrupt.npz is not a readable'):
-    image.load_torchvision_npz(corrupt, fresh)
+    torchvision.load_torchvision_npz(corrupt, fresh)
   # A ResNet-18 file offered to the tiny net: every layer shape differs or is
   # unknown, and the error says so before loading anything.
   _, abstract = _abstract_variables(18, size=32)
   big = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), abstract)
   big_path = tmp_path / 'resnet18.npz'
-  image.export_torchvision_npz(big, big_path)
+  torchvision.export_torchvision_npz(big, big_path)
   with pytest.raises(ValueError, match=r'file keys unknown to the model: '
                      r'layer1\.1\.bn1\.bias.*and \d+ more'):
-    image.load_torchvision_npz(big_path, fresh)
+    torchvision.load_torchvision_npz(big_path, fresh)
   with pytest.raises(ValueError, match=r"'bn1.bias' has shape \(64,\)"):
-    image.load_torchvision_npz(big_path, fresh, strict=False)
+    torchvision.load_torchvision_npz(big_path, fresh, strict=False)
 
 
 def test_heads_module_is_shared():

@@ -15,8 +15,8 @@ from configs import mumu_audio
 from configs import mumu_fusion
 from configs import mumu_text
 from mmgenre_jax import models
-from mmgenre_jax.core import ops
-from mmgenre_jax.models import summary
+from mmgenre_jax.core import cosine
+from mmgenre_jax.models import parameter_table
 from mmgenre_jax.models import alignment
 from mmgenre_jax.models import audio
 from mmgenre_jax.models import fusion
@@ -29,12 +29,12 @@ RNGS = {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
 
 def _num_params(model, *inputs):
   """Trainable parameter count, from shapes only (nothing allocated)."""
-  return summary.parameter_table(model, inputs)[1]
+  return parameter_table.parameter_table(model, inputs)[1]
 
 
 def _shapes(model, *inputs):
   return jax.tree.map(lambda x: tuple(x.shape),
-                      summary.output_shapes(model, inputs))
+                      parameter_table.output_shapes(model, inputs))
 
 
 def _conv(kt, kf, cin, cout):
@@ -455,9 +455,9 @@ def test_fusion_paper_sizes():
 
 def test_output_head_and_l2_normalize():
   x = jnp.array([[3.0, 4.0], [0.0, 0.0]])
-  np.testing.assert_allclose(ops.l2_normalize(x),
+  np.testing.assert_allclose(cosine.l2_normalize(x),
                              [[0.6, 0.8], [0.0, 0.0]])
-  grad = jax.grad(lambda v: ops.l2_normalize(v).sum())(x)
+  grad = jax.grad(lambda v: cosine.l2_normalize(v).sum())(x)
   assert np.all(np.isfinite(grad))
   head = heads.OutputHead(num_outputs=3, target='cosine')
   variables = head.init(RNGS, x)

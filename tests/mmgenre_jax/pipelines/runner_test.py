@@ -13,12 +13,12 @@ import logging
 import numpy as np
 import pytest
 
-from mmgenre_jax.data import sources as data_sources
+from mmgenre_jax.data import label_matrix
 from mmgenre_jax.data import representations
 from mmgenre_jax.core import ppmi_svd
 from mmgenre_jax.train import loop as train_loop
 from mmgenre_jax.pipelines import runner
-from mmgenre_jax.pipelines import spec
+from mmgenre_jax.pipelines import definition
 
 # Few labels in the tiny corpus: d must not exceed the number of labels.
 TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
@@ -26,16 +26,16 @@ TINY = {'data.factor_dim': 4, 'train.batch_size': 4, 'train.num_epochs': 1,
 
 
 def _config(shard_dir):
-  config = spec.pipeline_config(
+  config = definition.pipeline_config(
       'tiny', 'tests/mmgenre_jax/pipelines/runner_test.py', dataset='mumu',
       shard_dir=str(shard_dir))
-  spec.add_stage(config, 'audio', config_file='configs/mumu_audio.py',
-                 config_arg='low-4x70-cosine', overrides=TINY,
-                 row=spec.own_head_row('audio'))
-  spec.add_stage(config, 'fused', config_file='configs/mumu_fusion.py',
+  definition.add_stage(config, 'audio', config_file='configs/mumu_audio.py',
+                       config_arg='low-4x70-cosine', overrides=TINY,
+                       row=definition.own_head_row('audio'))
+  definition.add_stage(config, 'fused', config_file='configs/mumu_fusion.py',
                  config_arg='audio-cosine', overrides=TINY,
                  inputs={'audio': 'audio'}, row={'settings': 'low-4x70'})
-  spec.link_input_dims(config)
+  definition.link_input_dims(config)
   return config
 
 
@@ -55,7 +55,7 @@ def _count_training(monkeypatch):
     calls.append(str(workdir))
     return original(config, workdir)
 
-  monkeypatch.setattr(train, 'train_and_evaluate', counting)
+  monkeypatch.setattr(train_loop, 'train_and_evaluate', counting)
   return calls
 
 
@@ -102,7 +102,7 @@ def test_album_audio_stage_reads_album_averages(finished, shard_dir):
                  f'{split}.npz') as npz:
       ids = [str(i) for i in npz['ids']]
       vectors = npz['representation']
-    albums, _ = data_sources.read_album_labels(shard_dir, 'audio', [split])
+    albums, _ = label_matrix.read_album_labels(shard_dir, 'audio', [split])
     assert sorted(ids) == sorted(albums)
     assert vectors.shape[0] == len(albums)
     with np.load(workdir / 'fused' / 'representations' / 'fusion' /
@@ -116,7 +116,7 @@ def test_one_set_of_label_factors_per_pipeline(finished, shard_dir):
   workdir, result = finished
   shared = workdir / 'label_factors'
   expected = np.load(shared / 'label_factors.npy')
-  items, matrix = data_sources.read_album_labels(shard_dir, 'audio',
+  items, matrix = label_matrix.read_album_labels(shard_dir, 'audio',
                                                  ppmi_svd.FACTORIZE_SPLITS)
   np.testing.assert_allclose(
       expected, ppmi_svd.factorize(matrix, TINY['data.factor_dim'])
@@ -131,7 +131,9 @@ def test_one_set_of_label_factors_per_pipeline(finished, shard_dir):
 def test_given_label_factors_are_checked(finished, shard_dir, tmp_path):
   """Factors of other labels or another d are refused, naming the file."""
   from mmgenre_jax import errors  # pylint: disable=g-import-not-at-top
-  from mmgenre_jax.train import stage_config  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.train import label_factors
+  from mmgenre_jax.train import setup  # pylint: disable=g-import-not-at-top
   from mmgenre_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   workdir, _ = finished
   config = runner.resolve_stage_config(_config(shard_dir), 'audio', workdir)
@@ -140,12 +142,13 @@ def test_given_label_factors_are_checked(finished, shard_dir, tmp_path):
   workdir_lib.write_factors(bad, np.ones((len(names), 4)), np.ones((1, 4)),
                             names[::-1], ['a'])
   config.data.label_factors = str(bad)
+  facts, source = setup.read_facts(config)
   with pytest.raises(errors.ConfigError, match='first difference at row 0'):
-    stage_config.compute_label_factors(config, tmp_path / 'stage')
+    label_factors.compute(config, facts, tmp_path / 'stage', source)
   workdir_lib.write_factors(bad, np.ones((len(names), 3)), np.ones((1, 3)),
                             names, ['a'])
   with pytest.raises(errors.ConfigError, match='d = 3'):
-    stage_config.compute_label_factors(config, tmp_path / 'stage')
+    label_factors.compute(config, facts, tmp_path / 'stage', source)
 
 
 def test_rerun_skips_complete_stages(finished, shard_dir, monkeypatch):
@@ -222,18 +225,18 @@ def test_mumu_audio_row_is_the_album_network(name, target, arg):
       name, arg or '', audio_arg=('low-4x96' if arg else 'high-4x70') +
       f'-{target}', target=target)
   album = config.stages[pipeline_common.ALBUM_AUDIO_STAGE]
-  assert spec.config_string(album).startswith(
+  assert definition.config_string(album).startswith(
       f'configs/mumu_fusion.py:audio-{target}')
   assert album.inputs.to_dict() == {'audio': 'audio'}
   assert album.row.settings == ('low-4x96' if arg else 'high-4x70')
-  assert spec.describe_stage(album.config)['modality'] == 'audio'
+  assert definition.describe_stage(album.config)['modality'] == 'audio'
   assert config.stages.audio.row.modality == 'audio_head'
   # The fusions still read the CNN's vectors.
   assert config.stages.audio_text_image.inputs.audio == 'audio'
   # COSINE: every stage but the LOGISTIC image network shares the factors.
   expected = ([n for n in config.stage_order if n != 'image']
               if target == 'cosine' else [])
-  assert spec.cosine_stages(config) == expected
+  assert definition.cosine_stages(config) == expected
 
 
 @pytest.mark.parametrize('arg', [None, 'cpu'])
@@ -245,7 +248,7 @@ def test_msdi_cnn_rows_go_through_the_sec4_network(arg):
   for seed in msdi.SEEDS:
     for modality in ('audio', 'image'):
       stage = config.stages[f'{modality}_mlp_s{seed}']
-      assert spec.config_string(stage).split()[0] == (
+      assert definition.config_string(stage).split()[0] == (
           f'configs/msdi_fusion.py:{modality}')
       assert stage.inputs.to_dict() == {modality: f'{modality}_s{seed}'}
       assert config.stages[f'{modality}_s{seed}'].row.modality == (
@@ -256,4 +259,4 @@ def test_cosine_stages_must_share_d(shard_dir):
   config = _config(shard_dir)
   config.stages.fused.config.data.factor_dim = 3
   with pytest.raises(ValueError, match='different d'):
-    spec.validate(config)
+    definition.validate(config)

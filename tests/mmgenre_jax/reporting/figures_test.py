@@ -3,7 +3,8 @@
 The stages' saved files (representations, label factors, TensorBoard
 events) are written here with the project's own writers, so the figures are
 drawn from known inputs without training; the CAM figures need a trained
-ResNet and are exercised by the main job (tests/mmgenre_jax/tagging/explain_test.py checks the maps).
+ResNet and are exercised by the main job
+(tests/mmgenre_jax/tagging/explain_test.py checks the maps).
 """
 
 import io

@@ -1,8 +1,9 @@
 """mmgenre predict / embed --beam_pipeline_options (tagging/beam_tagging.py).
 
-The tiny trained pipeline of tests/mmgenre_jax/tagging/tagger_test.py (tests/conftest.py tagging_workdir) tags
-its `media` folder (four formats and a corrupt file) on the DirectRunner,
-in-process (in_memory) but for one test of two worker processes.
+The tiny trained pipeline of tests/mmgenre_jax/tagging/tagger_test.py
+(tests/conftest.py tagging_workdir) tags its `media` folder (four formats and a
+corrupt file) on the DirectRunner, in-process (in_memory) but for one test of
+two worker processes.
 """
 
 import json

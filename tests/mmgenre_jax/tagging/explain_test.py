@@ -20,8 +20,9 @@ import pytest
 
 from input_pipeline import layout
 from input_pipeline.features import image as image_features
-from mmgenre_jax.core import ops
-from mmgenre_jax.core import ppmi_svd
+from mmgenre_jax import errors
+from mmgenre_jax.core import cosine
+from mmgenre_jax.core import targets
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import image
 from mmgenre_jax.models import registry
@@ -88,12 +89,11 @@ def test_cosine_cam_averages_to_the_dot_product_with_each_label_factor():
   # The head's Dense before the L2 normalisation.
   dense = out['representation'] @ head['dense']['kernel'] + head['dense'][
       'bias']
-  unit = np.asarray(ops.l2_normalize(factors))
+  unit = np.asarray(cosine.l2_normalize(factors))
   np.testing.assert_allclose(means, np.asarray(dense) @ unit.T, rtol=1e-4,
                              atol=1e-5)
   # The cosines are these over the positive |z|: the same ranking.
-  cosines = np.asarray(ppmi_svd.scores_from_output(out['output'], 'cosine',
-                                                  factors))
+  cosines = np.asarray(targets.COSINE.scores(out['output'], factors))
   np.testing.assert_allclose(
       means / np.linalg.norm(np.asarray(dense), axis=1, keepdims=True),
       cosines, rtol=1e-4, atol=1e-5)
@@ -208,7 +208,7 @@ def test_explain_without_an_image_network_names_the_workdir(tmp_path):
   (tmp_path / workdir_lib.LABELS_TSV).write_text(
       ''.join(f'{l}\n' for l in LABELS))
   tagger = tagger_lib.Tagger.from_workdir(tmp_path)
-  with pytest.raises(stages.TaggingError, match=str(tmp_path)):
+  with pytest.raises(errors.TaggingError, match=str(tmp_path)):
     tagger.explain(np.zeros((40, 40, 3), np.uint8))
-  with pytest.raises(stages.TaggingError, match='uint8'):
+  with pytest.raises(errors.TaggingError, match='uint8'):
     explain.cover_input(None, np.zeros((40, 40), np.float32))

@@ -1,12 +1,12 @@
 """Dubious input and resumed catalogs: warnings, stale rows, kill -9.
 
 The readers' facts (input_pipeline.features.audio_info.AudioInfo from
-input_pipeline.features.streaming and features.audio.decode) and tagging's wording of
-them (mmgenre_jax.tagging.inputs.audio_warnings) on real small files; then
-`mmgenre predict` / `embed` on the tiny audio stage that conftest.full_run
+input_pipeline.features.streaming and features.audio.decode) and tagging's
+wording of them (mmgenre_jax.tagging.inputs.audio_warnings) on real small files;
+then `mmgenre predict` / `embed` on the tiny audio stage that conftest.full_run
 trains once per session: duration_s and warnings in every output, resumed
-catalogs that drop rows of inputs gone and redo rows of inputs changed, and
-a catalog run killed with SIGKILL and resumed.
+catalogs that drop rows of inputs gone and redo rows of inputs changed, and a
+catalog run killed with SIGKILL and resumed.
 """
 
 import csv

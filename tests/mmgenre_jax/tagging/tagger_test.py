@@ -25,18 +25,11 @@ import soundfile as sf
 
 from helpers import tagging_pipeline
 from helpers import tiny
-from input_pipeline import fileio
-from input_pipeline import layout
 from input_pipeline.records import shard_reader
-from input_pipeline.records import tfrecord
-from input_pipeline.features import image as image_features
-from input_pipeline.features import text as text_features
+from mmgenre_jax import errors
 from mmgenre_jax.train import checkpoints
 from mmgenre_jax import cli
-from mmgenre_jax.data import sources as data_sources
 from mmgenre_jax import workdir as workdir_lib
-from mmgenre_jax.pipelines import runner as pipeline_runner
-from mmgenre_jax.pipelines import spec as pipeline_spec
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging.model import thresholds as thresholds_lib
@@ -86,7 +79,7 @@ def test_cover_only_and_reviews_only(tagger, media):
   for result in (cover, reviews):
     assert len(result['labels']) == len(tagger.labels)
     assert np.isfinite(result['scores']).all()
-  with pytest.raises(tagger_lib.TaggingError, match='empty'):
+  with pytest.raises(errors.TaggingError, match='empty'):
     tagger.predict(reviews='   ')
 
 
@@ -201,7 +194,7 @@ def test_restore_variables_reads_a_trained_stage(workdir, tmp_path):
   untrained = tmp_path / 'untrained'
   shutil.copytree(workdir / 'text', untrained, ignore=shutil.ignore_patterns(
       workdir_lib.CHECKPOINTS_DIR))
-  with pytest.raises(tagger_lib.TaggingError, match='no checkpoint'):
+  with pytest.raises(errors.TaggingError, match='no checkpoint'):
     tagger_lib.load_stage(untrained)
 
 
@@ -279,7 +272,8 @@ def test_directory_of_mixed_formats_with_a_corrupt_file(workdir, media,
     assert [set(x) for x in row['labels']] == [{'label', 'score'}] * 2
     assert isinstance(row['decisions'], list)
   assert broken['warnings'] == [] and broken['duration_s'] is None
-  # What decoding observed (tests/mmgenre_jax/tagging/inputs_test.py has the details).
+  # What decoding observed (tests/mmgenre_jax/tagging/inputs_test.py has the
+  # details).
   expected = {'wav': (20.0, ['mono-mixed from 2 channels',
                              'resampled from 44100 Hz to 22050 Hz']),
               'flac': (18.0, ['resampled from 48000 Hz to 22050 Hz']),
@@ -433,7 +427,8 @@ def test_tagger_is_exported_lazily():
   assert mmgenre_jax.Tagger is tagger_lib.Tagger
   # A fresh interpreter: importing the package loads no JAX.
   code = 'import sys, mmgenre_jax; assert "jax" not in sys.modules'
-  subprocess.run([sys.executable, '-c', code], check=True, cwd=tagging_pipeline.REPO,
+  subprocess.run([sys.executable, '-c', code], check=True,
+                 cwd=tagging_pipeline.REPO,
                  env=dict(os.environ, PYTHONPATH=str(tagging_pipeline.REPO)))
 
 
@@ -466,10 +461,11 @@ def test_memory_is_bounded_on_a_60_minute_file(workdir, tmp_path):
   short = _long_wav(tmp_path / 'five.wav', 5)
   long = _long_wav(tmp_path / 'sixty.wav', 60)
   # One thread each: the two runs share the 2 cores without thrashing.
-  env = dict(os.environ, PYTHONPATH=str(tagging_pipeline.REPO), JAX_PLATFORMS='cpu',
-             TF_CPP_MIN_LOG_LEVEL='2', OMP_NUM_THREADS='1',
-             XLA_FLAGS='--xla_cpu_multi_thread_eigen=false '
-             'intra_op_parallelism_threads=1')
+  env = dict(
+      os.environ, PYTHONPATH=str(tagging_pipeline.REPO), JAX_PLATFORMS='cpu',
+      TF_CPP_MIN_LOG_LEVEL='2', OMP_NUM_THREADS='1',
+      XLA_FLAGS='--xla_cpu_multi_thread_eigen=false '
+      'intra_op_parallelism_threads=1')
   runs = [subprocess.Popen([sys.executable, '-c', _PEAK_RSS,
                             str(workdir / 'audio'), path],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -540,7 +536,7 @@ def test_decisions_never_hold_a_child_without_its_parent(workdir, tagger,
                                                          capsys):
   # The conftest shards name no corpus: no taxonomy, top level refused.
   assert tagger.parents is None
-  with pytest.raises(tagger_lib.TaggingError, match='--taxonomy'):
+  with pytest.raises(errors.TaggingError, match='--taxonomy'):
     tagger.predict(audio=[media['files']['wav']], level='top')
   taxonomy = _tiny_taxonomy(tmp_path / 'taxonomy.tsv')
   tree = tagger_lib.Tagger.from_workdir(workdir, taxonomy=taxonomy)

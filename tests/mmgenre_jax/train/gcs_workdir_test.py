@@ -34,9 +34,9 @@ from mmgenre_jax.train import checkpoints
 from mmgenre_jax.evaluation import evaluate
 from mmgenre_jax.reporting import report
 from mmgenre_jax.data import representations
-from mmgenre_jax.train import stage_config
+from mmgenre_jax.train import label_factors
+from mmgenre_jax.train import setup
 from mmgenre_jax.core import ppmi_svd
-from mmgenre_jax.train import loop as train_loop
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.pipelines import runner
 
@@ -146,19 +146,20 @@ def test_label_factors_round_trip(gcs):
 
 def test_setup_write_json_and_label_factors(gcs, shard_dir):
   workdir = f'{BUCKET}/runs/audio'
-  config, _, _, steps = train_loop.setup(tiny.tiny_train_config(shard_dir),
-                                    workdir)
+  config = tiny.tiny_train_config(shard_dir)
+  stage = setup.setup(config, workdir, compute_label_factors=True)
   assert os.path.isdir(gcs.local(workdir))
   workdir_lib.write_json(epath.Path(workdir) / workdir_lib.CONFIG_JSON,
                          json.loads(config.to_json()))
   with open(gcs.local(f'{workdir}/{workdir_lib.CONFIG_JSON}'),
             encoding='utf-8') as f:
     assert json.load(f)['data']['shard_dir'] == str(shard_dir)
-  factors = stage_config.compute_label_factors(config, workdir, steps.source)
+  factors = label_factors.compute(config, stage.facts, workdir,
+                                  stage.steps.source)
   assert factors.shape == (len(tiny.TINY_LABELS),
                            int(config.data.factor_dim))
   np.testing.assert_array_equal(
-      stage_config.load_label_factors(config, workdir), factors)
+      label_factors.load(config, workdir), factors)
   assert workdir_lib.read_lines(gcs.local(f'{workdir}/{workdir_lib.LABELS_TSV}')
                             ) == list(tiny.TINY_LABELS)
 
@@ -265,7 +266,8 @@ def test_shard_dir_manifest_and_file_urls(gcs, shard_dir):
   assert all(epath.Path(f).is_file() for f in files)
   # Checksums and the audio statistics are read through epath as well, so
   # audio networks train from a gs:// shard dir too.
-  assert shard_reader.verify_shards(shards) == shard_reader.verify_shards(shard_dir) > 0
+  assert shard_reader.verify_shards(shards) == shard_reader.verify_shards(
+      shard_dir) > 0
   mean, std = shard_reader.load_audio_stats(shards)
   local_mean, local_std = shard_reader.load_audio_stats(shard_dir)
   np.testing.assert_array_equal(mean, local_mean)

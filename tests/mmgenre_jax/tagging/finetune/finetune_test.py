@@ -1,10 +1,10 @@
 """mmgenre finetune: a head for labels the tiny pipeline never saw.
 
-The tiny pipeline of tests/mmgenre_jax/tagging/tagger_test.py (tiny.tagging_workdir, trained once
-per session) embeds tones; the new labels are about pitch, which the
-pipeline was never trained on: 'calm' below 400 Hz, 'bright' above, and
-'deep' below 150 Hz, a child of 'calm' in the test's taxonomy (the CSV gives
-deep tones 'deep' alone: the taxonomy adds 'calm').
+The tiny pipeline of tests/mmgenre_jax/tagging/tagger_test.py
+(tiny.tagging_workdir, trained once per session) embeds tones; the new labels
+are about pitch, which the pipeline was never trained on: 'calm' below 400 Hz,
+'bright' above, and 'deep' below 150 Hz, a child of 'calm' in the test's
+taxonomy (the CSV gives deep tones 'deep' alone: the taxonomy adds 'calm').
 """
 
 import csv
@@ -18,6 +18,7 @@ from sklearn import metrics as sk_metrics
 
 from helpers import tiny
 from helpers import tagging_pipeline
+from mmgenre_jax import errors
 from mmgenre_jax import cli
 from mmgenre_jax.tagging.finetune import examples as examples_lib
 from mmgenre_jax.tagging.finetune import fit as finetune
@@ -244,7 +245,7 @@ def test_workdir_and_bundle_predict_alike(tagging_workdir, head_dir, corpus,
   # sit on another model.
   plain = tagger_lib.Tagger.from_workdir(bundle, head=False)
   assert plain.head is None and plain.labels == list(tiny.TINY_LABELS)
-  with pytest.raises(tagger_lib.TaggingError, match='on another model'):
+  with pytest.raises(errors.TaggingError, match='on another model'):
     tagger_lib.Tagger.from_workdir(tagging_workdir / 'audio', head=head_dir)
 
 

@@ -1,17 +1,38 @@
-"""The input flags shared by `mmgenre predict`, `embed` and `neighbours`.
+"""What the `mmgenre` commands share: flags, and how a command fails.
 
+  --no-progress                                    (every long job)
   --workdir W  --audio FILE_OR_DIR ...  --cover IMAGE  --reviews TEXT_FILE
-  --manifest CSV  --album  --album-id NAME  --no-progress
-  --batch-items N  --beam_pipeline_options K=V,...   (predict and embed)
+  --manifest CSV  --album  --album-id NAME          (predict, embed,
+                                                    neighbours)
+  --batch-items N  --beam_pipeline_options K=V,...  (predict and embed)
 
-What they mean (tracks, albums, catalog CSVs) is mmgenre_jax.tagging.items;
-the Beam runs are mmgenre_jax.tagging.beam_tagging.
+A command's mistake (a bad flag value, a file that cannot be used) ends
+with `fail`: one line `mmgenre <command>: error: <message>` on stderr and
+exit status errors.EXIT_CODE (2), as main.py's; anything else is a bug and
+keeps its traceback. What the tagging flags mean (tracks, albums, catalog
+CSVs) is mmgenre_jax.tagging.items; the Beam runs are
+mmgenre_jax.tagging.beam_tagging.
 """
 
 import argparse
+import sys
 from typing import List, Tuple, Union
 
+from mmgenre_jax import errors
 from mmgenre_jax.tagging import items as items_lib
+
+
+def fail(command: str, error: BaseException) -> int:
+  """Prints a command's error as one line; returns errors.EXIT_CODE."""
+  print(f'mmgenre {command}: {errors.one_line(error)}', file=sys.stderr,
+        flush=True)
+  return errors.EXIT_CODE
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+  """Adds --no-progress (no progress bars: logs, CI)."""
+  parser.add_argument('--no-progress', action='store_true',
+                      help='No progress bars.')
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +55,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                       'album (outputs averaged).')
   parser.add_argument('--album-id', default=None,
                       help='The `input` name of that album.')
-  parser.add_argument('--no-progress', action='store_true',
-                      help='No progress bar.')
+  add_progress_argument(parser)
 
 
 def items_from_args(args: argparse.Namespace) -> List[items_lib.Item]:

@@ -10,12 +10,15 @@ Light on purpose: ml_collections, the registry, specs and the workdir / shard
 layout only, so that `--config=configs/mumu_cosine.py` loads neither JAX nor
 TensorFlow; running the stages is mmgenre_jax/pipelines/runner.py.
 
-  config = spec.pipeline_config('tiny', 'configs/x.py', dataset='mumu',
-                                shard_dir='runs/data/mumu_shards')
-  spec.add_stage(config, 'audio', config_file='configs/mumu_audio.py')
-  spec.add_stage(config, 'fused', config_file='configs/mumu_fusion.py',
-                 config_arg='audio-cosine', inputs={'audio': 'audio'})
-  spec.link_input_dims(config)
+  config = definition.pipeline_config('tiny', 'configs/x.py',
+                                      dataset='mumu',
+                                      shard_dir='runs/data/mumu_shards')
+  definition.add_stage(config, 'audio',
+                       config_file='configs/mumu_audio.py')
+  definition.add_stage(config, 'fused',
+                       config_file='configs/mumu_fusion.py',
+                       config_arg='audio-cosine', inputs={'audio': 'audio'})
+  definition.link_input_dims(config)
 """
 
 import copy
@@ -121,6 +124,25 @@ def stage_kind(stage_config: ml_collections.ConfigDict) -> str:
   return net.kind if net.reads_representations else 'network'
 
 
+def reads_representations(stage: ml_collections.ConfigDict) -> bool:
+  """Whether a stage (config.stages.<name>) trains on earlier stages'
+  representations rather than on shards."""
+  return registry.network(stage.config.model).reads_representations
+
+
+def recorded_reads_shards(record: Mapping[str, Any]) -> bool:
+  """Whether a pipeline.json stage entry is a network trained on shards."""
+  return record['kind'] not in {n.kind for n in registry.NETWORKS.values()
+                                if n.reads_representations}
+
+
+def recorded_scores_labels(record: Mapping[str, Any]) -> bool:
+  """Whether a pipeline.json stage entry has label scores (a results.json
+  row): every stage but the alignment space."""
+  return not any(n.kind == record['kind'] and not n.predicts_labels
+                 for n in registry.NETWORKS.values())
+
+
 def stage_outputs(stage_config: ml_collections.ConfigDict) -> tuple:
   """Representation names a stage writes (docs/workdirs.md §1)."""
   model = stage_config.model
@@ -179,7 +201,7 @@ def link_input_dims(config: ml_collections.ConfigDict) -> None:
   """
   for name in config.stage_order:
     stage = config.stages[name]
-    if stage.kind == 'network' or not stage.inputs:
+    if not reads_representations(stage) or not stage.inputs:
       continue
     sizes = {}
     for rep, source in stage.inputs.items():
@@ -237,7 +259,8 @@ def for_shards(config: ml_collections.ConfigDict,
     del adapted.stages[name]
   adapted.stage_order = tuple(kept)
   if (config.get('final') or config.stage_order[-1]) in dropped:
-    fusions = [n for n in kept if adapted.stages[n].kind == 'fusion']
+    fusions = [n for n in kept
+               if registry.network(adapted.stages[n].config.model).fuses]
     adapted.final = (max(reversed(fusions),
                          key=lambda n: len(adapted.stages[n].inputs))
                      if fusions else kept[-1])
@@ -253,7 +276,7 @@ def _stages_without_shards(config: ml_collections.ConfigDict,
   dropped: Dict[str, str] = {}
   for name in config.stage_order:
     stage = config.stages[name]
-    if stage.kind == 'network':
+    if not reads_representations(stage):
       modality, _ = registry.shard_input(stage.config)
       if modality not in present:
         why = omitted.get(modality, 'not prepared')
@@ -267,10 +290,13 @@ def _stages_without_shards(config: ml_collections.ConfigDict,
 
 
 def cosine_stages(config: ml_collections.ConfigDict) -> List[str]:
-  """The stages that regress label factors (target 'cosine')."""
-  return [name for name in config.stage_order
-          if config.stages[name].kind != 'alignment' and
-          config.stages[name].config.model.get('target') == 'cosine']
+  """The stages that regress label factors (a COSINE target)."""
+  found = []
+  for name in config.stage_order:
+    target = registry.target(config.stages[name].config.model)
+    if target is not None and target.uses_label_factors:
+      found.append(name)
+  return found
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -294,7 +320,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(
             f'Stage {name} reads {rep!r} from stage {source!r}, which writes '
             f'only {list(seen[source])}.')
-    if stage.kind != 'network' and not stage.inputs:
+    if reads_representations(stage) and not stage.inputs:
       raise ValueError(f'Stage {name} ({stage.kind}) needs config.stages.'
                        f'{name}.inputs.')
     seen[name] = tuple(stage.outputs)
@@ -408,12 +434,13 @@ def describe_stage(stage_config: ml_collections.ConfigDict
   """
   model = stage_config.model
   net = registry.network(model)
-  if net.kind == 'fusion':
+  if net.fuses:
     modality = '+'.join(specs.ordered_modalities(model.modalities))
   else:
     modality = '+'.join(net.representations(model))
   settings = net.settings(model)
-  if net.kind == 'text' and _enriched(stage_config.data.shard_dir):
+  if net.shard_input == registry.TEXT_SHARD_INPUT and _enriched(
+      stage_config.data.shard_dir):
     # VSM+SEM: the shards were prepared with --enrichment (Sec 7.3.2), a
     # property of the shards, not of the network.
     settings += '+sem'

@@ -1,4 +1,4 @@
-"""Tests of the parameter summaries (mmgenre_jax/models/summary.py)."""
+"""Tests of the parameter summaries (mmgenre_jax/models/parameter_table.py)."""
 
 import os
 import pathlib
@@ -13,7 +13,7 @@ from configs import mumu_audio
 from configs import mumu_fusion
 from configs import mumu_text
 from mmgenre_jax import models
-from mmgenre_jax.models import summary
+from mmgenre_jax.models import parameter_table
 from mmgenre_jax.models import audio
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -48,7 +48,7 @@ def test_main_summary_mode_prints_total_params(tmp_path):
     (mumu_audio.get_config('timbre-logistic'), 12_250),
 ])
 def test_print_summary_ends_with_total(config, total, capsys):
-  assert summary.print_summary(config) == total
+  assert parameter_table.print_summary(config) == total
   printed = capsys.readouterr().out
   assert _last_line(printed) == f'total_params={total}'
   assert f'{total:,}' in printed  # The table's total row.
@@ -58,7 +58,8 @@ def test_print_summary_ends_with_total(config, total, capsys):
 def test_parameter_table_rows_and_total():
   model = audio.create_audio_cnn('low-4x70', num_outputs=250,
                                  target='logistic')
-  table, total = summary.parameter_table(model, jnp.zeros((1, 322, 96, 1)))
+  table, total = parameter_table.parameter_table(model,
+                                                 jnp.zeros((1, 322, 96, 1)))
   assert total == 352_890
   rows = {line.split()[0]: line.split()[-1]
           for line in table.splitlines()[2:-1]}
@@ -75,7 +76,7 @@ def test_summary_only_traces():
   # A 25M-parameter network summarised from shapes: the variables are
   # ShapeDtypeStructs, never arrays, so nothing is allocated or compiled.
   config = mumu_text.get_config('cosine')
-  variables = summary.abstract_variables(
+  variables = parameter_table.abstract_variables(
       models.create_model(config.model), models.dummy_inputs(config.model))
   leaves = jax.tree.leaves(variables)
   assert leaves and all(isinstance(x, jax.ShapeDtypeStruct) for x in leaves)
