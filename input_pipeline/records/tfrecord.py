@@ -161,6 +161,30 @@ def _check_size(key: str, spec: FeatureSpec, array: np.ndarray) -> None:
         f'spec says shape {spec.shape}.')
 
 
+def _varint(value: int) -> bytes:
+  """A protobuf base-128 varint."""
+  out = bytearray()
+  while True:
+    byte, value = value & 0x7F, value >> 7
+    if not value:
+      out.append(byte)
+      return bytes(out)
+    out.append(byte | 0x80)
+
+
+def _float_list(array: np.ndarray) -> 'tf.train.FloatList':
+  """tf.train.FloatList(value=array), built from its wire bytes.
+
+  The same message (so the same serialised bytes) as the constructor, which
+  copies a [322 x 96] patch into the protobuf one Python float at a time:
+  ~3 ms a record, most of `mmgenre prepare`'s main process. A FloatList is
+  field 1 (`repeated float`, packed: wire type 2), so its bytes are the tag,
+  the byte length and the little-endian float32 values.
+  """
+  data = np.ascontiguousarray(array, '<f4').tobytes()
+  return tf.train.FloatList.FromString(b'\x0a' + _varint(len(data)) + data)
+
+
 def encode_example(values: Mapping[str, Any], specs: Specs) -> bytes:
   """Serialises one record as a tf.train.Example.
 
@@ -210,8 +234,7 @@ def encode_example(values: Mapping[str, Any], specs: Specs) -> bytes:
       _check_size(key, spec, array)
       if not np.all(np.isfinite(array)):
         raise ShardFormatError(f'Feature {key!r} has non-finite values.')
-      feature[key] = tf.train.Feature(
-          float_list=tf.train.FloatList(value=array))
+      feature[key] = tf.train.Feature(float_list=_float_list(array))
   example = tf.train.Example(features=tf.train.Features(feature=feature))
   # Deterministic: protobuf map order otherwise follows the per-process string
   # hash, so the same values gave different bytes (and shard checksums) on
