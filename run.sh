@@ -69,7 +69,9 @@ setup_venv
 case "${1:-}" in
   "") main_job ;;
   # pytest.ini's testpaths makes tests/ the default; arguments (a file, -k,
-  # -x) narrow or adjust the run.
-  test) shift; exec python -m pytest -q "$@" ;;
+  # -x) narrow or adjust the run. The suite runs in one pytest-xdist worker
+  # per core, a test file per worker at a time (its module fixtures are
+  # built once); `./run.sh test -n 0` runs it in this process.
+  test) shift; exec python -m pytest -q -n auto --dist loadfile "$@" ;;
   *) exec "$@" ;;
 esac

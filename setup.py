@@ -53,7 +53,9 @@ setuptools.setup(
                  'input_pipeline.*', 'configs', 'configs.*']),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        'test': ['pytest==9.2.0', 'psutil==7.2.2'],
+        # pytest-xdist runs the suite over the cores (./run.sh test).
+        'test': ['pytest==9.2.0', 'psutil==7.2.2', 'pytest-xdist==3.8.0',
+                 'execnet==2.1.2'],
         # PyTorch twin for benchmarks/ only; never a dependency of the library.
         'bench': ['torch==2.13.0'],
         # A gs:// workdir: orbax asks GCS about the bucket through it

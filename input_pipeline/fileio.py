@@ -31,6 +31,34 @@ from etils import epath
 TMP_SUFFIX = '.tmp'
 
 
+def _process_umask() -> int:
+  # os.umask both sets and returns it: read once, at import, before the
+  # jobs' threads start.
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+# Mode of the files written here: what open() would give under the user's
+# umask (0644 under umask 022), not mkstemp's private 0600, so that a team
+# sharing runs/ can read them.
+FILE_MODE = 0o666 & ~_process_umask()
+
+
+def temp_file(directory, prefix: str) -> str:
+  """An empty hidden file in `directory` (local) to write, then rename.
+
+  Named <prefix>XXXXXXXX.tmp (TMP_SUFFIX), unique, with mode FILE_MODE.
+  """
+  fd, name = tempfile.mkstemp(dir=directory, prefix=prefix,
+                              suffix=TMP_SUFFIX)
+  try:
+    os.fchmod(fd, FILE_MODE)
+  finally:
+    os.close(fd)
+  return name
+
+
 def is_local(path) -> bool:
   """Whether `path` is on the local filesystem (not a gs://... URL)."""
   return '://' not in os.fspath(path)
@@ -50,10 +78,9 @@ def atomic_open(path) -> Iterator[BinaryIO]:
     yield buffer
     path.write_bytes(buffer.getvalue())
     return
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                             suffix=TMP_SUFFIX)
+  tmp = temp_file(path.parent, prefix=f'.{path.name}.')
   try:
-    with os.fdopen(fd, 'wb') as f:
+    with open(tmp, 'wb') as f:
       yield f
       f.flush()
       os.fsync(f.fileno())

@@ -24,7 +24,6 @@ ShardedWriter writes one.
 import dataclasses
 import os
 import pathlib
-import tempfile
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import apache_beam as beam
@@ -85,9 +84,7 @@ def write_shard(out: pathlib.Path, kind: str, split: str, index: int,
   shard_dir = out / kind
   shard_dir.mkdir(parents=True, exist_ok=True)
   final = shard_dir / tfrecord.shard_name(split, index, count)
-  fd, tmp = tempfile.mkstemp(dir=shard_dir, prefix=f'.{final.name}.',
-                             suffix=fileio.TMP_SUFFIX)
-  os.close(fd)
+  tmp = fileio.temp_file(shard_dir, prefix=f'.{final.name}.')
   try:
     with tf.io.TFRecordWriter(tmp) as writer:
       for record in records:

@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import os
 import pathlib
-import tempfile
 from typing import (Any, Dict, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
 
@@ -382,10 +381,8 @@ class ShardedWriter:
 
   def _roll(self) -> None:
     self._finish_current()
-    fd, name = tempfile.mkstemp(
-        dir=self.out_dir, prefix=f'.{self.split}-{len(self._temps):05d}-',
-        suffix=TMP_SUFFIX)
-    os.close(fd)
+    name = fileio.temp_file(
+        self.out_dir, prefix=f'.{self.split}-{len(self._temps):05d}-')
     self._path = pathlib.Path(name)
     self._writer = tf.io.TFRecordWriter(name)
     self._count = 0

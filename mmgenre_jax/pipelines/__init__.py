@@ -23,18 +23,24 @@ regresses the same targets). `config.stages.<name>` holds, per stage:
   row          report labels overriding those derived from its config
 
 `runner.run_pipeline(config, workdir)` runs every stage in workdir/<stage>/
-(train, then extract the train/val/test representations), skips a stage that
+(train, then extract the train/val/test representations), independent stages
+at once (`config.concurrent_stages`; 0: one per core), skips a stage that
 is already complete and lets an interrupted one resume from its latest
 checkpoint, writes workdir/pipeline.json (docs/workdirs.md §3) after each
 stage and ends with the report (mmgenre_jax/reporting/report.py). workdir
 may be a local directory or a gs://bucket/... URL (docs/tpu_pod.md §4).
 
-Three modules, so that building a pipeline config never loads a framework:
+Its modules; building a pipeline config never loads a framework:
 
-  definition   what the configs import: building, overriding, linking and
-               describing the stages (ml_collections and the model registry
-               only; no JAX or TensorFlow at import)
-  runner       running the stages (imports training and evaluation when a
-               stage runs)
-  stage_modes  main.py's summary, evaluate and extract modes on every stage
+  definition       what the configs import: building, overriding, linking and
+                   describing the stages (ml_collections and the model
+                   registry only; no JAX or TensorFlow at import)
+  runner           running the stages (imports training and evaluation when
+                   a stage runs)
+  scheduler        which stage starts when: the stage graph, independent
+                   stages at once
+  stage_processes  where stages run when several run at once: spawned
+                   processes
+  stage_modes      main.py's summary, evaluate and extract modes on every
+                   stage
 """

@@ -77,6 +77,9 @@ def pipeline_config(name: str, config_ref: str, *, dataset: str,
   # (runner.reusable_stage; e.g. the LOGISTIC image stage both MuMu
   # pipelines train).
   config.reuse_stages_from = ''
+  # Stages run at once when their inputs are done (runner.stage_concurrency;
+  # 0: one per core, up to 4). Results do not depend on it, only the time.
+  config.concurrent_stages = 0
   config.stage_order = ()
   config.stages = ml_collections.ConfigDict()
   return config

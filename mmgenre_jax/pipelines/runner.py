@@ -1,13 +1,17 @@
-"""Running a pipeline config: every stage in order, then the report.
+"""Running a pipeline config: every stage, then the report.
 
   runner.run_pipeline(config, 'runs/mumu_cosine')
 
 Stage <s> runs in W/<s>/ (docs/workdirs.md §1): train, then extract its
-train/val/test representations. A complete stage is skipped and an
-interrupted one resumes from its latest checkpoint; a stage that another
-pipeline workdir of config.reuse_stages_from has completed with the same
-config string is copied from there; W/pipeline.json (docs/workdirs.md §3)
-is rewritten after each stage. Building the config is
+train/val/test representations. A stage starts once the stages it reads
+from are done; independent ones (a MuMu pipeline's audio, text and image
+networks, MSD-I's seeds) run at the same time, config.concurrent_stages of
+them (scheduler.py; 0: one per core, up to 4), each in a stage process
+(stage_processes.py). A complete stage is skipped and an interrupted one
+resumes from its latest checkpoint; a stage that another pipeline workdir
+of config.reuse_stages_from has completed with the same config string is
+copied from there; W/pipeline.json (docs/workdirs.md §3) is rewritten as
+each stage starts and ends. Building the config is
 mmgenre_jax/pipelines/definition.py; training and evaluation are imported only
 when a stage runs.
 
@@ -19,8 +23,8 @@ is refused (check_pipeline_workdir). main.py's other modes on a pipeline
 """
 
 import copy
+import datetime
 import shutil
-import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from absl import logging
@@ -32,6 +36,8 @@ from mmgenre_jax.data import representations
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import registry
 from mmgenre_jax.pipelines import definition
+from mmgenre_jax.pipelines import scheduler
+from mmgenre_jax.pipelines import stage_processes
 
 _rep_path = workdir_lib.representation_path
 
@@ -302,65 +308,115 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir,
     return _run_stages(config, workdir, report=report)
 
 
+def stage_concurrency(config: ml_collections.ConfigDict) -> int:
+  """How many stages of the pipeline run at once.
+
+  config.concurrent_stages when set (>= 1), else one per core up to
+  scheduler.MAX_CONCURRENCY. Always 1 over several processes: every
+  process must run the same stage's collectives at the same time.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_count() > 1:
+    return 1
+  asked = int(config.get('concurrent_stages') or 0)
+  if asked < 0:
+    raise ValueError(f'config.concurrent_stages={asked}: give the stages to '
+                     'run at once (>= 1), or 0 for one per core.')
+  return asked or scheduler.default_concurrency()
+
+
 def _run_stages(config: ml_collections.ConfigDict, workdir: epath.Path,
                 *, report: bool) -> Dict[str, Any]:
-  """run_pipeline's work, under the lock of W."""
+  """run_pipeline's work, under the lock of W.
+
+  Stages whose inputs are done run at once, up to stage_concurrency(), each
+  in a process of its own then (scheduler.py, stage_processes.py);
+  pipeline.json and the progress lines are written from this thread as
+  stages start and end.
+  """
   chief = _is_chief()
   if chief:
     workdir.mkdir(parents=True, exist_ok=True)
   ensure_label_factors(config, workdir)
-  records = {}
   order = list(config.stage_order)
+  stage_configs = {name: resolve_stage_config(config, name, workdir)
+                   for name in order}
+  prefixes = {name: f'[{config.name} {index + 1}/{len(order)}] {name}'
+              for index, name in enumerate(order)}
+  records = {}
+  running = set()
 
-  def save(current: Optional[str] = None):
+  def save():
     if not chief:
       return
-    listed = []
-    for name in order:
-      if name in records:
-        listed.append(records[name])
-      else:
-        stage_config = resolve_stage_config(config, name, workdir)
-        listed.append(_stage_record(
-            config, name, stage_config,
-            'running' if name == current else 'pending', None, workdir))
+    listed = [
+        records.get(name) or _stage_record(
+            config, name, stage_configs[name],
+            'running' if name in running else 'pending', None, workdir)
+        for name in order]
     workdir_lib.write_json(workdir / workdir_lib.PIPELINE_JSON,
                            _pipeline_record(config, listed))
 
-  for index, name in enumerate(order):
-    stage = config.stages[name]
-    stage_dir = workdir / name
-    stage_config = resolve_stage_config(config, name, workdir)
-    prefix = f'[{config.name} {index + 1}/{len(order)}] {name}'
-    if is_complete(stage_dir, stage.outputs):
-      logging.info('%s: complete in %s, skipped.', prefix, stage_dir)
-      print(f'{prefix}: complete, skipped', flush=True)
-      records[name] = _stage_record(config, name, stage_config, 'skipped',
-                                    None, workdir)
-      continue
-    config_string = definition.config_string(stage, stage_config)
-    source = reusable_stage(config, name, config_string)
-    save(current=name)
-    start = time.time()
-    if source is not None and chief and _is_local(stage_dir):
-      print(f'{prefix}: the same run is complete in {source}, copied',
-            flush=True)
-      copy_stage(source, stage_dir)
+  for name in order:
+    if is_complete(workdir / name, config.stages[name].outputs):
+      logging.info('%s: complete in %s, skipped.', prefixes[name],
+                   workdir / name)
+      print(f'{prefixes[name]}: complete, skipped', flush=True)
+      records[name] = _stage_record(config, name, stage_configs[name],
+                                    'skipped', None, workdir)
+  todo = [name for name in order if name not in records]
+  config_strings = {
+      name: definition.config_string(config.stages[name], stage_configs[name])
+      for name in todo}
+  copies = {}
+  for name in todo:
+    source = reusable_stage(config, name, config_strings[name])
+    if source is not None and chief and _is_local(workdir / name):
+      copies[name] = source
+  started = {}
+
+  def on_start(name: str) -> None:
+    running.add(name)
+    started[name] = datetime.datetime.now(datetime.timezone.utc)
+    save()
+    if name in copies:
+      print(f'{prefixes[name]}: the same run is complete in {copies[name]}, '
+            'copied', flush=True)
     else:
-      print(f'{prefix}: {stage.kind} {config_string}', flush=True)
-      run_stage(stage_config, stage_dir, stage.outputs)
-      source = None
-    seconds = time.time() - start
-    records[name] = _stage_record(config, name, stage_config, 'done',
+      print(f'{prefixes[name]}: {config.stages[name].kind} '
+            f'{config_strings[name]}', flush=True)
+
+  needs = {name: set(config.stages[name].inputs.values()) & set(todo)
+           for name in todo}
+  # No more stage processes than stages that can run side by side.
+  concurrency = min(stage_concurrency(config),
+                    scheduler.widest(todo, needs))
+
+  def run_one(name: str) -> None:
+    if name in copies:
+      copy_stage(copies[name], workdir / name)
+    else:
+      call(f'{config.name} {name}', run_stage, stage_configs[name],
+           str(workdir / name), tuple(config.stages[name].outputs))
+
+  def on_done(name: str, _, seconds: float) -> None:
+    running.discard(name)
+    records[name] = _stage_record(config, name, stage_configs[name], 'done',
                                   seconds, workdir)
-    if source is not None:
-      records[name]['copied_from'] = str(source)
+    records[name]['started'] = started[name].isoformat(timespec='seconds')
+    if name in copies:
+      records[name]['copied_from'] = str(copies[name])
+    save()
     metrics = workdir_lib.read_json(
-        stage_dir / workdir_lib.TEST_METRICS_JSON) or {}
+        workdir / name / workdir_lib.TEST_METRICS_JSON) or {}
     shown = {k: round(v, 4) for k, v in metrics.items()
              if k in ('roc_auc', 'macro_f1', 'adiv@1') and
              isinstance(v, (int, float))}
-    print(f'{prefix}: done in {seconds:.0f} s {shown}', flush=True)
+    print(f'{prefixes[name]}: done in {seconds:.0f} s {shown}', flush=True)
+
+  with stage_processes.caller(concurrency) as call:
+    scheduler.run(todo, needs, run_one, concurrency=concurrency,
+                  on_start=on_start, on_done=on_done)
   save()
   result = workdir_lib.read_pipeline(workdir)
   if report and chief:

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline.formats import msdi
 from input_pipeline.formats import mumu
@@ -373,6 +374,13 @@ def test_outputs_are_atomic_and_checksummed(prepared, tmp_path):
   assert set(listed) == on_disk
   for name, digest in listed.items():
     assert tfrecord.sha256_file(out / name) == digest
+
+  # Shards, manifest and statistics keep the user's umask (0644 under 022),
+  # not a temporary file's 0600: a team shares runs/.
+  modes = {p.relative_to(out).as_posix(): oct(p.stat().st_mode & 0o777)
+           for p in out.rglob('*') if p.is_file()}
+  assert layout.MANIFEST_JSON in modes and len(modes) > len(listed)
+  assert set(modes.values()) == {oct(fileio.FILE_MODE)}, modes
 
   # A run that fails (no usable training audio) leaves no manifest behind.
   copy = tmp_path / 'shards'

@@ -7,12 +7,14 @@ shards are the tiny ones of tests/conftest.py (fixture shard_dir); each stage
 trains 1 epoch of tiny batches.
 """
 
+import datetime
 import json
 import logging
 
 import numpy as np
 import pytest
 
+from input_pipeline import fileio
 from mmgenre_jax.data import label_matrix
 from mmgenre_jax.data import representations
 from mmgenre_jax.core import ppmi_svd
@@ -89,6 +91,14 @@ def test_runs_every_stage_in_order(finished):
   assert fused_metrics['aggregation'] == 'items'
   assert rows[1]['roc_auc'] == fused_metrics['roc_auc']
   report = (workdir / 'report.md').read_text()
+  # Every file of the pipeline (records, report, figures, representations,
+  # checkpoints) keeps the user's umask, as shards do (prepare_test.py).
+  modes = {p.relative_to(workdir).as_posix(): p.stat().st_mode & 0o777
+           for p in workdir.rglob('*') if p.is_file()}
+  assert {'results.json', 'pipeline.json', 'audio/config.json',
+          'fused/representations/fusion/test.npz'} <= set(modes)
+  assert any(name.startswith('figures/') for name in modes)
+  assert {n: m for n, m in modes.items() if m != fileio.FILE_MODE} == {}
   table6, heads = report.split("own output layers")
   assert '| AUDIO | COSINE | LOW-4x70 |' in table6
   assert '| mumu | AUDIO | COSINE | LOW-4x70 |' in heads
@@ -183,6 +193,57 @@ def test_a_stage_complete_in_another_pipeline_is_copied(finished, shard_dir,
   assert not (second / 'audio' / 'training.lock').exists()
   assert sorted(p.name for p in second.iterdir() if p.name.startswith('.')
                 ) == []  # no partial copy left
+
+
+def test_stages_at_once_give_the_same_results(finished, shard_dir, tmp_path,
+                                              capfd):
+  """Two independent stages in two stage processes at once, then the
+  fusion: each stage's numbers are those of the one-at-a-time run of
+  `finished` (in this process)."""
+  first, _ = finished
+  config = _config(shard_dir)
+  definition.add_stage(config, 'audio_s1', config_file='configs/mumu_audio.py',
+                       config_arg='low-4x70-cosine',
+                       overrides={**TINY, 'train.seed': 1},
+                       row=definition.own_head_row('audio'))
+  config.stage_order = ('audio', 'audio_s1', 'fused')
+  config.concurrent_stages = 2
+  second = tmp_path / 'W2'
+  result = runner.run_pipeline(config, second, report=False)
+  stages = {s['name']: s for s in result['stages']}
+  assert [s['status'] for s in result['stages']] == ['done'] * 3
+  # audio and audio_s1 started together; fused after audio ended.
+  when = {name: datetime.datetime.fromisoformat(s['started']).timestamp()
+          for name, s in stages.items()}
+  assert abs(when['audio_s1'] - when['audio']) <= 1
+  assert when['audio_s1'] < when['audio'] + stages['audio']['seconds'] - 1
+  assert when['fused'] >= when['audio'] + stages['audio']['seconds'] - 1
+  # The stage processes' log lines say whose they are.
+  logged = capfd.readouterr().err
+  assert "] [tiny audio_s1] config.data.num_labels=250 differs" in logged
+  for stage, name in (('audio', 'audio'), ('fused', 'fusion')):
+    for split in representations.SPLITS:
+      path = ('representations', name, f'{split}.npz')
+      with np.load(first / stage / '/'.join(path)) as one_at_a_time, \
+          np.load(second / stage / '/'.join(path)) as at_once:
+        np.testing.assert_array_equal(one_at_a_time['ids'], at_once['ids'])
+        np.testing.assert_array_equal(one_at_a_time['representation'],
+                                      at_once['representation'])
+    metrics = [json.loads((w / stage / 'test_metrics.json').read_text())
+               for w in (first, second)]
+    for one in metrics:
+      del one['epoch_s']  # wall time, the one number that may differ
+    assert metrics[0] == metrics[1]
+  assert runner.is_complete(second / 'audio_s1', ('audio',))
+
+
+def test_concurrent_stages_is_checked(shard_dir):
+  config = _config(shard_dir)
+  config.concurrent_stages = -1
+  with pytest.raises(ValueError, match='concurrent_stages=-1'):
+    runner.stage_concurrency(config)
+  config.concurrent_stages = 3
+  assert runner.stage_concurrency(config) == 3
 
 
 def test_interrupted_stage_resumes(finished, shard_dir, monkeypatch, caplog):

@@ -1,0 +1,47 @@
+"""input_pipeline.fileio: atomic writes, and the modes the umask gives."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from input_pipeline import fileio
+
+# Writes a file each way the jobs write local files, then prints their modes.
+_WRITE_EACH_WAY = '''
+import os, sys
+out, umask = sys.argv[1], int(sys.argv[2], 8)
+os.umask(umask)  # as a shell's `umask` would have set it
+from input_pipeline import fileio
+fileio.write_json_atomic(os.path.join(out, 'results.json'), {'a': 1})
+name = fileio.temp_file(out, prefix='.shard-')
+os.replace(name, os.path.join(out, 'train-00000-of-00001.tfrecord'))
+for name in sorted(os.listdir(out)):
+  print(name, oct(os.stat(os.path.join(out, name)).st_mode & 0o777))
+'''
+
+
+@pytest.mark.parametrize('umask,mode', [(0o022, '0o644'), (0o027, '0o640'),
+                                        (0o002, '0o664')])
+def test_files_get_the_mode_of_the_umask(tmp_path, umask, mode):
+  # A fresh process: FILE_MODE is read from the umask at import.
+  printed = subprocess.run(
+      [sys.executable, '-c', _WRITE_EACH_WAY, str(tmp_path), oct(umask)],
+      check=True, capture_output=True, text=True,
+      env={**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)}).stdout
+  assert printed.split('\n') == [
+      f'results.json {mode}', f'train-00000-of-00001.tfrecord {mode}', '']
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
+  path = tmp_path / 'sub' / 'x.json'
+  fileio.write_json_atomic(path, {'v': 1})
+  assert path.read_text() == '{\n "v": 1\n}\n'
+  with pytest.raises(RuntimeError):
+    with fileio.atomic_open(path) as f:
+      f.write(b'half')
+      raise RuntimeError('stopped mid-write')
+  assert path.read_text() == '{\n "v": 1\n}\n'
+  assert sorted(p.name for p in path.parent.iterdir()) == ['x.json']
+  assert path.stat().st_mode & 0o777 == fileio.FILE_MODE
