@@ -3,9 +3,9 @@ r"""The main job of `./run.sh`, step by step, and its pipelines both ways.
   python benchmarks/first_run.py --work /tmp/first_run
   python benchmarks/first_run.py --work /tmp/first_run --suite
 
-Runs what `./run.sh` runs, each as its own command, timed (wall and CPU
-seconds of the command and its children; the load average before and
-after):
+Runs what `./run.sh` runs, each as its own command, timed (wall seconds;
+busy CPU seconds of the whole machine meanwhile, cpu_s, which on a quiet
+machine are the command's; the load average before and after):
 
   synth            mmgenre synth, 600 albums, seed 0
   prepare-mumu     mmgenre prepare --dataset mumu (with the enrichment)
@@ -27,14 +27,14 @@ then
    "speedup": ..., "results_equal": true, "rows": 37, ...}
 
 where results_equal says whether the two results.json have the same rows
-in every key but epoch_s (the wall time per epoch).
+in every key but epoch_s (the wall time per epoch), each workdir's path
+read as 'W' (it is in the rows' workdir and config strings).
 """
 
 import argparse
 import json
 import os
 import pathlib
-import resource
 import subprocess
 import sys
 import time
@@ -57,8 +57,16 @@ def parse_args(argv=None):
 
 
 def _cpu_seconds() -> float:
-  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return usage.ru_utime + usage.ru_stime
+  """Busy CPU seconds of the whole machine since boot (/proc/stat).
+
+  Machine-wide, not the command's: the prepare workers are children of a
+  forkserver, which getrusage(RUSAGE_CHILDREN) never sees. On a quiet
+  machine (see load_before) it is the command's.
+  """
+  with open('/proc/stat', encoding='ascii') as f:
+    fields = [int(x) for x in f.readline().split()[1:]]
+  idle = fields[3] + fields[4]  # idle, iowait
+  return (sum(fields[:8]) - idle) / os.sysconf('SC_CLK_TCK')
 
 
 def timed(step: str, command, **extra) -> dict:
@@ -80,8 +88,10 @@ def timed(step: str, command, **extra) -> dict:
 
 
 def _rows(path: pathlib.Path):
+  """results.json's rows but epoch_s, the workdir's own path as 'W'."""
   rows = json.loads(path.read_text())
-  return [{k: v for k, v in row.items() if k != 'epoch_s'} for row in rows]
+  return [{k: v.replace(str(path.parent), 'W') if isinstance(v, str) else v
+           for k, v in row.items() if k != 'epoch_s'} for row in rows]
 
 
 def run_pipelines(work: pathlib.Path, concurrent: str) -> float:
