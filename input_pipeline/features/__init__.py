@@ -1,6 +1,6 @@
 """Per-item features: CQT audio patches, cover images, review texts.
 
-SPEC §2 (Oramas et al. 2018, Sec 6.1 / 5.2 / 5.3), one module per modality:
+Oramas et al. 2018, Sec 3.1 / 3.2 / 3.3 and 7.3.2, one module per modality:
 
 - `audio`: 22,050 Hz mono, constant-Q transform (hop 1024, 96 bins of 12 per
   octave from C1, Hann window), `power_to_db(|C|^2, ref=max, top_db=80)`

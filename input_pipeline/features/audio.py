@@ -1,4 +1,4 @@
-"""Audio features: CQT patches and whole-track windows (SPEC §2; Sec 6.1).
+"""Audio features: CQT patches and whole-track windows (paper Sec 3.1).
 
 22,050 Hz mono, constant-Q transform (hop 1024, 96 bins of 12 per octave from
 C1, Hann window) of the whole decoded track, then
@@ -54,10 +54,10 @@ AMIN = 1e-10
 # (0.74 s) covers it with room for librosa's resampling filters. A whole number
 # of hops keeps the frame grid aligned.
 CONTEXT_FRAMES = 16
-# Resampler (SPEC §2 loads everything at 22,050 Hz); soxr_hq is librosa's
+# Resampler (Sec 3.1: everything at 22,050 Hz); soxr_hq is librosa's
 # default, fast and close to band-limited.
 RES_TYPE = 'soxr_hq'
-# Whole-track prediction windows (SPEC §2, [code]).
+# Whole-track prediction windows (the authors' code; docs/fidelity.md).
 WINDOW_DROP = 0.15
 WINDOW_OVERLAP = 0.5
 
@@ -179,7 +179,7 @@ def decode(path, *, nonfinite: str = 'zero'
 
 def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
            top_db: Optional[float] = TOP_DB) -> np.ndarray:
-  """Log-power constant-Q spectrogram of a whole signal (SPEC §2).
+  """Log-power constant-Q spectrogram of a whole signal (Sec 3.1).
 
   `librosa.cqt(hop_length=1024, fmin=C1, n_bins=96, bins_per_octave=12,
   window='hann')`, then `power_to_db(|C|^2, ref=np.max, top_db=80)` with the
@@ -312,7 +312,7 @@ def _decoded_spectrogram(path) -> Tuple[np.ndarray, int, int,
 
 
 def audio_patch(path, *, seed: int) -> np.ndarray:
-  """One seeded random 15 s patch of a track (SPEC §2, [code]).
+  """One seeded random 15 s patch of a track (Sec 3.1).
 
   The 322 frames from `patch_frame` of the track-referenced log-CQT
   (`track_spectrogram`): the whole file is decoded and transformed, as the
@@ -381,7 +381,7 @@ def window_hop(overlap: float = WINDOW_OVERLAP) -> int:
 
 def window_starts(frames: int, *, drop: float = WINDOW_DROP,
                   overlap: float = WINDOW_OVERLAP) -> List[int]:
-  """First frame of each whole-track prediction window (SPEC §2, [code]).
+  """First frame of each whole-track prediction window (docs/fidelity.md).
 
   Drops `drop` of the frames at each end, then places 322-frame windows
   with `overlap` over the kept middle; when the middle is shorter than a
@@ -412,7 +412,7 @@ def window_starts(frames: int, *, drop: float = WINDOW_DROP,
 
 def track_windows(spec: np.ndarray, *, drop: float = WINDOW_DROP,
                   overlap: float = WINDOW_OVERLAP) -> np.ndarray:
-  """Whole-track prediction windows (SPEC §2, [code]).
+  """Whole-track prediction windows (docs/fidelity.md).
 
   Cuts 322-frame windows at `window_starts` (`drop` of the frames dropped
   at each end, `overlap` between windows); the network's outputs are

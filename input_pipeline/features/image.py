@@ -1,4 +1,4 @@
-"""Cover image features (SPEC §2; paper Sec 3.2, 6.2, ResNet preprocessing).
+"""Cover image features (paper Sec 3.2, 6.2; docs/fidelity.md image recipe).
 
 Any PIL mode to RGB, shorter side resized to 256 (for 224), centre square.
 `mmgenre prepare --image-size C` stores each cover as that square, S x S

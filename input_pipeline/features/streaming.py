@@ -3,7 +3,7 @@
 `features.audio.track_windows(features.audio.track_spectrogram(path))` decodes
 the whole file and computes one CQT over it, so its memory grows with the
 track (a 60-minute 48 kHz stereo file is ~1.4 GB of float32 samples).
-`stream_windows` gives the same windows (SPEC §2, [code]: 15 % dropped at each
+`stream_windows` gives the same windows (docs/fidelity.md: 15 % dropped at each
 end, 322-frame windows with 50 % overlap, in dB relative to the maximum of the
 WHOLE track's CQT and clipped 80 dB below it, as the authors' code and
 `features.audio.audio_patch` do) while holding only one block of a few

@@ -1,4 +1,4 @@
-"""Review text features (SPEC §2; paper Sec 5.2).
+"""Review text features (paper Sec 3.3, 7.3.2).
 
 The reviews of each album read from reviews.jsonl (`read_reviews`: a
 malformed line is reported and left out, or an error), joined in order and
@@ -34,7 +34,7 @@ from input_pipeline.formats import release_format
 _error = features.error
 
 MAX_TEXT_CHARS = 1500
-# tf-idf settings of the authors' code ([code], SPEC §2).
+# tf-idf settings of the authors' code (docs/fidelity.md; 10k words: Sec 7.3.2).
 TFIDF_SETTINGS = {'sublinear_tf': True, 'max_df': 0.5, 'max_features': 10000}
 VECTORIZER_FORMAT = 'mmgenre_jax.tfidf'
 VECTORIZER_VERSION = 1
@@ -164,7 +164,7 @@ def truncate_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
 
 def aggregate_reviews(reviews: Sequence[str], *,
                       max_chars: int = MAX_TEXT_CHARS) -> str:
-  """The text of an album: its reviews in order, truncated (SPEC §2).
+  """The text of an album: its reviews in order, truncated (Sec 7.3.2).
 
   Each review's whitespace runs (newlines, tabs) become single spaces and
   empty reviews are skipped; the reviews are joined with a space, then
@@ -281,7 +281,7 @@ def category_word(category: str) -> str:
 
 
 def enrich(text: str, dictionary: Mapping[str, Sequence[str]]) -> str:
-  """Appends the categories of the entities mentioned in `text` (SPEC §2).
+  """Appends the categories of the entities mentioned in `text` (Sec 3.3).
 
   An entity matches case-insensitively as a whole word or phrase (its words
   in sequence, any punctuation or spacing between them); overlapping

@@ -7,7 +7,7 @@ A catalog is a CSV file (docs/data_formats.md §1.3), one album per row:
   cover      an image file
   reviews    a UTF-8 text file: the album's review text
   artist_id  the album's artist(s), ';'-separated; albums of one artist stay
-             in one split (artist filtering, SPEC §1)
+             in one split (artist filtering, paper Sec 6.1, 7.3)
   labels     the album's labels, '|'-separated (training only)
   split      train, val or test (optional: without the column, prepare
              computes an artist-filtered 80/10/10 split with its seed)
@@ -23,7 +23,7 @@ format) expands every label to its ancestors, as for MuMu.
   found.dataset.albums['a1'].labels, found.track_paths['a1/1']
 
 `mmgenre prepare --dataset catalog --manifest FILE` reads it through
-prepare_corpus.load_catalog_corpus; `mmgenre predict/embed --manifest FILE`
+prepare_catalog.load_catalog_corpus; `mmgenre predict/embed --manifest FILE`
 through mmgenre_jax.tagging.items. No TensorFlow or JAX here.
 """
 

@@ -38,11 +38,12 @@ import numpy as np
 
 from input_pipeline.formats import release_format
 
-# The 15 MSD-I genres in the order of the paper's Table 1 (SPEC §1).
+# The 15 MSD-I genres in the order of the paper's Table 1.
 MSDI_GENRES = ('Blues', 'Country', 'Electronic', 'Folk', 'Jazz', 'Latin',
                'Metal', 'New Age', 'Pop', 'Punk', 'Rap', 'Reggae', 'RnB',
                'Rock', 'World')
-# Columns of MSD-I_dataset.tsv (SPEC §1). Extra columns are ignored.
+# Columns of MSD-I_dataset.tsv (docs/data_formats.md §1). Extra columns are
+# ignored.
 MSDI_COLUMNS = ('msd_track_id', 'genre', 'album_index', 'set',
                 'msd_artist_id', 'image_url')
 # Values of the `set` column: the split names (input_pipeline.formats.splits

@@ -31,12 +31,12 @@ import numpy as np
 from input_pipeline import layout
 from input_pipeline.formats import release_format
 
-# Columns of the MuMu release CSVs, in release order (SPEC §1).
+# Columns of the MuMu release CSVs, in release order (docs/data_formats.md §1).
 MUMU_COLUMNS = ('amazon_id', 'album_mbid', 'MSD_track_id', 'recording_mbid',
                 'artist_mbid', 'genres')
 # Header of the optional taxonomy file (docs/data_formats.md §1).
 TAXONOMY_COLUMNS = ('label', 'parent')
-# The paper keeps the 250 labels found on >= 12 albums (SPEC §1); the reader
+# The paper keeps the 250 labels found on >= 12 albums (Sec 7.1.1); the reader
 # defaults to keeping every label seen at least once.
 PAPER_MIN_ALBUMS = 12
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +235,7 @@ def _ancestors(label: str, taxonomy: Mapping[str, Optional[str]],
 
 def expand_labels(labels: Iterable[str],
                   taxonomy: Mapping[str, Optional[str]]) -> List[str]:
-  """Adds every ancestor branch (`Vocal Jazz` also gives `Jazz`, SPEC §1).
+  """Adds every ancestor branch (`Vocal Jazz` also gives `Jazz`, Sec 7.1.1).
 
   Args:
     labels: label names.
@@ -256,7 +256,7 @@ def top_level_genre(labels: Iterable[str],
                     taxonomy: Mapping[str, Optional[str]]) -> Optional[str]:
   """The one top-level genre above `labels`, or None if there are 0 or >1.
 
-  The paper's single-parent-label subset (Sec 7.4, Figs 7 and 8) keeps the
+  The paper's single-parent-label subset (Sec 7.5, Figs 7 and 8) keeps the
   albums whose labels all descend from one top-level genre. A label that
   the taxonomy does not know counts as a top-level genre of its own.
 
@@ -400,9 +400,9 @@ def load_mumu(csv_path,
     labels_path: genre_labels_MuMu.tsv; its order becomes the vocabulary order.
       Without it the vocabulary is every label seen, sorted by name.
     taxonomy_path: optional `label<TAB>parent` file.
-    min_albums: keep a label when it is on >= this many albums (SPEC §1 uses
-      PAPER_MIN_ALBUMS = 12). With a label list, 0 keeps every listed label,
-      even those on no album.
+    min_albums: keep a label when it is on >= this many albums (the paper,
+      Sec 7.1.1, uses PAPER_MIN_ALBUMS = 12). With a label list, 0 keeps
+      every listed label, even those on no album.
     drop_unlabeled: leave out albums with no kept label (they have no
       target); their ids go to `dropped_albums`.
     on_bad_row: None: a malformed row is a release_format.DataFormatError naming the file,

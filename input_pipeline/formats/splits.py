@@ -1,4 +1,4 @@
-"""Artist-filtered train/val/test splits (Oramas et al. 2018, Secs. 6.1, 7.1).
+"""Artist-filtered train/val/test splits (Oramas et al. 2018, Secs. 6.1, 7.3).
 
 The paper splits MuMu 80/10/10 by album and MSD-I 70/15/15 by track, with no
 artist and no album in two splits, so that a classifier cannot score by
@@ -8,7 +8,10 @@ connected component, and components, not items, are assigned to splits.
 
 MSD-I also ships the authors' split, its `set` column
 (msdi.MSDIDataset.release_splits): `mmgenre prepare` uses that by default,
-and these functions only with `--splits compute`. MuMu has none.
+and these functions only with `--splits compute`. MuMu's split (the paper's)
+ships as separate files, `splits/items_index_{train,val,test}_<dataset>.tsv`
+of the authors' data (zenodo 831189): release_sets reads them as shipped
+for `mmgenre prepare --splits DIR`; without them prepare computes one here.
 
   mmgenre splits --dataset mumu --metadata MuMu_dataset_multi-label.csv \
       --labels genre_labels_MuMu.tsv --out splits/ --seed 0
@@ -17,7 +20,9 @@ writes splits/items_index_{train,val,test}.tsv, one id per line (the command
 line is mmgenre_jax/cli/splits.py).
 """
 
+import dataclasses
 import pathlib
+import re
 from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
@@ -28,9 +33,9 @@ from input_pipeline.formats import mumu
 from input_pipeline.formats import release_format
 
 SPLIT_NAMES = ('train', 'val', 'test')
-# MuMu: 80/10/10 by album (SPEC §1, paper Sec. 7.1).
+# MuMu: 80/10/10 by album (paper Sec. 7.3).
 MUMU_PROPORTIONS = (0.8, 0.1, 0.1)
-# MSD-I: 70/15/15 by track (SPEC §1, paper Sec. 6.1).
+# MSD-I: 70/15/15 by track (paper Sec. 6.1).
 MSDI_PROPORTIONS = (0.7, 0.15, 0.15)
 # A component larger than this fraction of the smallest split's target would
 # overshoot that split on its own, so it goes to the largest split (train)
@@ -45,8 +50,38 @@ VARIOUS_ARTISTS_MBID = '89ad4ac3-39f7-470e-963a-56509c546377'
 ARTIST_KEY = 'artist:'
 
 
-def split_file(split_dir, name: str) -> pathlib.Path:
-  return pathlib.Path(split_dir) / f'items_index_{name}.tsv'
+# Our split files: items_index_{split}.tsv. `mmgenre prepare` writes the
+# track-level split it used (the authors' MuMu track set) beside them as
+# tracks_index_{split}.tsv, a name no --splits DIR reads as the authors'.
+ITEMS_PREFIX = 'items_index'
+TRACKS_PREFIX = 'tracks_index'
+# The authors' split files (zenodo 831189 `splits/`): the split, then the
+# dataset the set is of, as shipped (e.g. items_index_train_mumu.tsv).
+RELEASE_FILE = re.compile(r'items_index_(train|val|test)_(.+)\.tsv')
+
+
+def split_file(split_dir, name: str,
+               prefix: str = ITEMS_PREFIX) -> pathlib.Path:
+  return pathlib.Path(split_dir) / f'{prefix}_{name}.tsv'
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSet:
+  """One set of the authors' split files and the ids they hold.
+
+  Attributes:
+    suffix: the dataset suffix of items_index_{split}_<suffix>.tsv.
+    paths: split name -> its file, for every name in SPLIT_NAMES.
+    splits: split name -> item ids, in file order.
+  """
+  suffix: str
+  paths: Dict[str, pathlib.Path]
+  splits: Dict[str, List[str]]
+
+  @property
+  def files(self) -> str:
+    """Its file names as one: items_index_{train,val,test}_<suffix>.tsv."""
+    return f'items_index_{{{",".join(SPLIT_NAMES)}}}_{self.suffix}.tsv'
 
 
 def _check_proportions(proportions: Sequence[float]) -> np.ndarray:
@@ -236,7 +271,8 @@ def _check_ids(splits: Mapping[str, Sequence[str]]) -> None:
       seen[item] = name
 
 
-def write_splits(splits: Mapping[str, Sequence[str]], out_dir) -> None:
+def write_splits(splits: Mapping[str, Sequence[str]], out_dir,
+                 prefix: str = ITEMS_PREFIX) -> None:
   """Writes out_dir/items_index_{train,val,test}.tsv, one id per line.
 
   Each file is written to a temporary file in out_dir and then renamed, so a
@@ -245,12 +281,13 @@ def write_splits(splits: Mapping[str, Sequence[str]], out_dir) -> None:
   Args:
     splits: split name -> item ids, for every name in SPLIT_NAMES.
     out_dir: the directory (created if needed).
+    prefix: the files' prefix (TRACKS_PREFIX: tracks_index_{split}.tsv).
   """
   _check_ids(splits)
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   for name in SPLIT_NAMES:
-    path = split_file(out_dir, name)
+    path = split_file(out_dir, name, prefix)
     fileio.write_atomic(
         path, ''.join(f'{item}\n' for item in splits[name]).encode('utf-8'))
 
@@ -264,10 +301,55 @@ def read_splits(split_dir) -> Dict[str, List[str]]:
   Returns:
     split name -> item ids, in file order.
   """
+  return _read_files({name: split_file(split_dir, name)
+                      for name in SPLIT_NAMES}, split_dir)
+
+
+def release_sets(split_dir) -> List[SplitSet]:
+  """Reads the authors' split files of split_dir, as they ship.
+
+  The authors' data (zenodo 831189, `splits/`) names them
+  items_index_{train,val,test}_<dataset>.tsv, one id per line, a set per
+  dataset suffix (MuMu: one of album ids, one of track ids). A set lacking a
+  split is an error naming its files; an id in two files of one set is an
+  error naming the file and line.
+
+  Args:
+    split_dir: the directory; a path that is no directory holds no set.
+
+  Returns:
+    One SplitSet per suffix, sorted by suffix; [] when there is none.
+  """
+  split_dir = pathlib.Path(split_dir)
+  if not split_dir.is_dir():
+    return []
+  found = {}
+  for path in sorted(split_dir.iterdir()):
+    match = RELEASE_FILE.fullmatch(path.name)
+    if match and path.is_file():
+      found.setdefault(match[2], {})[match[1]] = path
+  sets = []
+  for suffix, paths in sorted(found.items()):
+    missing = [split_file(split_dir, f'{name}_{suffix}').name
+               for name in SPLIT_NAMES if name not in paths]
+    if missing:
+      raise release_format.format_error(
+          split_dir, None, f'{" and ".join(missing)} not found beside '
+          f'{", ".join(sorted(p.name for p in paths.values()))}; the '
+          f'authors\' split of {suffix!r} is the three files '
+          f'{SplitSet(suffix, {}, {}).files}.')
+    paths = {name: paths[name] for name in SPLIT_NAMES}
+    sets.append(SplitSet(suffix, paths, _read_files(paths, split_dir)))
+  return sets
+
+
+def _read_files(paths: Mapping[str, pathlib.Path],
+                split_dir) -> Dict[str, List[str]]:
+  """split name -> the ids of its file, no id in two of the files."""
   splits = {}
   seen = {}
   for name in SPLIT_NAMES:
-    path = split_file(split_dir, name)
+    path = paths[name]
     if not path.exists():
       raise FileNotFoundError(
           f'{path} not found; write the splits with `mmgenre splits '

@@ -1,6 +1,6 @@
 """What `mmgenre prepare --dataset catalog` reads: a catalog CSV as Items.
 
-The catalog counterpart of prepare_corpus.load_mumu_corpus: the albums of a
+The catalog counterpart of release_items.load_mumu_corpus: the albums of a
 catalog (input_pipeline/formats/catalog.py, docs/data_formats.md §1.3) and their
 splits become the same per-modality Items, so the same shards, skip report
 and statistics come out as for MuMu. A modality the catalog has no column
@@ -20,6 +20,7 @@ from typing import Dict, List
 
 from input_pipeline.formats import catalog as catalog_lib
 from input_pipeline.prepare import corpus as prepare_corpus
+from input_pipeline.prepare import split_choice
 from input_pipeline.formats import splits as splits_lib
 
 Corpus = prepare_corpus.Corpus
@@ -116,12 +117,12 @@ def load_catalog_corpus(path, *, splits=None, seed: int = 0,
   if not path.is_file():
     raise PrepareError(f'--manifest {path} is not a file; give the catalog '
                        'CSV (docs/data_formats.md §1.3).')
-  splits_dir = prepare_corpus.checked_splits('catalog', splits, path)
+  splits_dir = split_choice.checked_splits('catalog', splits, path)
   found = catalog_lib.load_catalog(
       path, min_albums=min_albums,
       on_bad_row=prepare_corpus.row_reporter(skips, path))
   dataset = found.dataset
-  splits = prepare_corpus.resolve_splits(
+  splits = split_choice.resolve_splits(
       lambda: splits_lib.mumu_splits(dataset, seed), splits_dir,
       found.release_splits)
   split_of = {a: name for name, ids in splits.items() for a in ids}
@@ -129,7 +130,7 @@ def load_catalog_corpus(path, *, splits=None, seed: int = 0,
     skips.add('labels', split_of.get(album_id, ''), album_id, path,
               'no usable label: every label of the album is on fewer than '
               f'{min_albums} albums')
-  if splits_dir == prepare_corpus.RELEASE_SPLITS:
+  if splits_dir == split_choice.RELEASE_SPLITS:
     unsplit = [a for a in dataset.albums if a not in split_of]
     for album_id in unsplit:
       skips.add('metadata', '', album_id, path,
@@ -137,7 +138,7 @@ def load_catalog_corpus(path, *, splits=None, seed: int = 0,
                 'train, val or test (or prepare with --splits compute)')
     unsplit = len(unsplit)
   else:
-    unsplit = prepare_corpus.report_unsplit(
+    unsplit = split_choice.report_unsplit(
         skips, dataset.albums, split_of, path.name, splits_dir, 'album')
   items, kept_splits, texts = _items(found, splits, splits_dir, skips)
   dropped = len(dataset.dropped_albums)

@@ -1,13 +1,18 @@
 """`mmgenre prepare`: features of a corpus into TFRecord shards + manifest.
 
 Reads a corpus directory (docs/data_formats.md §1), computes the features of
-SPEC §2 for every item of every split and writes (docs/data_formats.md §3;
-the file names are input_pipeline.layout's):
+paper Sec 3.1-3.3 and 7.3.2 for every item of every split and writes
+(docs/data_formats.md §3; the file names are input_pipeline.layout's):
 
   OUT/splits/items_index_{train,val,test}.tsv   the splits used (--splits:
                                                 MSD-I's release split, the
                                                 `set` column, by default;
-                                                MuMu's computed with --seed)
+                                                MuMu's computed with --seed,
+                                                or the authors' files of
+                                                --splits DIR)
+  OUT/splits/tracks_index_{train,val,test}.tsv  MuMu with the authors'
+                                                track-level set only: the
+                                                tracks of the audio records
   OUT/audio_stats.npz                           patch mean/std, train only
   OUT/text_vectorizer.json                      tf-idf, fitted on train only
   OUT/{audio,image,text}/{split}-{i:05d}-of-{n:05d}.tfrecord
@@ -33,22 +38,21 @@ fails with one error naming skipped.tsv, and writes no manifest.
                          job.Settings(workers=2))
   job.is_complete('runs/data/shards', manifest['args'])   # True
 
-Audio patches are computed in worker processes (SPEC §2: one seeded random
+Audio patches are computed in worker processes (Sec 3.1: one seeded random
 15 s crop per track) and stored raw; the reader standardises them with
 audio_stats.npz. The same worker call, from the same decoded samples, cuts
-the track's prediction windows (SPEC §2: 15 % dropped at each end, 322-frame
-windows with 50 % overlap), one `audio_windows` record each, for every split;
-a track that cannot be read is skipped (and reported) once, for both.
+the track's prediction windows (docs/fidelity.md: 15 % dropped at each end,
+322-frame windows, 50 % overlap), one `audio_windows` record each, for every
+split; a track that cannot be read is skipped (and reported) once, for both.
 
-This module is the driver; the jobs live beside it in corpus.py (the corpus
-as Items, the skip log), workers.py (the worker processes and their feature
-functions) and shards.py (the records and statistics written). Two
-executors run the same steps (media_steps, shards.py) and write the same
-files: by default a process pool on this machine (`workers`); with
-`beam_pipeline_options`, one Apache Beam pipeline (input_pipeline/beam/) on
-the runner those options name. The manifest's `executor` says which ran. The
-command line is mmgenre_jax/cli/prepare.py. Needs TensorFlow (to write
-TFRecords) but not JAX.
+This module is the driver; the jobs live beside it (listed in __init__.py):
+the corpus as Items, its splits and skip log, the worker processes and the
+records and statistics written. Two executors run the same steps
+(media_steps, shards.py) and write the same files: by default a process pool
+on this machine (`workers`); with `beam_pipeline_options`, one Apache Beam
+pipeline (input_pipeline/beam/) on the runner those options name. The
+manifest's `executor` says which ran. The command line is
+mmgenre_jax/cli/prepare.py. Needs TensorFlow (to write TFRecords) but not JAX.
 """
 
 import dataclasses
@@ -65,7 +69,9 @@ from input_pipeline import layout
 from input_pipeline.formats import msdi
 from input_pipeline.prepare import catalog_items as prepare_catalog
 from input_pipeline.prepare import corpus as prepare_corpus
+from input_pipeline.prepare import release_items
 from input_pipeline.prepare import shards as prepare_shards
+from input_pipeline.prepare import split_choice
 from input_pipeline.prepare import workers as prepare_workers
 from input_pipeline.formats import splits as splits_lib
 from input_pipeline.records import tfrecord
@@ -89,7 +95,7 @@ STAGES = ('metadata', 'reviews', 'labels', 'audio', 'image', 'text')
 # accepted, see is_complete).
 OUTPUT_ARGS = ('dataset', 'data', 'splits', 'image_size', 'shard_size',
                'enrichment', 'seed', 'min_albums', 'windows')
-# (frames, bins) of an audio patch or window (SPEC §2).
+# (frames, bins) of an audio patch or window (Sec 3.1).
 PATCH_SHAPE = (audio_lib.PATCH_FRAMES, audio_lib.N_BINS)
 # Re-exported: raised by the corpus readers and by `prepare`.
 PrepareError = prepare_corpus.PrepareError
@@ -102,9 +108,11 @@ class Settings:
   Attributes:
     splits: where the splits come from: 'release' (the release file's own
       split: MSD-I's `set` column; the MSD-I default), 'computed' (the
-      artist-filtered split with `seed`; the MuMu default, as MuMu has no
-      release split), or a directory of items_index_*.tsv to use. None is
-      the dataset's default (prepare_corpus.DEFAULT_SPLITS).
+      artist-filtered split with `seed`; the MuMu default, as MuMu's release
+      file has no split column), or a directory of items_index_*.tsv to
+      use: our own, or the authors' items_index_{split}_<dataset>.tsv (MuMu's
+      paper split; the manifest's splits_source is then 'release'). None is
+      the dataset's default (split_choice.DEFAULT_SPLITS).
     image_size: C, the side of the network's input crop; covers are stored
       as [S, S, 3] with S = features.image.stored_size(C) = round(C * 256 /
       224), for random-resized crops in training and the centre crop in
@@ -116,7 +124,7 @@ class Settings:
     seed: split seed and audio crop seed.
     min_albums: MuMu: keep labels on >= this many albums.
     windows: also write the whole-track `audio_windows` records of every
-      split (SPEC §2 prediction); False is `--no-windows`.
+      split (prediction, docs/fidelity.md); False is `--no-windows`.
     max_skip_fraction: in [0, 1]; more than this fraction of the release
       rows, review lines or items of a modality skipped is a PrepareError
       (skipped.tsv is written, the manifest is not).
@@ -147,7 +155,7 @@ def run_args(dataset: str, data_dir, out_dir,
   Paths are recorded as given (`data` and `out` as pathlib spells them), so
   the `args` of a run and of a later call with the same arguments compare
   equal (`is_complete`); `splits` is recorded resolved (`release`,
-  `computed` or the directory: prepare_corpus.splits_arg), so the default
+  `computed` or the directory: split_choice.splits_arg), so the default
   and the explicit spelling of a split are the same run.
 
   Returns:
@@ -158,8 +166,7 @@ def run_args(dataset: str, data_dir, out_dir,
   return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
           'out': os.fspath(pathlib.Path(out_dir)),
           **dataclasses.asdict(settings),
-          'splits': prepare_corpus.splits_arg(dataset, settings.splits,
-                                              data_dir),
+          'splits': split_choice.splits_arg(dataset, settings.splits, data_dir),
           'enrichment': (None if settings.enrichment is None
                          else os.fspath(settings.enrichment))}
 
@@ -189,7 +196,7 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
     recorded = dict(manifest['args'])
     if recorded.get('splits') is None:
       # Manifests from before the release split: None was a computed split.
-      recorded['splits'] = prepare_corpus.COMPUTED_SPLITS
+      recorded['splits'] = split_choice.COMPUTED_SPLITS
     if any(recorded.get(key) != args.get(key) for key in OUTPUT_ARGS):
       return False
     limit = args.get('max_skip_fraction')
@@ -201,9 +208,11 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
     files += [manifest['skipped_file'], manifest['audio_stats']]
     if manifest.get('text_vectorizer'):
       files.append(manifest['text_vectorizer'])
+    prefixes = [splits_lib.ITEMS_PREFIX] + (
+        [splits_lib.TRACKS_PREFIX] if 'track_split_sizes' in manifest else [])
     paths = [out / name for name in files] + [
-        splits_lib.split_file(out / manifest['splits_dir'], name)
-        for name in splits_lib.SPLIT_NAMES]
+        splits_lib.split_file(out / manifest['splits_dir'], name, prefix)
+        for name in splits_lib.SPLIT_NAMES for prefix in prefixes]
   except (AttributeError, KeyError, TypeError):
     return False
   return all(path.is_file() for path in paths)
@@ -263,7 +272,7 @@ def prepare(dataset: str, data_dir, out_dir,
   if dataset != 'catalog' and not data_dir.is_dir():
     raise PrepareError(f'--data {data_dir} is not a directory.')
   # Before out is touched.
-  prepare_corpus.checked_splits(dataset, settings.splits, data_dir)
+  split_choice.checked_splits(dataset, settings.splits, data_dir)
   if (settings.enrichment is not None and
       not pathlib.Path(settings.enrichment).is_file()):
     raise PrepareError(f'--enrichment {settings.enrichment} not found.')
@@ -309,7 +318,7 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
   """The corpus, its shards and skipped.tsv; returns the manifest."""
   splits, seed, windows = args['splits'], args['seed'], args['windows']
   if dataset == 'mumu':
-    corpus = prepare_corpus.load_mumu_corpus(
+    corpus = release_items.load_mumu_corpus(
         data_dir, splits=splits, seed=seed,
         min_albums=args['min_albums'], skips=skips)
   elif dataset == 'catalog':
@@ -317,7 +326,7 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
         data_dir, splits=splits, seed=seed,
         min_albums=args['min_albums'], skips=skips)
   else:
-    corpus = prepare_corpus.load_msdi_corpus(
+    corpus = release_items.load_msdi_corpus(
         data_dir, splits=splits, seed=seed, skips=skips)
   budget = prepare_corpus.SkipBudget(args['max_skip_fraction'], corpus,
                                      out / layout.SKIPPED_TSV)
@@ -329,7 +338,7 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
   except PrepareError:
     prepare_corpus.report_missing(corpus, skips)  # What the error counted.
     raise
-  splits_lib.write_splits(corpus.splits, out / layout.SPLITS_DIR)
+  _write_splits(corpus, out / layout.SPLITS_DIR)
   specs = _record_specs(dataset, corpus, args['image_size'], windows)
   if not windows:
     # Shards of an earlier run with windows would not match this manifest.
@@ -367,6 +376,19 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
       dataset, corpus, specs, results, skips, omitted, stats_count,
       fractions, image_size=args['image_size'], windows=windows,
       splits=splits, seed=seed, args=args)
+
+
+def _write_splits(corpus, splits_dir: pathlib.Path) -> None:
+  """OUT/splits: the item-level split, and the track-level set's tracks."""
+  splits_lib.write_splits(corpus.splits, splits_dir)
+  if corpus.track_splits:
+    splits_lib.write_splits(corpus.track_splits, splits_dir,
+                            splits_lib.TRACKS_PREFIX)
+    return
+  # An earlier run's track-level split would not be this run's.
+  for name in splits_lib.SPLIT_NAMES:
+    splits_lib.split_file(splits_dir, name, splits_lib.TRACKS_PREFIX).unlink(
+        missing_ok=True)
 
 
 def _remove_stale_temps(out: pathlib.Path) -> None:
@@ -420,7 +442,7 @@ def media_steps(corpus, specs, *, seed: int, windows: bool,
   Args:
     corpus: the corpus (a modality it has no Items of has no step).
     specs: record kind -> its feature specs (_record_specs).
-    seed: the audio crop seed (SPEC §2: one seeded 15 s crop per track).
+    seed: the audio crop seed (Sec 3.1: one seeded 15 s crop per track).
     windows: also cut the whole-track windows (`audio_windows` records).
     image_size: C, the crop; covers are stored whole at S (stored_size).
 
@@ -507,9 +529,15 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
       'image_mean': [float(v) for v in image_lib.IMAGENET_MEAN],
       'image_std': [float(v) for v in image_lib.IMAGENET_STD],
       'splits_dir': layout.SPLITS_DIR,
-      'splits_source': prepare_corpus.splits_source(splits),
-      'splits_from': _splits_from(corpus, splits, seed),
+      'splits_source': (corpus.splits_source or
+                        split_choice.splits_source(splits)),
+      'splits_from': corpus.splits_from or _splits_from(corpus, splits, seed),
       'split_sizes': {name: len(ids) for name, ids in corpus.splits.items()},
+      # Only with a track-level set: every other run's manifest keeps its
+      # keys.
+      **({'track_split_sizes': {name: len(ids) for name, ids in
+                                corpus.track_splits.items()}}
+         if corpus.track_splits else {}),
       'audio_stats': layout.AUDIO_STATS_NPZ if 'audio' in results else None,
       'audio_stats_count': stats_count,
       'text_vectorizer': (layout.TEXT_VECTORIZER_JSON if 'text' in results
@@ -531,10 +559,10 @@ def _manifest(dataset: str, corpus, specs, results, skips, omitted,
 
 def _splits_from(corpus, splits: str, seed: int) -> str:
   """The manifest's `splits_from`: what the splits_source was read from."""
-  if splits == prepare_corpus.RELEASE_SPLITS:
+  if splits == split_choice.RELEASE_SPLITS:
     column = 'split' if corpus.dataset == 'catalog' else msdi.SET_COLUMN
     return f'{corpus.metadata_file}, column {column!r}'
-  if splits == prepare_corpus.COMPUTED_SPLITS:
+  if splits == split_choice.COMPUTED_SPLITS:
     return f'artist-filtered, seed {seed}'
   return splits
 

@@ -261,7 +261,7 @@ def check_stats_count(count: int, out: pathlib.Path) -> None:
 
 def album_text(reviews: Sequence[str], dictionary=None
                ) -> Tuple[Optional[str], Optional[str]]:
-  """The text of an album from its reviews (SPEC §2).
+  """The text of an album from its reviews (Sec 7.3.2).
 
   Args:
     reviews: the album's review texts.

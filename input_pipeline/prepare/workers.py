@@ -1,6 +1,6 @@
 """The feature jobs of `mmgenre prepare` and the processes that run them.
 
-Audio patches and covers are computed in worker processes (SPEC §2: one
+Audio patches and covers are computed in worker processes (Sec 3.1: one
 seeded random 15 s crop per track, `track_seed`); `WorkerPool.map` yields the
 results in input order, so the shards do not depend on the worker count. A
 worker runs a module-level function of a path (`audio_features`,
@@ -23,8 +23,8 @@ import hashlib
 import multiprocessing
 from typing import Any, Callable, Dict, Iterator, Sequence
 
-# Not prepare_corpus (its Items are the jobs): a worker imports this module
-# to unpickle `audio_features`, and prepare_corpus brings scikit-learn
+# Not release_items (its Items are the jobs): a worker imports this module
+# to unpickle `audio_features`, and release_items brings scikit-learn
 # (features.text, seconds per worker) that no worker needs.
 from input_pipeline.features import audio as audio_lib
 

@@ -7,8 +7,8 @@
     batch['labels']  # float32 [32, L] multi-hot (MuMu) | int32 [32] (MSD-I)
     batch['mask']    # float32 [32]: 1 for real examples, 0 for padding
 
-Whole-track prediction (SPEC §2) reads the `audio_windows` records the same
-way, in a fixed order, padded to whole batches:
+Whole-track prediction (docs/fidelity.md) reads the `audio_windows` records
+the same way, in a fixed order, padded to whole batches:
 
   ds = shard_reader.make_dataset(shard_dir, 'audio_windows', 'test',
                                  batch_size=32, pad_final_batch=True)

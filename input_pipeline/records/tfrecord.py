@@ -35,7 +35,7 @@ tf = startup.import_tensorflow()
 
 # Record kinds (docs/data_formats.md §3).
 MODALITIES = ('audio', 'image', 'text')
-# Datasets and which modalities each has: MSD-I has no reviews (SPEC §1).
+# Datasets and which modalities each has: MSD-I has no reviews (paper Sec 6).
 # A catalog (input_pipeline/formats/catalog.py) is laid out as MuMu: albums with
 # label lists, their tracks, cover and reviews.
 DATASET_MODALITIES = {'mumu': ('audio', 'image', 'text'),
@@ -44,7 +44,7 @@ DATASET_MODALITIES = {'mumu': ('audio', 'image', 'text'),
 # Album-level, multi-label datasets: `labels` a list of label indices, cover
 # and text records keyed by album only, audio predicted per album.
 ALBUM_DATASETS = ('mumu', 'catalog')
-# Whole-track prediction windows of the audio (SPEC §2): one record per
+# Whole-track prediction windows of the audio (docs/fidelity.md): one record per
 # window, written beside the 'audio' records (one per track) of every dataset.
 AUDIO_WINDOWS = 'audio_windows'
 RECORD_KINDS = MODALITIES + (AUDIO_WINDOWS,)

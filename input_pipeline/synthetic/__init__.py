@@ -1,9 +1,9 @@
 """The embedded synthetic corpus: real files in the MuMu / MSD-I formats.
 
-Audio and covers of MuMu and MSD-I are not redistributable (SPEC §1), so every
-stage of the project runs by default on a corpus written here. It follows the
-layout of docs/data_formats.md §1 and carries the structure the paper's
-methods rely on:
+Audio and covers of MuMu and MSD-I are not redistributable (paper Sec 9), so
+every stage of the project runs by default on a corpus written here. It
+follows the layout of docs/data_formats.md §1 and carries the structure the
+paper's methods rely on:
 
   * a two-level genre taxonomy (the 15 MSD-I genres, each with 1-3
     sub-genres) and album multi-labels expanded to every branch, so label

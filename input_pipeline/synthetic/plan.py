@@ -22,7 +22,7 @@ from input_pipeline.synthetic import taxonomy
 ALBUMS_PER_ARTIST = (1, 4)  # inclusive range
 TRACKS_PER_ALBUM = (1, 6)  # inclusive range
 DURATION_RANGE_S = (10.0, 40.0)
-# MSD-I: 70/15/15 of tracks, whole artists per set (SPEC §1, paper Sec. 6.1).
+# MSD-I: 70/15/15 of tracks, whole artists per set (paper Sec. 6.1).
 MSDI_SET_FRACTIONS = (('train', 0.70), ('val', 0.15), ('test', 0.15))
 # Mostly small, quickly encoded ogg files keep the default corpus under
 # 400 MB and 3 minutes on 2 cores (mp3 encodes at half the speed, flac and wav

@@ -1,8 +1,8 @@
 """What reviewers write: the Amazon-style reviews of the corpus.
 
 A genre sentence names a word, a label name or an entity (the entities of
-enrichment.tsv, SPEC §2) of one of the album's labels with probability
-`signal`; artist sentences carry the artist's name and pet words.
+enrichment.tsv, docs/data_formats.md §1) of one of the album's labels with
+probability `signal`; artist sentences carry the artist's name and pet words.
 """
 
 import time
@@ -82,7 +82,7 @@ SUB_WORDS = {
     'Africa': 'highlife afrobeat mbira soukous',
 }
 # Entities of enrichment.tsv: entity -> categories (genre-related), the kind
-# of dictionary Babelfy + Wikipedia categories gave the paper (SPEC §2).
+# of dictionary Babelfy + Wikipedia categories gave the paper (Sec 3.3).
 ENTITIES = {
     'Blues': (('Maxwell Street', 'Blues venues,Chicago music history'),
               ('Clarksdale', 'Delta blues,Mississippi music')),

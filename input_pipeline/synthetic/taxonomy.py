@@ -8,7 +8,7 @@ PPMI factorisation relies on (paper Sec. 5.1).
 
 from typing import List, Sequence
 
-# The 15 MSD-I genres (paper Table 1, order of SPEC §1) as the top level, each
+# The 15 MSD-I genres (in the order of paper Table 1) as the top level, each
 # with 1-3 sub-genres named after MuMu/Amazon labels: 42 labels.
 TAXONOMY = {
     'Blues': ('Chicago Blues', 'Delta Blues'),

@@ -65,8 +65,8 @@ BEAM_COUNTER = ('mmgenre_tfds', 'examples')
 FEATURE_DOCS = {
     'track_id': 'Million Song Dataset track id.',
     'album_id': 'Album id: the Amazon id (MuMu), the album index (MSD-I).',
-    'patch': 'Raw CQT patch in dB, [frames, bins] (SPEC §2: one seeded 15 s '
-             'crop); standardise with audio_stats.npz.',
+    'patch': 'Raw CQT patch in dB, [frames, bins] (paper Sec 3.1: one '
+             'seeded 15 s crop); standardise with audio_stats.npz.',
     'window': 'Index of this whole-track window in its track.',
     'num_windows': 'Whole-track windows of the track.',
     'image': 'Cover, the centre square resized to the stored side S.',
@@ -171,9 +171,13 @@ def side_files(manifest: Mapping[str, Any]) -> Iterator[str]:
     if manifest.get(key):
       yield manifest[key]
   splits_dir = manifest.get('splits_dir') or layout.SPLITS_DIR
-  for name in splits_lib.SPLIT_NAMES:
-    yield splits_lib.split_file(pathlib.PurePosixPath(splits_dir),
-                                name).as_posix()
+  prefixes = [splits_lib.ITEMS_PREFIX]
+  if manifest.get('track_split_sizes'):  # The authors' MuMu track set.
+    prefixes.append(splits_lib.TRACKS_PREFIX)
+  for prefix in prefixes:
+    for name in splits_lib.SPLIT_NAMES:
+      yield splits_lib.split_file(pathlib.PurePosixPath(splits_dir), name,
+                                  prefix).as_posix()
 
 
 class PreparedBuilder(tfds.core.GeneratorBasedBuilder,

@@ -18,7 +18,9 @@ options name (input_pipeline/beam/prepare.py, docs/scale.md); both write the
 same files, and the manifest's `executor` says which ran.
 
 The split: MSD-I's release split (the `set` column) unless --splits says
-`compute` or a directory; MuMu's computed with --seed unless --splits DIR;
+`compute` or a directory; MuMu's computed with --seed unless --splits DIR
+(the paper's split: DIR holding the authors' splits/items_index_{train,val,
+test}_<dataset>.tsv as they ship, zenodo 831189; docs/data_formats.md §2);
 a catalog's its `split` column when it has one, else computed with --seed.
 Skips the work (one line, exit 0) when --out already holds a complete run
 with the same settings (input_pipeline.prepare.job.is_complete: the manifest's
@@ -35,15 +37,15 @@ import argparse
 from input_pipeline import layout
 from input_pipeline.formats import mumu
 from input_pipeline.prepare import job as prepare_job
-from input_pipeline.prepare import corpus as prepare_corpus
+from input_pipeline.prepare import split_choice
 from mmgenre_jax.cli import flags
 
 # The --splits keywords; any other value is a directory.
 SPLITS_RELEASE = 'release'
 SPLITS_COMPUTE = 'compute'
-_SPLITS_KEYWORDS = {SPLITS_RELEASE: prepare_corpus.RELEASE_SPLITS,
-                    SPLITS_COMPUTE: prepare_corpus.COMPUTED_SPLITS,
-                    'computed': prepare_corpus.COMPUTED_SPLITS}
+_SPLITS_KEYWORDS = {SPLITS_RELEASE: split_choice.RELEASE_SPLITS,
+                    SPLITS_COMPUTE: split_choice.COMPUTED_SPLITS,
+                    'computed': split_choice.COMPUTED_SPLITS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,11 +67,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       '`set` column of MSD-I_dataset.tsv, the paper\'s; the '
                       f'msdi default); `{SPLITS_COMPUTE}`, an artist-filtered '
                       'split computed with --seed (80/10/10 MuMu, 70/15/15 '
-                      'MSD-I; the mumu default, MuMu has no release split); '
-                      'or a directory with items_index_{train,val,test}.tsv '
-                      '(e.g. from `mmgenre splits`; a directory named like '
-                      'a keyword: ./release). The manifest records it as '
-                      'splits_source release, computed or directory.')
+                      'MSD-I; the mumu default, used only when no split '
+                      'files are given); or a directory DIR (a directory '
+                      'named like a keyword: ./release). DIR holds either '
+                      'the authors\' split files as they ship, '
+                      'items_index_{train,val,test}_<dataset>.tsv (MuMu: '
+                      'the splits/ folder of zenodo 831189, the paper\'s '
+                      'split; a set of album ids, which every modality '
+                      'follows, and optionally one of track ids, which '
+                      'audio follows; MSD-I: one set of track ids), or our '
+                      'own items_index_{train,val,test}.tsv (e.g. from '
+                      '`mmgenre splits`). Ids in no file, or in a file but '
+                      'not in the corpus, are reported in skipped.tsv. The '
+                      'manifest records splits_source release (the release '
+                      'split or the authors\' files), computed or '
+                      'directory.')
   parser.add_argument('--image-size', type=int,
                       default=prepare_job.DEFAULT_IMAGE_SIZE,
                       help='Side C of the network\'s square input crop '
@@ -84,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--enrichment', default=None,
                       help='mumu, catalog: entity dictionary '
                       '(entity<TAB>categories) to enrich review texts with '
-                      '(SPEC §2).')
+                      '(semantic enrichment, paper Sec 3.3).')
   parser.add_argument('--workers', type=int, default=None,
                       help='Worker processes (default: all CPU cores; '
                       'unused with --beam_pipeline_options).')
@@ -104,7 +116,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       f'(the paper: {mumu.PAPER_MIN_ALBUMS}; default 1).')
   parser.add_argument('--no-windows', action='store_true',
                       help='Do not write the whole-track audio_windows '
-                      'records (SPEC §2 prediction windows, every split); '
+                      'records (prediction windows, docs/fidelity.md; every '
+                      'split); '
                       'faster and smaller, but whole-track evaluation and '
                       'extraction then cannot run on these shards.')
   parser.add_argument(

@@ -7,7 +7,10 @@ writes splits/items_index_{train,val,test}.tsv, one id per line, and prints
 the items and artists per split (input_pipeline.formats.splits: the paper's
 80/10/10 MuMu album split and 70/15/15 MSD-I track split, no artist or album in
 two splits). MSD-I's own release split (its `set` column) needs no split files:
-`mmgenre prepare --dataset msdi` uses it by default.
+`mmgenre prepare --dataset msdi` uses it by default. The split it computes
+is not the paper's: that is the authors' split files (MuMu: zenodo 831189,
+splits/items_index_{train,val,test}_<dataset>.tsv), which `mmgenre prepare
+--splits DIR` reads as they ship.
 """
 
 import argparse

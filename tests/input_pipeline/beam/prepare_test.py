@@ -26,6 +26,7 @@ from input_pipeline import layout
 from input_pipeline.formats import mumu
 from input_pipeline.prepare import job as prepare_job
 from input_pipeline.prepare import corpus as prepare_corpus
+from input_pipeline.prepare import release_items
 from input_pipeline.prepare import shards as prepare_shards
 from input_pipeline.formats import splits as splits_lib
 from input_pipeline import synthetic
@@ -143,8 +144,8 @@ def test_jobs_travel_in_files_not_in_the_job_graph(synthetic_run, tmp_path):
   # A runner ships the graph to every worker (Dataflow: at most 10 MB), so
   # the items' paths and review texts are read from OUT by the workers.
   corpus_dir, _ = synthetic_run
-  corpus = prepare_corpus.load_mumu_corpus(corpus_dir,
-                                           skips=prepare_corpus.SkipLog())
+  corpus = release_items.load_mumu_corpus(corpus_dir,
+                                          skips=prepare_corpus.SkipLog())
   specs = prepare_job._record_specs('mumu', corpus, 32, windows=True)
   steps = prepare_job.media_steps(corpus, specs, seed=0, windows=True,
                               image_size=32)

@@ -260,3 +260,51 @@ def test_cli_reports_malformed_file(tmp_path, capsys):
                  '--out', str(tmp_path / 'out'), '--labels', 'x.tsv'])
   assert rc == 2
   assert '--dataset mumu' in capsys.readouterr().err
+
+
+def test_release_sets_read_the_authors_naming(tmp_path):
+  # Two sets of the authors' naming, the suffix as shipped, beside files
+  # that are not theirs.
+  for name, ids in (('train', 'a\nb\n'), ('val', 'c\n'), ('test', '')):
+    (tmp_path / f'items_index_{name}_MuMu-albums.tsv').write_text(ids)
+    (tmp_path / f'items_index_{name}_tracks.tsv').write_text(f't_{name}\n')
+  (tmp_path / 'items_index_train.tsv.bak').write_text('x\n')
+  (tmp_path / 'items_index_dev_tracks.tsv').write_text('x\n')
+  (tmp_path / 'README').write_text('x\n')
+  sets = splits_lib.release_sets(tmp_path)
+  assert [s.suffix for s in sets] == ['MuMu-albums', 'tracks']
+  albums, tracks = sets
+  assert albums.splits == {'train': ['a', 'b'], 'val': ['c'], 'test': []}
+  assert tracks.splits == {'train': ['t_train'], 'val': ['t_val'],
+                           'test': ['t_test']}
+  assert albums.paths['val'] == tmp_path / 'items_index_val_MuMu-albums.tsv'
+  assert albums.files == 'items_index_{train,val,test}_MuMu-albums.tsv'
+  # Our own files, or none, are no set of the authors'.
+  splits_lib.write_splits({'train': ['a'], 'val': [], 'test': []},
+                          tmp_path / 'own')
+  assert splits_lib.release_sets(tmp_path / 'own') == []
+  assert splits_lib.release_sets(tmp_path / 'absent') == []
+  # A set lacking a split names its files.
+  (tmp_path / 'items_index_val_tracks.tsv').unlink()
+  with pytest.raises(release_format.DataFormatError,
+                     match=r'items_index_val_tracks.tsv not found beside '
+                     r'items_index_test_tracks.tsv, items_index_train_'
+                     r'tracks.tsv; .*items_index_\{train,val,test\}_'
+                     r'tracks.tsv'):
+    splits_lib.release_sets(tmp_path)
+  # An id in two files of a set: the file and line.
+  (tmp_path / 'items_index_val_tracks.tsv').write_text('t_train\n')
+  with pytest.raises(release_format.DataFormatError,
+                     match=r'items_index_val_tracks.tsv, line 1: '
+                     r"'t_train' is already in items_index_train_tracks.tsv"):
+    splits_lib.release_sets(tmp_path)
+
+
+def test_track_split_files_have_their_own_prefix(tmp_path):
+  splits_lib.write_splits({'train': ['t1'], 'val': ['t2'], 'test': []},
+                          tmp_path, splits_lib.TRACKS_PREFIX)
+  assert sorted(os.listdir(tmp_path)) == [
+      'tracks_index_test.tsv', 'tracks_index_train.tsv',
+      'tracks_index_val.tsv']
+  # No --splits DIR reads them as a set of the authors'.
+  assert splits_lib.release_sets(tmp_path) == []

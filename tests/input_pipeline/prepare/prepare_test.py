@@ -26,6 +26,7 @@ from input_pipeline.formats import mumu
 from input_pipeline.records import shard_reader
 from input_pipeline.prepare import job as prepare_job
 from input_pipeline.prepare import corpus as prepare_corpus
+from input_pipeline.prepare import release_items
 from input_pipeline.prepare import workers as prepare_workers
 from input_pipeline.formats import splits as splits_lib
 from input_pipeline import synthetic
@@ -636,7 +637,7 @@ def test_msdi_unknown_genres_are_skipped_without_a_temp_file(tmp_path,
   for name in ('mkstemp', 'NamedTemporaryFile', 'TemporaryFile'):
     monkeypatch.setattr(tempfile, name, no_temp_files)
   skips = prepare_corpus.SkipLog()
-  corpus = prepare_corpus.load_msdi_corpus(
+  corpus = release_items.load_msdi_corpus(
       root, splits=tmp_path / 'splits', skips=skips)
   assert corpus.labels == ('Jazz', 'Pop', 'Rock')
   assert corpus.splits == {'train': ['TRA'], 'val': ['TRC'], 'test': ['TRE']}
@@ -798,7 +799,8 @@ def test_msdi_release_split_needs_the_set_column(tmp_path, capsys):
   assert sum(manifest['split_sizes'].values()) == len(MSDI_ROWS)
 
 
-def test_mumu_has_no_release_split(prepared, tmp_path, capsys):
+def test_mumu_release_split_is_the_authors_files(prepared, tmp_path,
+                                                 capsys):
   root, _, manifest = prepared
   assert manifest['splits_source'] == 'directory'
   assert manifest['splits_from'] == os.fspath(root / 'splits')
@@ -806,5 +808,6 @@ def test_mumu_has_no_release_split(prepared, tmp_path, capsys):
   assert cli.main(['prepare', '--dataset', 'mumu', '--data', str(root),
                    '--out', str(tmp_path / 'out'), '--splits', 'release',
                    '--no-progress']) == 2
-  assert 'the MuMu release has no train/val/test split' in (
-      capsys.readouterr().err)
+  err = capsys.readouterr().err
+  assert 'the MuMu release file has no train/val/test column' in err
+  assert 'items_index_{train,val,test}_<dataset>.tsv (zenodo 831189)' in err
