@@ -48,15 +48,10 @@ main_job() {
   mmgenre prepare --dataset msdi --data "$data" --out "$msdi" \
     --image-size "$image_size" --no-progress
   echo "[run.sh] 4/5 pipelines (CPU-sized ':cpu' variants), $((SECONDS - start)) s so far"
-  local name reuse
+  local name
   for name in mumu_cosine mumu_logistic msdi; do
     echo "[run.sh]     $name -> runs/$name/"
-    # Both MuMu pipelines train the same LOGISTIC image network (the paper's
-    # only IMAGE row): the second copies the first's instead of repeating it.
-    reuse=""
-    [ "$name" = mumu_logistic ] && reuse=runs/mumu_cosine
-    python main.py --config="configs/$name.py:cpu" --workdir="runs/$name" \
-      --config.reuse_stages_from="$reuse"
+    python main.py --config="configs/$name.py:cpu" --workdir="runs/$name"
   done
   # Each pipeline drew its figures (W/figures/) when it ended; the report over
   # all of them links those instead of drawing them again.

@@ -11,8 +11,8 @@ machine are the command's; the load average before and after):
   prepare-mumu     mmgenre prepare --dataset mumu (with the enrichment)
   prepare-msdi     mmgenre prepare --dataset msdi
 
-then the three pipelines (mumu_cosine, mumu_logistic reusing its image
-stage, msdi) twice on those shards, side by side: with
+then the three pipelines (mumu_cosine, mumu_logistic, msdi) twice on those
+shards, side by side: with
 --config.concurrent_stages=1 (one stage at a time in the pipeline's process)
 and with the default (0: one stage process per core), each into a workdir
 of its own, and `mmgenre report` over each. The order of the two is given
@@ -99,10 +99,9 @@ def run_pipelines(work: pathlib.Path, concurrent: str) -> float:
   out = work / f'pipelines_{concurrent}'
   total = 0.0
   for name in PIPELINES:
-    reuse = str(out / 'mumu_cosine') if name == 'mumu_logistic' else ''
     command = [
         sys.executable, 'main.py', f'--config=configs/{name}.py:cpu',
-        f'--workdir={out / name}', f'--config.reuse_stages_from={reuse}',
+        f'--workdir={out / name}',
         f'--config.concurrent_stages={concurrent}',
         f'--config.data.shard_dir={work / (name[:4] + "_shards")}']
     line = timed(f'pipeline-{name}', command,

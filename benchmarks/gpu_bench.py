@@ -44,11 +44,12 @@ from mmgenre_jax.models import specs
 
 VARIANT = 'high-4x70'
 TARGET = 'cosine'
-# SPEC §3: d = 50 label factors; SPEC §1: 250 MuMu labels.
+# Paper Sec 7.3: d = 50 label factors; Sec 7.1.1: 250 MuMu labels.
 FACTOR_DIM = 50
 NUM_LABELS = 250
-# SPEC §1: MuMu training split of the authors' history, 115,839 tracks; the
-# audio networks train on one patch per track.
+# MuMu training tracks in the authors' own split (their code, paper Sec 9):
+# 115,839, about 80 % (Sec 7.3) of 147,295 (Sec 7.1); the audio networks
+# train on one patch per track (Sec 3.1).
 MUMU_TRAIN_PATCHES = 115_839
 
 # Dense peak TFLOP/s by device-kind substring (first match wins): (bf16, tf32).

@@ -57,8 +57,9 @@ from mmgenre_jax.core import cosine
 from mmgenre_jax.core import targets
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-# SPEC §4 [code]: Adam, learning rate 1e-3 (configs/default.py holds the same
-# value; read from there where configs import).
+# Paper Sec 7.3.1: Adam with its default parameters, learning rate 1e-3
+# (docs/fidelity.md; configs/default.py holds the same value; read from there
+# where configs import).
 LEARNING_RATE = 1e-3
 
 

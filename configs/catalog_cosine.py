@@ -8,9 +8,10 @@
       --config.data.shard_dir=runs/data/catalog_shards
 
 The stages of configs/mumu_cosine.py (audio, text and image networks, the
-album-level AUDIO network, the fusions of every pair and of all three) on a
-catalog's shards (docs/data_formats.md §1.3). The pipeline adapts to the
-data when it runs (spec.for_shards): the label count comes from the shards,
+album-level AUDIO network, the COSINE fusions of every pair and of all
+three; not its LOGISTIC fusions) on a catalog's shards
+(docs/data_formats.md §1.3). The pipeline adapts to the data when it runs
+(definition.for_shards): the label count comes from the shards,
 a modality the catalog has no column for is left out with every stage that
 needs it (a catalog without reviews trains audio, image and A+I, which then
 answers), and d is at most the number of labels. 'cpu' as in
@@ -33,4 +34,5 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
               else 'high-4x70')
   return pipeline_common.mumu_pipeline(
       NAME, variant, audio_arg=f'{settings}-cosine', target='cosine',
-      dataset='catalog', shard_dir=pipeline_common.CATALOG_SHARD_DIR)
+      fusion_targets=('cosine',), dataset='catalog',
+      shard_dir=pipeline_common.CATALOG_SHARD_DIR)

@@ -4,8 +4,10 @@
       --workdir=runs/catalog_logistic \
       --config.data.shard_dir=runs/data/catalog_shards
 
-The stages of configs/mumu_logistic.py on a catalog's shards, adapted to the
-data as configs/catalog_cosine.py says.
+The stages of configs/catalog_cosine.py with LOGISTIC audio (LOW-4x70),
+text and fusion networks, for sigmoid label probabilities: each fusion reads
+this pipeline's own LOGISTIC vectors (a tagger of its own, not a row of the
+paper's Table 6; configs/mumu_cosine.py has the paper's LOGISTIC fusions).
 """
 
 from typing import Optional
@@ -24,4 +26,5 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
               else 'low-4x70')
   return pipeline_common.mumu_pipeline(
       NAME, variant, audio_arg=f'{settings}-logistic', target='logistic',
-      dataset='catalog', shard_dir=pipeline_common.CATALOG_SHARD_DIR)
+      fusion_targets=('logistic',), dataset='catalog',
+      shard_dir=pipeline_common.CATALOG_SHARD_DIR)

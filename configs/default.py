@@ -21,18 +21,18 @@ from mmgenre_jax.models import specs
 # "weight decay is applied to all weights and biases (i.e., not focusing on
 # convolutional layers only)": batch-norm scales and biases and the output
 # head included, train_state.create_optimizer). The paper gives no value;
-# 1e-4 is the authors' Lua Torch code's (SPEC §4 [code]).
+# 1e-4 is the authors' Lua Torch code's (docs/fidelity.md, the image recipe).
 IMAGE_WEIGHT_DECAY = 1e-4
-# The image network's training in the paper's text (Sec 6.2, 7.3.3; SPEC §4,
-# the default): Adam, lr 1e-4, mini-batches of 50, 90 epochs ("once the
+# The image network's training in the paper's text (Sec 3.2, 6.2, 7.3.3; the
+# default): Adam, lr 1e-4, mini-batches of 50, 90 epochs ("once the
 # network converges": no early stopping, patience = the epoch count; the
 # best validation checkpoint is still the one kept).
 IMAGE_TRAINING = {'optimizer': 'adam', 'learning_rate': 1e-4,
                   'weight_decay': IMAGE_WEIGHT_DECAY, 'lr_decay_epochs': 0,
                   'batch_size': 50, 'num_epochs': 90, 'patience': 90}
-# The authors' Lua Torch fine-tuning (SPEC §4 [code]; the configs' '-sgd'
-# variants): SGD with Nesterov momentum 0.9, lr 1e-4, batch 50, weight decay
-# 1e-4 on all weights, lr x0.1 every 30 epochs, 90 epochs.
+# The authors' Lua Torch fine-tuning (docs/fidelity.md, the image recipe; the
+# configs' '-sgd' variants): SGD with Nesterov momentum 0.9, lr 1e-4, batch
+# 50, weight decay 1e-4 on all weights, lr x0.1 every 30 epochs, 90 epochs.
 IMAGE_TRAINING_SGD = {'optimizer': 'sgd', 'learning_rate': 1e-4,
                       'momentum': 0.9, 'weight_decay': IMAGE_WEIGHT_DECAY,
                       'lr_decay_epochs': 30, 'lr_decay_factor': 0.1,
@@ -92,9 +92,10 @@ def get_config() -> ml_collections.ConfigDict:
   # source='tfds': the TFDS data_dir of the datasets; '' is TFDS's default
   # ($TFDS_DATA_DIR, else ~/tensorflow_datasets).
   config.data.tfds_data_dir = ''
-  # Genre labels: MuMu keeps the 250 labels on >= 12 albums (SPEC §1).
+  # Genre labels: MuMu keeps the 250 labels on >= 12 albums (Sec 7.1.1).
   config.data.num_labels = 250
-  # d, the dimension of the PPMI-SVD label factors of COSINE (Sec 5.1).
+  # d, the dimension of the PPMI-SVD label factors of COSINE (Sec 5.1; 50 in
+  # Sec 7.3).
   config.data.factor_dim = 50
   # COSINE: a directory of label factors to train on (label_factors.npy and
   # labels.tsv, as `mmgenre factorize` writes them) instead of factorising
@@ -108,8 +109,8 @@ def get_config() -> ml_collections.ConfigDict:
   # TIMBRE baseline input: mean, max, variance, L2-norm of the 12 MSD timbre
   # coefficients (Sec 7.3.1).
   config.data.timbre_dim = 48
-  # Side of the square image fed to ResNet (SPEC §2: centre crop 224); the
-  # shards store covers at round(image_size * 256 / 224) (manifest
+  # Side of the square image fed to ResNet (centre crop 224, docs/fidelity.md);
+  # the shards store covers at round(image_size * 256 / 224) (manifest
   # stored_image_size), evaluation takes their centre crop.
   config.data.image_size = 224
   # Side S of the stored covers the crops are taken from: filled in from the
@@ -155,9 +156,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.conv_layout = 'freq_channels'
   # ResNet only: path of ImageNet weights in torchvision layout (.npz, see
   # mmgenre_jax/models/image.py) loaded into the body after initialisation
-  # (SPEC §4: "ResNet-101 from ImageNet weights, fine-tuned"); '' starts from
-  # a fresh initialisation, which a torchvision depth allows only with
-  # from_scratch. The output head is always fresh.
+  # (Sec 3.2: ResNet-101 "initialized with pretrained parameters learned on
+  # ImageNet", then fine-tuned); '' starts from a fresh initialisation, which
+  # a torchvision depth allows only with from_scratch. The output head is
+  # always fresh.
   config.model.pretrained = ''
   # ResNet only: True trains a torchvision depth (18, 34, 50, 101) without
   # ImageNet weights; False (the paper, Sec 3.2) refuses to start the image
@@ -169,7 +171,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   # ----------------------------------------------------------------- train
   config.train = ml_collections.ConfigDict()
-  # SPEC §4 training [code]: Adam with the default parameters, lr 1e-3.
+  # Training (Sec 6.2, 7.3.1): Adam with the default parameters, lr 1e-3
+  # (docs/fidelity.md).
   # 'sgd' is SGD with Nesterov momentum config.train.momentum, the image
   # network's optimizer in the authors' code (set_image_optimizer).
   config.train.optimizer = 'adam'
@@ -188,10 +191,10 @@ def get_config() -> ml_collections.ConfigDict:
   # At most 100 epochs (Sec 6.2) ...
   config.train.num_epochs = 100
   # ... with early stopping on the validation loss after 4 epochs without
-  # improvement (SPEC §4 [code]); the best checkpoint is kept.
+  # improvement (docs/fidelity.md); the best checkpoint is kept.
   config.train.patience = 4
   # Seed of parameter init, dropout and shuffling. Single-label results are
-  # reported over seeds 0, 1, 2 (SPEC §5).
+  # reported over seeds 0, 1, 2 (Sec 6.3: 3 runs).
   config.train.seed = 0
   # Stop after this many optimisation steps in all (a resumable cut, e.g.
   # to test a kill and resume); 0 = only the epochs and early stopping end
@@ -205,9 +208,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   # Items per evaluation batch (no gradients, so larger than training).
   config.eval.batch_size = 64
-  # N of the aggregated diversity ADiv@N (Sec 7.4, Table 6).
+  # N of the aggregated diversity ADiv@N (Sec 7.2, Table 6).
   config.eval.adiv_top_n = (1, 3, 5)
-  # Whole-track prediction [code] (SPEC §2): drop this fraction at each end,
+  # Whole-track prediction (docs/fidelity.md): drop this fraction at each end,
   # then average 322-frame windows overlapping by window_overlap.
   config.eval.track_trim = 0.15
   config.eval.window_overlap = 0.5

@@ -5,7 +5,11 @@
 
 Stages (Sec 7.4): audio = AUDIO COSINE HIGH-4x70, text = TEXT COSINE (VSM+SEM
 when the shards were prepared with --enrichment), image = IMAGE LOGISTIC
-ResNet-101, then COSINE fusions of A+T, A+I, T+I and A+T+I (the final stage).
+ResNet-101 (the best of each modality by AUC), then the fusions of A+T, A+I,
+T+I and A+T+I of those same vectors, COSINE (audio_text, ...; audio_text_image
+is the final stage) and LOGISTIC (audio_text_logistic, ...): the paper's
+LOGISTIC and COSINE fusion rows differ only in their output layer. The
+LOGISTIC single-modality networks are configs/mumu_logistic.py.
 
 'cpu' is the CPU-sized run of ./run.sh (2 cores, minutes): LOW-4x96 audio
 instead of HIGH-4x70 (pipeline_common.CPU_AUDIO_SETTINGS), a text MLP of
@@ -29,5 +33,6 @@ def get_config(arg: Optional[str] = None) -> ml_collections.ConfigDict:
   settings = (pipeline_common.CPU_AUDIO_SETTINGS if variant == 'cpu'
               else 'high-4x70')
   audio_arg = f'{settings}-cosine'
-  return pipeline_common.mumu_pipeline(NAME, variant, audio_arg=audio_arg,
-                                       target='cosine')
+  return pipeline_common.mumu_pipeline(
+      NAME, variant, audio_arg=audio_arg, target='cosine',
+      fusion_targets=('cosine', 'logistic'))

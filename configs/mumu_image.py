@@ -37,7 +37,7 @@ from configs import default as default_lib
 
 TARGETS = ('logistic', 'cosine')
 DEFAULT_ARG = 'logistic'
-# Sec 6.2 / 7.3.3: ResNet-101.
+# Sec 3.2 (used in 6.2 / 7.3.3): ResNet-101.
 PAPER_DEPTH = 101
 # The argument suffix of the authors' SGD recipe (default.IMAGE_TRAINING_SGD).
 SGD_SUFFIX = 'sgd'

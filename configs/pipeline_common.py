@@ -83,7 +83,7 @@ MUMU_CPU_OVERRIDES = {
                'train.learning_rate': CPU_FUSION_LEARNING_RATE},
 }
 # d of the COSINE label factors in the CPU variants: the embedded corpus has
-# 45 labels, fewer than the paper's d = 50 (for 250 labels, Sec 5.1), and
+# 45 labels, fewer than the paper's d = 50 (for 250 labels, Sec 7.3), and
 # SVD gives at most one factor per label.
 CPU_FACTOR_DIM = 16
 # The audio network of the CPU variants: LOW-4x96 (Table 6: AUC 0.860
@@ -99,19 +99,36 @@ CPU_AUDIO_SETTINGS = 'low-4x96'
 CPU_IMAGE_DEPTH = 'tiny'
 
 
+def fusion_stage(subset: Sequence[str], fusion_target: str,
+                 target: str) -> str:
+  """The stage name of a MuMu fusion: 'audio_text', or with a target other
+  than the pipeline's, 'audio_text_logistic'."""
+  return '_'.join(subset) + ('' if fusion_target == target
+                             else f'_{fusion_target}')
+
+
 def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
-                  target: str, dataset: str = 'mumu',
+                  target: str, fusion_targets: Sequence[str],
+                  dataset: str = 'mumu',
                   shard_dir: str = MUMU_SHARD_DIR
                   ) -> ml_collections.ConfigDict:
-  """audio, text and image networks, the album-level AUDIO network, fusions.
+  """audio and text networks, the album-level AUDIO network, the image
+  network and the fusions of their vectors.
 
   Args:
     name: the pipeline (configs/<name>.py).
     variant: '' (paper scale) or 'cpu' (MUMU_CPU_OVERRIDES).
     audio_arg: the configs/mumu_audio.py argument of the audio stage.
-    target: 'cosine' or 'logistic': of the audio, text and fusion stages;
-      the image network is LOGISTIC in both (Table 6 has only IMAGE
-      LOGISTIC).
+    target: 'cosine' or 'logistic': of the audio, text and audio_album
+      stages; the image network is LOGISTIC in every pipeline (Table 6 has
+      only IMAGE LOGISTIC).
+    fusion_targets: the output configurations of the fusions, each over
+      the same audio, text and image vectors (Sec 7.4: "Both output
+      configurations LOGISTIC and COSINE are used in the learning phase"
+      on the vectors of one set of networks). The fusions of `target` are
+      named after their modalities ('audio_text_image'), the others
+      get the target as a suffix ('audio_text_image_logistic'). Empty: no
+      fusions and no image network (the LOGISTIC single-modality rows).
     dataset: 'mumu', or 'catalog' (the same stages on a catalog's shards,
       which are laid out as MuMu's; every stage's data.dataset says so, for
       the report).
@@ -122,10 +139,11 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
       name, config_ref(f'configs/{name}.py', variant), dataset=dataset,
       shard_dir=shard_dir)
   networks = {
-      'audio': ('configs/mumu_audio.py', audio_arg),
-      'text': ('configs/mumu_text.py', target),
+      'audio': ('configs/mumu_audio.py', audio_arg, target),
+      'text': ('configs/mumu_text.py', target, target),
       'image': ('configs/mumu_image.py',
-                f'logistic-{CPU_IMAGE_DEPTH}' if cpu else 'logistic'),
+                f'logistic-{CPU_IMAGE_DEPTH}' if cpu else 'logistic',
+                'logistic'),
   }
 
   def overrides(kind, stage_target):
@@ -136,29 +154,35 @@ def mumu_pipeline(name: str, variant: str, *, audio_arg: str,
       values['data.dataset'] = dataset
     return values or None
 
-  for modality in MUMU_MODALITIES:
-    config_file, arg = networks[modality]
+  modalities = MUMU_MODALITIES if fusion_targets else ('audio', 'text')
+  for modality in modalities:
+    config_file, arg, stage_target = networks[modality]
     definition.add_stage(
         config, modality, config_file=config_file, config_arg=arg,
-        overrides=overrides(modality,
-                            'logistic' if modality == 'image' else target),
+        overrides=overrides(modality, stage_target),
         # The track CNN's album mean of scores is a diagnostic; the AUDIO
         # row is the audio_album stage below.
         row=definition.own_head_row('audio') if modality == 'audio' else None)
   # Sec 7.3.1: the AUDIO row is the Sec 4 network trained on the album
   # averages of the track CNN's vectors (the audio stage extracts them per
-  # album), labelled with the CNN's settings as in Table 6.
+  # album), labelled with the CNN's settings as in Table 6, whose Params
+  # and Time columns are the CNN's (the row's `features_stage`).
   audio_settings = definition.describe_stage(
       config.stages.audio.config)['settings']
   definition.add_stage(
       config, ALBUM_AUDIO_STAGE, config_file='configs/mumu_fusion.py',
       config_arg=f'audio-{target}', overrides=overrides('fusion', target),
-      inputs={'audio': 'audio'}, row={'settings': audio_settings})
-  for subset in mumu_fusion_subsets(all_subsets=True):
-    definition.add_stage(
-        config, '_'.join(subset), config_file='configs/mumu_fusion.py',
-        config_arg='+'.join(subset) + f'-{target}',
-        overrides=overrides('fusion', target), inputs={m: m for m in subset})
-  config.final = '_'.join(MUMU_MODALITIES)
+      inputs={'audio': 'audio'},
+      row={'settings': audio_settings, 'features_stage': 'audio'})
+  for fusion_target in fusion_targets:
+    for subset in mumu_fusion_subsets(all_subsets=True):
+      definition.add_stage(
+          config, fusion_stage(subset, fusion_target, target),
+          config_file='configs/mumu_fusion.py',
+          config_arg='+'.join(subset) + f'-{fusion_target}',
+          overrides=overrides('fusion', fusion_target),
+          inputs={m: m for m in subset})
+  config.final = (fusion_stage(MUMU_MODALITIES, fusion_targets[0], target)
+                  if fusion_targets else ALBUM_AUDIO_STAGE)
   definition.link_input_dims(config)
   return config

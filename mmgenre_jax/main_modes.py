@@ -79,8 +79,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, mode: str,
       from mmgenre_jax.pipelines import stage_modes
       stage_modes.print_summary(config, workdir, stage=stage)
     else:
+      from mmgenre_jax.data import facts
       from mmgenre_jax.models import parameter_table
-      parameter_table.print_summary(config)
+      parameter_table.print_summary(config, facts.trained(workdir))
     return
   from mmgenre_jax import sharding
   # Before anything touches the devices (multi-process launches).

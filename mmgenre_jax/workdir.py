@@ -37,7 +37,7 @@ CHECKPOINT_KINDS = (BEST, LATEST)
 # checkpoint written before this marker; a pipeline stage is trained then.
 TRAINING_DONE_JSON = 'training_done.json'
 TEST_METRICS_JSON = 'test_metrics.json'
-# COSINE targets (PPMI-SVD, Sec 5.2): C_d, the item factors and their rows.
+# COSINE targets (PPMI-SVD, Sec 5.1): C_d, the item factors and their rows.
 LABEL_FACTORS_NPY = 'label_factors.npy'
 ITEM_FACTORS_NPY = 'item_factors.npy'
 LABELS_TSV = 'labels.tsv'

@@ -140,8 +140,42 @@ def test_cpu_image_stages_start_from_scratch_explicitly():
         assert stage.model.pretrained == ''
 
 
+@pytest.mark.parametrize('arg', [None, 'cpu'])
+def test_logistic_fusions_fuse_the_cosine_fusions_vectors(arg):
+  """Sec 7.4: one set of vectors (AUDIO COSINE, TEXT COSINE, IMAGE
+  LOGISTIC), fused under both output configurations."""
+  config = _get('mumu_cosine', arg)
+  logistic = [n for n in config.stage_order if n.endswith('_logistic')]
+  assert logistic == ['audio_text_logistic', 'audio_image_logistic',
+                      'text_image_logistic', 'audio_text_image_logistic']
+  for name in logistic:
+    twin = config.stages[name[:-len('_logistic')]]
+    stage = config.stages[name]
+    assert stage.config.model.target == 'logistic'
+    assert twin.config.model.target == 'cosine'
+    assert stage.inputs.to_dict() == twin.inputs.to_dict()
+    assert (stage.config.model.input_dims.to_dict() ==
+            twin.config.model.input_dims.to_dict())
+  assert config.stages.audio.config.model.target == 'cosine'
+  assert config.stages.text.config.model.target == 'cosine'
+  assert config.stages.image.config.model.target == 'logistic'
+  assert config.final == 'audio_text_image'
+
+
+@pytest.mark.parametrize('arg', [None, 'cpu'])
+def test_the_two_mumu_pipelines_train_no_network_twice(arg):
+  cosine, logistic = _get('mumu_cosine', arg), _get('mumu_logistic', arg)
+  assert list(logistic.stage_order) == ['audio', 'text', 'audio_album']
+  assert logistic.final == 'audio_album'
+  strings = [{definition.config_string(c.stages[n]) for n in c.stage_order}
+             for c in (cosine, logistic)]
+  assert not strings[0] & strings[1]
+  assert {logistic.stages[n].config.model.target
+          for n in logistic.stage_order} == {'logistic'}
+
+
 def test_validate_rejects_a_later_input():
-  config = _get('mumu_logistic', 'cpu')
+  config = _get('mumu_cosine', 'cpu')
   config.stage_order = ('audio_text',) + tuple(
       s for s in config.stage_order if s != 'audio_text')
   with pytest.raises(ValueError, match='not an earlier stage'):

@@ -143,6 +143,20 @@ def test_summary_prints_every_stage_and_the_total(config_file, tmp_path,
       f'total_params={FUSED_PARAMS}')
 
 
+def test_summary_of_a_trained_pipeline_counts_the_trained_networks(
+    trained, config_file, capsys):
+  """Sized by each stage's data_facts.json: the networks that were trained
+  (the report's Params), not the config's default label count."""
+  config = _load(config_file)
+  for name in ('audio', 'fused'):
+    metrics = json.loads(
+        (trained / name / workdir_lib.TEST_METRICS_JSON).read_text())
+    trained_params = metrics.get('params', metrics.get('num_params'))
+    assert stage_modes.print_summary(config, trained,
+                                     stage=name) == trained_params
+    assert 'sized by the data it was trained on' in capsys.readouterr().out
+
+
 def test_evaluate_mode_runs_every_stage_in_order(trained, config_file):
   result = _main(f'--config={config_file}', f'--workdir={trained}',
                  '--mode=evaluate', '--checkpoint=best')

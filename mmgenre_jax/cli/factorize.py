@@ -1,4 +1,4 @@
-"""`mmgenre factorize`: PPMI-SVD label factors of a MuMu release (SPEC §3).
+"""`mmgenre factorize`: PPMI-SVD label factors of a MuMu release (Sec 5.1).
 
   mmgenre factorize --metadata MuMu_dataset_multi-label.csv \
       --labels genre_labels_MuMu.tsv --splits splits/ --dim 50 --out factors/
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'their ancestors.')
   parser.add_argument('--splits', default=None,
                       help='Directory with items_index_{train,val,test}.tsv: '
-                      'only the train + val albums form M (SPEC §3). '
+                      'only the train + val albums form M (paper Sec 7.3). '
                       'Without it every album is used.')
   parser.add_argument('--min-albums', type=int, default=1,
                       help='Keep labels on >= this many albums (default 1).')

@@ -1,9 +1,9 @@
 """Hierarchy-consistent label decisions over a genre taxonomy.
 
-A MuMu album carries every branch of its taxonomy paths (SPEC §1: `Jazz/Vocal
-Jazz` gives `Jazz` and `Vocal Jazz`), so a decision of a child label implies
-its parent: the true-path rule. Pure functions on label-index arrays; the
-taxonomy is `label -> parent or None` as
+A MuMu album carries every branch of its taxonomy paths (paper Sec 7.1.1:
+`Jazz/Vocal Jazz` gives `Jazz` and `Vocal Jazz`), so a decision of a child
+label implies its parent: the true-path rule. Pure functions on label-index
+arrays; the taxonomy is `label -> parent or None` as
 input_pipeline.formats.mumu.read_taxonomy returns it.
 
   parents = hierarchy.parent_indices(labels, taxonomy)   # int [L]

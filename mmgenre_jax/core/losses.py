@@ -7,10 +7,11 @@ real rows only; a batch with no real row gives 0, not NaN. Each also has a
 `metrics.Average.from_output('loss')` with the same mask, which then averages
 exactly over the real rows of a whole split.
 
-  LOGISTIC  sigmoid_bce      sigmoid + binary cross-entropy (SPEC §3)
-  softmax   softmax_ce       single-label MSD-I (SPEC §4)
-  COSINE    cosine_loss      clip((1 - cos(pred, target)) / 2, 0, 1) (SPEC §3)
-  alignment alignment_loss   multimodal space with negative sampling (SPEC §4)
+  LOGISTIC  sigmoid_bce      sigmoid + binary cross-entropy (Sec 5)
+  softmax   softmax_ce       single-label MSD-I (Sec 6.2)
+  COSINE    cosine_loss      clip((1 - cos(pred, target)) / 2, 0, 1)
+                             (docs/fidelity.md)
+  alignment alignment_loss   multimodal space with negative sampling (Sec 3.4)
 
 Which loss a network trains with is its target's (core/targets.py) or its
 task's (mmgenre_jax/tasks/alignment.py).
@@ -42,7 +43,7 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
 
 def cosine_loss_per_row(pred: jax.Array, target: jax.Array,
                         mask: jax.Array) -> jax.Array:
-  """COSINE loss per row, clip((1 - cos) / 2, 0, 1) (SPEC §3, [code]).
+  """COSINE loss per row, clip((1 - cos) / 2, 0, 1) (docs/fidelity.md).
 
   Args:
     pred: float [B, d], the network output.
@@ -113,7 +114,7 @@ def softmax_ce(logits: jax.Array, label_ids: jax.Array,
 
 
 def sample_negatives(rng: jax.Array, mask: jax.Array) -> jax.Array:
-  """Draws one negative partner per row among the OTHER real rows (SPEC §4).
+  """Draws one negative partner per row among the OTHER real rows (Sec 3.4).
 
   The real rows are listed in batch order; a real row at position p of that
   list gets the row at position (p + k) mod n, k uniform in [1, n - 1], n the
@@ -197,7 +198,7 @@ def alignment_loss_per_row(e_a: jax.Array,
                            negatives_a: Optional[jax.Array] = None,
                            negatives_v: Optional[jax.Array] = None,
                            margin: float) -> jax.Array:
-  """Alignment loss L = L+ + L_a- + L_v- per row (paper Sec 3.4, SPEC §4).
+  """Alignment loss L = L+ + L_a- + L_v- per row (paper Sec 3.4).
 
   Pass either `rng` (two independent draws of sample_negatives, one per
   modality, as in the paper) or both `negatives_a` and `negatives_v`.

@@ -1,4 +1,4 @@
-"""Evaluation metrics of the paper (SPEC §5): pure functions on numpy arrays.
+"""Evaluation metrics of the paper (Sec 6.3, 7.2): pure functions on numpy.
 
 Multi-label (MuMu, Sec 7): ROC-AUC per label, unweighted mean over the
 labels that can be scored in the evaluated split; PR-AUC (average precision)
@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-# Cut-offs of the aggregated diversity ADiv@N (paper Sec 7.3, Table 6).
+# Cut-offs of the aggregated diversity ADiv@N (paper Sec 7.2, Table 6).
 ADIV_NS = (1, 3, 5)
 # Cut-offs of precision@k reported beside ADiv (same N as the paper's ADiv).
 PRECISION_KS = (1, 3, 5)
@@ -54,9 +54,10 @@ def _check_multilabel(scores, labels):
 def evaluable_labels(labels) -> np.ndarray:
   """Labels whose ROC-AUC and PR-AUC are defined in this split.
 
-  A label needs at least one positive (SPEC §5) and, for ROC-AUC to exist,
-  at least one negative item; labels on every item or on none are left out
-  of both averages, so ROC-AUC and PR-AUC average over the same labels.
+  A label needs at least one positive (AUC is per label, Sec 7.2) and, for
+  ROC-AUC to exist, at least one negative item; labels on every item or on
+  none are left out of both averages, so ROC-AUC and PR-AUC average over the
+  same labels.
 
   Args:
     labels: binary [items, labels].
@@ -94,7 +95,7 @@ def _nanmean_or_none(values: np.ndarray) -> Optional[float]:
 
 
 def roc_auc(scores, labels) -> Optional[float]:
-  """Unweighted mean ROC-AUC over the evaluable labels (SPEC §5).
+  """Unweighted mean ROC-AUC over the evaluable labels (Sec 7.2).
 
   Equals sklearn.metrics.roc_auc_score(labels[:, keep], scores[:, keep],
   average='macro') with keep = evaluable_labels(labels).
@@ -134,7 +135,7 @@ def top_n(scores, n: int) -> np.ndarray:
 
 
 def adiv_at_n(scores, n: int) -> Optional[float]:
-  """Aggregated diversity ADiv@N (paper Sec 7.3; Adomavicius & Kwon 2012).
+  """Aggregated diversity ADiv@N (paper Sec 7.2; Adomavicius & Kwon 2012).
 
   |union over items of their top-N labels| / number of labels, the share of
   the label vocabulary that is predicted in some item's top N (ties: see
@@ -173,7 +174,7 @@ def precision_at_k(scores, labels, k: int) -> Optional[float]:
 
 
 def multilabel_report(scores, labels) -> Dict[str, Any]:
-  """Whole-split multi-label metrics (SPEC §5, paper Table 6).
+  """Whole-split multi-label metrics (paper Sec 7.2, Table 6).
 
   Args:
     scores: float [items, labels]: sigmoid outputs (LOGISTIC) or cosines to
@@ -203,7 +204,7 @@ def multilabel_report(scores, labels) -> Dict[str, Any]:
 
 
 def macro_precision_recall_f1(label_ids, predictions) -> Dict[str, Any]:
-  """Macro precision, recall and F1 of single-label predictions (SPEC §5).
+  """Macro precision, recall and F1 of single-label predictions (Sec 6.3).
 
   Averages over the classes present in label_ids or predictions (sklearn's
   default label set); a class that is never predicted has precision 0 and
@@ -242,7 +243,7 @@ def per_class_f1(label_ids, predictions,
 
 
 def singlelabel_report(scores, label_ids) -> Dict[str, Any]:
-  """Whole-split single-label metrics (SPEC §5, paper Table 2).
+  """Whole-split single-label metrics (paper Sec 6.3, Table 2).
 
   The prediction is the arg max of each row (the lowest class index on ties),
   so logits and softmax probabilities give the same classification metrics.

@@ -350,7 +350,7 @@ def cam_grid(images, heatmaps, titles: Sequence[str], *, ncols: int = 4,
 
 def cam_pair(image, heatmaps: Sequence[Tuple[str, np.ndarray]], *,
              title: Optional[str] = None) -> Figure:
-  """One cover plain, then under each label's activation map (paper Fig 6).
+  """One cover plain, then under each label's activation map.
 
   Args:
     image: uint8 [H, W, 3].

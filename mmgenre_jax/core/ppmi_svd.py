@@ -1,6 +1,6 @@
 """COSINE targets: PPMI-SVD label factorisation (Oramas et al. 2018, Sec 5.1).
 
-SPEC §3. M is the binary items x labels matrix of the training + validation
+Sec 5.1, 7.3. M is the binary items x labels matrix of the training + validation
 albums. The PPMI of two labels is
 
   X(g_i, g_j) = max(0, log(P(G_i, G_j) / (P(G_i) P(G_j)))),
@@ -27,9 +27,9 @@ import numpy as np
 
 from mmgenre_jax.core import cosine
 
-# Dimension of the label-factor space (paper Sec 5.1 / SPEC §3: d = 50).
+# Dimension of the label-factor space (paper Sec 5.1; d = 50, Sec 7.3).
 PAPER_DIM = 50
-# SPEC §3: the label factorisation uses the training + validation albums only,
+# Sec 7.3: the label factorisation uses the training + validation albums only,
 # so the test albums' labels never shape the target space.
 FACTORIZE_SPLITS = ('train', 'val')
 
@@ -72,7 +72,7 @@ def _binary_matrix(label_matrix, name: str = 'label_matrix') -> np.ndarray:
 
 
 def ppmi(label_matrix) -> np.ndarray:
-  """Positive pointwise mutual information between labels (SPEC §3).
+  """Positive pointwise mutual information between labels (Sec 5.1, Eq. 1).
 
   Args:
     label_matrix: binary items x labels matrix M (numpy or jax), [I, L].
@@ -110,7 +110,7 @@ def _fix_signs(u: np.ndarray, v: np.ndarray):
 
 
 def item_factors(label_matrix, label_factors):
-  """Item targets F_d = M C_d, L2-normalised per item (SPEC §3).
+  """Item targets F_d = M C_d, L2-normalised per item (Sec 5, 5.1).
 
   Works on NumPy arrays (returns NumPy) and on jax arrays, also under jit
   (returns jax), so a train step can turn multi-hot labels into COSINE targets.
@@ -135,7 +135,7 @@ def item_factors(label_matrix, label_factors):
 
 
 def factorize(label_matrix, dim: int = PAPER_DIM) -> LabelFactorization:
-  """PPMI-SVD label factors and L2-normalised item factors (SPEC §3).
+  """PPMI-SVD label factors and L2-normalised item factors (Sec 5.1).
 
   Args:
     label_matrix: binary items x labels matrix M (numpy or jax), [I, L]; the

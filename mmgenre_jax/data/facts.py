@@ -271,6 +271,14 @@ def write(workdir, facts: DataFacts) -> None:
                          facts.to_json(), sort_keys=True)
 
 
+def trained(workdir) -> Optional[DataFacts]:
+  """S/data_facts.json of a stage trained there, or None (not trained, or
+  trained before data_facts.json: its config.json holds the sizes)."""
+  value = workdir_lib.read_json(epath.Path(workdir) /
+                                workdir_lib.DATA_FACTS_JSON, strict=True)
+  return None if value is None else DataFacts.from_json(value)
+
+
 def read(workdir, config: ml_collections.ConfigDict) -> DataFacts:
   """S/data_facts.json, or (a workdir from before it) declared(config).
 
@@ -278,6 +286,5 @@ def read(workdir, config: ml_collections.ConfigDict) -> DataFacts:
     workdir: a stage workdir or a bundle's stage directory.
     config: its config.json.
   """
-  value = workdir_lib.read_json(epath.Path(workdir) /
-                                workdir_lib.DATA_FACTS_JSON, strict=True)
-  return declared(config) if value is None else DataFacts.from_json(value)
+  found = trained(workdir)
+  return declared(config) if found is None else found

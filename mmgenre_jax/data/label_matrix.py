@@ -1,7 +1,7 @@
 """Label matrices of a stage's data: the rows its label factors come from.
 
 One row per album of the train + val splits (tracks of one album share the
-album's labels, so tracks are deduplicated to albums, paper Sec 5.1), from
+album's labels, so tracks are deduplicated to albums, paper Sec 7.3), from
 the shards' records or from a fusion stage's joined representations.
 
   albums, matrix = label_matrix.read_album_labels(shard_dir, 'audio',

@@ -141,7 +141,7 @@ def group_mean(keys: Sequence[str], *arrays: np.ndarray
   """Means of rows that share a key (a segment mean), in first-seen order.
 
   Used to average window outputs per track, then track outputs per album
-  (paper Sec 7.3.1; SPEC §2 whole-track prediction).
+  (paper Sec 7.3.1; whole-track prediction: docs/fidelity.md).
 
   Args:
     keys: [N] group of each row.

@@ -171,9 +171,10 @@ class ShardSource:
   def eval_kind(self, split: str, extract: bool) -> Tuple[str, bool, bool]:
     """(record kind, average windows per track, average tracks per album).
 
-    Audio networks are tested and extracted on whole tracks (SPEC §2), and
-    on MuMu per album (paper Sec 7.3.1, albums from their tracks);
-    validation during training keeps the single patch per track.
+    Audio networks are tested and extracted on whole tracks
+    (docs/fidelity.md), and on MuMu per album (paper Sec 7.3.1, albums from
+    their tracks); validation during training keeps the single patch per
+    track.
     """
     if self.modality != 'audio' or not (extract or split == 'test'):
       return self.modality, False, False

@@ -1,4 +1,4 @@
-"""Multimodal alignment space (paper Sec 3.4, SPEC §4).
+"""Multimodal alignment space (paper Sec 3.4).
 
 Two towers map a song's audio and visual representations into a shared
 space: e_a(a) = W_a2 tanh(W_a1 a), e_v(v) = W_v2 tanh(W_v1 v). The loss

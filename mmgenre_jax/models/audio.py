@@ -1,11 +1,11 @@
-"""Audio CNNs on CQT patches (paper Sec 3.1, 6.2, 7.3.1; SPEC §4).
+"""Audio CNNs on CQT patches (paper Sec 3.1, 6.2, 7.3.1, Table 5).
 
 Every network is a stack of blocks conv (valid padding) -> ReLU -> max-pool
 (stride = pool size, floor) -> dropout, then flatten -> OutputHead (ConvBlock
-computes the same block in a faster order). There is no batch norm (SPEC §4
-[code]). The flattened features feeding the output layer
-are the audio representation (Sec 3.1). Layout is NHWC: [batch, time, freq,
-channel].
+computes the same block in a faster order). There is no batch norm (the
+authors' code; docs/fidelity.md). The flattened features feeding the output
+layer are the audio representation (Sec 3.1). Layout is NHWC: [batch, time,
+freq, channel].
 
   model = audio.create_audio_cnn('high-4x70', num_outputs=50, target='cosine')
   variables = model.init(rngs, jnp.zeros((1,) + specs.INPUT_SHAPE))

@@ -1,4 +1,4 @@
-"""Late-fusion network (paper Sec 4, Sec 7.4; SPEC §4).
+"""Late-fusion network (paper Sec 4, Sec 6.2, Sec 7.4).
 
 Each modality's representation is L2-normalised, the vectors are
 concatenated in the fixed order of specs.MODALITY_ORDER, dropout is applied, and

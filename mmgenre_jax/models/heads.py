@@ -1,10 +1,10 @@
 """The output layer shared by every network of the paper.
 
-SPEC §3: LOGISTIC and single-label outputs are one Dense layer whose raw
+Sec 4, 5: LOGISTIC and single-label outputs are one Dense layer whose raw
 logits go to the loss (sigmoid / softmax are applied there); the COSINE output
 is a linear Dense layer followed by L2 normalisation, so predictions live on
 the unit sphere of the label-factor space (the released code's sigmoid there
-is a bug, SPEC §3).
+is a bug; docs/fidelity.md).
 """
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""ResNet image networks for album covers (paper Sec 6.2, 7.3.3; SPEC §4).
+"""ResNet image networks for album covers (paper Sec 3.2, 6.2, 7.3.3).
 
 The paper fine-tunes an ImageNet-pretrained ResNet-101 (the authors used Lua
 Torch's fb.resnet) and takes the 2048-d global-average-pooled features as the
@@ -208,7 +208,7 @@ class ResNet(nn.Module):
     # The last feature map, for class activation maps (apply_with_feature_map);
     # a no-op unless 'intermediates' is mutable, so training is unchanged.
     self.sow('intermediates', FEATURE_MAP, x)
-    # The pooled features are the visual representation (Sec 7.3.3) and feed
+    # The pooled features are the visual representation (Sec 3.2, 6.2) and feed
     # fusion in float32 whatever the body's dtype.
     representation = jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
     output = heads.OutputHead(self.num_outputs, self.target,

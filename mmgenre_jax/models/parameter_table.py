@@ -99,24 +99,28 @@ def output_shapes(model: nn.Module, inputs: Any, variables: Any = None
   return jax.eval_shape(apply, variables, *args)
 
 
-def print_summary(config: ml_collections.ConfigDict) -> int:
+def print_summary(config: ml_collections.ConfigDict, facts=None) -> int:
   """Prints the parameter table and output shapes of config.model's network.
 
   The last line printed is `total_params=N`.
 
   Args:
     config: an experiment config (configs/*.py get_config()).
+    facts: the DataFacts of the data the network was trained on (its
+      workdir's data_facts.json), which size it as trained; None: the
+      config's sizes.
 
   Returns:
     N, the number of trainable parameters.
   """
-  model = models.create_model(config.model)
-  inputs = models.dummy_inputs(config.model, batch_size=1)
+  model = models.create_model(config.model, facts)
+  inputs = models.dummy_inputs(config.model, batch_size=1, facts=facts)
   variables = abstract_variables(model, inputs)
   table, total = _format_table(variables)
   print(f'model: {config.model.name} '
         f'(target={config.model.get("target")}, '
-        f'{type(model).__name__})')
+        f'{type(model).__name__}; sized by '
+        f'{"the data it was trained on" if facts else "the config"})')
   print(table)
   shapes = jax.tree.map(lambda x: tuple(x.shape),
                         output_shapes(model, inputs, variables))

@@ -19,7 +19,7 @@ Pair = Tuple[int, int]
 
 # ------------------------------------------------------------- audio CNNs
 
-# One CQT patch (SPEC §2, Sec 7.3.1): int(15 s * 22050 Hz / 1024 hop) = 322
+# One CQT patch (Sec 3.1): int(15 s * 22050 Hz / 1024 hop) = 322
 # frames x 96 bins (8 octaves of 12 bins), one channel.
 INPUT_SHAPE = (322, 96, 1)
 
@@ -151,7 +151,8 @@ def mlp_representation_size(hidden_units: Sequence[int], input_dim: int) -> int:
 BASE_FILTERS = 64
 # Channel expansion of a block's output.
 BLOCK_EXPANSION = {'basic': 1, 'bottleneck': 4}
-# ResNet input when config.model.image_size is unset (SPEC §2: centre crop).
+# ResNet input when config.model.image_size is unset (the centre crop of
+# docs/fidelity.md, the image recipe).
 DEFAULT_IMAGE_SIZE = 224
 # The training augmentation of the covers (Sec 3.2: "the original ResNet"
 # (fb.resnet.torch) with the scaling and aspect-ratio augmentation of Szegedy et
@@ -184,7 +185,7 @@ class ResNetSpec:
   num_filters: int = BASE_FILTERS
 
 
-# He et al. (2016) Table 1; 101 is the paper's network (Sec 6.2), the smaller
+# He et al. (2016) Table 1; 101 is the paper's network (Sec 3.2), the smaller
 # ones serve CPU runs.
 RESNET_TABLE = {
     18: ResNetSpec((2, 2, 2, 2), 'basic'),
@@ -242,11 +243,11 @@ HIDDEN_DIM = 200
 # The Sec 3.4 formulas are pure matrix products, without bias terms.
 USE_BIAS = False
 
-# The two modality names, as in SPEC §4.
+# The two modality names (Sec 3.4's a and v; MM_AUDIO / MM_VISUAL, Sec 6.2).
 MODALITIES = ('audio', 'visual')
 
 
-# Margin m of the alignment loss: paper Sec 3.4 / SPEC §4 ("We found that 0.5
+# Margin m of the alignment loss: paper Sec 3.4 ("We found that 0.5
 # was the best performing margin setting", tried 0.1 ... 0.9).
 ALIGNMENT_MARGIN = 0.5
 

@@ -1,6 +1,6 @@
 """Feed-forward networks: the text MLP and the TIMBRE-MLP audio baseline.
 
-TEXT (paper Sec 3.3, SPEC §4): tf-idf [B, 10000] -> dropout(0.5) -> Dense
+TEXT (paper Sec 3.3, 7.3.2): tf-idf [B, 10000] -> dropout(0.5) -> Dense
 2048 ReLU -> dropout(0.5) -> Dense 2048 ReLU -> dropout(0.5) -> OutputHead.
 The last hidden layer is the text representation.
 

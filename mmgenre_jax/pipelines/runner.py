@@ -111,8 +111,8 @@ def label_factors_dir(config: ml_collections.ConfigDict,
 def ensure_label_factors(config: ml_collections.ConfigDict, workdir) -> None:
   """Factorises the shards' train + val albums once into W/label_factors.
 
-  One set of PPMI-SVD factors per pipeline (SPEC §3): the union of the
-  albums of every network stage's shards, as `mmgenre factorize` does from
+  One set of PPMI-SVD factors (paper Sec 5.1, 7.3) per pipeline: the union of
+  the albums of every network stage's shards, as `mmgenre factorize` does from
   the release files, so that no COSINE stage regresses targets of its own.
   Skipped without COSINE stages, with config.data.label_factors given, or
   when W/label_factors is complete already (a resumed pipeline).

@@ -22,6 +22,7 @@ from etils import epath
 import ml_collections
 
 from mmgenre_jax import errors
+from mmgenre_jax.data import facts
 from mmgenre_jax.data import representations
 from mmgenre_jax.pipelines import runner
 from mmgenre_jax.pipelines import definition
@@ -52,9 +53,12 @@ def print_summary(config: ml_collections.ConfigDict, workdir,
                   *, stage: Optional[str] = None) -> int:
   """Prints each stage's parameter table, then the totals.
 
-  Sizes are the configs' (a fusion's inputs linked from its input stages'
-  networks, definition.link_input_dims): a summary reads no data. The last line
-  printed is `total_params=N`, the sum over the stages.
+  A stage trained in `workdir` is sized by the data it was trained on
+  (its data_facts.json: the label count of the shards, the fused vectors'
+  sizes), so that the totals are those of the trained networks; a stage not
+  trained yet by its config (a fusion's inputs linked from its input
+  stages' networks, definition.link_input_dims). The last line printed is
+  `total_params=N`, the sum over the stages.
 
   Returns:
     N, the trainable parameters of the selected stages together.
@@ -67,7 +71,8 @@ def print_summary(config: ml_collections.ConfigDict, workdir,
     stage_config = runner.resolve_stage_config(config, name, workdir)
     print(f'== stage {name} ({config.stages[name].kind}): '
           f'{definition.config_string(config.stages[name], stage_config)}')
-    totals.append((name, parameter_table.print_summary(stage_config)))
+    totals.append((name, parameter_table.print_summary(
+        stage_config, facts.trained(epath.Path(workdir) / name))))
     print()
   width = max(len(name) for name in names)
   print(f'pipeline {config.name}: {len(names)} stage(s)')

@@ -3,7 +3,7 @@
 The stages of W/pipeline.json (the lowest seed where a pipeline repeats
 them), their saved representations, TensorBoard scalars and shard covers,
 album label sets, the genre taxonomy and the paper's single-parent-label
-subset (Sec 7.4). Anything missing raises MissingInput, whose message is
+subset (Sec 7.5). Anything missing raises MissingInput, whose message is
 the line `mmgenre figures` prints for the skipped figure.
 """
 

@@ -16,7 +16,8 @@ Drawing is mmgenre_jax/core/plots.py; file names are FIGURES (used by scripts).
 
 import dataclasses
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from etils import epath
 import numpy as np
@@ -28,23 +29,26 @@ from mmgenre_jax.reporting import paper
 from mmgenre_jax.data import representations
 from mmgenre_jax import workdir as workdir_lib
 
-# Fig 3 (Sec 6.3): the MSD-I models whose test confusion matrices it shows,
+# Fig 3 (Sec 6.5.1): the MSD-I models whose test confusion matrices it shows,
 # by results.json modality.
 CONFUSION_MODALITIES = ('audio+mm_audio', 'image',
                         'audio+image+mm_audio+mm_visual')
-# Fig 7 / Fig 8 (Sec 7.4): t-SNE of at most this many albums of the
+# Fig 7 / Fig 8 (Sec 7.5): t-SNE of at most this many albums of the
 # single-parent-label subset (a seeded sample above it: the full MuMu has
 # 31k albums; thumbnails need room to be seen).
 TSNE_SEED = 0
 TSNE_MAX_ALBUMS = 2000
 THUMBNAIL_MAX_ALBUMS = 400
-# Fig 5: test covers in the grid; Fig 6: the paper's two classes.
+# Fig 5: test covers in the grid.
 CAM_COVERS = 8
-# Fig 6's cover is looked for among this many test covers, CAM_BATCH at a
+# Fig 6's covers are looked for among this many test covers, CAM_BATCH at a
 # time through the network.
 CAM_SEARCH_COVERS = 64
 CAM_BATCH = 8
-CAM_TWO_CLASSES = ('Metal', 'New Age')
+# Fig 6 (Sec 6.5.2): the Metal class map on a Metal album and on a New Age
+# album (both with horns, the paper's point: New Age covers taken for Metal).
+# The extra cam_two_classes figure shows one cover under both classes.
+CAM_CLASS, CAM_OTHER_CLASS = 'Metal', 'New Age'
 # The per-epoch series of training_curves, as training writes them.
 CURVE_TAGS = ('train/loss', 'val/loss', 'val/roc_auc')
 
@@ -117,7 +121,7 @@ def draw_tsne_album_factors(pipeline: inputs.Pipeline, taxonomy=None, **_):
   points = plots.tsne(factors[keep], seed=TSNE_SEED)
   return plots.scatter_groups(
       points, parents, title=f'PPMI album factors, t-SNE ({len(keep)} '
-      'single-parent-label training albums; one label set, one point)')
+      'single-parent-label train + val albums; one label set, one point)')
 
 
 def draw_tsne_image_vectors(pipeline: inputs.Pipeline, taxonomy=None, **_):
@@ -195,10 +199,7 @@ def draw_cam_examples(pipeline: inputs.Pipeline, **_):
   stage, ids, covers, standardise = _cam_stage(pipeline)
   ids, covers = ids[:CAM_COVERS], covers[:CAM_COVERS]
   scores, heatmaps = _cam(stage, covers, standardise)
-  entry = inputs.image_stage(pipeline)
-  test = pipeline.scored(entry, 'test')
-  truth = inputs.labels_by_album(
-      test, inputs.label_names(test, pipeline.stage_dir(entry)))
+  truth = _test_truth(pipeline)
   titles = [f'{stage.labels[j]} ({scores[i, j]:.2f})\ntrue: '
             f'{", ".join(truth.get(str(ids[i]), [])[:2]) or "?"}'
             for i, j in enumerate(np.argmax(scores, axis=1))]
@@ -207,8 +208,79 @@ def draw_cam_examples(pipeline: inputs.Pipeline, **_):
                         f'({stage.name}, test covers)')
 
 
+def _test_truth(pipeline: inputs.Pipeline) -> Dict[str, List[str]]:
+  """Test album id -> its true label names, from the image stage."""
+  entry = inputs.image_stage(pipeline)
+  test = pipeline.scored(entry, 'test')
+  return inputs.labels_by_album(
+      test, inputs.label_names(test, pipeline.stage_dir(entry)))
+
+
+def _one_class_covers(labels: Sequence[str], ids, scores: np.ndarray,
+                      truth: Mapping[str, Sequence[str]]
+                      ) -> Tuple[int, int, int]:
+  """(class, cover of that class, cover of another class) for Fig 6.
+
+  The paper's CAM_CLASS on its highest-scored album of CAM_CLASS and on its
+  highest-scored album of CAM_OTHER_CLASS (not CAM_CLASS). Without those
+  labels or albums: the class of the highest score, on its highest-scored
+  album of the class and its highest-scored album without it.
+
+  Args:
+    labels: the network's label names [L].
+    ids: test album ids [N].
+    scores: their scores [N, L].
+    truth: album id -> true label names.
+
+  Raises:
+    inputs.MissingInput: no class has both kinds of album among the covers.
+  """
+  def best(label: int, has: Optional[str], lacks: Optional[str] = None
+           ) -> Optional[int]:
+    """The cover scored highest for `label` whose album has / lacks those."""
+    found = [i for i in range(len(ids))
+             if (has is None or has in truth.get(str(ids[i]), ()))
+             and (lacks is None or lacks not in truth.get(str(ids[i]), ()))]
+    return max(found, key=lambda i: scores[i, label]) if found else None
+
+  if CAM_CLASS in labels:
+    label = labels.index(CAM_CLASS)
+    own = best(label, CAM_CLASS)
+    other = best(label, CAM_OTHER_CLASS, lacks=CAM_CLASS)
+    if own is not None and other is not None:
+      return label, own, other
+  label = int(np.unravel_index(np.argmax(scores), scores.shape)[1])
+  own = best(label, labels[label])
+  other = best(label, None, lacks=labels[label])
+  if own is None or other is None:
+    raise inputs.MissingInput(
+        f'the first {len(ids)} test covers have no album of the class '
+        f'{labels[label]!r} and one without it.')
+  return label, own, other
+
+
+def draw_cam_one_class(pipeline: inputs.Pipeline, **_):
+  """Fig 6: one class's activation map on an album of that class and on an
+  album of another class (the paper: Metal on a Metal and a New Age
+  cover)."""
+  stage, ids, covers, standardise = _cam_stage(pipeline)
+  scores, _ = _cam(stage, covers, standardise)
+  truth = _test_truth(pipeline)
+  label, own, other = _one_class_covers(stage.labels, ids, scores, truth)
+  picked = [own, other]
+  _, heatmaps = _cam(stage, covers[picked], standardise, [label, label])
+  name = stage.labels[label]
+  titles = [f'{ids[i]}: {name} {scores[i, label]:.2f}\ntrue: '
+            f'{", ".join(truth.get(str(ids[i]), [])[:2]) or "?"}'
+            for i in picked]
+  return plots.cam_grid(covers[picked], heatmaps, titles, ncols=2,
+                        title=f'Class activation map of {name} on two test '
+                        'covers')
+
+
 def draw_cam_two_classes(pipeline: inputs.Pipeline, **_):
-  """Fig 6: one test cover under two classes (the paper's Metal, New Age).
+  """One test cover under two classes (Metal and New Age when the network
+  has them): an extra view beside Fig 6, not a figure of the paper.
 
   The cover is the test cover (of the first CAM_SEARCH_COVERS) scored
   highest for the first class; without those classes, the most confidently
@@ -216,8 +288,9 @@ def draw_cam_two_classes(pipeline: inputs.Pipeline, **_):
   """
   stage, ids, covers, standardise = _cam_stage(pipeline)
   scores, _ = _cam(stage, covers, standardise)
-  if all(c in stage.labels for c in CAM_TWO_CLASSES):
-    classes = [stage.labels.index(c) for c in CAM_TWO_CLASSES]
+  two_classes = (CAM_CLASS, CAM_OTHER_CLASS)
+  if all(c in stage.labels for c in two_classes):
+    classes = [stage.labels.index(c) for c in two_classes]
     cover = int(np.argmax(scores[:, classes[0]]))
   else:
     cover = int(np.argmax(scores.max(axis=1)))
@@ -244,8 +317,13 @@ FIGURES = {
     'cam_examples': FigureSpec(
         'cam_examples.png', 'Fig 5: class activation maps of test covers',
         draw_cam_examples),
+    'cam_one_class': FigureSpec(
+        'cam_one_class.png',
+        'Fig 6: one class\'s activation map on an album of that class and '
+        'on one of another class', draw_cam_one_class),
     'cam_two_classes': FigureSpec(
-        'cam_two_classes.png', 'Fig 6: one cover under two classes',
+        'cam_two_classes.png',
+        'One cover under two classes (an extra view beside Fig 6)',
         draw_cam_two_classes),
     'tsne_album_factors': FigureSpec(
         'tsne_album_factors.png',

@@ -24,9 +24,14 @@ from mmgenre_jax.pipelines import definition
 from mmgenre_jax.reporting import paper
 
 # The keys of every results.json object, in this order (README, "Results").
+# `params` and `epoch_s` are the row's own model's; `features_params` and
+# `features_epoch_s` are those of the network that made its input vectors
+# when the paper's table reports that one (MuMu AUDIO: the track CNN, whose
+# figures Table 6 gives), else null.
 RESULT_KEYS = ('dataset', 'modality', 'target', 'settings', 'params',
-               'epoch_s', 'roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
-               'precision', 'recall', 'macro_f1', 'seed', 'config', 'workdir')
+               'epoch_s', 'features_params', 'features_epoch_s', 'roc_auc',
+               'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5', 'precision', 'recall',
+               'macro_f1', 'seed', 'config', 'workdir')
 METRIC_KEYS = ('roc_auc', 'pr_auc', 'adiv@1', 'adiv@3', 'adiv@5',
                'precision', 'recall', 'macro_f1')
 # COSINE counts as "near" LOGISTIC when its AUC is at most this many points
@@ -71,13 +76,12 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
   if pipeline is None:
     raise FileNotFoundError(
         f'{workdir / workdir_lib.PIPELINE_JSON} not found.')
+  by_name = {stage['name']: stage for stage in pipeline['stages']}
   rows = []
   for stage in pipeline['stages']:
     if not definition.recorded_scores_labels(stage):
       continue
-    stage_dir = workdir_lib.stage_dir(workdir, stage)
-    metrics = workdir_lib.read_json(
-        stage_dir / workdir_lib.TEST_METRICS_JSON, strict=True)
+    metrics = _test_metrics(workdir, stage)
     if metrics is None:
       continue
     row = dict.fromkeys(RESULT_KEYS)
@@ -86,15 +90,34 @@ def pipeline_results(workdir) -> List[Dict[str, Any]]:
       row[key] = labels.get(key)
     if row['dataset'] is None:
       row['dataset'] = pipeline.get('dataset')
-    params = metrics.get('params', metrics.get('num_params'))
-    row['params'] = None if params is None else int(params)
-    row['epoch_s'] = _number(metrics.get('epoch_s'))
+    row['params'], row['epoch_s'] = _cost(metrics)
+    features = by_name.get(labels.get('features_stage'))
+    features_metrics = features and _test_metrics(workdir, features)
+    if features_metrics:
+      row['features_params'], row['features_epoch_s'] = _cost(
+          features_metrics)
     for key in METRIC_KEYS:
       row[key] = _number(metrics.get(key))
     row['config'] = stage['config']
-    row['workdir'] = str(stage_dir)
+    row['workdir'] = str(workdir_lib.stage_dir(workdir, stage))
     rows.append(row)
   return rows
+
+
+def _test_metrics(workdir: epath.Path, stage: Mapping[str, Any]
+                  ) -> Optional[Dict[str, Any]]:
+  """A recorded stage's test_metrics.json, or None before it has one."""
+  return workdir_lib.read_json(
+      workdir_lib.stage_dir(workdir, stage) / workdir_lib.TEST_METRICS_JSON,
+      strict=True)
+
+
+def _cost(metrics: Mapping[str, Any]) -> Tuple[Optional[int],
+                                               Optional[float]]:
+  """(parameter count, seconds per epoch) of a stage's test metrics."""
+  params = metrics.get('params', metrics.get('num_params'))
+  return (None if params is None else int(params),
+          _number(metrics.get('epoch_s')))
 
 
 # ------------------------------------------------------------------ markdown
@@ -138,7 +161,12 @@ def _modality_label(modality: str) -> str:
 
 def _table6(rows: Sequence[Mapping[str, Any]],
             catalog: bool = False) -> List[str]:
-  """Table 6's columns; catalog: a catalog's rows, with no paper values."""
+  """Table 6's columns; catalog: a catalog's rows, with no paper values.
+
+  Params and Time are those of the network the paper's row measures: for
+  the AUDIO rows the track CNN (`features_params`), not the Sec 4 network
+  on its album vectors, whose figures go in a note.
+  """
   title = ('### Catalog (multi-label albums): ours' if catalog else
            '### MuMu (multi-label albums): ours (paper, '
            f'{paper.TABLE6_SOURCE})')
@@ -146,31 +174,86 @@ def _table6(rows: Sequence[Mapping[str, Any]],
            '| Modality | Target | Settings | Params | Time/epoch (s) | AUC | '
            'ADiv@1 | ADiv@3 | ADiv@5 | runs |',
            '|---|---|---|---|---|---|---|---|---|---|']
-  for (_, modality, target, settings), group in _group(rows).items():
-    paper_row = None if catalog else paper.paper_table6(modality, target,
-                                                        settings)
+  notes = _Notes()
+  album_networks = []
+  groups = sorted(_group(rows).items(),
+                  key=lambda item: paper.table6_order(*item[0][1:]))
+  for (_, modality, target, settings), group in groups:
+    row_key = (modality, target, settings)
+    paper_row = None if catalog else paper.paper_table6(*row_key)
     cells = []
     for i, key in enumerate(('roc_auc', 'adiv@1', 'adiv@3', 'adiv@5')):
       mean, sd = _mean_sd([r[key] for r in group])
       text = _fmt(mean) + (f' ± {sd:.3f}' if sd is not None else '')
-      text += (f' ({paper_row[2 + i]:.3f})' if paper_row else
-               '' if catalog else ' (–)')
+      if paper_row:
+        flag = notes.mark(paper.impossible_note(*row_key, key))
+        text += f' ({paper_row[2 + i]:.3f}{flag})'
+      elif not catalog:
+        text += ' (–)'
       cells.append(text)
-    params = _params(group[0]['params']) + (f' ({paper_row[0]})'
-                                            if paper_row else '')
-    epoch, _ = _mean_sd([r['epoch_s'] for r in group])
-    epoch_text = _fmt(epoch, 1) + (f' ({paper_row[1]})' if paper_row
-                                   else '')
+    params, epoch = _table6_cost(group)
+    if group[0]['features_params'] is not None:
+      album_networks.append((_modality_label(modality), target, group))
+    params_text = _params(params)
+    epoch_text = _fmt(epoch, 1)
+    if paper_row:
+      params_text += (f' ({paper_row[0]}'
+                      f'{notes.mark(paper.params_note(*row_key))})')
+      epoch_text += f' ({paper_row[1]})'
     settings_text = settings.upper().replace('X', 'x')
     lines.append(f'| {_modality_label(modality)} | {target.upper()} | '
-                 f'{settings_text} | {params} | {epoch_text} | '
+                 f'{settings_text} | {params_text} | {epoch_text} | '
                  + ' | '.join(cells) + f' | {len(group)} |')
+  lines.append('')
   if catalog:
-    lines += ['', 'A catalog of your own: no paper values to compare with.']
+    lines.append('A catalog of your own: no paper values to compare with.')
   else:
-    lines += ['', 'Paper values in parentheses; paper times are seconds '
-              'per epoch on the authors\' 2017 GPU.']
+    lines.append('Paper values in parentheses. Time is seconds per training '
+                 'epoch: ours on this machine, the paper\'s as Table 6 '
+                 'prints them (the paper does not say on what hardware).')
+  lines += _album_network_notes(album_networks) + notes.lines()
   return lines
+
+
+def _table6_cost(group: Sequence[Mapping[str, Any]]
+                 ) -> Tuple[Optional[int], Optional[float]]:
+  """(Params, mean seconds per epoch) of a Table 6 row's network: the
+  feature network's when the row has one (AUDIO: the track CNN)."""
+  if group[0]['features_params'] is not None:
+    return (group[0]['features_params'],
+            _mean_sd([r['features_epoch_s'] for r in group])[0])
+  return group[0]['params'], _mean_sd([r['epoch_s'] for r in group])[0]
+
+
+def _album_network_notes(album_networks) -> List[str]:
+  """A note per row whose Params/Time are its feature network's."""
+  lines = []
+  for label, target, group in album_networks:
+    epoch, _ = _mean_sd([r['epoch_s'] for r in group])
+    lines.append(
+        f'- {label} {target.upper()}: Params and Time are the track CNN\'s, '
+        'as in the paper; the row\'s scores come from the Sec 4 network on '
+        f'its album-averaged vectors (Sec 7.3.1), {_params(group[0]["params"])} '
+        f'parameters and {_fmt(epoch, 2)} s an epoch more.')
+  return lines
+
+
+class _Notes:
+  """Footnotes of a table: each text once, numbered in order of use."""
+
+  def __init__(self):
+    self._texts: List[str] = []
+
+  def mark(self, text: Optional[str]) -> str:
+    """The marker of `text` (' [n]'), or '' for None."""
+    if text is None:
+      return ''
+    if text not in self._texts:
+      self._texts.append(text)
+    return f' [{self._texts.index(text) + 1}]'
+
+  def lines(self) -> List[str]:
+    return [f'- [{i}] {text}.' for i, text in enumerate(self._texts, 1)]
 
 
 def _table2(rows: Sequence[Mapping[str, Any]]) -> List[str]:
@@ -242,9 +325,12 @@ def _own_heads(rows: Sequence[Mapping[str, Any]]) -> List[str]:
 # ------------------------------------------------------------------ findings
 
 
-def _mean_of(rows, dataset, modality, target, key) -> Optional[float]:
+def _mean_of(rows, dataset, modality, target, key,
+             settings: Optional[str] = None) -> Optional[float]:
+  """Mean of `key` over the rows of one model (any settings when None)."""
   values = [r[key] for r in rows if r['dataset'] == dataset and
-            r['modality'] == modality and r['target'] == target]
+            r['modality'] == modality and r['target'] == target and
+            settings in (None, r['settings'])]
   return _mean_sd(values)[0]
 
 
@@ -289,16 +375,18 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
           f'- Fusion beats each single modality ({pipeline}, {metric}): '
           f'{modality} {target.upper()} {fused:.3f} vs {others}: '
           f'**{_holds(ok)}**.')
-  # 2. COSINE reaches AUC near LOGISTIC with higher ADiv@N (Sec 7.4).
-  both = sorted({r['modality'] for r in rows
+  # 2. COSINE reaches AUC near LOGISTIC with higher ADiv@N (Sec 7.4), on
+  # the same network settings (and for fusions the same input vectors: the
+  # pipelines fuse one set of vectors under both targets).
+  both = sorted({(r['modality'], r['settings']) for r in rows
                  if r['dataset'] == 'mumu' and r['target'] == 'cosine'} &
-                {r['modality'] for r in rows
+                {(r['modality'], r['settings']) for r in rows
                  if r['dataset'] == 'mumu' and r['target'] == 'logistic'},
-                key=lambda m: (len(m.split('+')), m))
-  for modality in both:
-    auc = {t: _mean_of(rows, 'mumu', modality, t, 'roc_auc')
+                key=lambda m: (len(m[0].split('+')), m))
+  for modality, settings in both:
+    auc = {t: _mean_of(rows, 'mumu', modality, t, 'roc_auc', settings)
            for t in ('cosine', 'logistic')}
-    adiv = {t: [_mean_of(rows, 'mumu', modality, t, f'adiv@{n}')
+    adiv = {t: [_mean_of(rows, 'mumu', modality, t, f'adiv@{n}', settings)
                 for n in (1, 3, 5)] for t in ('cosine', 'logistic')}
     if None in auc.values() or None in adiv['cosine'] + adiv['logistic']:
       continue
@@ -308,15 +396,16 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
     higher = all(c > l for c, l in zip(adiv['cosine'], adiv['logistic']))
     lines.append(
         f'- COSINE AUC near LOGISTIC (at most {AUC_NEAR} below) with higher '
-        f'ADiv@1/3/5 (mumu, {modality}): AUC {auc["cosine"]:.3f} vs '
+        f'ADiv@1/3/5 (mumu, {modality} {settings}): AUC '
+        f'{auc["cosine"]:.3f} vs '
         f'{auc["logistic"]:.3f}, ADiv '
         + '/'.join(f'{v:.2f}' for v in adiv['cosine']) + ' vs '
         + '/'.join(f'{v:.2f}' for v in adiv['logistic'])
         + f': AUC near **{_holds(near)}**, ADiv higher **{_holds(higher)}**.')
   if not both and any(r['dataset'] == 'mumu' for r in rows):
-    lines.append('- COSINE vs LOGISTIC: not checked here (needs both '
-                 'targets; run `mmgenre report runs` over both MuMu '
-                 'pipelines).')
+    lines.append('- COSINE vs LOGISTIC: not checked here (needs COSINE '
+                 'and LOGISTIC rows of the same model settings, e.g. the '
+                 'fusions of configs/mumu_cosine.py).')
   # 3. audio + MM_AUDIO beats audio alone on MSD-I (Sec 6.3).
   audio = _mean_of(rows, 'msdi', 'audio', 'softmax', 'macro_f1')
   both_audio = _mean_of(rows, 'msdi', 'audio+mm_audio', 'softmax',

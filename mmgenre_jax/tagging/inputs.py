@@ -5,9 +5,10 @@ manifest (or a bundle's copy of it, docs/tagging.md): the training-split
 audio statistics, the tf-idf vectorizer and enrichment dictionary, the image
 size and normalisation. From them:
 
-  * audio (SPEC §2): every whole-track window of a file (15 % dropped at
-    each end, 50 % overlap; input_pipeline.features.streaming, memory bounded
-    whatever the length), standardised, float32 [k, 322, 96, 1] per block;
+  * audio (docs/fidelity.md): every whole-track window of a file (15 %
+    dropped at each end, 50 % overlap; input_pipeline.features.streaming,
+    memory bounded whatever the length), standardised, float32
+    [k, 322, 96, 1] per block;
   * reviews: the aggregated (and enriched) text as tf-idf, float32 [1, V];
   * a cover: resized, centre-cropped and normalised, float32 [1, S, S, 3].
 

@@ -1,7 +1,7 @@
 """Nearest genres, or nearest catalog items: the work of `mmgenre neighbours`.
 
   # Nearest genres: cosine of the query's output to the label factors
-  # (COSINE models; SPEC §3).
+  # (COSINE models; paper Sec 5.1, 7.2).
   mmgenre neighbours --workdir BUNDLE --audio song.mp3
   # Nearest catalog items (`mmgenre embed --out CAT`) in a shared space:
   mmgenre neighbours --workdir BUNDLE --audio song.mp3 --catalog CAT \

@@ -22,7 +22,7 @@ stages combine representations. Which stage answers for the inputs given is
 decided in graph.py; a modality is never replaced by zeros. A given modality
 the model has no network for is ignored and named in the result's `notes`.
 
-Audio (SPEC §2): every whole-track window (inputs.py, memory bounded
+Audio (docs/fidelity.md): every whole-track window (inputs.py, memory bounded
 whatever the length) goes through the network; representations and scores
 are averaged per track, then over the tracks of an album (paper Sec 7.3.1).
 What reading the files observed (inputs.InputReport: each track's decoded

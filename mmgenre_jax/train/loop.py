@@ -10,9 +10,9 @@ representations extracted by earlier stages, named by config.data.inputs
 epoch trains on the training split, evaluates on the validation split and
 saves workdir/checkpoints/latest; the epoch with the lowest validation loss is
 kept in workdir/checkpoints/best, and training stops early after
-config.train.patience epochs without improvement (SPEC §4 [code]). At the end
-the best checkpoint is evaluated on the test split (SPEC §5) and the metrics
-are written to workdir/test_metrics.json.
+config.train.patience epochs without improvement (docs/fidelity.md). At the
+end the best checkpoint is evaluated on the test split (metrics: paper Sec
+6.3, 7.2) and the metrics are written to workdir/test_metrics.json.
 
 A run that is stopped and started again with the same command resumes from
 workdir/checkpoints/latest and ends in the same state as an uninterrupted
@@ -215,7 +215,10 @@ def _train_epoch(run: _Run, state, report_progress):
 
 
 def _validate(run: _Run, state, report_progress) -> None:
-  """Validation loss -> early stopping and the best checkpoint (SPEC §4)."""
+  """Validation loss -> early stopping and the best checkpoint.
+
+  docs/fidelity.md: patience and the best checkpoint.
+  """
   progress = run.progress
   epoch = progress.epoch
   with report_progress.timed('eval'):
@@ -238,7 +241,7 @@ def _validate(run: _Run, state, report_progress) -> None:
 
 
 def _test_best(run: _Run, state, params_count: int) -> Dict[str, Any]:
-  """Test metrics of the best checkpoint (SPEC §5), plus run statistics."""
+  """Test metrics of the best checkpoint (Sec 6.3, 7.2), plus run statistics."""
   progress = run.progress
   if run.best.latest_step() is not None:
     best_state, best_progress = checkpoints.restore(

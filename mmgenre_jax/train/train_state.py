@@ -25,9 +25,9 @@ def create_optimizer(config: ml_collections.ConfigDict,
                      ) -> optax.GradientTransformation:
   """The optimizer of config.train.
 
-  'adam': SPEC §4 [code], Adam with its default parameters (also the image
+  'adam': Adam with its default parameters (Sec 6.2, 7.3.1; also the image
   network's optimizer in the paper's text). 'sgd': the image network's SGD
-  with Nesterov momentum (SPEC §4 [code]). Both add
+  with Nesterov momentum (the authors' code, docs/fidelity.md). Both add
   config.train.weight_decay * params to the gradient first (as torch's
   `weight_decay`, also of torch's Adam) when it is > 0, to EVERY parameter:
   no mask, so conv kernels, batch-norm scales and biases and the output

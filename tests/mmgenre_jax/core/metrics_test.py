@@ -21,7 +21,7 @@ def random_multilabel(seed: int, items: int = 40, labels: int = 7):
 def test_auc_equal_to_sklearn_on_random_inputs(seed):
   scores, y = random_multilabel(seed)
   y[:, 0] = 1  # A label on every item: ROC-AUC undefined, left out.
-  y[:, 1] = 0  # A label with no positive: left out (SPEC §5).
+  y[:, 1] = 0  # A label with no positive: left out (AUC per label, Sec 7.2).
   keep = np.arange(2, 7)
   assert metrics.roc_auc(scores, y) == pytest.approx(
       sk_metrics.roc_auc_score(y[:, keep], scores[:, keep], average='macro'),

@@ -25,7 +25,7 @@ HAND_M = np.array([
 
 
 def direct_ppmi(m: np.ndarray) -> np.ndarray:
-  """SPEC §3 written out label pair by label pair."""
+  """Paper Sec 5.1, Eq. (1), written out label pair by label pair."""
   num_items, num_labels = m.shape
   x = np.zeros((num_labels, num_labels))
   for i in range(num_labels):
@@ -145,7 +145,7 @@ def test_factorize_cli_round_trip(mumu_release_dir, tmp_path):
   items = workdir_lib.read_lines(out / workdir_lib.ITEMS_TSV)
   assert labels == list(dataset.labels)
   assert len(labels) == 16
-  # Only the train + val albums form M (SPEC §3).
+  # Only the train + val albums form M (paper Sec 7.3).
   assert items == splits['train'] + splits['val']
   assert not set(items) & set(splits['test'])
   assert label_factors.dtype == np.float32

@@ -284,12 +284,14 @@ def test_mumu_audio_row_is_the_album_network(name, target, arg):
   from configs import pipeline_common
   config = pipeline_common.mumu_pipeline(
       name, arg or '', audio_arg=('low-4x96' if arg else 'high-4x70') +
-      f'-{target}', target=target)
+      f'-{target}', target=target, fusion_targets=(target,))
   album = config.stages[pipeline_common.ALBUM_AUDIO_STAGE]
   assert definition.config_string(album).startswith(
       f'configs/mumu_fusion.py:audio-{target}')
   assert album.inputs.to_dict() == {'audio': 'audio'}
   assert album.row.settings == ('low-4x96' if arg else 'high-4x70')
+  # Table 6's Params / Time of the AUDIO row are the CNN's.
+  assert album.row.features_stage == 'audio'
   assert definition.describe_stage(album.config)['modality'] == 'audio'
   assert config.stages.audio.row.modality == 'audio_head'
   # The fusions still read the CNN's vectors.

@@ -214,3 +214,24 @@ def test_cli_and_report_link_the_figures(mumu_workdir, capsys):
   top = report.write_report(workdir.parent, figures=False)
   assert '[mumu_cosine](mumu_cosine/report.md)' in top
   assert json.loads((workdir / workdir_lib.RESULTS_JSON).read_text()) == []
+
+
+def test_fig6_picks_an_album_of_the_class_and_one_of_another():
+  """Fig 6: the Metal map on the top Metal album and the top New Age one."""
+  labels = ['Rock', 'Metal', 'New Age']
+  ids = np.array(['m1', 'm2', 'n1', 'n2', 'mn', 'r1'])
+  scores = np.array([[.1, .6, .1], [.1, .8, .1], [.1, .3, .7],
+                     [.1, .5, .2], [.1, .9, .5], [.9, .95, .1]])
+  truth = {'m1': ['Metal'], 'm2': ['Metal'], 'n1': ['New Age'],
+           'n2': ['New Age'], 'mn': ['Metal', 'New Age'], 'r1': ['Rock']}
+  # 'mn' is Metal and the highest Metal score of a Metal album; the New Age
+  # album must not be Metal too, so n2 (0.5) and not mn (0.9).
+  assert figures._one_class_covers(labels, ids, scores, truth) == (1, 4, 3)
+  # Without New Age albums: the class of the highest score (Metal, 0.95 on
+  # r1), on its best Metal album and its best album without Metal (r1).
+  no_new_age = {k: v for k, v in truth.items() if 'New Age' not in v}
+  assert figures._one_class_covers(labels, ids, scores, no_new_age) == (
+      1, 1, 5)
+  with pytest.raises(figure_inputs.MissingInput, match="'Metal'"):
+    figures._one_class_covers(labels, ids, scores,
+                              {i: ['Metal'] for i in ids})

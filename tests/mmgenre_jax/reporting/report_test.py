@@ -173,3 +173,75 @@ def test_own_heads_are_listed_apart_from_the_paper_rows(tmp_path):
   rows = json.loads((workdir / 'results.json').read_text())
   assert {r['modality'] for r in rows} == {'audio_head', 'image_head',
                                            'audio', 'audio+mm_audio'}
+
+
+def _table6_pipeline(tmp_path):
+  """A MuMu pipeline with an AUDIO row fed by a CNN stage, the TEXT COSINE
+  VSM row and both T+I fusions (rows with notes under Table 6)."""
+  workdir = tmp_path / 'mumu_cosine'
+  workdir.mkdir()
+  rows = [('audio', 'audio_head', 'cosine', 'low-3x3', 135568, 19.0, None),
+          ('audio_album', 'audio', 'cosine', 'low-3x3', 4112, 0.25,
+           'audio'),
+          ('text', 'text', 'cosine', 'vsm', 527120, 3.0, None),
+          ('text_image', 'text+image', 'cosine', 'mlp', 5136, 0.5, None),
+          ('text_image_logistic', 'text+image', 'logistic', 'mlp', 14445,
+           0.5, None)]
+  stages = []
+  for name, modality, target, settings, params, epoch_s, features in rows:
+    row = {'dataset': 'mumu', 'modality': modality, 'target': target,
+           'settings': settings, 'seed': 0}
+    if features:
+      row['features_stage'] = features
+    stages.append(_stage(
+        workdir, name, 'network', row,
+        _mumu_metrics(0.8, (0.3, 0.5, 0.7), params, epoch_s), f'c:{name}'))
+  _write_pipeline(workdir, 'mumu_cosine', 'mumu', stages)
+  return workdir
+
+
+def test_table6_params_and_time_measure_what_the_paper_measures(tmp_path):
+  workdir = _table6_pipeline(tmp_path)
+  text = report.write_report(workdir, figures=False)
+  rows = {r['modality']: r for r in
+          json.loads((workdir / 'results.json').read_text())}
+  # results.json: the row's own model, and the CNN that made its vectors.
+  audio = rows['audio']
+  assert (audio['params'], audio['epoch_s']) == (4112, 0.25)
+  assert (audio['features_params'], audio['features_epoch_s']) == (135568,
+                                                                   19.0)
+  assert rows['text']['features_params'] is None
+  # Table 6: the AUDIO row's Params / Time are the CNN's, beside the
+  # paper's CNN figures (COSINE LOW-3x3: 0.33M, 400 s), with a note.
+  line = next(l for l in text.splitlines()
+              if l.startswith('| AUDIO | COSINE | LOW-3x3 |'))
+  assert '| 0.14M (0.33M [' in line and '| 19.0 (400) |' in line
+  assert "4112 parameters and 0.25 s an epoch more" in text
+  # Each note once, though both T+I rows carry it.
+  assert text.count('TEXT + IMAGE: one layer over') == 1
+  assert text.count('AUDIO 3x3: the layers of Table 5') == 1
+  t_i = [l for l in text.splitlines() if l.startswith('| TEXT + IMAGE |')]
+  assert len(t_i) == 2 and len({l.split('(')[1][:9] for l in t_i}) == 2
+  # The impossible paper cells are flagged, with the paper's digits kept.
+  text_line = next(l for l in text.splitlines()
+                   if l.startswith('| TEXT | COSINE | VSM |'))
+  assert '(0.530 [' in text_line and '(0.440 [' in text_line
+  assert text.count('ADiv@N cannot fall as N grows') == 1
+  # Nothing the paper does not say about its hardware.
+  assert 'GPU' not in text and 'does not say on what hardware' in text
+
+
+def test_cosine_and_logistic_are_compared_on_the_same_settings(tmp_path):
+  cosine = _mumu(tmp_path, 'cosine', (0.80, 0.85, 0.90),
+                 ((0.3, 0.5, 0.7),) * 3)
+  logistic = _mumu(tmp_path, 'logistic', (0.81, 0.86, 0.88),
+                   ((0.1, 0.2, 0.3),) * 3)
+  del cosine
+  record = json.loads((logistic / 'pipeline.json').read_text())
+  record['stages'][0]['row']['settings'] = 'high-4x70'
+  (logistic / 'pipeline.json').write_text(json.dumps(record))
+  text = report.write_report(tmp_path, figures=False)
+  compared = [l for l in text.splitlines() if l.startswith('- COSINE AUC')]
+  # audio LOW-4x70 COSINE has no LOGISTIC LOW-4x70 row: not compared.
+  assert [l.split('(mumu, ')[1].split(')')[0] for l in compared] == [
+      'text vsm+sem', 'audio+text mlp']

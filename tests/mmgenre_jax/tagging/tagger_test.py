@@ -498,7 +498,8 @@ def test_cover_figures_of_a_trained_pipeline(workdir, tmp_path):
   taxonomy = tmp_path / 'taxonomy.tsv'
   taxonomy.write_text('label\tparent\nRock\t\nIndie Rock\tRock\nJazz\t\n'
                       'Vocal Jazz\tJazz\nPop\t\nDance Pop\tPop\n')
-  names = ['cam_examples', 'cam_two_classes', 'tsne_image_vectors']
+  names = ['cam_examples', 'cam_one_class', 'cam_two_classes',
+           'tsne_image_vectors']
   before = _snapshot(workdir / 'image')
   outcomes = figures.write_figures(workdir, names, taxonomy,
                                    log=lambda line: None)
