@@ -58,6 +58,8 @@ LOCK_FILE = 'training.lock'
 PIPELINE_JSON = 'pipeline.json'
 REPORT_MD = 'report.md'
 RESULTS_JSON = 'results.json'
+# The paper's other tables and its words per genre (reporting/tables.py).
+TABLES_JSON = 'tables.json'
 # W/label_factors/: the one set of PPMI-SVD factors (the four factor files
 # above) every COSINE stage of the pipeline trains on.
 PIPELINE_FACTORS_DIR = 'label_factors'
@@ -89,16 +91,16 @@ def representation_path(workdir, name: str, split: str) -> epath.Path:
 
 
 def stage_dir(pipeline_workdir, stage: Dict[str, Any]) -> epath.Path:
-  """The workdir of a pipeline.json stage entry.
+  """The workdir of a pipeline.json stage entry: W/<name>.
 
-  Entries name it as the pipeline was launched (e.g. runs/mumu_cosine/text,
-  relative to that working directory); when that path is not there, the
-  stage is looked for under W itself (a workdir copied or read elsewhere).
+  Every stage lives in W/<name>; entries name it as the pipeline was
+  launched (e.g. runs/mumu_cosine/text, relative to that working directory),
+  which from another working directory may be another run's stage of the
+  same name, so W/<name> comes first and the recorded path only when it is
+  not there.
   """
-  path = epath.Path(stage['workdir'])
-  if not path.is_absolute() and not path.exists():
-    path = epath.Path(pipeline_workdir) / stage['name']
-  return path
+  path = epath.Path(pipeline_workdir) / stage['name']
+  return path if path.exists() else epath.Path(stage['workdir'])
 
 
 def checkpoint_dir(workdir, kind: str) -> epath.Path:

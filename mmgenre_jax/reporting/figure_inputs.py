@@ -97,15 +97,41 @@ def image_stage(pipeline: Pipeline) -> Dict[str, Any]:
   return found[0]
 
 
+def launch_dir(pipeline: Pipeline, stage) -> Optional[epath.Path]:
+  """The directory the pipeline was launched from, or None when unknown.
+
+  pipeline.json and config.json name paths relative to it
+  (runs/mumu_cosine/text, runs/data/mumu_shards): it is what is left of the
+  stage's directory W/<name> once the recorded relative path is taken off
+  its end.
+  """
+  recorded = epath.Path(stage['workdir'])
+  found = epath.Path(pipeline.stage_dir(stage)).absolute()
+  depth = len(recorded.parts)
+  if recorded.is_absolute() or found.parts[-depth:] != recorded.parts:
+    return None
+  return found.parents[depth - 1]
+
+
 def stage_shard_dir(pipeline: Pipeline, stage) -> epath.Path:
+  """The shards a network stage trained on (its config.json data.shard_dir).
+
+  A relative shard_dir is read from where the pipeline was launched
+  (launch_dir), so that runs read from another working directory are not
+  paired with that directory's shards of the same name.
+  """
   config = workdir_lib.read_json(
       pipeline.stage_dir(stage) / workdir_lib.CONFIG_JSON, strict=True) or {}
   shard_dir = (config.get('data') or {}).get('shard_dir')
-  if not shard_dir or not (epath.Path(shard_dir) /
-                           layout.MANIFEST_JSON).exists():
-    raise MissingInput(f'the shards of stage {stage["name"]!r} '
-                       f'({shard_dir!r}) are not there to read covers from.')
-  return epath.Path(shard_dir)
+  root = launch_dir(pipeline, stage)
+  candidates = ([root / shard_dir] if shard_dir and root is not None and
+                not epath.Path(shard_dir).is_absolute() else [])
+  candidates += [epath.Path(shard_dir)] if shard_dir else []
+  for path in candidates:
+    if (path / layout.MANIFEST_JSON).exists():
+      return path
+  raise MissingInput(f'the shards of stage {stage["name"]!r} '
+                     f'({shard_dir!r}) are not there to read from.')
 
 
 def read_scalars(stage_dir, tags: Sequence[str]

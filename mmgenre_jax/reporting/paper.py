@@ -152,3 +152,127 @@ def params_note(modality: str, target: str, settings: str
                 ) -> Optional[str]:
   """Why no faithful build gives the paper's Params of a row, or None."""
   return PARAMS_NOT_REPRODUCIBLE.get(table6_key(modality, target, settings))
+
+
+# Oramas et al. (2018), Sec 6.1, Table 1 (MSD-I): genre -> (train, val,
+# test, % of the whole), in the paper's row order, digit for digit. The
+# rows sum to 30,933 tracks (21,551 / 4,691 / 4,691), not the 30,713 of the
+# Sec 6.1 text; every printed % is its row's count over the 30,933
+# (Blues: 828 / 30,933 = 2.68%), so the table is consistent with itself.
+TABLE1_SOURCE = 'Table 1 (Sec 6.1)'
+PAPER_TABLE1 = {
+    'Blues': (518, 120, 190, 2.68),
+    'Country': (1351, 243, 194, 5.78),
+    'Electronic': (3434, 725, 733, 15.81),
+    'Folk': (858, 164, 136, 3.74),
+    'Jazz': (1844, 373, 462, 8.66),
+    'Latin': (390, 83, 83, 1.80),
+    'Metal': (1749, 512, 375, 8.52),
+    'New Age': (158, 71, 38, 0.86),
+    'Pop': (2333, 644, 466, 11.13),
+    'Punk': (487, 132, 96, 2.31),
+    'Rap': (1932, 380, 381, 8.71),
+    'Reggae': (1249, 190, 266, 5.51),
+    'RnB': (1223, 222, 396, 5.95),
+    'Rock': (3694, 709, 829, 16.91),
+    'World': (331, 123, 46, 1.62),
+}
+
+# Oramas et al. (2018), Sec 7.1.1, Table 4 (MuMu): the most and the least
+# represented genres as (genre, % of albums), each column top to bottom.
+# The paper text this project works from (oramas2018_tismir.txt) holds only
+# the first row of the table ('Pop 84.38 | Tributes 0.10'); the other nine
+# rows of each column were lost in its extraction and are left out rather
+# than filled in from elsewhere.
+TABLE4_SOURCE = 'Table 4 (Sec 7.1.1)'
+PAPER_TABLE4 = {
+    'most': (('Pop', 84.38),),
+    'least': (('Tributes', 0.10),),
+}
+
+# Sec 6.4, Table 3 (MSD-I, per-genre F1 on the test tracks): the paper's
+# human annotator (a listening / viewing test of one music expert on 300
+# test songs, Sec 6.4 and note 8; values we cannot reproduce, never ours)
+# and its Neural Model columns (the best model of each input, the caption:
+# CNN_AUDIO + MM_AUDIO, CNN_VISUAL, ALL), each (Audio, Visual, A + V), digit
+# for digit in the paper's genre order. The paper text's extraction splits
+# the table in two blocks; the second (Rap .. World) opens with the Average
+# row under a garbled header: every Average cell is within 0.01 of its
+# column's mean over the 15 genres, so the row is that mean.
+TABLE3_SOURCE = 'Table 3 (Sec 6.4)'
+# Table 3's input columns: (heading, results.json modality of the model).
+TABLE3_COLUMNS = (('Audio', 'audio+mm_audio'), ('Visual', 'image'),
+                  ('A + V', 'audio+image+mm_audio+mm_visual'))
+# genre -> ((human Audio, Visual, A + V), (neural Audio, Visual, A + V)).
+PAPER_TABLE3 = {
+    'Blues': ((0, 0.50, 0.67), (0.05, 0.36, 0.42)),
+    'Country': ((0.40, 0.60, 0.31), (0.37, 0.21, 0.40)),
+    'Electronic': ((0.62, 0.44, 0.67), (0.64, 0.44, 0.68)),
+    'Folk': ((0, 0.33, 0), (0.13, 0.23, 0.28)),
+    'Jazz': ((0.62, 0.38, 0.67), (0.47, 0.27, 0.49)),
+    'Latin': ((0.33, 0.33, 0.40), (0.17, 0.08, 0.13)),
+    'Metal': ((0.80, 0.43, 0.71), (0.69, 0.49, 0.73)),
+    'New Age': ((0, 0, 0), (0, 0.12, 0.10)),
+    'Pop': ((0.43, 0.46, 0.42), (0.39, 0.43, 0.49)),
+    'Punk': ((0.44, 0.29, 0.46), (0.04, 0, 0.30)),
+    'Rap': ((0.74, 0.29, 0.88), (0.73, 0.39, 0.73)),
+    'Reggae': ((0.67, 0, 0.80), (0.51, 0.34, 0.55)),
+    'RnB': ((0.55, 0, 0.46), (0.45, 0.31, 0.51)),
+    'Rock': ((0.58, 0.40, 0.40), (0.54, 0.20, 0.58)),
+    'World': ((0, 0.33, 0), (0, 0, 0.03)),
+}
+PAPER_TABLE3_AVERAGE = ((0.41, 0.32, 0.46), (0.35, 0.25, 0.43))
+
+# Sec 7.5, Table 7 (MuMu): the top-3 genres predicted for the first 20 test
+# albums by the best LOGISTIC and the best COSINE audio approach in AUC
+# (the text: LOGISTIC/LOW-4x70 and COSINE/HIGH-4x70), as printed:
+# (Amazon ID, LOGISTIC top 3, COSINE top 3), best first.
+TABLE7_SOURCE = 'Table 7 (Sec 7.5)'
+TABLE7_SETTINGS = {'logistic': 'low-4x70', 'cosine': 'high-4x70'}
+PAPER_TABLE7 = (
+    ('B00002SWJF', ('Pop', 'Dance & Electronic', 'Rock'),
+     ('Dance & Electronic', 'Dance Pop', 'Electronica')),
+    ('B00006FX4G', ('Pop', 'Rock', 'Alternative Rock'),
+     ('Rock', 'Alternative Rock', 'Pop')),
+    ('B000000PLF', ('Pop', 'Jazz', 'Rock'),
+     ('Jazz', 'Bebop', 'Modern Postbebop')),
+    ('B00005YQOV', ('Pop', 'Jazz', 'Bebop'), ('Jazz', 'Cool Jazz', 'Bebop')),
+    ('B0000026BS', ('Jazz', 'Pop', 'Bebop'), ('Jazz', 'Bebop', 'Cool Jazz')),
+    ('B0000006PK', ('Pop', 'Jazz', 'Bebop'), ('Jazz', 'Bebop', 'Cool Jazz')),
+    ('B0000506NI', ('Pop', 'Rock', 'World Music'),
+     ('Blues', 'Traditional Blues', 'Acoustic Blues')),
+    ('B000BPYKLY', ('Pop', 'Jazz', 'R&B'),
+     ('Smooth Jazz', 'Soul-Jazz & Boogaloo', 'Jazz')),
+    ('B000007U2R', ('Pop', 'Dance & Electronic', 'Dance Pop'),
+     ('Dance Pop', 'Dance & Electronic', 'Electronica')),
+    ('B002LSPVJO', ('Rock', 'Pop', 'Alternative Rock'),
+     ('Rock', 'Alternative Rock', 'Metal')),
+    ('B000007WE5', ('Pop', 'Rock', 'Country'),
+     ('Rock', 'Pop', 'Singer-Songwriters')),
+    ('B001IUC4AA', ('Dance & Electronic', 'Pop', 'Dance Pop'),
+     ('Dance & Electronic', 'Dance Pop', 'Electronica')),
+    ('B000SFJW2O', ('Pop', 'Rock', 'World Music'),
+     ('Pop', 'Rock', 'World Music')),
+    ('B000002NE8', ('Pop', 'Rock', 'Dance & Electronic'),
+     ('Dance & Electronic', 'Dance Pop', 'Electronica')),
+    ('B000002GUJ', ('Rock', 'Pop', 'Alternative Rock'),
+     ('Alternative Rock', 'Indie & Lo-Fi', 'Indie Rock')),
+    ('B00004T0QB', ('Pop', 'Rock', 'Alternative Rock'),
+     ('Rock', 'Alternative Rock', 'Pop')),
+    ('B0000520XS', ('Pop', 'Rock', 'Folk'),
+     ('Singer-Songwriters', 'Contemporary Folk', 'Folk')),
+    ('B000EQ47W2', ('Pop', 'Rock', 'Alternative Rock'),
+     ('Metal', 'Pop Metal', 'Rock')),
+    ('B00000258F', ('Pop', 'Rock', 'Jazz'),
+     ('Smooth Jazz', 'Soul-Jazz & Boogaloo', 'Jazz')),
+    ('B000003748', ('Pop', 'Rock', 'Alternative Rock'),
+     ('Alternative Rock', 'Rock', 'American Alternative')),
+)
+
+# Sec 7.5, information gain of words: the genres whose informative words it
+# names (the default genres of the report's words-per-genre section), and
+# those words, shown beside ours.
+WORDS_GENRES = ('Rock', 'Pop', 'Rap', 'Reggae', 'Country', 'Blues')
+GENRE_WORDS = {'Rock': ('band',), 'Pop': ('song',),
+               'Rap': ('dope', 'rhymes', 'beats'), 'Reggae': ('Jamaica',),
+               'Country': ('Nashville',), 'Blues': ('Chicago',)}

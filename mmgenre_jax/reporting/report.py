@@ -22,6 +22,7 @@ from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import specs
 from mmgenre_jax.pipelines import definition
 from mmgenre_jax.reporting import paper
+from mmgenre_jax.reporting import sections
 
 # The keys of every results.json object, in this order (README, "Results").
 # `params` and `epoch_s` are the row's own model's; `features_params` and
@@ -334,10 +335,6 @@ def _mean_of(rows, dataset, modality, target, key,
   return _mean_sd(values)[0]
 
 
-def _holds(ok: bool) -> str:
-  return 'holds' if ok else 'does not hold'
-
-
 def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
   """The paper's findings, each 'holds' / 'does not hold' on our numbers."""
   lines = []
@@ -374,7 +371,7 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
       lines.append(
           f'- Fusion beats each single modality ({pipeline}, {metric}): '
           f'{modality} {target.upper()} {fused:.3f} vs {others}: '
-          f'**{_holds(ok)}**.')
+          f'**{sections.holds(ok)}**.')
   # 2. COSINE reaches AUC near LOGISTIC with higher ADiv@N (Sec 7.4), on
   # the same network settings (and for fusions the same input vectors: the
   # pipelines fuse one set of vectors under both targets).
@@ -401,7 +398,8 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
         f'{auc["logistic"]:.3f}, ADiv '
         + '/'.join(f'{v:.2f}' for v in adiv['cosine']) + ' vs '
         + '/'.join(f'{v:.2f}' for v in adiv['logistic'])
-        + f': AUC near **{_holds(near)}**, ADiv higher **{_holds(higher)}**.')
+        + f': AUC near **{sections.holds(near)}**, '
+        f'ADiv higher **{sections.holds(higher)}**.')
   if not both and any(r['dataset'] == 'mumu' for r in rows):
     lines.append('- COSINE vs LOGISTIC: not checked here (needs COSINE '
                  'and LOGISTIC rows of the same model settings, e.g. the '
@@ -414,7 +412,7 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> List[str]:
     lines.append(
         f'- CNN_AUDIO + MM_AUDIO beats CNN_AUDIO (msdi, macro F1): '
         f'{both_audio:.3f} vs {audio:.3f}: '
-        f'**{_holds(both_audio > audio)}**.')
+        f'**{sections.holds(both_audio > audio)}**.')
   return lines
 
 
@@ -463,44 +461,64 @@ def _write(out_dir: epath.Path, rows, pipelines, extra=()) -> str:
 
 
 def write_report(path, out_dir=None, *, figures: bool = True,
-                 taxonomy=None) -> str:
-  """Writes report.md and results.json for a pipeline workdir or a tree.
+                 taxonomy=None, genres=None) -> str:
+  """Writes report.md, results.json and tables.json for a pipeline workdir
+  or a tree.
 
   Every pipeline workdir W found also gets W/figures/ (figures.py) and its
-  own W/report.md and W/results.json, which embed them; a tree's report
-  (`out_dir`) links each pipeline's report.
+  own W/report.md, W/results.json and W/tables.json (tables.py), the
+  report embedding the figures; a tree's report (`out_dir`) has the tables
+  over all its pipelines (Table 7 compares two) and links each pipeline's
+  report.
 
   Args:
     path: a pipeline workdir, or a directory with pipeline workdirs below.
     out_dir: where to write the report of `path` (default `path`).
     figures: draw the figures; False links those already in W/figures/.
     taxonomy: genre taxonomy TSV for the figures' single-parent subset.
+    genres: the genres of the words-per-genre section (None: the paper's).
 
   Returns:
     The markdown of `path`'s report.
   """
-  # figures.py reads this module's paper numbers; imported here.
-  # pylint: disable-next=g-import-not-at-top
+  # The figures and tables read the saved representations (numpy, matplotlib,
+  # TensorFlow's readers): imported only when a report is written.
+  # pylint: disable=g-import-not-at-top
+  from mmgenre_jax.reporting import figure_inputs
   from mmgenre_jax.reporting import figures as figures_lib
+  # pylint: enable=g-import-not-at-top
   path = epath.Path(path)
   out_dir = epath.Path(out_dir) if out_dir else path
-  rows, pipelines, links = [], [], []
+  rows, pipelines, links, readers = [], [], [], []
   for workdir in find_pipelines(path):
-    pipeline = workdir_lib.read_json(workdir / workdir_lib.PIPELINE_JSON,
-                                     strict=True)
-    entry = {'workdir': str(workdir), 'config': pipeline['config'],
-             'stages': pipeline['stages']}
+    reader = figure_inputs.Pipeline.read(workdir)
+    entry = {'workdir': str(workdir), 'config': reader.info['config'],
+             'stages': reader.info['stages']}
     own_rows = pipeline_results(workdir)
     drawn = (figures_lib.write_figures(workdir, taxonomy=taxonomy,
                                        log=_to_stderr) if figures
              else figures_lib.drawn_figures(workdir))
-    extra = figures_lib.markdown(drawn, workdir) if drawn else []
+    target = out_dir if workdir == path else workdir
+    extra = _tables(target, [reader], genres) + (
+        figures_lib.markdown(drawn, workdir) if drawn else [])
     if workdir == path:
       return _write(out_dir, own_rows, [entry], extra)
     _write(workdir, own_rows, [entry], extra)
     links.append(f'- [{workdir.relative_to(path)}]'
                  f'({workdir.relative_to(path) / workdir_lib.REPORT_MD})')
     pipelines.append(entry)
+    readers.append(reader)
     rows += own_rows
-  extra = ['## Each pipeline\'s report and figures', ''] + links
+  extra = _tables(out_dir, readers, genres) + [
+      '## Each pipeline\'s report and figures', ''] + links
   return _write(out_dir, rows, pipelines, extra)
+
+
+def _tables(out_dir: epath.Path, readers, genres) -> List[str]:
+  """Builds the paper's other tables of `readers` (figure_inputs.Pipeline),
+  writes out_dir/tables.json and returns their report sections."""
+  from mmgenre_jax.reporting import tables  # pylint: disable=g-import-not-at-top
+  built, missing = tables.build(readers, genres)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  tables.write_json(out_dir, built)
+  return tables.markdown(built, missing)

@@ -245,3 +245,19 @@ def test_cosine_and_logistic_are_compared_on_the_same_settings(tmp_path):
   # audio LOW-4x70 COSINE has no LOGISTIC LOW-4x70 row: not compared.
   assert [l.split('(mumu, ')[1].split(')')[0] for l in compared] == [
       'text vsm+sem', 'audio+text mlp']
+
+
+def test_tables_json_and_the_tables_not_drawn(tmp_path):
+  """Each report writes tables.json; a table its workdirs cannot feed is
+  listed under "Not drawn" with the reason (here: nothing extracted)."""
+  _mumu(tmp_path, 'cosine', (0.80, 0.85, 0.90), ((0.3, 0.5, 0.7),) * 3)
+  _msdi(tmp_path, {'audio': 0.30, 'audio+mm_audio': 0.32})
+  text = report.write_report(tmp_path, figures=False)
+  assert json.loads((tmp_path / 'tables.json').read_text()) == {}
+  not_drawn = text[text.index('Not drawn:'):]
+  for name in ('table1', 'table3', 'table4', 'table7', 'genre_words'):
+    assert f'- `{name}`: ' in not_drawn
+  # A pipeline's own report tries only the tables about its dataset.
+  msdi = (tmp_path / 'msdi' / 'report.md').read_text()
+  assert '`table1`' in msdi and '`table4`' not in msdi
+  assert (tmp_path / 'msdi' / 'tables.json').exists()
