@@ -2,6 +2,7 @@ r"""New labels from a few examples: the finetuned head against two baselines.
 
   python benchmarks/finetune.py [--out runs/bench/finetune] [--albums 600]
       [--held-out 6] [--shots 10 30] [--seed 0] [--samples 0 1 2]
+      [--sections albums tracks]
 
 One run, the same items for every method (issue 14's measure):
 
@@ -18,13 +19,15 @@ One run, the same items for every method (issue 14's measure):
     of them), drawn once per --samples seed. Evaluation: every album of the base val + test splits
     (never trained on), each held-out label scored against all of them.
  3. Three methods on exactly those examples, ROC-AUC per label, macro mean:
-    - finetune: `mmgenre finetune`'s head (finetune.fit_calibrated: one
+    - finetune: `mmgenre finetune`'s head (selection.fit_calibrated: one
       balanced logistic regression per label on the L2-normalised,
-      standardised representation, its C and thresholds chosen on a 30 %
-      held-out part of the examples) on the base model's fused A+T+I
-      representation (`fusion`) and, audio alone, on its audio CNN's
-      album-mean vector; also with scikit-learn's default C = 1 (the first
-      version's fixed choice);
+      standardised representation, or the base model's own score of one
+      of its labels; C, those answers and the thresholds chosen on 30 %
+      held-out parts of the examples) on the base model's fused A+T+I
+      representation (`fusion`, with the final fusion's scores) and, audio
+      alone, on its audio CNN's album-mean vector (with its scores); also
+      a regression with scikit-learn's default C = 1 (the first version's
+      fixed choice);
     - mfcc: the same calibrated linear probe on MFCC statistics (20 MFCCs, mean and std
       over the first 30 s of each track, averaged over the album's tracks);
     - scratch: configs/catalog_cosine.py:cpu trained from scratch on the
@@ -36,10 +39,17 @@ One run, the same items for every method (issue 14's measure):
     skips decoding ~3,000 tracks twice). The finetune and mfcc heads see no
     validation set; scratch uses its 20 % for early stopping.
 
+ 4. The single-track case (issue 27; benchmarks/finetune_tracks.py): labels
+    the base model knows (the taxonomy's top-level genres, under new
+    names), one track per training album as examples, every track of the
+    val + test albums to evaluate: `mmgenre finetune`'s head vs the base
+    model's own scores vs an MFCC probe, per --samples draw of the tracks.
+
 Prints one JSON line per (sample, N, method, representation) and a
-markdown table of the mean (and sd) over the samples. Takes ~30 min on 2
-cores (corpus ~5, base pipeline ~8, each scratch run ~1.5); a rerun reuses
-the corpus, the base model and finished scratch runs.
+markdown table of the mean (and sd) over the samples, per section. Takes
+~45 min on 2 cores (corpus ~5, base pipeline ~4-8, each scratch run ~1.5-3,
+single tracks ~5); a rerun reuses the corpus, the base model, finished
+scratch runs and the tracks' embeddings.
 """
 
 import argparse
@@ -64,7 +74,7 @@ from input_pipeline.formats import mumu
 from input_pipeline.formats import splits as splits_lib
 from mmgenre_jax import cli
 from mmgenre_jax.data import representations
-from mmgenre_jax.tagging.finetune import fit as finetune
+from mmgenre_jax.tagging.finetune import selection
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 NONE_LABEL = 'none'
@@ -137,13 +147,14 @@ def few_shot(train_ids, targets, shots: int, seed: int):
   return [train_ids[i] for i in chosen]
 
 
-def _album_vectors(workdir, stage, name, splits):
-  """album id -> its vector of stage's representation (album means)."""
+def _album_vectors(workdir, stage, name, splits, key='representation'):
+  """album id -> its vector of stage's representation (album means), or of
+  its label scores (key 'scores')."""
   found = {}
   for split in splits:
     data = representations.load_representations(workdir / stage, name, split)
     albums, _, (means,) = representations.group_mean(
-        data['album_ids'], data['representation'])
+        data['album_ids'], data[key])
     found.update(zip(albums.tolist(), means))
   return found
 
@@ -169,16 +180,23 @@ def macro_auc(targets, scores):
 
 
 def probe(vectors, train_ids, eval_ids, labels, y_train, y_eval, name,
-          c=None):
-  """Macro AUC on eval of `mmgenre finetune`'s head (C chosen on its own
-  held-out part, finetune.fit_calibrated), or of a fixed-C head."""
-  x = np.stack([vectors[a] for a in train_ids])
+          c=None, model_labels=None):
+  """Macro AUC on eval of `mmgenre finetune`'s head (chosen on its own
+  held-out parts, selection.fit_calibrated; with the base model's scores
+  `vectors[name + '_scores']` when there), or of a fixed-C regression."""
+  stack = lambda key, ids: np.stack([vectors[key][a] for a in ids])
+  x = stack(name, train_ids)
+  scores = f'{name}_scores'
+  base = (selection.BaseScores(scores, model_labels, stack(scores, train_ids))
+          if scores in vectors else None)
   if c is None:
-    head, _ = finetune.fit_calibrated(x, y_train, labels, name)
+    head, _ = selection.fit_calibrated(x, y_train, labels, name, base=base)
   else:
-    head = finetune.fit_head(x, y_train, labels, name, c=c)
-  return macro_auc(y_eval, head.scores(np.stack([vectors[a]
-                                                 for a in eval_ids])))
+    head = selection.fit_head(x, y_train, labels, name, c=c)
+  x_eval = selection.head_input(
+      stack(name, eval_ids), base and selection.BaseScores(
+          scores, model_labels, stack(scores, eval_ids)), head)
+  return macro_auc(y_eval, head.scores(x_eval))
 
 
 def scratch_auc(corpus, rows, picked, eval_ids, labels, truth, out, seed):
@@ -218,6 +236,10 @@ def main():
   parser.add_argument('--seed', type=int, default=0, help='Corpus seed.')
   parser.add_argument('--samples', type=int, nargs='+', default=[0, 1, 2],
                       help='Seeds of the few-shot draws.')
+  parser.add_argument('--sections', nargs='+', default=['albums', 'tracks'],
+                      choices=['albums', 'tracks'],
+                      help='albums: new sub-genres from album examples; '
+                      'tracks: known genres from single tracks.')
   args = parser.parse_args()
   out = (REPO / args.out).resolve()
   corpus = out / 'corpus'
@@ -237,19 +259,43 @@ def main():
   splits = splits_lib.read_splits(out / 'base' / 'shards' / 'splits')
   train_ids = splits['train']
   eval_ids = splits['val'] + splits['test']
-  vectors = {
-      'fusion': _album_vectors(base, 'audio_text_image', 'fusion',
-                               representations.SPLITS),
-      'audio': _album_vectors(base, 'audio', 'audio',
-                              representations.SPLITS),
-      'mfcc': {}}
   tracks = {r['album_id']: [str(corpus / p) for p in r['audio'].split(';')
                             if p] for r in rows}
+  if 'tracks' in args.sections:
+    _tracks_section(base, truth, tracks, taxonomy, splits, out / 'tracks',
+                    args.samples)
+  if 'albums' in args.sections:
+    _albums_section(args, base, corpus, rows, out, tracks, labels, truth,
+                    train_ids, eval_ids)
+
+
+def _tracks_section(base, truth, tracks, taxonomy, splits, out, samples):
+  """Step 4 of the module docstring: its JSON lines and table."""
+  import finetune_tracks  # pylint: disable=g-import-not-at-top
+  found = finetune_tracks.run(base, truth, tracks, taxonomy, splits, out,
+                              samples, mfcc_vector, macro_auc)
+  for row in found:
+    print(json.dumps(row))
+  print('\n' + finetune_tracks.table(found, samples) + '\n', flush=True)
+
+
+def _albums_section(args, base, corpus, rows, out, tracks, labels, truth,
+                    train_ids, eval_ids):
+  """Steps 2-3 of the module docstring: JSON lines and table."""
+  final = ('audio_text_image', 'fusion')
+  model_labels = [str(n) for n in representations.load_representations(
+      base / final[0], final[1], 'train')['label_names']]
+  vectors = {'mfcc': {}}
+  for key, (stage, name) in (('fusion', final), ('audio', ('audio',
+                                                             'audio'))):
+    vectors[key] = _album_vectors(base, stage, name, representations.SPLITS)
+    vectors[f'{key}_scores'] = _album_vectors(
+        base, stage, name, representations.SPLITS, 'scores')
   results = []
   for sample in args.samples:
     for shots in args.shots:
       results += _methods(corpus, rows, out, vectors, tracks, labels, truth,
-                          train_ids, eval_ids, shots, sample)
+                          train_ids, eval_ids, shots, sample, model_labels)
   for result in results:
     print(json.dumps({'section': 'finetune', 'held_out': labels, **result}))
   print(f'\n| examples per label | finetune (fusion) | finetune (audio) | '
@@ -269,7 +315,7 @@ def main():
 
 
 def _methods(corpus, rows, out, vectors, tracks, labels, truth, train_ids,
-             eval_ids, shots, sample):
+             eval_ids, shots, sample, model_labels):
   """The rows of every method for one few-shot draw."""
   y_of = lambda ids: np.array([[l in truth[a] for l in labels] for a in ids])
   picked = few_shot(train_ids, y_of(train_ids), shots, sample)
@@ -285,8 +331,8 @@ def _methods(corpus, rows, out, vectors, tracks, labels, truth, train_ids,
                           ('finetune', 'audio', None),
                           ('mfcc', 'mfcc', None),
                           ('finetune C=1', 'fusion', 1.0)):
-    auc, per = probe(vectors[name], picked, eval_ids, labels, y_train,
-                     y_eval, name, c)
+    auc, per = probe(vectors, picked, eval_ids, labels, y_train, y_eval,
+                     name, c, model_labels)
     found.append({**common, 'method': method, 'representation': name,
                   'macro_auc': round(auc, 4),
                   'per_label': {labels[j]: round(v, 3)

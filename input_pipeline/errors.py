@@ -26,3 +26,13 @@ class UserError(Exception):
 
 class InputError(UserError):
   """A file given to the input pipeline cannot be used as it is."""
+
+
+class InputsFailedError(UserError):
+  """Too many of a job's inputs failed for it to write its output.
+
+  Each input was tried and is reported (skipped.tsv, the rows' `error`);
+  what stopped the job is how many failed, not the command. The `mmgenre`
+  commands exit with their `inputs failed` status on it, not EXIT_CODE
+  (mmgenre_jax/cli/flags.py).
+  """

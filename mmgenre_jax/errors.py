@@ -19,6 +19,9 @@ from input_pipeline import errors as input_errors
 # (input_pipeline/errors.py).
 UserError = input_errors.UserError
 EXIT_CODE = input_errors.EXIT_CODE
+# Too many inputs of a job failed for its output to be written (the
+# `mmgenre` commands' EXIT_ALL_FAILED, cli/flags.py).
+InputsFailedError = input_errors.InputsFailedError
 
 
 class ConfigError(UserError, ValueError):
@@ -43,6 +46,10 @@ class UnknownStageError(UserError, ValueError):
 
 class DivergedError(UserError, RuntimeError):
   """A loss or the parameters became NaN / Inf: training stopped."""
+
+
+class ExamplesFailedError(InputsFailedError, ValueError):
+  """Too many of finetune's examples failed to embed to fit the head."""
 
 
 class TaggingError(UserError, ValueError):

@@ -15,7 +15,6 @@ readers, a `release_format.DataFormatError` naming the file and line.
 import ast
 import collections
 import dataclasses
-import gzip
 import json
 import os
 import re
@@ -46,15 +45,9 @@ _WORD = re.compile(r'\w+')
 _NON_WORD = re.compile(r'\W+')
 
 
-def _open_text(path):
-  if os.fspath(path).endswith('.gz'):
-    return gzip.open(path, 'rt', encoding='utf-8', errors=release_format.READ_ERRORS)
-  return open(path, encoding='utf-8-sig', errors=release_format.READ_ERRORS)
-
-
 def _parse_review(line: str) -> Tuple[str, object]:
   """(asin, reviewText) of a review line; release_format.RowError when malformed."""
-  reason = release_format.undecodable(line)
+  reason = release_format.bad_text(line)
   if reason is not None:
     raise release_format.RowError(reason)
   try:
@@ -105,10 +98,11 @@ def read_reviews(path,
       `asin` (= amazon_id) and `reviewText`.
     album_ids: keep only these albums (all when None).
     on_bad_line: None: a malformed line (not a JSON object, no asin, bytes
-      that are not UTF-8) is a release_format.DataFormatError naming the file and
-      line. Otherwise the line is left out and reported as on_bad_line('',
-      line number, reason) (a malformed line names no album), and the rest
-      of the file is read.
+      that are not UTF-8, a NUL, a last line cut short) is a
+      release_format.DataFormatError naming the file and line. Otherwise
+      the line is left out and reported as on_bad_line('', line number,
+      reason) (a malformed line names no album), and the rest of the file
+      is read.
 
   Returns:
     Reviews. A review whose reviewText is missing or empty is a valid
@@ -117,14 +111,16 @@ def read_reviews(path,
   wanted = None if album_ids is None else set(album_ids)
   result = Reviews(collections.defaultdict(list))
   empty = 0
-  with _open_text(path) as f:
-    for line_number, line in enumerate(f, start=1):
+  with release_format.open_text(path) as f:
+    for line_number, line, ended in release_format.text_lines(f):
       if not line.strip():
         continue
       result.lines += 1
       try:
         asin, text = _parse_review(line)
       except release_format.RowError as e:
+        if not ended:
+          e.reason += f'; {release_format.TRUNCATED}'
         release_format.report_row(on_bad_line, path, line_number, '', e)
         result.skipped_lines += 1
         continue
@@ -190,7 +186,9 @@ def read_enrichment(path) -> Dict[str, List[str]]:
 
   Each line is `entity<TAB>category1,category2,...`; blank lines and lines
   starting with '#' are skipped. An entity listed twice gets the union of its
-  categories (first-seen order).
+  categories (first-seen order). The dictionary enriches every album, so a
+  malformed line (no tab, no entity, not UTF-8, a NUL) is an error naming
+  it, never left out (docs/data_formats.md §1.4).
 
   Args:
     path: enrichment.tsv.
@@ -203,17 +201,22 @@ def read_enrichment(path) -> Dict[str, List[str]]:
   """
   path = os.fspath(path)
   try:
-    with open(path, encoding='utf-8') as f:
-      lines = f.read().splitlines()
-  except (OSError, UnicodeDecodeError) as e:
+    with release_format.open_text(path) as f:
+      lines = list(release_format.text_lines(f))
+  except OSError as e:
     raise _error(path, f'cannot read the enrichment dictionary ({e})') from e
   dictionary: Dict[str, List[str]] = {}
-  for number, line in enumerate(lines, start=1):
+  for number, line, ended in lines:
     if not line.strip() or line.startswith('#'):
       continue
+    for column, part in zip(('entity', 'categories'), line.split('\t', 1)):
+      reason = release_format.bad_text(part)
+      if reason is not None:
+        raise _error(path, f'line {number}, column {column!r}: {reason}')
     if '\t' not in line:
+      cut = '' if ended else f'; {release_format.TRUNCATED}'
       raise _error(path, f'line {number}: expected "entity<TAB>category1,'
-                   f'category2,..." but found no tab in {line!r}')
+                   f'category2,..." but found no tab in {line[:200]!r}{cut}')
     entity, categories = line.split('\t', 1)
     entity = entity.strip()
     if not entity:

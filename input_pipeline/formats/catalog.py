@@ -123,9 +123,11 @@ def taxonomy_path(catalog_path) -> Optional[pathlib.Path]:
 def header(path) -> Tuple[str, ...]:
   """The column names of a catalog CSV's header (() when unreadable)."""
   try:
-    with open(path, encoding='utf-8-sig', newline='') as f:
+    # Read as read_rows reads it: a bad byte further down must not hide the
+    # `split` column (prepare would then compute a split instead of yours).
+    with release_format.open_text(path) as f:
       return tuple(name.strip() for name in next(csv.reader(f), []))
-  except (OSError, UnicodeDecodeError):
+  except (OSError, csv.Error):
     return ()
 
 
@@ -162,11 +164,12 @@ def read_rows(path, on_bad_row: Optional[release_format.OnBadRow] = None,
 
   Args:
     path: the CSV.
-    on_bad_row: None: a malformed row (wrong field count, not UTF-8, empty
-      album_id or other required value, a bad split, a repeated album_id)
-      raises a release_format.DataFormatError naming the file, line and
-      column; otherwise it is reported as on_bad_row(album_id, line,
-      reason) and left out.
+    on_bad_row: None: a malformed row (wrong field count, not UTF-8, a NUL,
+      broken quoting, a last line cut short, empty album_id or other
+      required value, a bad split, a repeated album_id) raises a
+      release_format.DataFormatError naming the file, line and column;
+      otherwise it is reported as on_bad_row(album_id, line, reason) and
+      left out.
     require: columns that must be in the header and filled in every row.
 
   Returns:
@@ -175,26 +178,23 @@ def read_rows(path, on_bad_row: Optional[release_format.OnBadRow] = None,
   path = pathlib.Path(path)
   rows, first_line, read = [], {}, 0
   try:
-    with open(path, encoding='utf-8-sig', errors=release_format.READ_ERRORS,
-              newline='') as f:
-      reader = csv.reader(f)
-      columns = release_format.read_header(
-          reader, path, require,
-          'comma', optional=[c for c in COLUMNS if c not in require])
+    with release_format.open_text(path) as f:
+      table = release_format.Table(f, path)
+      columns = table.header(
+          require, optional=[c for c in COLUMNS if c not in require])
       if not set(columns) & set(MEDIA_COLUMNS):
         raise release_format.format_error(
             path, 1, f'no media column: a catalog needs at least one of '
             f'{", ".join(MEDIA_COLUMNS)} (header: {",".join(COLUMNS)}).')
       width = None
-      for row in reader:
-        line = reader.line_num
-        if not row or not any(field.strip() for field in row):
-          continue
+      for line, row, problem in table:
         read += 1
-        width = width or max(max(columns.values()) + 1, len(row))
         at = columns['album_id']
         album_id = row[at].strip() if len(row) > at else ''
         try:
+          if problem is not None:
+            raise problem
+          width = width or max(max(columns.values()) + 1, len(row))
           values = release_format.row_values(row, columns, width, require)
           if values['album_id'] in first_line:
             raise release_format.RowError(

@@ -15,7 +15,8 @@ a path relative to the corpus directory (docs/data_formats.md).
   dataset.release_splits()   # {'train': [track ids], 'val': ..., 'test': ...}
 
 An unknown genre, a malformed row (wrong field count, bytes that are not
-UTF-8, an empty id, genre or set, an unknown set) or a second row of a track
+UTF-8, a NUL, a last line cut short, an empty id, genre or set, an unknown
+set) or a second row of a track
 rejects the whole file, unless the caller takes those rows (`mmgenre prepare`
 skips and reports them). A file read for another split than the release one
 (require_set=False) may lack the `set` column, and its set values are not
@@ -29,7 +30,6 @@ checked:
 """
 
 import collections
-import csv
 import dataclasses
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -197,12 +197,10 @@ def load_msdi(tsv_path, *,
   tracks = {}
   first_rows = {}  # track id -> (line, values) of its row.
   rows = skipped = 0
-  with open(tsv_path, encoding='utf-8-sig', errors=release_format.READ_ERRORS,
-            newline='') as f:
-    reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
-    columns = release_format.read_header(
-        reader, tsv_path, [c for c in MSDI_COLUMNS if c != SET_COLUMN], 'tab',
-        optional=(SET_COLUMN,))
+  with release_format.open_text(tsv_path) as f:
+    table = release_format.Table(f, tsv_path, '\t', quoted=False)
+    columns = table.header([c for c in MSDI_COLUMNS if c != SET_COLUMN],
+                           optional=(SET_COLUMN,))
     if require_set and SET_COLUMN not in columns:
       raise release_format.format_error(
           tsv_path, 1, f'the header has no {SET_COLUMN!r} column, which '
@@ -211,12 +209,9 @@ def load_msdi(tsv_path, *,
           'compute` or `--splits DIR`).')
     genre_at, track_at = columns['genre'], columns['msd_track_id']
     width = None
-    for row in reader:
-      line = reader.line_num
-      if not row or not any(field.strip() for field in row):
-        continue
+    for line, row, problem in table:
       rows += 1
-      if (on_unknown_genre is not None and
+      if (problem is None and on_unknown_genre is not None and
           len(row) > max(genre_at, track_at) and row[genre_at].strip() and
           not _is_genre(row[genre_at].strip())):
         # Left out before the width is taken from the first row kept, so
@@ -224,9 +219,11 @@ def load_msdi(tsv_path, *,
         on_unknown_genre(row[track_at].strip(), row[genre_at].strip(), line)
         skipped += 1
         continue
-      if width is None:
-        width = max(max(columns.values()) + 1, len(row))
       try:
+        if problem is not None:
+          raise problem
+        if width is None:
+          width = max(max(columns.values()) + 1, len(row))
         values = _track_values(row, columns, width, first_rows,
                                require_set)
       except release_format.RowError as e:

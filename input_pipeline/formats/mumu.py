@@ -19,7 +19,6 @@ See docs/data_formats.md for the contract shared by all modules.
 """
 
 import collections
-import csv
 import dataclasses
 import os
 from typing import (Any, Collection, Dict, Iterable, List, Mapping,
@@ -125,7 +124,8 @@ def read_label_list(path) -> List[str]:
   """Reads genre_labels_MuMu.tsv: one label name per line, no header.
 
   Blank lines are skipped and a missing trailing newline is fine (the release
-  file has none).
+  file has none). It defines the vocabulary: a bad line (not UTF-8, a NUL, a
+  tab, a repeat) is an error naming it, never left out.
 
   Args:
     path: the label list file.
@@ -135,11 +135,14 @@ def read_label_list(path) -> List[str]:
   """
   labels = []
   seen = {}
-  with open(path, encoding='utf-8-sig') as f:
-    for line_number, line in enumerate(f, start=1):
+  with release_format.open_text(path) as f:
+    for line_number, line, _ in release_format.text_lines(f):
       label = line.strip()
       if not label:
         continue
+      reason = release_format.bad_text(label)
+      if reason is not None:
+        raise release_format.format_error(path, line_number, reason + '.')
       if '\t' in label:
         raise release_format.format_error(
             path, line_number, f'{label!r} has a tab; the label list holds '
@@ -158,6 +161,9 @@ def read_label_list(path) -> List[str]:
 def read_taxonomy(path) -> Dict[str, Optional[str]]:
   """Reads a genre taxonomy: header `label<TAB>parent`, one row per label.
 
+  It decides every album's labels: a bad row (not UTF-8, a NUL, too few
+  fields, a repeat) is an error naming it, never left out.
+
   Args:
     path: the taxonomy TSV. `parent` is empty for a top-level genre.
 
@@ -166,14 +172,13 @@ def read_taxonomy(path) -> Dict[str, Optional[str]]:
   """
   taxonomy = {}
   lines = {}
-  with open(path, encoding='utf-8-sig', newline='') as f:
-    reader = csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE)
-    columns = release_format.read_header(reader, path, TAXONOMY_COLUMNS, 'tab')
+  with release_format.open_text(path) as f:
+    table = release_format.Table(f, path, '\t', quoted=False)
+    columns = table.header(TAXONOMY_COLUMNS)
     width = None
-    for row in reader:
-      line = reader.line_num
-      if not any(field.strip() for field in row):
-        continue
+    for line, row, problem in table:
+      if problem is not None:
+        release_format.report_row(None, path, line, '', problem)
       width = width or max(columns.values()) + 1
       if len(row) < width:
         raise release_format.format_error(
@@ -301,26 +306,25 @@ def _read_mumu_csv(csv_path, on_bad_row: Optional[release_format.OnBadRow]) -> R
   A row repeating the (amazon_id, MSD_track_id) of an earlier row is left
   out (it would make the track a second, identical example) and reported to
   on_bad_row (logged without it). A malformed row (wrong field count, bytes
-  that are not UTF-8, an empty id) is reported to on_bad_row, or raises a
+  that are not UTF-8, a NUL, broken quoting, a last line cut short, an
+  empty id) is reported to on_bad_row, or raises a
   release_format.DataFormatError without it.
   """
   raw = RawCsv({})
   first_rows = {}  # (album, track) -> (line, values) of its first row.
   track_lines = {}
   repeated_tracks, repeats, mbid_conflicts = [], [], 0
-  with open(csv_path, encoding='utf-8-sig', errors=release_format.READ_ERRORS,
-            newline='') as f:
-    reader = csv.reader(f)
-    columns = release_format.read_header(reader, csv_path, MUMU_COLUMNS, 'comma')
+  with release_format.open_text(csv_path) as f:
+    table = release_format.Table(f, csv_path)
+    columns = table.header(MUMU_COLUMNS)
     width = None
-    for row in reader:
-      line = reader.line_num
-      if not row or not any(field.strip() for field in row):
-        continue
+    for line, row, problem in table:
       raw.rows += 1
-      if width is None:
-        width = max(max(columns.values()) + 1, len(row))
       try:
+        if problem is not None:
+          raise problem
+        if width is None:
+          width = max(max(columns.values()) + 1, len(row))
         values = release_format.row_values(row, columns, width,
                             ('amazon_id', 'MSD_track_id'))
       except release_format.RowError as e:

@@ -355,11 +355,16 @@ def _read_files(paths: Mapping[str, pathlib.Path],
           f'{path} not found; write the splits with `mmgenre splits '
           f'--dataset ... --metadata ... --out {split_dir}`.')
     items = []
-    with open(path, encoding='utf-8-sig') as f:
-      for line_number, line in enumerate(f, start=1):
+    with release_format.open_text(path) as f:
+      for line_number, line, _ in release_format.text_lines(f):
         item = line.strip()
         if not item:
           continue
+        # The files decide every item's split: a bad id is an error, not a
+        # line left out (docs/data_formats.md §1.4).
+        reason = release_format.bad_text(item)
+        if reason is not None:
+          raise release_format.format_error(path, line_number, reason + '.')
         if '\t' in item:
           raise release_format.format_error(path, line_number,
                                   f'{item!r} has a tab; expected one id per '

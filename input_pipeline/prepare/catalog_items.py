@@ -19,6 +19,7 @@ import pathlib
 from typing import Dict, List
 
 from input_pipeline.formats import catalog as catalog_lib
+from input_pipeline.formats import release_format
 from input_pipeline.prepare import corpus as prepare_corpus
 from input_pipeline.prepare import split_choice
 from input_pipeline.formats import splits as splits_lib
@@ -46,10 +47,15 @@ def _read_text(row: catalog_lib.Row, skips) -> List[str]:
   if row.reviews is None:
     return []
   try:
-    text = pathlib.Path(row.reviews).read_text(encoding='utf-8')
-  except (OSError, UnicodeDecodeError) as e:
+    text = release_format.read_text(row.reviews)
+  except release_format.DataFormatError as e:
+    # 'line N: why'; the file is the row's path column.
     skips.add('reviews', '', row.album_id, row.reviews,
-              f'cannot read the reviews as UTF-8 text ({e})')
+              str(e).removeprefix(f'{row.reviews}, '))
+    return []
+  except OSError as e:
+    skips.add('reviews', '', row.album_id, row.reviews,
+              f'cannot read the reviews ({e})')
     return []
   return [text] if text.strip() else []
 

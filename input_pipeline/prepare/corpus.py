@@ -48,6 +48,11 @@ class PrepareError(input_errors.InputError, RuntimeError):
   """The corpus cannot be prepared at all (not a per-item problem)."""
 
 
+class TooManySkippedError(input_errors.InputsFailedError, PrepareError):
+  """Too many inputs were skipped (SkipBudget, no usable training audio):
+  every one was tried and is in skipped.tsv; no manifest is written."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Item:
   """One record to make.
@@ -125,8 +130,12 @@ class SkipLog:
     self.counts = collections.Counter()
 
   def add(self, stage: str, split: str, item_id: str, path, reason: str):
-    reason = ' '.join(str(reason).split())  # One line, no tabs.
-    self.rows.append((stage, split, item_id, os.fspath(path or ''), reason))
+    # One line, no tabs; what cannot be written as UTF-8 (an id or a file
+    # name with bytes that are not UTF-8: issue 27) escaped as \xff.
+    reason = ' '.join(str(reason).split())
+    self.rows.append((stage, split, *(release_format.printable(value) for
+                                      value in (item_id, os.fspath(path or ''),
+                                                reason))))
     self.counts[stage, split] += 1
 
   def add_missing(self, modality: str, item: 'Item') -> None:
@@ -152,7 +161,9 @@ def find_file(directory: pathlib.Path, stem: str,
   for ext in extensions:
     for candidate in (ext, ext.upper()):
       path = directory / f'{stem}.{candidate}'
-      if path.is_file():
+      # os.path.isfile, not Path.is_file: an id of several KB (a damaged
+      # row) makes a name too long to stat, which is no file, not an error.
+      if os.path.isfile(path):
         return path
   return None
 
@@ -214,7 +225,7 @@ class SkipBudget:
 
   def check(self, fractions: Mapping[str, Tuple[int, int]],
             when: str) -> None:
-    """Raises a PrepareError naming every kind over the budget."""
+    """Raises a TooManySkippedError naming every kind over the budget."""
     over = {kind: (n, read) for kind, (n, read) in fractions.items()
             if read and n / read > self.limit}
     if not over:
@@ -222,7 +233,7 @@ class SkipBudget:
     shown = '; '.join(f'{n} of {read} {self.names[kind]} ({n / read:.1%})'
                       for kind, (n, read) in over.items())
     worst = max(n / read for n, read in over.values())
-    raise PrepareError(
+    raise TooManySkippedError(
         f'too many inputs are skipped: {shown}, more than '
         f'--max-skip-fraction {self.limit:g} of them; stopped {when}. '
         f'Every skipped input and the reason is in {self.report}. Fix those '

@@ -18,8 +18,7 @@ paper Sec 3.1-3.3 and 7.3.2 for every item of every split and writes
   OUT/{audio,image,text}/{split}-{i:05d}-of-{n:05d}.tfrecord
   OUT/audio_windows/{split}-{i:05d}-of-{n:05d}.tfrecord
                                                 whole-track prediction
-                                                windows (not with
-                                                --no-windows)
+                                                windows (not --no-windows)
   OUT/skipped.tsv                               every input left out, and why
   OUT/manifest.json                             written last: the run is
                                                 complete when it exists
@@ -45,11 +44,12 @@ the track's prediction windows (docs/fidelity.md: 15 % dropped at each end,
 322-frame windows, 50 % overlap), one `audio_windows` record each, for every
 split; a track that cannot be read is skipped (and reported) once, for both.
 
-This module is the driver; the jobs live beside it (listed in __init__.py):
-the corpus as Items, its splits and skip log, the worker processes and the
-records and statistics written. Two executors run the same steps
-(media_steps, shards.py) and write the same files: by default a process pool
-on this machine (`workers`); with `beam_pipeline_options`, one Apache Beam
+This module is the driver; the jobs live beside it (listed in __init__.py).
+Two executors run the same steps (media_steps, shards.py) and write the same
+files: by default a pool of `workers` processes here, which re-import the
+main module: call prepare from a script file, under `if __name__ ==
+'__main__':`, not from standard input (WorkerStartError, no item tried:
+workers.py), or use workers=1; with `beam_pipeline_options`, one Apache Beam
 pipeline (input_pipeline/beam/) on the runner those options name. The
 manifest's `executor` says which ran. The command line is
 mmgenre_jax/cli/prepare.py. Needs TensorFlow (to write TFRecords) but not JAX.
@@ -273,9 +273,8 @@ def prepare(dataset: str, data_dir, out_dir,
     raise PrepareError(f'--data {data_dir} is not a directory.')
   # Before out is touched.
   split_choice.checked_splits(dataset, settings.splits, data_dir)
-  if (settings.enrichment is not None and
-      not pathlib.Path(settings.enrichment).is_file()):
-    raise PrepareError(f'--enrichment {settings.enrichment} not found.')
+  if settings.enrichment is not None:
+    prepare_shards.check_enrichment(settings.enrichment)
   out.mkdir(parents=True, exist_ok=True)
   (out / layout.MANIFEST_JSON).unlink(missing_ok=True)
   _remove_stale_temps(out)

@@ -372,5 +372,5 @@ def _msdi_image_item(data_dir: pathlib.Path, split: str,
         'and give paths relative to --data', wanted=track.image_url)
   cover = data_dir / track.image_url if track.image_url else None
   return _item(split, track.track_id, keys, labels,
-               cover if cover is not None and cover.is_file() else None,
+               cover if cover is not None and os.path.isfile(cover) else None,
                track.image_url or '(empty image_url)')

@@ -252,11 +252,21 @@ def save_audio_stats(out: pathlib.Path, stats: RunningStats) -> None:
 
 
 def check_stats_count(count: int, out: pathlib.Path) -> None:
-  """A PrepareError when no training patch went into the statistics."""
+  """A TooManySkippedError when no training patch went into the
+  statistics: every training track was tried and skipped."""
   if count == 0:
-    raise prepare_corpus.PrepareError(
+    raise prepare_corpus.TooManySkippedError(
         'No training track has a usable audio file, so the standardisation '
         f'statistics cannot be computed; see {out / layout.SKIPPED_TSV}.')
+
+
+def check_enrichment(path) -> None:
+  """Reads --enrichment before any work: a PrepareError when it is no file,
+  the FeatureError of its first bad line (read_enrichment), not after the
+  media shards are written."""
+  if not pathlib.Path(path).is_file():
+    raise prepare_corpus.PrepareError(f'--enrichment {path} not found.')
+  text_lib.read_enrichment(path)
 
 
 def album_text(reviews: Sequence[str], dictionary=None

@@ -15,13 +15,27 @@ so a worker that unpickles `audio_features` does not load them.
       ...   # value: (patch float32 [322, 96], None); error: an exception
   finally:
     pool.close()
+
+The pool starts its workers with forkserver (or spawn), which re-imports the
+caller's main module in every worker: a program that starts the preparation
+(job.prepare, a TFDS builder's download_and_prepare, WorkerPool) must be a
+script file whose top-level code is under `if __name__ == '__main__':`. Not
+a program read from standard input (`python - < prog.py`), whose main module
+no worker can re-import. A new pool runs a probe before any item; when its
+workers cannot start, `map` raises WorkerStartError, naming the cause and
+the fix, and no item is tried or reported skipped (`workers=1` runs the
+items in this process, without workers).
 """
 
 import collections
 import concurrent.futures
 import hashlib
 import multiprocessing
+import os
+import sys
 from typing import Any, Callable, Dict, Iterator, Sequence
+
+from input_pipeline import errors as input_errors
 
 # Not release_items (its Items are the jobs): a worker imports this module
 # to unpickle `audio_features`, and release_items brings scikit-learn
@@ -31,6 +45,13 @@ from input_pipeline.features import audio as audio_lib
 # Futures in flight per worker: keeps the workers busy without holding every
 # decoded patch of a large corpus in memory.
 IN_FLIGHT_PER_WORKER = 4
+# Seconds a new pool's first worker has to start and run the probe: it
+# imports the feature code (librosa), seconds on a busy machine.
+PROBE_TIMEOUT_S = 300
+
+
+class WorkerStartError(input_errors.UserError, RuntimeError):
+  """The worker processes could not start: no item was tried."""
 
 
 def track_seed(seed: int, track_id: str) -> int:
@@ -73,24 +94,78 @@ def run_job(fn: Callable, job: Any,
     return job, None, e
 
 
+def ready(fn: Callable) -> int:
+  """The probe a new pool runs first: this worker's pid.
+
+  `fn` (the feature function) is only unpickled, which imports its module
+  here as an item would.
+  """
+  del fn
+  return os.getpid()
+
+
+def start_failure(method: str, error: BaseException,
+                  restart: bool = False) -> str:
+  """The WorkerStartError message: what failed, the likely cause, the fix.
+
+  restart: the pool had run items, and was being rebuilt after a crash.
+  """
+  main = getattr(sys.modules.get('__main__'), '__file__', None)
+  if main is not None and not os.path.isfile(main):
+    cause = (f'the main module {main!r} is not a file (a program read from '
+             f'standard input?), and every {method} worker starts by '
+             're-importing it')
+  else:
+    cause = (f'every {method} worker starts by re-importing the main module'
+             + (f' {main}' if main else '') + ', where top-level code that '
+             'starts the preparation fails (the usual cause)')
+  what = str(error).rstrip('.') or 'no message'
+  return (f'worker processes could not start ({type(error).__name__}: '
+          f'{what}): {cause}. Start the preparation from a script file '
+          "whose top-level code is under an `if __name__ == '__main__':` "
+          'guard, or use --workers 1 (Settings(workers=1)), which runs '
+          'every item in this process. '
+          + ('It ran before a worker crashed, then could not start again; '
+             if restart else 'No item was tried; ')
+          + 'a worker\'s own traceback, if any, is above on stderr.')
+
+
 class WorkerPool:
   """Runs feature functions in worker processes, results in input order.
 
   forkserver/spawn, not fork: the parent holds TensorFlow threads. A worker
   that crashes (a decoder segfault on a corrupt file) costs only the item it
   was working on: the pool is rebuilt and the remaining items resubmitted.
+  A pool whose workers cannot start at all is told apart from a crashing
+  file by a probe (`ready`) each new pool runs before it is given items:
+  WorkerStartError, not a skipped item.
   """
 
   def __init__(self, workers: int):
     self.workers = workers
     self._pool = None
+    self._started = False  # Whether a pool of this one has run its probe.
 
-  def _new_pool(self):
+  def _new_pool(self, fn: Callable):
+    """A new executor whose workers ran the probe of `fn`.
+
+    Raises:
+      WorkerStartError: no worker could run the probe.
+    """
     method = ('forkserver' if 'forkserver' in
               multiprocessing.get_all_start_methods() else 'spawn')
-    return concurrent.futures.ProcessPoolExecutor(
+    pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=self.workers,
         mp_context=multiprocessing.get_context(method))
+    try:
+      pool.submit(ready, fn).result(timeout=PROBE_TIMEOUT_S)
+    # Whatever stops the probe (a worker that exits while starting, a dead
+    # forkserver, a timeout) stops every item: no file is to blame.
+    except Exception as e:  # pylint: disable=broad-except
+      pool.shutdown(wait=False, cancel_futures=True)
+      raise WorkerStartError(start_failure(method, e, self._started)) from e
+    self._started = True
+    return pool
 
   def close(self):
     if self._pool is not None:
@@ -105,6 +180,10 @@ class WorkerPool:
       fn: a module-level function fn(path, **kwargs) (it is pickled).
       jobs: prepare_corpus.Items with a path.
       kwargs_fn: job -> keyword arguments of fn.
+
+    Raises:
+      WorkerStartError: the workers could not start (module docstring);
+        no job is yielded after it.
     """
     if self.workers <= 1:
       for job in jobs:
@@ -118,14 +197,21 @@ class WorkerPool:
     suspect = None  # The head job when the pool last broke.
     while position < len(jobs) or pending:
       if self._pool is None:
-        self._pool = self._new_pool()
+        self._pool = self._new_pool(fn)
       # After a crash the head job runs alone, so a second crash names it.
       limit = 1 if suspect is not None else window
-      while position < len(jobs) and len(pending) < limit:
-        job = jobs[position]
-        pending.append((job, self._pool.submit(fn, job.path,
-                                               **kwargs_fn(job))))
-        position += 1
+      try:
+        while position < len(jobs) and len(pending) < limit:
+          job = jobs[position]
+          pending.append((job, self._pool.submit(fn, job.path,
+                                                 **kwargs_fn(job))))
+          position += 1
+      except concurrent.futures.process.BrokenProcessPool:
+        if not pending:  # Broke idle, after its probe: a new one.
+          self._pool.shutdown(wait=False, cancel_futures=True)
+          self._pool = None
+          continue
+        # Else a job in flight crashed its worker: the head's result says.
       job, future = pending[0]
       try:
         result, error = future.result(), None

@@ -10,6 +10,11 @@
 (`tfds build mumu --imports input_pipeline.tfds --config audio --manual_dir
 CORPUS --data_dir DATA_DIR` too, where TFDS's CLI has its mlcroissant.)
 
+A build from a corpus prepares it in worker processes, which re-import the
+main module: call tfds.load / download_and_prepare from a script file whose
+top-level code is under `if __name__ == '__main__':`, not from a program read
+from standard input (input_pipeline/prepare/workers.py: WorkerStartError).
+
 One config per record kind (`audio`, `audio_windows`, `image`, `text`; MSD-I
 has no `text`), each with the examples of the `mmgenre prepare` shards of the
 same corpus and settings (prepared.py). The trainer reads them with

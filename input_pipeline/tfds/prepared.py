@@ -218,7 +218,11 @@ class PreparedBuilder(tfds.core.GeneratorBasedBuilder,
 
     Args:
       workers: processes computing audio and covers when the manual dir is a
-        corpus (prepare's --workers; default os.cpu_count()).
+        corpus (prepare's --workers; default os.cpu_count()). They re-import
+        the main module: build from a script file whose top-level code is
+        under `if __name__ == '__main__':` (or `mmgenre tfds`), not from
+        standard input, or give workers=1 (input_pipeline/prepare/
+        workers.py; else a WorkerStartError, no item tried).
       beam_pipeline_options: prepare's --beam_pipeline_options: compute the
         features of a corpus with the Beam pipeline of
         input_pipeline/beam/prepare.py on that runner instead of the pool,

@@ -4,9 +4,11 @@ Training stays `python main.py --config=... --workdir=...`. Each subcommand
 lives in its own module of this package (the only home of argparse in the
 library), which defines `add_arguments(parser)` and `main(args) -> int` and
 calls the library; modules are imported only when their subcommand runs, so
-`mmgenre --help` stays fast. The flags several commands share, and how a
-command reports a user's mistake (one line, exit status 2, as main.py), are
-in flags.py.
+`mmgenre --help` stays fast. The flags several commands share, how a
+command reports a user's mistake (one line, exit status 2, as main.py) and
+the exit statuses of the commands over many inputs (0 all done, 3 some
+failed, 4 none could be done or too many failed; each command's --help ends
+with its own) are in flags.py.
 """
 
 import argparse
@@ -78,8 +80,9 @@ def main(argv=None) -> int:
   try:
     return int(module.main(args) or 0)
   except errors.UserError as e:
-    # A user's mistake a command did not catch itself: the same one line
-    # and exit status as the ones it did.
+    # A user's mistake a command did not catch itself (or its inputs
+    # failing: errors.InputsFailedError): the same one line and exit
+    # status as the ones it did.
     return flags.fail(known.command, e)
 
 

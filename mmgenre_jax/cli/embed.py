@@ -5,9 +5,11 @@
 
 What OUT holds: mmgenre_jax/tagging/embed.py; with --beam_pipeline_options,
 OUT is the prefix of sharded JSON lines, a row of vectors per input
-(mmgenre_jax/tagging/beam_tagging.py). Exit status 2 when the inputs
-or the model cannot be read; inputs that fail one by one go to
-OUT/errors.tsv.
+(mmgenre_jax/tagging/beam_tagging.py). Inputs that fail one by one go to
+OUT/errors.tsv (on Beam: rows with an `error`), and the exit status says how
+the inputs ended (flags.exit_status): 0 every input embedded, 3 some failed,
+4 every one failed; 2 when the inputs or the model cannot be read (nothing
+embedded).
 """
 
 import argparse
@@ -24,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'with --beam_pipeline_options, the PREFIX of JSON-lines '
                       'shards (one row of vectors per input).')
   flags.add_beam_argument(parser)
+  flags.add_exit_statuses(
+      parser, 'every input was embedded',
+      'some inputs failed: OUT/errors.tsv lists them (on Beam: their rows '
+      'carry an `error`); the others\' vectors are written',
+      'every input failed (all in OUT/errors.tsv, or rows with an `error`)')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -34,14 +41,16 @@ def main(args: argparse.Namespace) -> int:
   except (ValueError, OSError) as e:
     return flags.fail('embed', e)
   if beam_options is not None:
-    tagged, errors = flags.run_on_beam('embed', args, items,
-                                              beam_options, head=False)
-    print(f'Embedded {tagged} inputs into {args.out}-*.jsonl ({errors} '
-          'failed).')
-    return 0
+    tally = flags.run_on_beam('embed', args, items, beam_options,
+                              head=False)
+    kept = (f'; {tally.kept} rows kept, {tally.kept_failed} of them '
+            'failed' if tally.kept else '')
+    print(f'Embedded {tally.tagged} inputs into {args.out}-*.jsonl '
+          f'({tally.failed} failed{kept}).')
+    return flags.exit_status(tally.inputs, tally.inputs_failed)
   vectors, errors = embed.write_embeddings(
       tagger, items, args.out, info={'workdir': str(args.workdir)},
       progress=not args.no_progress, batch_items=args.batch_items)
   print(f'Wrote {sum(len(v) for v in vectors.values())} vectors of '
         f'{sorted(vectors)} to {args.out} ({len(errors)} inputs failed).')
-  return 0
+  return flags.exit_status(len(items), len(errors))

@@ -7,8 +7,12 @@
 What the labels CSV holds, how the head is fitted and calibrated, and the
 embedding cache: mmgenre_jax/tagging/finetune/fit.py; the head's files:
 mmgenre_jax/tagging/finetune/fitted_head.py. Rows that cannot be used are listed
-on stderr and skipped (--strict: exit 2 instead). Exit status 2 when the model,
-the CSV or the examples cannot be used (e.g. a label with too few examples).
+on stderr and skipped (--strict: exit 2 instead). Exit status (flags.py): 0
+when the head was fitted on every row; 3 when it was written but some rows
+were skipped or failed to embed; 4 when so many examples failed to embed
+that a label is left with too few (errors.ExamplesFailedError, no head);
+2 when the model, the CSV or the examples cannot be used (e.g. a label with
+too few examples in the CSV).
 """
 
 import argparse
@@ -55,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Exit 2 on a row that cannot be used instead of '
                       'skipping it.')
   flags.add_progress_argument(parser)
+  flags.add_exit_statuses(
+      parser, 'the head was fitted on every row of --labels',
+      'the head was written, but some rows were skipped (listed on stderr) '
+      'or failed to embed',
+      'no head: with the examples that failed to embed left out, a label '
+      'has too few examples (the error names it)')
 
 
 def _print_summary(out: str, summary, skipped: int) -> None:
@@ -66,11 +76,14 @@ def _print_summary(out: str, summary, skipped: int) -> None:
         f'({summary["cached"]} from the cache); {summary["seconds"]:.1f} s.')
   print(f'Held out {summary["heldout_items"]} items (C = {summary["c"]:g} '
         'chosen on them); per label: examples, '
-        'held-out positives, AUC, F1:')
+        'held-out positives, AUC, F1, answer (fitted, or the model\'s own '
+        'score of one of its labels):')
   for label in summary['labels']:
     held = summary['heldout'][label]
+    answer = held.get('answer')
     print(f'  {label}\t{summary["examples"][label]}\t{held["positives"]}\t'
-          f'{held["auc"]:.3f}\t{held["f1"]:.3f}')
+          f'{held["auc"]:.3f}\t{held["f1"]:.3f}\t'
+          f'{"fitted" if answer is None else "model: " + answer}')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -96,4 +109,5 @@ def main(args: argparse.Namespace) -> int:
     print(f'mmgenre finetune: {key}: {error}; example skipped.',
           file=sys.stderr)
   _print_summary(args.out, summary, len(skipped))
-  return 0
+  return flags.exit_status(len(examples) + len(skipped),
+                           len(skipped) + len(summary['failed']))

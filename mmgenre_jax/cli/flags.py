@@ -9,23 +9,63 @@
 A command's mistake (a bad flag value, a file that cannot be used) ends
 with `fail`: one line `mmgenre <command>: error: <message>` on stderr and
 exit status errors.EXIT_CODE (2), as main.py's; anything else is a bug and
-keeps its traceback. What the tagging flags mean (tracks, albums, catalog
-CSVs) is mmgenre_jax.tagging.items; the Beam runs are
-mmgenre_jax.tagging.beam_tagging.
+keeps its traceback (exit status 1). A command over many inputs (predict,
+embed, prepare, finetune) says how they ended in its exit status
+(`exit_status`): EXIT_OK when every input was done, EXIT_SOME_FAILED when
+some failed (the output is still written, with a row or report line for
+each), EXIT_ALL_FAILED when none could be done or too many failed for the
+output to be written (errors.InputsFailedError; `fail` returns it). Each
+command's --help ends with its own (`add_exit_statuses`). What the tagging
+flags mean (tracks, albums, catalog CSVs) is mmgenre_jax.tagging.items; the
+Beam runs are mmgenre_jax.tagging.beam_tagging.
 """
 
 import argparse
 import sys
-from typing import List, Tuple, Union
+import textwrap
+from typing import List, Union
 
 from mmgenre_jax import errors
 from mmgenre_jax.tagging import items as items_lib
 
+# The exit statuses of the commands over many inputs (module docstring); 1
+# (a bug's traceback) and errors.EXIT_CODE (2, a usage error) are taken.
+EXIT_OK = 0
+EXIT_SOME_FAILED = 3
+EXIT_ALL_FAILED = 4
+
+
+def exit_status(inputs: int, failed: int) -> int:
+  """EXIT_OK, EXIT_SOME_FAILED or EXIT_ALL_FAILED of `failed` of `inputs`."""
+  if not failed:
+    return EXIT_OK
+  return EXIT_ALL_FAILED if failed >= inputs else EXIT_SOME_FAILED
+
+
+def add_exit_statuses(parser: argparse.ArgumentParser, done: str,
+                      some_failed: str, all_failed: str) -> None:
+  """Ends the command's --help with what each exit status means."""
+  parser.formatter_class = argparse.RawDescriptionHelpFormatter
+  rows = [(EXIT_OK, done), (1, 'a bug: an uncaught error, with its '
+                            'traceback'),
+          (errors.EXIT_CODE, 'a usage error (bad flags, a model or file '
+           'that cannot be used): one line `error: ...`, nothing done')]
+  rows += [(status, text) for status, text in
+           ((EXIT_SOME_FAILED, some_failed), (EXIT_ALL_FAILED, all_failed))
+           if text]
+  parser.epilog = 'exit status:\n' + '\n'.join(
+      textwrap.fill(text, 79, initial_indent=f'  {status}  ',
+                    subsequent_indent=' ' * 5, break_on_hyphens=False)
+      for status, text in rows)
+
 
 def fail(command: str, error: BaseException) -> int:
-  """Prints a command's error as one line; returns errors.EXIT_CODE."""
+  """Prints a command's error as one line; returns its exit status:
+  EXIT_ALL_FAILED for an errors.InputsFailedError, else errors.EXIT_CODE."""
   print(f'mmgenre {command}: {errors.one_line(error)}', file=sys.stderr,
         flush=True)
+  if isinstance(error, errors.InputsFailedError):
+    return EXIT_ALL_FAILED
   return errors.EXIT_CODE
 
 
@@ -121,9 +161,8 @@ def beam_options(args: argparse.Namespace):
 
 def run_on_beam(task: str, args: argparse.Namespace,
                 items: List[items_lib.Item], options,
-                head: Union[str, bool, None]) -> Tuple[int, int]:
-  """beam_tagging.run of a predict or embed command's flags: (items tagged,
-  how many failed)."""
+                head: Union[str, bool, None]) -> items_lib.Tally:
+  """beam_tagging.run of a predict or embed command's flags: its Tally."""
   # pylint: disable-next=g-import-not-at-top
   from mmgenre_jax.tagging import beam_tagging
   model = beam_tagging.Model(str(args.workdir),

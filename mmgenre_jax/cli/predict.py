@@ -9,9 +9,11 @@ the rows, with their `duration_s` and `warnings`, are those of
 mmgenre_jax/tagging/predict.py. A resumed run says on stderr how many rows
 it kept, dropped (input gone) and redid (input changed). With
 --beam_pipeline_options the same rows go to sharded JSON lines
-(mmgenre_jax/tagging/beam_tagging.py). Exit status 2 when
-the inputs or the model cannot be read; inputs that fail one by one are rows
-with an `error`.
+(mmgenre_jax/tagging/beam_tagging.py). Inputs that fail one by one are
+rows with an `error`, and the exit status says how the inputs ended
+(flags.exit_status, counting the rows a resumed run kept): 0 every input
+tagged, 3 some failed, 4 every one failed; 2 when the inputs or the model
+cannot be read (nothing tagged).
 """
 
 import argparse
@@ -46,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       'dropped, of inputs changed redone) instead of stdout; '
                       'with --beam_pipeline_options, the shards\' PREFIX.')
   flags.add_beam_argument(parser)
+  flags.add_exit_statuses(
+      parser, 'every input was tagged',
+      'some inputs failed: their rows (every input has one) carry an '
+      '`error`, on stderr `N of M inputs failed`',
+      'every input failed (each row has its `error`)')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -62,14 +69,15 @@ def main(args: argparse.Namespace) -> int:
   except (ValueError, OSError) as e:
     return flags.fail('predict', e)
   if beam_options is not None:
-    tagged, errors = flags.run_on_beam('predict', args, items,
-                                              beam_options, args.head)
+    tally = flags.run_on_beam('predict', args, items, beam_options,
+                              args.head)
   else:
-    tagged, errors = predict.run(tagger, items, writer, top_k=args.top_k,
-                                 level=args.level,
-                                 progress=not args.no_progress,
-                                 batch_items=args.batch_items)
-  if errors:
-    print(f'mmgenre predict: {errors} of {tagged} inputs failed (see '
-          'their "error").', file=sys.stderr)
-  return 0
+    tally = predict.run(tagger, items, writer, top_k=args.top_k,
+                        level=args.level, progress=not args.no_progress,
+                        batch_items=args.batch_items)
+  if tally.inputs_failed:
+    kept = (f', {tally.kept_failed} of them in rows kept from an earlier '
+            'run' if tally.kept_failed else '')
+    print(f'mmgenre predict: {tally.inputs_failed} of {tally.inputs} '
+          f'inputs failed{kept} (see their "error").', file=sys.stderr)
+  return flags.exit_status(tally.inputs, tally.inputs_failed)

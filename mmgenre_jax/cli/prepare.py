@@ -26,8 +26,14 @@ Skips the work (one line, exit 0) when --out already holds a complete run
 with the same settings (input_pipeline.prepare.job.is_complete: the manifest's
 recorded arguments match, --workers and --beam_pipeline_options aside, and
 its skips are within --max-skip-fraction); --force prepares it again. Bad
-inputs are skipped and reported in skipped.tsv; more than
---max-skip-fraction of a kind skipped is an error (exit 2, no manifest).
+inputs are skipped and reported in skipped.tsv; a run within
+--max-skip-fraction is a success (exit 0: the budget is how many skips the
+user accepts, so a real corpus's few bad files do not stop a script), more
+than --max-skip-fraction of a kind skipped (or no usable training audio)
+stops it with the inputs-failed status (flags.EXIT_ALL_FAILED, 4; no
+manifest, skipped.tsv written). Worker processes that cannot start (a
+program read from standard input: input_pipeline/prepare/workers.py) are a
+usage error (exit 2), no item tried.
 What is written is input_pipeline.prepare.job's docstring and
 docs/data_formats.md §3.
 """
@@ -133,6 +139,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='Prepare even when --out already holds a '
                       f'complete run with the same settings (its '
                       f'{layout.MANIFEST_JSON} records them).')
+  flags.add_exit_statuses(
+      parser, f'the shards and {layout.MANIFEST_JSON} are written (inputs '
+      f'skipped within --max-skip-fraction are listed in '
+      f'{layout.SKIPPED_TSV}), or --out already held them; the same with '
+      '--beam_pipeline_options', '',
+      'too many inputs skipped: more than --max-skip-fraction of a kind, or '
+      'no usable training audio; no manifest, every skipped input in '
+      f'{layout.SKIPPED_TSV}')
 
 
 def _corpus_arg(args: argparse.Namespace) -> str:

@@ -19,7 +19,9 @@ The output is sharded JSON lines, `PREFIX-00000-of-0000N.jsonl`, one row
   * embed: the rows of embed.embed_rows (input, vectors {name: [floats]},
     duration_s, warnings, error, sources).
 The rows are in no particular order (sort them on `input`). An input that
-cannot be read is a row with its `error`; the pipeline goes on.
+cannot be read is a row with its `error`; the pipeline goes on, and the
+command's exit status says whether some or all inputs failed (the Tally
+run returns; mmgenre_jax/cli/flags.py).
 
 A rerun skips the inputs whose rows are already there with unchanged files
 (the `sources` stamps, as items_lib.ResultWriter does): the kept rows and the
@@ -39,7 +41,7 @@ the same time.
 
   from input_pipeline.beam import options as beam_options
   options = beam_options.pipeline_options('direct_num_workers=2,...')
-  tagged, failed = beam_tagging.run(
+  tally = beam_tagging.run(
       'predict', items, 'out/tags', options,
       beam_tagging.Model('runs/mumu_cosine'), top_k=5)
 """
@@ -49,7 +51,7 @@ import json
 import re
 import sys
 import uuid
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import apache_beam as beam
 from apache_beam.metrics import metric
@@ -219,7 +221,7 @@ def run(task: str, items: Sequence[items_lib.Item], out: str,
         options: pipeline_options.PipelineOptions, model: Model, *,
         top_k: int = predict.DEFAULT_TOP_K, level: str = 'all',
         batch_items: int = items_lib.BATCH_ITEMS, num_shards: int = 0
-        ) -> Tuple[int, int]:
+        ) -> items_lib.Tally:
   """Tags (or embeds) the items not yet under `out` on Beam.
 
   Args:
@@ -236,7 +238,9 @@ def run(task: str, items: Sequence[items_lib.Item], out: str,
     num_shards: shards of the output; 0: the runner decides.
 
   Returns:
-    (items tagged by this run, how many of them failed).
+    The Tally, as predict.run's: items tagged by this run and how many of
+    them failed, rows kept from an earlier run and how many of those have
+    an error.
   """
   if task not in TASKS:
     raise ValueError(f'task {task!r}: use one of {TASKS}.')
@@ -249,7 +253,8 @@ def run(task: str, items: Sequence[items_lib.Item], out: str,
   untouched = not (resumed.gone or resumed.changed or resumed.broken or
                    resumed.duplicates)
   if not todo and untouched and found.one_clean_set():
-    return 0, 0  # The shards there are this run's output already.
+    # The shards there are this run's output already.
+    return items_lib.Tally(0, 0, resumed.kept, resumed.failed)
   staging = prefix.parent / f'{prefix.name}{STAGING}{uuid.uuid4().hex}'
   pipeline = beam.Pipeline(options=options)
   lines = [pipeline | 'Kept' >> beam.Create([_json_line(r) for r in kept])]
@@ -275,4 +280,4 @@ def run(task: str, items: Sequence[items_lib.Item], out: str,
                     if todo else (0, 0))
   print(f'Wrote {len(kept) + tagged} rows ({len(kept)} kept) to {out}'
         f'-*-of-{shards:05d}{SUFFIX}.', file=sys.stderr)
-  return tagged, failed
+  return items_lib.Tally(tagged, failed, resumed.kept, resumed.failed)

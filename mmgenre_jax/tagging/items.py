@@ -34,9 +34,11 @@ import json
 import os
 import pathlib
 import sys
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import (Any, Dict, Iterator, List, NamedTuple, Optional,
+                    Sequence, Set, Tuple)
 
 from input_pipeline.formats import catalog as catalog_format
+from input_pipeline.formats import release_format
 from input_pipeline import fileio
 
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.mp3')
@@ -72,8 +74,10 @@ class Item:
     if self.reviews is None:
       return None
     try:
-      return pathlib.Path(self.reviews).read_text(encoding='utf-8')
-    except (OSError, UnicodeDecodeError) as e:
+      # Read as prepare reads a catalog's review files: a BOM is fine, a
+      # byte that is not UTF-8 is named with its line (a ValueError).
+      return release_format.read_text(self.reviews)
+    except OSError as e:
       raise ValueError(f'{self.reviews}: cannot read the reviews as UTF-8 '
                        f'text ({e}).') from e
 
@@ -273,6 +277,7 @@ class Resumed:
   changed: int = 0  # Rows dropped and redone: their files changed.
   broken: int = 0  # Unreadable rows dropped (an interrupted write).
   duplicates: int = 0  # Rows dropped: another row has the same input.
+  failed: int = 0  # Of the rows kept, those with an `error` (not retried).
 
   def message(self, path) -> str:
     parts = [f'{self.kept} row{"" if self.kept == 1 else "s"} kept']
@@ -318,12 +323,32 @@ def keep_rows(previous: Sequence[Dict[str, Any]],
       kept.append(row)
       done.add(key)
   resumed.kept = len(kept)
+  resumed.failed = sum(bool(row.get('error')) for row in kept)
   todo, seen = [], set(done)
   for item in items or []:
     if item.key not in seen:  # An input given twice is tagged once.
       seen.add(item.key)
       todo.append(item)
   return kept, todo, resumed
+
+
+class Tally(NamedTuple):
+  """How the inputs of a predict or embed run ended (predict.run,
+  beam_tagging.run): what its exit status says (cli/flags.exit_status)."""
+  tagged: int  # Inputs tagged by this run.
+  failed: int  # Of them, those whose row has an `error`.
+  kept: int = 0  # Rows of an earlier run kept: inputs not tagged again.
+  kept_failed: int = 0  # Of them, those with an `error`.
+
+  @property
+  def inputs(self) -> int:
+    """Inputs with a row: tagged now or kept."""
+    return self.tagged + self.kept
+
+  @property
+  def inputs_failed(self) -> int:
+    """Of them, rows with an `error`."""
+    return self.failed + self.kept_failed
 
 
 class ResultWriter:

@@ -17,11 +17,12 @@ input's files, which a resumed run checks). The flags live in
 mmgenre_jax/cli/predict.py.
 
   writer = items_lib.ResultWriter('tags.json', 'json')
-  tagged, failed = predict.run(tagger, items, writer, top_k=5)
+  tally = predict.run(tagger, items, writer, top_k=5)
+  tally.inputs_failed   # rows with an `error`, this run's and kept ones
 """
 
 import sys
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence
 
 import tqdm
 
@@ -70,7 +71,7 @@ def _row(item: items_lib.Item, result, sources) -> Dict[str, Any]:
 def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
         writer: items_lib.ResultWriter, *, top_k: int = DEFAULT_TOP_K,
         level: str = 'all', progress: bool = True,
-        batch_items: int = items_lib.BATCH_ITEMS) -> Tuple[int, int]:
+        batch_items: int = items_lib.BATCH_ITEMS) -> items_lib.Tally:
   """Tags the items not yet in the writer's file, a row each, then closes it.
 
   The items are tagged batch_items at a time (predict_items: their audio
@@ -91,7 +92,8 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
       same).
 
   Returns:
-    (items tagged by this run, how many of them failed).
+    The Tally: items tagged by this run and how many of them failed, rows
+    kept from an earlier run and how many of those have an error.
   """
   todo = writer.start(items)
   if writer.resumed is not None:
@@ -108,4 +110,5 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
         bar.update(len(batch))
   finally:
     writer.close()
-  return len(todo), errors
+  resumed = writer.resumed or items_lib.Resumed()
+  return items_lib.Tally(len(todo), errors, resumed.kept, resumed.failed)

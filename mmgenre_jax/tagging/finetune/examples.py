@@ -6,20 +6,21 @@ album_id of the `--catalog CSV` (items_lib.read_manifest); relative paths are
 relative to the CSV's folder; `labels` are `|`-separated names the model may
 never have seen, and an empty cell makes the row a negative (an example of
 none of the labels). A row that cannot be used (no input, an input that is
-neither, an input given twice) is skipped and reported as `FILE:LINE: why`.
+neither, an input given twice, bytes that are not UTF-8, a NUL, a last line
+cut short) is skipped and reported as `FILE:LINE: why`.
 
   examples, skipped = examples.read_labels('moods.csv', 'catalog.csv')
   labels, targets = examples.targets_of(examples)   # bool [N, L]
   examples.check_counts(labels, targets, 'moods.csv')  # enough to calibrate
 """
 
-import csv
 import os
 import pathlib
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from input_pipeline.formats import release_format
 from mmgenre_jax.core import hierarchy
 from mmgenre_jax.tagging import items as items_lib
 
@@ -76,12 +77,14 @@ def resolve_input(cell: str, base: pathlib.Path,
   """
   path = pathlib.Path(cell).expanduser()
   path = path if path.is_absolute() else base / path
-  if path.is_file():
+  # os.path: a cell of several KB (a damaged row) is a name too long to
+  # stat, which names no file rather than stopping the whole CSV.
+  if os.path.isfile(path):
     if path.suffix.lower() not in items_lib.AUDIO_EXTENSIONS:
       raise ValueError(f'{cell!r} is not an audio file '
                        f'({", ".join(items_lib.AUDIO_EXTENSIONS)})')
     return items_lib.Item(cell, [os.fspath(path)])
-  if path.is_dir():
+  if os.path.isdir(path):
     return album_folder(path, cell)
   if cell in albums:
     album = albums[cell]
@@ -115,21 +118,29 @@ def read_labels(path, catalog_csv=None) -> Tuple[List[Example], List[str]]:
   albums = ({} if catalog_csv is None else
             {item.key: item for item in items_lib.read_manifest(catalog_csv)})
   try:
-    with open(path, newline='', encoding='utf-8') as f:
-      reader = csv.DictReader(f)
-      if not set(LABELS_COLUMNS) <= set(reader.fieldnames or []):
+    # Read as every user's text file is (docs/data_formats.md §1.4): a BOM
+    # and CRLF are fine, a row with bytes that are not UTF-8 is skipped.
+    with release_format.open_text(path) as f:
+      table = release_format.Table(f, path)
+      columns = table.header((), optional=LABELS_COLUMNS)
+      if len(columns) < len(LABELS_COLUMNS):
         raise ValueError(
             f'{path}: a labels CSV needs the header '
             f'{",".join(LABELS_COLUMNS)} (input: an audio file, an album '
             f'folder or a catalog album_id; labels: "|"-separated); found '
-            f'{reader.fieldnames}.')
-      rows = [(reader.line_num, row) for row in reader]
-  except (OSError, UnicodeDecodeError) as e:
+            f'{table.names}.')
+      rows = list(table)
+  except OSError as e:
     raise ValueError(f'{path}: cannot read the labels CSV ({e}).') from e
   examples, skipped, seen = [], [], {}
-  for line, row in rows:
-    cell = (row.get('input') or '').strip()
-    labels = _split_labels(row.get('labels'))
+  for line, row, problem in rows:
+    if problem is not None:
+      where = f'column {problem.column!r}: ' if problem.column else ''
+      skipped.append(f'{path}:{line}: {where}{problem.reason}; row skipped.')
+      continue
+    cell, labels = (row[columns[name]] if len(row) > columns[name] else ''
+                    for name in LABELS_COLUMNS)
+    cell, labels = cell.strip(), _split_labels(labels)
     try:
       if not cell:
         raise ValueError('no input')

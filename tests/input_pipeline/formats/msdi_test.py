@@ -130,7 +130,8 @@ def test_bad_and_repeated_rows_can_be_left_out(tmp_path):
           "line 2 has 'AR1')" in bad[1][2])
   assert bad[2][2].startswith("column 'set': unknown set 'dev'")
   assert bad[3][2].startswith('3 fields where the header has 6')
-  assert bad[4][2].startswith('invalid UTF-8 (byte 0xff at character')
+  assert bad[4][2].startswith("column 'msd_artist_id': invalid UTF-8 "
+                              '(byte 0xff at character 3)')
   # Without on_bad_row, the first of them is an error naming file and line.
   with pytest.raises(release_format.DataFormatError,
                      match=r"MSD-I_dataset.tsv, line 3, column "

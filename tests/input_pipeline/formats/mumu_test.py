@@ -282,7 +282,8 @@ def test_bad_rows_are_reported_and_left_out(tmp_path):
           in reasons[1])
   assert reasons[2].startswith('5 fields where the header has 6')
   assert reasons[3] == "column 'amazon_id': empty value; every row needs one"
-  assert reasons[4].startswith('invalid UTF-8 (byte 0xe9 at character')
+  assert reasons[4].startswith("column 'genres': invalid UTF-8 (byte "
+                              '0xe9 at character 4)')
 
 
 def test_repeated_rows_are_left_out_even_without_a_report(tmp_path, caplog):

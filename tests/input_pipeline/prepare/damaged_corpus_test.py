@@ -246,7 +246,8 @@ def test_too_much_damage_fails_with_one_clear_error(damaged, tmp_path,
     named = f'lines of {layout.REVIEWS_JSONL}'
   out = tmp_path / 'shards'
   capsys.readouterr()
-  assert cli.main(_prepare_args(root, out, '--workers', '1')) == 2
+  # 4: the inputs, not the command, stopped it (cli/flags.py).
+  assert cli.main(_prepare_args(root, out, '--workers', '1')) == 4
   error = capsys.readouterr().err
   report = out / layout.SKIPPED_TSV
   assert error.startswith('mmgenre prepare: error: too many inputs are '

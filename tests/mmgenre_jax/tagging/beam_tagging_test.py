@@ -63,13 +63,14 @@ def spy(monkeypatch):
 def test_beam_tagging_equals_predict_row_for_row(tagging_workdir, media,
                                                  tmp_path):
   single = tmp_path / 'tags.json'
+  # 3: broken.mp3 fails (a row with its error), the others are tagged.
   assert cli.main(['predict', '--workdir', str(tagging_workdir), '--audio',
                    str(media['music']), '--top-k', '2', '--out', str(single),
-                   '--no-progress']) == 0
+                   '--no-progress']) == 3
   expected = sorted(json.loads(single.read_text()),
                     key=lambda r: r['input'])
   prefix = tmp_path / 'beam' / 'tags'
-  assert _beam_predict(tagging_workdir, media['music'], prefix) == 0
+  assert _beam_predict(tagging_workdir, media['music'], prefix) == 3
   rows, names = _shard_rows(prefix)
   assert rows == expected
   assert names == ['tags-00000-of-00001.jsonl']
@@ -85,12 +86,12 @@ def test_rerun_skips_rows_written_and_redoes_changed_files(
   music = tmp_path / 'music'
   shutil.copytree(media['music'], music)
   prefix = tmp_path / 'out' / 'tags'
-  assert _beam_predict(tagging_workdir, music, prefix) == 0
+  assert _beam_predict(tagging_workdir, music, prefix) == 3  # broken.mp3
   assert sorted(sum(spy, [])) == items_lib.audio_files(music)
   first, names = _shard_rows(prefix)
   # A rerun with nothing new tags nothing and leaves the shards alone.
   spy.clear()
-  assert _beam_predict(tagging_workdir, music, prefix) == 0
+  assert _beam_predict(tagging_workdir, music, prefix) == 3  # Kept rows.
   assert spy == [] and _shard_rows(prefix) == (first, names)
   assert '5 rows kept. 0 of 5 inputs to predict.' in capsys.readouterr().err
   # Mark a kept row, change one file (a new mtime), remove another.
@@ -102,7 +103,7 @@ def test_rerun_skips_rows_written_and_redoes_changed_files(
   flac = music / 'b.flac'
   os.utime(flac, ns=(1, 10**18))
   (music / 'd.mp3').unlink()
-  assert _beam_predict(tagging_workdir, music, prefix) == 0
+  assert _beam_predict(tagging_workdir, music, prefix) == 3
   assert spy == [[str(flac)]]
   assert ('3 rows kept, 1 dropped (input gone), 1 redone (input changed). '
           '1 of 4 inputs to predict.') in capsys.readouterr().err
@@ -143,8 +144,9 @@ def test_a_run_killed_while_moving_its_shards_loses_nothing(
       json.dumps(dict(rows[0], labels=[])) + '\n')
   options = beam_options.pipeline_options(IN_PROCESS)
   model = beam_tagging.Model(str(tagging_workdir))
+  # Nothing tagged; five rows kept, broken.mp3's with its error.
   assert beam_tagging.run('predict', items, str(prefix), options, model,
-                          top_k=2) == (0, 0)
+                          top_k=2) == items_lib.Tally(0, 0, 5, 1)
   assert spy == []
   got, names = _shard_rows(prefix)
   assert got == sorted(rows, key=lambda r: r['input'])
@@ -155,7 +157,7 @@ def test_a_run_killed_while_moving_its_shards_loses_nothing(
 def test_two_worker_processes(tagging_workdir, media, tagger, tmp_path):
   prefix = tmp_path / 'tags'
   assert _beam_predict(tagging_workdir, media['music'], prefix,
-                       TWO_WORKERS) == 0
+                       TWO_WORKERS) == 3  # broken.mp3 fails.
   items = items_lib.collect_items(audio=[str(media['music'])])
   expected = [predict.predict_item(tagger, item, 2) for item in items]
   rows, _ = _shard_rows(prefix)
@@ -168,7 +170,7 @@ def test_beam_embed_equals_embed_items(tagging_workdir, media, tmp_path):
   prefix = tmp_path / 'vectors'
   assert cli.main(['embed', '--workdir', str(tagging_workdir), '--audio',
                    *audio, '--out', str(prefix), '--beam_pipeline_options',
-                   IN_PROCESS]) == 0
+                   IN_PROCESS]) == 3  # The corrupt file fails.
   rows, _ = _shard_rows(prefix)
   assert [r['input'] for r in rows] == sorted(audio)
   tagger = tagger_lib.Tagger.from_workdir(tagging_workdir, head=False)
