@@ -14,14 +14,17 @@ size and normalisation. From them:
 
 What reading them observed goes into the input's `InputReport`: each
 track's AudioInfo (input_pipeline.features.audio_info) and the warnings
-about the cover and the reviews; `InputReport.warnings()` words them
-(docs/tagging.md lists every warning).
+about the cover and the reviews. `InputReport.warnings()` words what may
+make the scores wrong (too short, truncated, silent, clipped, NaN, ...);
+`InputReport.notes()` the normal processing that changes nothing about
+them (mono-mixing, resampling), so that a warning on a result means
+something (issue 27; docs/tagging.md lists both).
 
   data = inputs.load_feature_data(stage)
   report = inputs.InputReport(['a.flac'])
   for track, windows in inputs.audio_windows(stage, data, ['a.flac'],
                                              report): ...
-  report.duration_s(), report.warnings()
+  report.duration_s(), report.warnings(), report.notes()
 """
 
 import dataclasses
@@ -60,7 +63,8 @@ def _seconds(value: float) -> str:
 
 
 def audio_warnings(info: audio_info.AudioInfo) -> List[str]:
-  """What tagging says about a decoded track, in a fixed order.
+  """What about a decoded track may make its scores wrong, in a fixed
+  order (`audio_notes`: what is only normal processing).
 
   The wording is listed in docs/tagging.md; tests assert it.
   """
@@ -81,6 +85,16 @@ def audio_warnings(info: audio_info.AudioInfo) -> List[str]:
                  'at full scale)')
   if info.nonfinite:
     found.append(f'NaN/Inf replaced by 0 ({info.nonfinite} samples)')
+  return found
+
+
+def audio_notes(info: audio_info.AudioInfo) -> List[str]:
+  """How a decoded track was brought to the network's input format.
+
+  Most real recordings are stereo at 44.1 or 48 kHz: these are notes, not
+  warnings (training's `prepare` does the same to every file).
+  """
+  found = []
   if info.channels > 1:
     found.append(f'mono-mixed from {info.channels} channels')
   if info.source_sr != audio_features.SAMPLE_RATE:
@@ -122,6 +136,15 @@ class InputReport:
     """The tracks' warnings in track order, then the cover's and reviews'."""
     found = [(self.tracks[i], w) for i in sorted(self.audio)
              for w in audio_warnings(self.audio[i])] + self.other
+    return self._named(found)
+
+  def notes(self) -> List[str]:
+    """The tracks' processing notes (`audio_notes`) in track order."""
+    return self._named([(self.tracks[i], n) for i in sorted(self.audio)
+                        for n in audio_notes(self.audio[i])])
+
+  def _named(self, found: Sequence[Tuple[str, str]]) -> List[str]:
+    """`path: what` when the input has more than one file, else `what`."""
     return [f'{name}: {w}' if self.files > 1 else w for name, w in found]
 
 

@@ -9,8 +9,8 @@
   mmgenre neighbours --workdir BUNDLE --reviews r.txt --catalog CAT \
       --space factors --to audio     # text output -> audio outputs
 
-The result names the query, the space and its `duration_s` and `warnings`
-(what decoding the query's files observed, as in `mmgenre predict`).
+The result names the query, the space and its `duration_s`, `warnings` and
+`notes` (what decoding the query's files observed, as in `mmgenre predict`).
 
 Spaces: `aligned` is the alignment space of Sec 3.4 (mm_audio, mm_visual;
 audio -> covers by default, and the reverse); `factors` is the label-factor
@@ -110,10 +110,11 @@ def genre_neighbours(tagger: tagger_lib.Tagger, item: items_lib.Item,
 
 
 def _report(result: Dict[str, Any]) -> Dict[str, Any]:
-  """The query's duration_s and warnings, as predict rows give them."""
+  """The query's duration_s, warnings and notes, as predict rows give
+  them."""
   duration = result['duration_s']
   return {'duration_s': None if duration is None else round(duration, 4),
-          'warnings': result['warnings']}
+          'warnings': result['warnings'], 'notes': result['notes']}
 
 
 def catalog_neighbours(tagger: tagger_lib.Tagger, item: items_lib.Item,

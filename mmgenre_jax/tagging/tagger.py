@@ -20,15 +20,17 @@ CNN, text MLP, ResNet) read files; an alignment stage maps the audio and
 visual representations into the shared space (MM_AUDIO, MM_VISUAL); fusion
 stages combine representations. Which stage answers for the inputs given is
 decided in graph.py; a modality is never replaced by zeros. A given modality
-the model has no network for is ignored and named in the result's `notes`.
+the model has no network for is ignored and named in the result's `notes`,
+with how the audio was brought to the network's format (mono-mixed,
+resampled: normal processing, not a warning; inputs.audio_notes).
 
 Audio (docs/fidelity.md): every whole-track window (inputs.py, memory bounded
 whatever the length) goes through the network; representations and scores
 are averaged per track, then over the tracks of an album (paper Sec 7.3.1).
 What reading the files observed (inputs.InputReport: each track's decoded
 length, channels, rate, clipping, NaN, silence; a small cover; reviews
-without a known word) comes back as `duration_s` and `warnings`; an empty
-review text given with other inputs is ignored with a warning.
+without a known word) comes back as `duration_s`, `warnings` and `notes`;
+an empty review text given with other inputs is ignored with a warning.
 Inference is deterministic: no dropout, no random crops, jitted applies on
 padded batches (runners.py).
 
@@ -385,8 +387,9 @@ class Tagger:
        of a decided label when the taxonomy is known, best first; None when
        the model has no thresholds), 'model': which network answered,
        'duration_s': seconds of audio decoded (all tracks; None without
-       audio), 'warnings': [str] about dubious input (docs/tagging.md),
-       'notes': [...], 'scores': float32 [L] (all labels, label order)}.
+       audio), 'warnings': [str] about input that may make the scores
+       wrong, 'notes': [str]: inputs ignored, mono-mixing, resampling
+       (docs/tagging.md), 'scores': float32 [L] (all labels, label order)}.
       With a head, the labels are its own, the scores its probabilities
       and the thresholds its held-out ones.
 
@@ -442,7 +445,7 @@ class Tagger:
                        for j in order],
             'decisions': decisions, 'model': model,
             'duration_s': report.duration_s(), 'warnings': report.warnings(),
-            'notes': notes, 'scores': scores}
+            'notes': notes + report.notes(), 'scores': scores}
 
   def level_mask(self, level: str) -> np.ndarray:
     """bool [L]: the labels `predict(level=...)` lists."""
@@ -481,9 +484,11 @@ class Tagger:
       representations), 'mm_audio', 'mm_visual' (alignment space),
       'fusion' (the answering fusion's input), and for COSINE networks
       '<name>_output', the unit vector in the label-factor space shared by
-      all modalities. With several stages of one kind, the first in pipeline
-      order that feeds the final stage wins. Then {'duration_s',
-      'warnings'}, as in `predict`.
+      all modalities; '<name>_scores', the label scores of each network
+      that scores labels (predict's `scores` when it answers). With
+      several stages of one kind, the first in pipeline order that feeds
+      the final stage wins. Then {'duration_s', 'warnings', 'notes'}, as in
+      `predict`.
     """
     inputs = {'audio': audio, 'cover': cover, 'reviews': reviews}
     return _one(self.embed_many([inputs])[0])
@@ -504,7 +509,8 @@ class Tagger:
         results.append(prepared if isinstance(prepared, Exception) else (
             self._vectors(prepared),
             {'duration_s': prepared.report.duration_s(),
-             'warnings': prepared.report.warnings()}))
+             'warnings': prepared.report.warnings(),
+             'notes': prepared.notes + prepared.report.notes()}))
       except INPUT_ERRORS as e:
         results.append(e)
     return results
@@ -524,6 +530,9 @@ class Tagger:
       target = self.stages[node[0]].target
       if value.output is not None and target.uses_label_factors:
         result[f'{rep}_output'] = value.output.astype(np.float32)
+      if value.scores is not None:
+        # A finetuned head may answer with them (finetune/selection.py).
+        result[f'{rep}_scores'] = value.scores.astype(np.float32)
     return result
 
   def explain(self, cover, *, top_k: int = 3) -> List[Dict[str, Any]]:

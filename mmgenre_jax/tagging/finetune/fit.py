@@ -11,12 +11,12 @@ cached as CACHE/<sha256>.npz, the key hashing the model (head.model_identity)
 and the bytes of the item's files, so a second run on the same files runs no
 network. A one-vs-rest logistic regression per label (scikit-learn, class
 weights balanced) is fitted on one representation, L2-normalised and
-standardised; its L2 strength (REGULARISATION_CS, by the mean AUC over
-SELECTION_SPLITS held-out splits) and per-label thresholds (F1-optimal, on
-the first) are chosen on held-out parts (`holdout_split`: about
-`holdout_fraction` of each label's examples, at least
-examples.MIN_HELDOUT_POSITIVES, stratified) scored by heads fitted without
-them; the head is then refitted on every item and written (head.py).
+standardised, or a label answers with the model's own score of one of its
+labels (the representation's `<name>_scores`) when that does better; the
+L2 strength, those answers and per-label thresholds (F1-optimal) are
+chosen on held-out parts scored by heads fitted without them
+(selection.py); the head is then refitted on every item and written
+(fitted_head.py).
 
 The representation, by default, is the one of the network `predict` answers
 with for the modalities every item has (graph.py): the final fusion
@@ -36,27 +36,20 @@ import zipfile
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from sklearn import linear_model
-from sklearn import metrics as sk_metrics
 import tqdm
 
 from input_pipeline import fileio
+from mmgenre_jax import errors
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import embed
 from mmgenre_jax.tagging.finetune import examples as examples_lib
 from mmgenre_jax.tagging.finetune import fitted_head as head_lib
-from mmgenre_jax.tagging.model import thresholds as thresholds_lib
+from mmgenre_jax.tagging.finetune import selection
 
-DEFAULT_HOLDOUT_FRACTION = 0.3
-# Inverse L2 strengths of the logistic regressions tried; the one with the
-# best mean held-out AUC is kept (`calibrate`). A few dozen examples in a
-# 576-d fusion space need strong regularisation: on the embedded corpus
-# (BENCHMARKS.md §7) scikit-learn's default C = 1 gave held-out-label AUC
-# 0.855 / 0.818 at 10 / 30 examples per label, C = 0.01 0.911 / 0.899.
-REGULARISATION_CS = (0.001, 0.01, 0.1, 1.0)
-# Held-out splits (seeds seed, seed + 1, ...) whose mean AUC chooses C: one
-# split of a few dozen examples picks a poor C about one draw in three.
-SELECTION_SPLITS = 3
+DEFAULT_HOLDOUT_FRACTION = selection.DEFAULT_HOLDOUT_FRACTION
+# In the cache key: 2, the vectors include the networks' label scores
+# (<name>_scores), which caches of version 1 lack.
+CACHE_VERSION = 2
 
 
 # --------------------------------------------------------------- embedding
@@ -76,7 +69,8 @@ def cache_key(identity: str, item: items_lib.Item) -> str:
   Raises:
     OSError: a file cannot be read.
   """
-  parts = [identity] + [f'audio:{_file_digest(p)}' for p in item.audio]
+  parts = [identity, f'cache:{CACHE_VERSION}'] + [
+      f'audio:{_file_digest(p)}' for p in item.audio]
   parts += [f'{role}:{_file_digest(p)}' for role, p in
             (('cover', item.cover), ('reviews', item.reviews)) if p]
   return hashlib.sha256('\n'.join(parts).encode('utf-8')).hexdigest()
@@ -182,168 +176,21 @@ def stack_representation(keys: Sequence[str],
   return np.stack([v[name] for v in vectors]).astype(np.float32)
 
 
-# ------------------------------------------------------------ the head
-
-
-def holdout_split(targets: np.ndarray, labels: Sequence[str],
-                  fraction: float, seed: int) -> np.ndarray:
-  """bool [N]: the items held out to calibrate the thresholds.
-
-  Labels rarest first: about `fraction` of each label's positives (at least
-  MIN_HELDOUT_POSITIVES) are held out, one negative too, then random items
-  up to `fraction` of all; an item is held out only if every label keeps
-  MIN_TRAIN_POSITIVES positives and one negative to fit on (examples.py).
-
-  Raises:
-    ValueError: a label cannot get its held-out examples that way.
+def base_scores(tagger, name: str, vectors: Sequence[Mapping[str,
+                                                             np.ndarray]]
+                ) -> Optional[selection.BaseScores]:
+  """The label scores of the network whose representation `name` is
+  (`<name>_scores`), when every item gives them; else None (an alignment
+  representation, a vector picked by --representation that scores nothing).
   """
-  min_fit = examples_lib.MIN_TRAIN_POSITIVES
-  min_held = examples_lib.MIN_HELDOUT_POSITIVES
-  targets = np.asarray(targets, bool)
-  rng = np.random.default_rng(seed)
-  held = np.zeros(len(targets), bool)
-  fit_pos = targets.sum(0)
-  fit_neg = len(targets) - fit_pos
-
-  def hold(i) -> bool:
-    if held[i] or (fit_pos - targets[i] < min_fit).any() or (
-        fit_neg - ~targets[i] < 1).any():
-      return False
-    held[i] = True
-    fit_pos[:] -= targets[i]
-    fit_neg[:] -= ~targets[i]
-    return True
-
-  order = np.argsort(targets.sum(0), kind='stable')
-  for j in order:
-    positives = np.flatnonzero(targets[:, j])
-    want = max(min_held, int(round(fraction * len(positives))))
-    for i in rng.permutation(positives):
-      if targets[held, j].sum() >= want:
-        break
-      hold(i)
-  for j in order:
-    for i in rng.permutation(np.flatnonzero(~targets[:, j])):
-      if (~targets[held, j]).any() or hold(i):
-        break
-  for i in rng.permutation(len(targets)):
-    if held.sum() >= int(round(fraction * len(targets))):
-      break
-    hold(i)
-  short = [labels[j] for j in order
-           if targets[held, j].sum() < min_held or
-           not (~targets[held, j]).any()]
-  if short:
-    raise ValueError(
-        f'cannot hold out {min_held} examples (and an item '
-        f'without it) of {short} while keeping {min_fit} to fit: '
-        'their examples are the same few items as other labels\'; add '
-        'examples of them.')
-  return held
-
-
-def fit_head(x: np.ndarray, targets: np.ndarray, labels: Sequence[str],
-             representation: str, seed: int = 0,
-             c: float = 1.0) -> head_lib.Head:
-  """One logistic regression per label on normalised representations.
-
-  Args:
-    x: float [N, D] representations.
-    targets: bool [N, L], each label with positives and negatives.
-    labels, representation: the head's names.
-    seed: the solvers' seed.
-    c: the inverse L2 strength.
-
-  Returns:
-    A Head without thresholds (all NaN).
-  """
-  unit = head_lib.l2_normalise(x)
-  mean = unit.mean(0)
-  # A constant dimension carries nothing; scale 1 keeps it at 0.
-  scale = np.where(unit.std(0) > head_lib.EPSILON, unit.std(0), 1.0)
-  z = (unit - mean) / scale
-  coef, intercept = [], []
-  for j in range(targets.shape[1]):
-    model = linear_model.LogisticRegression(
-        C=c, class_weight='balanced', max_iter=1000,
-        random_state=seed).fit(z, targets[:, j])
-    coef.append(model.coef_[0])
-    intercept.append(model.intercept_[0])
-  return head_lib.Head(
-      labels=list(labels), representation=representation,
-      coef=np.asarray(coef, np.float32),
-      intercept=np.asarray(intercept, np.float32),
-      mean=mean.astype(np.float32), scale=scale.astype(np.float32),
-      thresholds=np.full(len(labels), np.nan))
-
-
-def _heldout_aucs(x, targets, held, labels, representation, seed, c):
-  """(AUC per label on the held-out items, their scores [H, L]) of a head
-  fitted with C = c on the others."""
-  partial = fit_head(x[~held], targets[~held], labels, representation, seed,
-                     c)
-  scores = partial.scores(x[held])
-  return [float(sk_metrics.roc_auc_score(targets[held, j], scores[:, j]))
-          for j in range(len(labels))], scores
-
-
-def choose_c(x: np.ndarray, targets: np.ndarray, helds: Sequence[np.ndarray],
-             labels: Sequence[str], representation: str, seed: int
-             ) -> Tuple[float, Dict[float, float]]:
-  """The C of REGULARISATION_CS with the best mean held-out AUC over the
-  held-out splits `helds` (the strongest of equals), and every C's."""
-  by_c = {c: float(np.mean([np.mean(_heldout_aucs(
-      x, targets, held, labels, representation, seed, c)[0])
-                            for held in helds]))
-          for c in REGULARISATION_CS}
-  best = REGULARISATION_CS[0]
-  for c in REGULARISATION_CS:
-    if by_c[c] > by_c[best]:
-      best = c
-  return best, by_c
-
-
-def calibrate(x: np.ndarray, targets: np.ndarray, held: np.ndarray,
-              labels: Sequence[str], representation: str, seed: int,
-              c: float) -> Tuple[np.ndarray, Dict[str, Dict[str, float]]]:
-  """Thresholds F1-optimal on the held-out items for a head fitted on the
-  others with C = c, and its held-out metrics.
-
-  Returns:
-    (float64 [L], {label: {'positives', 'auc', 'f1'}}).
-  """
-  aucs, scores = _heldout_aucs(x, targets, held, labels, representation,
-                               seed, c)
-  thresholds, f1 = thresholds_lib.f1_optimal(scores, targets[held])
-  return thresholds, {label: {'positives': int(targets[held, j].sum()),
-                              'auc': aucs[j], 'f1': float(f1[j])}
-                      for j, label in enumerate(labels)}
-
-
-def fit_calibrated(x: np.ndarray, targets: np.ndarray,
-                   labels: Sequence[str], representation: str, *,
-                   holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
-                   seed: int = 0) -> Tuple[head_lib.Head, Dict[str, Any]]:
-  """The head finetune writes: C chosen on SELECTION_SPLITS held-out splits
-  (`choose_c`), thresholds on the first (`calibrate`), then the head
-  refitted on every item with that C.
-
-  Args:
-    x: float [N, D] representations; targets: bool [N, L].
-
-  Returns:
-    (the head with thresholds, {'items': held-out count, 'c', 'auc_by_c',
-     'labels'}).
-  """
-  helds = [holdout_split(targets, labels, holdout_fraction, seed + k)
-           for k in range(SELECTION_SPLITS)]
-  c, by_c = choose_c(x, targets, helds, labels, representation, seed)
-  thresholds, heldout = calibrate(x, targets, helds[0], labels,
-                                  representation, seed, c)
-  head = fit_head(x, targets, labels, representation, seed, c)
-  head.thresholds = thresholds
-  return head, {'items': int(helds[0].sum()), 'c': c, 'auc_by_c': by_c,
-                'labels': heldout}
+  scores = f'{name}_scores'
+  nodes = [n for n in tagger.nodes() if tagger.representation_name(n) == name]
+  if not nodes or not all(scores in v for v in vectors):
+    return None
+  values = np.stack([v[scores] for v in vectors]).astype(np.float32)
+  labels = tagger.stages[nodes[0][0]].labels or [
+      f'label {k}' for k in range(values.shape[1])]
+  return selection.BaseScores(scores, list(labels), values)
 
 
 def check_out(out) -> pathlib.Path:
@@ -395,6 +242,8 @@ def finetune(tagger, examples: Sequence[examples_lib.Example], out, *,
   Raises:
     ValueError: too few examples of a label (before anything is embedded),
       examples lacking the representation, a bad `out`.
+    errors.ExamplesFailedError (a ValueError): too few examples of a label
+      once those that failed to embed are left out.
   """
   start = time.perf_counter()
   if not 0.0 < holdout_fraction < 1.0:
@@ -411,13 +260,19 @@ def finetune(tagger, examples: Sequence[examples_lib.Example], out, *,
       identity=identity, progress=progress)
   kept = [i for i, v in enumerate(vectors) if v is not None]
   targets = targets[kept]
-  examples_lib.check_counts(labels, targets, source,
-               f' ({len(failed)} failed to embed)' if failed else '')
+  try:
+    examples_lib.check_counts(labels, targets, source,
+                              f' ({len(failed)} failed to embed)'
+                              if failed else '')
+  except ValueError as e:
+    # They passed before embedding: the examples that failed are why.
+    raise errors.ExamplesFailedError(str(e)) from e
   x = stack_representation([items[i].key for i in kept],
                            [vectors[i] for i in kept], name)
-  head, calibration = fit_calibrated(x, targets, labels, name,
-                                     holdout_fraction=holdout_fraction,
-                                     seed=seed)
+  head, calibration = selection.fit_calibrated(
+      x, targets, labels, name,
+      base=base_scores(tagger, name, [vectors[i] for i in kept]),
+      holdout_fraction=holdout_fraction, seed=seed)
   head.taxonomy = taxonomy
   examples_per_label = {label: int(n) for label, n in
                         zip(labels, targets.sum(0))}
@@ -430,6 +285,8 @@ def finetune(tagger, examples: Sequence[examples_lib.Example], out, *,
       'examples': examples_per_label, 'seed': seed,
       'holdout_fraction': holdout_fraction,
       'regularisation_c': calibration['c'],
+      'answers': {label: held['answer'] for label, held in
+                  calibration['labels'].items()},
       'heldout': {'items': calibration['items'],
                   'auc_by_c': {str(c): round(v, 4) for c, v in
                                calibration['auc_by_c'].items()},

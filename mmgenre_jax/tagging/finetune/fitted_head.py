@@ -5,20 +5,26 @@ and `mmgenre predict --head HEAD` answer with it; `mmgenre export --head`
 copies it into a bundle (BUNDLE/head/, picked up when the bundle is loaded).
 
   HEAD/head.json           {"format", "version", "name", "labels",
-                            "representation", "dim", "weights",
-                            "thresholds" (null: never decided), "taxonomy",
-                            "model": {"source", "identity"}, "examples",
-                            "heldout", "created", ...}
-  HEAD/weights-<sha>.npz   coef float32 [L, D], intercept float32 [L],
-                           mean, scale float32 [D] (the normalisation)
+                            "representation", "base_scores" (null, or
+                            {"representation", "labels"}), "dim",
+                            "weights", "thresholds" (null: never decided),
+                            "taxonomy", "model": {"source", "identity"},
+                            "examples", "heldout", "answers", "created",
+                            ...}
+  HEAD/weights-<sha>.npz   coef float32 [L, D (+ K)], intercept float32
+                           [L], mean, scale float32 [D (+ K)] (the
+                           normalisation)
   HEAD/taxonomy-<sha>.tsv  label<TAB>parent of the new labels (optional)
   HEAD/cache/              finetune's embeddings (never read by a Tagger)
 
 A representation x [D] (Tagger.embed's vector of that name) is scored as
 sigmoid(((x / |x|) - mean) / scale @ coef.T + intercept): one logistic
-regression per label. head.json is written last and names the weights and
-taxonomy files, whose names carry a hash of their content: a run killed
-midway leaves the previous head whole.
+regression per label. With `base_scores`, the model's own K label scores s
+(the `<representation>_scores` vector) follow x unnormalised, [x / |x|, s],
+and a label whose coefficients are all on one score answers with the
+model's own label (selection.py). head.json is written last and names the
+weights and taxonomy files, whose names carry a hash of their content: a
+run killed midway leaves the previous head whole.
 `model.identity` hashes the model the representations came from
 (`model_identity`): loading a head onto another model is refused.
 """
@@ -68,10 +74,13 @@ class Head:
     representation: the Tagger.embed vector it reads ('fusion',
       'fusion_<stage>', 'mm_audio', ...).
     coef: float32 [L, D]; intercept: float32 [L].
-    mean, scale: float32 [D], the standardisation after L2 normalisation.
+    mean, scale: float32 [D (+ K)], the standardisation after L2
+      normalisation (of the representation alone).
     thresholds: float64 [L], held-out F1-optimal (NaN: never decided).
     taxonomy: label -> parent over the new labels, or None;
       taxonomy_source: the file it was read from.
+    base_scores: the Tagger.embed vector of the model's own K label scores
+      read after the representation, or None; base_labels: their names.
     info: the rest of head.json (model identity, counts, held-out metrics).
     source: the directory it was read from (None: not saved yet).
   """
@@ -84,6 +93,8 @@ class Head:
   thresholds: np.ndarray
   taxonomy: Optional[Dict[str, Optional[str]]] = None
   taxonomy_source: Optional[str] = None
+  base_scores: Optional[str] = None
+  base_labels: Optional[Sequence[str]] = None
   info: Dict[str, Any] = dataclasses.field(default_factory=dict)
   source: Optional[pathlib.Path] = None
 
@@ -97,13 +108,15 @@ class Head:
     """Label probabilities of representations.
 
     Args:
-      x: float [..., D].
+      x: float [..., D (+ K)], as `vector` gives it.
 
     Returns:
       float32 [..., L] in [0, 1].
     """
-    logits = ((l2_normalise(x) - self.mean) / self.scale
-              ) @ self.coef.T + self.intercept
+    x = np.asarray(x, np.float64)
+    width = self.coef.shape[1] - len(self.base_labels or ())
+    x = np.concatenate([l2_normalise(x[..., :width]), x[..., width:]], -1)
+    logits = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
     # sigmoid without overflow for large negative logits.
     return np.exp(-np.logaddexp(0.0, -logits)).astype(np.float32)
 
@@ -115,17 +128,21 @@ class Head:
         chosen, parents)
 
   def vector(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The head's representation among Tagger.embed's vectors.
+    """The head's representation among Tagger.embed's vectors (then the
+    model's label scores, with base_scores).
 
     Raises:
       TaggingError: the inputs do not give it.
     """
-    if self.representation not in vectors:
+    names = [self.representation] + [self.base_scores] * bool(
+        self.base_scores)
+    lacking = [name for name in names if name not in vectors]
+    if lacking:
       raise errors.TaggingError(
-          f'the head {self.name!r} reads the {self.representation!r} '
+          f'the head {self.name!r} reads the {lacking[0]!r} '
           f'representation, which these inputs do not give (they give '
           f'{sorted(vectors)}); give the modalities it was finetuned on.')
-    return vectors[self.representation]
+    return np.concatenate([np.asarray(vectors[name]) for name in names], -1)
 
   @property
   def name(self) -> str:
@@ -224,10 +241,13 @@ def load(directory) -> Head:
   taxonomy = taxonomy_lib.read(tree) if tree else None
   thresholds = np.asarray([np.nan if t is None else t
                            for t in info['thresholds']], np.float64)
+  base = info.get('base_scores') or {}  # Absent before issue 27.
   return Head(labels=list(info['labels']),
               representation=info['representation'],
               thresholds=thresholds, taxonomy=taxonomy,
-              taxonomy_source=tree or None, info=info,
+              taxonomy_source=tree or None,
+              base_scores=base.get('representation'),
+              base_labels=base.get('labels'), info=info,
               source=directory, **arrays)
 
 
@@ -263,6 +283,9 @@ def save(head: Head, directory) -> pathlib.Path:
   fixed = {'format': HEAD_FORMAT, 'version': HEAD_VERSION,
            'name': head.name, 'labels': list(head.labels),
            'representation': head.representation,
+           'base_scores': head.base_scores and {
+               'representation': head.base_scores,
+               'labels': list(head.base_labels)},
            'dim': int(head.coef.shape[1]), 'weights': weights,
            'thresholds': [None if not np.isfinite(t) else float(t)
                           for t in head.thresholds],

@@ -2,7 +2,8 @@
 
 The readers' facts (input_pipeline.features.audio_info.AudioInfo from
 input_pipeline.features.streaming and features.audio.decode) and tagging's
-wording of them (mmgenre_jax.tagging.inputs.audio_warnings) on real small files;
+wording of them (mmgenre_jax.tagging.inputs.audio_warnings, audio_notes) on
+real small files;
 then `mmgenre predict` / `embed` on the tiny audio stage that conftest.full_run
 trains once per session: duration_s and warnings in every output, resumed
 catalogs that drop rows of inputs gone and redo rows of inputs changed, and a
@@ -53,6 +54,11 @@ def _stream(path):
   return windows, stream.info, inputs.audio_warnings(stream.info)
 
 
+def _notes(path):
+  """The tagging reader's notes (normal processing) about a file."""
+  return inputs.audio_notes(_stream(path)[1])
+
+
 # ------------------------------------------------------------ the readers
 
 
@@ -70,8 +76,9 @@ def test_truncated_mp3_is_measured_and_padded(tmp_path):
   assert warnings == [
       f'shorter than one 15 s patch ({decodable:.2f} s), padded',
       f'truncated: the header promises 20.00 s, only {decodable:.2f} s '
-      'decode',
-      'resampled from 44100 Hz to 22050 Hz']
+      'decode']
+  # Resampling is normal processing: a note, not a warning (issue 27).
+  assert _notes(cut) == ['resampled from 44100 Hz to 22050 Hz']
   # One window over what decodes, the rest the -80 dB floor of the padding.
   assert windows.shape == (1, 322, 96)
   frames = int(decodable * SR / audio_features.HOP_LENGTH)
@@ -120,8 +127,13 @@ def test_stereo_48k_is_mono_mixed_and_resampled(tmp_path, seconds):
   _, info, warnings = _stream(path)
   assert (info.channels, info.source_sr) == (2, 48000)
   assert info.duration_s == pytest.approx(seconds, abs=1e-6)
-  assert warnings[-2:] == ['mono-mixed from 2 channels',
-                           'resampled from 48000 Hz to 22050 Hz']
+  # What most real recordings are: notes, and no warning unless something
+  # may make the scores wrong (here, only the 6 s one is too short).
+  assert inputs.audio_notes(info) == ['mono-mixed from 2 channels',
+                                      'resampled from 48000 Hz to 22050 Hz']
+  assert warnings == ([] if seconds >= 15 else
+                      [f'shorter than one 15 s patch ({seconds:.2f} s), '
+                       'padded'])
 
 
 def test_clipped_signal_is_flagged(tmp_path):
@@ -215,18 +227,24 @@ def test_predict_result_has_duration_and_warnings(tagger, tmp_path):
   assert result['duration_s'] == pytest.approx(3.0)
   assert result['warnings'] == [
       'shorter than one 15 s patch (3.00 s), padded']
-  # An album: durations add up, each warning names its track.
+  assert result['notes'] == []
+  # A normal recording (stereo, 48 kHz, 20 s): notes, no warning.
+  alone = tagger.predict(audio=stereo)
+  assert alone['warnings'] == []
+  assert alone['notes'] == ['mono-mixed from 2 channels',
+                            'resampled from 48000 Hz to 22050 Hz']
+  # An album: durations add up, each warning and note names its track.
   album = tagger.predict(audio=[short, stereo])
   assert album['duration_s'] == pytest.approx(23.0)
   assert album['warnings'] == [
-      f'{short}: shorter than one 15 s patch (3.00 s), padded',
-      f'{stereo}: mono-mixed from 2 channels',
-      f'{stereo}: resampled from 48000 Hz to 22050 Hz']
+      f'{short}: shorter than one 15 s patch (3.00 s), padded']
+  assert album['notes'] == [f'{stereo}: mono-mixed from 2 channels',
+                            f'{stereo}: resampled from 48000 Hz to 22050 Hz']
   vectors, report = tagger.embed_and_report(audio=[stereo])
   assert 'audio' in vectors
-  assert report == {'duration_s': pytest.approx(20.0),
-                    'warnings': ['mono-mixed from 2 channels',
-                                 'resampled from 48000 Hz to 22050 Hz']}
+  assert report == {'duration_s': pytest.approx(20.0), 'warnings': [],
+                    'notes': ['mono-mixed from 2 channels',
+                              'resampled from 48000 Hz to 22050 Hz']}
 
 
 def _catalog(root: pathlib.Path, count: int, seconds: float = 16.0):
@@ -284,7 +302,7 @@ def test_catalog_rows_record_warnings_and_sources(stage, tmp_path, capsys,
 @pytest.mark.parametrize('fmt', ['json', 'csv'])
 def test_resume_drops_gone_rows_and_redoes_changed_ones(stage, tmp_path,
                                                         capsys, fmt):
-  manifest = _catalog(tmp_path, 4)
+  _catalog(tmp_path, 4)  # Its tracks: music/t0.wav ... t3.wav.
   music = tmp_path / 'music'
   out = tmp_path / f'tags.{fmt}'
   args = ('predict', '--workdir', stage, '--audio', music, '--format', fmt,

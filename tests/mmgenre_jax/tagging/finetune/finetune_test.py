@@ -23,6 +23,7 @@ from mmgenre_jax import cli
 from mmgenre_jax.tagging.finetune import examples as examples_lib
 from mmgenre_jax.tagging.finetune import fit as finetune
 from mmgenre_jax.tagging.finetune import fitted_head as head_lib
+from mmgenre_jax.tagging.finetune import selection
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 NEW_LABELS = ('bright', 'calm', 'deep')
@@ -268,3 +269,53 @@ def test_decisions_follow_the_head_taxonomy(tagging_workdir, head_dir,
     assert top['decisions'] == ['calm']
     np.testing.assert_array_equal(
         tuned.head.decide(result['scores']), [False, True, True])
+
+
+def test_a_label_the_model_knows_is_not_worse_than_the_model(
+    tagging_workdir, model, corpus, tmp_path):
+  """A label the model already predicts, under a new name (issue 27): on
+  new tones the head ranks it at least as well as the model's own score,
+  and a head answering with that score ranks exactly as the model."""
+  examples, _ = examples_lib.read_labels(corpus['labels'])
+  tones = [item for item, _ in examples if item.key.startswith('tones/')]
+  cache = tmp_path / 'cache'
+  vectors, _, _ = finetune.embed_cached(model, tones, cache, progress=False)
+  base = finetune.base_scores(model, 'fusion_fused_am', vectors)
+  assert base.name == 'fusion_fused_am_scores'
+  assert base.labels == list(tiny.TINY_LABELS)
+  # The new label: the tones the model scores highest on its most varied
+  # label (half of them; the others are negatives).
+  k = int(np.argmax(base.scores.std(0)))
+  cut = np.median(base.scores[:, k])
+  known = [(item, ['known'] if score > cut else [])
+           for item, score in zip(tones, base.scores[:, k])]
+  _, summary = finetune.finetune(model, known, tmp_path / 'head',
+                                 cache_dir=cache, progress=False)
+  held = summary['heldout']['known']
+  # The model's score was a candidate: matched, and scored on held-out.
+  assert held['base_auc'] == 1.0 and held['answer'] in (
+      None, tiny.TINY_LABELS[k])
+  test = [path for path, _ in corpus['test']]
+  own = np.array([model.embed(audio=[p])[base.name][k] for p in test])
+  truth = own > cut
+  assert 0 < truth.sum() < len(truth)
+
+  def head_scores(head_dir):
+    tuned = tagger_lib.Tagger.from_workdir(tagging_workdir, head=head_dir)
+    return np.array([tuned.predict(audio=[p])['scores'][0] for p in test])
+
+  assert sk_metrics.roc_auc_score(truth, head_scores(tmp_path / 'head')) >= (
+      sk_metrics.roc_auc_score(truth, own))
+  # A head that answers with the model's label k, through predict: the
+  # model's own ranking (the scores vector is read at predict time too).
+  x = finetune.stack_representation([t.key for t in tones], vectors,
+                                    'fusion_fused_am')
+  head = selection.fit_head(x, np.array([[bool(lab)] for _, lab in known]),
+                            ['known'], 'fusion_fused_am', base=base,
+                            answers=[k])
+  head.thresholds = np.array([0.5])
+  head.info = {'name': 'known', 'model': {
+      'identity': head_lib.model_identity(model)}}
+  head_lib.save(head, tmp_path / 'exact')
+  got = head_scores(tmp_path / 'exact')
+  assert np.all(np.diff(got[np.argsort(own)]) >= 0)  # the same ranking
