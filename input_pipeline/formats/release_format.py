@@ -33,7 +33,8 @@ READ_ERRORS = 'surrogateescape'
 # lone surrogate) or a NUL (binary data, or a file in another encoding).
 _BAD_TEXT = re.compile('[\x00\udc80-\udcff]')
 # What a report cannot show as it is: control characters and lone
-# surrogates (a surrogate cannot even be written as UTF-8: issue 27).
+# surrogates (a surrogate cannot even be written as UTF-8, so skipped.tsv
+# would fail on one).
 _UNPRINTABLE = re.compile('[\x00-\x1f\x7f\ud800-\udfff]')
 # The first two bytes of a UTF-16 file (its BOM), as READ_ERRORS reads them.
 _UTF16_BOMS = ('\udcff\udcfe', '\udcfe\udcff')

@@ -131,7 +131,8 @@ class SkipLog:
 
   def add(self, stage: str, split: str, item_id: str, path, reason: str):
     # One line, no tabs; what cannot be written as UTF-8 (an id or a file
-    # name with bytes that are not UTF-8: issue 27) escaped as \xff.
+    # name with bytes that are not UTF-8) escaped as \xff, so that writing
+    # skipped.tsv cannot fail on the very row it reports.
     reason = ' '.join(str(reason).split())
     self.rows.append((stage, split, *(release_format.printable(value) for
                                       value in (item_id, os.fspath(path or ''),
