@@ -15,6 +15,9 @@ INSTALL_REQUIRES = [
     'orbax-checkpoint==0.12.8',
     # Workdir and shard paths, local or gs:// (docs/tpu_pod.md §4).
     'etils[epath]==1.15.0',
+    # epath's backend for gs:// (input_pipeline/fileio.py; docs/scale.md).
+    'gcsfs==2026.10.1',
+    'fsspec==2026.9.0',
     'tensorflow-cpu==2.21.0',
     # clu's metric writers need TensorBoard; TF no longer pulls it in.
     'tensorboard==2.21.0',
@@ -55,14 +58,19 @@ setuptools.setup(
     extras_require={
         # pytest-xdist runs the suite over the cores (./run.sh test).
         'test': ['pytest==9.2.0', 'psutil==7.2.2', 'pytest-xdist==3.8.0',
-                 'execnet==2.1.2'],
+                 'execnet==2.1.2',
+                 # A GCS server on 127.0.0.1 (tests/helpers/gcs_emulator.py).
+                 'gcp-storage-emulator==2026.7.19'],
         # PyTorch twin for benchmarks/ only; never a dependency of the library.
         'bench': ['torch==2.13.0'],
         # A gs:// workdir: orbax asks GCS about the bucket through it
         # (docs/tpu_pod.md §4). Seen to install beside the pins above.
-        'gcs': ['google-cloud-storage==3.17.1'],
+        'gcs': ['google-cloud-storage==3.17.2'],
         # Beam on Dataflow (docs/scale.md); not needed for the local runner.
         'gcp': ['apache-beam[gcp]==2.77.0'],
+        # Beam's DaskRunner on a dask.distributed cluster (docs/scale.md).
+        'dask': ['apache-beam[dask]==2.77.0', 'dask==2026.8.0',
+                 'distributed==2026.8.0'],
     },
     entry_points={'console_scripts': ['mmgenre=mmgenre_jax.cli:main']},
 )

@@ -16,16 +16,38 @@ path type orbax uses too; docs/tpu_pod.md §4). Atomicity differs by kind:
   temporary object plus rename is not used: a GCS rename is a copy and a
   delete, no more atomic and twice the traffic. The files written here are
   small enough to hold in memory.
+
+URLs go through etils.epath's fsspec backend (gcsfs for gs://), never
+TensorFlow's GCS filesystem, which epath would pick whenever TensorFlow is
+installed: TensorFlow's client always calls www.googleapis.com and cannot be
+pointed at another endpoint (a GCS emulator, a private endpoint), while gcsfs
+honours STORAGE_EMULATOR_HOST (docs/scale.md, "One filesystem layer").
+Large files (shards, media) are written to a local temporary file and
+published with `publish`, and read through a local copy (`local_copy`) by
+code that needs a real file (decoders, TFRecord writers).
 """
 
 import contextlib
 import io
 import json
 import os
+import shutil
 import tempfile
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Optional
 
-from etils import epath
+# Read by epath at its first URL operation: set before any, at this import
+# (the module docstring says why). A user's explicit setting wins.
+os.environ.setdefault('EPATH_USE_TF', 'false')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from etils import epath  # noqa: E402
+import fsspec  # noqa: E402
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+# gcsfs caches directory listings per process and never expires them; the
+# workers of a job write into the directories the driver lists afterwards.
+fsspec.config.conf.setdefault('gs', {}).setdefault('use_listings_cache',
+                                                   False)
 
 # Suffix of the temporary files (stale ones are recognisable and removable).
 TMP_SUFFIX = '.tmp'
@@ -46,12 +68,14 @@ FILE_MODE = 0o666 & ~_process_umask()
 
 
 def temp_file(directory, prefix: str) -> str:
-  """An empty hidden file in `directory` (local) to write, then rename.
+  """An empty hidden local file to write, then `publish` into `directory`.
 
-  Named <prefix>XXXXXXXX.tmp (TMP_SUFFIX), unique, with mode FILE_MODE.
+  Named <prefix>XXXXXXXX.tmp (TMP_SUFFIX), unique, with mode FILE_MODE; in
+  `directory` when it is local (the rename is then atomic), else in the
+  system's temporary directory (the object store gets one upload).
   """
-  fd, name = tempfile.mkstemp(dir=directory, prefix=prefix,
-                              suffix=TMP_SUFFIX)
+  local = os.fspath(directory) if is_local(directory) else None
+  fd, name = tempfile.mkstemp(dir=local, prefix=prefix, suffix=TMP_SUFFIX)
   try:
     os.fchmod(fd, FILE_MODE)
   finally:
@@ -62,6 +86,54 @@ def temp_file(directory, prefix: str) -> str:
 def is_local(path) -> bool:
   """Whether `path` is on the local filesystem (not a gs://... URL)."""
   return '://' not in os.fspath(path)
+
+
+def publish(tmp: str, path) -> None:
+  """Moves the finished local file `tmp` (temp_file) to `path`.
+
+  Local: os.replace, atomic. URL: one object write of its bytes, then `tmp`
+  is removed; the object appears whole or not at all (a killed upload
+  publishes nothing). The bytes are held in memory once (a shard: tens of
+  MB).
+  """
+  if is_local(path):
+    os.replace(tmp, path)
+    return
+  with open(tmp, 'rb') as f:
+    epath.Path(path).write_bytes(f.read())
+  os.remove(tmp)
+
+
+def replace(src, dst) -> None:
+  """Renames `src` to `dst`, replacing it; on an object store a copy and a
+  delete (which is all an object store's rename is)."""
+  if is_local(src) and is_local(dst):
+    os.replace(src, dst)
+    return
+  epath.Path(src).copy(epath.Path(dst), overwrite=True)
+  epath.Path(src).unlink()
+
+
+@contextlib.contextmanager
+def local_copy(path: Optional[str]) -> Iterator[Optional[str]]:
+  """A local file holding the bytes of `path`, for code that needs one.
+
+  A local path (or None, or a URL naming no object) is given back as it is,
+  so that the reader reports a missing file in its own words. A URL's
+  object is downloaded to a temporary file (same suffix: decoders look at
+  it) that is removed when the block ends.
+  """
+  if path is None or is_local(path) or not epath.Path(path).is_file():
+    yield path
+    return
+  suffix = epath.Path(path).suffix
+  fd, name = tempfile.mkstemp(prefix='.local-copy-', suffix=suffix)
+  try:
+    with os.fdopen(fd, 'wb') as dst, epath.Path(path).open('rb') as src:
+      shutil.copyfileobj(src, dst, 1 << 22)
+    yield name
+  finally:
+    os.remove(name)
 
 
 @contextlib.contextmanager

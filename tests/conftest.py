@@ -10,6 +10,7 @@ import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
 
+from helpers import gcs_emulator  # noqa: E402
 from helpers import tagging_pipeline  # noqa: E402
 from helpers import tiny  # noqa: E402
 
@@ -63,3 +64,29 @@ def tagging_workdir(shard_dir, tmp_path_factory):
   image networks, an alignment stage, two fusions), shared by the tagging
   tests so that it is trained once."""
   return tagging_pipeline.train_pipeline(shard_dir, tmp_path_factory)
+
+
+@pytest.fixture(scope='session')
+def gcs_server():
+  """A GCS emulator on 127.0.0.1 (helpers/gcs_emulator.py) with bucket `b`,
+  its environment set in this process for gcsfs (read when gcsfs first makes
+  a client)."""
+  with gcs_emulator.running(bucket='b') as server:
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)
+    try:
+      yield server
+    finally:
+      for key, value in saved.items():
+        if value is None:
+          os.environ.pop(key, None)
+        else:
+          os.environ[key] = value
+
+
+@pytest.fixture
+def bucket_dir(gcs_server, request) -> str:
+  """gs://b/<a folder of this test's own> in the emulator."""
+  del gcs_server
+  name = ''.join(c if c.isalnum() else '-' for c in request.node.name)
+  return f'gs://b/{name}-{os.getpid()}'

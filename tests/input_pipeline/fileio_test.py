@@ -45,3 +45,35 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
   assert path.read_text() == '{\n "v": 1\n}\n'
   assert sorted(p.name for p in path.parent.iterdir()) == ['x.json']
   assert path.stat().st_mode & 0o777 == fileio.FILE_MODE
+
+
+def test_urls_write_read_and_rename_on_a_gcs_server(bucket_dir):
+  # A real GCS JSON-API server (tests/helpers/gcs_emulator.py), through the
+  # one filesystem layer: epath's gcsfs backend.
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  assert os.environ['EPATH_USE_TF'] == 'false'
+  target = f'{bucket_dir}/sub/x.json'
+  fileio.write_json_atomic(target, {'v': 1})
+  assert epath.Path(target).read_text() == '{\n "v": 1\n}\n'
+  with pytest.raises(ZeroDivisionError):
+    with fileio.atomic_open(target) as f:
+      f.write(b'half')
+      raise ZeroDivisionError
+  assert epath.Path(target).read_text() == '{\n "v": 1\n}\n'
+
+  tmp = fileio.temp_file(f'{bucket_dir}/sub', prefix='.shard-')
+  assert fileio.is_local(tmp) and os.path.isfile(tmp)
+  with open(tmp, 'wb') as f:
+    f.write(b'\x00shard' * 1000)
+  fileio.publish(tmp, f'{bucket_dir}/sub/shard')
+  assert not os.path.exists(tmp)
+  fileio.replace(f'{bucket_dir}/sub/shard', f'{bucket_dir}/sub/moved')
+  names = sorted(p.name for p in epath.Path(f'{bucket_dir}/sub').iterdir())
+  assert names == ['moved', 'x.json']
+  with fileio.local_copy(f'{bucket_dir}/sub/moved') as local:
+    assert fileio.is_local(local)
+    with open(local, 'rb') as f:
+      assert f.read() == b'\x00shard' * 1000
+  assert not os.path.exists(local)
+  with fileio.local_copy(f'{bucket_dir}/missing.wav') as same:
+    assert same == f'{bucket_dir}/missing.wav'

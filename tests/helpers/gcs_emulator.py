@@ -1,0 +1,94 @@
+"""A real GCS JSON-API server on 127.0.0.1 for the tests: gcp-storage-emulator.
+
+  with gcs_emulator.running(bucket='b') as server:
+    server.env          # {'STORAGE_EMULATOR_HOST': 'http://127.0.0.1:PORT'}
+    epath.Path('gs://b/x').write_text('...')   # through gcsfs, to the server
+
+The server is a subprocess of its own (in-memory: nothing on disk), so the
+clients talk HTTP to it exactly as to GCS; worker processes started with
+`server.env` in their environment reach the same bucket.
+"""
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from typing import Dict, Iterator
+import urllib.error
+import urllib.request
+
+# Seconds to wait for the server to answer its first request.
+START_TIMEOUT_S = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+  """A running emulator: its endpoint and the environment clients need."""
+  endpoint: str
+  bucket: str
+
+  @property
+  def env(self) -> Dict[str, str]:
+    """What a client process needs in its environment to reach the server.
+
+    gcsfs's Storage Control client (zonal and hierarchical bucket types)
+    speaks gRPC to the real service, which the emulator does not serve; with
+    it on, every new bucket waits out a 60 s timeout.
+    """
+    return {'STORAGE_EMULATOR_HOST': self.endpoint,
+            'GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT': 'false'}
+
+
+def free_port() -> int:
+  """A TCP port on 127.0.0.1 that nothing listens on now."""
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _command() -> list:
+  script = shutil.which('gcp-storage-emulator',
+                        path=os.path.dirname(sys.executable))
+  return [script] if script else [sys.executable, '-m',
+                                  'gcp_storage_emulator']
+
+
+def _wait_until_up(endpoint: str, process: subprocess.Popen) -> None:
+  deadline = time.monotonic() + START_TIMEOUT_S
+  url = f'{endpoint}/storage/v1/b?project=test'
+  while True:
+    try:
+      with urllib.request.urlopen(url, timeout=2) as response:
+        if response.status == 200:
+          return
+    except (urllib.error.URLError, ConnectionError, OSError):
+      pass
+    if process.poll() is not None or time.monotonic() > deadline:
+      raise RuntimeError(f'gcp-storage-emulator did not start at {endpoint} '
+                         f'(exit status {process.poll()}).')
+    time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running(bucket: str = 'b') -> Iterator[Server]:
+  """Starts the emulator with `bucket`; stops it when the block ends."""
+  port = free_port()
+  process = subprocess.Popen(
+      _command() + ['start', '--host', '127.0.0.1', '--port', str(port),
+                    '--in-memory', '--default-bucket', bucket, '--quiet'],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    server = Server(endpoint=f'http://127.0.0.1:{port}', bucket=bucket)
+    _wait_until_up(server.endpoint, process)
+    yield server
+  finally:
+    process.terminate()
+    try:
+      process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait()
