@@ -13,6 +13,9 @@ Oramas et al. 2018, Sec 3.1 / 3.2 / 3.3 and 7.3.2, one module per modality:
 - `text`: the reviews of an album joined in order, truncated at about 1,500
   characters at a sentence end; optional semantic enrichment (categories of
   linked entities appended as words); tf-idf fitted on the training split.
+- `cqt_jax`, `resample_jax`: the audio CQT, its dB step and polyphase
+  resampling in JAX, numerically librosa's with res_type='polyphase'
+  (the API: mmgenre_jax.frontend).
 
   from input_pipeline.features import audio as audio_features
   patch = audio_features.audio_patch('T1.wav', seed=0)   # float32 [322, 96]

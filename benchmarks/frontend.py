@@ -1,0 +1,242 @@
+r"""The JAX constant-Q front end against librosa on this CPU (issue 28).
+
+  python benchmarks/frontend.py [--rounds 5] [--sections cqt,decode,gap]
+
+Real music: the three recordings of Debian's asc-music package
+(/usr/share/games/asc/music, 22,050 Hz stereo mp3; `apt-get install
+asc-music`), cut into 30-s and 4-min tracks. Each measurement runs in a
+child process pinned to 1 core (taskset -c 0, XLA on one thread) or 2
+(taskset -c 0,1, XLA's default threads), the variants interleaved round by
+round and reported as the median round:
+
+  cqt     the log-CQT of decoded mono tracks in memory, to a numpy array:
+          librosa as the project computes it today (audio.cqt_db, soxr_hq
+          octave downsampling), librosa with res_type='polyphase' (what the
+          JAX one reproduces), and mmgenre_jax.frontend.cqt_db one track per
+          call and a batch of tracks per call.
+  decode  decode an mp3 file + mono + resampling to 22,050 Hz + log-CQT:
+          the project's path (audio.decode, soxr_hq, audio.cqt_db) vs
+          audio.decode + frontend.cqt_db (polyphase resampling in JAX), for
+          the recordings at their own 22,050 Hz and re-encoded at 44.1 kHz.
+  gap     the dB difference of the JAX log-CQT from the project's features
+          on the whole recordings (median, 99th percentile, max in bins
+          within 60 and 40 dB of the track's peak).
+
+JAX compiles once per input shape (jax_compile_s, not in the rates). Prints
+one JSON line per measurement; the LAST line is {"librosa_tracks_per_s",
+"jax_tracks_per_s", "ratio"} for 30-s tracks (CQT only) on one core.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import librosa
+import numpy as np
+import soundfile as sf
+
+from input_pipeline.features import audio
+import mmgenre_jax.frontend as frontend
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+ASC_MUSIC = pathlib.Path('/usr/share/games/asc/music')
+SR = audio.SAMPLE_RATE
+ONE_CORE_XLA = ('--xla_cpu_multi_thread_eigen=false '
+                'intra_op_parallelism_threads=1')
+CORES = {1: '0', 2: '0,1'}
+
+
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--rounds', type=int, default=5)
+  parser.add_argument('--sections', default='cqt,decode,gap')
+  parser.add_argument('--batch', type=int, default=6,
+                      help='30-s tracks per batched JAX call (4-min: 2).')
+  # A child's measurement: section, track seconds.
+  parser.add_argument('--child', nargs=2, metavar=('SECTION', 'SECONDS'))
+  return parser.parse_args(argv)
+
+
+def recordings():
+  """The asc-music recordings as mono float32 at 22,050 Hz."""
+  paths = sorted(ASC_MUSIC.glob('*.mp3'))
+  if not paths:
+    sys.exit(f'No recordings in {ASC_MUSIC}: apt-get install asc-music.')
+  out = []
+  for path in paths:
+    y, info = audio.decode(path)
+    out.append(audio.resample(y, info.source_sr, SR))
+  return out
+
+
+def tracks(seconds: int, count: int):
+  """`count` tracks of `seconds`, cut in turn from the recordings."""
+  music, n = recordings(), int(seconds * SR)
+  cuts = []
+  for i in range(count):
+    y = music[i % len(music)]
+    start = (i // len(music)) * n
+    cuts.append(y[start:start + n] if start + n <= y.size else y[-n:])
+  return cuts
+
+
+def interleaved(fns, rounds: int):
+  """{name: median seconds of one round} of each fn, round by round."""
+  times = {name: [] for name in fns}
+  for _ in range(rounds):
+    for name, fn in fns.items():
+      start = time.perf_counter()
+      fn()
+      times[name].append(time.perf_counter() - start)
+  return {name: statistics.median(t) for name, t in times.items()}
+
+
+def jax_db(y, sr):
+  return np.asarray(frontend.cqt_db(y, sr))
+
+
+def librosa_polyphase_db(y):
+  c = librosa.cqt(y, sr=SR, hop_length=audio.HOP_LENGTH, fmin=audio.FMIN_HZ,
+                  n_bins=audio.N_BINS, bins_per_octave=audio.BINS_PER_OCTAVE,
+                  window='hann', res_type='polyphase')
+  return audio.power_db((np.abs(c) ** 2).T)
+
+
+def compile_seconds(*example) -> float:
+  start = time.perf_counter()
+  jax_db(*example)
+  return round(time.perf_counter() - start, 2)
+
+
+def cqt_child(seconds: int, args) -> dict:
+  batch = args.batch if seconds <= 60 else 2
+  ys = tracks(seconds, batch)
+  stacked = np.stack(ys)
+  compile_s = compile_seconds(ys[0], SR)
+  jax_db(stacked, SR)
+  for y in ys[:1]:
+    audio.cqt_db(y), librosa_polyphase_db(y)  # librosa's caches, numba
+  median = interleaved({
+      'librosa': lambda: [audio.cqt_db(y) for y in ys],
+      'librosa_polyphase': lambda: [librosa_polyphase_db(y) for y in ys],
+      'jax': lambda: [jax_db(y, SR) for y in ys],
+      'jax_batch': lambda: jax_db(stacked, SR),
+  }, args.rounds)
+  return {**{f'{k}_tracks_per_s': round(len(ys) / s, 2)
+             for k, s in median.items()}, 'jax_compile_s': compile_s,
+          'batch': len(ys)}
+
+
+def mp3_files(seconds: int, folder: pathlib.Path):
+  """Stereo mp3 tracks at 22,050 Hz (as recorded) and at 44.1 kHz."""
+  music = [np.asarray(librosa.load(p, sr=None, mono=False)[0])
+           for p in sorted(ASC_MUSIC.glob('*.mp3'))]
+  files = {}
+  for rate in (SR, 44100):
+    files[rate] = []
+    for i, y in enumerate(music):
+      cut = y[:, :seconds * SR]
+      if rate != SR:
+        cut = librosa.resample(cut, orig_sr=SR, target_sr=rate)
+      path = folder / f'{rate}_{seconds}_{i}.mp3'
+      sf.write(path, cut.T, rate)
+      files[rate].append(path)
+  return files
+
+
+def decode_child(seconds: int, args) -> dict:
+  def project(path):
+    y, info = audio.decode(path)
+    return audio.cqt_db(audio.resample(y, info.source_sr, SR))
+
+  def with_jax(path):
+    y, info = audio.decode(path)
+    return jax_db(y, info.source_sr)
+
+  out = {}
+  with tempfile.TemporaryDirectory() as folder:
+    files = mp3_files(seconds, pathlib.Path(folder))
+    for rate, paths in files.items():
+      # Equal lengths here; a real corpus compiles once per length.
+      for path in paths:
+        with_jax(path), project(path)
+      median = interleaved({
+          'librosa': lambda paths=paths: [project(p) for p in paths],
+          'jax': lambda paths=paths: [with_jax(p) for p in paths],
+      }, max(2, args.rounds // 2))
+      out.update({f'{k}_{rate}hz_tracks_per_s': round(len(paths) / s, 2)
+                  for k, s in median.items()})
+  return out
+
+
+def run_child(section: str, seconds: int, cores: int, args) -> dict:
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  if cores == 1:
+    env['XLA_FLAGS'] = ONE_CORE_XLA
+  cmd = ['taskset', '-c', CORES[cores], sys.executable, __file__,
+         '--child', section, str(seconds), '--rounds', str(args.rounds),
+         '--batch', str(args.batch)]
+  out = subprocess.run(cmd, env=env, check=True, capture_output=True,
+                       text=True).stdout
+  return json.loads(out.strip().splitlines()[-1])
+
+
+def gap_section():
+  for path in sorted(ASC_MUSIC.glob('*.mp3')):
+    y, info = audio.decode(path)
+    current = audio.cqt_db(audio.resample(y, info.source_sr, SR))
+    diff = np.abs(jax_db(y, info.source_sr) - current)
+    print(json.dumps({
+        'section': 'gap', 'track': path.name,
+        'seconds': round(info.duration_s, 1),
+        'median_db': round(float(np.median(diff)), 4),
+        'p99_db': round(float(np.percentile(diff, 99)), 3),
+        'max_above_60_db': round(float(diff[current > -60].max()), 3),
+        'max_above_40_db': round(float(diff[current > -40].max()), 3),
+    }), flush=True)
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  if args.child:
+    section, seconds = args.child[0], int(args.child[1])
+    child = cqt_child if section == 'cqt' else decode_child
+    print(json.dumps(child(seconds, args)))
+    return 0
+  sections = args.sections.split(',')
+  headline = None
+  for section in ('cqt', 'decode'):
+    if section not in sections:
+      continue
+    for seconds in (30, 240):
+      for cores in (1, 2):
+        result = run_child(section, seconds, cores, args)
+        rates = {k: v for k, v in result.items() if 'tracks_per_s' in k}
+        ratio = {k.replace('jax', 'ratio').replace('_tracks_per_s', ''):
+                 round(v / rates[k.replace('jax_batch', 'jax').replace(
+                     'jax', 'librosa')], 2)
+                 for k, v in rates.items() if k.startswith('jax')}
+        print(json.dumps({'section': section, 'track_s': seconds,
+                          'cores': cores, **result, **ratio}), flush=True)
+        if (section, seconds, cores) == ('cqt', 30, 1):
+          headline = {'librosa_tracks_per_s': result['librosa_tracks_per_s'],
+                      'jax_tracks_per_s': result['jax_tracks_per_s'],
+                      'ratio': ratio['ratio']}
+  if 'gap' in sections:
+    gap_section()
+  if headline:
+    print(json.dumps(headline))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
