@@ -17,10 +17,11 @@
     vector of the network the representation comes from), a label may
     answer with one of them instead: the model's label whose scores rank
     the fitting part's examples best (average precision,
-    `match_base_label`), when its mean held-out AUC beats the regression's.
-    A label the model already predicts, under a new name, then scores as
-    the model does (issue 27: a head fitted on single tracks lost to the
-    model's own scores).
+    `match_base_label`). It does unless the regression's mean held-out AUC
+    is higher: a tie goes to the model's score, the simpler answer. So a
+    label the model already predicts, under a new name, scores as the model
+    does unless the examples show better (BENCHMARKS.md §7: fitted on
+    single tracks, regressions kept on a tie lost to the model).
  4. Thresholds F1-optimal on the first split's held-out items; then every
     answer is refitted on all the examples.
 
@@ -274,15 +275,14 @@ def choose_answers(targets: np.ndarray, fitted: np.ndarray,
                    helds: Sequence[np.ndarray]
                    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
   """(int [L] answers, float [S, L] the model scores' held-out AUCs or
-  None): a label answers with a model score when its mean held-out AUC
-  beats the fitted regression's (`fitted`, [S, L])."""
+  None): a label answers with a model score unless the fitted regression's
+  mean held-out AUC (`fitted`, [S, L]) is higher."""
   answers = np.full(targets.shape[1], FITTED)
   if base is None:
     return answers, None
   table = base_heldout_aucs(base, targets, helds)
-  gain = table - np.asarray(fitted)
-  error = gain.std(0, ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else 0.0
-  for j in np.flatnonzero(gain.mean(0) > error):
+  gain = np.mean(np.asarray(fitted) - table, axis=0)
+  for j in np.flatnonzero(~(gain > 0)):
     answers[j] = match_base_label(base.scores, targets[:, j])
   return answers, table
 

@@ -1,8 +1,9 @@
 """What a finetuned head answers with (selection.py), on synthetic vectors.
 
 A label the model already predicts, under a new name, answers with the
-model's own score (issue 27); a label it does not know keeps its fitted
-regression; C follows the one-standard-error rule.
+model's own score, also when the representation ranks its examples as well
+(a tie goes to the simpler answer); a label it does not know keeps its
+fitted regression; C follows the one-standard-error rule.
 """
 
 import numpy as np
@@ -51,6 +52,26 @@ def test_a_label_the_model_knows_answers_with_its_score():
     assert sk_metrics.roc_auc_score(new_targets[:, j], got[:, j]) >= (
         sk_metrics.roc_auc_score(new_targets[:, 0], new_scores[:, 1])
         if j == 0 else 0.9)
+
+
+@pytest.mark.parametrize('gain, answer', [
+    ((-0.01, 0.01, -0.005), 'Jazz'),  # the model's score a little better
+    ((0.0, 0.0, 0.0), 'Jazz'),  # a tie
+    ((0.01, -0.005, 0.01), None),  # the regression a little better
+    ((0.05, 0.06, 0.055), None),
+])
+def test_the_regression_must_beat_the_model_score(gain, answer):
+  x, scores, targets = _data(300, 5)
+  base = selection.BaseScores('fusion_scores', MODEL_LABELS, scores)
+  helds = [selection.holdout_split(targets[:, :1], ['known'], 0.3, k)
+           for k in range(3)]
+  table = selection.base_heldout_aucs(base, targets[:, :1], helds)
+  fitted = table + np.array(gain)[:, None]
+  answers, got = selection.choose_answers(targets[:, :1], fitted, base,
+                                          helds)
+  np.testing.assert_array_equal(got, table)
+  assert answers[0] == (selection.FITTED if answer is None
+                        else MODEL_LABELS.index(answer))
 
 
 def test_unrelated_model_scores_leave_the_fitted_head():
