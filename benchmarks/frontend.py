@@ -1,6 +1,7 @@
 r"""The JAX constant-Q front end against librosa on this CPU (issue 28).
 
   python benchmarks/frontend.py [--rounds 5] [--sections cqt,decode,gap]
+  python benchmarks/frontend.py --sections scores [--workdirs W1,W2]
 
 Real music: the three recordings of Debian's asc-music package
 (/usr/share/games/asc/music, 22,050 Hz stereo mp3; `apt-get install
@@ -21,6 +22,14 @@ round and reported as the median round:
   gap     the dB difference of the JAX log-CQT from the project's features
           on the whole recordings (median, 99th percentile, max in bins
           within 60 and 40 dB of the track's peak).
+  scores  a trained model's scores (mmgenre_jax.Tagger of each --workdirs
+          pipeline, whole-track windows through the streaming reader) on
+          the same tracks with either front end: the largest score
+          difference and whether the top-5 labels agree. The JAX front end
+          is swapped in for audio.cqt_power and audio.resample for the
+          measurement only (the project's features stay librosa's);
+          tracks: 4 of each format of the embedded corpus that ./run.sh
+          synthesises (runs/data/synthetic/audio) and the recordings.
 
 JAX compiles once per input shape (jax_compile_s, not in the rates). Prints
 one JSON line per measurement; the LAST line is {"librosa_tracks_per_s",
@@ -28,6 +37,7 @@ one JSON line per measurement; the LAST line is {"librosa_tracks_per_s",
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -61,6 +71,9 @@ def parse_args(argv=None):
   parser.add_argument('--sections', default='cqt,decode,gap')
   parser.add_argument('--batch', type=int, default=6,
                       help='30-s tracks per batched JAX call (4-min: 2).')
+  parser.add_argument('--workdirs',
+                      default='runs/mumu_logistic,runs/mumu_cosine')
+  parser.add_argument('--corpus', default='runs/data/synthetic/audio')
   # A child's measurement: section, track seconds.
   parser.add_argument('--child', nargs=2, metavar=('SECTION', 'SECONDS'))
   return parser.parse_args(argv)
@@ -205,6 +218,58 @@ def gap_section():
     }), flush=True)
 
 
+@contextlib.contextmanager
+def jax_front_end():
+  """audio.cqt_power and audio.resample computed by mmgenre_jax.frontend."""
+  saved = audio.cqt_power, audio.resample
+  audio.cqt_power = lambda y, *, sr=SR: np.square(np.asarray(
+      frontend.cqt(y, sr)))
+  audio.resample = lambda y, orig_sr, sr: y if orig_sr == sr else np.asarray(
+      frontend.resample(y, orig_sr, sr))
+  try:
+    yield
+  finally:
+    audio.cqt_power, audio.resample = saved
+
+
+def scores_section(args):
+  import mmgenre_jax  # pylint: disable=g-import-not-at-top
+  corpus = pathlib.Path(args.corpus)
+  files = [p for ext in ('flac', 'mp3', 'ogg', 'wav')
+           for p in sorted(corpus.glob(f'*.{ext}'))[:4]]
+  files += sorted(ASC_MUSIC.glob('*.mp3'))
+  for workdir in args.workdirs.split(','):
+    tagger = mmgenre_jax.Tagger.from_workdir(workdir)
+    seconds, scores = {}, {}
+    for name in ('librosa', 'jax'):
+      start = time.perf_counter()
+      with (jax_front_end() if name == 'jax' else contextlib.nullcontext()):
+        scores[name] = np.stack([tagger.scores(audio=str(f))[0]
+                                 for f in files])
+      seconds[name] = round(time.perf_counter() - start, 1)
+    diff = np.abs(scores['jax'] - scores['librosa'])
+    top = {k: np.argsort(-v, axis=1, kind='stable')[:, :5]
+           for k, v in scores.items()}
+    print(json.dumps({
+        'section': 'scores', 'workdir': workdir, 'tracks': len(files),
+        'labels': scores['jax'].shape[1],
+        'max_abs_diff': round(float(diff.max()), 5),
+        'median_track_max_diff': round(float(np.median(diff.max(1))), 5),
+        'top5_equal': int(np.sum(np.all(top['jax'] == top['librosa'],
+                                        axis=1))),
+        'top5_set_equal': int(np.sum(np.all(
+            np.sort(top['jax'], 1) == np.sort(top['librosa'], 1), axis=1))),
+        # Where the orders differ: the closest two of librosa's top 6 scores.
+        'differing_top6_min_gap': [
+            round(float(np.min(-np.diff(np.sort(s)[::-1][:6]))), 5)
+            for s, a, b in zip(scores['librosa'], top['jax'], top['librosa'])
+            if not np.array_equal(a, b)],
+        'score_range': [round(float(scores['librosa'].min()), 3),
+                        round(float(scores['librosa'].max()), 3)],
+        'librosa_s': seconds['librosa'], 'jax_s_with_compiles': seconds['jax'],
+    }), flush=True)
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   if args.child:
@@ -233,6 +298,8 @@ def main(argv=None) -> int:
                       'ratio': ratio['ratio']}
   if 'gap' in sections:
     gap_section()
+  if 'scores' in sections:
+    scores_section(args)
   if headline:
     print(json.dumps(headline))
   return 0
