@@ -21,11 +21,17 @@ jittable and batched over leading axes.
 same polyphase filter first (librosa.resample(res_type='polyphase')), and
 `power_db` is input_pipeline.features.audio.power_db on the device, the
 reference being each track's maximum.
+
+XLA compiles once per input shape. Tracks of other lengths can share one:
+given each track's `length`, `cqt` and `cqt_db` zero every intermediate
+signal past librosa's length for that track, so a padded track's frames are
+its own; `log_cqt` pads tracks to `bucket_length` (4 lengths per octave)
+and crops the results.
 """
 
 import dataclasses
 import functools
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -152,49 +158,114 @@ def _octave_response(y: jax.Array, octave: Octave, frames: int
   return jnp.sqrt(re * re + im * im)
 
 
+def _zero_from(y: jax.Array, length) -> jax.Array:
+  """y [..., n] with the samples at index >= length [...] set to 0."""
+  if length is None:
+    return y
+  inside = jnp.arange(y.shape[-1]) < jnp.asarray(length)[..., None]
+  return jnp.where(inside, y, 0.0)
+
+
+def _ceil_div(length, factor: int):
+  return None if length is None else -(-length // factor)
+
+
 @functools.partial(jax.jit, static_argnames=('plan',))
-def cqt_magnitude(y: jax.Array, *, plan: Optional[CqtPlan] = None
-                  ) -> jax.Array:
+def cqt_magnitude(y: jax.Array, *, plan: Optional[CqtPlan] = None,
+                  length: Optional[jax.Array] = None) -> jax.Array:
   """|librosa.cqt(y, res_type='polyphase')| of the project's parameters.
 
   Args:
     y: [..., n] float32 mono audio at 22,050 Hz (plan's rate), n >= 1.
     plan: cqt_plan() by default (the project's features); static.
+    length: None, or int [...]: each track is y[..., :length], the rest
+      padding. Every downsampled signal is cut to librosa's length for the
+      track, so its frames equal those of the unpadded track; tracks of
+      many lengths padded to a few share compilations.
 
   Returns:
-    magnitude: jax.Array [shape=(..., 1 + n // 1024, 96), dtype=float32].
+    magnitude: jax.Array [shape=(..., 1 + n // 1024, 96), dtype=float32];
+      with `length`, the first 1 + length // 1024 frames of each track are
+      its CQT, the others meaningless.
   """
   plan = plan or cqt_plan()
-  y = jnp.asarray(y, jnp.float32)
+  y = _zero_from(jnp.asarray(y, jnp.float32), length)
   # librosa keeps the frames of the shortest octave; with frames counted
   # as 1 + length // hop, that is the top octave's.
   frames = 1 + y.shape[-1] // plan.hop_length
   if plan.early_factor > 1:
     y = resample_jax.resample_poly(y, 1, plan.early_factor)
+    length = _ceil_div(length, plan.early_factor)
+    y = _zero_from(y, length)
   responses = []
   for i, octave in enumerate(plan.octaves):
     if i:
       # The octave's sqrt(2) is in its kernel.
       y = resample_jax.resample_poly(y, 1, 2)
+      length = _ceil_div(length, 2)
+      y = _zero_from(y, length)
     responses.append(_octave_response(y, octave, frames))
   return jnp.concatenate(responses[::-1], axis=-1)[..., -plan.n_bins:]
 
 
 @functools.partial(jax.jit, static_argnames=('sample_rate',))
-def cqt(audio_in: jax.Array, sample_rate: int) -> jax.Array:
+def _cqt(audio_in, sample_rate: int, lengths):
+  """`cqt`; lengths: None or (input, exact resampled, librosa's) [...]."""
+  if lengths is None:
+    y = resample_jax.resample(audio_in, sample_rate, audio.SAMPLE_RATE)
+    return cqt_magnitude(y)
+  length, exact, resampled = lengths
+  y = resample_jax.resample(_zero_from(audio_in, length), sample_rate,
+                            audio.SAMPLE_RATE)
+  return cqt_magnitude(_zero_from(y, exact), length=resampled)
+
+
+def _resampled_lengths(length, sample_rate: int):
+  """(input, exact ceil(n * up / down), librosa's ceil(n * ratio)) [...].
+
+  In int64 on the host: n * up overflows int32 for an hour at 48 kHz.
+  librosa.resample pads its output to the float ceil with zeros, so the
+  samples past the exact count are 0 and the signal is the float count.
+  """
+  length = np.asarray(length, np.int64)
+  if sample_rate == audio.SAMPLE_RATE:
+    return length, length, length
+  up, down = resample_jax.reduced_ratio(sample_rate, audio.SAMPLE_RATE)
+  exact = (length * up + down - 1) // down
+  librosa_n = np.ceil(length * (audio.SAMPLE_RATE / sample_rate)).astype(
+      np.int64)
+  return length, exact, librosa_n
+
+
+def cqt(audio_in: jax.Array, sample_rate: int, length=None) -> jax.Array:
   """The project's CQT magnitude of mono audio at any integer rate.
 
   Args:
     audio_in: [..., samples] float32 mono audio at `sample_rate`.
-    sample_rate: a positive integer [scalar] (static).
+    sample_rate: a positive integer [scalar] (static under jit).
+    length: None, or host ints [...]: each track is audio_in[...,
+      :length] at `sample_rate`, padded (see `cqt_magnitude`).
 
   Returns:
     magnitude: jax.Array [shape=(..., frames, 96), dtype=float32], frames =
       1 + n // 1024 for the n samples at 22,050 Hz (librosa.resample's
-      ceil(samples * 22050 / sample_rate)).
+      ceil(samples * 22050 / sample_rate)); with `length`, a track's first
+      `frames_of(length, sample_rate)` frames are its own.
   """
-  y = resample_jax.resample(audio_in, sample_rate, audio.SAMPLE_RATE)
-  return cqt_magnitude(y)
+  return _cqt(audio_in, sample_rate, _lengths(length, sample_rate))
+
+
+def _lengths(length, sample_rate: int):
+  """None, or _resampled_lengths as int32 device arguments."""
+  if length is None:
+    return None
+  return tuple(np.asarray(n, np.int32)
+               for n in _resampled_lengths(length, sample_rate))
+
+
+def frames_of(length, sample_rate: int):
+  """CQT frames of tracks of `length` samples at `sample_rate` [...]."""
+  return 1 + _resampled_lengths(length, sample_rate)[2] // audio.HOP_LENGTH
 
 
 def power_db(power: jax.Array, top_db: Optional[float] = audio.TOP_DB,
@@ -231,17 +302,68 @@ def power_db(power: jax.Array, top_db: Optional[float] = audio.TOP_DB,
 
 
 @functools.partial(jax.jit, static_argnames=('sample_rate', 'top_db'))
+def _cqt_db(audio_in, sample_rate: int, top_db, lengths):
+  power = jnp.square(_cqt(audio_in, sample_rate, lengths))
+  if lengths is None:
+    return power_db(power, top_db)
+  # The reference is the maximum over each track's own frames.
+  frames = 1 + lengths[2] // audio.HOP_LENGTH
+  own = (jnp.arange(power.shape[-2]) < frames[..., None])[..., None]
+  db = power_db(jnp.where(own, power, 0.0), top_db)
+  return jnp.where(own, db, np.float32(-(top_db or audio.TOP_DB)))
+
+
 def cqt_db(audio_in: jax.Array, sample_rate: int,
-           top_db: Optional[float] = audio.TOP_DB) -> jax.Array:
+           top_db: Optional[float] = audio.TOP_DB,
+           length=None) -> jax.Array:
   """power_db(cqt(audio_in, sample_rate) ** 2): the project's log-CQT.
 
   Args:
     audio_in: [..., samples] float32 mono whole tracks at `sample_rate`.
-    sample_rate: a positive integer [scalar] (static).
-    top_db: dynamic range below each track's maximum (static).
+    sample_rate: a positive integer [scalar] (static under jit).
+    top_db: dynamic range below each track's maximum (static under jit).
+    length: None, or host ints [...]: each track is audio_in[...,
+      :length], padded (see `cqt`); its reference is the maximum over its
+      own frames and the frames after them are the floor.
 
   Returns:
     spec: jax.Array [shape=(..., frames, 96), dtype=float32], dB in
       [-top_db, 0], as audio.cqt_db with res_type='polyphase'.
   """
-  return power_db(jnp.square(cqt(audio_in, sample_rate)), top_db)
+  return _cqt_db(audio_in, sample_rate, top_db,
+                 _lengths(length, sample_rate))
+
+
+# Padded lengths: 4 per octave, so padding adds at most 19 % and tracks of
+# 2 to 8 minutes share 8 compilations.
+_STEPS_PER_OCTAVE = 4
+
+
+def bucket_length(n: int) -> int:
+  """The padded length shared by tracks of about n samples (>= n)."""
+  step = int(np.floor(_STEPS_PER_OCTAVE * np.log2(max(int(n), 1))))
+  while (bucket := int(np.ceil(2.0 ** (step / _STEPS_PER_OCTAVE)))) < n:
+    step += 1
+  return bucket
+
+
+def log_cqt(tracks: Sequence[np.ndarray], sample_rate: int,
+            top_db: Optional[float] = audio.TOP_DB) -> List[np.ndarray]:
+  """cqt_db of mono tracks of any lengths, padded to one bucket length.
+
+  Args:
+    tracks: mono float arrays [n_i] at `sample_rate`, n_i >= 1.
+    sample_rate: a positive integer [scalar].
+    top_db: dynamic range below each track's maximum.
+
+  Returns:
+    One np.ndarray [shape=(frames_of(n_i), 96), dtype=float32] per track,
+    each equal to cqt_db of that track alone.
+  """
+  lengths = np.array([np.shape(y)[-1] for y in tracks], np.int64)
+  padded = np.zeros((len(tracks), bucket_length(lengths.max())), np.float32)
+  for row, y in zip(padded, tracks):
+    row[:np.shape(y)[-1]] = y
+  specs = np.asarray(cqt_db(padded, sample_rate, top_db, length=lengths))
+  return [spec[:frames] for spec, frames in
+          zip(specs, frames_of(lengths, sample_rate))]

@@ -11,17 +11,21 @@ in JAX, numerically librosa's with `res_type='polyphase'`
   spec = frontend.power_db(mag ** 2)     # dB in [-80, 0], per track
   spec = frontend.cqt_db(audio, 48000)   # the same, one jitted call
   y = frontend.resample(audio, 48000)    # [..., ceil(n * 22050 / 48000)]
+  specs = frontend.log_cqt([y1, y2], 44100)  # numpy [frames_i, 96] each
 
 Audio is mono [..., samples] (average the channels first) at any positive
-integer rate; leading axes are tracks of equal length. Everything is
-jittable and stays on the device; the filters are built once per
-configuration on the host. Compilation is per input shape and rate.
+integer rate; leading axes are tracks. Everything is jittable and stays on
+the device; the filters are built once per configuration on the host.
+Compilation is per input shape and rate: tracks of other lengths share
+one when padded and given their `length` (`log_cqt` does it, padding to
+`bucket_length`, 4 lengths per octave).
 """
 
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from input_pipeline.features import audio as audio_features
 from input_pipeline.features import cqt_jax
@@ -32,6 +36,8 @@ N_BINS = audio_features.N_BINS
 TOP_DB = audio_features.TOP_DB
 
 power_db = cqt_jax.power_db
+bucket_length = cqt_jax.bucket_length
+frames_of = cqt_jax.frames_of
 
 
 def _rate(sample_rate) -> int:
@@ -53,36 +59,59 @@ def _checked(audio) -> jax.Array:
   return audio
 
 
-def cqt(audio, sample_rate: int) -> jax.Array:
+def cqt(audio, sample_rate: int, length=None) -> jax.Array:
   """|CQT| of mono audio, numerically librosa.cqt(res_type='polyphase').
 
   Args:
     audio: [..., samples] float mono audio (jax or numpy) at
       `sample_rate`; leading axes are tracks.
     sample_rate: the audio's rate, a positive integer [scalar].
+    length: None, or host ints [...]: each track is audio[..., :length],
+      the rest padding.
 
   Returns:
     magnitude: jax.Array [shape=(..., frames, 96), dtype=float32], frames
       = 1 + m // 1024 for the m = ceil(samples * 22050 / sample_rate)
-      samples at 22,050 Hz.
+      samples at 22,050 Hz; with `length`, a track's own frames are its
+      first frames_of(length, sample_rate).
   """
-  return cqt_jax.cqt(_checked(audio), _rate(sample_rate))
+  return cqt_jax.cqt(_checked(audio), _rate(sample_rate), length)
 
 
-def cqt_db(audio, sample_rate: int,
-           top_db: Optional[float] = TOP_DB) -> jax.Array:
+def cqt_db(audio, sample_rate: int, top_db: Optional[float] = TOP_DB,
+           length=None) -> jax.Array:
   """The project's log-CQT of whole tracks: power_db(cqt(...) ** 2).
 
   Args:
     audio: [..., samples] float mono whole tracks at `sample_rate`.
     sample_rate: a positive integer [scalar].
     top_db: dynamic range kept below each track's maximum, or None.
+    length: None, or host ints [...] (see `cqt`); the frames after a
+      track's own are the floor.
 
   Returns:
     spec: jax.Array [shape=(..., frames, 96), dtype=float32], dB in
       [-top_db, 0] relative to each track's maximum.
   """
-  return cqt_jax.cqt_db(_checked(audio), _rate(sample_rate), top_db)
+  return cqt_jax.cqt_db(_checked(audio), _rate(sample_rate), top_db, length)
+
+
+def log_cqt(tracks: Sequence, sample_rate: int,
+            top_db: Optional[float] = TOP_DB) -> List[np.ndarray]:
+  """cqt_db of mono tracks of any lengths in one call, as numpy arrays.
+
+  Args:
+    tracks: mono float arrays [n_i >= 1] at `sample_rate`.
+    sample_rate: a positive integer [scalar].
+    top_db: dynamic range kept below each track's maximum, or None.
+
+  Returns:
+    One np.ndarray [shape=(frames_of(n_i), 96), dtype=float32] per track.
+  """
+  if not tracks or any(np.ndim(y) != 1 or np.size(y) == 0 for y in tracks):
+    raise ValueError('log_cqt needs a non-empty list of mono tracks [n >= 1] '
+                     '(average the channels first).')
+  return cqt_jax.log_cqt(tracks, _rate(sample_rate), top_db)
 
 
 def resample(audio, sample_rate: int,

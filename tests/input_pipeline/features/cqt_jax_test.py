@@ -126,3 +126,39 @@ def test_real_recording_equals_librosa():
                             y, orig_sr=sr, target_sr=SR,
                             res_type='polyphase')) if sr != SR
                         else librosa_cqt(y))
+
+
+@pytest.mark.parametrize('sr', [SR, 48000, 8000])
+def test_padded_tracks_give_their_own_frames(sr):
+  tracks = [_chirp(1.0, sr), _noise(0.3, sr), _noise(1.0, sr, seed=2)[:sr]]
+  lengths = [y.size for y in tracks]
+  # Noise, not zeros, after each track: the padding must not leak in.
+  padded = _noise(1.5, sr, seed=3)[None].repeat(3, axis=0)
+  for row, y in zip(padded, tracks):
+    row[:y.size] = y
+  mags = np.asarray(cqt_jax.cqt(padded, sr, length=lengths))
+  frames = cqt_jax.frames_of(lengths, sr)
+  for mag, y, n in zip(mags, tracks, frames):
+    expected = librosa_cqt(y if sr == SR else librosa.resample(
+        y, orig_sr=sr, target_sr=SR, res_type='polyphase'))
+    assert n == expected.shape[0]
+    assert_equals_librosa(mag[:n], expected)
+
+
+def test_log_cqt_of_tracks_of_any_length_is_each_cqt_db():
+  tracks = [_chirp(1.2), 0.01 * _noise(0.5), np.zeros(3000, np.float32)]
+  specs = cqt_jax.log_cqt(tracks, SR)
+  for spec, y in zip(specs, tracks):
+    alone = np.asarray(cqt_jax.cqt_db(y, SR))
+    assert spec.shape == alone.shape
+    np.testing.assert_allclose(spec, alone, atol=1e-3)
+  padded = np.asarray(cqt_jax.cqt_db(
+      np.pad(tracks[1], (0, 5000))[None], SR, length=[tracks[1].size]))
+  assert np.all(padded[0, specs[1].shape[0]:] == -audio.TOP_DB)
+
+
+def test_bucket_lengths_are_few_and_cover_the_track():
+  lengths = np.arange(2 * 60 * SR, 8 * 60 * SR, 4099)
+  buckets = {cqt_jax.bucket_length(n) for n in lengths}
+  assert len(buckets) <= 9
+  assert all(n <= cqt_jax.bucket_length(n) <= 1.19 * n for n in lengths)

@@ -111,3 +111,16 @@ def test_real_recording_within_the_stated_gap():
   data, sr = sf.read(path, dtype='float32', always_2d=True,
                      start=60 * 22050, frames=20 * 22050)
   _assert_within_bounds(*_gap(audio.to_mono_float32(data), sr))
+
+
+def test_log_cqt_pads_tracks_of_any_length_into_one_call():
+  tracks = [audio.resample(_music(1.5, seed=s), SR, 44100)[:n]
+            for s, n in ((0, 44100), (1, 30000))]
+  specs = frontend.log_cqt(tracks, 44100)
+  for spec, y in zip(specs, tracks):
+    assert isinstance(spec, np.ndarray)
+    assert spec.shape == (frontend.frames_of(y.size, 44100), 96)
+    np.testing.assert_allclose(spec, np.asarray(frontend.cqt_db(y, 44100)),
+                               atol=1e-3)
+  with pytest.raises(ValueError, match='mono tracks'):
+    frontend.log_cqt([np.zeros((2, 10))], 44100)
