@@ -2,6 +2,7 @@ r"""The JAX constant-Q front end against librosa on this CPU (issue 28).
 
   python benchmarks/frontend.py [--rounds 5] [--sections cqt,decode,gap]
   python benchmarks/frontend.py --sections scores [--workdirs W1,W2]
+  python benchmarks/frontend.py --sections device   # on a GPU/TPU host
 
 Real music: the three recordings of Debian's asc-music package
 (/usr/share/games/asc/music, 22,050 Hz stereo mp3; `apt-get install
@@ -31,6 +32,12 @@ round and reported as the median round:
           (the project's features stay librosa's);
           tracks: 4 of each format of the embedded corpus that ./run.sh
           synthesises (runs/data/synthetic/audio) and the recordings.
+  device  the JAX log-CQT of 30-s tracks (synthetic music: no files needed)
+          on the default JAX device, in batches of 1 to 256, against
+          librosa (audio.cqt_db, single-threaded) on the host, and its largest
+          difference from librosa's polyphase CQT there (relative to the
+          track's maximum; the tests allow 1e-5), to check that the device
+          keeps float32 precision.
 
 JAX compiles once per input shape (jax_compile_s, not in the rates). Prints
 one JSON line per measurement; the LAST line is {"librosa_tracks_per_s",
@@ -278,6 +285,46 @@ def scores_section(args):
     }), flush=True)
 
 
+def synthetic_music(seconds: int, seed: int) -> np.ndarray:
+  """Glides, beats and noise at 22,050 Hz [seconds * 22050] float32."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(seconds * SR) / SR
+  y = 0.3 * np.sin(2 * np.pi * (rng.uniform(40, 400) + 20 * t) * t)
+  y *= 0.55 + 0.45 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t)
+  y += 0.05 * rng.standard_normal(t.size) * (np.sin(2 * np.pi * 2 * t) > 0.9)
+  return y.astype(np.float32)
+
+
+def device_section(args):
+  import jax  # pylint: disable=g-import-not-at-top
+  ys = np.stack([synthetic_music(30, seed) for seed in range(8)])
+  start = time.perf_counter()
+  for _ in range(args.rounds):
+    audio.cqt_db(ys[0])
+  cpu = args.rounds / (time.perf_counter() - start)
+  mag = np.asarray(frontend.cqt(ys[0], SR))
+  ref = np.abs(librosa.cqt(ys[0], sr=SR, hop_length=audio.HOP_LENGTH,
+                           fmin=audio.FMIN_HZ, n_bins=audio.N_BINS,
+                           bins_per_octave=audio.BINS_PER_OCTAVE,
+                           window='hann', res_type='polyphase')).T
+  out = {'section': 'device', 'backend': jax.default_backend(),
+         'device': str(jax.devices()[0]),
+         'max_err_of_max': float(np.abs(mag - ref).max() / ref.max()),
+         'librosa_1_core_tracks_per_s': round(cpu, 2)}
+  for batch in (1, 16, 64, 256):
+    x = jax.device_put(np.tile(ys, (batch // len(ys) + 1, 1))[:batch])
+    start = time.perf_counter()
+    jax.block_until_ready(frontend.cqt_db(x, SR))
+    out[f'compile_s_{batch}'] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
+    for _ in range(args.rounds):
+      jax.block_until_ready(frontend.cqt_db(x, SR))
+    rate = batch * args.rounds / (time.perf_counter() - start)
+    out[f'jax_tracks_per_s_{batch}'] = round(rate, 1)
+    out[f'x_one_core_{batch}'] = round(rate / cpu, 1)
+  print(json.dumps(out), flush=True)
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   if args.child:
@@ -308,6 +355,8 @@ def main(argv=None) -> int:
     gap_section()
   if 'scores' in sections:
     scores_section(args)
+  if 'device' in sections:
+    device_section(args)
   if headline:
     print(json.dumps(headline))
   return 0
