@@ -2,16 +2,16 @@
 
 The JAX log-CQT uses librosa's 'polyphase' resampler (a 41-tap Kaiser FIR
 for each 2:1 octave step); the project's shards use librosa's default,
-soxr_hq. Measured on the three whole asc-music recordings at 22.05, 44.1
-and 48 kHz and on synthetic music and noise (`python
-benchmarks/frontend.py --sections gap`): median |diff| 0.008-0.015 dB,
-99th percentile 0.06-0.29 dB, but the largest difference in bins within
-60 dB of the track's peak is 1.5-3.1 dB on the recordings and up to 4.6 dB
-on a synthetic glide (0.09-1.4 dB within 40 dB), in the lowest octaves,
-where six or seven downsamplings with the FIR's weaker stopband (~-55 dB)
-fold in other aliases than soxr's. librosa's own 'polyphase' CQT differs
-from its soxr_hq one by the same amounts; the JAX one equals librosa's
-polyphase (input_pipeline/features/cqt_jax_test.py).
+soxr_hq. Measured on the three whole asc-music recordings (`python
+benchmarks/frontend.py --sections gap`) and, the same way, on them
+resampled to 44.1 and 48 kHz and on 20 s of `_music` and of white noise:
+median |diff| 0.008-0.015 dB, 99th percentile 0.06-0.29 dB, but in bins
+within 60 dB of the track's peak the largest difference is 1.5-3.1 dB on
+the recordings and 4.6 dB on `_music` (0.09-1.4 dB within 40 dB), in the
+lowest octaves, where six or seven downsamplings with the FIR's weaker
+stopband (~-55 dB) fold in other aliases than soxr's. librosa's own
+'polyphase' CQT differs from its soxr_hq one by the same amounts; the JAX
+one equals librosa's polyphase (input_pipeline/features/cqt_jax_test.py).
 """
 
 import pathlib
