@@ -33,7 +33,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, BinaryIO, Iterator, Optional
+from typing import Any, BinaryIO, Iterator
 
 # Read by epath at its first URL operation: set before any, at this import
 # (the module docstring says why). A user's explicit setting wins.
@@ -88,6 +88,24 @@ def is_local(path) -> bool:
   return '://' not in os.fspath(path)
 
 
+def is_file(path) -> bool:
+  """Whether `path` (local or URL) is a file; False where it cannot be
+  asked (an id of several KB makes a name too long to stat: no file)."""
+  if is_local(path):
+    return os.path.isfile(path)
+  try:
+    return epath.Path(path).is_file()
+  except (OSError, ValueError):
+    return False
+
+
+def open_binary(path) -> BinaryIO:
+  """`path` (local or URL) opened for reading bytes."""
+  if is_local(path):
+    return open(path, 'rb')
+  return epath.Path(path).open('rb')
+
+
 def publish(tmp: str, path) -> None:
   """Moves the finished local file `tmp` (temp_file) to `path`.
 
@@ -115,15 +133,16 @@ def replace(src, dst) -> None:
 
 
 @contextlib.contextmanager
-def local_copy(path: Optional[str]) -> Iterator[Optional[str]]:
+def local_copy(path: Any) -> Iterator[Any]:
   """A local file holding the bytes of `path`, for code that needs one.
 
-  A local path (or None, or a URL naming no object) is given back as it is,
-  so that the reader reports a missing file in its own words. A URL's
-  object is downloaded to a temporary file (same suffix: decoders look at
-  it) that is removed when the block ends.
+  A local path (or None, not a path, or a URL naming no object) is given
+  back as it is, so that the reader reports a missing file in its own
+  words. A URL's object is downloaded to a temporary file (same suffix:
+  decoders look at it) that is removed when the block ends.
   """
-  if path is None or is_local(path) or not epath.Path(path).is_file():
+  if (not isinstance(path, (str, os.PathLike)) or is_local(path) or
+      not epath.Path(path).is_file()):
     yield path
     return
   suffix = epath.Path(path).suffix

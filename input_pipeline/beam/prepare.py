@@ -48,13 +48,13 @@ skips the item (docs/scale.md).
 
 import dataclasses
 import json
-import pathlib
 from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
                     Tuple)
 
 from absl import logging
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
+from etils import epath
 
 from input_pipeline.beam import report as beam_report
 from input_pipeline.beam import shards as beam_shards
@@ -236,7 +236,7 @@ def fit_vectorizer(train: Iterable[Tuple[int, str]], out) -> Fit:
     logging.warning('No text shards: %s', e)
     return Fit(error=str(e))
   text_lib.save_vectorizer(vectorizer,
-                           pathlib.Path(out) / layout.TEXT_VECTORIZER_JSON)
+                           epath.Path(out) / layout.TEXT_VECTORIZER_JSON)
   return Fit(vectorizer)
 
 
@@ -284,8 +284,8 @@ def write_jobs(jobs: Iterable[Job], path) -> None:
       f.write(job.to_json().encode('ascii') + b'\n')
 
 
-def stage_jobs(corpus: prepare_corpus.Corpus, out: pathlib.Path,
-               modalities: Iterable[str], *, text: bool) -> List[pathlib.Path]:
+def stage_jobs(corpus: prepare_corpus.Corpus, out: epath.Path,
+               modalities: Iterable[str], *, text: bool) -> List[epath.Path]:
   """Writes the Jobs the pipeline reads (build); the files written.
 
   Args:
@@ -321,7 +321,7 @@ class ReadJobs(beam.PTransform):
 def _save_stats(stats: prepare_shards.RunningStats, out) -> int:
   """Saves audio_stats.npz when a training patch went in; the count."""
   if stats.count:
-    prepare_shards.save_audio_stats(pathlib.Path(out), stats)
+    prepare_shards.save_audio_stats(epath.Path(out), stats)
   return stats.count
 
 
@@ -364,7 +364,7 @@ def _write_report(_, path: str, skipped, layouts, shards, stats_count,
   })
 
 
-def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: pathlib.Path,
+def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: epath.Path,
           steps: Mapping[str, prepare_shards.MediaStep], *,
           patch_shape: Sequence[int], shard_size: int, text_specs=None,
           enrichment=None) -> None:
@@ -418,7 +418,7 @@ def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: pathlib.Path,
            text=beam.pvalue.AsSingleton(text)))
 
 
-def run(corpus: prepare_corpus.Corpus, out: pathlib.Path,
+def run(corpus: prepare_corpus.Corpus, out: epath.Path,
         steps: Mapping[str, prepare_shards.MediaStep],
         skips: prepare_corpus.SkipLog, *, options, patch_shape,
         shard_size: int, text_specs=None, enrichment=None

@@ -11,6 +11,8 @@ import collections
 import pathlib
 from typing import Any, Mapping
 
+from etils import epath
+
 from input_pipeline.prepare import corpus as prepare_corpus
 from input_pipeline.prepare import shards as prepare_shards
 from input_pipeline.records import tfrecord
@@ -71,7 +73,7 @@ class Report:
 
 
 def collect(report: Mapping[str, Any], corpus: prepare_corpus.Corpus,
-             out: pathlib.Path, steps, skips):
+            out: epath.Path, steps, skips):
   """The report as run's return value; adds the skipped.tsv rows."""
   found = Report(report)
   results = {}
@@ -114,7 +116,7 @@ def _collect_text(found: Report, corpus: prepare_corpus.Corpus, skips):
   return result
 
 
-def _remove_stale_shards(out: pathlib.Path, shards) -> None:
+def _remove_stale_shards(out: epath.Path, shards) -> None:
   """Removes the shards of an earlier run (another shard count) of every
   (kind, split) written, as ShardedWriter.close does."""
   for (kind, split), infos in shards.items():

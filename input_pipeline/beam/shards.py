@@ -23,9 +23,9 @@ ShardedWriter writes one.
 
 import dataclasses
 import os
-import pathlib
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
+from etils import epath
 import apache_beam as beam
 
 from input_pipeline import fileio
@@ -74,13 +74,16 @@ def shard_layout(sizes: Iterable[Tuple[int, int]],
   return ShardLayout(shard_of, records or [0], items)
 
 
-def write_shard(out: pathlib.Path, kind: str, split: str, index: int,
+def write_shard(out: epath.Path, kind: str, split: str, index: int,
                 count: int, records: Sequence[bytes]) -> tfrecord.ShardInfo:
   """Writes one shard, OUT/kind/{split}-{index}-of-{count}, atomically.
 
-  The records go to a hidden temporary file beside it that is renamed once
-  complete, so a reader (or a killed run) never sees a partial shard.
+  The records go to a hidden temporary file (beside it; for a URL `out`, on
+  this worker's disk) that is renamed or uploaded once complete
+  (fileio.publish), so a reader (or a killed run) never sees a partial
+  shard.
   """
+  out = epath.Path(out)
   shard_dir = out / kind
   shard_dir.mkdir(parents=True, exist_ok=True)
   final = shard_dir / tfrecord.shard_name(split, index, count)
@@ -90,7 +93,7 @@ def write_shard(out: pathlib.Path, kind: str, split: str, index: int,
       for record in records:
         writer.write(record)
     digest = tfrecord.sha256_file(tmp)
-    os.replace(tmp, final)
+    fileio.publish(tmp, final)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
@@ -122,7 +125,7 @@ def _empty_shard(key_layout):
     yield (kind, split, 0, 1), []
 
 
-def _write_grouped(key_groups, out: pathlib.Path):
+def _write_grouped(key_groups, out):
   """Writes a shard from its (index, group)s; (kind, split, shard, info)."""
   (kind, split, shard, count), groups = key_groups
   ordered = sorted(groups, key=lambda g: g[0])
@@ -149,7 +152,7 @@ class WriteShards(beam.PTransform):
      'layouts': ((kind, split), ShardLayout) per (kind, split)}.
   """
 
-  def __init__(self, out: pathlib.Path, shard_size: int, keys):
+  def __init__(self, out: epath.Path, shard_size: int, keys):
     """keys: PCollection of the (kind, split)s that get shards even when no
     item of them is written."""
     super().__init__()

@@ -25,6 +25,7 @@ from typing import (Callable, Dict, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
 
 from input_pipeline import errors as input_errors
+from input_pipeline import fileio
 
 # A byte that is not UTF-8 becomes a lone surrogate, so the one bad row or
 # line can be named and left out instead of the decoder stopping the file.
@@ -76,9 +77,11 @@ def open_text(path):
   bad_text to name; a `.gz` file is read decompressed.
   """
   if os.fspath(path).endswith('.gz'):
-    return gzip.open(path, 'rt', encoding='utf-8-sig', errors=READ_ERRORS,
+    source = path if fileio.is_local(path) else fileio.open_binary(path)
+    return gzip.open(source, 'rt', encoding='utf-8-sig', errors=READ_ERRORS,
                      newline='')
-  return open(path, encoding='utf-8-sig', errors=READ_ERRORS, newline='')
+  return io.TextIOWrapper(fileio.open_binary(path), encoding='utf-8-sig',
+                          errors=READ_ERRORS, newline='')
 
 
 def bad_text(text: str) -> Optional[str]:

@@ -21,10 +21,10 @@ line is mmgenre_jax/cli/splits.py).
 """
 
 import dataclasses
-import pathlib
 import re
 from typing import Dict, List, Mapping, Sequence
 
+from etils import epath
 import numpy as np
 
 from input_pipeline import fileio
@@ -61,8 +61,8 @@ RELEASE_FILE = re.compile(r'items_index_(train|val|test)_(.+)\.tsv')
 
 
 def split_file(split_dir, name: str,
-               prefix: str = ITEMS_PREFIX) -> pathlib.Path:
-  return pathlib.Path(split_dir) / f'{prefix}_{name}.tsv'
+               prefix: str = ITEMS_PREFIX) -> epath.Path:
+  return epath.Path(split_dir) / f'{prefix}_{name}.tsv'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +75,7 @@ class SplitSet:
     splits: split name -> item ids, in file order.
   """
   suffix: str
-  paths: Dict[str, pathlib.Path]
+  paths: Dict[str, epath.Path]
   splits: Dict[str, List[str]]
 
   @property
@@ -284,7 +284,7 @@ def write_splits(splits: Mapping[str, Sequence[str]], out_dir,
     prefix: the files' prefix (TRACKS_PREFIX: tracks_index_{split}.tsv).
   """
   _check_ids(splits)
-  out_dir = pathlib.Path(out_dir)
+  out_dir = epath.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   for name in SPLIT_NAMES:
     path = split_file(out_dir, name, prefix)
@@ -320,7 +320,7 @@ def release_sets(split_dir) -> List[SplitSet]:
   Returns:
     One SplitSet per suffix, sorted by suffix; [] when there is none.
   """
-  split_dir = pathlib.Path(split_dir)
+  split_dir = epath.Path(split_dir)
   if not split_dir.is_dir():
     return []
   found = {}
@@ -343,7 +343,7 @@ def release_sets(split_dir) -> List[SplitSet]:
   return sets
 
 
-def _read_files(paths: Mapping[str, pathlib.Path],
+def _read_files(paths: Mapping[str, epath.Path],
                 split_dir) -> Dict[str, List[str]]:
   """split name -> the ids of its file, no id in two of the files."""
   splits = {}

@@ -26,8 +26,9 @@ import dataclasses
 import io
 import math
 import os
-import pathlib
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from etils import epath
 
 from input_pipeline import errors as input_errors
 from input_pipeline import fileio
@@ -156,15 +157,15 @@ class SkipLog:
     fileio.write_atomic(path, buffer.getvalue().encode('utf-8'))
 
 
-def find_file(directory: pathlib.Path, stem: str,
-              extensions: Sequence[str]) -> Optional[pathlib.Path]:
+def find_file(directory: epath.Path, stem: str,
+              extensions: Sequence[str]) -> Optional[epath.Path]:
   """directory/stem.ext for the first ext of `extensions` that exists."""
   for ext in extensions:
     for candidate in (ext, ext.upper()):
       path = directory / f'{stem}.{candidate}'
-      # os.path.isfile, not Path.is_file: an id of several KB (a damaged
-      # row) makes a name too long to stat, which is no file, not an error.
-      if os.path.isfile(path):
+      # Not Path.is_file: an id of several KB (a damaged row) makes a name
+      # too long to stat, which is no file, not an error.
+      if fileio.is_file(path):
         return path
   return None
 

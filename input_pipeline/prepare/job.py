@@ -59,10 +59,11 @@ import dataclasses
 import datetime
 import importlib.metadata
 import os
-import pathlib
 import platform
 import time
 from typing import Any, Dict, Mapping, Optional
+
+from etils import epath
 
 from input_pipeline import fileio
 from input_pipeline import layout
@@ -152,7 +153,7 @@ def run_args(dataset: str, data_dir, out_dir,
              settings: Settings = Settings()) -> Dict[str, Any]:
   """The manifest's `args` of a run of `prepare` with these arguments.
 
-  Paths are recorded as given (`data` and `out` as pathlib spells them), so
+  Paths are recorded as given (`data` and `out` as epath spells them), so
   the `args` of a run and of a later call with the same arguments compare
   equal (`is_complete`); `splits` is recorded resolved (`release`,
   `computed` or the directory: split_choice.splits_arg), so the default
@@ -163,8 +164,8 @@ def run_args(dataset: str, data_dir, out_dir,
      seed, min_albums, windows, max_skip_fraction, beam_pipeline_options},
     JSON-serialisable.
   """
-  return {'dataset': dataset, 'data': os.fspath(pathlib.Path(data_dir)),
-          'out': os.fspath(pathlib.Path(out_dir)),
+  return {'dataset': dataset, 'data': os.fspath(epath.Path(data_dir)),
+          'out': os.fspath(epath.Path(out_dir)),
           **dataclasses.asdict(settings),
           'splits': split_choice.splits_arg(dataset, settings.splits, data_dir),
           'enrichment': (None if settings.enrichment is None
@@ -191,7 +192,7 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
   if (manifest is None or manifest.get('complete') is not True or
       manifest.get('format_version') != MANIFEST_VERSION):
     return False
-  out = pathlib.Path(out_dir)
+  out = epath.Path(out_dir)
   try:
     recorded = dict(manifest['args'])
     if recorded.get('splits') is None:
@@ -265,7 +266,7 @@ def prepare(dataset: str, data_dir, out_dir,
     raise ValueError(f'--max-skip-fraction {settings.max_skip_fraction}: '
                      'give a fraction in [0, 1] (0.2: fail when more than a '
                      'fifth of the inputs of a kind are skipped; 1: never).')
-  data_dir, out = pathlib.Path(data_dir), pathlib.Path(out_dir)
+  data_dir, out = epath.Path(data_dir), epath.Path(out_dir)
   if dataset == 'catalog' and not data_dir.is_file():
     raise PrepareError(f'--manifest {data_dir} is not a file; give the '
                        'catalog CSV (docs/data_formats.md §1.3).')
@@ -312,7 +313,7 @@ def _executor(options) -> str:
   return f'beam:{beam_options.runner_name(options)}'
 
 
-def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
+def _prepare(dataset: str, data_dir: epath.Path, out: epath.Path,
              skips, args: Dict[str, Any], *, options, progress: bool):
   """The corpus, its shards and skipped.tsv; returns the manifest."""
   splits, seed, windows = args['splits'], args['seed'], args['windows']
@@ -377,7 +378,7 @@ def _prepare(dataset: str, data_dir: pathlib.Path, out: pathlib.Path,
       splits=splits, seed=seed, args=args)
 
 
-def _write_splits(corpus, splits_dir: pathlib.Path) -> None:
+def _write_splits(corpus, splits_dir: epath.Path) -> None:
   """OUT/splits: the item-level split, and the track-level set's tracks."""
   splits_lib.write_splits(corpus.splits, splits_dir)
   if corpus.track_splits:
@@ -390,7 +391,7 @@ def _write_splits(corpus, splits_dir: pathlib.Path) -> None:
         missing_ok=True)
 
 
-def _remove_stale_temps(out: pathlib.Path) -> None:
+def _remove_stale_temps(out: epath.Path) -> None:
   """Removes the temporary files a killed run left in out and its folders.
 
   Every output is written to a hidden `.<name>.tmp` file and renamed
@@ -465,7 +466,7 @@ def media_steps(corpus, specs, *, seed: int, windows: bool,
   return steps
 
 
-def _write_with_pool(corpus, out: pathlib.Path, steps, specs, skips,
+def _write_with_pool(corpus, out: epath.Path, steps, specs, skips,
                      args: Dict[str, Any], *, progress: bool):
   """The pool executor: media shards in `workers` processes, then text.
 

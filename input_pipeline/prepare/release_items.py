@@ -18,11 +18,12 @@ No TensorFlow or JAX here.
 """
 
 import os
-import pathlib
 from typing import Dict, Mapping, Sequence
 
+from etils import epath
 from absl import logging
 
+from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline.formats import msdi
 from input_pipeline.formats import mumu
@@ -75,7 +76,7 @@ def load_mumu_corpus(data_dir, *, splits=None, seed: int = 0,
   Returns:
     The Corpus.
   """
-  data_dir = pathlib.Path(data_dir)
+  data_dir = epath.Path(data_dir)
   splits_dir = split_choice.checked_splits('mumu', splits)
   csv_path = next((data_dir / name for name in layout.MUMU_CSVS
                    if (data_dir / name).is_file()), None)
@@ -175,7 +176,7 @@ def _release_source(splits_dir: str, sets: Mapping[str, splits_lib.SplitSet]
               for kind, s in sets.items())}
 
 
-def _mumu_items(data_dir: pathlib.Path, dataset: mumu.MuMuDataset, splits,
+def _mumu_items(data_dir: epath.Path, dataset: mumu.MuMuDataset, splits,
                 reported, origin: split_choice.SplitOrigin, csv_path,
                 skips: prepare_corpus.SkipLog, *, with_audio: bool = True):
   """(modality -> split -> Items, split -> album ids kept) of MuMu.
@@ -213,7 +214,7 @@ def _mumu_items(data_dir: pathlib.Path, dataset: mumu.MuMuDataset, splits,
   return items, kept_splits
 
 
-def _track_set_items(data_dir: pathlib.Path, dataset: mumu.MuMuDataset,
+def _track_set_items(data_dir: epath.Path, dataset: mumu.MuMuDataset,
                      kept_splits: Mapping[str, Sequence[str]],
                      origin: split_choice.SplitOrigin, csv_path,
                      skips: prepare_corpus.SkipLog):
@@ -297,7 +298,7 @@ def load_msdi_corpus(data_dir, *, splits=None, seed: int = 0,
   Returns:
     The Corpus.
   """
-  data_dir = pathlib.Path(data_dir)
+  data_dir = epath.Path(data_dir)
   tsv_path = data_dir / layout.MSDI_TSV
   if not tsv_path.is_file():
     raise prepare_corpus.PrepareError(
@@ -361,7 +362,7 @@ def load_msdi_corpus(data_dir, *, splits=None, seed: int = 0,
       **_release_source(splits_dir, sets))
 
 
-def _msdi_image_item(data_dir: pathlib.Path, split: str,
+def _msdi_image_item(data_dir: epath.Path, split: str,
                      track: msdi.MSDITrack, labels) -> prepare_corpus.Item:
   """The cover Item of an MSD-I track (image_url relative to --data)."""
   keys = {'track_id': track.track_id, 'album_id': track.album_index}
@@ -372,5 +373,5 @@ def _msdi_image_item(data_dir: pathlib.Path, split: str,
         'and give paths relative to --data', wanted=track.image_url)
   cover = data_dir / track.image_url if track.image_url else None
   return _item(split, track.track_id, keys, labels,
-               cover if cover is not None and os.path.isfile(cover) else None,
+               cover if cover is not None and fileio.is_file(cover) else None,
                track.image_url or '(empty image_url)')

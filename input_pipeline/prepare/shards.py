@@ -19,9 +19,9 @@ import collections
 import contextlib
 import dataclasses
 import io
-import pathlib
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from etils import epath
 from absl import logging
 import numpy as np
 import tqdm
@@ -134,7 +134,7 @@ def item_records(outputs: Sequence[Output], item: prepare_corpus.Item,
 
 
 def write_features(modality: str, corpus: prepare_corpus.Corpus,
-                   out: pathlib.Path, step: MediaStep,
+                   out: epath.Path, step: MediaStep,
                    pool: prepare_workers.WorkerPool,
                    skips: prepare_corpus.SkipLog, shard_size: int,
                    progress: bool, on_value: Optional[Callable] = None
@@ -244,14 +244,14 @@ def save_npz_atomic(path, **arrays) -> None:
   fileio.write_atomic(path, buffer.getvalue())
 
 
-def save_audio_stats(out: pathlib.Path, stats: RunningStats) -> None:
+def save_audio_stats(out: epath.Path, stats: RunningStats) -> None:
   """OUT/audio_stats.npz: mean and std [frames, bins] float32, count."""
   mean, std = stats.mean_std()
   save_npz_atomic(out / layout.AUDIO_STATS_NPZ, mean=mean, std=std,
                   count=np.int64(stats.count))
 
 
-def check_stats_count(count: int, out: pathlib.Path) -> None:
+def check_stats_count(count: int, out: epath.Path) -> None:
   """A TooManySkippedError when no training patch went into the
   statistics: every training track was tried and skipped."""
   if count == 0:
@@ -264,7 +264,7 @@ def check_enrichment(path) -> None:
   """Reads --enrichment before any work: a PrepareError when it is no file,
   the FeatureError of its first bad line (read_enrichment), not after the
   media shards are written."""
-  if not pathlib.Path(path).is_file():
+  if not epath.Path(path).is_file():
     raise prepare_corpus.PrepareError(f'--enrichment {path} not found.')
   text_lib.read_enrichment(path)
 
@@ -322,7 +322,7 @@ def text_records(vectorizer, items: Sequence[prepare_corpus.Item],
   return records
 
 
-def prepare_text(corpus: prepare_corpus.Corpus, out: pathlib.Path, specs, *,
+def prepare_text(corpus: prepare_corpus.Corpus, out: epath.Path, specs, *,
                  enrichment, skips: prepare_corpus.SkipLog, shard_size: int,
                  progress: bool) -> Optional[ModalityResult]:
   """Aggregates reviews, fits tf-idf on train, writes sparse text rows.

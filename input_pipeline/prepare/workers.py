@@ -36,6 +36,7 @@ import sys
 from typing import Any, Callable, Dict, Iterator, Sequence
 
 from input_pipeline import errors as input_errors
+from input_pipeline import fileio
 
 # Not release_items (its Items are the jobs): a worker imports this module
 # to unpickle `audio_features`, and release_items brings scikit-learn
@@ -88,10 +89,26 @@ def run_job(fn: Callable, job: Any,
   beam_prepare (which are processes of their own already).
   """
   try:
-    return job, fn(job.path, **kwargs_fn(job)), None
+    return job, on_file(fn, job.path, **kwargs_fn(job)), None
   except Exception as e:  # pylint: disable=broad-except
     # A bad input must not stop the job: the caller skips and reports it.
     return job, None, e
+
+
+def on_file(fn: Callable, path, **kwargs) -> Any:
+  """fn(path, **kwargs), an object-store URL read through a local copy.
+
+  The decoders need a file (fileio.local_copy, removed after); an error
+  raised on the copy names the URL instead.
+  """
+  with fileio.local_copy(path) as local:
+    try:
+      return fn(local, **kwargs)
+    except Exception as e:
+      if local != path and e.args and isinstance(e.args[0], str):
+        e.args = (e.args[0].replace(os.fspath(local), os.fspath(path)),
+                  *e.args[1:])
+      raise
 
 
 def ready(fn: Callable) -> int:
@@ -203,7 +220,7 @@ class WorkerPool:
       try:
         while position < len(jobs) and len(pending) < limit:
           job = jobs[position]
-          pending.append((job, self._pool.submit(fn, job.path,
+          pending.append((job, self._pool.submit(on_file, fn, job.path,
                                                  **kwargs_fn(job))))
           position += 1
       except concurrent.futures.process.BrokenProcessPool:

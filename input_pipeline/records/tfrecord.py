@@ -349,7 +349,9 @@ class ShardedWriter:
   file to its final `{split}-{i:05d}-of-{n:05d}.tfrecord` name: a reader never
   sees a partial shard, and a crashed run leaves only `.tmp` files (removed by
   `abort()` on an exception inside a `with` block). Shards of an earlier run
-  of the same split are deleted at close.
+  of the same split are deleted at close. For a URL `out_dir` the temporary
+  files are local and each shard is one object upload at close
+  (fileio.publish).
   """
 
   def __init__(self, out_dir, split: str, *, shard_size: int,
@@ -364,9 +366,9 @@ class ShardedWriter:
     """
     if shard_size <= 0:
       raise ValueError(f'shard_size must be > 0, got {shard_size}.')
-    self.out_dir = pathlib.Path(out_dir)
+    self.out_dir = epath.Path(out_dir)
     self.out_dir.mkdir(parents=True, exist_ok=True)
-    self.root = pathlib.Path(root) if root is not None else self.out_dir.parent
+    self.root = epath.Path(root) if root is not None else self.out_dir.parent
     self.split = split
     self.shard_size = shard_size
     self.shards: List[ShardInfo] = []
@@ -436,7 +438,7 @@ class ShardedWriter:
     for i, (tmp, records) in enumerate(self._temps):
       final = self.out_dir / shard_name(self.split, i, n)
       digest = sha256_file(tmp)
-      os.replace(tmp, final)
+      fileio.publish(os.fspath(tmp), final)
       self.shards.append(ShardInfo(
           file=final.relative_to(self.root).as_posix(), records=records,
           sha256=digest))

@@ -11,7 +11,9 @@ clients talk HTTP to it exactly as to GCS; worker processes started with
 
 import contextlib
 import dataclasses
+import hashlib
 import os
+import pathlib
 import shutil
 import socket
 import subprocess
@@ -20,6 +22,10 @@ import time
 from typing import Dict, Iterator
 import urllib.error
 import urllib.request
+
+from etils import epath
+
+from input_pipeline import fileio  # Sets the layer (EPATH_USE_TF) first.
 
 # Seconds to wait for the server to answer its first request.
 START_TIMEOUT_S = 30.0
@@ -92,3 +98,30 @@ def running(bucket: str = 'b') -> Iterator[Server]:
     except subprocess.TimeoutExpired:
       process.kill()
       process.wait()
+
+
+def upload(local_dir, url: str) -> int:
+  """Copies every file under `local_dir` to `url`/...; returns the count."""
+  root = pathlib.Path(local_dir)
+  files = [p for p in sorted(root.rglob('*')) if p.is_file()]
+  for path in files:
+    target = epath.Path(f'{url}/{path.relative_to(root).as_posix()}')
+    target.write_bytes(path.read_bytes())
+  return len(files)
+
+
+def sha256_tree(url) -> Dict[str, str]:
+  """relative name -> sha256 of every object under `url` (or local dir)."""
+  root = os.fspath(url)
+  scheme = root.split('://')[0] + '://' if '://' in root else ''
+  digests = {}
+  for folder, _, names in epath.Path(root).walk():
+    # gcsfs gives the folders without their scheme.
+    folder = os.fspath(folder)
+    if scheme and not folder.startswith(scheme):
+      folder = scheme + folder
+    for name in names:
+      with fileio.open_binary(f'{folder}/{name}') as f:
+        digests[f'{folder}/{name}'[len(root) + 1:]] = (
+            hashlib.sha256(f.read()).hexdigest())
+  return digests

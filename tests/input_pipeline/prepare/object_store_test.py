@@ -1,0 +1,66 @@
+"""`mmgenre prepare` with the corpus and --out in a bucket (a real GCS server
+on 127.0.0.1, tests/helpers/gcs_emulator.py): the same files, byte for byte,
+as a local run."""
+
+import json
+import os
+import subprocess
+import sys
+
+from etils import epath
+
+from helpers import gcs_emulator
+from input_pipeline import layout
+
+# Differ between two runs that write the same shards.
+VOLATILE = ('elapsed_s', 'created', 'args')
+
+
+def _prepare(data, out) -> subprocess.CompletedProcess:
+  """`mmgenre prepare` in a process of its own: its worker pool gets this
+  process's environment (the emulator's address), which a pool's forkserver
+  started by an earlier test in this process would not have."""
+  return subprocess.run(
+      [sys.executable, '-c', 'import sys; from mmgenre_jax import cli; '
+       'sys.exit(cli.main(sys.argv[1:]))', 'prepare', '--dataset', 'mumu',
+       '--data', data, '--out', out, '--workers', '2', '--shard-size', '8',
+       '--image-size', '48', '--no-progress'],
+      capture_output=True, text=True, env=dict(os.environ), check=False)
+
+
+def test_prepare_from_a_bucket_to_a_bucket_writes_the_local_files(
+    synthetic_corpus, bucket_dir, tmp_path, monkeypatch):
+  # A path taken for a local one would appear as ./gs:/b/... here.
+  monkeypatch.chdir(tmp_path)
+  corpus, out = f'{bucket_dir}/corpus', f'{bucket_dir}/shards'
+  assert gcs_emulator.upload(synthetic_corpus, corpus) > 20
+  local = tmp_path / 'shards'
+  assert _prepare(str(synthetic_corpus), str(local)).returncode == 0
+  run = _prepare(corpus, out)
+  assert run.returncode == 0, run.stderr[-2000:]
+
+  got, want = gcs_emulator.sha256_tree(out), gcs_emulator.sha256_tree(local)
+  differ = {layout.MANIFEST_JSON, layout.SKIPPED_TSV}
+  assert {k: v for k, v in got.items() if k not in differ} == {
+      k: v for k, v in want.items() if k not in differ}
+  assert any(name.endswith('.tfrecord') for name in got)
+  manifest = json.loads(epath.Path(out, layout.MANIFEST_JSON).read_text())
+  local_manifest = json.loads((local / layout.MANIFEST_JSON).read_text())
+  assert manifest['args']['data'] == corpus
+  assert manifest['args']['out'] == out
+  assert ({k: v for k, v in manifest.items() if k not in VOLATILE} ==
+          {k: v for k, v in local_manifest.items() if k not in VOLATILE})
+  # Its checksums are those of the objects.
+  for entry in manifest['modalities'].values():
+    for shards in entry['shards'].values():
+      for shard in shards:
+        assert got[shard['file']] == shard['sha256']
+  # skipped.tsv: the same rows, naming the objects in the bucket.
+  skipped = epath.Path(out, layout.SKIPPED_TSV).read_text()
+  assert skipped == (local / layout.SKIPPED_TSV).read_text().replace(
+      str(synthetic_corpus), corpus)
+  # A second run finds the bucket's shards complete.
+  again = _prepare(corpus, out)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert 'already holds these shards' in again.stdout
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['shards']
