@@ -14,14 +14,15 @@
     examples, or of tracks the model was trained on, are optimistic for weak
     regularisation (BENCHMARKS.md §7).
  3. With the model's own label scores (`BaseScores`, the `<name>_scores`
-    vector of the network the representation comes from), a label may
-    answer with one of them instead: the model's label whose scores rank
-    the fitting part's examples best (average precision,
-    `match_base_label`). It does unless the regression's mean held-out AUC
-    is higher: a tie goes to the model's score, the simpler answer. So a
-    label the model already predicts, under a new name, scores as the model
-    does unless the examples show better (BENCHMARKS.md §7: fitted on
-    single tracks, regressions kept on a tie lost to the model).
+    vector of the network the representation comes from), a label with at
+    least MIN_POSITIVES_FOR_MODEL_SCORE examples may answer with one of
+    them instead: the model's label whose scores rank the fitting part's
+    examples best (average precision, `match_base_label`). It does unless
+    the regression's mean held-out AUC is higher: a tie goes to the model's
+    score, the simpler answer. So a label the model already predicts, under
+    a new name, scores as the model does unless the examples show better
+    (BENCHMARKS.md §7: fitted on single tracks, regressions kept on a tie
+    lost to the model).
  4. Thresholds F1-optimal on the first split's held-out items; then every
     answer is refitted on all the examples.
 
@@ -49,6 +50,12 @@ REGULARISATION_CS = (0.0001, 0.001, 0.01, 0.1, 1.0)
 # Held-out splits (seeds seed, seed + 1, ...) that choose C and the answers:
 # one split of a few dozen examples picks a poor C about one draw in three.
 SELECTION_SPLITS = 3
+# Fewer examples of a label than this, and it is always a regression: a
+# held-out part of a few positives cannot tell two good answers apart, and
+# one of the model's K labels then often ranks them best by chance (with 10
+# examples of a sub-genre the model never saw, one draw in three answered
+# with a model label and lost up to 25 points of AUC: BENCHMARKS.md §7).
+MIN_POSITIVES_FOR_MODEL_SCORE = 20
 # A label answering with one of the model's scores has one coefficient,
 # which needs no shrinkage; C only sets how steep its probabilities are.
 BASE_LABEL_C = 1.0
@@ -275,14 +282,16 @@ def choose_answers(targets: np.ndarray, fitted: np.ndarray,
                    helds: Sequence[np.ndarray]
                    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
   """(int [L] answers, float [S, L] the model scores' held-out AUCs or
-  None): a label answers with a model score unless the fitted regression's
-  mean held-out AUC (`fitted`, [S, L]) is higher."""
+  None): a label with MIN_POSITIVES_FOR_MODEL_SCORE examples answers with
+  a model score unless the fitted regression's mean held-out AUC (`fitted`,
+  [S, L]) is higher."""
   answers = np.full(targets.shape[1], FITTED)
   if base is None:
     return answers, None
   table = base_heldout_aucs(base, targets, helds)
   gain = np.mean(np.asarray(fitted) - table, axis=0)
-  for j in np.flatnonzero(~(gain > 0)):
+  enough = targets.sum(0) >= MIN_POSITIVES_FOR_MODEL_SCORE
+  for j in np.flatnonzero(enough & ~(gain > 0)):
     answers[j] = match_base_label(base.scores, targets[:, j])
   return answers, table
 

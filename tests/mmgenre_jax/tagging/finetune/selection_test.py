@@ -74,6 +74,21 @@ def test_the_regression_must_beat_the_model_score(gain, answer):
                         else MODEL_LABELS.index(answer))
 
 
+def test_a_label_with_few_examples_stays_a_regression():
+  # The same tie with one positive fewer than the model scores need.
+  x, scores, targets = _data(300, 5)
+  keep = np.concatenate([
+      np.flatnonzero(targets[:, 0])[:selection.MIN_POSITIVES_FOR_MODEL_SCORE
+                                    - 1], np.flatnonzero(~targets[:, 0])])
+  targets = targets[keep, :1]
+  base = selection.BaseScores('fusion_scores', MODEL_LABELS, scores[keep])
+  helds = [selection.holdout_split(targets, ['known'], 0.3, k)
+           for k in range(3)]
+  table = selection.base_heldout_aucs(base, targets, helds)
+  answers, _ = selection.choose_answers(targets, table, base, helds)
+  assert answers[0] == selection.FITTED
+
+
 def test_unrelated_model_scores_leave_the_fitted_head():
   x, _, targets = _data(300, 2)
   unrelated = np.random.default_rng(3).uniform(-1, 1, (300, 4))
