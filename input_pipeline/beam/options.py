@@ -11,6 +11,7 @@ docs/scale.md. No TensorFlow or JAX here.
 """
 
 import contextlib
+import importlib
 import io
 import re
 
@@ -18,6 +19,10 @@ from apache_beam.options import pipeline_options as beam_options
 
 # The runner Beam uses when the options name none.
 DEFAULT_RUNNER = 'DirectRunner'
+# Runners Beam knows only by their module path (runner=DaskRunner is taken
+# for it; the `dask` extra of setup.py installs it).
+QUALIFIED_RUNNERS = {
+    'DaskRunner': 'apache_beam.runners.dask.dask_runner.DaskRunner'}
 
 
 def pipeline_options(text: str) -> beam_options.PipelineOptions:
@@ -32,6 +37,10 @@ def pipeline_options(text: str) -> beam_options.PipelineOptions:
   Raises:
     ValueError: an empty or unknown key, or a value Beam rejects.
   """
+  if 'DaskRunner' in text:
+    # Its options (dask_client_address, ...) are known to Beam only once
+    # its module is imported.
+    importlib.import_module('apache_beam.runners.dask.dask_runner')
   flags = []
   for part in filter(None, (p.strip() for p in text.split(','))):
     key, has_value, value = part.partition('=')
@@ -39,7 +48,10 @@ def pipeline_options(text: str) -> beam_options.PipelineOptions:
     if not re.fullmatch(r'[A-Za-z_]\w*', key):
       raise ValueError(f'--beam_pipeline_options: {part!r} is not key=value '
                        '(e.g. runner=DirectRunner,direct_num_workers=2).')
-    flags.append(f'--{key}={value.strip()}' if has_value else f'--{key}')
+    value = value.strip()
+    if key == 'runner':
+      value = QUALIFIED_RUNNERS.get(value, value)
+    flags.append(f'--{key}={value}' if has_value else f'--{key}')
   options = beam_options.PipelineOptions(flags)
   # Beam parses lazily, exits on a bad value and drops unknown keys with a
   # mere warning: parse now, and say what is wrong in one line.
@@ -62,4 +74,6 @@ def runner_name(options: beam_options.PipelineOptions) -> str:
   runner = options.view_as(beam_options.StandardOptions).runner
   if runner is None:
     return DEFAULT_RUNNER
-  return runner if isinstance(runner, str) else type(runner).__name__
+  if not isinstance(runner, str):
+    return type(runner).__name__
+  return runner.rsplit('.', 1)[-1]

@@ -7,36 +7,47 @@ MediaSteps as the process pool (prepare_shards), and writes the shards. Its
 inputs are files (stage_jobs writes them in OUT, ReadJobs reads them), not
 Creates: the job graph goes to every worker and stays small.
 
-  media Jobs (modality, split, index, Item with a file), OUT/MEDIA_JOBS
+  media Jobs (modality, split, index, Item with a file), OUT/MEDIA_JOBS,
+    read in byte ranges (ReadJobs)
     | ItemFeatures: decode, CQT patch and windows, cover (MediaStep.fn)
-        main:          ((kind, split), (index, [record, ...]))  an item's group
+        GROUP:         ((kind, split), (index, [record, ...]))  an item's group
         SKIPPED:       Skip                  the dead letter: an input failed
-        TRAIN_PATCHES: | CombineGlobally(PatchStatsFn) -> audio_stats.npz
+        TRAIN_PATCHES: keyed index % FANOUT | GroupByKey | partial sums
+                       | GroupByKey | merged -> audio_stats.npz
   text Jobs (split, index, Item and its reviews), OUT/TEXT_JOBS
-    | AlbumText -> (Job, text); SKIPPED: an empty text
-    train texts | ToList | fit_vectorizer -> text_vectorizer.json, Fit
-    | TextRecords (Fit as a side input) -> groups; SKIPPED: no vectorizer
+    | AlbumText -> TEXT (Job, text); SKIPPED: an empty text
+    train texts | GroupByKey | fit_vectorizer -> text_vectorizer.json, Fit
+    texts joined with the Fit (copied to FANOUT keys, GroupByKey)
+    | TextRecords -> groups; SKIPPED: no vectorizer
   groups | beam_shards.WriteShards: ShardedWriter's layout of each (kind,
-    split) from the group sizes (a side input), one shard a key -> the
-    shard files and their ShardInfo
-  dead letters, layouts, shards, statistics count -> OUT/REPORT_JSON
+    split) from the group sizes (joined with the groups), one shard a key
+    -> the shard files and their ShardInfo
+  dead letters, layouts, shards, statistics count, text summary
+    | GroupByKey -> OUT/REPORT_JSON
 
-`run` then turns the report into what the pool path returns (beam_report.py): the
-ModalityResults of the manifest and the skipped.tsv rows, added to the
-SkipLog in the pool path's order (per modality and split: missing files,
-then failures in item order). The records are the same, in the same shards
-(the index of each item keys its group; a shard's groups are written in
-index order), so the shards equal the pool's byte for byte. audio_stats.npz
-is the same sums of the same patches, added in another order: equal to the
-pool's up to float64 rounding (in float32, almost always bit for bit).
+Only Create, ParDo, GroupByKey and Flatten, one sink: the transform set
+every runner has, DaskRunner's included (it has no side inputs, keeps only
+a ParDo's main output, does not reshuffle, and computes only the last
+transform). A ParDo with several kinds of output tags its elements; a value
+every worker needs is joined by GroupByKey on FANOUT copies of it.
+
+`run` then turns the report into what the pool path returns
+(beam_report.py): the ModalityResults of the manifest and the skipped.tsv
+rows, added to the SkipLog in the pool path's order (per modality and split:
+missing files, then failures in item order). The records are the same, in
+the same shards (the index of each item keys its group; a shard's groups are
+written in index order), so the shards equal the pool's byte for byte.
+audio_stats.npz is the same sums of the same patches, added in another
+order: equal to the pool's up to float64 rounding (in float32, almost always
+bit for bit).
 
 Where it runs is the PipelineOptions' runner (beam_options): DirectRunner
 in this process (direct_num_workers=1) or in worker processes
-(direct_running_mode=multi_processing), or Dataflow/Flink/Spark. Every
-worker reads the Items' files and writes OUT at the paths the driver gives,
-so on a cluster they must be on a filesystem every worker mounts; a worker
-process that crashes (a decoder segfault) fails the run, where the pool
-skips the item (docs/scale.md).
+(direct_running_mode=multi_processing), a dask.distributed cluster
+(runner=DaskRunner), or Dataflow/Flink/Spark. Every worker reads the Items'
+files and writes OUT at the paths the driver gives: gs:// URLs (fileio), or
+a filesystem every worker mounts; a worker process that crashes (a decoder
+segfault) fails the run, where the pool skips the item (docs/scale.md).
 
   steps = prepare.media_steps(corpus, specs, seed=0, windows=True,
                               image_size=224)
@@ -46,6 +57,7 @@ skips the item (docs/scale.md).
       text_specs=specs['text'])
 """
 
+import collections
 import dataclasses
 import json
 from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
@@ -77,12 +89,18 @@ REPORT_JSON = '.beam_prepare_report.json'
 # run of either executor (prepare._remove_stale_temps).
 MEDIA_JOBS = '.beam_prepare_media_jobs.jsonl' + fileio.TMP_SUFFIX
 TEXT_JOBS = '.beam_prepare_text_jobs.jsonl' + fileio.TMP_SUFFIX
-# Tagged outputs: the dead letter (inputs skipped) and the training patches.
-SKIPPED = 'skipped'
-TRAIN_PATCHES = 'train_patches'
+# What an element of a stage with several kinds of output is, as its first
+# part: a record group, the dead letter (an input skipped), a training patch,
+# an album text, the tf-idf space. Tags in the elements, not tagged outputs:
+# DaskRunner keeps only a ParDo's main output.
+GROUP, SKIPPED, TRAIN_PATCHES, TEXT, FIT = (
+    'group', 'skipped', 'train_patches', 'text', 'fit')
+# Bytes of a Jobs file one worker reads (ReadJobs). The tf-idf space is
+# joined with the texts, and the statistics summed, on beam_shards.FANOUT
+# keys.
+JOB_CHUNK_BYTES = 1 << 20
 # The split whose values the statistics and the tf-idf space come from.
 TRAIN = 'train'
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,16 +158,21 @@ class Fit:
 
 
 def _skip(job: Job, reason: str, late: bool = False):
-  return beam.pvalue.TaggedOutput(
-      SKIPPED, Skip(job.modality, job.split, job.index, reason, late))
+  return SKIPPED, Skip(job.modality, job.split, job.index, reason, late)
+
+
+def _tagged(element, tag: str):
+  """The value of an element tagged `tag` (a FlatMap: none otherwise)."""
+  if element[0] == tag:
+    yield element[1]
 
 
 class ItemFeatures(beam.DoFn):
-  """A media Job -> its records, or a Skip on the dead letter SKIPPED.
+  """A media Job -> its records, or a Skip (SKIPPED).
 
-  Yields ((kind, split), (index, records)) per output kind of the item's
-  MediaStep and, for a training item of a step with `stats`, its patch on
-  TRAIN_PATCHES.
+  Yields (GROUP, ((kind, split), (index, records))) per output kind of the
+  item's MediaStep and, for a training item of a step with `stats`,
+  (TRAIN_PATCHES, (index, patch)).
   """
 
   def __init__(self, steps: Mapping[str, prepare_shards.MediaStep]):
@@ -165,38 +188,34 @@ class ItemFeatures(beam.DoFn):
       yield _skip(job, reason)
       return
     for kind, group in groups.items():
-      yield (kind, job.split), (job.index, group)
+      yield GROUP, ((kind, job.split), (job.index, group))
     if step.stats and job.split == TRAIN:
-      yield beam.pvalue.TaggedOutput(TRAIN_PATCHES, value[0])
+      yield TRAIN_PATCHES, (job.index, value[0])
 
 
-class PatchStatsFn(beam.CombineFn):
-  """Training patches -> their RunningStats (float64 sums, merged)."""
+def partial_stats(key_patches, patch_shape: Sequence[int]):
+  """(part, training patches) -> (None, their RunningStats)."""
+  stats = prepare_shards.RunningStats(tuple(patch_shape))
+  for patch in key_patches[1]:
+    stats.add(patch)
+  return None, stats
 
-  def __init__(self, patch_shape: Sequence[int]):
-    super().__init__()
-    self._shape = tuple(patch_shape)
 
-  def create_accumulator(self):
-    return prepare_shards.RunningStats(self._shape)
-
-  def add_input(self, mutable_accumulator, element):
-    mutable_accumulator.add(element)
-    return mutable_accumulator
-
-  def merge_accumulators(self, accumulators):
-    accumulators = iter(accumulators)
-    merged = next(accumulators)
-    for other in accumulators:
-      merged.merge(other)
-    return merged
-
-  def extract_output(self, accumulator):
-    return accumulator
+def _save_stats(key_parts, patch_shape: Sequence[int], out) -> int:
+  """The partial RunningStats (and a None) merged; audio_stats.npz saved
+  when a training patch went in; the count."""
+  stats = prepare_shards.RunningStats(tuple(patch_shape))
+  for part in key_parts[1]:
+    if part is not None:
+      stats.merge(part)
+  if stats.count:
+    prepare_shards.save_audio_stats(epath.Path(out), stats)
+  return stats.count
 
 
 class AlbumText(beam.DoFn):
-  """A text Job -> (Job, its album text), or a Skip when the text is empty."""
+  """A text Job -> (TEXT, (Job, its album text)), or a Skip when the text
+  is empty."""
 
   def __init__(self, enrichment: Optional[str]):
     super().__init__()
@@ -213,7 +232,7 @@ class AlbumText(beam.DoFn):
     if reason is not None:
       yield _skip(job, reason)
       return
-    yield dataclasses.replace(job, reviews=()), text
+    yield TEXT, (dataclasses.replace(job, reviews=()), text)
 
 
 def fit_vectorizer(train: Iterable[Tuple[int, str]], out) -> Fit:
@@ -229,7 +248,8 @@ def fit_vectorizer(train: Iterable[Tuple[int, str]], out) -> Fit:
   """
   # In item order, as prepare_text fits it (the space does not depend on
   # the order, but the same call is the same result by construction).
-  texts = [text for _, text in sorted(train, key=lambda pair: pair[0])]
+  texts = [text for _, text in sorted((t for t in train if t is not None),
+                                      key=lambda pair: pair[0])]
   try:
     vectorizer = text_lib.fit_tfidf(texts)
   except features.FeatureError as e:
@@ -241,22 +261,24 @@ def fit_vectorizer(train: Iterable[Tuple[int, str]], out) -> Fit:
 
 
 class TextRecords(beam.DoFn):
-  """(Job, text) -> its text record group, or a Skip when there is no
-  vectorizer (the Fit side input)."""
+  """A join key's Fit and (Job, text)s -> their text record groups, or
+  Skips when there is no vectorizer."""
 
   def __init__(self, specs):
     super().__init__()
     self._specs = specs
 
-  def process(self, job_text, fit: Fit):
-    job, text = job_text
-    if fit.vectorizer is None:
-      yield _skip(job, prepare_shards.no_vectorizer_reason(fit.error),
-                  late=True)
-      return
-    records = prepare_shards.text_records(fit.vectorizer, [job.item], [text],
-                                          self._specs)
-    yield ('text', job.split), (job.index, records)
+  def process(self, joined):
+    tagged = list(joined[1])
+    fit = next(value for tag, value in tagged if tag == FIT)
+    for job, text in (value for tag, value in tagged if tag == TEXT):
+      if fit.vectorizer is None:
+        yield _skip(job, prepare_shards.no_vectorizer_reason(fit.error),
+                    late=True)
+        continue
+      records = prepare_shards.text_records(fit.vectorizer, [job.item],
+                                            [text], self._specs)
+      yield GROUP, (('text', job.split), (job.index, records))
 
 
 def media_jobs(corpus: prepare_corpus.Corpus,
@@ -303,43 +325,70 @@ def stage_jobs(corpus: prepare_corpus.Corpus, out: epath.Path,
 
 
 class ReadJobs(beam.PTransform):
-  """A write_jobs file -> its Jobs, spread over the workers."""
+  """A write_jobs file -> its Jobs, read in chunks of JOB_CHUNK_BYTES.
+
+  The chunks are Created (the file's path and byte ranges: a small job
+  graph), each read by one worker, and the Jobs reshuffled so that every
+  worker computes features (DaskRunner does not reshuffle; its Create is
+  split into dask_npartitions parts).
+  """
 
   def __init__(self, path: str):
     super().__init__()
     self._path = path
 
   def expand(self, pbegin):
+    size = epath.Path(self._path).stat().length
+    chunks = max(1, -(-size // JOB_CHUNK_BYTES))
+    step = -(-size // chunks) if size else 1
+    ranges = [(self._path, start, min(start + step, size))
+              for start in range(0, max(size, 1), step)]
     return (pbegin
-            | 'Read' >> beam.io.ReadFromText(self._path)
-            | 'Parse' >> beam.Map(Job.from_json)
-            # A small file is read as one bundle, by one worker: its Jobs
-            # are redistributed so every worker computes features.
+            | 'Chunks' >> beam.Create(ranges)
+            | 'Read' >> beam.FlatMap(read_chunk)
             | 'Spread' >> beam.Reshuffle())
 
 
-def _save_stats(stats: prepare_shards.RunningStats, out) -> int:
-  """Saves audio_stats.npz when a training patch went in; the count."""
-  if stats.count:
-    prepare_shards.save_audio_stats(epath.Path(out), stats)
-  return stats.count
+def read_chunk(chunk) -> Iterable[Job]:
+  """The Jobs of the lines that start in [start, end) of a Jobs file."""
+  path, start, end = chunk
+  with fileio.open_binary(path) as f:
+    if start:
+      f.seek(start - 1)
+      f.readline()  # The rest of a line that starts before `start`.
+    while f.tell() < end:
+      line = f.readline()
+      if not line:
+        break
+      yield Job.from_json(line.decode('ascii'))
 
 
 def _text_branch(p, corpus, out, text_specs, enrichment):
   """(text groups, dead letters, Fit summary, text keys) of the pipeline."""
-  texts, empty = (
-      p | 'TextJobs' >> ReadJobs(str(out / TEXT_JOBS))
-      | 'AlbumText' >> beam.ParDo(AlbumText(enrichment)).with_outputs(
-          SKIPPED, main='texts'))
-  fit = (texts
-         | 'TrainTexts' >> beam.Filter(lambda job_text: job_text[0].split ==
-                                       TRAIN)
-         | 'IndexText' >> beam.MapTuple(lambda job, text: (job.index, text))
-         | 'CollectTrain' >> beam.combiners.ToList()
-         | 'Fit' >> beam.Map(fit_vectorizer, out=str(out)))
-  groups, unfit = texts | 'TextRecords' >> beam.ParDo(
-      TextRecords(text_specs), fit=beam.pvalue.AsSingleton(fit)).with_outputs(
-          SKIPPED, main='groups')
+  texts = (p | 'TextJobs' >> ReadJobs(str(out / TEXT_JOBS))
+           | 'AlbumText' >> beam.ParDo(AlbumText(enrichment)))
+  empty = texts | 'EmptyTexts' >> beam.FlatMap(_tagged, SKIPPED)
+  train = (texts | 'Texts' >> beam.FlatMap(_tagged, TEXT)
+           | 'TrainTexts' >> beam.Filter(lambda job_text: job_text[0].split ==
+                                         TRAIN)
+           | 'IndexText' >> beam.MapTuple(lambda job, text: (
+               None, (job.index, text))))
+  # One element even without training texts: the Fit says why there is none.
+  fit = ((train, p | 'NoTrainText' >> beam.Create([(None, None)]))
+         | 'AllTrain' >> beam.Flatten()
+         | 'CollectTrain' >> beam.GroupByKey()
+         | 'Fit' >> beam.MapTuple(lambda _, train: fit_vectorizer(
+             train, out=str(out))))
+  records = (
+      (texts | 'KeyTexts' >> beam.FlatMap(_tagged, TEXT)
+       | 'SpreadTexts' >> beam.Map(lambda job_text: (
+           job_text[0].index % beam_shards.FANOUT, (TEXT, job_text))),
+       fit | 'BroadcastFit' >> beam.FlatMap(
+           lambda f: [(k, (FIT, f)) for k in range(beam_shards.FANOUT)]))
+      | 'FlattenFit' >> beam.Flatten() | 'JoinFit' >> beam.GroupByKey()
+      | 'TextRecords' >> beam.ParDo(TextRecords(text_specs)))
+  groups = records | 'TextGroups' >> beam.FlatMap(_tagged, GROUP)
+  unfit = records | 'Unfit' >> beam.FlatMap(_tagged, SKIPPED)
   splits = list(corpus.items['text'])
   keys = fit | 'TextKeys' >> beam.FlatMap(
       lambda f: [('text', s) for s in splits] if f.vectorizer is not None
@@ -350,17 +399,19 @@ def _text_branch(p, corpus, out, text_specs, enrichment):
   return groups, (empty, unfit), summary, keys
 
 
-def _write_report(_, path: str, skipped, layouts, shards, stats_count,
-                  text) -> None:
+def _write_report(key_parts, path: str) -> None:
   """The pipeline's outputs the driver needs, as one JSON file."""
+  parts = collections.defaultdict(list)
+  for tag, value in key_parts[1]:
+    parts[tag].append(value)
   fileio.write_json_atomic(path, {
-      'skipped': [dataclasses.asdict(s) for s in skipped],
+      'skipped': [dataclasses.asdict(s) for s in parts['skipped']],
       'layouts': [[kind, split, layout_.items, layout_.records]
-                  for (kind, split), layout_ in layouts],
+                  for (kind, split), layout_ in parts['layouts']],
       'shards': [[kind, split, shard, info.to_json()]
-                 for kind, split, shard, info in shards],
-      'stats_count': stats_count,
-      'text': text,
+                 for kind, split, shard, info in parts['shards']],
+      'stats_count': parts['stats_count'][0],
+      'text': parts['text'][0],
   })
 
 
@@ -371,7 +422,10 @@ def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: epath.Path,
   """Adds the preparation of the corpus's records to pipeline p.
 
   The pipeline reads the Jobs from OUT/MEDIA_JOBS and OUT/TEXT_JOBS, which
-  `stage_jobs` writes before it runs.
+  `stage_jobs` writes before it runs. It uses only Create, ParDo,
+  GroupByKey and Flatten, and ends in one transform (the report) that every
+  other one feeds: no side input, no tagged output, no second sink, which
+  DaskRunner lacks (it computes the last transform only).
 
   Args:
     p: the pipeline.
@@ -384,19 +438,24 @@ def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: epath.Path,
     enrichment: the entity dictionary of the review texts, or None.
   """
   media = (p | 'MediaJobs' >> ReadJobs(str(out / MEDIA_JOBS))
-           | 'ItemFeatures' >> beam.ParDo(ItemFeatures(steps)).with_outputs(
-               SKIPPED, TRAIN_PATCHES, main='groups'))
-  groups, dead, keys = [media.groups], [media[SKIPPED]], [
-      p | 'MediaKeys' >> beam.Create(
-          [(output.kind, split) for modality, step in steps.items()
-           for output in step.outputs for split in corpus.items[modality]])]
-  if any(step.stats for step in steps.values()):
-    stats_count = (
-        media[TRAIN_PATCHES]
-        | 'PatchStats' >> beam.CombineGlobally(PatchStatsFn(patch_shape))
-        | 'SaveStats' >> beam.Map(_save_stats, out=str(out)))
-  else:
-    stats_count = p | 'NoStats' >> beam.Create([0])
+           | 'ItemFeatures' >> beam.ParDo(ItemFeatures(steps)))
+  groups = [media | 'MediaGroups' >> beam.FlatMap(_tagged, GROUP)]
+  dead = [media | 'MediaSkips' >> beam.FlatMap(_tagged, SKIPPED)]
+  keys = [p | 'MediaKeys' >> beam.Create(
+      [(output.kind, split) for modality, step in steps.items()
+       for output in step.outputs for split in corpus.items[modality]])]
+  partials = (media | 'Patches' >> beam.FlatMap(_tagged, TRAIN_PATCHES)
+              | 'SpreadPatches' >> beam.MapTuple(lambda index, patch: (
+                  index % beam_shards.FANOUT, patch))
+              | 'GroupPatches' >> beam.GroupByKey()
+              | 'PartialStats' >> beam.Map(partial_stats,
+                                           patch_shape=patch_shape))
+  stats_count = ((partials, p | 'NoStats' >> beam.Create([(None, None)]))
+                 | 'AllStats' >> beam.Flatten()
+                 | 'GroupStats' >> beam.GroupByKey()
+                 | 'SaveStats' >> beam.Map(_save_stats,
+                                           patch_shape=patch_shape,
+                                           out=str(out)))
   if text_specs is not None:
     text_groups, text_dead, text, text_keys = _text_branch(
         p, corpus, out, text_specs, enrichment)
@@ -407,15 +466,16 @@ def build(p: beam.Pipeline, corpus: prepare_corpus.Corpus, out: epath.Path,
     text = p | 'NoText' >> beam.Create([None])
   written = tuple(groups) | 'WriteShards' >> beam_shards.WriteShards(
       out, shard_size, tuple(keys) | 'Keys' >> beam.Flatten())
-  dead_letters = tuple(dead) | 'DeadLetters' >> beam.Flatten()
-  _ = (p | 'Report' >> beam.Create([None])
-       | 'WriteReport' >> beam.Map(
-           _write_report, path=str(out / REPORT_JSON),
-           skipped=beam.pvalue.AsList(dead_letters),
-           layouts=beam.pvalue.AsList(written['layouts']),
-           shards=beam.pvalue.AsList(written['shards']),
-           stats_count=beam.pvalue.AsSingleton(stats_count),
-           text=beam.pvalue.AsSingleton(text)))
+  parts = [pcoll | f'Tag{tag}' >> beam.Map(lambda v, t=tag: (None, (t, v)))
+           for tag, pcoll in (('skipped', tuple(dead)
+                               | 'DeadLetters' >> beam.Flatten()),
+                              ('layouts', written['layouts']),
+                              ('shards', written['shards']),
+                              ('stats_count', stats_count), ('text', text))]
+  _ = (tuple(parts) | 'ReportParts' >> beam.Flatten()
+       | 'CollectReport' >> beam.GroupByKey()
+       | 'WriteReport' >> beam.Map(_write_report,
+                                   path=str(out / REPORT_JSON)))
 
 
 def run(corpus: prepare_corpus.Corpus, out: epath.Path,

@@ -6,10 +6,13 @@ split)'s shards from them:
 
   groups: ((kind, split), (index, [record, ...])), one per item written
     sizes (index, records in the group), taken where the groups are made
-    | GroupByKey (kind, split) | shard_layout -> ShardLayout, a side input
-  groups | key by (kind, split, shard, shard count) | GroupByKey
+    | GroupByKey (kind, split) | shard_layout -> ShardLayout
+  groups keyed ((kind, split), index % FANOUT), each layout copied to its
+    FANOUT keys | GroupByKey: every group meets its layout (a broadcast
+    join, in place of a side input: DaskRunner has none)
+    | key by (kind, split, shard, shard count) | GroupByKey
     | write_shard: one worker writes each shard from its groups, in index
-      order (a temporary file renamed once complete)
+      order (a temporary file renamed or uploaded once complete)
 
 so the shards are those tfrecord.ShardedWriter writes for the same groups in
 index order, byte for byte, and no worker holds more than one shard's
@@ -23,7 +26,7 @@ ShardedWriter writes one.
 
 import dataclasses
 import os
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from etils import epath
 import apache_beam as beam
@@ -35,6 +38,11 @@ from input_pipeline.records import tfrecord
 tf = startup.import_tensorflow()
 
 Key = Tuple[str, str]  # (record kind, split)
+# The join keys of each (kind, split): how many workers can take its groups
+# to their shards at once (module docstring).
+FANOUT = 16
+# What a joined value is.
+_GROUP, _LAYOUT = 'group', 'layout'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,13 +116,29 @@ def _keyed_layout(key_sizes, shard_size: int):
   return key, shard_layout([s for s in sizes if s is not None], shard_size)
 
 
-def _shard_key(element, layouts: Mapping[Key, ShardLayout]):
-  """((kind, split), (index, group)) -> ((kind, split, shard, count), ...)."""
-  (kind, split), (index, group) = element
-  layout_ = layouts[kind, split]
-  if index in layout_.shard_of:
-    yield (kind, split, layout_.shard_of[index], len(layout_.records)), (
-        index, group)
+def _spread(element):
+  """((kind, split), (index, group)) -> its join key and tagged value."""
+  key, (index, group) = element
+  return (key, index % FANOUT), (_GROUP, (index, group))
+
+
+def _broadcast(key_layout):
+  """((kind, split), ShardLayout) -> one copy for each of its join keys."""
+  key, layout_ = key_layout
+  for part in range(FANOUT):
+    yield (key, part), (_LAYOUT, layout_)
+
+
+def _shard_keys(joined):
+  """A join key's layout and groups -> ((kind, split, shard, count),
+  (index, group)) for each group."""
+  ((kind, split), _), tagged = joined
+  tagged = list(tagged)
+  layout_ = next(value for tag, value in tagged if tag == _LAYOUT)
+  for tag, (index, group) in ((t, v) for t, v in tagged if t == _GROUP):
+    if index in layout_.shard_of:
+      yield (kind, split, layout_.shard_of[index], len(layout_.records)), (
+          index, group)
 
 
 def _empty_shard(key_layout):
@@ -140,9 +164,9 @@ class WriteShards(beam.PTransform):
 
   Input: PCollections of ((kind, split), (index, [record, ...])), together
   one element for every item written. The layout of each (kind, split)
-  (shard_layout) is computed from the group sizes alone and handed to the
-  writing as a side input, so each shard is written by one worker from only
-  its own records. (The sizes are taken from each input before they are
+  (shard_layout) is computed from the group sizes alone and joined with the
+  groups (module docstring), so each shard is written by one worker from
+  only its own records. (The sizes are taken from each input before they are
   flattened, in the stage that makes the records: a runner materialises a
   Flatten of several stages' outputs, and the records would go through it
   once more for their sizes.)
@@ -165,14 +189,17 @@ class WriteShards(beam.PTransform):
         records | f'Sizes{i}' >> beam.MapTuple(
             lambda key, group: (key, (group[0], len(group[1]))))
         for i, records in enumerate(inputs))
-    groups = inputs | 'FlattenGroups' >> beam.Flatten()
     layouts = (
         sizes + (self._keys | 'AllKeys' >> beam.Map(lambda key: (key, None)),)
         | 'FlattenSizes' >> beam.Flatten()
         | 'GroupSizes' >> beam.GroupByKey()
         | 'Layout' >> beam.Map(_keyed_layout, shard_size=self._shard_size))
-    keyed = groups | 'ShardKey' >> beam.FlatMap(
-        _shard_key, layouts=beam.pvalue.AsDict(layouts))
+    spread = tuple(records | f'Spread{i}' >> beam.Map(_spread)
+                   for i, records in enumerate(inputs))
+    keyed = (spread + (layouts | 'Broadcast' >> beam.FlatMap(_broadcast),)
+             | 'FlattenJoin' >> beam.Flatten()
+             | 'Join' >> beam.GroupByKey()
+             | 'ShardKey' >> beam.FlatMap(_shard_keys))
     shards = (keyed | 'GroupShards' >> beam.GroupByKey()
               | 'Write' >> beam.Map(_write_grouped, out=self._out))
     # Apart from the records: a Flatten with them would be one more pass.
