@@ -19,6 +19,9 @@ setup_venv() {
     echo "[run.sh] installing the project and its pinned dependencies into $VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+    # Without its declared dependencies, which conflict with the pins
+    # (setup.py, the 'onnx' extra).
+    "$VENV/bin/python" -m pip install --quiet --no-deps 'jax2onnx==0.17.1'
     rm -f "$VENV"/.installed-*
     touch "$STAMP"
   fi

@@ -59,6 +59,8 @@ setuptools.setup(
         # pytest-xdist runs the suite over the cores (./run.sh test).
         'test': ['pytest==9.2.0', 'psutil==7.2.2', 'pytest-xdist==3.8.0',
                  'execnet==2.1.2',
+                 # The ONNX export's tests (tests/mmgenre_jax/tagging/exports).
+                 'onnx==1.23.2', 'onnx-ir==1.1.0', 'onnxruntime==1.32.0',
                  # A GCS server on 127.0.0.1 (tests/helpers/gcs_emulator.py).
                  'gcp-storage-emulator==2026.7.19'],
         # PyTorch twin for benchmarks/ only; never a dependency of the library.
@@ -66,6 +68,12 @@ setuptools.setup(
         # A gs:// workdir: orbax asks GCS about the bucket through it
         # (docs/tpu_pod.md §4). Seen to install beside the pins above.
         'gcs': ['google-cloud-storage==3.17.2'],
+        # `mmgenre export --format onnx` and examples/onnx_tagger.py
+        # (docs/tagging.md, "Export"). jax2onnx==0.17.1 itself goes in with
+        # `pip install --no-deps` (run.sh does): its metadata asks for
+        # orbax-checkpoint<0.11.37, orbax-export, equinox and others that
+        # the conversion never imports, and would downgrade the pin above.
+        'onnx': ['onnx==1.23.2', 'onnx-ir==1.1.0', 'onnxruntime==1.32.0'],
         # Beam on Dataflow (docs/scale.md); not needed for the local runner.
         'gcp': ['apache-beam[gcp]==2.77.0'],
         # Beam's DaskRunner on a dask.distributed cluster (docs/scale.md).

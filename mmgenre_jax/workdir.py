@@ -72,6 +72,9 @@ BUNDLE_JSON = 'bundle.json'
 PARAMS_MSGPACK = 'params.msgpack'
 # A modality stage's feature files (the shards' manifest and what it names).
 BUNDLE_DATA_DIR = 'data'
+# `mmgenre export --format onnx|stablehlo`: labels, thresholds and the input
+# contract beside the graphs (mmgenre_jax/tagging/exports/writer.py).
+EXPORT_JSON = 'export.json'
 
 # --- `mmgenre embed --out DIR` ---------------------------------------------
 

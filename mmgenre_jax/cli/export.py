@@ -1,19 +1,28 @@
-"""`mmgenre export W --out BUNDLE`: everything prediction needs, one folder.
+"""`mmgenre export W --out DIR`: the model, one folder, in one of three formats.
 
   mmgenre export runs/mumu_cosine --out mumu_cosine_bundle
   mmgenre predict --workdir mumu_cosine_bundle --audio song.mp3
   mmgenre export runs/mumu_cosine --head moods_head --out moods_bundle
+  mmgenre export runs/mumu_cosine --format onnx --out mumu_onnx
+  python examples/onnx_tagger.py mumu_onnx song.mp3     # onnxruntime only
 
-The bundle's layout: mmgenre_jax/tagging/model/bundle.py. The decision
-thresholds, computed in memory when the model is loaded, are written into the
-bundle; the workdir is only read. Exit status 2 when W cannot be read or BUNDLE
-cannot be written.
+`--format bundle` (default): everything this package's Tagger needs
+(mmgenre_jax/tagging/model/bundle.py). `onnx` and `stablehlo`: one graph per
+entry point (audio, cover, text, fused) with export.json beside them
+(mmgenre_jax/tagging/exports/writer.py), for runtimes without this package.
+The decision thresholds, computed in memory when the model is loaded, are
+written into the folder; the workdir is only read. Exit status 2 when W
+cannot be read, the format is unknown, a head belongs to another model or
+DIR cannot be written.
 """
 
 import argparse
 
 from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import tagger as tagger_lib
+from mmgenre_jax.tagging.exports import writer
+
+FORMATS = ('bundle',) + writer.FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--head', default=None, metavar='HEAD',
                       help='A finetuned head (mmgenre finetune) to bundle: '
                       'the bundle then answers with its labels.')
-  parser.add_argument('--out', required=True, metavar='BUNDLE',
-                      help='New (or existing bundle) directory to write.')
+  parser.add_argument('--out', required=True, metavar='DIR',
+                      help='New (or existing export) directory to write.')
+  # Checked in main, not by argparse: a bad value is one line like the
+  # command's other errors.
+  parser.add_argument('--format', default='bundle', metavar='FORMAT',
+                      help=f'One of {", ".join(FORMATS)} (default bundle): '
+                      'onnx and stablehlo need neither this package nor '
+                      'Python to run (docs/tagging.md, "Export").')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -33,11 +48,22 @@ def main(args: argparse.Namespace) -> int:
   if not workdir:
     return flags.fail('export', ValueError(
         'give the workdir: mmgenre export W --out BUNDLE'))
+  if args.format not in FORMATS:
+    return flags.fail('export', ValueError(
+        f'--format {args.format!r}: use one of {", ".join(FORMATS)}.'))
   try:
     tagger = tagger_lib.Tagger.from_workdir(workdir, head=args.head)
-    out = tagger.export(args.out)
+    if args.format == 'bundle':
+      out = tagger.export(args.out)
+    else:
+      out = writer.write(tagger, args.out, args.format)
   except (ValueError, OSError) as e:
     return flags.fail('export', e)
+  except ImportError as e:
+    return flags.fail('export', ValueError(
+        f'--format {args.format} needs {e.name}: pip install '
+        "'mmgenre_jax[onnx]' && pip install --no-deps jax2onnx==0.17.1 "
+        f'({e}).'))
   calibrated = [n for n, s in tagger.stages.items()
                 if s.thresholds is not None]
   head = '' if tagger.head is None else f'; head {tagger.head.name!r}'

@@ -198,7 +198,12 @@ class ResNet(nn.Module):
     x = conv(self.num_filters, (7, 7), (2, 2), padding=((3, 3), (3, 3)),
              name='conv1')(x.astype(self.dtype))
     x = nn.relu(norm(name='bn1')(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    # The -inf padding written out, then a 'VALID' pool: the same values as
+    # padding=((1, 1), (1, 1)), which jax2onnx's stand-in for nn.max_pool
+    # drops (the ONNX export, tagging/exports/).
+    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)),
+                constant_values=-jnp.inf)
+    x = nn.max_pool(x, window_shape=(3, 3), strides=(2, 2), padding='VALID')
     for i, num_blocks in enumerate(self.stage_sizes):
       for j in range(num_blocks):
         strides = (2, 2) if i > 0 and j == 0 else (1, 1)

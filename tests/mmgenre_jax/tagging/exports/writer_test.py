@@ -1,0 +1,220 @@
+"""mmgenre export --format onnx|stablehlo: the graphs give Tagger's scores.
+
+The tiny trained pipeline (helpers/tagging_pipeline.py) is exported once
+per format; each entry point, reloaded with jax.export.deserialize or run by
+onnxruntime, is compared with Tagger.predict on the same files, at batch
+sizes 1 and 5, to TOLERANCE. The network inputs are computed as the Tagger
+computes them (streaming windows, evaluation_cover, the tf-idf vectorizer),
+so the graphs alone are compared. examples/onnx_tagger.py computes its
+log-CQT with the exported JAX front end instead of librosa; its scores are
+compared to FRONTEND_TOLERANCE.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import onnxruntime
+from PIL import Image
+import pytest
+
+from helpers import tagging_pipeline
+from input_pipeline.features import image as image_features
+from input_pipeline.features import streaming
+from input_pipeline.features import text as text_features
+from mmgenre_jax import cli
+from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.tagging import tagger as tagger_lib
+from mmgenre_jax.tagging.exports import writer
+
+REPO = pathlib.Path(__file__).resolve().parents[4]
+TOLERANCE = 1e-4
+# The JAX front end vs librosa's soxr_hq CQT (BENCHMARKS.md §11): measured
+# at most 0.003 on these tones.
+FRONTEND_TOLERANCE = 0.01
+# Front-end graphs long enough for every test file, and only those: each
+# takes seconds to convert.
+FRONTEND_SECONDS = (60,)
+
+
+@pytest.fixture(scope='module')
+def tagger(tagging_workdir):
+  return tagger_lib.Tagger.from_workdir(tagging_workdir)
+
+
+@pytest.fixture(scope='module')
+def exports(tagger, tmp_path_factory):
+  root = tmp_path_factory.mktemp('exports')
+  return {fmt: writer.write(tagger, root / fmt, fmt, FRONTEND_SECONDS)
+          for fmt in writer.FORMATS}
+
+
+@pytest.fixture(scope='module')
+def inputs(media, tmp_path_factory):
+  """Five items: tracks, covers and reviews, each as files."""
+  root = tmp_path_factory.mktemp('export_inputs')
+  files = media['files']
+  tracks = [[files['wav']], [files['flac']], [files['ogg']], [files['mp3']],
+            [files['wav'], files['flac']]]  # the last one: an album
+  covers = [media['cover']]
+  rng = np.random.default_rng(0)
+  for i, (h, w) in enumerate(((40, 90), (32, 32), (70, 50), (120, 100))):
+    path = root / f'cover{i}.png'
+    Image.fromarray(rng.integers(0, 256, (h, w, 3)).astype(np.uint8)).save(
+        path)
+    covers.append(os.fspath(path))
+  reviews = [tagging_pipeline.review(f'ALx{i}') for i in range(4)]
+  reviews.append('guitar swing radio, and words the model never saw.')
+  return {'audio': tracks, 'image': covers, 'text': reviews}
+
+
+def _audio_arrays(items):
+  """windows [B, N, 322, 96] (zero-padded) and weights [B, N]."""
+  per_item = []
+  for paths in items:
+    tracks = [np.concatenate(list(streaming.WindowStream(p)))
+              for p in paths]
+    weights = np.concatenate([np.full(len(t), 1 / (len(t) * len(tracks)))
+                              for t in tracks])
+    per_item.append((np.concatenate(tracks), weights))
+  n = max(len(w) for _, w in per_item)
+  windows = np.zeros((len(items), n, 322, 96), np.float32)
+  weights = np.zeros((len(items), n), np.float32)
+  for b, (x, w) in enumerate(per_item):
+    windows[b, :len(x)], weights[b, :len(w)] = x, w
+  return [windows, weights]
+
+
+def _arrays(tagger, modalities, inputs, rows):
+  """The entry point's arguments for the items `rows` of `inputs`."""
+  arrays = []
+  for modality in modalities:
+    stage = next(tagger.stages[n] for n in tagger.order
+                 if tagger.stages[n].kind == modality)
+    data = tagger.feature_data(stage.name)
+    given = [inputs[modality][r] for r in rows]
+    if modality == 'audio':
+      arrays += _audio_arrays(given)
+    elif modality == 'image':
+      arrays.append(np.stack([image_features.evaluation_cover(
+          c, crop_size=data.image_size, stored_side=data.stored_image_size)
+                              for c in given]).astype(np.uint8))
+    else:
+      texts = [text_features.aggregate_reviews([t]) for t in given]
+      arrays.append(data.vectorizer.transform(texts).toarray().astype(
+          np.float32))
+  return arrays
+
+
+def _expected(tagger, modalities, inputs, rows):
+  """Tagger.predict's scores [B, L] of the same items."""
+  names = {'audio': 'audio', 'image': 'cover', 'text': 'reviews'}
+  return np.stack([tagger.predict(**{names[m]: inputs[m][r]
+                                     for m in modalities})['scores']
+                   for r in rows])
+
+
+def _run(fmt, directory, entry, arrays):
+  path = directory / entry['file']
+  if fmt == 'stablehlo':
+    exported = jax.export.deserialize(bytearray(path.read_bytes()))
+    return np.asarray(exported.call(*arrays))
+  session = onnxruntime.InferenceSession(os.fspath(path))
+  return session.run(None, {i['name']: a
+                            for i, a in zip(entry['inputs'], arrays)})[0]
+
+
+@pytest.mark.parametrize('fmt', writer.FORMATS)
+def test_every_entry_point_gives_the_taggers_scores(fmt, exports, tagger,
+                                                    inputs):
+  info = json.loads((exports[fmt] / workdir_lib.EXPORT_JSON).read_text())
+  assert sorted(info['entry_points']) == ['audio', 'cover', 'fused', 'text']
+  assert info['labels'] == tagger.labels
+  assert info['opset'] == (writer.ONNX_OPSET if fmt == 'onnx' else None)
+  assert info['versions']['jax'] == jax.__version__
+  worst = {}
+  for name, entry in info['entry_points'].items():
+    modalities = entry['modalities']
+    assert entry['model'] == tagger.predict(**{
+        {'audio': 'audio', 'image': 'cover', 'text': 'reviews'}[m]:
+        inputs[m][0] for m in modalities})['model']
+    for rows in ([0], [0, 1, 2, 3, 4]):
+      got = _run(fmt, exports[fmt], entry,
+                 _arrays(tagger, modalities, inputs, rows))
+      want = _expected(tagger, modalities, inputs, rows)
+      assert got.shape == (len(rows), len(tagger.labels))
+      worst[name, len(rows)] = float(np.abs(got - want).max())
+  assert max(worst.values()) < TOLERANCE, worst
+
+
+def test_the_contract_and_text_vectorizer_are_beside_the_graphs(
+    exports, tagger):
+  directory = exports['onnx']
+  info = json.loads((directory / workdir_lib.EXPORT_JSON).read_text())
+  assert info['audio']['sample_rate'] == 22050
+  assert info['audio']['window_frames'] == 322
+  assert info['audio']['window_hop'] == 161
+  assert info['frontend']['files'] == {'1323000': 'frontend_60s.onnx'}
+  assert info['cover'] == {**info['cover'], 'side': 32,
+                           'resize_shorter_side_to': 37}
+  fused = info['entry_points']['fused']
+  assert [i['name'] for i in fused['inputs']] == ['windows', 'weights',
+                                                  'tfidf', 'cover']
+  assert fused['inputs'][3]['dtype'] == 'uint8'
+  stage = tagger.stages['fused']
+  np.testing.assert_allclose(
+      [np.nan if t is None else t for t in fused['thresholds']],
+      stage.thresholds)
+  vectorizer = text_features.load_vectorizer(
+      directory / info['text']['vectorizer'])
+  text = tagger.feature_data('text').vectorizer
+  assert vectorizer.vocabulary_ == text.vocabulary_
+  np.testing.assert_array_equal(vectorizer.idf_, text.idf_)
+
+
+# What the example's Python may not import.
+_BLOCKER = '''
+import importlib.abc, runpy, sys
+class Block(importlib.abc.MetaPathFinder):
+  def find_spec(self, name, path=None, target=None):
+    if name.split('.')[0] in ('jax', 'jaxlib', 'flax', 'tensorflow',
+                              'mmgenre_jax', 'input_pipeline'):
+      raise ImportError(f'{name} is blocked in this test')
+sys.meta_path.insert(0, Block())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+
+
+def test_the_example_tags_with_onnxruntime_alone(exports, tagging_workdir,
+                                                 media, capsys, tmp_path):
+  files = media['files']
+  paths = [files[k] for k in ('wav', 'flac', 'ogg', 'mp3')]
+  (tmp_path / 'probe.py').write_text('import jax\n')
+  blocked = subprocess.run(
+      [sys.executable, '-c', _BLOCKER, os.fspath(tmp_path / 'probe.py')],
+      capture_output=True, text=True, check=False)
+  assert 'jax is blocked' in blocked.stderr
+  done = subprocess.run(
+      [sys.executable, '-c', _BLOCKER, os.fspath(REPO / 'examples' /
+                                                 'onnx_tagger.py'),
+       os.fspath(exports['onnx']), *paths, '--top-k', '3'],
+      capture_output=True, text=True, check=False, cwd=REPO)
+  assert done.returncode == 0, done.stderr
+  rows = json.loads(done.stdout)
+  assert cli.main(['predict', '--workdir', str(tagging_workdir), '--audio',
+                   *paths, '--top-k', '3', '--no-progress']) == 0
+  predicted = json.loads(capsys.readouterr().out)
+  assert [r['input'] for r in rows] == [r['input'] for r in predicted]
+  for row, want in zip(rows, predicted):
+    assert [x['label'] for x in row['labels']] == [
+        x['label'] for x in want['labels']]
+    gap = np.abs(np.subtract([x['score'] for x in row['labels']],
+                             [x['score'] for x in want['labels']]))
+    assert gap.max() < FRONTEND_TOLERANCE, (row, want)
+    assert row['decisions'] == want['decisions']
+    assert row['duration_s'] == pytest.approx(want['duration_s'], abs=1e-3)
