@@ -16,6 +16,14 @@ as benchmarks/input_pipeline.py's `prepare` section) with each executor:
                   direct_num_workers=1 (in this process)
   beam-2          ... direct_num_workers=2,direct_running_mode=
                   multi_processing (two worker processes)
+  pool-2-gcs      pool-2 with --data and --out in a bucket: a GCS emulator
+                  on 127.0.0.1 (tests/helpers/gcs_emulator.py)
+  dask-2-gcs      the same on Beam's DaskRunner: a scheduler and 2
+                  single-threaded workers on 127.0.0.1, each in its own
+                  empty folder (tests/helpers/dask_cluster.py)
+
+(pool-2-gcs and dask-2-gcs are not in the default list:
+--executors pool-2-gcs dask-2-gcs.)
 
 --rounds rounds, each running every executor once, the order rotated from
 round to round, so that a burst of background load hits them alike. Prints
@@ -31,6 +39,7 @@ failed (their line has "failed": true and the error's last line).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -38,10 +47,14 @@ import shutil
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# The emulator and the cluster are the tests' (tests/helpers).
+sys.path.insert(1, os.path.join(ROOT, 'tests'))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import bench_lib
+from etils import epath
 from input_pipeline import layout
 from input_pipeline import synthetic
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -54,7 +67,14 @@ EXECUTORS = {
     'beam-1': ['--beam_pipeline_options', DIRECT + '1'],
     'beam-2': ['--beam_pipeline_options',
                DIRECT + '2,direct_running_mode=multi_processing'],
+    'pool-2-gcs': ['--workers', '2'],
+    # {address}: the cluster's, known once it runs.
+    'dask-2-gcs': ['--beam_pipeline_options',
+                   'runner=DaskRunner,dask_client_address={address},'
+                   'dask_npartitions=8'],
 }
+DEFAULT_EXECUTORS = ['pool-1', 'pool-2', 'beam-1', 'beam-2']
+BUCKET = 'gs://b'
 
 
 def parse_args(argv=None):
@@ -65,7 +85,7 @@ def parse_args(argv=None):
                       help='Albums of the synthetic corpus (~3.7 tracks '
                       'each).')
   parser.add_argument('--rounds', type=int, default=2)
-  parser.add_argument('--executors', nargs='+', default=list(EXECUTORS),
+  parser.add_argument('--executors', nargs='+', default=DEFAULT_EXECUTORS,
                       choices=list(EXECUTORS))
   return parser.parse_args(argv)
 
@@ -87,30 +107,33 @@ def corpus_dir(work: pathlib.Path, albums: int) -> pathlib.Path:
   return corpus
 
 
-def shard_digests(out: pathlib.Path):
+def shard_digests(out):
   """(kind, split) -> [(file, records, sha256)] of a manifest."""
-  manifest = json.loads((out / layout.MANIFEST_JSON).read_text())
+  manifest = json.loads(
+      (epath.Path(out) / layout.MANIFEST_JSON).read_text())
   return {(kind, split): [(s['file'], s['records'], s['sha256'])
                           for s in shards]
           for kind, entry in manifest['modalities'].items()
           for split, shards in entry['shards'].items()}, manifest
 
 
-def prepare(corpus: pathlib.Path, out: pathlib.Path, executor: str):
+def prepare(corpus, out, executor: str, address: str = ''):
   """One timed `mmgenre prepare`; (its JSON record, its shard digests)."""
+  out = epath.Path(out)
   if out.exists():
-    shutil.rmtree(out)
+    out.rmtree()
+  flags = [flag.format(address=address) for flag in EXECUTORS[executor]]
   # The venv's console script, also when the venv is not activated.
   mmgenre = (shutil.which('mmgenre', path=os.path.dirname(sys.executable))
              or shutil.which('mmgenre') or 'mmgenre')
   result = bench_lib.run_measured(
       [mmgenre, 'prepare', '--dataset', 'mumu', '--data', str(corpus),
-       '--out', str(out), '--no-progress'] + EXECUTORS[executor])
+       '--out', os.fspath(out), '--no-progress'] + flags)
   digests, manifest = shard_digests(out)
   tracks = sum(c['read'] for c in
                manifest['modalities']['audio']['counts'].values())
   return {'executor': executor, 'manifest_executor': manifest['executor'],
-          'flags': ' '.join(EXECUTORS[executor]), 'tracks': tracks,
+          'flags': ' '.join(flags), 'tracks': tracks,
           'wall_s': round(result['wall_s'], 2),
           'prepare_elapsed_s': manifest['elapsed_s'],
           'tracks_per_s': round(tracks / result['wall_s'], 3),
@@ -122,6 +145,40 @@ def main(argv=None) -> int:
   work = pathlib.Path(args.work)
   work.mkdir(parents=True, exist_ok=True)
   corpus = corpus_dir(work, args.albums)
+  with contextlib.ExitStack() as stack:
+    bucket_corpus, address = _bucket_and_cluster(
+        stack, work, corpus, args.executors)
+    rates, digests, failures = _rounds(args, work, corpus, bucket_corpus,
+                                       address)
+  _summary(args, rates, digests, failures)
+  return 0
+
+
+def _bucket_and_cluster(stack, work, corpus, executors):
+  """Starts the emulator and the cluster the executors need; (the corpus
+  in the bucket or None, the cluster's address or '')."""
+  if not any(name.endswith('-gcs') for name in executors):
+    return None, ''
+  # pylint: disable=g-import-not-at-top
+  from helpers import dask_cluster
+  from helpers import gcs_emulator
+  # pylint: enable=g-import-not-at-top
+  server = stack.enter_context(gcs_emulator.running(bucket='b'))
+  os.environ.update(server.env)
+  bucket_corpus = f'{BUCKET}/{corpus.name}'
+  progress(f'uploading {corpus} to {bucket_corpus}')
+  gcs_emulator.upload(corpus, bucket_corpus)
+  if 'dask-2-gcs' not in executors:
+    return bucket_corpus, ''
+  cluster_dir = work / 'cluster'
+  if cluster_dir.exists():
+    shutil.rmtree(cluster_dir)
+  cluster = stack.enter_context(dask_cluster.running(
+      cluster_dir, workers=2, env=server.env))
+  return bucket_corpus, cluster.address
+
+
+def _rounds(args, work, corpus, bucket_corpus, address):
   rates = {name: [] for name in args.executors}
   digests, failures = {}, {}
   for round_ in range(args.rounds):
@@ -129,8 +186,12 @@ def main(argv=None) -> int:
     shift = round_ % len(args.executors)
     for name in args.executors[shift:] + args.executors[:shift]:
       progress(f'round {round_ + 1}/{args.rounds}: {name}')
+      gcs = name.endswith('-gcs')
       try:
-        record, digests[name] = prepare(corpus, work / f'out_{name}', name)
+        record, digests[name] = prepare(
+            bucket_corpus if gcs else corpus,
+            f'{BUCKET}/out_{name}' if gcs else work / f'out_{name}', name,
+            address)
       except RuntimeError as e:
         # A failed run is a result too (docs/scale.md: the runner lost
         # records once): its line says so and the others go on.
@@ -140,6 +201,10 @@ def main(argv=None) -> int:
         continue
       rates[name].append(record['tracks_per_s'])
       emit({'section': 'beam_prepare', 'round': round_, **record})
+  return rates, digests, failures
+
+
+def _summary(args, rates, digests, failures) -> None:
   medians = {name: round(statistics.median(r), 3) for name, r in
              rates.items() if r}
   summary = {'section': 'beam_prepare_summary', 'albums': args.albums,
@@ -147,13 +212,13 @@ def main(argv=None) -> int:
              'median_tracks_per_s': medians, 'failed_runs': failures,
              'shards_equal': len({json.dumps(sorted(d.items()))
                                   for d in digests.values()}) == 1}
-  for beam_name, pool_name in (('beam-2', 'pool-2'), ('beam-1', 'pool-1')):
+  for beam_name, pool_name in (('beam-2', 'pool-2'), ('beam-1', 'pool-1'),
+                               ('dask-2-gcs', 'pool-2-gcs')):
     if beam_name in medians and pool_name in medians:
       summary[f'{beam_name.replace("-", "_")}_vs_'
               f'{pool_name.replace("-", "_")}'] = round(
                   medians[beam_name] / medians[pool_name], 3)
   emit(summary)
-  return 0
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ worker processes, each worker in its own empty directory.
   with dask_cluster.running(tmp_path, workers=2, env=server.env) as cluster:
     cluster.address      # 'tcp://127.0.0.1:PORT', for dask_client_address
     cluster.executed()   # worker address -> tasks it has run
+    cluster.pids()       # worker address -> its process id
 
 Each worker's working directory and TMPDIR are its own folder, so nothing
 can pass between the workers, or from the test, through a local disk.
@@ -36,6 +37,13 @@ class Cluster:
     from distributed import Client
     with Client(self.address, timeout=30) as client:
       return client.run(lambda dask_worker: dask_worker.state.executed_count)
+
+  def pids(self) -> Dict[str, int]:
+    """Worker address -> the pid of its worker process."""
+    # pylint: disable-next=g-import-not-at-top
+    from distributed import Client
+    with Client(self.address, timeout=30) as client:
+      return client.run(os.getpid)
 
 
 def _dask() -> List[str]:

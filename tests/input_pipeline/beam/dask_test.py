@@ -2,52 +2,71 @@
 scheduler and 2 worker processes on 127.0.0.1, each worker in its own empty
 folder, with the corpus and the shards only in a bucket (a GCS server on
 127.0.0.1, helpers/gcs_emulator.py). The shards must be the worker pool's,
-byte for byte, and the manifest's checksums those of the objects."""
+byte for byte, and the manifest's checksums those of the objects; also when
+a worker is killed (kill -9) in the middle of the run."""
 
+import dataclasses
 import json
 import os
+import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 from etils import epath
+import pytest
 
 from helpers import dask_cluster
 from helpers import gcs_emulator
 from input_pipeline import layout
 
+# Seconds the killed run may take.
+RUN_TIMEOUT_S = 300
 
-def _prepare(data, out, *extra) -> subprocess.CompletedProcess:
+
+def _prepare_command(data, out, *extra):
   """`mmgenre prepare` in a process of its own (with this environment: the
   emulator's address)."""
-  return subprocess.run(
-      [sys.executable, '-c', 'import sys; from mmgenre_jax import cli; '
-       'sys.exit(cli.main(sys.argv[1:]))', 'prepare', '--dataset', 'mumu',
-       '--data', data, '--out', out, '--shard-size', '8', '--image-size',
-       '48', '--no-progress', *extra],
-      capture_output=True, text=True, env=dict(os.environ), check=False)
+  return ([sys.executable, '-c', 'import sys; from mmgenre_jax import cli; '
+           'sys.exit(cli.main(sys.argv[1:]))', 'prepare', '--dataset',
+           'mumu', '--data', data, '--out', out, '--shard-size', '8',
+           '--image-size', '48', '--no-progress', *extra])
 
 
-def test_prepare_on_dask_from_a_bucket_writes_the_pools_shards(
-    synthetic_corpus, gcs_server, bucket_dir, tmp_path, monkeypatch):
-  monkeypatch.chdir(tmp_path)
-  corpus, out = f'{bucket_dir}/corpus', f'{bucket_dir}/shards'
+def _prepare(data, out, *extra) -> subprocess.CompletedProcess:
+  return subprocess.run(_prepare_command(data, out, *extra),
+                        capture_output=True, text=True, env=dict(os.environ),
+                        check=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  bucket_dir: str  # This module's folder in the bucket.
+  corpus: str  # The corpus in the bucket.
+  pool: pathlib.Path  # The pool's shards of the same corpus, local.
+  cluster: dask_cluster.Cluster
+
+  def options(self) -> str:
+    return ('runner=DaskRunner,dask_client_address='
+            f'{self.cluster.address},dask_npartitions=4')
+
+
+@pytest.fixture(scope='module')
+def setup(synthetic_corpus, gcs_server, tmp_path_factory):
+  root = tmp_path_factory.mktemp('dask')
+  bucket_dir = f'gs://b/dask-test-{os.getpid()}'
+  corpus = f'{bucket_dir}/corpus'
   gcs_emulator.upload(synthetic_corpus, corpus)
-  pool = tmp_path / 'pool'
+  pool = root / 'pool'
   run = _prepare(str(synthetic_corpus), str(pool), '--workers', '2')
   assert run.returncode == 0, run.stderr[-2000:]
-
-  with dask_cluster.running(tmp_path / 'cluster', workers=2,
+  with dask_cluster.running(root / 'cluster', workers=2,
                             env=gcs_server.env) as cluster:
-    run = _prepare(corpus, out, '--beam_pipeline_options',
-                   f'runner=DaskRunner,dask_client_address={cluster.address},'
-                   'dask_npartitions=4')
-    assert run.returncode == 0, run.stderr[-3000:]
-    executed = cluster.executed()
-  # Both workers computed; they kept no file (each local copy removed).
-  assert len(executed) == 2 and min(executed.values()) > 0, executed
-  for folder in cluster.worker_dirs:
-    assert not list((folder / 'tmp').iterdir())
+    yield Setup(bucket_dir, corpus, pool, cluster)
 
+
+def _assert_pools_shards(out: str, pool: pathlib.Path) -> None:
   got, want = gcs_emulator.sha256_tree(out), gcs_emulator.sha256_tree(pool)
   manifest = json.loads(epath.Path(out, layout.MANIFEST_JSON).read_text())
   assert manifest['executor'] == 'beam:DaskRunner'
@@ -61,4 +80,48 @@ def test_prepare_on_dask_from_a_bucket_writes_the_pools_shards(
         assert got[shard['file']] == shard['sha256']
   # The staged Jobs and the pipeline's report are removed.
   assert not [name for name in got if name.startswith('.')]
-  assert sorted(p.name for p in tmp_path.iterdir()) == ['cluster', 'pool']
+
+
+def test_prepare_on_dask_from_a_bucket_writes_the_pools_shards(
+    setup, tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  before = setup.cluster.executed()
+  out = f'{setup.bucket_dir}/shards'
+  run = _prepare(setup.corpus, out, '--beam_pipeline_options',
+                 setup.options())
+  assert run.returncode == 0, run.stderr[-3000:]
+  executed = setup.cluster.executed()
+  # Both workers computed; they kept no file (each local copy removed).
+  assert len(executed) == 2, executed
+  assert all(executed[w] > before.get(w, 0) for w in executed), executed
+  for folder in setup.cluster.worker_dirs:
+    assert not list((folder / 'tmp').iterdir())
+  _assert_pools_shards(out, setup.pool)
+  assert not list(tmp_path.iterdir())  # Nothing written here.
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(setup):
+  # The nanny of a `dask worker` starts a new worker process; the scheduler
+  # runs the lost tasks again. Every shard is one whole-object upload and
+  # the manifest comes last, so a task run twice writes the same objects.
+  out = f'{setup.bucket_dir}/killed'
+  before = sum(setup.cluster.executed().values())
+  process = subprocess.Popen(
+      _prepare_command(setup.corpus, out, '--beam_pipeline_options',
+                       setup.options()),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ))
+  try:
+    while sum(setup.cluster.executed().values()) < before + 10:
+      assert process.poll() is None, process.communicate()
+      time.sleep(0.2)
+    assert process.poll() is None  # In the middle of the run.
+    victim = sorted(setup.cluster.pids().items())[0][1]
+    os.kill(victim, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert process.returncode == 0, stderr[-3000:]
+  assert victim not in setup.cluster.pids().values()  # A new process.
+  _assert_pools_shards(out, setup.pool)
