@@ -13,6 +13,7 @@ compared to FRONTEND_TOLERANCE.
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -218,3 +219,75 @@ def test_the_example_tags_with_onnxruntime_alone(exports, tagging_workdir,
     assert gap.max() < FRONTEND_TOLERANCE, (row, want)
     assert row['decisions'] == want['decisions']
     assert row['duration_s'] == pytest.approx(want['duration_s'], abs=1e-3)
+
+
+@pytest.fixture(scope='module')
+def head_dir(tagging_workdir, tmp_path_factory):
+  """A finetuned head on pitch: 'low' below 300 Hz, 'high' above."""
+  root = tmp_path_factory.mktemp('export_head')
+  rows = ['input,labels']
+  for i, hz in enumerate(np.geomspace(80, 2400, 12)):
+    path = tagging_pipeline.tone(root / f't{i}.wav', 4.0, 22050, hz)
+    rows.append(f'{path},{"low" if hz < 300 else "high"}')
+  (root / 'labels.csv').write_text('\n'.join(rows) + '\n')
+  out = root / 'head'
+  assert cli.main(['finetune', '--workdir', str(tagging_workdir), '--labels',
+                   str(root / 'labels.csv'), '--out', str(out),
+                   '--no-progress']) == 0
+  return out
+
+
+def test_a_head_exports_and_answers_with_its_labels(
+    tagging_workdir, head_dir, inputs, tmp_path, capsys):
+  out = tmp_path / 'tuned'
+  assert cli.main(['export', str(tagging_workdir), '--head', str(head_dir),
+                   '--format', 'stablehlo', '--out', str(out)]) == 0
+  assert f'Wrote {out}' in capsys.readouterr().out
+  info = json.loads((out / workdir_lib.EXPORT_JSON).read_text())
+  tuned = tagger_lib.Tagger.from_workdir(tagging_workdir, head=head_dir)
+  assert info['labels'] == tuned.labels == ['high', 'low']
+  assert info['head'] == tuned.head.name
+  # The head reads an audio representation: the entry points with audio.
+  assert sorted(info['entry_points']) == ['audio', 'fused']
+  for entry in info['entry_points'].values():
+    assert entry['model'] == tuned.head.describe()
+    rows = [0, 1, 2, 3, 4]
+    got = _run('stablehlo', out, entry,
+               _arrays(tuned, entry['modalities'], inputs, rows))
+    want = _expected(tuned, entry['modalities'], inputs, rows)
+    np.testing.assert_allclose(got, want, atol=TOLERANCE, rtol=0)
+
+
+def test_bad_input_is_one_line_and_exit_status_2(tagging_workdir, head_dir,
+                                                 tmp_path, capsys):
+  spec = json.loads((tagging_workdir / workdir_lib.PIPELINE_JSON).read_text())
+  untrained = tmp_path / 'untrained'
+  untrained.mkdir()
+  for stage in spec['stages']:
+    stage['workdir'] = os.fspath(
+        (untrained if stage['name'] == spec['final'] else tagging_workdir)
+        / stage['name'])
+  (untrained / workdir_lib.PIPELINE_JSON).write_text(json.dumps(spec))
+  other = tmp_path / 'other_head'
+  shutil.copytree(head_dir, other)
+  head_json = json.loads((other / 'head.json').read_text())
+  head_json['model']['identity'] = 'another model'
+  (other / 'head.json').write_text(json.dumps(head_json))
+  capsys.readouterr()
+  out = os.fspath(tmp_path / 'out')
+  cases = {
+      (os.fspath(untrained), '--format', 'onnx'):
+          f"the final stage '{spec['final']}' was not loaded",
+      (os.fspath(tagging_workdir), '--format', 'tflite'):
+          "--format 'tflite': use one of bundle, onnx, stablehlo.",
+      (os.fspath(tagging_workdir), '--format', 'onnx', '--head',
+       os.fspath(other)): 'was finetuned on another model',
+      (os.fspath(tmp_path / 'nothing'), '--format', 'stablehlo'):
+          'is not a directory'}
+  for argv, message in cases.items():
+    assert cli.main(['export', *argv, '--out', out]) == 2, argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('mmgenre export: error: '), (
+        argv, err)
+    assert message in err[0], (argv, err)
+  assert not os.path.exists(out)
