@@ -275,16 +275,17 @@ def test_bad_input_is_one_line_and_exit_status_2(tagging_workdir, head_dir,
   (other / 'head.json').write_text(json.dumps(head_json))
   capsys.readouterr()
   out = os.fspath(tmp_path / 'out')
-  cases = {
-      (os.fspath(untrained), '--format', 'onnx'):
-          f"the final stage '{spec['final']}' was not loaded",
-      (os.fspath(tagging_workdir), '--format', 'tflite'):
-          "--format 'tflite': use one of bundle, onnx, stablehlo.",
-      (os.fspath(tagging_workdir), '--format', 'onnx', '--head',
-       os.fspath(other)): 'was finetuned on another model',
-      (os.fspath(tmp_path / 'nothing'), '--format', 'stablehlo'):
-          'is not a directory'}
-  for argv, message in cases.items():
+  final = spec['final']
+  cases = [
+      ((os.fspath(untrained), '--format', 'onnx'),
+       f"the final stage '{final}' was not loaded"),
+      ((os.fspath(tagging_workdir), '--format', 'tflite'),
+       "--format 'tflite': use one of bundle, onnx, stablehlo."),
+      ((os.fspath(tagging_workdir), '--format', 'onnx', '--head',
+        os.fspath(other)), 'was finetuned on another model'),
+      ((os.fspath(tmp_path / 'nothing'), '--format', 'stablehlo'),
+       'is not a directory')]
+  for argv, message in cases:
     assert cli.main(['export', *argv, '--out', out]) == 2, argv
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('mmgenre export: error: '), (
