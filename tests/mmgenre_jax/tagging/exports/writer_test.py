@@ -292,3 +292,23 @@ def test_bad_input_is_one_line_and_exit_status_2(tagging_workdir, head_dir,
         argv, err)
     assert message in err[0], (argv, err)
   assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize('fmt', writer.FORMATS)
+def test_the_front_end_graph_is_the_jax_front_end(fmt, exports):
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax import frontend
+  info = json.loads((exports[fmt] / workdir_lib.EXPORT_JSON).read_text())
+  ((samples, name),) = info['frontend']['files'].items()
+  rng = np.random.default_rng(3)
+  t = np.arange(int(samples)) / 22050
+  y = (0.4 * np.sin(2 * np.pi * 110 * t * (1 + t / 60)) +
+       0.05 * rng.standard_normal(t.size)).astype(np.float32)[None]
+  entry = {'file': name, 'inputs': [{'name': 'samples'}]}
+  got = _run(fmt, exports[fmt], entry, [y])
+  power = np.asarray(frontend.cqt(y, 22050)) ** 2
+  want = np.log10(np.maximum(power, 1e-10))
+  assert got.shape == want.shape == (1, 1 + int(samples) // 1024, 96)
+  # In dB within 60 dB of the maximum, where the windows' values live.
+  loud = want > want.max() - 6
+  assert np.abs(10 * (got - want))[loud].max() < 1e-3
