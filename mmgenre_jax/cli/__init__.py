@@ -43,7 +43,7 @@ SUBCOMMANDS = {
     'finetune': ('mmgenre_jax.cli.finetune',
                  'Fit a head for new labels from a few labelled examples.'),
     'export': ('mmgenre_jax.cli.export',
-               'Copy what prediction needs into one bundle directory.'),
+               'The model in one directory: a bundle, ONNX or StableHLO.'),
 }
 
 
