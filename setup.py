@@ -61,8 +61,10 @@ setuptools.setup(
                  'execnet==2.1.2',
                  # The ONNX export's tests (tests/mmgenre_jax/tagging/exports).
                  'onnx==1.23.2', 'onnx-ir==1.1.0', 'onnxruntime==1.32.0',
-                 # A GCS server on 127.0.0.1 (tests/helpers/gcs_emulator.py).
-                 'gcp-storage-emulator==2026.7.19'],
+                 # A GCS server on 127.0.0.1 (tests/helpers/gcs_emulator.py)
+                 # and a local Dask cluster (tests/helpers/dask_cluster.py).
+                 'gcp-storage-emulator==2026.7.19', 'dask==2026.8.0',
+                 'distributed==2026.8.0'],
         # PyTorch twin for benchmarks/ only; never a dependency of the library.
         'bench': ['torch==2.13.0'],
         # A gs:// workdir: orbax asks GCS about the bucket through it
