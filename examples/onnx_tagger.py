@@ -9,12 +9,11 @@ list with one row per file, the `input`, `labels` ({label, score}, best
 first), `decisions`, `model`, `duration_s` and `error` fields of `mmgenre
 predict --format json`.
 
-What export.json's "audio" contract says, step by step: mono mix,
-resampling to 22,050 Hz, the frontend graph (log10 CQT power), dB relative
-to the track's maximum, the whole-track windows, then the audio graph with
-each window weighted 1/k. The front end is the JAX one (polyphase
-resampling inside the CQT), not librosa's: scores differ from `mmgenre
-predict` by a few thousandths (docs/tagging.md, "Export").
+Each file is decoded, mono-mixed and resampled to 22,050 Hz here (export.json's
+"audio" contract); the smallest audio_pcm_<S>s graph that holds it does
+the rest (log-CQT, whole-track windows, networks). Its front end is the
+JAX one (polyphase resampling inside the CQT), not librosa's: scores differ
+from `mmgenre predict` by a few thousandths (docs/tagging.md, "Export").
 """
 
 import argparse
@@ -64,39 +63,23 @@ def read_mono(path, contract):
   return np.asarray(y, np.float32), seconds
 
 
-def log_cqt_db(y, info, session):
-  """float32 [frames, 96] dB windows' source, relative to the track max."""
-  audio, frontend = info['audio'], info['frontend']
-  n = max(len(y), audio['min_samples'])
-  lengths = sorted(int(k) for k in frontend['files'])
-  fitting = [k for k in lengths if k >= n]
-  if not fitting:
-    rate = audio['sample_rate']
-    raise ValueError(f'{n / rate:.1f} s: longer than this export\'s front '
-                     f'end ({lengths[-1] / rate:.0f} s)')
-  padded = np.zeros((1, fitting[0]), np.float32)
-  padded[0, :len(y)] = y
-  graph = session(frontend['files'][str(fitting[0])])
-  log_power = graph.run(None, {'samples': padded})[0][0]
-  frames = 1 + n // audio['cqt']['hop_length']
-  log_power = log_power[:frames]
-  top_db = audio['db']['top_db']
-  ref = log_power.max()
-  if ref <= np.log10(audio['db']['amin']):
-    return np.full(log_power.shape, -top_db, np.float32)
-  return np.maximum(10.0 * (log_power - ref), -top_db).astype(np.float32)
-
-
-def windows(spec, audio):
-  """The whole-track windows [k, 322, 96] (export.json's window_starts)."""
-  frames, size = len(spec), audio['window_frames']
-  cut = int(frames * audio['track_trim'])
-  lo, hi = cut, frames - cut
-  if hi - lo < size:
-    lo = (frames - size) // 2
-    hi = lo + size
-  starts = range(lo, hi - size + 1, audio['window_hop'])
-  return np.stack([spec[s:s + size] for s in starts])
+def pcm_scores(y, info, session):
+  """float32 [L] of one track through the smallest PCM graph holding it."""
+  fitting = sorted((entry['inputs'][0]['shape'][1], name)
+                   for name, entry in info['entry_points'].items()
+                   if name.startswith('audio_pcm_'))
+  rate = info['audio']['sample_rate']
+  chosen = [(samples, name) for samples, name in fitting
+            if samples >= len(y)]
+  if not chosen:
+    raise ValueError(f'{len(y) / rate:.1f} s: longer than this export\'s '
+                     f'PCM graphs ({fitting[-1][0] / rate:.0f} s)')
+  samples, name = chosen[0]
+  pcm = np.zeros((1, samples), np.float32)
+  pcm[0, :len(y)] = y
+  graph = session(info['entry_points'][name]['file'])
+  return graph.run(None, {'pcm': pcm,
+                          'lengths': np.array([len(y)], np.int32)})[0][0]
 
 
 def decide(scores, labels, thresholds, taxonomy):
@@ -118,7 +101,7 @@ def decide(scores, labels, thresholds, taxonomy):
 def tag(export_dir, paths, top_k):
   """One `mmgenre predict`-like row per audio file."""
   info, session = _sessions(export_dir)
-  point = info['entry_points']['audio']
+  point = info['entry_points']['audio']  # its model and thresholds
   labels = info['labels']
   rows = []
   for path in paths:
@@ -127,10 +110,7 @@ def tag(export_dir, paths, top_k):
     try:
       y, seconds = read_mono(path, info['audio'])
       row['duration_s'] = round(seconds, 4)
-      x = windows(log_cqt_db(y, info, session), info['audio'])[None]
-      weights = np.full(x.shape[:2], 1.0 / x.shape[1], np.float32)
-      scores = session(point['file']).run(
-          None, {'windows': x, 'weights': weights})[0][0]
+      scores = pcm_scores(y, info, session)
     except (OSError, ValueError, RuntimeError, soundfile.LibsndfileError) as e:
       row['error'] = f'{path}: {e}'
       rows.append(row)

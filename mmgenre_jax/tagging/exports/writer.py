@@ -4,6 +4,8 @@ Writes into one directory (docs/tagging.md, "Export"):
 
   <entry point>.onnx | .stablehlo   one graph per entry point
                                     (graphs.ENTRY_POINTS), dynamic batch
+  audio_pcm_<S>s.onnx | .stablehlo  PCM at 22,050 Hz, S seconds -> the audio
+                                    scores (pcm.py), dynamic batch
   frontend_<S>s.onnx | .stablehlo   PCM at 22,050 Hz, S seconds -> the
                                     log10 CQT power (graphs.frontend_fn)
   text_vectorizer.json              the tf-idf vocabulary, idf and settings
@@ -36,15 +38,16 @@ from input_pipeline.features import image as image_features
 from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging.exports import graphs
+from mmgenre_jax.tagging.exports import pcm
 
 # The graph formats (`bundle` is tagging/model/bundle.py).
 FORMATS = ('onnx', 'stablehlo')
 SUFFIX = {'onnx': '.onnx', 'stablehlo': '.stablehlo'}
 ONNX_OPSET = 23
 STABLEHLO_PLATFORMS = ('cpu', 'cuda', 'tpu')
-# Lengths of the PCM front-end graphs, seconds: a track is zero-padded to
-# the shortest that holds it (each graph is a fixed length: the CQT's
-# polyphase stages do not trace with a symbolic length).
+# Lengths of the PCM graphs (front end, audio_pcm entry point), seconds: a
+# track is zero-padded to the shortest that holds it (each graph is a fixed
+# length: the CQT's polyphase stages do not trace with a symbolic length).
 FRONTEND_SECONDS = (30, 60, 120, 240, 480, 960)
 FORMAT_VERSION = 1
 COMPATIBILITY = {
@@ -195,8 +198,8 @@ def write(tagger, out, fmt: str,
     tagger: the loaded model (with its head, if any).
     out: the directory (created; files of an earlier export replaced).
     fmt: one of FORMATS.
-    frontend_seconds: the lengths of the PCM front-end graphs (none
-      without an audio network).
+    frontend_seconds: the lengths of the PCM graphs, front end and audio
+      entry point (none without an audio network).
 
   Raises:
     errors.TaggingError: an unknown format, or a model with no entry point.
@@ -205,6 +208,9 @@ def write(tagger, out, fmt: str,
     raise errors.TaggingError(f'unknown export format {fmt!r}; use one of '
                               f'{("bundle",) + FORMATS}.')
   points = graphs.entry_points(tagger)
+  if 'audio' in points:
+    points.update({pcm.name(s): pcm.entry_point(tagger, points['audio'], s)
+                   for s in frontend_seconds})
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   entries = {}

@@ -22,14 +22,18 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 import pytest
+import soundfile
+import soxr
 
 from helpers import tagging_pipeline
+from input_pipeline.features import audio as audio_features
 from input_pipeline.features import image as image_features
 from input_pipeline.features import streaming
 from input_pipeline.features import text as text_features
 from mmgenre_jax import cli
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
+from mmgenre_jax.tagging.exports import graphs
 from mmgenre_jax.tagging.exports import writer
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
@@ -133,12 +137,14 @@ def _run(fmt, directory, entry, arrays):
 def test_every_entry_point_gives_the_taggers_scores(fmt, exports, tagger,
                                                     inputs):
   info = json.loads((exports[fmt] / workdir_lib.EXPORT_JSON).read_text())
-  assert sorted(info['entry_points']) == ['audio', 'cover', 'fused', 'text']
+  assert sorted(info['entry_points']) == ['audio', 'audio_pcm_60s', 'cover',
+                                          'fused', 'text']
   assert info['labels'] == tagger.labels
   assert info['opset'] == (writer.ONNX_OPSET if fmt == 'onnx' else None)
   assert info['versions']['jax'] == jax.__version__
   worst = {}
-  for name, entry in info['entry_points'].items():
+  for name in graphs.ENTRY_POINTS:
+    entry = info['entry_points'][name]
     modalities = entry['modalities']
     assert entry['model'] == tagger.predict(**{
         {'audio': 'audio', 'image': 'cover', 'text': 'reviews'}[m]:
@@ -248,8 +254,11 @@ def test_a_head_exports_and_answers_with_its_labels(
   assert info['labels'] == tuned.labels == ['high', 'low']
   assert info['head'] == tuned.head.name
   # The head reads an audio representation: the entry points with audio.
-  assert sorted(info['entry_points']) == ['audio', 'fused']
-  for entry in info['entry_points'].values():
+  assert sorted(info['entry_points']) == sorted(
+      ['audio', 'fused'] + [f'audio_pcm_{s}s' for s in
+                            writer.FRONTEND_SECONDS])
+  for name in ('audio', 'fused'):
+    entry = info['entry_points'][name]
     assert entry['model'] == tuned.head.describe()
     rows = [0, 1, 2, 3, 4]
     got = _run('stablehlo', out, entry,
@@ -312,3 +321,44 @@ def test_the_front_end_graph_is_the_jax_front_end(fmt, exports):
   # In dB within 60 dB of the maximum, where the windows' values live.
   loud = want > want.max() - 6
   assert np.abs(10 * (got - want))[loud].max() < 1e-3
+
+
+def _pcm(path):
+  """Mono float32 PCM at 22,050 Hz (soxr HQ), as the example reads it."""
+  data, rate = soundfile.read(path, dtype='float32', always_2d=True)
+  y = data.mean(axis=1)
+  return (y if rate == 22050 else soxr.resample(y, rate, 22050, 'HQ')
+          ).astype(np.float32)
+
+
+@pytest.mark.parametrize('fmt', writer.FORMATS)
+def test_the_pcm_entry_point_is_front_end_windows_and_networks(
+    fmt, exports, tagger, media):
+  info = json.loads((exports[fmt] / workdir_lib.EXPORT_JSON).read_text())
+  entry = info['entry_points']['audio_pcm_60s']
+  windows_entry = info['entry_points']['audio']
+  assert entry['model'] == windows_entry['model']
+  assert [i['shape'] for i in entry['inputs']] == [['B', 60 * 22050], ['B']]
+  files = [media['files'][k] for k in ('wav', 'flac', 'ogg', 'mp3')]
+  tracks = [_pcm(f) for f in files]
+  pcm = np.zeros((len(tracks), 60 * 22050), np.float32)
+  for row, y in enumerate(tracks):
+    pcm[row, :len(y)] = y
+  lengths = np.array([len(y) for y in tracks], np.int32)
+  front = info['frontend']['files']['1323000']
+  for rows in ([3], [0, 1, 2, 3]):
+    got = _run(fmt, exports[fmt], entry, [pcm[rows], lengths[rows]])
+    for b, row in enumerate(rows):
+      # The host's way: the front-end graph, dB relative to the track's
+      # own frames, the library's whole-track windows, the audio graph.
+      n = max(int(lengths[row]), 15 * 22050)
+      log_power = _run(fmt, exports[fmt], {'file': front, 'inputs': [
+          {'name': 'samples'}]}, [pcm[row:row + 1]])[0, :1 + n // 1024]
+      db = np.maximum(10 * (log_power - log_power.max()), -80.0)
+      windows = audio_features.track_windows(db.astype(np.float32))
+      weights = np.full((1, len(windows)), 1 / len(windows), np.float32)
+      host = _run(fmt, exports[fmt], windows_entry, [windows[None], weights])
+      np.testing.assert_allclose(got[b], host[0], atol=TOLERANCE, rtol=0)
+      # Tagger.predict, whose features are librosa's (soxr_hq).
+      want = tagger.predict(audio=files[row])['scores']
+      assert np.abs(got[b] - want).max() < FRONTEND_TOLERANCE
