@@ -23,11 +23,27 @@ macro ROC-AUC over the genres:
                              out, [0, 1, 2], mfcc_vector, macro_auc)
 
 (mfcc_vector and macro_auc are benchmarks/finetune.py's, passed in: that
-script is run as __main__.)
+script is run as __main__.) Run alone, the same on the main job's MuMu
+model (after ./run.sh; its pipeline names paths relative to the repo):
+
+  python benchmarks/finetune_tracks.py [--runs runs] [--pipeline mumu_cosine]
+      [--out runs/bench/finetune_tracks] [--samples 0 1 2 3 4]
 """
+
+import argparse
+import csv
+import json
+import os
+import pathlib
+import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from input_pipeline import layout
+from input_pipeline.formats import mumu
+from input_pipeline.formats import splits as splits_lib
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging.finetune import fit
@@ -148,3 +164,46 @@ def table(found, samples) -> str:
                  if len(values) > 1 else f'{values[0]:.3f}')
   lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
+
+
+def mumu_run(runs: pathlib.Path):
+  """(truth, tracks, taxonomy, splits) of ./run.sh's embedded MuMu corpus:
+  album id -> its genres, album id -> its tracks' audio paths."""
+  corpus = runs / 'data' / 'synthetic'
+  with open(corpus / layout.MUMU_MULTI_LABEL_CSV, newline='',
+            encoding='utf-8') as f:
+    rows = list(csv.DictReader(f))
+  files = {os.path.splitext(name)[0]: name
+           for name in os.listdir(corpus / layout.AUDIO_DIR)}
+  truth, tracks = {}, {}
+  for row in rows:
+    truth[row['amazon_id']] = set(row['genres'].split(','))
+    tracks.setdefault(row['amazon_id'], []).append(os.path.abspath(
+        corpus / layout.AUDIO_DIR / files[row['MSD_track_id']]))
+  splits = splits_lib.read_splits(runs / 'data' / 'mumu_shards' /
+                                  layout.SPLITS_DIR)
+  return (truth, tracks, mumu.read_taxonomy(corpus /
+                                            layout.MUMU_TAXONOMY_TSV), splits)
+
+
+def main():
+  import finetune  # pylint: disable=import-outside-toplevel
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--runs', default='runs')
+  parser.add_argument('--pipeline', default='mumu_cosine')
+  parser.add_argument('--out', default='runs/bench/finetune_tracks')
+  parser.add_argument('--samples', type=int, nargs='+', default=[0, 1, 2, 3,
+                                                                 4])
+  args = parser.parse_args()
+  runs = pathlib.Path(args.runs)
+  truth, tracks, taxonomy, splits = mumu_run(runs)
+  found = run(runs / args.pipeline, truth, tracks, taxonomy, splits,
+              pathlib.Path(args.out).resolve(), args.samples,
+              finetune.mfcc_vector, finetune.macro_auc)
+  for row in found:
+    print(json.dumps(row))
+  print('\n' + table(found, args.samples) + '\n', flush=True)
+
+
+if __name__ == '__main__':
+  main()
