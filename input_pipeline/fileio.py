@@ -28,6 +28,7 @@ code that needs a real file (decoders, TFRecord writers).
 """
 
 import contextlib
+import contextvars
 import io
 import json
 import os
@@ -88,11 +89,48 @@ def is_local(path) -> bool:
   return '://' not in os.fspath(path)
 
 
+# Folder URL -> the names of its files, inside listed_folders() only.
+_LISTINGS = contextvars.ContextVar('listings', default=None)
+
+
+@contextlib.contextmanager
+def listed_folders() -> Iterator[None]:
+  """Inside the block (or a function it decorates), `is_file` of a URL
+  lists the URL's folder once and answers from that listing.
+
+  An object store answers one request per file asked about, and a corpus
+  folder holds 100k files; a listing is one request per 1000 names. Files
+  added to a folder after its listing are not seen inside the block.
+  """
+  token = _LISTINGS.set({})
+  try:
+    yield
+  finally:
+    _LISTINGS.reset(token)
+
+
+def _file_names(folder: str) -> frozenset:
+  """The names of the files (not folders) directly in the URL `folder`."""
+  fs, root = fsspec.core.url_to_fs(folder)
+  try:
+    entries = fs.ls(root, detail=True)
+  except (OSError, ValueError):
+    return frozenset()
+  return frozenset(entry['name'].rstrip('/').rsplit('/', 1)[-1]
+                   for entry in entries if entry.get('type') == 'file')
+
+
 def is_file(path) -> bool:
   """Whether `path` (local or URL) is a file; False where it cannot be
   asked (an id of several KB makes a name too long to stat: no file)."""
   if is_local(path):
     return os.path.isfile(path)
+  listings = _LISTINGS.get()
+  if listings is not None:
+    folder, _, name = os.fspath(path).rpartition('/')
+    if folder not in listings:
+      listings[folder] = _file_names(folder)
+    return name in listings[folder]
   try:
     return epath.Path(path).is_file()
   except (OSError, ValueError):

@@ -53,6 +53,8 @@ def _audio_item(data_dir, split, track_id, album_id,
                labels, path, looked_for)
 
 
+# The media of a corpus in a bucket are found in listings of their folders.
+@fileio.listed_folders()
 def load_mumu_corpus(data_dir, *, splits=None, seed: int = 0,
                      min_albums: int = 1,
                      skips: prepare_corpus.SkipLog) -> prepare_corpus.Corpus:
@@ -277,6 +279,7 @@ def _track_set_items(data_dir: epath.Path, dataset: mumu.MuMuDataset,
                                                    unsplit)
 
 
+@fileio.listed_folders()
 def load_msdi_corpus(data_dir, *, splits=None, seed: int = 0,
                      skips: prepare_corpus.SkipLog) -> prepare_corpus.Corpus:
   """Reads an MSD-I corpus directory into per-modality Items.

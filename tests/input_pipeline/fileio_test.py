@@ -77,3 +77,19 @@ def test_urls_write_read_and_rename_on_a_gcs_server(bucket_dir):
   assert not os.path.exists(local)
   with fileio.local_copy(f'{bucket_dir}/missing.wav') as same:
     assert same == f'{bucket_dir}/missing.wav'
+
+
+def test_listed_folders_answer_from_one_listing(bucket_dir):
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  epath.Path(f'{bucket_dir}/media/a.ogg').write_bytes(b'a')
+  epath.Path(f'{bucket_dir}/media/sub/b.ogg').write_bytes(b'b')
+  with fileio.listed_folders():
+    assert fileio.is_file(f'{bucket_dir}/media/a.ogg')
+    assert not fileio.is_file(f'{bucket_dir}/media/sub')  # A folder.
+    assert not fileio.is_file(f'{bucket_dir}/media/c.ogg')
+    assert fileio.is_file(f'{bucket_dir}/media/sub/b.ogg')
+    # Added after the listing: not seen until the block ends.
+    epath.Path(f'{bucket_dir}/media/c.ogg').write_bytes(b'c')
+    assert not fileio.is_file(f'{bucket_dir}/media/c.ogg')
+  assert fileio.is_file(f'{bucket_dir}/media/c.ogg')
+  assert not fileio.is_file(f'{bucket_dir}/nothing/here.ogg')
