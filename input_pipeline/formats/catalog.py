@@ -31,8 +31,9 @@ import csv
 import dataclasses
 import io
 import os
-import pathlib
 from typing import Dict, List, Optional, Tuple
+
+from etils import epath
 
 from input_pipeline import fileio
 from input_pipeline import layout
@@ -86,7 +87,7 @@ class Catalog:
     columns: the columns the header has.
     track_paths: track id -> its audio file.
   """
-  path: pathlib.Path
+  path: epath.Path
   dataset: mumu.MuMuDataset
   rows: Dict[str, Row]
   columns: Tuple[str, ...]
@@ -114,9 +115,9 @@ def track_id(album_id: str, number: int) -> str:
   return f'{album_id}/{number}'
 
 
-def taxonomy_path(catalog_path) -> Optional[pathlib.Path]:
+def taxonomy_path(catalog_path) -> Optional[epath.Path]:
   """The taxonomy.tsv beside a catalog CSV, or None."""
-  path = pathlib.Path(catalog_path).parent / layout.CATALOG_TAXONOMY_TSV
+  path = epath.Path(catalog_path).parent / layout.CATALOG_TAXONOMY_TSV
   return path if path.is_file() else None
 
 
@@ -135,11 +136,13 @@ def _split_cell(value: str, separator: str) -> Tuple[str, ...]:
   return tuple(v.strip() for v in value.split(separator) if v.strip())
 
 
-def _row(values: Dict[str, str], line: int, base: pathlib.Path) -> Row:
+def _row(values: Dict[str, str], line: int, base: epath.Path) -> Row:
   """A Row from a row's values; RowError when a value is bad."""
 
   def resolve(value: str) -> str:
-    return os.fspath(base / value) if not os.path.isabs(value) else value
+    if os.path.isabs(value) or not fileio.is_local(value):
+      return value
+    return os.fspath(base / value)
 
   split = values.get('split') or None
   if split is not None:
@@ -175,7 +178,7 @@ def read_rows(path, on_bad_row: Optional[release_format.OnBadRow] = None,
   Returns:
     (rows, the header's known columns, data rows read).
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   rows, first_line, read = [], {}, 0
   try:
     with release_format.open_text(path) as f:
@@ -228,7 +231,7 @@ def load_catalog(path, *, min_albums: int = 1,
     release_format.DataFormatError: the header lacks album_id, labels or
       every media column; no album keeps a label.
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   rows, columns, read = read_rows(path, on_bad_row,
                                   require=('album_id', 'labels'))
   raw = mumu.RawCsv({}, rows=read, skipped_rows=read - len(rows))
@@ -259,7 +262,7 @@ def _csv_text(rows) -> bytes:
   return buffer.getvalue().encode('utf-8')
 
 
-def write_from_mumu(data_dir) -> pathlib.Path:
+def write_from_mumu(data_dir) -> epath.Path:
   """Writes a MuMu corpus directory's albums as a catalog beside them.
 
   DATA/catalog.csv (album_id, audio, cover, reviews, artist_id, labels; no
@@ -276,7 +279,7 @@ def write_from_mumu(data_dir) -> pathlib.Path:
   # Here: features.text loads scikit-learn, which the readers do not need.
   # pylint: disable-next=g-import-not-at-top
   from input_pipeline.features import text as text_lib
-  data_dir = pathlib.Path(data_dir)
+  data_dir = epath.Path(data_dir)
   csv_path = next(data_dir / name for name in layout.MUMU_CSVS
                   if (data_dir / name).is_file())
   dataset = mumu.load_mumu(csv_path, on_bad_row=lambda *_: None)
@@ -306,7 +309,7 @@ def write_from_mumu(data_dir) -> pathlib.Path:
   return out
 
 
-def _files_by_stem(data_dir: pathlib.Path, folder: str) -> Dict[str, str]:
+def _files_by_stem(data_dir: epath.Path, folder: str) -> Dict[str, str]:
   """stem -> 'folder/name' of the files in data_dir/folder (first by name)."""
   found = {}
   if (data_dir / folder).is_dir():

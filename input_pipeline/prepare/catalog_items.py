@@ -15,9 +15,11 @@ No TensorFlow or JAX here.
 """
 
 import os
-import pathlib
 from typing import Dict, List
 
+from etils import epath
+
+from input_pipeline import fileio
 from input_pipeline.formats import catalog as catalog_lib
 from input_pipeline.formats import release_format
 from input_pipeline.prepare import corpus as prepare_corpus
@@ -36,7 +38,7 @@ def _file_item(split: str, item_id: str, keys, labels, path, column: str,
     return Item(split, item_id, keys, labels,
                 missing=f'no {column}: the {column} cell of album '
                 f'{album_id!r} is empty', wanted=f'{column} column')
-  if not os.path.isfile(path):
+  if not fileio.is_file(path):
     return Item(split, item_id, keys, labels,
                 missing=f'missing file: {path}', wanted=path)
   return Item(split, item_id, keys, labels, path=path)
@@ -98,6 +100,7 @@ def _items(found: catalog_lib.Catalog, splits: Dict[str, List[str]],
   return items, kept_splits, texts
 
 
+@fileio.listed_folders()
 def load_catalog_corpus(path, *, splits=None, seed: int = 0,
                         min_albums: int = 1,
                         skips: prepare_corpus.SkipLog) -> Corpus:
@@ -119,7 +122,7 @@ def load_catalog_corpus(path, *, splits=None, seed: int = 0,
     The Corpus (dataset 'catalog'); `omitted` names the modalities the
     catalog has no column for.
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   if not path.is_file():
     raise PrepareError(f'--manifest {path} is not a file; give the catalog '
                        'CSV (docs/data_formats.md §1.3).')

@@ -4,6 +4,7 @@ as a local run."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ from etils import epath
 
 from helpers import gcs_emulator
 from input_pipeline import layout
+from input_pipeline.formats import catalog
+from mmgenre_jax import cli
 
 # Differ between two runs that write the same shards.
 VOLATILE = ('elapsed_s', 'created', 'args')
@@ -64,3 +67,30 @@ def test_prepare_from_a_bucket_to_a_bucket_writes_the_local_files(
   assert again.returncode == 0, again.stderr[-2000:]
   assert 'already holds these shards' in again.stdout
   assert sorted(p.name for p in tmp_path.iterdir()) == ['shards']
+
+
+def test_a_catalog_in_a_bucket_prepares_as_a_local_one(
+    synthetic_corpus, bucket_dir, tmp_path, monkeypatch):
+  # A catalog CSV with paths relative to it (catalog.write_from_mumu), in
+  # this process: --workers 1 starts no worker process.
+  monkeypatch.chdir(tmp_path)
+  local = tmp_path / 'corpus'
+  shutil.copytree(synthetic_corpus, local)
+  manifest = catalog.write_from_mumu(local)
+  corpus = f'{bucket_dir}/catalog'
+  gcs_emulator.upload(local, corpus)
+  outs = []
+  for csv_path, out in ((str(manifest), str(tmp_path / 'local_shards')),
+                        (f'{corpus}/{manifest.name}', f'{bucket_dir}/out')):
+    assert cli.main(['prepare', '--dataset', 'catalog', '--manifest',
+                     csv_path, '--out', out, '--workers', '1',
+                     '--shard-size', '8', '--image-size', '48',
+                     '--no-progress']) == 0
+    outs.append(gcs_emulator.sha256_tree(out))
+  differ = {layout.MANIFEST_JSON, layout.SKIPPED_TSV}
+  got, want = ({k: v for k, v in o.items() if k not in differ}
+               for o in outs[::-1])
+  assert got == want
+  assert any(name.startswith('audio/') for name in got)
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+      'corpus', 'local_shards']
