@@ -6,9 +6,11 @@ Exports the workdir's model (onnx, stablehlo, bundle) and prints each
 format's file sizes, then tags the same real mp3s (Debian's asc-music:
 /usr/share/games/asc/music, `apt-get install asc-music`; the whole
 recordings and all their 30-s pieces) with `python examples/onnx_tagger.py`
-and with `mmgenre predict --workdir W`, each a fresh process as a user runs
-them, the two interleaved round by round (median round), and compares
-their scores (top-5 labels, largest difference).
+(the audio_pcm graphs; and --host-windows: the front-end graph, windows
+cut in numpy, the audio graph) and with `mmgenre predict --workdir W`,
+each a fresh process as a user runs them, the three interleaved round by
+round (median round), and compares their scores (top-5 labels, largest
+difference).
 """
 
 import argparse
@@ -69,11 +71,15 @@ def main():
                       'export_s': round(time.perf_counter() - start, 1),
                       'bytes': _sizes(root / fmt)}))
   for kind, tracks in _tracks(root).items():
-    times = {'onnxruntime': [], 'predict': []}
+    times = {'onnxruntime': [], 'onnxruntime_host_windows': [],
+             'predict': []}
     for _ in range(args.rounds):
-      ort_s, rows = _timed([sys.executable, 'examples/onnx_tagger.py',
-                            str(root / 'onnx'), *tracks, '--top-k', '1000'])
+      example = [sys.executable, 'examples/onnx_tagger.py',
+                 str(root / 'onnx'), *tracks, '--top-k', '1000']
+      ort_s, rows = _timed(example)
       times['onnxruntime'].append(ort_s)
+      times['onnxruntime_host_windows'].append(
+          _timed(example + ['--host-windows'])[0])
       predict_s, want = _timed(['mmgenre', 'predict', '--workdir',
                                 args.workdir, '--audio', *tracks,
                                 '--top-k', '1000', '--no-progress'])
@@ -89,11 +95,9 @@ def main():
     print(json.dumps({
         'section': 'tagging', 'tracks': kind, 'count': len(tracks),
         'seconds': round(sum(r['duration_s'] for r in want), 1),
-        'onnxruntime_s': round(median['onnxruntime'], 2),
-        'predict_s': round(median['predict'], 2),
-        'onnxruntime_tracks_per_s': round(len(tracks) /
-                                          median['onnxruntime'], 2),
-        'predict_tracks_per_s': round(len(tracks) / median['predict'], 2),
+        **{f'{k}_s': round(v, 2) for k, v in median.items()},
+        **{f'{k}_tracks_per_s': round(len(tracks) / v, 2)
+           for k, v in median.items()},
         'top5_equal': same, 'max_score_gap': round(max(gaps), 5),
         'rounds': {k: [round(t, 2) for t in v] for k, v in times.items()}}))
   shutil.rmtree(root)

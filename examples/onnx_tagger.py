@@ -11,7 +11,9 @@ predict --format json`.
 
 Each file is decoded, mono-mixed and resampled to 22,050 Hz here (export.json's
 "audio" contract); the smallest audio_pcm_<S>s graph that holds it does
-the rest (log-CQT, whole-track windows, networks). Its front end is the
+the rest (log-CQT, whole-track windows, networks); with --host-windows the
+windows are cut here from the frontend_<S>s graph's output and go through
+the `audio` graph (the same scores within 1e-6). Its front end is the
 JAX one (polyphase resampling inside the CQT), not librosa's: scores differ
 from `mmgenre predict` by a few thousandths (docs/tagging.md, "Export").
 """
@@ -82,6 +84,51 @@ def pcm_scores(y, info, session):
                           'lengths': np.array([len(y)], np.int32)})[0][0]
 
 
+def log_cqt_db(y, info, session):
+  """float32 [frames, 96] dB windows' source, relative to the track max."""
+  audio, frontend = info['audio'], info['frontend']
+  n = max(len(y), audio['min_samples'])
+  lengths = sorted(int(k) for k in frontend['files'])
+  fitting = [k for k in lengths if k >= n]
+  if not fitting:
+    rate = audio['sample_rate']
+    raise ValueError(f'{n / rate:.1f} s: longer than this export\'s front '
+                     f'end ({lengths[-1] / rate:.0f} s)')
+  padded = np.zeros((1, fitting[0]), np.float32)
+  padded[0, :len(y)] = y
+  graph = session(frontend['files'][str(fitting[0])])
+  log_power = graph.run(None, {'samples': padded})[0][0]
+  frames = 1 + n // audio['cqt']['hop_length']
+  log_power = log_power[:frames]
+  top_db = audio['db']['top_db']
+  ref = log_power.max()
+  if ref <= np.log10(audio['db']['amin']):
+    return np.full(log_power.shape, -top_db, np.float32)
+  return np.maximum(10.0 * (log_power - ref), -top_db).astype(np.float32)
+
+
+def host_scores(y, info, session):
+  """float32 [L] of one track: the front-end graph, then the windows cut
+  here and the `audio` graph (what an album's tracks would go through,
+  their windows weighted 1 / (k_t T))."""
+  x = windows(log_cqt_db(y, info, session), info['audio'])[None]
+  weights = np.full(x.shape[:2], 1.0 / x.shape[1], np.float32)
+  return session(info['entry_points']['audio']['file']).run(
+      None, {'windows': x, 'weights': weights})[0][0]
+
+
+def windows(spec, audio):
+  """The whole-track windows [k, 322, 96] (export.json's window_starts)."""
+  frames, size = len(spec), audio['window_frames']
+  cut = int(frames * audio['track_trim'])
+  lo, hi = cut, frames - cut
+  if hi - lo < size:
+    lo = (frames - size) // 2
+    hi = lo + size
+  starts = range(lo, hi - size + 1, audio['window_hop'])
+  return np.stack([spec[s:s + size] for s in starts])
+
+
 def decide(scores, labels, thresholds, taxonomy):
   """Labels past their thresholds and their ancestors, best first."""
   if thresholds is None:
@@ -98,7 +145,7 @@ def decide(scores, labels, thresholds, taxonomy):
           if labels[j] in chosen]
 
 
-def tag(export_dir, paths, top_k):
+def tag(export_dir, paths, top_k, host_windows=False):
   """One `mmgenre predict`-like row per audio file."""
   info, session = _sessions(export_dir)
   point = info['entry_points']['audio']  # its model and thresholds
@@ -110,7 +157,8 @@ def tag(export_dir, paths, top_k):
     try:
       y, seconds = read_mono(path, info['audio'])
       row['duration_s'] = round(seconds, 4)
-      scores = pcm_scores(y, info, session)
+      score = host_scores if host_windows else pcm_scores
+      scores = score(y, info, session)
     except (OSError, ValueError, RuntimeError, soundfile.LibsndfileError) as e:
       row['error'] = f'{path}: {e}'
       rows.append(row)
@@ -129,8 +177,11 @@ def main(argv=None):
   parser.add_argument('export_dir', help='mmgenre export --format onnx DIR')
   parser.add_argument('audio', nargs='+', help='Audio files.')
   parser.add_argument('--top-k', type=int, default=5)
+  parser.add_argument('--host-windows', action='store_true',
+                      help='Cut the windows here from the front-end graph '
+                      'and run the audio graph, instead of audio_pcm_<S>s.')
   args = parser.parse_args(argv)
-  rows = tag(args.export_dir, args.audio, args.top_k)
+  rows = tag(args.export_dir, args.audio, args.top_k, args.host_windows)
   json.dump(rows, sys.stdout, indent=1)
   sys.stdout.write('\n')
   return 3 if any(r['error'] for r in rows) else 0

@@ -1,19 +1,19 @@
 """The audio entry point from PCM: front end, windowing and networks in one
 graph per length.
 
-A row is one track: mono PCM at 22,050 Hz zero-padded to the graph's
+A call is one track: mono PCM at 22,050 Hz zero-padded to the graph's
 length T, and its own length. Inside: graphs.frontend_fn, dB relative to
 the maximum over the track's own frames (tracks under 15 s count as 15 s
 of which the rest is silence, as `padded_spectrogram` pads them), the
 whole-track windows of input_pipeline.features.audio.window_starts (every
 possible window is cut, those past the track's count get weight 0), then
-the audio entry point (graphs.py). Shapes are static but for the batch, so
-that ONNX and StableHLO take it; integer divisions are lax.div of
-non-negative values (jnp's floor division lowers through a remainder that
-jax2onnx cannot give a symbolic batch).
+the audio entry point (graphs.py). Shapes are static, so that ONNX and
+StableHLO take it; integer divisions are lax.div of non-negative values
+(jnp's floor division lowers through a remainder that jax2onnx cannot give
+a symbolic batch, which windowing_fn keeps for other callers).
 
   point = pcm.entry_point(tagger, points['audio'], seconds=60)
-  point.fn(samples, lengths)      # [B, 60 * 22050] f32, [B] i32 -> [B, L]
+  point.fn(samples, lengths)      # [1, 60 * 22050] f32, [1] i32 -> [1, L]
 """
 
 import fractions
@@ -75,7 +75,10 @@ def windowing_fn(audio_fn, samples: int, drop: float, overlap: float):
     starts = jnp.clip(lo[:, None] + index[None, :] * hop, 0,
                       frames_max - _SIZE)
     rows = starts[:, :, None] + jnp.arange(_SIZE)[None, None, :]
-    windows = jnp.take_along_axis(db[:, None], rows[..., None], axis=2)
+    # Whole frames by row index (a gather of [96] slices): per-element
+    # indices (take_along_axis) made onnxruntime's GatherND most of the
+    # graph's time.
+    windows = jax.vmap(lambda spec, frames: spec[frames])(db, rows)
     weights = jnp.where(index[None, :] < count[:, None],
                         1.0 / count[:, None], 0.0).astype(jnp.float32)
     return audio_fn(windows, weights)
@@ -99,7 +102,10 @@ def entry_point(tagger, audio: graphs.EntryPoint,
 
   def fn(pcm, lengths):
     return windowed(graphs.frontend_fn(pcm), lengths)
-  inputs = (graphs.Input('pcm', (graphs.BATCH, samples), 'float32'),
-            graphs.Input('lengths', (graphs.BATCH,), 'int32'))
+  # One track per call: with a symbolic batch jax2onnx turns the CQT's
+  # strided slices into GatherND, 2.5x slower in onnxruntime; tracks of
+  # other lengths would not share a call anyway.
+  inputs = (graphs.Input('pcm', (1, samples), 'float32'),
+            graphs.Input('lengths', (1,), 'int32'))
   return graphs.EntryPoint(name(seconds), audio.modalities, inputs, fn,
                            audio.model, audio.thresholds)
