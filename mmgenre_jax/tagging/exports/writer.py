@@ -5,7 +5,7 @@ Writes into one directory (docs/tagging.md, "Export"):
   <entry point>.onnx | .stablehlo   one graph per entry point
                                     (graphs.ENTRY_POINTS), dynamic batch
   audio_pcm_<S>s.onnx | .stablehlo  PCM at 22,050 Hz, S seconds -> the audio
-                                    scores (pcm.py), dynamic batch
+                                    scores (pcm.py), one track per call
   frontend_<S>s.onnx | .stablehlo   PCM at 22,050 Hz, S seconds -> the
                                     log10 CQT power (graphs.frontend_fn)
   text_vectorizer.json              the tf-idf vocabulary, idf and settings
