@@ -1,4 +1,5 @@
-"""Shared pytest set-up: CPU only, quiet TensorFlow, a small synthetic corpus."""
+"""Shared pytest set-up: CPU only, quiet TensorFlow, a small synthetic
+corpus."""
 
 import os
 

@@ -366,9 +366,9 @@ def _read_files(paths: Mapping[str, epath.Path],
         if reason is not None:
           raise release_format.format_error(path, line_number, reason + '.')
         if '\t' in item:
-          raise release_format.format_error(path, line_number,
-                                  f'{item!r} has a tab; expected one id per '
-                                  'line.')
+          raise release_format.format_error(
+              path, line_number,
+              f'{item!r} has a tab; expected one id per line.')
         if item in seen:
           raise release_format.format_error(
               path, line_number, f'{item!r} is already in '

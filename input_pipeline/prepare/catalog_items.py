@@ -163,4 +163,3 @@ def load_catalog_corpus(path, *, splits=None, seed: int = 0,
              if column not in found.columns}
   return Corpus('catalog', tuple(dataset.labels), kept_splits, items, texts,
                 os.fspath(path), path.name, metadata, omitted)
-

@@ -597,4 +597,3 @@ def summary(manifest: Dict[str, Any]) -> str:
                + (f' (reasons in {manifest["skipped_file"]})'
                   if skipped else ''))
   return '\n'.join(lines)
-

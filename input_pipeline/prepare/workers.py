@@ -251,4 +251,3 @@ class WorkerPool:
       if suspect is job:
         suspect = None
       yield job, result, error
-

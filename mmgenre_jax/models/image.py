@@ -337,4 +337,3 @@ def count_backbone_params(params: Mapping[str, Any]) -> int:
   body = {k: v for k, v in dict(params).items() if k != HEAD_NAME}
   return int(sum(np.prod(leaf.shape, dtype=np.int64)
                  for leaf in jax.tree_util.tree_leaves(body)))
-
