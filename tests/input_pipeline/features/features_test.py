@@ -8,6 +8,7 @@ from PIL import Image
 import pytest
 import soundfile as sf
 
+from helpers import signals
 from input_pipeline import features
 from input_pipeline.features import audio as audio_features
 from input_pipeline.features import image as image_features
@@ -19,16 +20,6 @@ SR = audio_features.SAMPLE_RATE
 def _tone(freq, seconds, sr=SR, amplitude=0.5):
   return (amplitude * librosa.tone(freq, sr=sr, duration=seconds)).astype(
       np.float32)
-
-
-def _music(seconds, sr=SR, seed=0):
-  """A glide with loudness changes: every 15 s crop of it is different."""
-  t = np.arange(int(seconds * sr)) / sr
-  rng = np.random.default_rng(seed)
-  y = 0.3 * np.sin(2 * np.pi * (55 + 15 * t) * t)
-  y *= 0.55 + 0.45 * np.sin(2 * np.pi * 0.3 * t)
-  y += 0.02 * rng.standard_normal(t.size)
-  return y.astype(np.float32)
 
 
 # --- Audio --------------------------------------------------------------------
@@ -89,7 +80,7 @@ def test_short_track_is_padded_with_silence(tmp_path):
 
 def test_crop_is_deterministic_by_seed_and_matches_whole_track(tmp_path):
   path = tmp_path / 'music.wav'
-  sf.write(path, _music(35.0), SR)
+  sf.write(path, signals.music(35.0), SR)
   a = audio_features.audio_patch(path, seed=1)
   np.testing.assert_array_equal(a, audio_features.audio_patch(path, seed=1))
   b = audio_features.audio_patch(path, seed=2)
@@ -248,8 +239,8 @@ def test_track_spectrogram_pads_to_one_patch(tmp_path):
 def test_patch_and_windows_from_one_decode(tmp_path, ext, native_sr):
   # 35 s: 754 frames, 528 kept after dropping 15 % at each end, 2 windows.
   path = tmp_path / f'music.{ext}'
-  sf.write(path, librosa.resample(_music(35.0), orig_sr=SR,
-                                  target_sr=native_sr), native_sr)
+  sf.write(path, librosa.resample(signals.music(35.0), orig_sr=SR,
+                                         target_sr=native_sr), native_sr)
   patch, windows = audio_features.audio_patch_and_windows(path, seed=4)
   want = audio_features.track_windows(audio_features.track_spectrogram(path))
   assert windows.shape == (2, 322, 96) and windows.dtype == np.float32
@@ -278,7 +269,7 @@ def _authors_log_cqt(y):
 
 def _loud_and_quiet(seconds=60.0, loud=(26.0, 36.0), sr=SR):
   """Music 40 dB down except for a loud stretch `loud` (seconds)."""
-  y = _music(seconds, sr=sr)
+  y = signals.music(seconds, sr=sr)
   t = np.arange(y.size) / sr
   return (y * np.where((t >= loud[0]) & (t < loud[1]), 1.0, 0.01)).astype(
       np.float32)

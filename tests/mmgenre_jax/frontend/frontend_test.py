@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from helpers import signals
 from input_pipeline.features import audio
 import mmgenre_jax.frontend as frontend
 
@@ -32,16 +33,6 @@ P99_DB = 0.5
 MAX_ABOVE_60_DB = 6.0
 
 
-def _music(seconds, sr=SR, seed=0):
-  """A glide with loudness changes and a little noise."""
-  t = np.arange(int(seconds * sr)) / sr
-  rng = np.random.default_rng(seed)
-  y = 0.3 * np.sin(2 * np.pi * (55 + 15 * t) * t)
-  y *= 0.55 + 0.45 * np.sin(2 * np.pi * 0.3 * t)
-  y += 0.02 * rng.standard_normal(t.size)
-  return y.astype(np.float32)
-
-
 def test_cqt_of_any_rate_shape_and_dtype():
   y = np.zeros((2, 48000), np.float32)
   mag = frontend.cqt(y, 48000)
@@ -51,7 +42,7 @@ def test_cqt_of_any_rate_shape_and_dtype():
 
 
 def test_stereo_mixed_to_mono_is_the_feature_pipeline_mix():
-  left, right = _music(2.0), _music(2.0, seed=1)[::-1].copy()
+  left, right = signals.music(2.0), signals.music(2.0, seed=1)[::-1].copy()
   stereo = np.stack([left, right], axis=1)  # [samples, channels]
   mono = frontend.to_mono(stereo)
   np.testing.assert_allclose(np.asarray(mono), audio.to_mono_float32(stereo),
@@ -63,7 +54,7 @@ def test_stereo_mixed_to_mono_is_the_feature_pipeline_mix():
 
 
 def test_a_batch_is_its_tracks():
-  batch = np.stack([_music(2.0), 0.1 * _music(2.0, seed=3)])
+  batch = np.stack([signals.music(2.0), 0.1 * signals.music(2.0, seed=3)])
   specs = np.asarray(frontend.cqt_db(batch, SR))
   for i, y in enumerate(batch):
     np.testing.assert_allclose(specs[i], np.asarray(frontend.cqt_db(y, SR)),
@@ -99,7 +90,7 @@ def _assert_within_bounds(diff, current):
 
 @pytest.mark.parametrize('sr', [SR, 48000])
 def test_log_cqt_within_the_stated_gap_of_the_project_features(sr):
-  y = _music(10.0)
+  y = signals.music(10.0)
   if sr != SR:
     y = audio.resample(y, SR, sr)  # The same music at another rate.
   _assert_within_bounds(*_gap(y, sr))
@@ -114,7 +105,7 @@ def test_real_recording_within_the_stated_gap():
 
 
 def test_log_cqt_pads_tracks_of_any_length_into_one_call():
-  tracks = [audio.resample(_music(1.5, seed=s), SR, 44100)[:n]
+  tracks = [audio.resample(signals.music(1.5, seed=s), SR, 44100)[:n]
             for s, n in ((0, 44100), (1, 30000))]
   specs = frontend.log_cqt(tracks, 44100)
   for spec, y in zip(specs, tracks):
