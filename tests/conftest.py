@@ -11,7 +11,9 @@ import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
 
+from helpers import built_once  # noqa: E402
 from helpers import gcs_emulator  # noqa: E402
+from helpers import prepare_process  # noqa: E402
 from helpers import tagging_pipeline  # noqa: E402
 from helpers import tiny  # noqa: E402
 
@@ -30,16 +32,38 @@ def mumu_release_dir() -> pathlib.Path:
 
 @pytest.fixture(scope='session')
 def synthetic_corpus(tmp_path_factory) -> pathlib.Path:
-  """The 8-album synthetic corpus (seed 0), written once per session.
+  """The 8-album synthetic corpus (seed 0), written once per run
+  (helpers/built_once.py).
 
-  Read-only: a test that changes a corpus makes its own.
+  Read-only (checked when the session ends): a test that changes a corpus
+  makes its own.
   """
   # pylint: disable-next=g-import-not-at-top
   from input_pipeline import synthetic
-  root = tmp_path_factory.mktemp('synthetic_corpus')
-  synthetic.generate_corpus(root, num_albums=8, seed=0, workers=1,
-                            progress=False)
-  return root
+
+  def build(root):
+    synthetic.generate_corpus(root, num_albums=8, seed=0, workers=1,
+                              progress=False)
+    return root
+  root = built_once.built_once(tmp_path_factory, 'synthetic_corpus', build)
+  before = built_once.fingerprint(root)
+  yield root
+  assert built_once.fingerprint(root) == before, (
+      f'a test changed the shared synthetic corpus in {root}')
+
+
+@pytest.fixture(scope='session')
+def pool_shards(synthetic_corpus, tmp_path_factory) -> pathlib.Path:
+  """The worker pool's shards of the synthetic corpus (2 workers,
+  helpers/prepare_process.py's settings): what the bucket and cluster runs
+  must equal. Read-only; built once per run."""
+
+  def build(root):
+    run = prepare_process.run(synthetic_corpus, root / 'shards',
+                              '--workers', '2')
+    assert run.returncode == 0, run.stderr[-2000:]
+    return root / 'shards'
+  return built_once.built_once(tmp_path_factory, 'pool_shards', build)
 
 
 @pytest.fixture(scope='session')
@@ -63,8 +87,17 @@ def full_run(shard_dir, tmp_path_factory):
 def tagging_workdir(shard_dir, tmp_path_factory):
   """The tiny trained pipeline of helpers/tagging_pipeline.py (audio, text and
   image networks, an alignment stage, two fusions), shared by the tagging
-  tests so that it is trained once."""
-  return tagging_pipeline.train_pipeline(shard_dir, tmp_path_factory)
+  tests so that it is trained once per run (helpers/built_once.py).
+
+  Read-only: checked when the session ends.
+  """
+  workdir = built_once.built_once(
+      tmp_path_factory, 'tagging',
+      lambda root: tagging_pipeline.train_pipeline(shard_dir, root))
+  before = built_once.fingerprint(workdir.parent)
+  yield workdir
+  assert built_once.fingerprint(workdir.parent) == before, (
+      f'a test changed the shared tagging pipeline in {workdir.parent}')
 
 
 @pytest.fixture(scope='session')

@@ -114,10 +114,9 @@ def pipeline_config(shard_dir):
   return config
 
 
-def train_pipeline(shard_dir, tmp_path_factory) -> pathlib.Path:
+def train_pipeline(shard_dir, root: pathlib.Path) -> pathlib.Path:
   """Trains the tiny pipeline on copies of `shard_dir` plus text and image
   shards; returns its workdir W (ROOT/W beside ROOT/shards)."""
-  root = tmp_path_factory.mktemp('tagging')
   shards = root / 'shards'
   shutil.copytree(shard_dir, shards)
   add_text_and_image(shards)

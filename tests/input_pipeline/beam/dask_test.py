@@ -11,7 +11,6 @@ import os
 import pathlib
 import signal
 import subprocess
-import sys
 import time
 
 from etils import epath
@@ -19,25 +18,11 @@ import pytest
 
 from helpers import dask_cluster
 from helpers import gcs_emulator
+from helpers import prepare_process
 from input_pipeline import layout
 
 # Seconds the killed run may take.
 RUN_TIMEOUT_S = 300
-
-
-def _prepare_command(data, out, *extra):
-  """`mmgenre prepare` in a process of its own (with this environment: the
-  emulator's address)."""
-  return ([sys.executable, '-c', 'import sys; from mmgenre_jax import cli; '
-           'sys.exit(cli.main(sys.argv[1:]))', 'prepare', '--dataset',
-           'mumu', '--data', data, '--out', out, '--shard-size', '8',
-           '--image-size', '48', '--no-progress', *extra])
-
-
-def _prepare(data, out, *extra) -> subprocess.CompletedProcess:
-  return subprocess.run(_prepare_command(data, out, *extra),
-                        capture_output=True, text=True, env=dict(os.environ),
-                        check=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,17 +38,14 @@ class Setup:
 
 
 @pytest.fixture(scope='module')
-def setup(synthetic_corpus, gcs_server, tmp_path_factory):
+def setup(synthetic_corpus, pool_shards, gcs_server, tmp_path_factory):
   root = tmp_path_factory.mktemp('dask')
   bucket_dir = f'gs://b/dask-test-{os.getpid()}'
   corpus = f'{bucket_dir}/corpus'
   gcs_emulator.upload(synthetic_corpus, corpus)
-  pool = root / 'pool'
-  run = _prepare(str(synthetic_corpus), str(pool), '--workers', '2')
-  assert run.returncode == 0, run.stderr[-2000:]
   with dask_cluster.running(root / 'cluster', workers=2,
                             env=gcs_server.env) as cluster:
-    yield Setup(bucket_dir, corpus, pool, cluster)
+    yield Setup(bucket_dir, corpus, pool_shards, cluster)
 
 
 def _assert_pools_shards(out: str, pool: pathlib.Path) -> None:
@@ -87,8 +69,8 @@ def test_prepare_on_dask_from_a_bucket_writes_the_pools_shards(
   monkeypatch.chdir(tmp_path)
   before = setup.cluster.executed()
   out = f'{setup.bucket_dir}/shards'
-  run = _prepare(setup.corpus, out, '--beam_pipeline_options',
-                 setup.options())
+  run = prepare_process.run(setup.corpus, out, '--beam_pipeline_options',
+                            setup.options())
   assert run.returncode == 0, run.stderr[-3000:]
   executed = setup.cluster.executed()
   # Both workers computed; they kept no file (each local copy removed).
@@ -107,8 +89,8 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(setup):
   out = f'{setup.bucket_dir}/killed'
   before = sum(setup.cluster.executed().values())
   process = subprocess.Popen(
-      _prepare_command(setup.corpus, out, '--beam_pipeline_options',
-                       setup.options()),
+      prepare_process.command(setup.corpus, out, '--beam_pipeline_options',
+                              setup.options()),
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ))
   try:

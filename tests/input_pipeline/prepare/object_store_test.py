@@ -3,14 +3,12 @@ on 127.0.0.1, tests/helpers/gcs_emulator.py): the same files, byte for byte,
 as a local run."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 from etils import epath
 
 from helpers import gcs_emulator
+from helpers import prepare_process
 from input_pipeline import layout
 from input_pipeline.formats import catalog
 from mmgenre_jax import cli
@@ -19,27 +17,14 @@ from mmgenre_jax import cli
 VOLATILE = ('elapsed_s', 'created', 'args')
 
 
-def _prepare(data, out) -> subprocess.CompletedProcess:
-  """`mmgenre prepare` in a process of its own: its worker pool gets this
-  process's environment (the emulator's address), which a pool's forkserver
-  started by an earlier test in this process would not have."""
-  return subprocess.run(
-      [sys.executable, '-c', 'import sys; from mmgenre_jax import cli; '
-       'sys.exit(cli.main(sys.argv[1:]))', 'prepare', '--dataset', 'mumu',
-       '--data', data, '--out', out, '--workers', '2', '--shard-size', '8',
-       '--image-size', '48', '--no-progress'],
-      capture_output=True, text=True, env=dict(os.environ), check=False)
-
-
 def test_prepare_from_a_bucket_to_a_bucket_writes_the_local_files(
-    synthetic_corpus, bucket_dir, tmp_path, monkeypatch):
+    synthetic_corpus, pool_shards, bucket_dir, tmp_path, monkeypatch):
   # A path taken for a local one would appear as ./gs:/b/... here.
   monkeypatch.chdir(tmp_path)
   corpus, out = f'{bucket_dir}/corpus', f'{bucket_dir}/shards'
   assert gcs_emulator.upload(synthetic_corpus, corpus) > 20
-  local = tmp_path / 'shards'
-  assert _prepare(str(synthetic_corpus), str(local)).returncode == 0
-  run = _prepare(corpus, out)
+  local = pool_shards
+  run = prepare_process.run(corpus, out, '--workers', '2')
   assert run.returncode == 0, run.stderr[-2000:]
 
   got, want = gcs_emulator.sha256_tree(out), gcs_emulator.sha256_tree(local)
@@ -63,10 +48,10 @@ def test_prepare_from_a_bucket_to_a_bucket_writes_the_local_files(
   assert skipped == (local / layout.SKIPPED_TSV).read_text().replace(
       str(synthetic_corpus), corpus)
   # A second run finds the bucket's shards complete.
-  again = _prepare(corpus, out)
+  again = prepare_process.run(corpus, out, '--workers', '2')
   assert again.returncode == 0, again.stderr[-2000:]
   assert 'already holds these shards' in again.stdout
-  assert sorted(p.name for p in tmp_path.iterdir()) == ['shards']
+  assert not list(tmp_path.iterdir())
 
 
 def test_a_catalog_in_a_bucket_prepares_as_a_local_one(
