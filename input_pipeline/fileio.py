@@ -29,12 +29,13 @@ code that needs a real file (decoders, TFRecord writers).
 
 import contextlib
 import contextvars
+import datetime
 import io
 import json
 import os
 import shutil
 import tempfile
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, List, Tuple
 
 # Read by epath at its first URL operation: set before any, at this import
 # (the module docstring says why). A user's explicit setting wins.
@@ -231,3 +232,74 @@ def write_json_atomic(path, value: Any, *, indent: int = 1,
   """Writes `value` as JSON (UTF-8, trailing newline) atomically."""
   write_atomic(path, (json.dumps(value, indent=indent, sort_keys=sort_keys) +
                       '\n').encode('utf-8'))
+
+
+# ------------------------------------------------ reading trees of objects
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def stat(path) -> Tuple[int, int]:
+  """(size in bytes, modification time in ns) of a local file or object.
+
+  An object's time is its `updated` time (GCS: microseconds), which a new
+  upload of the object changes, as a local write changes mtime.
+
+  Raises:
+    OSError: no such file or object.
+  """
+  if is_local(path):
+    info = os.stat(path)
+    return info.st_size, info.st_mtime_ns
+  fs, name = fsspec.core.url_to_fs(os.fspath(path))
+  try:
+    info = fs.info(name)
+  except ValueError as e:  # A name the store refuses.
+    raise OSError(f'{path}: {e}') from e
+  if info.get('type') != 'file':
+    raise FileNotFoundError(f'{path} is not a file.')
+  when = info.get('mtime') or info.get('updated')
+  if isinstance(when, str):
+    when = datetime.datetime.fromisoformat(when.replace('Z', '+00:00'))
+  micros = (when - _EPOCH) // datetime.timedelta(microseconds=1)
+  return int(info['size']), micros * 1000
+
+
+def is_dir(path) -> bool:
+  """Whether `path` (local or URL) is a folder (a URL prefix of objects)."""
+  if is_local(path):
+    return os.path.isdir(path)
+  try:
+    return epath.Path(path).is_dir()
+  except (OSError, ValueError):
+    return False
+
+
+def files_under(folder) -> List[str]:
+  """Every file under `folder` (recursive), sorted, as local paths or URLs.
+
+  A URL folder is listed with one request per 1000 objects, not one per
+  sub-folder.
+  """
+  if is_local(folder):
+    found = (os.path.join(d, n)
+             for d, _, names in os.walk(folder, followlinks=True)
+             for n in names)
+    return sorted(p for p in found if os.path.isfile(p))
+  url = os.fspath(folder).rstrip('/')
+  fs, root = fsspec.core.url_to_fs(url)
+  scheme = url[:url.index('://') + 3]
+  return sorted(scheme + name for name in fs.find(root))
+
+
+def download_tree(folder, local_dir) -> str:
+  """Copies every object under the URL `folder` into `local_dir` (made);
+  returns `local_dir`. For code that reads a tree of files with local
+  paths (a model's workdir)."""
+  url = os.fspath(folder).rstrip('/')
+  for source in files_under(url):
+    target = os.path.join(local_dir, source[len(url) + 1:])
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open_binary(source) as src, open(target, 'wb') as dst:
+      shutil.copyfileobj(src, dst, 1 << 22)
+  return os.fspath(local_dir)

@@ -7,37 +7,46 @@ direct_running_mode=multi_processing
       --beam_pipeline_options runner=DataflowRunner,project=P,region=R,...
 
 The same work as the single-machine commands (predict.py, embed.py), spread
-over Beam workers: each worker loads the model once (DoFn.setup); items are
-batched (beam.BatchElements, items_lib.BATCH_ITEMS a batch, as on one machine)
-and a batch's audio goes through the networks together
+over Beam workers: each worker loads the model once per run (_tagger);
+the launcher cuts the items into batches (items_lib.BATCH_ITEMS a batch,
+as on one machine) whose audio goes through the networks together
 (Tagger.predict_many), which gives the same numbers as one item at a time.
 The output is sharded JSON lines, `PREFIX-00000-of-0000N.jsonl`, one row
-(an object) a line:
+(an object) a line, N = one shard per ROWS_PER_SHARD rows:
   * predict: the rows of predict.predict_items, fields as `mmgenre predict`
     writes them (input, labels, decisions, model, duration_s, warnings,
     notes, error, sources);
   * embed: the rows of embed.embed_rows (input, vectors {name: [floats]},
     duration_s, warnings, error, sources).
-The rows are in no particular order (sort them on `input`). An input that
-cannot be read is a row with its `error`; the pipeline goes on, and the
-command's exit status says whether some or all inputs failed (the Tally
-run returns; mmgenre_jax/cli/flags.py).
+Rows are sorted on `input` within a shard. An input that cannot be read is
+a row with its `error`; the pipeline goes on, and the command's exit status
+says whether some or all inputs failed (the Tally run returns;
+mmgenre_jax/cli/flags.py).
+
+The pipeline uses only Create, ParDo, GroupByKey and Flatten, no side
+inputs, tagged outputs, sinks or metrics, and its last transform depends on
+all the others: what DaskRunner translates (docs/scale.md §4), and what
+Dataflow, Flink and Spark run too. Each shard is written whole by one
+worker (fileio.write_atomic: one object write), then a report of the rows
+each shard holds, which the launcher checks against the rows it expected
+before anything is committed.
 
 A rerun skips the inputs whose rows are already there with unchanged files
 (the `sources` stamps, as items_lib.ResultWriter does): the kept rows and the
 new ones make the next set of shards, rows of inputs gone are dropped.
-Crash safety: Beam writes the new set into a staging folder beside the
-prefix (PREFIX.beam-staging-<id>/), which is marked complete once the
-pipeline succeeded; only then are its shards moved over the prefix's and
-the old shards not in the new set removed. A run killed at any point leaves
-every row in the prefix's shards or a complete staging folder, which the
-next run reads (and cleans up); an incomplete one is ignored.
+Crash safety: the workers write the new set into a staging folder beside
+the prefix (PREFIX.beam-staging-<id>/), which is marked complete once the
+pipeline succeeded and its report holds every row; only then are its
+shards moved over the prefix's and the old shards not in the new set
+removed. A run killed at any point leaves every row in the prefix's shards
+or a complete staging folder, which the next run reads (and cleans up); an
+incomplete one is ignored.
 
-The model and the inputs are read on the workers at the paths given, so
-they must be there (a shared or mounted filesystem) for a distributed
-runner; the prefix may be on any filesystem etils.epath and Beam's
-WriteToText both reach (local, gs://). Two runs must not share a prefix at
-the same time.
+The model, the inputs and the prefix may be local paths (which every
+worker must see at the same place) or URLs (gs://...) read through
+input_pipeline.fileio: a worker reads a local copy of the model, made once
+per process, and of each batch's input files (remote.py); the rows name
+the URLs. Two runs must not share a prefix at the same time.
 
   from input_pipeline.beam import options as beam_options
   options = beam_options.pipeline_options('direct_num_workers=2,...')
@@ -48,13 +57,13 @@ the same time.
 
 import dataclasses
 import json
+import os
 import re
 import sys
 import uuid
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
-from apache_beam.metrics import metric
 from apache_beam.options import pipeline_options
 from etils import epath
 import numpy as np
@@ -63,6 +72,7 @@ from input_pipeline import fileio
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import embed
 from mmgenre_jax.tagging import predict
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 TASKS = ('predict', 'embed')
@@ -72,13 +82,17 @@ SUFFIX = '.jsonl'
 STAGING = '.beam-staging-'
 STAGED_PART = 'part'
 COMPLETE = 'COMPLETE'
-# The Beam metrics namespace of the counters of _TagBatches.
-METRICS = 'mmgenre'
+# What the pipeline wrote: [{shard, rows, tagged, failed}], in the staging
+# folder (Beam metrics are not collected by every runner: DaskRunner).
+REPORT = 'REPORT.json'
+# Rows of one output shard (the default): one worker writes a shard whole.
+ROWS_PER_SHARD = 1000
 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-  """What each worker loads: Tagger.from_workdir's arguments."""
+  """What each worker loads: Tagger.from_workdir's arguments (local paths
+  or URLs: the worker reads a local copy, remote.local_model)."""
   workdir: str
   taxonomy: Optional[str] = None
   head: Union[str, bool, None] = None
@@ -89,39 +103,109 @@ class Model:
                                           head=self.head)
 
 
-class _TagBatches(beam.DoFn):
-  """Batches of Items -> their rows (predict_items or embed_rows)."""
+# The model this worker process loaded, and the run it was loaded for: a
+# runner may call DoFn.setup once per bundle (DaskRunner: per partition),
+# and loading and compiling costs seconds. One run's model at a time.
+_LOADED: Dict[str, Any] = {}
 
-  def __init__(self, task: str, model: Model, top_k: int, level: str):
+
+def _tagger(run_id: str, model: Model) -> tagger_lib.Tagger:
+  if _LOADED.get('run') != run_id:
+    _LOADED.clear()
+    _LOADED.update(run=run_id, tagger=model.load())
+  return _LOADED['tagger']
+
+
+class _TagBatches(beam.DoFn):
+  """A batch of (index, Item) -> (shard, Line) per row (_row_line)."""
+
+  def __init__(self, task: str, model: Model, top_k: int, level: str,
+               run_id: str, place: '_Placement'):
     super().__init__()
     self._task, self._model = task, model
     self._top_k, self._level = top_k, level
-    self._tagger = None
-    self._tagged = metric.Metrics.counter(METRICS, 'tagged')
-    self._failed = metric.Metrics.counter(METRICS, 'failed')
+    self._run_id, self._place = run_id, place
 
-  def setup(self):
-    # Once per worker (and DoFn instance): loading and compiling the model
-    # costs seconds, a batch of short tracks less.
-    self._tagger = self._model.load()
-
-  def process(self, items: List[items_lib.Item]):
+  def process(self, batch):  # [(index, Item)]
+    tagger = _tagger(self._run_id, self._model)
+    items = [item for _, item in batch]
     if self._task == 'predict':
-      rows = predict.predict_items(self._tagger, items, self._top_k,
-                                   self._level)
+      rows = remote.tag_rows(lambda local: predict.predict_items(
+          tagger, local, self._top_k, self._level), items)
     else:
-      rows = embed.embed_rows(self._tagger, items)
-    for row in rows:
-      self._tagged.inc()
-      if row['error'] is not None:
-        self._failed.inc()
-      yield row
+      rows = remote.tag_rows(lambda local: embed.embed_rows(tagger, local),
+                             items)
+    for (index, _), row in zip(batch, rows):
+      yield self._place.shard(index), _row_line(row, new=True)
 
 
 def _json_line(row: Dict[str, Any]) -> str:
   """A row as one line of JSON (vectors as lists of floats)."""
   return json.dumps(row, ensure_ascii=False,
                     default=lambda x: np.asarray(x).tolist())
+
+
+# A row on its way to its shard: (input, 1 if tagged by this run else 0,
+# 1 if it has an error else 0, its JSON line).
+Line = Tuple[str, int, int, str]
+
+
+def _row_line(row: Dict[str, Any], new: bool) -> Line:
+  return (str(row['input']), int(new), int(row.get('error') is not None),
+          _json_line(row))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Placement:
+  """Which output shard holds the row of index i (kept rows first, then
+  the items to tag): contiguous runs, so that no shard is empty."""
+  rows: int
+  shards: int
+
+  def shard(self, index: int) -> int:
+    return index * self.shards // self.rows
+
+
+def shard_count(rows: int, wanted: int = 0) -> int:
+  """Shards of an output of `rows` rows: `wanted`, else one per
+  ROWS_PER_SHARD rows; never more than the rows."""
+  shards = wanted or -(-rows // ROWS_PER_SHARD)
+  return max(1, min(shards, rows))
+
+
+class _WriteShard(beam.DoFn):
+  """(shard, [Line]) -> one staged shard written whole (one object write
+  on an object store, a rename locally): a task run twice (a worker lost
+  and its work redone) writes the same bytes. Yields its counts."""
+
+  def __init__(self, staging: str, shards: int):
+    super().__init__()
+    self._staging, self._shards = staging, shards
+
+  def process(self, element):  # (shard, [Line])
+    shard, lines = element
+    lines = sorted(lines)
+    name = f'{STAGED_PART}-{shard:05d}-of-{self._shards:05d}{SUFFIX}'
+    fileio.write_atomic(epath.Path(self._staging) / name, ''.join(
+        line + '\n' for *_, line in lines).encode('utf-8'))
+    yield 0, {'shard': name, 'rows': len(lines),
+              'tagged': sum(new for _, new, _, _ in lines),
+              'failed': sum(new and bad for _, new, bad, _ in lines)}
+
+
+class _WriteReport(beam.DoFn):
+  """(0, [shard counts]) -> the staging folder's REPORT (the last
+  transform: a runner that computes only the last one runs them all)."""
+
+  def __init__(self, staging: str):
+    super().__init__()
+    self._staging = staging
+
+  def process(self, element):
+    _, counts = element
+    fileio.write_json_atomic(epath.Path(self._staging) / REPORT,
+                             sorted(counts, key=lambda c: c['shard']))
+    yield len(counts)
 
 
 # ------------------------------------------------------------ the shards
@@ -197,7 +281,7 @@ def _commit(prefix: epath.Path, staging: epath.Path, found: _Found) -> int:
   moved = []
   for part in _staged(staging):
     target = prefix.parent / (prefix.name + part.name[len(STAGED_PART):])
-    part.replace(target)
+    fileio.replace(part, target)  # Local: a rename; GCS: copy + delete.
     moved.append(target)
   for old in found.shards:
     if old not in moved:
@@ -208,13 +292,6 @@ def _commit(prefix: epath.Path, staging: epath.Path, found: _Found) -> int:
 
 
 # -------------------------------------------------------------- the run
-
-
-def _counter(result, name: str) -> int:
-  counters = result.metrics().query(
-      metric.MetricsFilter().with_namespace(METRICS).with_name(name))
-  return sum(int(c.committed if c.committed is not None else c.attempted)
-             for c in counters['counters'])
 
 
 def run(task: str, items: Sequence[items_lib.Item], out: str,
@@ -235,7 +312,7 @@ def run(task: str, items: Sequence[items_lib.Item], out: str,
     model: what each worker loads.
     top_k, level: as in predict.predict_items (predict only).
     batch_items: items a worker tags together.
-    num_shards: shards of the output; 0: the runner decides.
+    num_shards: shards of the output; 0: one per ROWS_PER_SHARD rows.
 
   Returns:
     The Tally, as predict.run's: items tagged by this run and how many of
@@ -244,7 +321,9 @@ def run(task: str, items: Sequence[items_lib.Item], out: str,
   """
   if task not in TASKS:
     raise ValueError(f'task {task!r}: use one of {TASKS}.')
-  prefix = epath.Path(out)
+  # Absolute: the workers write the staged shards, and their working
+  # directories are not the launcher's.
+  prefix = epath.Path(os.path.abspath(out) if fileio.is_local(out) else out)
   found = _find(prefix, items)
   kept, todo, resumed = items_lib.keep_rows(found.rows, items, found.broken)
   if found.rows or found.broken:
@@ -255,29 +334,72 @@ def run(task: str, items: Sequence[items_lib.Item], out: str,
   if not todo and untouched and found.one_clean_set():
     # The shards there are this run's output already.
     return items_lib.Tally(0, 0, resumed.kept, resumed.failed)
-  staging = prefix.parent / f'{prefix.name}{STAGING}{uuid.uuid4().hex}'
+  run_id = uuid.uuid4().hex
+  staging = prefix.parent / f'{prefix.name}{STAGING}{run_id}'
+  place = _Placement(len(kept) + len(todo),
+                     shard_count(len(kept) + len(todo), num_shards))
   pipeline = beam.Pipeline(options=options)
-  lines = [pipeline | 'Kept' >> beam.Create([_json_line(r) for r in kept])]
-  if todo:
-    lines.append(
-        pipeline
-        | 'Items' >> beam.Create(list(todo))
-        # Spreads the items over the workers (Create gives one bundle).
-        | 'Spread' >> beam.Reshuffle()
-        | 'Batch' >> beam.BatchElements(min_batch_size=batch_items,
-                                        max_batch_size=batch_items)
-        | 'Tag' >> beam.ParDo(_TagBatches(task, model, top_k, level))
-        | 'Json' >> beam.Map(_json_line))
-  _ = (lines
-       | 'Rows' >> beam.Flatten()
-       | 'Write' >> beam.io.WriteToText(
-           str(staging / STAGED_PART), file_name_suffix=SUFFIX,
-           shard_name_template=SHARD_TEMPLATE, num_shards=num_shards))
-  result = pipeline.run()
-  result.wait_until_finish()
+  _write(_rows(pipeline, kept, todo, place,
+               _TagBatches(task, model, top_k, level, run_id, place),
+               batch_items), str(staging), place.shards)
+  pipeline.run().wait_until_finish()
+  report = _read_report(staging, place)
   shards = _commit(prefix, staging, found)
-  tagged, failed = ((_counter(result, 'tagged'), _counter(result, 'failed'))
-                    if todo else (0, 0))
+  tagged = sum(c['tagged'] for c in report)
   print(f'Wrote {len(kept) + tagged} rows ({len(kept)} kept) to {out}'
         f'-*-of-{shards:05d}{SUFFIX}.', file=sys.stderr)
-  return items_lib.Tally(tagged, failed, resumed.kept, resumed.failed)
+  return items_lib.Tally(tagged, sum(c['failed'] for c in report),
+                         resumed.kept, resumed.failed)
+
+
+def _rows(pipeline, kept: Sequence[Dict[str, Any]],
+          todo: Sequence[items_lib.Item], place: _Placement,
+          tag: _TagBatches, batch_items: int):
+  """The PCollection of (shard, Line) of every row of the output: the
+  kept rows and the rows of the items tagged."""
+  parts = []
+  if kept:
+    parts.append(pipeline | 'Kept' >> beam.Create(
+        [(place.shard(i), _row_line(r, new=False))
+         for i, r in enumerate(kept)]))
+  if todo:
+    # Batched here, not by BatchElements: DaskRunner drops what a DoFn
+    # emits in finish_bundle, where BatchElements emits its last batch.
+    indexed = list(enumerate(todo, start=len(kept)))
+    parts.append(
+        pipeline
+        | 'Items' >> beam.Create(list(items_lib.batches(indexed,
+                                                        batch_items)))
+        # Spreads the batches over the workers (DirectRunner: Create gives
+        # one bundle; DaskRunner splits a Create into dask_npartitions).
+        | 'Spread' >> beam.Reshuffle()
+        | 'Tag' >> beam.ParDo(tag))
+  return parts | 'Rows' >> beam.Flatten()
+
+
+def _write(rows, staging: str, shards: int) -> None:
+  """Each shard's rows grouped and written by one worker, then the
+  report, which depends on every shard."""
+  _ = (rows
+       | 'ByShard' >> beam.GroupByKey()
+       | 'Write' >> beam.ParDo(_WriteShard(staging, shards))
+       | 'Gather' >> beam.GroupByKey()
+       | 'Report' >> beam.ParDo(_WriteReport(staging)))
+
+
+def _read_report(staging: epath.Path, place: _Placement
+                 ) -> List[Dict[str, Any]]:
+  """The staging folder's report, checked: every shard, every row.
+
+  Raises:
+    RuntimeError: the runner lost rows or shards; nothing is committed
+      (the prefix keeps its rows, and a rerun tags the rest again).
+  """
+  report = json.loads((staging / REPORT).read_text())
+  written = sum(c['rows'] for c in report)
+  if len(report) != place.shards or written != place.rows:
+    raise RuntimeError(
+        f'the Beam pipeline made {place.rows} rows in {place.shards} '
+        f'shards but wrote {written} in {len(report)} ({staging}); '
+        'nothing was committed: run the command again.')
+  return report

@@ -111,8 +111,7 @@ def sources(item: Item) -> List[Dict[str, Any]]:
   found = []
   for path in item.files():
     try:
-      info = os.stat(path)
-      size, mtime = info.st_size, info.st_mtime_ns
+      size, mtime = fileio.stat(path)  # A local file or an object.
     except OSError:
       size = mtime = None
     found.append({'path': path, 'size': size, 'mtime_ns': mtime})
@@ -120,9 +119,10 @@ def sources(item: Item) -> List[Dict[str, Any]]:
 
 
 def audio_files(directory) -> List[str]:
-  """Audio files under `directory` (recursive), sorted."""
-  return sorted(os.fspath(p) for p in pathlib.Path(directory).rglob('*')
-                if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+  """Audio files under `directory` (a folder or a URL prefix, recursive),
+  sorted."""
+  return [p for p in fileio.files_under(directory)
+          if os.path.splitext(p)[1].lower() in AUDIO_EXTENSIONS]
 
 
 def read_manifest(path) -> List[Item]:
@@ -164,7 +164,7 @@ def collect_items(*, audio: Sequence[str] = (), cover: Optional[str] = None,
     items.extend(read_manifest(path))
   files: List[str] = []
   for entry in audio:
-    files.extend(audio_files(entry) if os.path.isdir(entry) else [entry])
+    files.extend(audio_files(entry) if fileio.is_dir(entry) else [entry])
   if album or cover or reviews:
     parts = files + [p for p in (cover, reviews) if p]
     key = album_id or AUDIO_SEPARATOR.join(parts)

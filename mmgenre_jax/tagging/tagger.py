@@ -65,6 +65,7 @@ from mmgenre_jax.tagging import explain as explain_lib
 from mmgenre_jax.tagging.model import graph as graph_lib
 from mmgenre_jax.tagging.finetune import fitted_head as head_lib
 from mmgenre_jax.tagging import inputs as inputs_lib
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging.model import runners
 from mmgenre_jax.tagging.model import stages as stages_lib
 from mmgenre_jax.tagging.model import taxonomy as taxonomy_lib
@@ -172,7 +173,10 @@ class Tagger:
     Raises:
       errors.TaggingError: naming what is missing.
     """
-    workdir = pathlib.Path(workdir)
+    # A URL (gs://...) is read from a local copy made once per process.
+    workdir = pathlib.Path(remote.local_model(os.fspath(workdir)))
+    taxonomy, head = remote.local_model(taxonomy), (
+        remote.local_model(head) if isinstance(head, str) else head)
     if not workdir.is_dir():
       raise errors.TaggingError(f'--workdir {workdir} is not a directory.')
     if bundle_lib.is_bundle(workdir):
