@@ -12,6 +12,12 @@ whole-track windows (15 % dropped at each end, 50 % overlap) for prediction
 (`track_windows`, and `window_starts`, their positions, which
 input_pipeline.features.streaming also cuts by, with the same track reference).
 
+The resampling and the CQT are a front end's (input_pipeline.features.
+frontends): JAX polyphase by default (`frontends.DEFAULT`), librosa soxr_hq
+by name; every function that computes features takes `frontend=` (a
+FrontEnd or its name), and a model's features must come from the front end
+it was trained on (the shards' manifest records it).
+
 Every reader raises `features.FeatureError` naming the file and the reason.
 What decoding observed (length, rate, channels, clipping, NaN, silence) is an
 `audio_info.AudioInfo` (`decode`, `audio_patch_and_windows(return_info=True)`,
@@ -21,42 +27,41 @@ input_pipeline.features.streaming); observing never changes the features.
 import os
 from typing import List, Optional, Tuple
 
-import librosa
 import numpy as np
 import soundfile as sf
 
 from input_pipeline import features
 from input_pipeline.features import audio_info
+from input_pipeline.features import cqt_params
+from input_pipeline.features import frontends
 
 # path, reason -> a features.FeatureError naming the file.
 _error = features.error
 
-SAMPLE_RATE = 22050
-HOP_LENGTH = 1024
-N_BINS = 96
-BINS_PER_OCTAVE = 12
-FMIN_NOTE = 'C1'
-FMIN_HZ = float(librosa.note_to_hz(FMIN_NOTE))  # 32.70 Hz.
+SAMPLE_RATE = cqt_params.SAMPLE_RATE
+HOP_LENGTH = cqt_params.HOP_LENGTH
+N_BINS = cqt_params.N_BINS
+BINS_PER_OCTAVE = cqt_params.BINS_PER_OCTAVE
+FMIN_NOTE = cqt_params.FMIN_NOTE
+FMIN_HZ = cqt_params.FMIN_HZ  # 32.70 Hz.
 # A patch is 15 s of audio: int(15 * 22050 / 1024) = 322 CQT frames.
 PATCH_SECONDS = 15.0
 PATCH_FRAMES = int(PATCH_SECONDS * SAMPLE_RATE / HOP_LENGTH)  # = 322
 PATCH_SAMPLES = int(round(PATCH_SECONDS * SAMPLE_RATE))  # 330,750 at 22.05k.
-# librosa.power_to_db's default dynamic range: everything more than 80 dB
-# below the track's maximum is clipped, so silence (and the zero padding of
-# a short track) sits at this floor.
-TOP_DB = 80.0
-# librosa.power_to_db's amin: powers below it count as it (log of 0).
-AMIN = 1e-10
+# The dB floor below the track's maximum, and the least power (cqt_params).
+TOP_DB = cqt_params.TOP_DB
+AMIN = cqt_params.AMIN
 # Audio read on each side of a block of frames
 # (input_pipeline.features.streaming) so that its CQT frames see the same signal
-# as in a whole-track CQT. The longest filter (C1, Hann, Q = 1 / (2^(1/12) - 1))
-# is ~11,700 samples (0.53 s) long, so its half support is ~0.27 s; 16 frames
-# (0.74 s) covers it with room for librosa's resampling filters. A whole number
-# of hops keeps the frame grid aligned.
+# as in a whole-track CQT. The lowest octave is transformed at 22,050 / 128 Hz
+# with a 128-point frame (the C1 filter, Q = 1 / (2^(1/12) - 1), is ~11,700
+# samples long at 22,050 Hz), so a frame reads 8,192 samples on each side;
+# the seven 2:1 polyphase downsamplings before it add 20 * (1 + ... + 64)
+# = 2,540, the 41-tap filters of the resampling to 22,050 Hz a few tens:
+# ~10,800 samples, under the 16,384 of 16 frames (0.74 s), which leaves
+# room for soxr's filters too. A whole number of hops keeps the frame grid
+# (and each octave's 2:1 grid) aligned.
 CONTEXT_FRAMES = 16
-# Resampler (Sec 3.1: everything at 22,050 Hz); soxr_hq is librosa's
-# default, fast and close to band-limited.
-RES_TYPE = 'soxr_hq'
 # Whole-track prediction windows (the authors' code; docs/fidelity.md).
 WINDOW_DROP = 0.15
 WINDOW_OVERLAP = 0.5
@@ -68,12 +73,14 @@ def to_mono_float32(data: np.ndarray) -> np.ndarray:
       data[:, 0].astype(np.float32, copy=False))
 
 
-def resample(y: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
-  """[n] at orig_sr -> [n * sr / orig_sr] float32 at sr (RES_TYPE)."""
-  if orig_sr == sr:
-    return y
-  return librosa.resample(y, orig_sr=orig_sr, target_sr=sr,
-                          res_type=RES_TYPE).astype(np.float32, copy=False)
+def resample(y: np.ndarray, orig_sr: int, sr: int, *,
+             frontend=None) -> np.ndarray:
+  """[n] at orig_sr -> [ceil(n * sr / orig_sr)] float32 at sr.
+
+  With `frontend`'s resampler (a frontends.FrontEnd or its name; None:
+  frontends.DEFAULT, JAX polyphase).
+  """
+  return frontends.get(frontend).resample(y, orig_sr, sr)
 
 
 def open_audio(path) -> sf.SoundFile:
@@ -110,7 +117,8 @@ def _check_samples(y: np.ndarray, path) -> np.ndarray:
 
 
 def load_audio(path, *, sr: int = SAMPLE_RATE, offset_s: float = 0.0,
-               duration_s: Optional[float] = None) -> np.ndarray:
+               duration_s: Optional[float] = None,
+               frontend=None) -> np.ndarray:
   """Loads a mono signal at `sr` Hz, reading only the requested range.
 
   Args:
@@ -119,11 +127,12 @@ def load_audio(path, *, sr: int = SAMPLE_RATE, offset_s: float = 0.0,
     offset_s: start of the range in seconds >= 0 [scalar].
     duration_s: length of the range in seconds > 0, or None for the rest of
       the file.
+    frontend: whose resampler (see `resample`).
 
   Returns:
     y: np.ndarray [shape=(n,), dtype=float32], the mean of the channels,
-      resampled with soxr_hq. n is shorter than `duration_s * sr` when the
-      file ends first.
+      resampled. n is shorter than `duration_s * sr` when the file ends
+      first.
 
   Raises:
     FeatureError: missing, empty, corrupt or undecodable file, a range with
@@ -141,7 +150,7 @@ def load_audio(path, *, sr: int = SAMPLE_RATE, offset_s: float = 0.0,
                    f'({handle.frames / native_sr:.3f} s)')
     data = read_frames(handle, path, start, count)
   y = _check_samples(to_mono_float32(data), path)
-  return resample(y, native_sr, sr)
+  return resample(y, native_sr, sr, frontend=frontend)
 
 
 def decode(path, *, nonfinite: str = 'zero'
@@ -178,7 +187,7 @@ def decode(path, *, nonfinite: str = 'zero'
 
 
 def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
-           top_db: Optional[float] = TOP_DB) -> np.ndarray:
+           top_db: Optional[float] = TOP_DB, frontend=None) -> np.ndarray:
   """Log-power constant-Q spectrogram of a whole signal (Sec 3.1).
 
   `librosa.cqt(hop_length=1024, fmin=C1, n_bins=96, bins_per_octave=12,
@@ -193,25 +202,22 @@ def cqt_db(y: np.ndarray, *, sr: int = SAMPLE_RATE,
     sr: sample rate > 0 [scalar].
     top_db: dynamic range kept below the maximum, or None to keep all (down
       to power AMIN).
+    frontend: whose CQT (see `cqt_power`).
 
   Returns:
     spec: np.ndarray [shape=(1 + n // 1024, 96), dtype=float32], dB.
   """
-  return power_db(cqt_power(y, sr=sr), top_db=top_db)
+  return power_db(cqt_power(y, sr=sr, frontend=frontend), top_db=top_db)
 
 
-def cqt_power(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
-  """|CQT|^2 as [frames, 96] float32."""
-  y = np.asarray(y, dtype=np.float32)
-  if y.ndim != 1 or y.size == 0:
-    raise ValueError(f'cqt_db needs a non-empty mono signal [n]; got shape '
-                     f'{y.shape}.')
-  if not np.all(np.isfinite(y)):
-    raise ValueError('cqt_db got NaN or infinite samples.')
-  c = librosa.cqt(y, sr=sr, hop_length=HOP_LENGTH, fmin=FMIN_HZ,
-                  n_bins=N_BINS, bins_per_octave=BINS_PER_OCTAVE,
-                  window='hann', res_type=RES_TYPE)
-  return (np.abs(c) ** 2).T.astype(np.float32)
+def cqt_power(y: np.ndarray, *, sr: int = SAMPLE_RATE, frontend=None,
+              length: Optional[int] = None) -> np.ndarray:
+  """|CQT|^2 of mono y [n] as [1 + n // 1024, 96] float32.
+
+  By `frontend` (a frontends.FrontEnd or its name; None: frontends.DEFAULT,
+  JAX polyphase); `length`: FrontEnd.cqt_power's.
+  """
+  return frontends.get(frontend).cqt_power(y, sr=sr, length=length)
 
 
 def power_db(power: np.ndarray, top_db: Optional[float] = TOP_DB,
@@ -244,7 +250,8 @@ def power_db(power: np.ndarray, top_db: Optional[float] = TOP_DB,
       np.float32)
 
 
-def track_spectrogram(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+def track_spectrogram(path, *, sr: int = SAMPLE_RATE,
+                      frontend=None) -> np.ndarray:
   """The track-referenced log-CQT of a whole file, padded to one patch.
 
   `cqt_db` of the whole decoded file (every sample of it: the reference is
@@ -256,22 +263,24 @@ def track_spectrogram(path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
   Args:
     path: audio file (see `load_audio`).
     sr: sample rate [scalar].
+    frontend: a frontends.FrontEnd or its name; None: frontends.DEFAULT.
 
   Returns:
     spec: np.ndarray [shape=(frames >= 322, 96), dtype=float32], dB in
       [-80, 0]; feed it to `track_windows`.
   """
-  return padded_spectrogram(load_audio(path, sr=sr), sr=sr)
+  return padded_spectrogram(load_audio(path, sr=sr, frontend=frontend),
+                            sr=sr, frontend=frontend)
 
 
-def padded_spectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE
-                       ) -> np.ndarray:
+def padded_spectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE,
+                       frontend=None) -> np.ndarray:
   """`track_spectrogram` of a decoded mono signal y [n] at `sr`."""
   min_samples = int(round(PATCH_SECONDS * sr))
   if y.size < min_samples:
     # Silence, like `audio_patch`: the pad becomes the dB floor.
     y = np.pad(y, (0, min_samples - y.size))
-  return cqt_db(y, sr=sr)
+  return cqt_db(y, sr=sr, frontend=frontend)
 
 
 def patch_frame(num_samples: int, *, sr: int, seed: int) -> int:
@@ -303,15 +312,17 @@ def patch_offset(num_samples: int, *, sr: int, seed: int) -> int:
   return int(round(patch_frame(num_samples, sr=sr, seed=seed) * hop))
 
 
-def _decoded_spectrogram(path) -> Tuple[np.ndarray, int, int,
-                                        audio_info.AudioInfo]:
+def _decoded_spectrogram(path, frontend) -> Tuple[np.ndarray, int, int,
+                                                  audio_info.AudioInfo]:
   """(track_spectrogram, native length, native rate, info) of one decode."""
   y, info = decode(path, nonfinite='raise')
-  spec = padded_spectrogram(resample(y, info.source_sr, SAMPLE_RATE))
+  spec = padded_spectrogram(
+      resample(y, info.source_sr, SAMPLE_RATE, frontend=frontend),
+      frontend=frontend)
   return spec, y.size, info.source_sr, info
 
 
-def audio_patch(path, *, seed: int) -> np.ndarray:
+def audio_patch(path, *, seed: int, frontend=None) -> np.ndarray:
   """One seeded random 15 s patch of a track (Sec 3.1).
 
   The 322 frames from `patch_frame` of the track-referenced log-CQT
@@ -326,6 +337,7 @@ def audio_patch(path, *, seed: int) -> np.ndarray:
     path: wav, flac, ogg or mp3 file.
     seed: crop seed, an int >= 0 (`prepare_workers.track_seed` derives one
       per track).
+    frontend: a frontends.FrontEnd or its name; None: frontends.DEFAULT.
 
   Returns:
     patch: np.ndarray [shape=(322, 96), dtype=float32], dB in [-80, 0].
@@ -333,13 +345,13 @@ def audio_patch(path, *, seed: int) -> np.ndarray:
   Raises:
     FeatureError: see `load_audio`.
   """
-  spec, num_samples, native_sr, _ = _decoded_spectrogram(path)
+  spec, num_samples, native_sr, _ = _decoded_spectrogram(path, frontend)
   frame = patch_frame(num_samples, sr=native_sr, seed=seed)
   return spec[frame:frame + PATCH_FRAMES].copy()
 
 
-def audio_patch_and_windows(path, *, seed: int, return_info: bool = False
-                            ) -> Tuple[np.ndarray, ...]:
+def audio_patch_and_windows(path, *, seed: int, return_info: bool = False,
+                            frontend=None) -> Tuple[np.ndarray, ...]:
   """`audio_patch` and the `track_windows` of a track, decoding it once.
 
   Both are crops of one track-referenced spectrogram (`track_spectrogram`),
@@ -351,6 +363,7 @@ def audio_patch_and_windows(path, *, seed: int, return_info: bool = False
     path: wav, flac, ogg or mp3 file.
     seed: crop seed of the patch, an int >= 0.
     return_info: also return the file's AudioInfo (features unchanged).
+    frontend: a frontends.FrontEnd or its name; None: frontends.DEFAULT.
 
   Returns:
     patch: np.ndarray [shape=(322, 96), dtype=float32], dB in [-80, 0].
@@ -361,7 +374,7 @@ def audio_patch_and_windows(path, *, seed: int, return_info: bool = False
   Raises:
     FeatureError: see `load_audio` (NaN samples too).
   """
-  spec, num_samples, native_sr, info = _decoded_spectrogram(path)
+  spec, num_samples, native_sr, info = _decoded_spectrogram(path, frontend)
   frame = patch_frame(num_samples, sr=native_sr, seed=seed)
   patch = spec[frame:frame + PATCH_FRAMES].copy()
   windows = track_windows(spec)

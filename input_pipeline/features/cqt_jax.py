@@ -40,7 +40,7 @@ from librosa import filters
 from librosa.core import constantq
 import numpy as np
 
-from input_pipeline.features import audio
+from input_pipeline.features import cqt_params
 from input_pipeline.features import resample_jax
 
 # librosa.cqt's defaults that the project keeps (audio.cqt_power passes
@@ -57,6 +57,10 @@ _vqt_filter_fft = vars(constantq)['__vqt_filter_fft']
 _early_downsample_count = vars(constantq)['__early_downsample_count']
 # pylint: disable-next=protected-access
 _relative_bandwidth = filters._relative_bandwidth
+_SR = cqt_params.SAMPLE_RATE
+_HOP = cqt_params.HOP_LENGTH
+_TOP_DB = cqt_params.TOP_DB
+_AMIN = cqt_params.AMIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +106,10 @@ def _octave_kernel(fft_basis, n_fft: int, gain: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def cqt_plan(sr: int = audio.SAMPLE_RATE,
-             hop_length: int = audio.HOP_LENGTH,
-             fmin: float = audio.FMIN_HZ, n_bins: int = audio.N_BINS,
-             bins_per_octave: int = audio.BINS_PER_OCTAVE) -> CqtPlan:
+def cqt_plan(sr: int = _SR, hop_length: int = _HOP,
+             fmin: float = cqt_params.FMIN_HZ,
+             n_bins: int = cqt_params.N_BINS,
+             bins_per_octave: int = cqt_params.BINS_PER_OCTAVE) -> CqtPlan:
   """The host-side constants of librosa.vqt's loop for one configuration.
 
   Mirrors librosa.vqt with gamma=0, tuning=0 and the module's defaults:
@@ -212,11 +216,11 @@ def cqt_magnitude(y: jax.Array, *, plan: Optional[CqtPlan] = None,
 def _cqt(audio_in, sample_rate: int, lengths):
   """`cqt`; lengths: None or (input, exact resampled, librosa's) [...]."""
   if lengths is None:
-    y = resample_jax.resample(audio_in, sample_rate, audio.SAMPLE_RATE)
+    y = resample_jax.resample(audio_in, sample_rate, _SR)
     return cqt_magnitude(y)
   length, exact, resampled = lengths
   y = resample_jax.resample(_zero_from(audio_in, length), sample_rate,
-                            audio.SAMPLE_RATE)
+                            _SR)
   return cqt_magnitude(_zero_from(y, exact), length=resampled)
 
 
@@ -228,11 +232,11 @@ def _resampled_lengths(length, sample_rate: int):
   samples past the exact count are 0 and the signal is the float count.
   """
   length = np.asarray(length, np.int64)
-  if sample_rate == audio.SAMPLE_RATE:
+  if sample_rate == _SR:
     return length, length, length
-  up, down = resample_jax.reduced_ratio(sample_rate, audio.SAMPLE_RATE)
+  up, down = resample_jax.reduced_ratio(sample_rate, _SR)
   exact = (length * up + down - 1) // down
-  librosa_n = np.ceil(length * (audio.SAMPLE_RATE / sample_rate)).astype(
+  librosa_n = np.ceil(length * (_SR / sample_rate)).astype(
       np.int64)
   return length, exact, librosa_n
 
@@ -265,10 +269,10 @@ def _lengths(length, sample_rate: int):
 
 def frames_of(length, sample_rate: int):
   """CQT frames of tracks of `length` samples at `sample_rate` [...]."""
-  return 1 + _resampled_lengths(length, sample_rate)[2] // audio.HOP_LENGTH
+  return 1 + _resampled_lengths(length, sample_rate)[2] // _HOP
 
 
-def power_db(power: jax.Array, top_db: Optional[float] = audio.TOP_DB,
+def power_db(power: jax.Array, top_db: Optional[float] = _TOP_DB,
              ref: Optional[jax.Array] = None) -> jax.Array:
   """input_pipeline.features.audio.power_db on the device, per track.
 
@@ -284,7 +288,7 @@ def power_db(power: jax.Array, top_db: Optional[float] = audio.TOP_DB,
       everywhere for a track whose reference is 0 (digital silence).
   """
   power = jnp.asarray(power, jnp.float32)
-  amin = np.float32(audio.AMIN)
+  amin = np.float32(_AMIN)
   log_power = jnp.log10(jnp.maximum(power, amin))
   if ref is None:
     # The maximum of the logs, not the log of the maximum: the same
@@ -297,7 +301,7 @@ def power_db(power: jax.Array, top_db: Optional[float] = audio.TOP_DB,
     log_ref = jnp.log10(jnp.maximum(ref, amin))
   db = jnp.clip(10.0 * (log_power - log_ref),
                 None if top_db is None else -top_db, 0.0)
-  floor = -(top_db or audio.TOP_DB)
+  floor = -(top_db or _TOP_DB)
   return jnp.where(ref > 0, db, np.float32(floor)).astype(jnp.float32)
 
 
@@ -307,14 +311,14 @@ def _cqt_db(audio_in, sample_rate: int, top_db, lengths):
   if lengths is None:
     return power_db(power, top_db)
   # The reference is the maximum over each track's own frames.
-  frames = 1 + lengths[2] // audio.HOP_LENGTH
+  frames = 1 + lengths[2] // _HOP
   own = (jnp.arange(power.shape[-2]) < frames[..., None])[..., None]
   db = power_db(jnp.where(own, power, 0.0), top_db)
-  return jnp.where(own, db, np.float32(-(top_db or audio.TOP_DB)))
+  return jnp.where(own, db, np.float32(-(top_db or _TOP_DB)))
 
 
 def cqt_db(audio_in: jax.Array, sample_rate: int,
-           top_db: Optional[float] = audio.TOP_DB,
+           top_db: Optional[float] = _TOP_DB,
            length=None) -> jax.Array:
   """power_db(cqt(audio_in, sample_rate) ** 2): the project's log-CQT.
 
@@ -348,7 +352,7 @@ def bucket_length(n: int) -> int:
 
 
 def log_cqt(tracks: Sequence[np.ndarray], sample_rate: int,
-            top_db: Optional[float] = audio.TOP_DB) -> List[np.ndarray]:
+            top_db: Optional[float] = _TOP_DB) -> List[np.ndarray]:
   """cqt_db of mono tracks of any lengths, padded to one bucket length.
 
   Args:
@@ -367,3 +371,56 @@ def log_cqt(tracks: Sequence[np.ndarray], sample_rate: int,
   specs = np.asarray(cqt_db(padded, sample_rate, top_db, length=lengths))
   return [spec[:frames] for spec, frames in
           zip(specs, frames_of(lengths, sample_rate))]
+
+
+# --- numpy in, numpy out: the jax_polyphase front end (frontends.py) ------
+
+_resample_jit = jax.jit(resample_jax.resample, static_argnums=(1, 2))
+
+
+def _padded(y: np.ndarray) -> np.ndarray:
+  """y [n] zero-padded to bucket_length(n): one compilation per bucket."""
+  padded = np.zeros(bucket_length(y.size), np.float32)
+  padded[:y.size] = y
+  return padded
+
+
+def resample_host(y: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
+  """librosa.resample(y, res_type='polyphase') on the default device.
+
+  Args:
+    y: np.ndarray [n >= 1] float32 at orig_sr.
+    orig_sr, sr: positive integer rates [scalar].
+
+  Returns:
+    np.ndarray [shape=(ceil(n * sr / orig_sr),), dtype=float32]: the
+    samples past the exact ceil(n * up / down) are 0, as librosa pads.
+  """
+  up, down = resample_jax.reduced_ratio(orig_sr, sr)
+  n = y.size
+  out = np.asarray(_resample_jit(_padded(y), orig_sr, sr))
+  out = out[:resample_jax.resampled_length(n, orig_sr, sr)].copy()
+  out[-(-n * up // down):] = 0.0
+  return out
+
+
+@functools.partial(jax.jit, static_argnames=('plan',))
+def _power(y: jax.Array, length: jax.Array, plan: CqtPlan) -> jax.Array:
+  return jnp.square(cqt_magnitude(y, plan=plan, length=length))
+
+
+def cqt_power_host(y: np.ndarray, sr: int, length: int) -> np.ndarray:
+  """|CQT|^2 of y[:length] zero-padded to n, numpy in and out.
+
+  Args:
+    y: np.ndarray [n >= 1] float32 mono at sr.
+    sr: its rate; the plan's (cqt_plan(sr)) [scalar].
+    length: the track's samples in y, 1 <= length <= n: each octave's
+      signal is cut at librosa's length of y[:length], so a block ending
+      at a track's end gets the whole track's frames.
+
+  Returns:
+    np.ndarray [shape=(1 + n // 1024, 96), dtype=float32].
+  """
+  power = _power(_padded(y), np.int32(length), plan=cqt_plan(int(sr)))
+  return np.asarray(power)[:1 + y.size // _HOP]

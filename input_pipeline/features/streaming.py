@@ -19,11 +19,16 @@ blocks and converts them to dB against it. The window starts
 (`features.audio.window_starts`, the function that places the whole-track
 windows too) follow from the file's length alone (read from the header), so
 each block of consecutive frames is computed independently: its samples plus
-`features.audio.CONTEXT_FRAMES` of context on each side are read with a seek
-(zeros outside the file, as librosa.cqt pads), resampled to 22,050 Hz, and
-transformed; the frames of the block then equal those of a whole-track CQT
-(to ~0.01 dB; tests/input_pipeline/features/streaming_test.py compares them, and
-checks that a 40-minute file needs no more memory than a 4-minute one). The
+`features.audio.CONTEXT_FRAMES` of context on each side (none before the
+track's start) are read with a seek from a sample where the native and
+22,050 Hz grids meet (zeros past the end, as the whole track is padded),
+resampled to 22,050 Hz, cut at the whole track's resampled length, and
+transformed with the track's end given (`FrontEnd.cqt_power(length=)`).
+With the JAX polyphase front end (the default) the frames of the block
+then equal those of a whole-track CQT to float32 precision: both filters
+are finite and the context covers them; with librosa soxr_hq to ~0.01 dB
+(tests/input_pipeline/features/streaming_test.py compares both, and checks
+that a 40-minute file needs no more memory than a 4-minute one). The
 first pass covers every frame, the second the 70 % the windows span: the
 reference costs ~1.4 times the windows' own CQT.
 
@@ -43,8 +48,9 @@ for the windows, what the network hears. NaN and infinite samples are set to
 0 (counted in the info) in both passes.
 """
 
+import dataclasses
 import math
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -52,6 +58,7 @@ import numpy as np
 from input_pipeline import features
 from input_pipeline.features import audio
 from input_pipeline.features import audio_info
+from input_pipeline.features import frontends
 
 # Windows computed per block. One block of 8 windows at 50 % overlap covers
 # 322 * 4.5 frames (~67 s of audio): a CQT over that is a few tens of MB,
@@ -75,22 +82,49 @@ def num_frames(num_samples: int, native_sr: int) -> int:
   return 1 + n // audio.HOP_LENGTH
 
 
+@dataclasses.dataclass(frozen=True)
+class _Block:
+  """Mono 22,050 Hz samples y [n] from the centre of frame `first` on.
+
+  length: the track's samples in y (the rest is past its end, zeros).
+  """
+  y: np.ndarray
+  first: int
+  length: int
+
+  def power(self, frontend, frames: slice) -> np.ndarray:
+    """|CQT|^2 [frames, 96] of the track's frames `frames` (track indices)."""
+    power = audio.cqt_power(self.y, frontend=frontend, length=self.length)
+    return power[frames.start - self.first:frames.stop - self.first]
+
+
+def _grid(native_sr: int) -> Tuple[int, int]:
+  """(up, down): 22,050 Hz sample k * up is native sample k * down."""
+  gcd = math.gcd(native_sr, audio.SAMPLE_RATE)
+  return audio.SAMPLE_RATE // gcd, native_sr // gcd
+
+
 def _read_block(handle, path, native_sr: int, total: int, first: int,
                 last: int, stats: audio_info.SampleStats,
-                stops: Optional[List[int]]) -> np.ndarray:
-  """Mono 22,050 Hz samples of frames [first - C, last + C) of the track.
+                stops: Optional[List[int]], frontend) -> _Block:
+  """The samples of frames [max(first - C, 0), last + C) of the track.
 
-  C = CONTEXT_FRAMES; frame f is centred on sample f * HOP_LENGTH (22.05 kHz),
-  so sample 0 of the result is that of frame `first - C`. The samples read
-  are added to `stats`; where a read stops short of `total` is appended to
-  `stops` and logged (stops=None: neither, the reference pass).
+  C = CONTEXT_FRAMES; frame f is centred on sample f * HOP_LENGTH (22.05
+  kHz). The read starts where the native and 22,050 Hz sample grids meet,
+  so the block's resampled samples are the whole track's (a polyphase
+  filter's outputs sit on a grid fixed by the track's first sample), and the
+  samples past the whole track's resampled length are zeroed, as they are
+  past its end. The samples read are added to `stats`; where a read stops
+  short of `total` is appended to `stops` and logged (stops=None: neither,
+  the reference pass).
   """
   hop = audio.HOP_LENGTH
-  context = audio.CONTEXT_FRAMES
-  lo22 = (first - context) * hop
-  len22 = (last - first + 2 * context) * hop
-  native = lambda n: int(round(n * native_sr / audio.SAMPLE_RATE))
-  lo, length = native(lo22), native(len22)
+  lo_frame = max(first - audio.CONTEXT_FRAMES, 0)
+  lo22, hi22 = lo_frame * hop, (last + audio.CONTEXT_FRAMES) * hop
+  up, down = _grid(native_sr)
+  shift = lo22 % up
+  lo = (lo22 - shift) // up * down
+  length = -(-(hi22 - lo22 + shift) * down // up)
   segment = np.zeros(length, dtype=np.float32)
   src_lo, src_hi = max(lo, 0), min(lo + length, total)
   if src_hi > src_lo:
@@ -104,7 +138,11 @@ def _read_block(handle, path, native_sr: int, total: int, first: int,
       stops.append(src_lo + data.shape[0])
     y = audio.to_mono_float32(stats.add(data, src_lo))
     segment[src_lo - lo:src_lo - lo + y.size] = y
-  return audio.resample(segment, native_sr, audio.SAMPLE_RATE)
+  y = audio.resample(segment, native_sr, audio.SAMPLE_RATE,
+                     frontend=frontend)[shift:shift + hi22 - lo22].copy()
+  y[max(0, -(-total * up // down) - lo22):] = 0.0
+  n22 = int(math.ceil(total * audio.SAMPLE_RATE / native_sr))
+  return _Block(y, lo_frame, n22 - lo22)
 
 
 def _decodes_to(path, total: int) -> bool:
@@ -163,16 +201,18 @@ class WindowStream:
 
   def __init__(self, path, *, drop: float = audio.WINDOW_DROP,
                overlap: float = audio.WINDOW_OVERLAP,
-               windows_per_block: int = WINDOWS_PER_BLOCK):
+               windows_per_block: int = WINDOWS_PER_BLOCK, frontend=None):
     """Args: path (wav, flac, ogg or mp3; any rate, any channels), drop and
     overlap (config.eval track_trim / window_overlap), windows_per_block
-    (windows computed together; memory ~ this)."""
+    (windows computed together; memory ~ this), frontend (a
+    frontends.FrontEnd or its name; None: frontends.DEFAULT)."""
     if windows_per_block < 1:
       raise ValueError(f'windows_per_block must be >= 1; got '
                        f'{windows_per_block}.')
     self.path = path
     self.drop, self.overlap = drop, overlap
     self.windows_per_block = windows_per_block
+    self.frontend = frontends.get(frontend)
     self.info = None
 
   def __iter__(self) -> Iterator[np.ndarray]:
@@ -194,7 +234,8 @@ class WindowStream:
           logging.warning('%s is not seekable; decoding it whole.', path)
         y, self.info = audio.decode(path)
         spec = audio.padded_spectrogram(
-            audio.resample(y, native_sr, audio.SAMPLE_RATE))
+            audio.resample(y, native_sr, audio.SAMPLE_RATE,
+                           frontend=self.frontend), frontend=self.frontend)
         yield audio.track_windows(spec, drop=self.drop, overlap=self.overlap)
         return
       yield from self._blocks(handle, native_sr, total, header)
@@ -210,12 +251,11 @@ class WindowStream:
     for i in range(0, len(starts), self.windows_per_block):
       block = starts[i:i + self.windows_per_block]
       first, last = block[0], block[-1] + audio.PATCH_FRAMES
-      y = _read_block(handle, self.path, native_sr, total, first, last,
-                      stats, stops)
-      power = audio.cqt_power(y)
-      offset = audio.CONTEXT_FRAMES - first
+      power = _read_block(handle, self.path, native_sr, total, first, last,
+                          stats, stops, self.frontend).power(
+                              self.frontend, slice(first, last))
       size = audio.PATCH_FRAMES
-      yield np.stack([audio.power_db(power[s + offset:s + offset + size],
+      yield np.stack([audio.power_db(power[s - first:s - first + size],
                                      ref=ref) for s in block])
     self.info = stats.info(duration_s=min([total] + stops) / native_sr,
                            source_sr=native_sr, channels=handle.channels,
@@ -234,21 +274,21 @@ class WindowStream:
     ref = 0.0
     for first in range(0, frames, span):
       last = min(first + span, frames)
-      y = _read_block(handle, self.path, native_sr, total, first, last,
-                      stats, None)
-      context = audio.CONTEXT_FRAMES
-      power = audio.cqt_power(y)[context:context + last - first]
+      power = _read_block(handle, self.path, native_sr, total, first, last,
+                          stats, None, self.frontend).power(
+                              self.frontend, slice(first, last))
       ref = max(ref, float(power.max()))
     return ref
 
 
 def stream_windows(path, *, drop: float = audio.WINDOW_DROP,
                    overlap: float = audio.WINDOW_OVERLAP,
-                   windows_per_block: int = WINDOWS_PER_BLOCK
-                   ) -> Iterator[np.ndarray]:
+                   windows_per_block: int = WINDOWS_PER_BLOCK,
+                   frontend=None) -> Iterator[np.ndarray]:
   """The windows of `WindowStream(path, ...)`, without its info."""
   return iter(WindowStream(path, drop=drop, overlap=overlap,
-                           windows_per_block=windows_per_block))
+                           windows_per_block=windows_per_block,
+                           frontend=frontend))
 
 
 def track_windows(path, **kwargs) -> np.ndarray:

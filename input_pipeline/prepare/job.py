@@ -56,10 +56,7 @@ mmgenre_jax/cli/prepare.py. Needs TensorFlow (to write TFRecords) but not JAX.
 """
 
 import dataclasses
-import datetime
-import importlib.metadata
 import os
-import platform
 import time
 from typing import Any, Dict, Mapping, Optional
 
@@ -67,21 +64,19 @@ from etils import epath
 
 from input_pipeline import fileio
 from input_pipeline import layout
-from input_pipeline.formats import msdi
 from input_pipeline.prepare import catalog_items as prepare_catalog
 from input_pipeline.prepare import corpus as prepare_corpus
+from input_pipeline.prepare import manifest as prepare_manifest
 from input_pipeline.prepare import release_items
 from input_pipeline.prepare import shards as prepare_shards
 from input_pipeline.prepare import split_choice
 from input_pipeline.prepare import workers as prepare_workers
 from input_pipeline.formats import splits as splits_lib
 from input_pipeline.records import tfrecord
-from input_pipeline.features import audio as audio_lib
+from input_pipeline.features import frontends
 from input_pipeline.features import image as image_lib
 
-# Bumped when the manifest or record layout changes (2: audio_windows; 3:
-# covers stored at stored_image_size, larger than the image_size crop).
-MANIFEST_VERSION = 3
+MANIFEST_VERSION = prepare_manifest.MANIFEST_VERSION
 # Records per shard: ~64 MB of audio patches (124 KB each), enough shards of
 # the real MuMu train split (~116 K tracks) for dozens of hosts.
 DEFAULT_SHARD_SIZE = 512
@@ -89,15 +84,14 @@ DEFAULT_IMAGE_SIZE = 224
 # The failure budget: a run skipping more than this fraction of the release
 # rows, review lines or items of a modality fails (a few bad files never do).
 DEFAULT_MAX_SKIP_FRACTION = 0.2
-STAGES = ('metadata', 'reviews', 'labels', 'audio', 'image', 'text')
+STAGES = prepare_manifest.STAGES
 # The manifest's `args` that decide what a run writes: two runs with the same
 # ones write the same files (`out`, `workers` and `beam_pipeline_options`
 # change nothing written; `max_skip_fraction` only whether a run is
 # accepted, see is_complete).
 OUTPUT_ARGS = ('dataset', 'data', 'splits', 'image_size', 'shard_size',
-               'enrichment', 'seed', 'min_albums', 'windows')
-# (frames, bins) of an audio patch or window (Sec 3.1).
-PATCH_SHAPE = (audio_lib.PATCH_FRAMES, audio_lib.N_BINS)
+               'enrichment', 'seed', 'min_albums', 'windows', 'frontend')
+PATCH_SHAPE = prepare_manifest.PATCH_SHAPE
 # Re-exported: raised by the corpus readers and by `prepare`.
 PrepareError = prepare_corpus.PrepareError
 
@@ -136,6 +130,10 @@ class Settings:
       runner's): run the same steps as one Beam pipeline there
       (beam_prepare; `workers` is then unused). The files written are the
       same.
+    frontend: the name of the audio front end that computes the patches
+      and windows (input_pipeline.features.frontends: 'jax_polyphase', the
+      default, or 'librosa_soxr_hq'); the manifest records it, and a model
+      trained on the shards is fed by it only.
   """
   splits: Any = None
   image_size: int = DEFAULT_IMAGE_SIZE
@@ -147,6 +145,7 @@ class Settings:
   windows: bool = True
   max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION
   beam_pipeline_options: Optional[str] = None
+  frontend: str = frontends.DEFAULT.name
 
 
 def run_args(dataset: str, data_dir, out_dir,
@@ -198,6 +197,8 @@ def is_complete(out_dir, args: Mapping[str, Any]) -> bool:
     if recorded.get('splits') is None:
       # Manifests from before the release split: None was a computed split.
       recorded['splits'] = split_choice.COMPUTED_SPLITS
+    # Manifests from before the record: librosa soxr_hq made their shards.
+    recorded.setdefault('frontend', frontends.UNRECORDED.name)
     if any(recorded.get(key) != args.get(key) for key in OUTPUT_ARGS):
       return False
     limit = args.get('max_skip_fraction')
@@ -227,17 +228,6 @@ def _recorded_fractions(manifest: Mapping[str, Any]):
              for k in ('skipped', 'read')]
             for entry in manifest['modalities'].values()]
   return [n / read for n, read in totals if read]
-
-
-def _versions() -> Dict[str, str]:
-  versions = {'python': platform.python_version()}
-  for package in ('mmgenre_jax', 'numpy', 'tensorflow', 'tensorflow-cpu',
-                  'librosa', 'soundfile', 'scikit-learn', 'pillow'):
-    try:
-      versions[package] = importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-      pass
-  return versions
 
 
 def prepare(dataset: str, data_dir, out_dir,
@@ -274,6 +264,7 @@ def prepare(dataset: str, data_dir, out_dir,
     raise PrepareError(f'--data {data_dir} is not a directory.')
   # Before out is touched.
   split_choice.checked_splits(dataset, settings.splits, data_dir)
+  frontends.named(settings.frontend)  # A ValueError listing the names.
   if settings.enrichment is not None:
     prepare_shards.check_enrichment(settings.enrichment)
   out.mkdir(parents=True, exist_ok=True)
@@ -346,6 +337,7 @@ def _prepare(dataset: str, data_dir: epath.Path, out: epath.Path,
         f'*{tfrecord.SHARD_SUFFIX}'):
       old.unlink()
   steps = media_steps(corpus, specs, seed=seed, windows=windows,
+                      frontend=args['frontend'],
                       image_size=args['image_size'])
   if options is None:
     results, stats_count, text = _write_with_pool(
@@ -372,7 +364,7 @@ def _prepare(dataset: str, data_dir: epath.Path, out: epath.Path,
   skips.write(out / layout.SKIPPED_TSV)
   fractions = prepare_corpus.skip_fractions(corpus, skips)
   budget.check(fractions, 'no manifest is written')
-  return _manifest(
+  return prepare_manifest.build(
       dataset, corpus, specs, results, skips, omitted, stats_count,
       fractions, image_size=args['image_size'], windows=windows,
       splits=splits, seed=seed, args=args)
@@ -435,8 +427,9 @@ def _record_specs(dataset: str, corpus, image_size: int, windows: bool):
       image_size=image_lib.stored_size(image_size)) for m in kinds}
 
 
-def media_steps(corpus, specs, *, seed: int, windows: bool,
-                image_size: int) -> Dict[str, prepare_shards.MediaStep]:
+def media_steps(corpus, specs, *, seed: int, windows: bool, image_size: int,
+                frontend: str = frontends.DEFAULT.name
+                ) -> Dict[str, prepare_shards.MediaStep]:
   """How the audio and image records are made (both executors run these).
 
   Args:
@@ -444,6 +437,7 @@ def media_steps(corpus, specs, *, seed: int, windows: bool,
     specs: record kind -> its feature specs (_record_specs).
     seed: the audio crop seed (Sec 3.1: one seeded 15 s crop per track).
     windows: also cut the whole-track windows (`audio_windows` records).
+    frontend: the audio front end's name (frontends.BY_NAME).
     image_size: C, the crop; covers are stored whole at S (stored_size).
 
   Returns:
@@ -454,7 +448,7 @@ def media_steps(corpus, specs, *, seed: int, windows: bool,
     steps['audio'] = prepare_shards.MediaStep(
         prepare_workers.audio_features,
         lambda item: {'seed': prepare_workers.track_seed(seed, item.item_id),
-                      'windows': windows},
+                      'windows': windows, 'frontend': frontend},
         prepare_shards.audio_outputs(specs, windows), stats=True)
   if 'image' in corpus.items:
     # The whole centre square at S, the crops are taken when it is read.
@@ -497,103 +491,4 @@ def _write_with_pool(corpus, out: epath.Path, steps, specs, skips,
   return results, stats.count, text
 
 
-def _manifest(dataset: str, corpus, specs, results, skips, omitted,
-              stats_count: int, fractions, *, image_size: int, windows: bool,
-              splits: str, seed: int, args: Dict[str, Any]) -> Dict[str, Any]:
-  """The manifest of a finished run (docs/data_formats.md §3), no elapsed_s."""
-  modalities = {}
-  for modality, result in results.items():
-    modalities[modality] = {
-        'features': tfrecord.specs_to_json(specs[modality]),
-        'counts': result.counts,
-        'shards': result.shards,
-    }
-  return {
-      'format_version': MANIFEST_VERSION,
-      'complete': True,
-      'dataset': dataset,
-      'labels': list(corpus.labels),
-      'num_labels': len(corpus.labels),
-      'label_type': ('multi_hot' if dataset in tfrecord.ALBUM_DATASETS
-                     else 'index'),
-      # The network's input crop C, and the side S of the stored covers it
-      # is cropped from (input_pipeline.records.shard_reader).
-      'image_size': image_size,
-      'stored_image_size': image_lib.stored_size(image_size),
-      'patch_shape': list(PATCH_SHAPE),
-      'audio_windows': ({'drop': audio_lib.WINDOW_DROP,
-                         'overlap': audio_lib.WINDOW_OVERLAP,
-                         'frames': audio_lib.PATCH_FRAMES}
-                        if tfrecord.AUDIO_WINDOWS in specs else None),
-      'vocab_size': results['text'].vocab_size if 'text' in results else None,
-      'image_mean': [float(v) for v in image_lib.IMAGENET_MEAN],
-      'image_std': [float(v) for v in image_lib.IMAGENET_STD],
-      'splits_dir': layout.SPLITS_DIR,
-      'splits_source': (corpus.splits_source or
-                        split_choice.splits_source(splits)),
-      'splits_from': corpus.splits_from or _splits_from(corpus, splits, seed),
-      'split_sizes': {name: len(ids) for name, ids in corpus.splits.items()},
-      # Only with a track-level set: every other run's manifest keeps its
-      # keys.
-      **({'track_split_sizes': {name: len(ids) for name, ids in
-                                corpus.track_splits.items()}}
-         if corpus.track_splits else {}),
-      'audio_stats': layout.AUDIO_STATS_NPZ if 'audio' in results else None,
-      'audio_stats_count': stats_count,
-      'text_vectorizer': (layout.TEXT_VECTORIZER_JSON if 'text' in results
-                          else None),
-      'modalities': modalities,
-      'omitted_modalities': omitted,
-      'metadata': {'file': corpus.metadata_file,
-                   'counts': corpus.metadata},
-      'skipped': {stage: skips.count(stage) for stage in STAGES},
-      'skipped_file': layout.SKIPPED_TSV,
-      'skip_fractions': {kind: round(n / read, 6) if read else 0.0
-                         for kind, (n, read) in fractions.items()},
-      'versions': _versions(),
-      'args': args,
-      'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
-          timespec='seconds'),
-  }
-
-
-def _splits_from(corpus, splits: str, seed: int) -> str:
-  """The manifest's `splits_from`: what the splits_source was read from."""
-  if splits == split_choice.RELEASE_SPLITS:
-    column = 'split' if corpus.dataset == 'catalog' else msdi.SET_COLUMN
-    return f'{corpus.metadata_file}, column {column!r}'
-  if splits == split_choice.COMPUTED_SPLITS:
-    return f'artist-filtered, seed {seed}'
-  return splits
-
-
-def summary(manifest: Dict[str, Any]) -> str:
-  """A table of written/skipped items per modality and split.
-
-  First the release file: its rows, its albums (MSD-I: tracks) and the
-  review lines, where `written` is what was kept (albums / tracks: those in
-  the splits); then every record kind and split.
-  """
-  lines = [f'{manifest["dataset"]}: {manifest["num_labels"]} labels, '
-           f'{manifest.get("splits_source", "")} splits '
-           f'{manifest["split_sizes"]}, '
-           f'{manifest["elapsed_s"]:.1f} s']
-  lines.append(f'{"modality":<13} {"split":<6} {"read":>7} {"written":>8} '
-               f'{"skipped":>8} {"records":>8} {"shards":>7}')
-  metadata = manifest.get('metadata', {}).get('counts', {})
-  for kind, c in metadata.items():
-    stage, what = (('reviews', 'lines') if kind == 'review_lines' else
-                   ('metadata', kind))
-    lines.append(f'{stage:<13} {what:<6} {c["read"]:>7} {c["kept"]:>8} '
-                 f'{c["skipped"]:>8}')
-  for modality, entry in manifest['modalities'].items():
-    for split, c in entry['counts'].items():
-      lines.append(f'{modality:<13} {split:<6} {c["read"]:>7} '
-                   f'{c["written"]:>8} {c["skipped"]:>8} '
-                   f'{c.get("records", c["written"]):>8} '
-                   f'{len(entry["shards"][split]):>7}')
-  skipped = {k: v for k, v in manifest['skipped'].items() if v}
-  lines.append(f'skipped: {skipped or "none"}'
-               + (f' (reasons in {manifest["skipped_file"]})'
-                  if skipped else ''))
-  return '\n'.join(lines)
+summary = prepare_manifest.summary

@@ -33,7 +33,7 @@ import hashlib
 import multiprocessing
 import os
 import sys
-from typing import Any, Callable, Dict, Iterator, Sequence
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 from input_pipeline import errors as input_errors
 from input_pipeline import fileio
@@ -49,6 +49,19 @@ IN_FLIGHT_PER_WORKER = 4
 # Seconds a new pool's first worker has to start and run the probe: it
 # imports the feature code (librosa), seconds on a busy machine.
 PROBE_TIMEOUT_S = 300
+# XLA on one thread in each worker (the JAX front end): the pool already
+# runs a worker per core, and XLA's own thread pool per worker would make
+# them compete (BENCHMARKS.md §11).
+WORKER_XLA_FLAGS = ('--xla_cpu_multi_thread_eigen=false '
+                    'intra_op_parallelism_threads=1')
+# JAX's persistent compilation cache for the workers, unless the
+# environment names one (JAX_COMPILATION_CACHE_DIR): each worker compiles
+# the front end once per padded track length (cqt_jax.bucket_length), ~0.9
+# s each on a CPU core, of which loading a cached program saves ~0.5 s;
+# the workers of a run, and later runs, share what one compiled.
+WORKER_CACHE_DIR = os.path.join(
+    os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
+    'mmgenre_jax', 'jax')
 
 
 class WorkerStartError(input_errors.UserError, RuntimeError):
@@ -65,20 +78,23 @@ def track_seed(seed: int, track_id: str) -> int:
   return int.from_bytes(digest[:4], 'little')
 
 
-def audio_features(path, *, seed: int, windows: bool) -> tuple:
+def audio_features(path, *, seed: int, windows: bool,
+                   frontend: Optional[str] = None) -> tuple:
   """(patch, windows or None) of a track; runs in a worker process.
 
   Args:
     path: the audio file.
     seed: the patch crop seed (`track_seed`).
     windows: also cut the whole-track windows (one decode for both).
+    frontend: the audio front end's name; None: frontends.DEFAULT.
 
   Returns:
     patch: float32 [322, 96]; windows: float32 [n, 322, 96] or None.
   """
   if windows:
-    return audio_lib.audio_patch_and_windows(path, seed=seed)
-  return audio_lib.audio_patch(path, seed=seed), None
+    return audio_lib.audio_patch_and_windows(path, seed=seed,
+                                             frontend=frontend)
+  return audio_lib.audio_patch(path, seed=seed, frontend=frontend), None
 
 
 def run_job(fn: Callable, job: Any,
@@ -109,6 +125,16 @@ def on_file(fn: Callable, path, **kwargs) -> Any:
         e.args = (e.args[0].replace(os.fspath(local), os.fspath(path)),
                   *e.args[1:])
       raise
+
+
+def init_worker() -> None:
+  """A worker's initializer, before it imports JAX: WORKER_XLA_FLAGS (an
+  XLA_FLAGS of the environment is kept, after them) and WORKER_CACHE_DIR."""
+  flags = os.environ.get('XLA_FLAGS', '')
+  os.environ['XLA_FLAGS'] = f'{WORKER_XLA_FLAGS} {flags}'.strip()
+  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', WORKER_CACHE_DIR)
+  # Cache every program: the front end's compile in under JAX's 1 s default.
+  os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 
 def ready(fn: Callable) -> int:
@@ -173,7 +199,8 @@ class WorkerPool:
               multiprocessing.get_all_start_methods() else 'spawn')
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=self.workers,
-        mp_context=multiprocessing.get_context(method))
+        mp_context=multiprocessing.get_context(method),
+        initializer=init_worker)
     try:
       pool.submit(ready, fn).result(timeout=PROBE_TIMEOUT_S)
     # Whatever stops the probe (a worker that exits while starting, a dead

@@ -41,6 +41,7 @@ docs/data_formats.md §3.
 import argparse
 
 from input_pipeline import layout
+from input_pipeline.features import frontends
 from input_pipeline.formats import mumu
 from input_pipeline.prepare import job as prepare_job
 from input_pipeline.prepare import split_choice
@@ -114,6 +115,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       'Dataflow/Flink/Spark runner\'s; a bare key is a boolean flag). The '
       'same shards, statistics and skipped.tsv as without it '
       '(input_pipeline/beam/prepare.py, docs/scale.md).')
+  parser.add_argument(
+      '--frontend', default=frontends.DEFAULT.name,
+      choices=sorted(frontends.BY_NAME),
+      help='The audio front end that computes the log-CQT patches and '
+      f'windows (default {frontends.DEFAULT.name}: polyphase resampling and '
+      f'the CQT in JAX; {frontends.LIBROSA_SOXR_HQ.name}: librosa, the '
+      'features before issue 28). The manifest records it; models trained '
+      'on these shards are fed by it only.')
   parser.add_argument('--seed', type=int, default=0,
                       help='Audio crop seed, and split seed of --splits '
                       f'{SPLITS_COMPUTE} (default 0).')
@@ -174,7 +183,8 @@ def main(args: argparse.Namespace) -> int:
       shard_size=args.shard_size, enrichment=args.enrichment,
       workers=args.workers, seed=args.seed, min_albums=args.min_albums,
       windows=not args.no_windows, max_skip_fraction=args.max_skip_fraction,
-      beam_pipeline_options=args.beam_pipeline_options)
+      beam_pipeline_options=args.beam_pipeline_options,
+      frontend=args.frontend)
   if not args.force and prepare_job.is_complete(
       args.out, prepare_job.run_args(args.dataset, data, args.out,
                                      settings)):

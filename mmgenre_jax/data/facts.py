@@ -30,6 +30,7 @@ from etils import epath
 import ml_collections
 import numpy as np
 
+from input_pipeline.features import frontends
 from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.core import targets
@@ -52,6 +53,10 @@ class DataFacts:
     stored_image_size: the side S of the stored covers the crops come from.
     input_sizes: input name -> R of each representation a fusion or
       alignment stage reads; empty for shard networks.
+    frontend: the name of the audio front end that computed the audio
+      shards (input_pipeline.features.frontends), recorded so that tagging
+      feeds the network what it was trained on; None for other data, and
+      in a data_facts.json from before the record (`audio_frontend`).
   """
   num_labels: Optional[int]
   label_type: str
@@ -60,6 +65,15 @@ class DataFacts:
   image_size: Optional[int] = None
   stored_image_size: Optional[int] = None
   input_sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)
+  frontend: Optional[str] = None
+
+  def audio_frontend(self) -> frontends.FrontEnd:
+    """The front end of the audio this stage was trained on.
+
+    A stage trained before the record (frontend None) was trained on
+    shards from before it: frontends.UNRECORDED (librosa soxr_hq).
+    """
+    return frontends.recorded({frontends.MANIFEST_KEY: self.frontend})
 
   def to_json(self) -> Dict[str, Any]:
     return dataclasses.asdict(self) | {'input_sizes': dict(self.input_sizes)}
@@ -146,7 +160,9 @@ def from_manifest(config: ml_collections.ConfigDict,
   num_labels = len(manifest['labels'])
   _warn_if_default_differs(config, 'num_labels', num_labels,
                            'number of labels')
-  vocab_size = image_size = stored_image_size = None
+  vocab_size = image_size = stored_image_size = frontend = None
+  if modality == 'audio':
+    frontend = frontends.recorded(manifest).name
   if modality == 'text':
     vocab_size = int(manifest['vocab_size'])
     _check_model_field(config, 'input_dim', 'text_vocab_size', vocab_size,
@@ -164,7 +180,7 @@ def from_manifest(config: ml_collections.ConfigDict,
   return DataFacts(num_labels=num_labels, label_type=label_type,
                    num_outputs=_num_outputs(config, num_labels),
                    vocab_size=vocab_size, image_size=image_size,
-                   stored_image_size=stored_image_size)
+                   stored_image_size=stored_image_size, frontend=frontend)
 
 
 def _warn_if_sizes_differ(config, sizes: Mapping[str, int]) -> None:

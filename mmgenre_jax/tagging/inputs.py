@@ -41,6 +41,7 @@ from input_pipeline.features import normalisation
 from input_pipeline.features import streaming
 from input_pipeline.features import audio as audio_features
 from input_pipeline.features import audio_info
+from input_pipeline.features import frontends
 from input_pipeline.features import image as image_features
 from input_pipeline.features import text as text_features
 from mmgenre_jax import errors
@@ -201,6 +202,8 @@ class FeatureData:
     data_dir: the directory holding manifest.json and the files it names.
     manifest: the shards' manifest.json.
     mean, std: audio standardisation, float32 [322, 96] (audio stages).
+    frontend: the audio front end the stage was trained on, which computes
+      its windows (audio stages; `audio_frontend`).
     vectorizer: the fitted tf-idf vectorizer (text stages).
     enrichment: entity -> categories, or None when the texts were not
       enriched (text stages).
@@ -215,6 +218,7 @@ class FeatureData:
   manifest: Dict[str, Any]
   mean: Optional[np.ndarray] = None
   std: Optional[np.ndarray] = None
+  frontend: Optional[frontends.FrontEnd] = None
   vectorizer: Any = None
   enrichment: Optional[Dict[str, Any]] = None
   enrichment_path: Optional[str] = None
@@ -239,6 +243,25 @@ def enrichment_path(data_dir: pathlib.Path, manifest) -> Optional[str]:
   return path
 
 
+def audio_frontend(stage: stages_lib.Stage,
+                   manifest: Dict[str, Any]) -> frontends.FrontEnd:
+  """The front end an audio stage was trained on (its data_facts.json).
+
+  Its shards' manifest (or a bundle's copy) must name the same one: shards
+  prepared again with another front end after training have other
+  statistics and features.
+
+  Raises:
+    frontends.FrontEndMismatch: they differ, naming both and the fix.
+  """
+  model = stage.facts.audio_frontend()
+  frontends.check_same(
+      model, frontends.recorded(manifest),
+      model_what=f'stage {stage.name!r} ({stage.source})',
+      data_what=f'its shards {stage.data_dir} (prepared again since)')
+  return model
+
+
 def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
   """Reads the feature metadata of a modality stage.
 
@@ -254,6 +277,7 @@ def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
   manifest = stages_lib.read_json(data_dir / layout.MANIFEST_JSON)
   data = FeatureData(data_dir=data_dir, manifest=manifest)
   if stage.kind == 'audio':
+    data.frontend = audio_frontend(stage, manifest)
     data.mean, data.std = normalisation.read_audio_stats(
         data_dir / manifest['audio_stats'],
         (audio_features.PATCH_FRAMES, audio_features.N_BINS),
@@ -297,7 +321,8 @@ def audio_windows(stage: stages_lib.Stage, data: FeatureData,
   overlap = float(stage.config.eval.get('window_overlap',
                                         audio_features.WINDOW_OVERLAP))
   for index, path in enumerate(paths):
-    stream = streaming.WindowStream(path, drop=drop, overlap=overlap)
+    stream = streaming.WindowStream(path, drop=drop, overlap=overlap,
+                                    frontend=data.frontend)
     for windows in stream:
       yield index, ((windows - data.mean) / data.std)[..., None]
     if report is not None:

@@ -22,34 +22,39 @@ def _write(path, seconds, rate, channels=1, fmt=None):
   return path
 
 
-def _whole(path):
-  return audio_features.track_windows(audio_features.track_spectrogram(path))
+def _whole(path, frontend=None):
+  return audio_features.track_windows(
+      audio_features.track_spectrogram(path, frontend=frontend))
 
 
-@pytest.mark.parametrize('rate,channels,seconds', [
-    (44100, 2, 47.3),   # 3 windows, stereo, an integer resampling ratio
-    (22050, 1, 100.0),  # 8 windows over 3 blocks of 3
+# dB tolerance of the blocks against the whole track per front end: JAX
+# polyphase's filters are finite and the context covers them, so only
+# float32 rounding differs (measured: 0 dB); soxr_hq's block edges differ
+# a little (measured: < 0.007 dB).
+_ATOL = {'jax_polyphase': 1e-4, 'librosa_soxr_hq': 0.05}
+
+
+@pytest.mark.parametrize('rate,channels,seconds,frontend', [
+    # 3 windows, stereo, an integer resampling ratio.
+    (44100, 2, 47.3, 'jax_polyphase'),
+    (44100, 2, 47.3, 'librosa_soxr_hq'),
+    # 8 windows over 3 blocks of 3, the last block at the track's end.
+    (22050, 1, 100.0, 'jax_polyphase'),
+    # 48 kHz: 147 / 320, blocks start where the two sample grids meet.
+    (48000, 1, 40.0, 'jax_polyphase'),
 ])
-def test_equals_whole_track_windows(tmp_path, rate, channels, seconds):
+def test_equals_whole_track_windows(tmp_path, rate, channels, seconds,
+                                    frontend):
   path = _write(tmp_path / 'x.flac', seconds, rate, channels)
-  blocks = list(streaming.stream_windows(path, windows_per_block=3))
+  blocks = list(streaming.stream_windows(path, windows_per_block=3,
+                                         frontend=frontend))
   assert all(1 <= len(b) <= 3 for b in blocks)
   got = np.concatenate(blocks)
-  expected = _whole(path)
+  expected = _whole(path, frontend)
   assert got.shape == expected.shape
   assert got.dtype == np.float32
-  np.testing.assert_allclose(got, expected, atol=0.05)
+  np.testing.assert_allclose(got, expected, atol=_ATOL[frontend])
   assert got.max() <= 0.0 and got.min() >= -audio_features.TOP_DB
-
-
-def test_fractional_resampling_ratio_is_close(tmp_path):
-  # 48 kHz: a block starts between two native samples (as audio_patch
-  # crops do), which moves deep spectral notches a little.
-  path = _write(tmp_path / 'x.wav', 40.0, 48000)
-  got, expected = streaming.track_windows(path), _whole(path)
-  assert got.shape == expected.shape
-  diff = np.abs(got - expected)
-  assert diff.mean() < 0.05 and np.percentile(diff, 99) < 0.5
 
 
 def test_shorter_than_a_patch_is_one_padded_window(tmp_path):
@@ -154,10 +159,6 @@ def test_a_block_from_the_file_start_after_the_reference_pass(tmp_path):
   assert audio_features.window_starts(spec.shape[0]) == [6]
   expected = audio_features.track_windows(spec)
   assert got.shape == expected.shape == (1, 322, 96)
-  # Equal but for a few deep bins of the first frames, where the resampler
-  # sees the file's start a little differently.
-  diff = np.abs(got - expected)
-  assert diff.mean() < 0.001 and diff.max() < 0.5
-  np.testing.assert_allclose(got[:, 4:], expected[:, 4:], atol=0.05)
+  # The block starts at the track's first sample, as the whole track does.
+  np.testing.assert_allclose(got, expected, atol=_ATOL['jax_polyphase'])
   assert -1.0 < got.max() <= 0.0  # The loud start.
-  assert abs(got.max() - expected.max()) < 0.01

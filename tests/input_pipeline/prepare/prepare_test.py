@@ -564,8 +564,20 @@ def test_complete_run_is_recognised_by_its_settings(prepared, tmp_path):
   for key, other in (('image_size', 16), ('shard_size', 3), ('seed', 1),
                      ('windows', False), ('enrichment', 'enrichment.tsv'),
                      ('splits', None), ('data', str(tmp_path)),
-                     ('dataset', 'msdi'), ('min_albums', 2)):
+                     ('dataset', 'msdi'), ('min_albums', 2),
+                     ('frontend', 'librosa_soxr_hq')):
     assert not prepare_job.is_complete(out, {**args, key: other}), key
+  # The manifest names the front end; one from before the record was made
+  # by librosa soxr_hq: complete for that front end, not for JAX's.
+  assert manifest['frontend'] == args['frontend'] == 'jax_polyphase'
+  unrecorded = tmp_path / 'unrecorded'
+  shutil.copytree(out, unrecorded)
+  (unrecorded / layout.MANIFEST_JSON).write_text(json.dumps(
+      {**{k: v for k, v in manifest.items() if k != 'frontend'},
+       'args': {k: v for k, v in args.items() if k != 'frontend'}}))
+  assert prepare_job.is_complete(
+      unrecorded, {**args, 'frontend': 'librosa_soxr_hq'})
+  assert not prepare_job.is_complete(unrecorded, args)
   assert not prepare_job.is_complete(tmp_path / 'nothing', args)
   # A copy lacking a listed file, or of another manifest version, is not.
   for damage in ('shard', 'stats', 'version', 'incomplete'):

@@ -18,14 +18,17 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from input_pipeline.features import frontends
 from input_pipeline.features import streaming
 from input_pipeline.features import audio as audio_features
 from mmgenre_jax import cli
+from mmgenre_jax.data import facts as data_facts
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import inputs
 from mmgenre_jax.tagging import tagger as tagger_lib
@@ -469,3 +472,20 @@ def test_an_output_cut_at_any_byte_is_recovered(tmp_path, fmt):
     assert sorted(r['input'] for r in rows) == ['A0', 'A1', 'A2', 'A3'], cut
     kept = [r for r in rows if r['model'] == 'm']
     assert len(todo) == 4 - len(kept) and 'A3' in {i.key for i in todo}
+
+
+def test_a_model_refuses_shards_of_another_front_end():
+  # A stage trained on shards from before the record (librosa), whose
+  # shards were prepared again with the JAX front end.
+  stage = types.SimpleNamespace(
+      name='audio', source='runs/x/audio', data_dir='runs/data/shards',
+      facts=data_facts.DataFacts(3, 'multi_hot'))
+  assert inputs.audio_frontend(stage, {}) is frontends.LIBROSA_SOXR_HQ
+  with pytest.raises(frontends.FrontEndMismatch) as e:
+    inputs.audio_frontend(stage, {'frontend': 'jax_polyphase'})
+  message = str(e.value)
+  assert "'librosa_soxr_hq'" in message and "'jax_polyphase'" in message
+  assert '--frontend librosa_soxr_hq' in message and 'retrain' in message
+  stage.facts = data_facts.DataFacts(3, 'multi_hot', frontend='jax_polyphase')
+  assert inputs.audio_frontend(stage, {'frontend': 'jax_polyphase'}) is (
+      frontends.JAX_POLYPHASE)
