@@ -3,6 +3,7 @@ r"""The JAX constant-Q front end against librosa on this CPU (issue 28).
   python benchmarks/frontend.py [--rounds 5] [--sections cqt,decode,gap]
   python benchmarks/frontend.py --sections scores [--workdirs W1,W2]
   python benchmarks/frontend.py --sections device   # on a GPU/TPU host
+  python benchmarks/frontend.py --sections predict [--workdir W]
 
 Real music: the three recordings of Debian's asc-music package
 (/usr/share/games/asc/music, 22,050 Hz stereo mp3; `apt-get install
@@ -12,26 +13,35 @@ child process pinned to 1 core (taskset -c 0, XLA on one thread) or 2
 round and reported as the median round:
 
   cqt     the log-CQT of decoded mono tracks in memory, to a numpy array:
-          librosa as the project computes it today (audio.cqt_db, soxr_hq
-          octave downsampling), librosa with res_type='polyphase' (what the
-          JAX one reproduces), and mmgenre_jax.frontend.cqt_db one track per
+          librosa as the project computed it before issue 28's phase 2
+          (audio.cqt_db with the librosa_soxr_hq front end, soxr_hq octave
+          downsampling), librosa with res_type='polyphase' (what the JAX
+          one reproduces), and mmgenre_jax.frontend.cqt_db one track per
           call and a batch of tracks per call.
   decode  decode an mp3 file + mono + resampling to 22,050 Hz + log-CQT:
-          the project's path (audio.decode, soxr_hq, audio.cqt_db) vs
+          the librosa_soxr_hq path (audio.decode, soxr_hq, audio.cqt_db) vs
           audio.decode + frontend.cqt_db (polyphase resampling in JAX), for
           the recordings at their own 22,050 Hz and re-encoded at 44.1 kHz.
-  gap     the dB difference of the JAX log-CQT from the project's features
-          on the whole recordings (median, 99th percentile, max in bins
-          within 60 and 40 dB of the track's peak).
+  gap     the dB difference of the JAX log-CQT from the librosa_soxr_hq
+          features on the whole recordings (median, 99th percentile, max in
+          bins within 60 and 40 dB of the track's peak).
   scores  a trained model's scores (mmgenre_jax.Tagger of each --workdirs
           pipeline, whole-track windows through the streaming reader) on
           the same tracks with either front end: the largest score
-          difference and whether the top-5 labels agree. The JAX front end
-          (signals padded to frontend.bucket_length) is swapped in for
-          audio.cqt_power and audio.resample for the measurement only
-          (the project's features stay librosa's);
+          difference and whether the top-5 labels agree. The model's
+          recorded front end is overridden (`forced_front_end`, here
+          only: tagging refuses another front end than the model's);
           tracks: 4 of each format of the embedded corpus that ./run.sh
           synthesises (runs/data/synthetic/audio) and the recordings.
+  predict `mmgenre predict --workdir W --audio FOLDER` end to end (decode,
+          streaming windows, networks; one track at a time, in this
+          process) on --pieces 30-s mp3 pieces of the recordings, in a
+          child pinned to 1 core (XLA on one thread), with the model's
+          front end forced to librosa_soxr_hq (before) and jax_polyphase
+          (after), the children interleaved round by round; each child
+          runs the command twice: `cold` (the first run in a process:
+          librosa's caches, XLA's compilations; the persistent compilation
+          cache is off) and `warm`.
   device  the JAX log-CQT of 30-s tracks (synthetic music: no files needed)
           on the default JAX device, in batches of 1 to 256, against
           librosa (audio.cqt_db, single-threaded) on the host, and its largest
@@ -41,7 +51,8 @@ round and reported as the median round:
 
 JAX compiles once per input shape (jax_compile_s, not in the rates). Prints
 one JSON line per measurement; the LAST line is {"librosa_tracks_per_s",
-"jax_tracks_per_s", "ratio"} for 30-s tracks (CQT only) on one core.
+"jax_tracks_per_s", "ratio"} for 30-s tracks on one core: CQT only, or,
+when the cqt section is not run, `mmgenre predict` (warm).
 """
 
 import argparse
@@ -63,13 +74,16 @@ import numpy as np
 import soundfile as sf
 
 from input_pipeline.features import audio
+from input_pipeline.features import frontends
+from input_pipeline.prepare import workers as prepare_workers
 import mmgenre_jax.frontend as frontend
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 ASC_MUSIC = pathlib.Path('/usr/share/games/asc/music')
 SR = audio.SAMPLE_RATE
-ONE_CORE_XLA = ('--xla_cpu_multi_thread_eigen=false '
-                'intra_op_parallelism_threads=1')
+ONE_CORE_XLA = prepare_workers.WORKER_XLA_FLAGS
+# The project's front end before issue 28's phase 2, the "librosa" rates.
+LIBROSA = frontends.LIBROSA_SOXR_HQ
 CORES = {1: '0', 2: '0,1'}
 
 
@@ -82,8 +96,15 @@ def parse_args(argv=None):
   parser.add_argument('--workdirs',
                       default='runs/mumu_logistic,runs/mumu_cosine')
   parser.add_argument('--corpus', default='runs/data/synthetic/audio')
-  # A child's measurement: section, track seconds.
+  parser.add_argument('--workdir', default='runs/mumu_cosine',
+                      help='The predict section\'s model.')
+  parser.add_argument('--pieces', type=int, default=12,
+                      help='30-s pieces the predict section tags.')
+  # A child's measurement: section, track seconds; predict's front end
+  # and folder.
   parser.add_argument('--child', nargs=2, metavar=('SECTION', 'SECONDS'))
+  parser.add_argument('--frontend', help=argparse.SUPPRESS)
+  parser.add_argument('--folder', help=argparse.SUPPRESS)
   return parser.parse_args(argv)
 
 
@@ -95,7 +116,7 @@ def recordings():
   out = []
   for path in paths:
     y, info = audio.decode(path)
-    out.append(audio.resample(y, info.source_sr, SR))
+    out.append(audio.resample(y, info.source_sr, SR, frontend=LIBROSA))
   return out
 
 
@@ -145,9 +166,9 @@ def cqt_child(seconds: int, args) -> dict:
   compile_s = compile_seconds(ys[0], SR)
   jax_db(stacked, SR)
   for y in ys[:1]:
-    audio.cqt_db(y), librosa_polyphase_db(y)  # librosa's caches, numba
+    audio.cqt_db(y, frontend=LIBROSA), librosa_polyphase_db(y)  # caches
   median = interleaved({
-      'librosa': lambda: [audio.cqt_db(y) for y in ys],
+      'librosa': lambda: [audio.cqt_db(y, frontend=LIBROSA) for y in ys],
       'librosa_polyphase': lambda: [librosa_polyphase_db(y) for y in ys],
       'jax': lambda: [jax_db(y, SR) for y in ys],
       'jax_batch': lambda: jax_db(stacked, SR),
@@ -177,7 +198,8 @@ def mp3_files(seconds: int, folder: pathlib.Path):
 def decode_child(seconds: int, args) -> dict:
   def project(path):
     y, info = audio.decode(path)
-    return audio.cqt_db(audio.resample(y, info.source_sr, SR))
+    return audio.cqt_db(audio.resample(y, info.source_sr, SR,
+                                       frontend=LIBROSA), frontend=LIBROSA)
 
   def with_jax(path):
     y, info = audio.decode(path)
@@ -199,13 +221,15 @@ def decode_child(seconds: int, args) -> dict:
   return out
 
 
-def run_child(section: str, seconds: int, cores: int, args) -> dict:
+def run_child(section: str, seconds: int, cores: int, args,
+              *extra: str) -> dict:
   env = dict(os.environ, JAX_PLATFORMS='cpu')
+  env.pop('JAX_COMPILATION_CACHE_DIR', None)  # Compilations counted.
   if cores == 1:
     env['XLA_FLAGS'] = ONE_CORE_XLA
   cmd = ['taskset', '-c', CORES[cores], sys.executable, __file__,
          '--child', section, str(seconds), '--rounds', str(args.rounds),
-         '--batch', str(args.batch)]
+         '--batch', str(args.batch), *extra]
   out = subprocess.run(cmd, env=env, check=True, capture_output=True,
                        text=True).stdout
   return json.loads(out.strip().splitlines()[-1])
@@ -214,7 +238,8 @@ def run_child(section: str, seconds: int, cores: int, args) -> dict:
 def gap_section():
   for path in sorted(ASC_MUSIC.glob('*.mp3')):
     y, info = audio.decode(path)
-    current = audio.cqt_db(audio.resample(y, info.source_sr, SR))
+    current = audio.cqt_db(audio.resample(y, info.source_sr, SR,
+                                          frontend=LIBROSA), frontend=LIBROSA)
     diff = np.abs(jax_db(y, info.source_sr) - current)
     print(json.dumps({
         'section': 'gap', 'track': path.name,
@@ -227,24 +252,20 @@ def gap_section():
 
 
 @contextlib.contextmanager
-def jax_front_end():
-  """audio.cqt_power and audio.resample computed by mmgenre_jax.frontend."""
-  saved = audio.cqt_power, audio.resample
+def forced_front_end(front_end: frontends.FrontEnd):
+  """Tagging computes every model's windows with `front_end`.
 
-  def cqt_power(y, *, sr=SR):
-    # Padded to a bucket length, so that few lengths compile.
-    padded = np.zeros(frontend.bucket_length(y.size), np.float32)
-    padded[:y.size] = y
-    mag = np.asarray(frontend.cqt(padded, sr, length=y.size))
-    return np.square(mag[:frontend.frames_of(y.size, sr)])
-
-  audio.cqt_power = cqt_power
-  audio.resample = lambda y, orig_sr, sr: y if orig_sr == sr else np.asarray(
-      frontend.resample(y, orig_sr, sr))
+  For the measurements only: tagging otherwise uses the front end the
+  model was trained on and refuses another (inputs.audio_frontend).
+  """
+  # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.tagging import inputs
+  saved = inputs.audio_frontend
+  inputs.audio_frontend = lambda stage, manifest: front_end
   try:
     yield
   finally:
-    audio.cqt_power, audio.resample = saved
+    inputs.audio_frontend = saved
 
 
 def scores_section(args):
@@ -254,11 +275,12 @@ def scores_section(args):
            for p in sorted(corpus.glob(f'*.{ext}'))[:4]]
   files += sorted(ASC_MUSIC.glob('*.mp3'))
   for workdir in args.workdirs.split(','):
-    tagger = mmgenre_jax.Tagger.from_workdir(workdir)
     seconds, scores = {}, {}
-    for name in ('librosa', 'jax'):
+    for name, front_end in (('librosa', LIBROSA),
+                            ('jax', frontends.JAX_POLYPHASE)):
       start = time.perf_counter()
-      with (jax_front_end() if name == 'jax' else contextlib.nullcontext()):
+      with forced_front_end(front_end):
+        tagger = mmgenre_jax.Tagger.from_workdir(workdir)
         scores[name] = np.stack([tagger.scores(audio=str(f))[0]
                                  for f in files])
       seconds[name] = round(time.perf_counter() - start, 1)
@@ -285,6 +307,66 @@ def scores_section(args):
     }), flush=True)
 
 
+def write_pieces(folder: pathlib.Path, count: int, seconds: int = 30):
+  """`count` stereo mp3 pieces of the recordings, at their 22,050 Hz."""
+  music = [np.asarray(librosa.load(p, sr=None, mono=False)[0])
+           for p in sorted(ASC_MUSIC.glob('*.mp3'))]
+  n = seconds * SR
+  for i in range(count):
+    y = music[i % len(music)]
+    start = min((i // len(music)) * n, y.shape[1] - n)
+    sf.write(folder / f'piece_{i:02d}.mp3', y[:, start:start + n].T, SR)
+
+
+def predict_child(args) -> dict:
+  """Seconds of two `mmgenre predict` runs in this process (cold, warm)."""
+  from mmgenre_jax import cli  # pylint: disable=g-import-not-at-top
+  out = {}
+  with forced_front_end(frontends.named(args.frontend)), \
+      tempfile.TemporaryDirectory() as tmp:
+    for run in ('cold', 'warm'):
+      start = time.perf_counter()
+      code = cli.main(['predict', '--workdir', args.workdir, '--audio',
+                       args.folder, '--no-progress', '--out',
+                       f'{tmp}/{run}.json'])
+      if code:
+        sys.exit(f'mmgenre predict exited with {code}')
+      out[f'{run}_s'] = round(time.perf_counter() - start, 2)
+  return out
+
+
+def predict_section(args) -> dict:
+  """Tracks/s of `mmgenre predict` on 30-s mp3s, 1 core, both front ends."""
+  if not (pathlib.Path(args.workdir) / 'pipeline.json').exists() and not (
+      pathlib.Path(args.workdir) / 'config.json').exists():
+    sys.exit(f'No model in {args.workdir}: run ./run.sh (or train one with '
+             'configs/test.py) first.')
+  runs = {'librosa': [], 'jax': []}
+  with tempfile.TemporaryDirectory() as folder:
+    write_pieces(pathlib.Path(folder), args.pieces)
+    for _ in range(max(1, args.rounds // 2)):
+      for name, front_end in (('librosa', LIBROSA),
+                              ('jax', frontends.JAX_POLYPHASE)):
+        runs[name].append(run_child(
+            'predict', 30, 1, args, '--frontend', front_end.name,
+            '--folder', folder, '--workdir', args.workdir))
+  out = {'section': 'predict', 'track_s': 30, 'cores': 1,
+         'tracks': args.pieces, 'workdir': args.workdir,
+         'rounds': len(runs['jax'])}
+  for name, results in runs.items():
+    for run in ('warm', 'cold'):
+      seconds = statistics.median(r[f'{run}_s'] for r in results)
+      suffix = '' if run == 'warm' else '_cold'
+      out[f'{name}{suffix}_tracks_per_s'] = round(args.pieces / seconds, 2)
+  out['ratio'] = round(out['jax_tracks_per_s'] /
+                       out['librosa_tracks_per_s'], 2)
+  out['ratio_cold'] = round(out['jax_cold_tracks_per_s'] /
+                            out['librosa_cold_tracks_per_s'], 2)
+  print(json.dumps(out), flush=True)
+  return {k: out[k] for k in ('librosa_tracks_per_s', 'jax_tracks_per_s',
+                              'ratio')}
+
+
 def synthetic_music(seconds: int, seed: int) -> np.ndarray:
   """Glides, beats and noise at 22,050 Hz [seconds * 22050] float32."""
   rng = np.random.default_rng(seed)
@@ -300,7 +382,7 @@ def device_section(args):
   ys = np.stack([synthetic_music(30, seed) for seed in range(8)])
   start = time.perf_counter()
   for _ in range(args.rounds):
-    audio.cqt_db(ys[0])
+    audio.cqt_db(ys[0], frontend=LIBROSA)
   cpu = args.rounds / (time.perf_counter() - start)
   mag = np.asarray(frontend.cqt(ys[0], SR))
   ref = np.abs(librosa.cqt(ys[0], sr=SR, hop_length=audio.HOP_LENGTH,
@@ -329,6 +411,9 @@ def main(argv=None) -> int:
   args = parse_args(argv)
   if args.child:
     section, seconds = args.child[0], int(args.child[1])
+    if section == 'predict':
+      print(json.dumps(predict_child(args)))
+      return 0
     child = cqt_child if section == 'cqt' else decode_child
     print(json.dumps(child(seconds, args)))
     return 0
@@ -357,6 +442,9 @@ def main(argv=None) -> int:
     scores_section(args)
   if 'device' in sections:
     device_section(args)
+  if 'predict' in sections:
+    predict_headline = predict_section(args)
+    headline = headline or predict_headline
   if headline:
     print(json.dumps(headline))
   return 0

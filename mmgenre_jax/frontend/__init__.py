@@ -13,6 +13,12 @@ in JAX, numerically librosa's with `res_type='polyphase'`
   y = frontend.resample(audio, 48000)    # [..., ceil(n * 22050 / 48000)]
   specs = frontend.log_cqt([y1, y2], 44100)  # numpy [frames_i, 96] each
 
+This is the project's audio front end: `mmgenre prepare` (training
+patches, windows, statistics), the streaming reader and tagging compute
+the same numbers through input_pipeline.features.frontends.JAX_POLYPHASE
+('jax_polyphase', the default; 'librosa_soxr_hq' names librosa's, the
+features before issue 28's phase 2), which the shards' manifest records.
+
 Audio is mono [..., samples] (average the channels first) at any positive
 integer rate; leading axes are tracks. Everything is jittable and stays on
 the device; the filters are built once per configuration on the host.
