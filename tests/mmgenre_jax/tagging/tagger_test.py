@@ -497,6 +497,8 @@ def test_cover_figures_of_a_trained_pipeline(workdir, tmp_path):
   """Figs 5, 6 and 8 from the trained tiny ResNet (COSINE class weights)."""
   # pylint: disable-next=g-import-not-at-top
   from mmgenre_jax.reporting import figures
+  # Figures go into W/figures/; the shared W is read-only (conftest).
+  workdir = shutil.copytree(workdir, tmp_path / 'W')
   taxonomy = tmp_path / 'taxonomy.tsv'
   taxonomy.write_text('label\tparent\nRock\t\nIndie Rock\tRock\nJazz\t\n'
                       'Vocal Jazz\tJazz\nPop\t\nDance Pop\tPop\n')
