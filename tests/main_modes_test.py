@@ -5,7 +5,8 @@ tests/mmgenre_jax/pipelines/runner_test.py on the tiny shards of tiny.py) is
 written to a config file that `main.py --config=FILE` loads, and trained once
 in-process (module fixture `trained`); every main.py mode then runs on it as a
 subprocess. User errors must end with exit status 2 and one `error: ...` line on
-stderr, without a traceback.
+stderr, without a traceback (two of them through main.py, the others through
+main_modes.run in this process).
 """
 
 import importlib.util
@@ -26,6 +27,7 @@ from helpers import tiny
 from mmgenre_jax.train import checkpoints
 from mmgenre_jax.train import workdir_guard
 from mmgenre_jax import errors
+from mmgenre_jax import main_modes
 from mmgenre_jax.train import loop as train_loop
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.pipelines import stage_modes
@@ -96,12 +98,13 @@ def _assert_user_error(result, *fragments) -> str:
   return lines[0]
 
 
-def _load(config_file):
-  module_spec = importlib.util.spec_from_file_location('tiny_pipeline',
-                                                       config_file)
+def _load(config_file, config_arg=None):
+  module_spec = importlib.util.spec_from_file_location(
+      pathlib.Path(config_file).stem, config_file)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  return module.get_config()
+  return (module.get_config(config_arg) if config_arg
+          else module.get_config())
 
 
 @pytest.fixture(scope='module')
@@ -283,13 +286,16 @@ def _incomplete_shards(root: pathlib.Path, shard_dir) -> pathlib.Path:
   return out
 
 
-@pytest.mark.parametrize('case', [
-    'no_shard_dir', 'missing_shards', 'incomplete_shards', 'other_config',
-    'pipeline_workdir', 'unknown_stage', 'no_checkpoint'])
-def test_user_errors_print_one_line(case, trained, config_file, shard_dir,
-                                    tmp_path):
+# main.py itself prints these two; the others go through main_modes.run in
+# this process (a subprocess costs seconds of JAX and TF imports), which is
+# what main.py calls, and errors.one_line, which is what main.py prints.
+THROUGH_MAIN_PY = ('no_shard_dir', 'other_config')
+
+
+def _user_error_case(case, trained, config_file, shard_dir, tmp_path):
+  """main.py's arguments for `case` and fragments of its one error line."""
   test_config = f'--config={REPO / "configs" / "test.py"}'
-  args, fragments = {
+  return {
       'no_shard_dir': ((test_config, f'--workdir={tmp_path / "w"}'),
                        ('config.data.shard_dir is empty',
                         '--config.data.shard_dir')),
@@ -322,7 +328,42 @@ def test_user_errors_print_one_line(case, trained, config_file, shard_dir,
            f'--config.data.shard_dir={shard_dir}', '--mode=evaluate'),
           ('has no checkpoint', 'train there first')),
   }[case]
-  _assert_user_error(_main(*args, timeout=120), *fragments)
+
+
+def _run_in_process(args) -> str:
+  """main_modes.run with main.py's `args`; the line main.py would print."""
+  flags = dict(arg[2:].split('=', 1) for arg in args)
+  path, _, config_arg = flags.pop('config').partition(':')
+  config = _load(path, config_arg or None)
+  config.unlock()
+  for key in [k for k in flags if k.startswith('config.')]:
+    *parents, field = key[len('config.'):].split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[field] = flags.pop(key)
+  with pytest.raises(errors.UserError) as raised:
+    main_modes.run(config, flags.pop('workdir'),
+                   mode=flags.pop('mode', 'train'), stage=flags.pop(
+                       'stage', None))
+  assert not flags, flags
+  return errors.one_line(raised.value)
+
+
+@pytest.mark.parametrize('case', [
+    'no_shard_dir', 'missing_shards', 'incomplete_shards', 'other_config',
+    'pipeline_workdir', 'unknown_stage', 'no_checkpoint'])
+def test_user_errors_print_one_line(case, trained, config_file, shard_dir,
+                                    tmp_path):
+  args, fragments = _user_error_case(case, trained, config_file, shard_dir,
+                                     tmp_path)
+  if case in THROUGH_MAIN_PY:
+    line = _assert_user_error(_main(*args, timeout=120), *fragments)
+  else:
+    line = _run_in_process(args)
+  assert line.startswith('error: ') and '\n' not in line
+  for fragment in fragments:
+    assert fragment in line, line
   # Nothing was created for a run that could not start.
   assert not (tmp_path / 'w').exists()
 
