@@ -415,7 +415,9 @@ def _run_and_kill(argv, out, fmt, rows: int, timeout: float = 400.0):
   return False
 
 
-@pytest.mark.parametrize('fmt', ['json', 'csv'])
+# One format killed for real; what a kill leaves of either format (any
+# prefix of the file) is test_an_output_cut_at_any_byte_is_recovered's.
+@pytest.mark.parametrize('fmt', ['json'])
 def test_killed_catalog_run_resumes_to_a_valid_output(stage, tmp_path,
                                                       capsys, fmt):
   count = 10
