@@ -35,6 +35,7 @@ import numpy as np
 
 from input_pipeline import errors as input_errors
 from input_pipeline.records import augment as augment_lib
+from input_pipeline.records import object_records
 from input_pipeline import layout
 from input_pipeline.features import normalisation
 from input_pipeline import startup
@@ -139,8 +140,8 @@ def audio_stats_in(manifest: Mapping[str, Any],
 def shard_files(shard_dir, shards: List[Mapping[str, Any]]) -> List[str]:
   """The paths of manifest shard entries, as strings for tf.data.
 
-  A gs://bucket/... shard_dir stays a URL, which TFRecordDataset reads
-  natively (pathlib would turn it into the local path gs:/bucket/...).
+  A gs://bucket/... shard_dir stays a URL (pathlib would turn it into the
+  local path gs:/bucket/...), read by object_records.
   """
   return [os.fspath(epath.Path(shard_dir) / s['file']) for s in shards]
 
@@ -375,7 +376,7 @@ def make_dataset(shard_dir,
     ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   # Files are read one after the other, so an unshuffled pass has the order
   # of the manifest (records in split order).
-  ds = ds.interleave(tf.data.TFRecordDataset,
+  ds = ds.interleave(object_records.reader(shard_dir),
                      cycle_length=min(len(files), 4) if shuffle else 1,
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return batch_records(
@@ -486,7 +487,9 @@ class ShardData:
     specs = tfrecord.specs_from_json(entry['features'])
     specs = {key: specs[key] for key in ('album_id', 'labels')}
     files = shard_files(self.shard_dir, entry['shards'][split])
-    return tf.data.TFRecordDataset(files).map(
+    return tf.data.Dataset.from_tensor_slices(
+        tf.constant(files, tf.string)).flat_map(
+        object_records.reader(self.shard_dir)).map(
         lambda r: tfrecord.parse_example(r, specs)).map(
             lambda e: (e['album_id'], tf.reshape(e['labels'], [-1])))
 

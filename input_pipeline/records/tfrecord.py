@@ -468,8 +468,14 @@ class ShardedWriter:
 
 
 def iter_records(paths: Sequence[os.PathLike]) -> Iterator[bytes]:
-  """The serialised records of some shard files, in order, one at a time."""
+  """The serialised records of some shard files, in order, one at a time
+  (a URL's through fileio: object_records)."""
+  # pylint: disable-next=g-import-not-at-top (object_records imports this)
+  from input_pipeline.records import object_records
   for path in paths:
+    if not fileio.is_local(path):
+      yield from object_records.iter_records(path)
+      continue
     try:
       for record in tf.data.TFRecordDataset(os.fspath(path)):
         yield record.numpy()

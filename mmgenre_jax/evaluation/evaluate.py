@@ -25,7 +25,6 @@ import time
 from typing import Any, Dict, Optional
 
 from absl import logging
-from clu import metric_writers
 from etils import epath
 import jax
 import ml_collections
@@ -37,6 +36,7 @@ from mmgenre_jax.evaluation import images as images_lib
 from mmgenre_jax.evaluation import restore
 from mmgenre_jax.models import registry
 from mmgenre_jax.train import checkpoints
+from mmgenre_jax.train import summaries
 from mmgenre_jax.train import workdir_guard
 
 # Seconds between two looks at workdir/checkpoints/latest in follow mode.
@@ -83,8 +83,8 @@ def _evaluate_once(config, workdir: epath.Path, eval_dir: epath.Path,
   report.update(step=found.step, checkpoint=found.kind,
                 epoch=int(found.progress.epoch),
                 best_epoch=int(found.progress.best_epoch))
-  writer = metric_writers.create_default_writer(
-      str(eval_dir), just_logging=jax.process_index() > 0)
+  writer = summaries.create_writer(eval_dir,
+                                   just_logging=jax.process_index() > 0)
   _write_result(eval_dir, writer, report, found.kind, found.step,
                 _images(evaluator, result, split, found.kind, found.step))
   return report
@@ -95,8 +95,8 @@ def _follow(config, workdir: epath.Path, eval_dir: epath.Path, split: str,
   """Evaluates each new latest checkpoint until training is done."""
   evaluator = restore.Evaluator(config, workdir)
   collect = evaluator.collects_scores(split)
-  writer = metric_writers.create_default_writer(
-      str(eval_dir), just_logging=jax.process_index() > 0)
+  writer = summaries.create_writer(eval_dir,
+                                   just_logging=jax.process_index() > 0)
   start = time.time()
   done_path = workdir / workdir_lib.TRAINING_DONE_JSON
   latest_dir = workdir_lib.checkpoint_dir(workdir, workdir_lib.LATEST)

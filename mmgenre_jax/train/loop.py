@@ -60,6 +60,7 @@ from mmgenre_jax.models import registry
 from mmgenre_jax.tasks import base
 from mmgenre_jax.train import checkpoints
 from mmgenre_jax.train import setup as setup_lib
+from mmgenre_jax.train import summaries
 from mmgenre_jax.train import train_state
 from mmgenre_jax.train import workdir_guard
 
@@ -314,8 +315,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict,
     workdir_lib.write_json(workdir / workdir_lib.CONFIG_JSON,
                            json.loads(config.to_json()), sort_keys=True)
     data_facts.write(workdir, stage.facts)
-  writer = metric_writers.create_default_writer(
-      os.fspath(workdir), just_logging=not is_chief)
+  writer = summaries.create_writer(workdir, just_logging=not is_chief)
   batch_size = sharding.per_process_batch_size(int(config.train.batch_size),
                                                stage.mesh)
   steps_per_epoch = stage.steps.source.num_batches('train', batch_size)

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -43,10 +42,13 @@ class Server:
 
     gcsfs's Storage Control client (zonal and hierarchical bucket types)
     speaks gRPC to the real service, which the emulator does not serve; with
-    it on, every new bucket waits out a 60 s timeout.
+    it on, every new bucket waits out a 60 s timeout. Orbax writes arrays
+    through tensorstore's own GCS driver, whose endpoint is
+    TENSORSTORE_GCS_HTTP_URL (its bucket names need 3 characters or more).
     """
     return {'STORAGE_EMULATOR_HOST': self.endpoint,
-            'GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT': 'false'}
+            'GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT': 'false',
+            'TENSORSTORE_GCS_HTTP_URL': self.endpoint}
 
 
 def free_port() -> int:
@@ -56,11 +58,33 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
+# The emulator's main, with one header added that GCS sends and the
+# emulator does not: x-goog-generation on a media download. tensorstore
+# (orbax's arrays) reads an object's generation from it and conditions its
+# next write of the object on it (an OCDBT manifest is rewritten in place);
+# without it every such write fails with "Malformed StorageGeneration".
+# gcsfs does not use it. The emulator does not check the preconditions
+# (ifGenerationMatch): fine for one writer, as in these tests.
+_MAIN = """
+import sys
+from gcp_storage_emulator import __main__ as emulator
+from gcp_storage_emulator.handlers import objects
+plain = objects.download
+def download(request, response, storage, *args, **kwargs):
+  plain(request, response, storage, *args, **kwargs)
+  try:
+    found = storage.get_file_obj(request.params['bucket_name'],
+                                 request.params['object_id'])
+    response['x-goog-generation'] = found['generation']
+  except Exception:  # Not found: the handler answered 404.
+    pass
+objects.download = download  # objects.get (alt=media) calls it.
+sys.exit(emulator.main(sys.argv[1:]))
+"""
+
+
 def _command() -> list:
-  script = shutil.which('gcp-storage-emulator',
-                        path=os.path.dirname(sys.executable))
-  return [script] if script else [sys.executable, '-m',
-                                  'gcp_storage_emulator']
+  return [sys.executable, '-c', _MAIN]
 
 
 def _wait_until_up(endpoint: str, process: subprocess.Popen) -> None:
@@ -98,6 +122,15 @@ def running(bucket: str = 'b') -> Iterator[Server]:
     except subprocess.TimeoutExpired:
       process.kill()
       process.wait()
+
+
+def make_bucket(name: str) -> str:
+  """Creates bucket `name` in the server this process reaches; returns
+  gs://name."""
+  # pylint: disable-next=g-import-not-at-top
+  import fsspec
+  fsspec.filesystem('gs').mkdir(name)
+  return f'gs://{name}'
 
 
 def upload(local_dir, url: str) -> int:

@@ -128,7 +128,9 @@ def test_a_worker_killed_mid_tagging_loses_and_repeats_no_row(setup):
   try:
     while sum(setup.cluster.executed().values()) < before + 2:
       assert process.poll() is None, process.communicate()
-      time.sleep(0.1)
+      time.sleep(0.05)
+    # In the middle of the run (65 tasks; the first ones tag).
+    assert process.poll() is None
     victim = sorted(setup.cluster.pids().items())[0][1]
     os.kill(victim, signal.SIGKILL)
     _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
