@@ -18,6 +18,9 @@ INSTALL_REQUIRES = [
     # epath's backend for gs:// (input_pipeline/fileio.py; docs/scale.md).
     'gcsfs==2026.10.1',
     'fsspec==2026.9.0',
+    # TFRecord checksums of gs:// shards read through gcsfs
+    # (input_pipeline/records/object_records.py); gcsfs pulls it in too.
+    'google-crc32c==1.9.0',
     'tensorflow-cpu==2.21.0',
     # clu's metric writers need TensorBoard; TF no longer pulls it in.
     'tensorboard==2.21.0',
