@@ -323,3 +323,15 @@ def download_tree(folder, local_dir) -> str:
     with open_binary(source) as src, open(target, 'wb') as dst:
       shutil.copyfileobj(src, dst, 1 << 22)
   return os.fspath(local_dir)
+
+
+def upload_tree(local_dir, folder) -> int:
+  """Copies every file under `local_dir` to the same names under the URL
+  `folder`, one object write each; returns how many."""
+  local_dir = os.fspath(local_dir)
+  url = os.fspath(folder).rstrip('/')
+  files = files_under(local_dir)
+  for path in files:
+    with open(path, 'rb') as f:
+      write_atomic(f'{url}/{os.path.relpath(path, local_dir)}', f.read())
+  return len(files)

@@ -25,8 +25,8 @@ from typing import Callable, Iterator
 import google_crc32c
 import tensorflow as tf
 
+from input_pipeline import errors as input_errors
 from input_pipeline import fileio
-from input_pipeline.records import tfrecord
 
 _HEADER = struct.Struct('<QI')  # length, masked CRC32C of the length
 _FOOTER = struct.Struct('<I')  # masked CRC32C of the data
@@ -39,8 +39,13 @@ def _masked_crc(data: bytes) -> int:
   return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xffffffff
 
 
-def _truncated(path: str) -> tfrecord.ShardFormatError:
-  return tfrecord.ShardFormatError(
+class TruncatedError(input_errors.InputError, ValueError):
+  """A file that is not a complete TFRecord file (tfrecord.iter_records
+  raises it as its ShardFormatError)."""
+
+
+def _truncated(path: str) -> TruncatedError:
+  return TruncatedError(
       f'{path} is not a complete TFRecord file (truncated or corrupt); '
       'prepare the shards again.')
 
@@ -49,7 +54,7 @@ def iter_records(path) -> Iterator[bytes]:
   """The serialised records of one TFRecord file (local or URL), in order.
 
   Raises:
-    tfrecord.ShardFormatError: the file is cut short or a checksum fails.
+    TruncatedError: the file is cut short or a checksum fails.
   """
   path = str(path)
   with fileio.open_sequential(path) as f:

@@ -29,6 +29,7 @@ import numpy as np
 
 from input_pipeline import errors as input_errors
 from input_pipeline import fileio
+from input_pipeline.records import object_records
 from input_pipeline import startup
 
 tf = startup.import_tensorflow()
@@ -470,11 +471,12 @@ class ShardedWriter:
 def iter_records(paths: Sequence[os.PathLike]) -> Iterator[bytes]:
   """The serialised records of some shard files, in order, one at a time
   (a URL's through fileio: object_records)."""
-  # pylint: disable-next=g-import-not-at-top (object_records imports this)
-  from input_pipeline.records import object_records
   for path in paths:
     if not fileio.is_local(path):
-      yield from object_records.iter_records(path)
+      try:
+        yield from object_records.iter_records(path)
+      except object_records.TruncatedError as e:
+        raise ShardFormatError(str(e)) from None
       continue
     try:
       for record in tf.data.TFRecordDataset(os.fspath(path)):

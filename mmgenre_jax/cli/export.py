@@ -19,6 +19,7 @@ DIR cannot be written.
 import argparse
 
 from mmgenre_jax.cli import flags
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging.exports import writer
 
@@ -53,10 +54,13 @@ def main(args: argparse.Namespace) -> int:
         f'--format {args.format!r}: use one of {", ".join(FORMATS)}.'))
   try:
     tagger = tagger_lib.Tagger.from_workdir(workdir, head=args.head)
-    if args.format == 'bundle':
-      out = tagger.export(args.out)
-    else:
-      out = writer.write(tagger, args.out, args.format)
+    # A gs:// --out is written locally, then uploaded.
+    with remote.local_output(args.out) as local:
+      if args.format == 'bundle':
+        tagger.export(local)
+      else:
+        writer.write(tagger, local, args.format)
+    out = args.out
   except (ValueError, OSError) as e:
     return flags.fail('export', e)
   except ImportError as e:

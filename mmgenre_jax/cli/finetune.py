@@ -20,6 +20,7 @@ import sys
 
 from mmgenre_jax.tagging.finetune import examples as examples_lib
 from mmgenre_jax.tagging.finetune import fit as finetune
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging.model import taxonomy as taxonomy_lib
 from mmgenre_jax.cli import flags
@@ -96,13 +97,15 @@ def main(args: argparse.Namespace) -> int:
     taxonomy = None if args.taxonomy is None else taxonomy_lib.read(
         args.taxonomy)
     tagger = tagger_lib.Tagger.from_workdir(args.workdir, head=False)
-    _, summary = finetune.finetune(
-        tagger, examples, args.out, source=args.labels,
-        representation=args.representation, taxonomy=taxonomy,
-        cache_dir=args.cache, seed=args.seed,
-        holdout_fraction=args.holdout_fraction,
-        progress=not args.no_progress,
-        info={'labels_file': args.labels, 'skipped_rows': skipped})
+    # A gs:// --out (and its cache) is updated locally, then uploaded.
+    with remote.local_output(args.out) as out:
+      _, summary = finetune.finetune(
+          tagger, examples, out, source=args.labels,
+          representation=args.representation, taxonomy=taxonomy,
+          cache_dir=args.cache, seed=args.seed,
+          holdout_fraction=args.holdout_fraction,
+          progress=not args.no_progress,
+          info={'labels_file': args.labels, 'skipped_rows': skipped})
   except (ValueError, OSError) as e:
     return flags.fail('finetune', e)
   for key, error in summary['failed']:

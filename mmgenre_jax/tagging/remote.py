@@ -59,6 +59,28 @@ def local_model(path: Optional[str]) -> Optional[str]:
 
 
 @contextlib.contextmanager
+def local_output(out: str) -> Iterator[str]:
+  """A local folder to write the folder `out` into: `out` itself if local;
+  for a URL, a temporary copy of what is there already (a previous head, a
+  non-empty folder the writer refuses), uploaded back (every file) when
+  the block ends without an exception, then removed. For writers of
+  folders that use local paths (export, finetune)."""
+  if fileio.is_local(out):
+    yield out
+    return
+  folder = tempfile.mkdtemp(prefix='.output-')
+  try:
+    local = os.path.join(folder, os.fspath(out).rstrip('/').rsplit('/')[-1])
+    if fileio.is_dir(out):
+      fileio.download_tree(out, local)
+    yield local
+    if os.path.isdir(local):
+      fileio.upload_tree(local, out)
+  finally:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def local_inputs(items: Sequence[items_lib.Item]
                  ) -> Iterator[List[items_lib.Item]]:
   """The items, each URL file replaced by a local copy (removed when the
