@@ -133,8 +133,8 @@ def add_beam_argument(parser: argparse.ArgumentParser) -> None:
       '(e.g. runner=DirectRunner,direct_num_workers=2,direct_running_mode='
       'multi_processing; a bare key is a boolean flag): each worker loads '
       'the model once, --out PREFIX gets PREFIX-00000-of-0000N.jsonl, one '
-      'row a line, in no particular order; a rerun skips the inputs already '
-      'there (mmgenre_jax/tagging/beam_tagging.py).')
+      'row a line, sorted on input within a shard; a rerun skips the '
+      'inputs already there (mmgenre_jax/tagging/beam_tagging.py).')
 
 
 def beam_options(args: argparse.Namespace):
