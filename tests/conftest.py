@@ -8,10 +8,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 import pathlib  # noqa: E402
+import re  # noqa: E402
 
 import pytest  # noqa: E402
 
 from helpers import built_once  # noqa: E402
+from helpers import dask_cluster  # noqa: E402
 from helpers import gcs_emulator  # noqa: E402
 from helpers import prepare_process  # noqa: E402
 from helpers import tagging_pipeline  # noqa: E402
@@ -19,6 +21,8 @@ from helpers import tiny  # noqa: E402
 
 # Copies of the genuine MuMu release files (see data/mumu/PROVENANCE.md).
 MUMU_RELEASE_DIR = pathlib.Path(__file__).resolve().parent / 'data' / 'mumu'
+# The xdist work unit of the files that share `dask_workers`.
+DASK_TESTS = 'dask*_test.py'
 
 
 @pytest.fixture(scope='session')
@@ -116,6 +120,35 @@ def gcs_server():
           os.environ.pop(key, None)
         else:
           os.environ[key] = value
+
+
+@pytest.fixture(scope='session')
+def dask_workers(gcs_server, tmp_path_factory):
+  """A dask.distributed scheduler and 2 worker processes on 127.0.0.1, each
+  in an empty folder, with the emulator's environment
+  (helpers/dask_cluster.py). Started once: `pytest_xdist_make_scheduler`
+  below runs every file that uses it on one xdist worker."""
+  with dask_cluster.running(tmp_path_factory.mktemp('dask_cluster'),
+                            workers=2, env=gcs_server.env) as cluster:
+    yield cluster
+
+
+def pytest_xdist_make_scheduler(config, log):
+  """`--dist loadfile`, except that the files named dask*_test.py go to
+  one xdist worker together, so that they share `dask_workers` (starting a
+  cluster costs ~10 s on 2 cores)."""
+  if config.getvalue('dist') != 'loadfile':
+    return None
+  # pylint: disable-next=g-import-not-at-top
+  from xdist.scheduler import LoadFileScheduling
+
+  class Scheduling(LoadFileScheduling):
+
+    def _split_scope(self, nodeid: str) -> str:
+      path = nodeid.split('::', 1)[0]
+      name = path.rsplit('/', 1)[-1]
+      return DASK_TESTS if re.fullmatch(r'dask\w*_test\.py', name) else path
+  return Scheduling(config, log)
 
 
 @pytest.fixture

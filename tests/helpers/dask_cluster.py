@@ -5,6 +5,7 @@ worker processes, each worker in its own empty directory.
     cluster.address      # 'tcp://127.0.0.1:PORT', for dask_client_address
     cluster.executed()   # worker address -> tasks it has run
     cluster.pids()       # worker address -> its process id
+    cluster.ready()      # waits for every worker (after a kill)
 
 Each worker's working directory and TMPDIR are its own folder, so nothing
 can pass between the workers, or from the test, through a local disk.
@@ -15,9 +16,11 @@ import dataclasses
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
-from typing import Dict, Iterator, List, Mapping, Optional
+import time
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from helpers import gcs_emulator
 
@@ -38,12 +41,47 @@ class Cluster:
     with Client(self.address, timeout=30) as client:
       return client.run(lambda dask_worker: dask_worker.state.executed_count)
 
+  def ready(self) -> 'Cluster':
+    """Waits until every worker is up: the nanny of a killed worker starts
+    a new one, which takes seconds."""
+    # pylint: disable-next=g-import-not-at-top
+    from distributed import Client
+    with Client(self.address, timeout=30) as client:
+      client.wait_for_workers(len(self.worker_dirs), timeout=START_TIMEOUT_S)
+    return self
+
   def pids(self) -> Dict[str, int]:
     """Worker address -> the pid of its worker process."""
     # pylint: disable-next=g-import-not-at-top
     from distributed import Client
     with Client(self.address, timeout=30) as client:
       return client.run(os.getpid)
+
+
+def kill_a_worker_during(cluster: Cluster, process: subprocess.Popen,
+                         after_tasks: int, timeout_s: float
+                         ) -> Tuple[int, str]:
+  """Waits until `cluster` has run `after_tasks` more tasks while the job
+  `process` (stdout and stderr piped, text) runs, checks that it still
+  runs, kills one worker process with SIGKILL and waits for the job.
+
+  Returns:
+    (the killed pid, the job's stderr); the job's exit status is
+    process.returncode.
+  """
+  before = sum(cluster.executed().values())
+  try:
+    while sum(cluster.executed().values()) < before + after_tasks:
+      assert process.poll() is None, process.communicate()
+      time.sleep(0.05)
+    assert process.poll() is None  # In the middle of the run.
+    victim = sorted(cluster.pids().items())[0][1]
+    os.kill(victim, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=timeout_s)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  return victim, stderr
 
 
 def _dask() -> List[str]:

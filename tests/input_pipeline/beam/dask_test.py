@@ -38,14 +38,11 @@ class Setup:
 
 
 @pytest.fixture(scope='module')
-def setup(synthetic_corpus, pool_shards, gcs_server, tmp_path_factory):
-  root = tmp_path_factory.mktemp('dask')
+def setup(synthetic_corpus, pool_shards, dask_workers):
   bucket_dir = f'gs://b/dask-test-{os.getpid()}'
   corpus = f'{bucket_dir}/corpus'
   gcs_emulator.upload(synthetic_corpus, corpus)
-  with dask_cluster.running(root / 'cluster', workers=2,
-                            env=gcs_server.env) as cluster:
-    yield Setup(bucket_dir, corpus, pool_shards, cluster)
+  return Setup(bucket_dir, corpus, pool_shards, dask_workers)
 
 
 def _assert_pools_shards(out: str, pool: pathlib.Path) -> None:
@@ -64,20 +61,26 @@ def _assert_pools_shards(out: str, pool: pathlib.Path) -> None:
   assert not [name for name in got if name.startswith('.')]
 
 
+def _worker_files(cluster: dask_cluster.Cluster) -> set:
+  """The files in the workers' temporary folders."""
+  return {p for folder in cluster.worker_dirs
+          for p in (folder / 'tmp').rglob('*')}
+
+
 def test_prepare_on_dask_from_a_bucket_writes_the_pools_shards(
     setup, tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  before = setup.cluster.executed()
+  before = setup.cluster.ready().executed()
+  kept = _worker_files(setup.cluster)  # Other files' runs on the cluster.
   out = f'{setup.bucket_dir}/shards'
   run = prepare_process.run(setup.corpus, out, '--beam_pipeline_options',
                             setup.options())
   assert run.returncode == 0, run.stderr[-3000:]
   executed = setup.cluster.executed()
-  # Both workers computed; they kept no file (each local copy removed).
+  # Both workers computed; they kept no new file (local copies removed).
   assert len(executed) == 2, executed
   assert all(executed[w] > before.get(w, 0) for w in executed), executed
-  for folder in setup.cluster.worker_dirs:
-    assert not list((folder / 'tmp').iterdir())
+  assert _worker_files(setup.cluster) == kept
   _assert_pools_shards(out, setup.pool)
   assert not list(tmp_path.iterdir())  # Nothing written here.
 
@@ -87,7 +90,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(setup):
   # runs the lost tasks again. Every shard is one whole-object upload and
   # the manifest comes last, so a task run twice writes the same objects.
   out = f'{setup.bucket_dir}/killed'
-  before = sum(setup.cluster.executed().values())
+  before = sum(setup.cluster.ready().executed().values())
   process = subprocess.Popen(
       prepare_process.command(setup.corpus, out, '--beam_pipeline_options',
                               setup.options()),
