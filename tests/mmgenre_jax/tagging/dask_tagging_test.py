@@ -10,10 +10,8 @@ import dataclasses
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 from etils import epath
 import pytest
@@ -120,23 +118,13 @@ def test_a_worker_killed_mid_tagging_loses_and_repeats_no_row(setup):
   # tasks again; a shard is one whole-object write and the launcher
   # commits only a report that counts every row.
   out = f'{setup.bucket_music}-killed/tags'
-  before = sum(setup.cluster.executed().values())
   process = subprocess.Popen(
       _predict(setup.bundle, setup.bucket_music, out,
                '--beam_pipeline_options', setup.options()),
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  try:
-    while sum(setup.cluster.executed().values()) < before + 2:
-      assert process.poll() is None, process.communicate()
-      time.sleep(0.05)
-    # In the middle of the run (65 tasks; the first ones tag).
-    assert process.poll() is None
-    victim = sorted(setup.cluster.pids().items())[0][1]
-    os.kill(victim, signal.SIGKILL)
-    _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
-  finally:
-    if process.poll() is None:
-      process.kill()
+  # 2 of the run's tasks (65 for 7 inputs; the first ones tag).
+  victim, stderr = dask_cluster.kill_a_worker_during(
+      setup.cluster, process, after_tasks=2, timeout_s=RUN_TIMEOUT_S)
   assert process.returncode == 3, stderr[-3000:]
   assert victim not in setup.cluster.pids().values()  # A new process.
   rows, names = _bucket_rows(setup, out)
