@@ -5,6 +5,7 @@ worker processes, each worker in its own empty directory.
     cluster.address      # 'tcp://127.0.0.1:PORT', for dask_client_address
     cluster.executed()   # worker address -> tasks it has run
     cluster.pids()       # worker address -> its process id
+    cluster.ready()      # waits for every worker (after a kill)
 
 Each worker's working directory and TMPDIR are its own folder, so nothing
 can pass between the workers, or from the test, through a local disk.
@@ -39,6 +40,15 @@ class Cluster:
     from distributed import Client
     with Client(self.address, timeout=30) as client:
       return client.run(lambda dask_worker: dask_worker.state.executed_count)
+
+  def ready(self) -> 'Cluster':
+    """Waits until every worker is up: the nanny of a killed worker starts
+    a new one, which takes seconds."""
+    # pylint: disable-next=g-import-not-at-top
+    from distributed import Client
+    with Client(self.address, timeout=30) as client:
+      client.wait_for_workers(len(self.worker_dirs), timeout=START_TIMEOUT_S)
+    return self
 
   def pids(self) -> Dict[str, int]:
     """Worker address -> the pid of its worker process."""
