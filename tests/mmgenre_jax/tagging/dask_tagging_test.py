@@ -1,7 +1,7 @@
 """`mmgenre predict --beam_pipeline_options runner=DaskRunner,...` with the
 model (an export bundle), the inputs and `--out` only in a bucket (a GCS
 server on 127.0.0.1, helpers/gcs_emulator.py) and a dask.distributed
-cluster of 2 worker processes in empty folders (helpers/dask_cluster.py):
+cluster of 2 worker processes in empty folders (conftest's dask_workers):
 the rows must be those `mmgenre predict` writes for the same files on local
 disk, none lost and none twice, also when a worker is killed (kill -9)
 mid-run."""
@@ -63,7 +63,9 @@ def _without_mtimes(rows):
 
 
 @pytest.fixture(scope='module')
-def setup(tagging_workdir, gcs_server, tmp_path_factory):
+def setup(tagging_workdir, dask_workers, tmp_path_factory):
+  """The bundle and the music in the bucket, the local rows, and the
+  session's cluster (conftest's dask_workers) with every worker up."""
   root = tmp_path_factory.mktemp('dask_tagging')
   bucket = f'gs://b/dask-tagging-{os.getpid()}'
   assert cli.main(['export', str(tagging_workdir), '--out',
@@ -74,10 +76,8 @@ def setup(tagging_workdir, gcs_server, tmp_path_factory):
   local = root / 'tags.json'
   assert cli.main(_predict(tagging_workdir, music, local)[3:]) == 3
   expected = _without_mtimes(json.loads(local.read_text()))
-  with dask_cluster.running(root / 'cluster', workers=2,
-                            env=gcs_server.env) as cluster:
-    yield Setup(f'{bucket}/bundle', music, f'{bucket}/music', expected,
-                cluster)
+  return Setup(f'{bucket}/bundle', music, f'{bucket}/music', expected,
+               dask_workers.ready())
 
 
 def _bucket_rows(setup: Setup, out: str):
