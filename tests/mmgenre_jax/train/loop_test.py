@@ -363,3 +363,20 @@ def test_pretrained_resnet_weights_are_loaded_after_init(tmp_path):
   config.model.name = 'audio_cnn'
   with pytest.raises(ValueError, match='is for ResNet weights'):
     train_state.load_pretrained(config, fresh, mesh)
+
+
+def test_a_stage_refuses_shards_prepared_again_with_another_front_end(
+    tmp_path):
+  # pylint: disable=g-import-not-at-top
+  from input_pipeline.features import frontends
+  from mmgenre_jax.data import facts as data_facts
+  from mmgenre_jax.train import setup as train_setup
+  # pylint: enable=g-import-not-at-top
+  # Trained on shards from before the record (librosa soxr_hq).
+  data_facts.write(tmp_path, data_facts.DataFacts(3, 'multi_hot'))
+  old = data_facts.DataFacts(3, 'multi_hot', frontend='librosa_soxr_hq')
+  train_setup.check_frontend(old, tmp_path)
+  train_setup.check_frontend(old, tmp_path / 'new')  # Nothing trained.
+  new = dataclasses.replace(old, frontend='jax_polyphase')
+  with pytest.raises(frontends.FrontEndMismatch, match='jax_polyphase'):
+    train_setup.check_frontend(new, tmp_path)
