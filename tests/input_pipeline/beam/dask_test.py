@@ -9,9 +9,7 @@ import dataclasses
 import json
 import os
 import pathlib
-import signal
 import subprocess
-import time
 
 from etils import epath
 import pytest
@@ -90,23 +88,14 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(setup):
   # runs the lost tasks again. Every shard is one whole-object upload and
   # the manifest comes last, so a task run twice writes the same objects.
   out = f'{setup.bucket_dir}/killed'
-  before = sum(setup.cluster.ready().executed().values())
+  setup.cluster.ready()
   process = subprocess.Popen(
       prepare_process.command(setup.corpus, out, '--beam_pipeline_options',
                               setup.options()),
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ))
-  try:
-    while sum(setup.cluster.executed().values()) < before + 10:
-      assert process.poll() is None, process.communicate()
-      time.sleep(0.2)
-    assert process.poll() is None  # In the middle of the run.
-    victim = sorted(setup.cluster.pids().items())[0][1]
-    os.kill(victim, signal.SIGKILL)
-    _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
-  finally:
-    if process.poll() is None:
-      process.kill()
+  victim, stderr = dask_cluster.kill_a_worker_during(
+      setup.cluster, process, after_tasks=10, timeout_s=RUN_TIMEOUT_S)
   assert process.returncode == 0, stderr[-3000:]
   assert victim not in setup.cluster.pids().values()  # A new process.
   _assert_pools_shards(out, setup.pool)
