@@ -21,6 +21,7 @@ from helpers import gcs_emulator
 from helpers import tagging_pipeline
 from input_pipeline import fileio
 from mmgenre_jax import cli
+from mmgenre_jax import workdir as workdir_lib
 
 # Seconds a killed run may take.
 RUN_TIMEOUT_S = 300
@@ -68,9 +69,10 @@ def setup(tagging_workdir, dask_workers, tmp_path_factory):
   session's cluster (conftest's dask_workers) with every worker up."""
   root = tmp_path_factory.mktemp('dask_tagging')
   bucket = f'gs://b/dask-tagging-{os.getpid()}'
+  # Exported straight into the bucket (written locally, then uploaded).
   assert cli.main(['export', str(tagging_workdir), '--out',
-                   str(root / 'bundle')]) == 0
-  gcs_emulator.upload(root / 'bundle', f'{bucket}/bundle')
+                   f'{bucket}/bundle']) == 0
+  assert fileio.is_file(f'{bucket}/bundle/{workdir_lib.BUNDLE_JSON}')
   music = _music(root / 'music')
   gcs_emulator.upload(music, f'{bucket}/music')
   local = root / 'tags.json'
