@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Sequence
 import tqdm
 
 from mmgenre_jax.tagging import items as items_lib
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 DEFAULT_TOP_K = 5
@@ -104,7 +105,9 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
     with tqdm.tqdm(total=len(todo), desc='predict', unit='item',
                    disable=not progress or len(todo) < 2) as bar:
       for batch in items_lib.batches(todo, batch_items):
-        for row in predict_items(tagger, batch, top_k, level):
+        # URL inputs (gs://...) are tagged from local copies (remote.py).
+        for row in remote.tag_rows(lambda local: predict_items(
+            tagger, local, top_k, level), batch):
           errors += row['error'] is not None
           writer.write(row)
         bar.update(len(batch))
