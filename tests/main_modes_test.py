@@ -368,6 +368,21 @@ def test_user_errors_print_one_line(case, trained, config_file, shard_dir,
   assert not (tmp_path / 'w').exists()
 
 
+def test_a_complete_stage_refuses_shards_of_another_front_end(
+    trained, config_file, shard_dir, tmp_path):
+  workdir = shutil.copytree(trained, tmp_path / 'W')
+  shards = shutil.copytree(shard_dir, tmp_path / 'shards')
+  manifest = json.loads((shards / 'manifest.json').read_text())
+  assert 'frontend' not in manifest  # Made before the record: librosa's.
+  manifest['frontend'] = 'jax_polyphase'
+  (shards / 'manifest.json').write_text(json.dumps(manifest))
+  line = _run_in_process((f'--config={config_file}', f'--workdir={workdir}',
+                          f'--config.data.shard_dir={shards}'))
+  for fragment in (f'the stage in {workdir / "audio"}', "'librosa_soxr_hq'",
+                   "'jax_polyphase'", 'a new --workdir'):
+    assert fragment in line, line
+
+
 def test_workdir_checks(trained, config_file):
   config = _load(config_file)
   other = _load(config_file)

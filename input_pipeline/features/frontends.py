@@ -2,7 +2,7 @@
 
 The features (cqt_params: 22,050 Hz mono, constant-Q transform, dB relative
 to the whole track's maximum) can be computed two ways, each a `FrontEnd`
-named as manifests record it (issue 28, BENCHMARKS.md §11):
+named as manifests record it (BENCHMARKS.md §11):
 
 - `JAX_POLYPHASE` ('jax_polyphase', the project's: `DEFAULT`): polyphase
   resampling and the CQT in JAX (resample_jax, cqt_jax), numerically
@@ -10,10 +10,11 @@ named as manifests record it (issue 28, BENCHMARKS.md §11):
   core for the CQT of a 30-s track, and the same code runs on an
   accelerator.
 - `LIBROSA_SOXR_HQ` ('librosa_soxr_hq'): librosa.resample and librosa.cqt
-  with soxr_hq, the features before issue 28 (`UNRECORDED`: shards and
-  workdirs with no record were made with it), and the reference of the
-  tests. The two differ by a median 0.01 dB, up to 1.5-3 dB in the lowest
-  octaves (the resamplers), a model's scores by up to 0.005.
+  with soxr_hq, the project's features until the JAX front end
+  (`UNRECORDED`: shards and workdirs with no record were made with it),
+  and the reference of the tests. The two differ by a median 0.01 dB, up
+  to 1.5-3 dB in the lowest octaves (the resamplers), a model's scores by
+  up to 0.005.
 
 A model is fed by the front end its training shards were made with:
 `recorded(manifest)` reads it, and `check_same` refuses another one.
@@ -126,12 +127,13 @@ JAX_POLYPHASE = FrontEnd(
     _jax_cqt_power)
 LIBROSA_SOXR_HQ = FrontEnd(
     'librosa_soxr_hq', 'librosa.resample and librosa.cqt with soxr_hq (the '
-    'features before issue 28)', _librosa_resample, _librosa_cqt_power)
+    'features of shards with no recorded front end)', _librosa_resample,
+    _librosa_cqt_power)
 BY_NAME = {f.name: f for f in (JAX_POLYPHASE, LIBROSA_SOXR_HQ)}
 # What `mmgenre prepare` uses unless told otherwise.
 DEFAULT = JAX_POLYPHASE
 # What made the shards and models that record no front end: all of them
-# were prepared before the record existed (issue 28), with librosa soxr_hq.
+# were prepared before the record existed, with librosa soxr_hq.
 UNRECORDED = LIBROSA_SOXR_HQ
 
 
@@ -154,7 +156,7 @@ def get(frontend) -> FrontEnd:
 def recorded(manifest: Optional[Mapping]) -> FrontEnd:
   """The front end a manifest (or a workdir's record) says made its data.
 
-  A record without the key is from before issue 28: `UNRECORDED`.
+  A record without the key is from before the record: `UNRECORDED`.
   """
   name = (manifest or {}).get(MANIFEST_KEY)
   return UNRECORDED if name is None else named(name)

@@ -121,8 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help='The audio front end that computes the log-CQT patches and '
       f'windows (default {frontends.DEFAULT.name}: polyphase resampling and '
       f'the CQT in JAX; {frontends.LIBROSA_SOXR_HQ.name}: librosa, the '
-      'features before issue 28). The manifest records it; models trained '
-      'on these shards are fed by it only.')
+      'features of shards with no recorded front end). The manifest '
+      'records it; models trained on these shards are fed by it only.')
   parser.add_argument('--seed', type=int, default=0,
                       help='Audio crop seed, and split seed of --splits '
                       f'{SPLITS_COMPUTE} (default 0).')

@@ -295,6 +295,30 @@ def trained(workdir) -> Optional[DataFacts]:
   return None if value is None else DataFacts.from_json(value)
 
 
+def check_frontend(workdir, data: frontends.FrontEnd, data_what: str
+                   ) -> None:
+  """Refuses features of another front end than the stage in `workdir` was
+  trained on (nothing trained there: nothing to refuse).
+
+  A stage trained on shards of one audio front end must not resume, be
+  evaluated, extract or be skipped as complete by a pipeline on shards
+  prepared again with another: its statistics and features differ.
+
+  Args:
+    workdir: a stage workdir S.
+    data: the front end of the shards that would feed it.
+    data_what: what those shards are, for the message.
+
+  Raises:
+    frontends.FrontEndMismatch: naming both front ends and the fix.
+  """
+  found = trained(workdir)
+  if found is not None:
+    frontends.check_same(found.audio_frontend(), data,
+                         model_what=f'the stage in {workdir}',
+                         data_what=data_what)
+
+
 def read(workdir, config: ml_collections.ConfigDict) -> DataFacts:
   """S/data_facts.json, or (a workdir from before it) declared(config).
 

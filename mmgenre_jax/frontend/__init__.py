@@ -17,7 +17,8 @@ This is the project's audio front end: `mmgenre prepare` (training
 patches, windows, statistics), the streaming reader and tagging compute
 the same numbers through input_pipeline.features.frontends.JAX_POLYPHASE
 ('jax_polyphase', the default; 'librosa_soxr_hq' names librosa's, the
-features before issue 28's phase 2), which the shards' manifest records.
+features of shards with no recorded front end), which the shards'
+manifest records.
 
 Audio is mono [..., samples] (average the channels first) at any positive
 integer rate; leading axes are tracks. Everything is jittable and stays on

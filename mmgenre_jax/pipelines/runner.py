@@ -31,7 +31,10 @@ from absl import logging
 from etils import epath
 import ml_collections
 
+from input_pipeline import layout
+from input_pipeline.features import frontends
 from mmgenre_jax import errors
+from mmgenre_jax.data import facts as data_facts
 from mmgenre_jax.data import representations
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.models import registry
@@ -61,6 +64,30 @@ def is_complete(stage_dir, outputs: Sequence[str]) -> bool:
   """Training done and every representation of every split extracted."""
   return (_is_trained(stage_dir) and
           not missing_representations(stage_dir, outputs))
+
+
+def _check_frontend(stage_config: ml_collections.ConfigDict,
+                    stage_dir) -> None:
+  """A complete stage that reads audio shards was trained on their front
+  end: shards prepared again with another one (`mmgenre prepare
+  --frontend`; shards from before the record are librosa's) would otherwise
+  leave it skipped and reported, and unable to be evaluated on them.
+
+  Raises:
+    frontends.FrontEndMismatch: naming the stage, both front ends and the
+      fix (a user error).
+  """
+  if registry.network(stage_config.model).reads_representations:
+    return
+  if registry.shard_input(stage_config)[0] != 'audio':
+    return
+  shard_dir = stage_config.data.shard_dir
+  manifest = layout.read_manifest(shard_dir)
+  if manifest is not None:  # Missing shards are reported where read.
+    data_facts.check_frontend(
+        stage_dir, frontends.recorded(manifest),
+        f'the shards in {shard_dir} (prepared again since it was trained; '
+        'a new --workdir trains the pipeline on them)')
 
 
 def reusable_stage(config: ml_collections.ConfigDict, name: str,
@@ -359,6 +386,7 @@ def _run_stages(config: ml_collections.ConfigDict, workdir: epath.Path,
 
   for name in order:
     if is_complete(workdir / name, config.stages[name].outputs):
+      _check_frontend(stage_configs[name], workdir / name)
       logging.info('%s: complete in %s, skipped.', prefixes[name],
                    workdir / name)
       print(f'{prefixes[name]}: complete, skipped', flush=True)

@@ -19,7 +19,6 @@ import jax
 import ml_collections
 import numpy as np
 
-from input_pipeline.features import frontends
 from mmgenre_jax import sharding
 from mmgenre_jax import tasks
 from mmgenre_jax.data import facts as data_facts
@@ -60,24 +59,6 @@ def read_facts(config: ml_collections.ConfigDict, source=None):
   return data_facts.from_manifest(config, source.manifest), source
 
 
-def check_frontend(facts: data_facts.DataFacts, workdir) -> None:
-  """Refuses audio shards of another front end than a trained stage's.
-
-  A stage trained (or partly trained) in `workdir` on shards of one audio
-  front end must not resume, be evaluated or extract on shards re-prepared
-  with another: its statistics and features differ.
-
-  Raises:
-    frontends.FrontEndMismatch: naming both front ends and the fix.
-  """
-  trained = data_facts.trained(workdir) if facts.frontend else None
-  if trained is not None:
-    frontends.check_same(
-        trained.audio_frontend(), facts.audio_frontend(),
-        model_what=f'the stage in {workdir}',
-        data_what='its shards (prepared again since)')
-
-
 def _label_factors(config, facts, workdir, source, mesh, compute: bool):
   """C_d on every device (COSINE), else None."""
   if not label_factors_lib.used_by(config):
@@ -104,7 +85,9 @@ def setup(config: ml_collections.ConfigDict, workdir, *,
     errors.ConfigError: the config does not fit its data or the devices.
   """
   facts, source = read_facts(config)
-  check_frontend(facts, workdir)
+  if facts.frontend:  # Audio shards.
+    data_facts.check_frontend(workdir, facts.audio_frontend(),
+                              'its shards (prepared again since)')
   mesh = sharding.create_mesh()
   # Clear errors before anything is compiled.
   sharding.per_process_batch_size(int(config.train.batch_size), mesh)

@@ -370,13 +370,12 @@ def test_a_stage_refuses_shards_prepared_again_with_another_front_end(
   # pylint: disable=g-import-not-at-top
   from input_pipeline.features import frontends
   from mmgenre_jax.data import facts as data_facts
-  from mmgenre_jax.train import setup as train_setup
   # pylint: enable=g-import-not-at-top
   # Trained on shards from before the record (librosa soxr_hq).
   data_facts.write(tmp_path, data_facts.DataFacts(3, 'multi_hot'))
-  old = data_facts.DataFacts(3, 'multi_hot', frontend='librosa_soxr_hq')
-  train_setup.check_frontend(old, tmp_path)
-  train_setup.check_frontend(old, tmp_path / 'new')  # Nothing trained.
-  new = dataclasses.replace(old, frontend='jax_polyphase')
+  old = frontends.named('librosa_soxr_hq')
+  data_facts.check_frontend(tmp_path, old, 'shards')
+  new = frontends.named('jax_polyphase')
+  data_facts.check_frontend(tmp_path / 'new', new, 'shards')  # Untrained.
   with pytest.raises(frontends.FrontEndMismatch, match='jax_polyphase'):
-    train_setup.check_frontend(new, tmp_path)
+    data_facts.check_frontend(tmp_path, new, 'shards')
