@@ -77,12 +77,13 @@ def inputs(media, tmp_path_factory):
   return {'audio': tracks, 'image': covers, 'text': reviews}
 
 
-def _audio_arrays(items):
-  """windows [B, N, 322, 96] (zero-padded) and weights [B, N]."""
+def _audio_arrays(items, frontend):
+  """windows [B, N, 322, 96] (zero-padded) and weights [B, N], by the
+  model's audio `frontend` (as the Tagger computes them)."""
   per_item = []
   for paths in items:
-    tracks = [np.concatenate(list(streaming.WindowStream(p)))
-              for p in paths]
+    tracks = [np.concatenate(list(streaming.WindowStream(
+        p, frontend=frontend))) for p in paths]
     weights = np.concatenate([np.full(len(t), 1 / (len(t) * len(tracks)))
                               for t in tracks])
     per_item.append((np.concatenate(tracks), weights))
@@ -103,7 +104,7 @@ def _arrays(tagger, modalities, inputs, rows):
     data = tagger.feature_data(stage.name)
     given = [inputs[modality][r] for r in rows]
     if modality == 'audio':
-      arrays += _audio_arrays(given)
+      arrays += _audio_arrays(given, data.frontend)
     elif modality == 'image':
       arrays.append(np.stack([image_features.evaluation_cover(
           c, crop_size=data.image_size, stored_side=data.stored_image_size)
