@@ -16,6 +16,7 @@ import argparse
 
 from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import embed
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--out', required=True, metavar='DIR',
                       help='Folder for <name>.npy, index.tsv, errors.tsv; '
                       'with --beam_pipeline_options, the PREFIX of JSON-lines '
-                      'shards (one row of vectors per input).')
+                      'shards (one row of vectors per input). A gs:// DIR is '
+                      'written locally and uploaded when the run ends.')
   flags.add_beam_argument(parser)
   flags.add_exit_statuses(
       parser, 'every input was embedded',
@@ -48,9 +50,11 @@ def main(args: argparse.Namespace) -> int:
     print(f'Embedded {tally.tagged} inputs into {args.out}-*.jsonl '
           f'({tally.failed} failed{kept}).')
     return flags.exit_status(tally.inputs, tally.inputs_failed)
-  vectors, errors = embed.write_embeddings(
-      tagger, items, args.out, info={'workdir': str(args.workdir)},
-      progress=not args.no_progress, batch_items=args.batch_items)
+  # A URL --out is written to a local folder, uploaded at the end.
+  with remote.local_output(args.out) as out:
+    vectors, errors = embed.write_embeddings(
+        tagger, items, out, info={'workdir': str(args.workdir)},
+        progress=not args.no_progress, batch_items=args.batch_items)
   print(f'Wrote {sum(len(v) for v in vectors.values())} vectors of '
         f'{sorted(vectors)} to {args.out} ({len(errors)} inputs failed).')
   return flags.exit_status(len(items), len(errors))

@@ -22,6 +22,7 @@ import sys
 from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import predict
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 
@@ -46,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--out', default=None, metavar='FILE',
                       help='Write here (resumable: rows of inputs gone are '
                       'dropped, of inputs changed redone) instead of stdout; '
-                      'with --beam_pipeline_options, the shards\' PREFIX.')
+                      'with --beam_pipeline_options, the shards\' PREFIX. '
+                      'A gs:// FILE is written locally and uploaded when the '
+                      'run ends (a kill -9 loses the run\'s rows).')
   flags.add_beam_argument(parser)
   flags.add_exit_statuses(
       parser, 'every input was tagged',
@@ -56,11 +59,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+  # A URL --out (without Beam) is written locally, starting from the
+  # object's rows (a resumed run), and uploaded when the run ends.
+  with remote.local_file(None if args.beam_pipeline_options else
+                         args.out) as out:
+    return _predict(args, out)
+
+
+def _predict(args: argparse.Namespace, out) -> int:
+  """main, writing --out's rows (without Beam) at the local path `out`."""
   try:
     items = flags.items_from_args(args)
     beam_options = flags.beam_options(args)
     writer = (None if beam_options is not None else
-              items_lib.ResultWriter(args.out, args.format))
+              items_lib.ResultWriter(out, args.format, name=args.out))
     # Loaded here on Beam too: a bad model or flag fails now, not on the
     # workers.
     tagger = tagger_lib.Tagger.from_workdir(

@@ -32,6 +32,7 @@ import tqdm
 from input_pipeline import fileio
 from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.tagging import items as items_lib
+from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
 
 # name -> [(input key, float32 [D]), ...] in input order.
@@ -62,14 +63,20 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item], *,
   with tqdm.tqdm(total=len(items), desc='embed', unit='item',
                  disable=not progress or len(items) < 2) as bar:
     for batch in items_lib.batches(items, batch_items):
-      results = tagger.embed_many(items_lib.tagger_inputs(batch))
+      # URL inputs (gs://...) are embedded from local copies; messages
+      # name the URLs (remote.py).
+      with remote.local_inputs(batch) as local:
+        results = tagger.embed_many(items_lib.tagger_inputs(local))
+        names = remote.copy_names(batch, local)
       for item, result in zip(batch, results):
         if isinstance(result, Exception):
-          errors.append((item.key, str(result)))
+          errors.append((item.key, remote.renamed(str(result), names)))
           continue
         found, report = result
         if reports is not None:
-          reports[item.key] = report
+          reports[item.key] = {
+              **report, 'warnings': remote.renamed(
+                  report.get('warnings', []), names)}
         for name, vector in found.items():
           vectors.setdefault(name, []).append((item.key, vector))
       bar.update(len(batch))

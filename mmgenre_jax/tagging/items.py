@@ -362,14 +362,17 @@ class ResultWriter:
 
   Attributes:
     path: the --out file, None for stdout.
+    name: how messages name it (a URL whose local copy `path` is).
     resumed: what `start` found in the file (None: nothing there).
   """
 
-  def __init__(self, out: Optional[str], fmt: str):
+  def __init__(self, out: Optional[str], fmt: str,
+               name: Optional[str] = None):
     if fmt not in ('json', 'csv'):
       raise ValueError(f'--format {fmt!r}: use json or csv.')
     self.fmt = fmt
     self.path = pathlib.Path(out) if out else None
+    self.name = name or out
     self.resumed: Optional[Resumed] = None
     self._previous: List[Dict[str, Any]] = []
     self._broken = 0

@@ -98,7 +98,7 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
   """
   todo = writer.start(items)
   if writer.resumed is not None:
-    print(f'{writer.resumed.message(writer.path)} {len(todo)} of '
+    print(f'{writer.resumed.message(writer.name)} {len(todo)} of '
           f'{len(items)} inputs to tag.', file=sys.stderr)
   errors = 0
   try:

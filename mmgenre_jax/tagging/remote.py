@@ -81,6 +81,42 @@ def local_output(out: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def local_file(out: Optional[str]) -> Iterator[Optional[str]]:
+  """A local path to write the file `out` at: `out` itself if local (or
+  None); for a URL, a temporary file holding the object if there is one
+  (a resumable writer reads its rows: items.ResultWriter), uploaded in one
+  object write when the block ends, even on an exception (the writer's
+  file is resumable at any time), unless it is unchanged. A kill -9 loses
+  what this run wrote."""
+  if out is None or fileio.is_local(out):
+    yield out
+    return
+  folder = tempfile.mkdtemp(prefix='.output-')
+  try:
+    local = os.path.join(folder, os.fspath(out).rstrip('/').rsplit('/')[-1])
+    if fileio.is_file(out):
+      with fileio.open_binary(out) as src, open(local, 'wb') as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)
+    before = _signature(local)
+    try:
+      yield local
+    finally:
+      if _signature(local) not in (None, before):
+        fileio.publish(local, out)
+  finally:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _signature(path: str) -> Optional[tuple]:
+  """(size, mtime_ns) of a file, None if missing: whether it changed."""
+  try:
+    found = os.stat(path)
+  except FileNotFoundError:
+    return None
+  return found.st_size, found.st_mtime_ns
+
+
+@contextlib.contextmanager
 def local_inputs(items: Sequence[items_lib.Item]
                  ) -> Iterator[List[items_lib.Item]]:
   """The items, each URL file replaced by a local copy (removed when the
@@ -98,10 +134,17 @@ def local_inputs(items: Sequence[items_lib.Item]
            for item in items]
 
 
-def _renamed(value: Any, names: Dict[str, str]) -> Any:
+def copy_names(items: Sequence[items_lib.Item],
+               local: Sequence[items_lib.Item]) -> Dict[str, str]:
+  """{local copy: URL} of `local_inputs(items)`'s items."""
+  return {copy: url for item, copied in zip(items, local)
+          for url, copy in zip(item.files(), copied.files()) if copy != url}
+
+
+def renamed(value: Any, names: Dict[str, str]) -> Any:
   """`value` (a message or a list of them) naming URLs, not copies."""
   if isinstance(value, list):
-    return [_renamed(v, names) for v in value]
+    return [renamed(v, names) for v in value]
   if isinstance(value, str):
     for copy, url in names.items():
       value = value.replace(copy, url)
@@ -121,12 +164,10 @@ def tag_rows(tag: Callable[[List[items_lib.Item]], List[Dict[str, Any]]],
   stamps = [items_lib.sources(item) for item in items]
   with local_inputs(items) as local:
     rows = tag(local)
-    names = {copy: url for item, copied in zip(items, local)
-             for url, copy in zip(item.files(), copied.files())
-             if copy != url}
+    names = copy_names(items, local)
   for row, found in zip(rows, stamps):
     row['sources'] = found
     for field in ('error', 'warnings', 'notes'):
       if field in row:
-        row[field] = _renamed(row[field], names)
+        row[field] = renamed(row[field], names)
   return rows
