@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from etils import epath
 import numpy as np
 
+from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline.formats import mumu
 from mmgenre_jax.core import plots
@@ -147,7 +148,11 @@ def read_scalars(stage_dir, tags: Sequence[str]
   from tensorboard.util import tensor_util  # pylint: disable=g-import-not-at-top
   series = {tag: {} for tag in tags}
   for path in sorted(epath.Path(stage_dir).glob('events.out.tfevents.*')):
-    for event in event_file_loader.EventFileLoader(str(path)).Load():
+    # TensorFlow's own GCS client would read a gs:// file (and cannot be
+    # pointed at an emulator): read a local copy made through fileio.
+    with fileio.local_copy(path) as local:
+      events = list(event_file_loader.EventFileLoader(str(local)).Load())
+    for event in events:
       for value in event.summary.value:
         if value.tag in series:
           number = (tensor_util.make_ndarray(value.tensor)

@@ -15,6 +15,7 @@ Drawing is mmgenre_jax/core/plots.py; file names are FIGURES (used by scripts).
 """
 
 import dataclasses
+import os
 import time
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple)
@@ -164,13 +165,18 @@ def _cam_stage(pipeline: inputs.Pipeline):
   # pylint: disable-next=g-import-not-at-top
   from input_pipeline.features import normalisation
   # pylint: disable-next=g-import-not-at-top
+  from mmgenre_jax.tagging import remote
+  # pylint: disable-next=g-import-not-at-top
   from mmgenre_jax.tagging.model import stages as stages_lib
   entry = inputs.image_stage(pipeline)
   shard_dir = inputs.stage_shard_dir(pipeline, entry)
   ids, covers = inputs.read_covers(shard_dir, 'test', CAM_SEARCH_COVERS)
   if not len(ids):
     raise inputs.MissingInput(f'{shard_dir} has no test covers.')
-  stage = stages_lib.load_stage(pipeline.stage_dir(entry), entry['name'])
+  # The stage code reads local files: a gs:// stage is read from a copy.
+  stage = stages_lib.load_stage(
+      remote.local_model(os.fspath(pipeline.stage_dir(entry))),
+      entry['name'])
   mean, std = normalisation.image_normalisation(
       workdir_lib.read_json(shard_dir / layout.MANIFEST_JSON, strict=True))
   return stage, ids, covers, lambda c: (c.astype(np.float32) / 255.0 -

@@ -69,3 +69,15 @@ def test_embed_reads_and_writes_a_bucket(tagging_workdir, tmp_path,
   assert ([line.split('\t')[:3] for line in index.splitlines()] ==
           [line.split('\t')[:3] for line in
            (local_out / 'index.tsv').read_text().splitlines()])
+
+
+def test_figures_of_a_workdir_in_a_bucket(tagging_workdir, bucket_dir):
+  # The stage's checkpoint (the CAM figures) and its event files (the
+  # curves) are what the figure code read as local paths.
+  workdir = f'{bucket_dir}/W'
+  gcs_emulator.upload(tagging_workdir, workdir)
+  assert cli.main(['figures', workdir, '--only', 'cam_two_classes',
+                   'training_curves']) == 0
+  for name in ('cam_two_classes.png', 'training_curves.png'):
+    assert epath.Path(workdir, 'figures', name).read_bytes()[:4] == (
+        b'\x89PNG')
