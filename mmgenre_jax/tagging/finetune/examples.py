@@ -18,8 +18,10 @@ import os
 import pathlib
 from typing import List, Mapping, Optional, Sequence, Tuple
 
+from etils import epath
 import numpy as np
 
+from input_pipeline import fileio
 from input_pipeline.formats import release_format
 from mmgenre_jax.core import hierarchy
 from mmgenre_jax.tagging import items as items_lib
@@ -50,7 +52,7 @@ def album_folder(directory, key: str) -> items_lib.Item:
   Raises:
     ValueError: the folder holds none of them.
   """
-  directory = pathlib.Path(directory)
+  directory = epath.Path(directory)  # A folder or a URL prefix.
   images = sorted(p for p in directory.iterdir()
                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
   cover = next((p for stem in COVER_STEMS for p in images
@@ -67,7 +69,23 @@ def album_folder(directory, key: str) -> items_lib.Item:
   return item
 
 
-def resolve_input(cell: str, base: pathlib.Path,
+def _named_path(cell: str, base) -> epath.Path:
+  """The path a cell names: a URL (gs://...) as it is, else expanded and
+  joined to `base` (a folder or a URL prefix) when relative."""
+  if not fileio.is_local(cell):
+    return epath.Path(cell)
+  path = pathlib.Path(cell).expanduser()
+  return epath.Path(path if path.is_absolute() else epath.Path(base) / path)
+
+
+def _is(path: epath.Path, remote_test, local_test) -> bool:
+  """`local_test(path)` for a local path, else `remote_test(path)`."""
+  # os.path: a cell of several KB (a damaged row) is a name too long to
+  # stat, which names no file rather than stopping the whole CSV.
+  return (local_test if fileio.is_local(path) else remote_test)(path)
+
+
+def resolve_input(cell: str, base,
                   albums: Mapping[str, items_lib.Item],
                   catalog_csv=None) -> items_lib.Item:
   """The item a labels-CSV `input` names (module docstring).
@@ -75,16 +93,13 @@ def resolve_input(cell: str, base: pathlib.Path,
   Raises:
     ValueError: it names nothing usable (the message names it).
   """
-  path = pathlib.Path(cell).expanduser()
-  path = path if path.is_absolute() else base / path
-  # os.path: a cell of several KB (a damaged row) is a name too long to
-  # stat, which names no file rather than stopping the whole CSV.
-  if os.path.isfile(path):
+  path = _named_path(cell, base)
+  if _is(path, fileio.is_file, os.path.isfile):
     if path.suffix.lower() not in items_lib.AUDIO_EXTENSIONS:
       raise ValueError(f'{cell!r} is not an audio file '
                        f'({", ".join(items_lib.AUDIO_EXTENSIONS)})')
     return items_lib.Item(cell, [os.fspath(path)])
-  if os.path.isdir(path):
+  if _is(path, fileio.is_dir, os.path.isdir):
     return album_folder(path, cell)
   if cell in albums:
     album = albums[cell]
@@ -114,7 +129,7 @@ def read_labels(path, catalog_csv=None) -> Tuple[List[Example], List[str]]:
   Raises:
     ValueError: an unreadable file, a wrong header or a bad catalog.
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)  # A file or a URL: relative inputs join its folder.
   albums = ({} if catalog_csv is None else
             {item.key: item for item in items_lib.read_manifest(catalog_csv)})
   try:
@@ -149,7 +164,8 @@ def read_labels(path, catalog_csv=None) -> Tuple[List[Example], List[str]]:
       skipped.append(f'{path}:{line}: {e}; row skipped.')
       continue
     # The same files under two spellings are one input.
-    files = tuple(os.path.realpath(p) for p in item.files())
+    files = tuple(os.path.realpath(p) if fileio.is_local(p) else p
+                  for p in item.files())
     if files in seen:
       skipped.append(f'{path}:{line}: input {cell!r} repeats line '
                      f'{seen[files]}; row skipped.')

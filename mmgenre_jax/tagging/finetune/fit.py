@@ -57,7 +57,7 @@ CACHE_VERSION = 2
 
 def _file_digest(path) -> str:
   digest = hashlib.sha256()
-  with open(path, 'rb') as f:
+  with fileio.open_sequential(path) as f:  # A file or a URL.
     for block in iter(lambda: f.read(1 << 20), b''):
       digest.update(block)
   return digest.hexdigest()

@@ -81,3 +81,30 @@ def test_figures_of_a_workdir_in_a_bucket(tagging_workdir, bucket_dir):
   for name in ('cam_two_classes.png', 'training_curves.png'):
     assert epath.Path(workdir, 'figures', name).read_bytes()[:4] == (
         b'\x89PNG')
+
+
+def test_finetune_on_labelled_files_in_a_bucket(tagging_workdir, tmp_path,
+                                                bucket_dir):
+  # The labels CSV names its files relative to its folder, a URL prefix.
+  tones = tmp_path / 'tones'
+  tones.mkdir()
+  rows = ['input,labels']
+  for i, hz in enumerate((900, 1200, 1500, 1800, 200, 300)):
+    tagging_pipeline.tone(tones / f't{i}.wav', 2.0, 16000, hz)
+    rows.append(f't{i}.wav,{"high" if hz > 500 else ""}')
+  (tones / 'labels.csv').write_text('\n'.join(rows) + '\n')
+  url = f'{bucket_dir}/tones'
+  gcs_emulator.upload(tones, url)
+  heads = tmp_path / 'local_head', tmp_path / 'bucket_head'
+  for folder, head in zip((tones, url), heads):
+    assert cli.main(['finetune', '--workdir', str(tagging_workdir),
+                     '--labels', f'{folder}/labels.csv', '--out', str(head),
+                     '--no-progress']) == 0
+  # The same head: same examples, same weights (their name is a digest),
+  # the same cache keys (digests of the files' bytes).
+  local, remote = (json.loads((h / 'head.json').read_text()) for h in heads)
+  for head in (local, remote):
+    del head['created'], head['name']  # The time, the --out folder's name.
+  assert json.dumps(remote).replace(url, str(tones)) == json.dumps(local)
+  assert ({p.name for p in heads[1].rglob('*')} ==
+          {p.name for p in heads[0].rglob('*')})
