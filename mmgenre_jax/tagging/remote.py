@@ -68,14 +68,21 @@ def local_output(out: str) -> Iterator[str]:
   if fileio.is_local(out):
     yield out
     return
-  folder = tempfile.mkdtemp(prefix='.output-')
-  try:
-    local = os.path.join(folder, os.fspath(out).rstrip('/').rsplit('/')[-1])
+  with _temporary(out) as local:
     if fileio.is_dir(out):
       fileio.download_tree(out, local)
     yield local
     if os.path.isdir(local):
       fileio.upload_tree(local, out)
+
+
+@contextlib.contextmanager
+def _temporary(out: str) -> Iterator[str]:
+  """A path named as the URL `out`'s last part in a new temporary folder,
+  removed (with what is there) when the block ends."""
+  folder = tempfile.mkdtemp(prefix='.output-')
+  try:
+    yield os.path.join(folder, os.fspath(out).rstrip('/').rsplit('/')[-1])
   finally:
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -91,9 +98,7 @@ def local_file(out: Optional[str]) -> Iterator[Optional[str]]:
   if out is None or fileio.is_local(out):
     yield out
     return
-  folder = tempfile.mkdtemp(prefix='.output-')
-  try:
-    local = os.path.join(folder, os.fspath(out).rstrip('/').rsplit('/')[-1])
+  with _temporary(out) as local:
     if fileio.is_file(out):
       with fileio.open_binary(out) as src, open(local, 'wb') as dst:
         shutil.copyfileobj(src, dst, 1 << 22)
@@ -103,8 +108,6 @@ def local_file(out: Optional[str]) -> Iterator[Optional[str]]:
     finally:
       if _signature(local) not in (None, before):
         fileio.publish(local, out)
-  finally:
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _signature(path: str) -> Optional[tuple]:
