@@ -263,9 +263,11 @@ def test_a_catalog_without_reviews_trains_and_predicts(corpus, tmp_path,
   for name in (layout.AUDIO_DIR, layout.COVERS_DIR):
     (tmp_path / name).symlink_to(corpus / name, target_is_directory=True)
   out = tmp_path / 'shards'
+  # In this process: the pool's shards are the same bytes (prepare_test),
+  # and 2 worker processes would each start JAX for the front end.
   assert cli.main(['prepare', '--dataset', 'catalog', '--manifest',
                    str(bare), '--out', str(out), '--image-size',
-                   str(IMAGE_SIZE), '--workers', '2', '--no-progress']) == 0
+                   str(IMAGE_SIZE), '--workers', '1', '--no-progress']) == 0
   config = catalog_cosine.get_config('cpu')
   config.data.shard_dir = str(out)
   for name in config.stage_order:
