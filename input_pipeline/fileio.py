@@ -165,6 +165,14 @@ def open_sequential(path) -> BinaryIO:
                  cache_type='readahead')
 
 
+def download(path, local) -> str:
+  """Copies the object (or file) `path` to the local file `local`,
+  replacing it, in one sequential pass (open_sequential); returns `local`."""
+  with open_sequential(path) as src, open(local, 'wb') as dst:
+    shutil.copyfileobj(src, dst, 1 << 22)
+  return os.fspath(local)
+
+
 def publish(tmp: str, path) -> None:
   """Moves the finished local file `tmp` (temp_file) to `path`.
 
@@ -206,10 +214,9 @@ def local_copy(path: Any) -> Iterator[Any]:
     return
   suffix = epath.Path(path).suffix
   fd, name = tempfile.mkstemp(prefix='.local-copy-', suffix=suffix)
+  os.close(fd)
   try:
-    with os.fdopen(fd, 'wb') as dst, epath.Path(path).open('rb') as src:
-      shutil.copyfileobj(src, dst, 1 << 22)
-    yield name
+    yield download(path, name)
   finally:
     os.remove(name)
 
@@ -320,8 +327,7 @@ def download_tree(folder, local_dir) -> str:
   for source in files_under(url):
     target = os.path.join(local_dir, source[len(url) + 1:])
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open_binary(source) as src, open(target, 'wb') as dst:
-      shutil.copyfileobj(src, dst, 1 << 22)
+    download(source, target)
   return os.fspath(local_dir)
 
 

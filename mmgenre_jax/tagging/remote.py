@@ -47,8 +47,7 @@ def local_model(path: Optional[str]) -> Optional[str]:
     folder = tempfile.mkdtemp(prefix='.model-')
     local = os.path.join(folder, url.rsplit('/', 1)[-1])
     if fileio.is_file(url):
-      with fileio.open_binary(url) as src, open(local, 'wb') as dst:
-        shutil.copyfileobj(src, dst, 1 << 22)
+      fileio.download(url, local)
     elif fileio.is_dir(url):
       fileio.download_tree(url, local)
     else:
@@ -100,8 +99,7 @@ def local_file(out: Optional[str]) -> Iterator[Optional[str]]:
     return
   with _temporary(out) as local:
     if fileio.is_file(out):
-      with fileio.open_binary(out) as src, open(local, 'wb') as dst:
-        shutil.copyfileobj(src, dst, 1 << 22)
+      fileio.download(out, local)
     before = _signature(local)
     try:
       yield local
