@@ -33,15 +33,18 @@ round and reported as the median round:
           only: tagging refuses another front end than the model's);
           tracks: 4 of each format of the embedded corpus that ./run.sh
           synthesises (runs/data/synthetic/audio) and the recordings.
-  predict `mmgenre predict --workdir W --audio FOLDER` end to end (decode,
-          streaming windows, networks; one track at a time, in this
-          process) on --pieces 30-s mp3 pieces of the recordings, in a
-          child pinned to 1 core (XLA on one thread), with the model's
-          front end forced to librosa_soxr_hq (before) and jax_polyphase
-          (after), the children interleaved round by round; each child
-          runs the command twice: `cold` (the first run in a process:
-          librosa's caches, XLA's compilations; the persistent compilation
-          cache is off) and `warm`.
+  predict `mmgenre predict --workdir W --audio FOLDER` end to end on
+          --pieces 30-s mp3 pieces of the recordings (at --piece-rate), in
+          children pinned to 1 core (XLA on one thread) and to 2, each
+          variant of PREDICT_VARIANTS: the model's front end forced to
+          librosa_soxr_hq (before issue 28: every file streamed, one at a
+          time) or jax_polyphase, streamed (--decode-workers 0) or decoded
+          whole and computed on the device in batches, decoding in the
+          process (1) or in 2 workers ahead of the device; the children
+          interleaved round by round; each runs the command twice: `cold`
+          (the first run in a process: librosa's caches, XLA's
+          compilations; the persistent compilation cache is off) and
+          `warm`.
   device  the JAX log-CQT of 30-s tracks (synthetic music: no files needed)
           on the default JAX device, in batches of 1 to 256, against
           librosa (audio.cqt_db, single-threaded) on the host, and its largest
@@ -98,13 +101,16 @@ def parse_args(argv=None):
   parser.add_argument('--corpus', default='runs/data/synthetic/audio')
   parser.add_argument('--workdir', default='runs/mumu_cosine',
                       help='The predict section\'s model.')
-  parser.add_argument('--pieces', type=int, default=12,
+  parser.add_argument('--pieces', type=int, default=24,
                       help='30-s pieces the predict section tags.')
+  parser.add_argument('--piece-rate', type=int, default=SR,
+                      help='Their sample rate (the recordings: 22,050 Hz).')
   # A child's measurement: section, track seconds; predict's front end
   # and folder.
   parser.add_argument('--child', nargs=2, metavar=('SECTION', 'SECONDS'))
   parser.add_argument('--frontend', help=argparse.SUPPRESS)
   parser.add_argument('--folder', help=argparse.SUPPRESS)
+  parser.add_argument('--decode-workers', default='0', help=argparse.SUPPRESS)
   return parser.parse_args(argv)
 
 
@@ -307,15 +313,29 @@ def scores_section(args):
     }), flush=True)
 
 
-def write_pieces(folder: pathlib.Path, count: int, seconds: int = 30):
-  """`count` stereo mp3 pieces of the recordings, at their 22,050 Hz."""
+def write_pieces(folder: pathlib.Path, count: int, seconds: int = 30,
+                 rate: int = SR):
+  """`count` stereo mp3 pieces of the recordings, at `rate` Hz."""
   music = [np.asarray(librosa.load(p, sr=None, mono=False)[0])
            for p in sorted(ASC_MUSIC.glob('*.mp3'))]
   n = seconds * SR
   for i in range(count):
     y = music[i % len(music)]
     start = min((i // len(music)) * n, y.shape[1] - n)
-    sf.write(folder / f'piece_{i:02d}.mp3', y[:, start:start + n].T, SR)
+    piece = y[:, start:start + n]
+    if rate != SR:
+      piece = librosa.resample(piece, orig_sr=SR, target_sr=rate)
+    sf.write(folder / f'piece_{i:02d}.mp3', piece.T, rate)
+
+
+# The predict section's variants: (name, front end, --decode-workers).
+# Before issue 28: librosa, every file streamed; phase 2: the JAX front end
+# streamed block by block; then whole tracks on the device in batches,
+# decoded in this process (1) or by 2 workers ahead of the device.
+PREDICT_VARIANTS = (('librosa', LIBROSA, 0),
+                    ('jax_stream', frontends.JAX_POLYPHASE, 0),
+                    ('jax_device', frontends.JAX_POLYPHASE, 1),
+                    ('jax_device_2_workers', frontends.JAX_POLYPHASE, 2))
 
 
 def predict_child(args) -> dict:
@@ -328,7 +348,8 @@ def predict_child(args) -> dict:
       start = time.perf_counter()
       code = cli.main(['predict', '--workdir', args.workdir, '--audio',
                        args.folder, '--no-progress', '--out',
-                       f'{tmp}/{run}.json'])
+                       f'{tmp}/{run}.json', '--decode-workers',
+                       str(args.decode_workers)])
       if code:
         sys.exit(f'mmgenre predict exited with {code}')
       out[f'{run}_s'] = round(time.perf_counter() - start, 2)
@@ -336,35 +357,43 @@ def predict_child(args) -> dict:
 
 
 def predict_section(args) -> dict:
-  """Tracks/s of `mmgenre predict` on 30-s mp3s, 1 core, both front ends."""
+  """Tracks/s of `mmgenre predict` on 30-s mp3s, each variant, 1 and 2
+  cores."""
   if not (pathlib.Path(args.workdir) / 'pipeline.json').exists() and not (
       pathlib.Path(args.workdir) / 'config.json').exists():
     sys.exit(f'No model in {args.workdir}: run ./run.sh (or train one with '
              'configs/test.py) first.')
-  runs = {'librosa': [], 'jax': []}
+  headline = {}
   with tempfile.TemporaryDirectory() as folder:
-    write_pieces(pathlib.Path(folder), args.pieces)
-    for _ in range(max(1, args.rounds // 2)):
-      for name, front_end in (('librosa', LIBROSA),
-                              ('jax', frontends.JAX_POLYPHASE)):
-        runs[name].append(run_child(
-            'predict', 30, 1, args, '--frontend', front_end.name,
-            '--folder', folder, '--workdir', args.workdir))
-  out = {'section': 'predict', 'track_s': 30, 'cores': 1,
-         'tracks': args.pieces, 'workdir': args.workdir,
-         'rounds': len(runs['jax'])}
-  for name, results in runs.items():
-    for run in ('warm', 'cold'):
-      seconds = statistics.median(r[f'{run}_s'] for r in results)
-      suffix = '' if run == 'warm' else '_cold'
-      out[f'{name}{suffix}_tracks_per_s'] = round(args.pieces / seconds, 2)
-  out['ratio'] = round(out['jax_tracks_per_s'] /
-                       out['librosa_tracks_per_s'], 2)
-  out['ratio_cold'] = round(out['jax_cold_tracks_per_s'] /
-                            out['librosa_cold_tracks_per_s'], 2)
-  print(json.dumps(out), flush=True)
-  return {k: out[k] for k in ('librosa_tracks_per_s', 'jax_tracks_per_s',
-                              'ratio')}
+    write_pieces(pathlib.Path(folder), args.pieces, rate=args.piece_rate)
+    for cores in (1, 2):
+      runs = {name: [] for name, _, _ in PREDICT_VARIANTS}
+      for _ in range(max(1, args.rounds // 2)):
+        for name, front_end, workers in PREDICT_VARIANTS:
+          runs[name].append(run_child(
+              'predict', 30, cores, args, '--frontend', front_end.name,
+              '--folder', folder, '--workdir', args.workdir,
+              '--decode-workers', str(workers)))
+      out = {'section': 'predict', 'track_s': 30, 'rate': args.piece_rate,
+             'cores': cores, 'tracks': args.pieces,
+             'workdir': args.workdir, 'rounds': len(runs['librosa'])}
+      for name, results in runs.items():
+        for run in ('warm', 'cold'):
+          seconds = statistics.median(r[f'{run}_s'] for r in results)
+          suffix = '' if run == 'warm' else '_cold'
+          out[f'{name}{suffix}_tracks_per_s'] = round(args.pieces / seconds,
+                                                      2)
+      for name, _, _ in PREDICT_VARIANTS[1:]:
+        for suffix in ('', '_cold'):
+          out[f'ratio_{name}{suffix}'] = round(
+              out[f'{name}{suffix}_tracks_per_s'] /
+              out[f'librosa{suffix}_tracks_per_s'], 2)
+      print(json.dumps(out), flush=True)
+      if cores == 1:
+        headline = {'librosa_tracks_per_s': out['librosa_tracks_per_s'],
+                    'jax_tracks_per_s': out['jax_device_tracks_per_s'],
+                    'ratio': out['ratio_jax_device']}
+  return headline
 
 
 def synthetic_music(seconds: int, seed: int) -> np.ndarray:

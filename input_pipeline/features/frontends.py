@@ -52,11 +52,15 @@ class FrontEnd:
       orig_sr)], rates different.
     cqt_power_fn: (y [n] float32 at sr, sr, length) -> |CQT|^2 float32
       [1 + n // 1024, 96] of y[:length] zero-padded to n.
+    on_device: its resampling and CQT are JAX programs, which can also
+      take whole decoded tracks in batches on the default JAX device
+      (input_pipeline.features.device_windows) with the same windows.
   """
   name: str
   description: str
   resample_fn: Callable[..., np.ndarray]
   cqt_power_fn: Callable[..., np.ndarray]
+  on_device: bool = False
 
   def __reduce__(self):
     # Workers receive the registry's object (identity compares), not a copy.
@@ -124,7 +128,7 @@ def _jax_cqt_power(y: np.ndarray, sr: int, length: int) -> np.ndarray:
 JAX_POLYPHASE = FrontEnd(
     'jax_polyphase', 'polyphase resampling and the CQT in JAX (librosa '
     "res_type='polyphase' within float32 precision)", _jax_resample,
-    _jax_cqt_power)
+    _jax_cqt_power, on_device=True)
 LIBROSA_SOXR_HQ = FrontEnd(
     'librosa_soxr_hq', 'librosa.resample and librosa.cqt with soxr_hq (the '
     'features of shards with no recorded front end)', _librosa_resample,

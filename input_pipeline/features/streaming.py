@@ -50,6 +50,7 @@ for the windows, what the network hears. NaN and infinite samples are set to
 
 import dataclasses
 import math
+import os
 from typing import Iterator, List, Optional, Tuple
 
 from absl import logging
@@ -68,6 +69,9 @@ WINDOWS_PER_BLOCK = 8
 # and per read when a file that does not is measured.
 PROBE_FRAMES = 1024
 MEASURE_FRAMES = 1 << 18
+# Longer tracks are streamed, not decoded whole (decode_whole): 10 minutes
+# of 48 kHz mono is 115 MB of float32 samples.
+WHOLE_TRACK_MAX_SECONDS = 600.0
 
 
 def num_frames(num_samples: int, native_sr: int) -> int:
@@ -104,6 +108,25 @@ def _grid(native_sr: int) -> Tuple[int, int]:
   return audio.SAMPLE_RATE // gcd, native_sr // gcd
 
 
+def _block_span(native_sr: int, first: int, last: int
+                ) -> Tuple[int, int, int, int, int, int]:
+  """Where `_read_block` reads the frames [first, last) from.
+
+  Returns:
+    (lo_frame: the first frame with its context, lo22 and hi22: the
+    22,050 Hz samples kept, shift: resampled samples before lo22, lo and
+    length: the native samples read, lo possibly < 0 (zeros)).
+  """
+  hop = audio.HOP_LENGTH
+  lo_frame = max(first - audio.CONTEXT_FRAMES, 0)
+  lo22, hi22 = lo_frame * hop, (last + audio.CONTEXT_FRAMES) * hop
+  up, down = _grid(native_sr)
+  shift = lo22 % up
+  lo = (lo22 - shift) // up * down
+  length = -(-(hi22 - lo22 + shift) * down // up)
+  return lo_frame, lo22, hi22, shift, lo, length
+
+
 def _read_block(handle, path, native_sr: int, total: int, first: int,
                 last: int, stats: audio_info.SampleStats,
                 stops: Optional[List[int]], frontend) -> _Block:
@@ -118,13 +141,9 @@ def _read_block(handle, path, native_sr: int, total: int, first: int,
   short of `total` is appended to `stops` and logged (stops=None: neither,
   the reference pass).
   """
-  hop = audio.HOP_LENGTH
-  lo_frame = max(first - audio.CONTEXT_FRAMES, 0)
-  lo22, hi22 = lo_frame * hop, (last + audio.CONTEXT_FRAMES) * hop
+  lo_frame, lo22, hi22, shift, lo, length = _block_span(
+      native_sr, first, last)
   up, down = _grid(native_sr)
-  shift = lo22 % up
-  lo = (lo22 - shift) // up * down
-  length = -(-(hi22 - lo22 + shift) * down // up)
   segment = np.zeros(length, dtype=np.float32)
   src_lo, src_hi = max(lo, 0), min(lo + length, total)
   if src_hi > src_lo:
@@ -279,6 +298,84 @@ class WindowStream:
                               self.frontend, slice(first, last))
       ref = max(ref, float(power.max()))
     return ref
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedTrack:
+  """A whole track decoded for its windows to be computed elsewhere (on
+  the JAX device, in batches: input_pipeline.features.device_windows).
+
+  Attributes:
+    path: the file.
+    samples: float32 [n] mono at `sample_rate`, NaN and Inf set to 0: the
+      whole file (the frames that decode, where the header promises more,
+      as the stream measures them).
+    sample_rate: the file's rate, Hz.
+    info: what `WindowStream(path, drop=drop, overlap=overlap).info` says
+      of the file (its level facts over the same samples).
+    drop, overlap: the window placement `info` was observed for.
+  """
+  path: str
+  samples: np.ndarray
+  sample_rate: int
+  info: audio_info.AudioInfo
+  drop: float
+  overlap: float
+
+  def window_starts(self) -> List[int]:
+    """The first frame of each whole-track window (as WindowStream's)."""
+    frames = num_frames(self.samples.size, self.sample_rate)
+    return audio.window_starts(frames, drop=self.drop, overlap=self.overlap)
+
+
+def decode_whole(path, *, drop: float = audio.WINDOW_DROP,
+                 overlap: float = audio.WINDOW_OVERLAP,
+                 max_seconds: float = WHOLE_TRACK_MAX_SECONDS
+                 ) -> Optional[DecodedTrack]:
+  """The whole file decoded, when WindowStream's windows can be cut from
+  it: a DecodedTrack, else None (the stream must read it).
+
+  None, and nothing else, for what the stream treats apart or words as an
+  error: a file longer than `max_seconds` (memory), shorter than a patch,
+  unseekable, whose header length does not decode (truncated), or that
+  cannot be opened or decoded at all. Runs in a decoding worker (imports
+  no JAX).
+  """
+  try:
+    with audio.open_audio(path) as handle:
+      native_sr, header = handle.samplerate, handle.frames
+      if (header <= 0 or not handle.seekable() or _short(header, native_sr)
+          or header > max_seconds * native_sr):
+        return None
+      data = audio.read_frames(handle, path, 0, header)
+      channels = handle.channels
+    # Fewer frames than promised: the stream measures what decodes and
+    # places the windows over it, unless the header's end still decodes.
+    total = data.shape[0]
+    if total < header and (_decodes_to(path, header) or
+                           _short(total, native_sr)):
+      return None
+    if total < header:
+      logging.warning('%s: the header promises %d samples but %d decode; '
+                      'the windows are placed over those.', path, header,
+                      total)
+  except features.FeatureError:
+    return None
+  stats = audio_info.SampleStats()
+  frames = num_frames(total, native_sr)
+  starts = audio.window_starts(frames, drop=drop, overlap=overlap)
+  # The samples the stream reads for the windows: its level facts' span.
+  _, _, _, _, lo, length = _block_span(native_sr, starts[0],
+                                       starts[-1] + audio.PATCH_FRAMES)
+  lo, hi = max(lo, 0), min(lo + length, total)
+  stats.add(data[lo:hi], lo)
+  finite = np.isfinite(data)
+  if not finite.all():
+    data = np.where(finite, data, np.float32(0.0))
+  info = stats.info(duration_s=total / native_sr, source_sr=native_sr,
+                    channels=channels, header_duration_s=header / native_sr)
+  return DecodedTrack(os.fspath(path), audio.to_mono_float32(data),
+                      native_sr, info, drop, overlap)
 
 
 def stream_windows(path, *, drop: float = audio.WINDOW_DROP,

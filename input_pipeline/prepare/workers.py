@@ -184,8 +184,10 @@ class WorkerPool:
   WorkerStartError, not a skipped item.
   """
 
-  def __init__(self, workers: int):
+  def __init__(self, workers: int,
+               in_flight_per_worker: int = IN_FLIGHT_PER_WORKER):
     self.workers = workers
+    self.in_flight_per_worker = in_flight_per_worker
     self._pool = None
     self._started = False  # Whether a pool of this one has run its probe.
 
@@ -234,7 +236,7 @@ class WorkerPool:
         yield run_job(fn, job, kwargs_fn)
       return
     jobs = list(jobs)
-    window = self.workers * IN_FLIGHT_PER_WORKER
+    window = self.workers * self.in_flight_per_worker
     # pending always holds jobs[position - len(pending):position], in order.
     position = 0
     pending = collections.deque()

@@ -54,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
   with remote.local_output(args.out) as out:
     vectors, errors = embed.write_embeddings(
         tagger, items, out, info={'workdir': str(args.workdir)},
-        progress=not args.no_progress, batch_items=args.batch_items)
+        progress=not args.no_progress, batch_items=args.batch_items,
+        decode_workers=args.decode_workers)
   print(f'Wrote {sum(len(v) for v in vectors.values())} vectors of '
         f'{sorted(vectors)} to {args.out} ({len(errors)} inputs failed).')
   return flags.exit_status(len(items), len(errors))

@@ -4,7 +4,8 @@
   --workdir W  --audio FILE_OR_DIR ...  --cover IMAGE  --reviews TEXT_FILE
   --manifest CSV  --album  --album-id NAME          (predict, embed,
                                                     neighbours)
-  --batch-items N  --beam_pipeline_options K=V,...  (predict and embed)
+  --batch-items N  --decode-workers N
+  --beam_pipeline_options K=V,...                  (predict and embed)
 
 A command's mistake (a bad flag value, a file that cannot be used) ends
 with `fail`: one line `mmgenre <command>: error: <message>` on stderr and
@@ -118,8 +119,16 @@ def _positive_int(text: str) -> int:
   return value
 
 
+def _non_negative_int(text: str) -> int:
+  value = int(text)
+  if value < 0:
+    raise argparse.ArgumentTypeError(f'{value}: give 0 or more')
+  return value
+
+
 def add_beam_argument(parser: argparse.ArgumentParser) -> None:
-  """Adds --batch-items and --beam_pipeline_options (predict and embed)."""
+  """Adds --batch-items, --decode-workers and --beam_pipeline_options
+  (predict and embed)."""
   parser.add_argument(
       '--batch-items', type=_positive_int, default=items_lib.BATCH_ITEMS,
       metavar='N',
@@ -127,6 +136,16 @@ def add_beam_argument(parser: argparse.ArgumentParser) -> None:
       f'networks\' batches (default {items_lib.BATCH_ITEMS}; the results are '
       'the same for any N). A killed run loses at most the batch it was '
       'on; 1 tags one input at a time.')
+  parser.add_argument(
+      '--decode-workers', type=_non_negative_int,
+      default=items_lib.DECODE_WORKERS, metavar='N',
+      help='Processes decoding audio files ahead while the JAX device '
+      'computes the resampling, CQT and networks of a batch of tracks '
+      f'(default {items_lib.DECODE_WORKERS}: one per core, at most 4; '
+      'models on the jax_polyphase front end; long files are streamed, '
+      'docs/tagging.md). 1 decodes in this process; 0 streams every file '
+      'block by block (the least memory). The results are the same to '
+      'float32 precision.')
   parser.add_argument(
       '--beam_pipeline_options', default=None, metavar='K=V,...',
       help='Run on Apache Beam with these pipeline options, comma-separated '

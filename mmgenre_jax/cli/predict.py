@@ -86,7 +86,8 @@ def _predict(args: argparse.Namespace, out) -> int:
   else:
     tally = predict.run(tagger, items, writer, top_k=args.top_k,
                         level=args.level, progress=not args.no_progress,
-                        batch_items=args.batch_items)
+                        batch_items=args.batch_items,
+                        decode_workers=args.decode_workers)
   if tally.inputs_failed:
     kept = (f', {tally.kept_failed} of them in rows kept from an earlier '
             'run' if tally.kept_failed else '')

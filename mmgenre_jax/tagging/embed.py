@@ -31,6 +31,7 @@ import tqdm
 
 from input_pipeline import fileio
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.tagging import decoding
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
@@ -44,7 +45,8 @@ INDEX_COLUMNS = ('representation', 'row', 'input', 'duration_s', 'warnings')
 
 def embed_items(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item], *,
                 progress: bool = True, reports: Optional[Reports] = None,
-                batch_items: int = items_lib.BATCH_ITEMS
+                batch_items: int = items_lib.BATCH_ITEMS,
+                decode_workers: int = items_lib.DECODE_WORKERS
                 ) -> Tuple[Vectors, List[Tuple[str, str]]]:
   """Every representation of every item; failing items are set aside.
 
@@ -54,6 +56,8 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item], *,
     reports: filled with each embedded item's {'duration_s', 'warnings'}.
     batch_items: items embedded together (Tagger.embed_many; the vectors
       are Tagger.embed's, whatever the batch).
+    decode_workers: processes decoding audio ahead of the device
+      (decoding.py, predict.run's; the same vectors to float32 precision).
 
   Returns:
     (vectors by representation name, [(input key, error)]).
@@ -61,12 +65,14 @@ def embed_items(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item], *,
   vectors: Vectors = {}
   errors: List[Tuple[str, str]] = []
   with tqdm.tqdm(total=len(items), desc='embed', unit='item',
-                 disable=not progress or len(items) < 2) as bar:
-    for batch in items_lib.batches(items, batch_items):
+                 disable=not progress or len(items) < 2) as bar, \
+      decoding.AheadDecoder(tagger, items, decode_workers) as decoder:
+    for batch in decoder.batches(batch_items):
+      decoded = decoder.take(batch)
       # URL inputs (gs://...) are embedded from local copies; messages
       # name the URLs (remote.py).
       with remote.local_inputs(batch) as local:
-        results = tagger.embed_many(items_lib.tagger_inputs(local))
+        results = tagger.embed_many(items_lib.tagger_inputs(local), decoded)
         names = remote.copy_names(batch, local)
       for item, result in zip(batch, results):
         if isinstance(result, Exception):
@@ -156,7 +162,8 @@ def write_catalog(out, vectors: Vectors, errors: List[Tuple[str, str]],
 def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
                      out, *, info: Optional[Mapping[str, Any]] = None,
                      progress: bool = True,
-                     batch_items: int = items_lib.BATCH_ITEMS
+                     batch_items: int = items_lib.BATCH_ITEMS,
+                     decode_workers: int = items_lib.DECODE_WORKERS
                      ) -> Tuple[Vectors, List[Tuple[str, str]]]:
   """Embeds the items and writes the catalog folder `out` (module docstring).
 
@@ -167,14 +174,15 @@ def write_embeddings(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
     info: extra fields of embed.json (e.g. the workdir); `items` and
       `representations` are added.
     progress: show a progress bar (on stderr) for two items or more.
-    batch_items: items embedded together (embed_items).
+    batch_items, decode_workers: as in embed_items.
 
   Returns:
     What embed_items returns.
   """
   reports: Reports = {}
   vectors, errors = embed_items(tagger, items, progress=progress,
-                                reports=reports, batch_items=batch_items)
+                                reports=reports, batch_items=batch_items,
+                                decode_workers=decode_workers)
   write_catalog(out, vectors, errors, {**(info or {}), 'items': len(items)},
                 reports)
   return vectors, errors

@@ -30,7 +30,8 @@ something (issue 27; docs/tagging.md lists both).
 import dataclasses
 import os
 import pathlib
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (Any, Container, Dict, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 from PIL import Image
@@ -301,26 +302,37 @@ def load_feature_data(stage: stages_lib.Stage) -> FeatureData:
   return data
 
 
+def window_settings(stage: stages_lib.Stage) -> Tuple[float, float]:
+  """(drop, overlap) of an audio stage's whole-track windows: its
+  config.eval track_trim and window_overlap."""
+  return (float(stage.config.eval.get('track_trim',
+                                      audio_features.WINDOW_DROP)),
+          float(stage.config.eval.get('window_overlap',
+                                      audio_features.WINDOW_OVERLAP)))
+
+
 def audio_windows(stage: stages_lib.Stage, data: FeatureData,
                   paths: Sequence[str],
-                  report: Optional[InputReport] = None
+                  report: Optional[InputReport] = None,
+                  skip: Container[int] = ()
                   ) -> Iterator[Tuple[int, np.ndarray]]:
   """Standardised whole-track windows of audio files, a block at a time.
 
   Args:
-    stage: the audio stage (its config.eval track_trim / window_overlap).
+    stage: the audio stage (`window_settings`).
     data: its FeatureData.
     paths: the audio files (the tracks of one album).
     report: where each track's AudioInfo goes once its windows are read
       (kept from an earlier audio stage if one read the track first).
+    skip: indices into paths of tracks not to read (computed elsewhere).
 
   Yields:
     (track index into paths, float32 [k, 322, 96, 1]).
   """
-  drop = float(stage.config.eval.get('track_trim', audio_features.WINDOW_DROP))
-  overlap = float(stage.config.eval.get('window_overlap',
-                                        audio_features.WINDOW_OVERLAP))
+  drop, overlap = window_settings(stage)
   for index, path in enumerate(paths):
+    if index in skip:
+      continue
     stream = streaming.WindowStream(path, drop=drop, overlap=overlap,
                                     frontend=data.frontend)
     for windows in stream:

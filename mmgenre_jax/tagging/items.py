@@ -56,6 +56,9 @@ Stamp = Tuple[Optional[int], Optional[int]]
 # tracks (1-3 windows each) to fill the networks' padded batches of
 # runners.APPLY_BATCH = 32 windows.
 BATCH_ITEMS = 16
+# Processes decoding audio ahead of the device (tagging/decoding.py): one
+# per core, at most 4 (BENCHMARKS.md §11c).
+DECODE_WORKERS = min(4, os.cpu_count() or 1)
 
 
 @dataclasses.dataclass

@@ -22,10 +22,11 @@ mmgenre_jax/cli/predict.py.
 """
 
 import sys
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import tqdm
 
+from mmgenre_jax.tagging import decoding
 from mmgenre_jax.tagging import items as items_lib
 from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
@@ -40,15 +41,18 @@ def predict_item(tagger: tagger_lib.Tagger, item: items_lib.Item,
 
 
 def predict_items(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
-                  top_k: int, level: str = 'all') -> List[Dict[str, Any]]:
+                  top_k: int, level: str = 'all',
+                  decoded: Optional[Mapping[str, Any]] = None
+                  ) -> List[Dict[str, Any]]:
   """The rows of several items, their audio batched together
-  (Tagger.predict_many): row for row those of predict_item."""
+  (Tagger.predict_many; `decoded`: its tracks decoded whole, decoding.py):
+  row for row those of predict_item."""
   # Stamped before reading: a file changed while it is tagged is redone by
   # the next resumed run.
   found = [items_lib.sources(item) for item in items]
   try:
     results = tagger.predict_many(items_lib.tagger_inputs(items), top_k=top_k,
-                                  level=level)
+                                  level=level, decoded=decoded)
   except tagger_lib.INPUT_ERRORS as e:  # A level the model cannot give.
     results = [e] * len(items)
   return [_row(item, result, sources)
@@ -72,7 +76,8 @@ def _row(item: items_lib.Item, result, sources) -> Dict[str, Any]:
 def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
         writer: items_lib.ResultWriter, *, top_k: int = DEFAULT_TOP_K,
         level: str = 'all', progress: bool = True,
-        batch_items: int = items_lib.BATCH_ITEMS) -> items_lib.Tally:
+        batch_items: int = items_lib.BATCH_ITEMS,
+        decode_workers: int = items_lib.DECODE_WORKERS) -> items_lib.Tally:
   """Tags the items not yet in the writer's file, a row each, then closes it.
 
   The items are tagged batch_items at a time (predict_items: their audio
@@ -91,6 +96,9 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
     progress: show a progress bar (on stderr) for two items or more.
     batch_items: items tagged together (1: one at a time; the rows are the
       same).
+    decode_workers: processes decoding audio ahead of the device
+      (decoding.py; 1: in this process, 0: no decoding ahead, every file
+      streamed). The rows are the same to float32 precision.
 
   Returns:
     The Tally: items tagged by this run and how many of them failed, rows
@@ -103,11 +111,13 @@ def run(tagger: tagger_lib.Tagger, items: Sequence[items_lib.Item],
   errors = 0
   try:
     with tqdm.tqdm(total=len(todo), desc='predict', unit='item',
-                   disable=not progress or len(todo) < 2) as bar:
-      for batch in items_lib.batches(todo, batch_items):
+                   disable=not progress or len(todo) < 2) as bar, \
+        decoding.AheadDecoder(tagger, todo, decode_workers) as decoder:
+      for batch in decoder.batches(batch_items):
+        decoded = decoder.take(batch)
         # URL inputs (gs://...) are tagged from local copies (remote.py).
         for row in remote.tag_rows(lambda local: predict_items(
-            tagger, local, top_k, level), batch):
+            tagger, local, top_k, level, decoded), batch):
           errors += row['error'] is not None
           writer.write(row)
         bar.update(len(batch))

@@ -235,6 +235,19 @@ class Tagger:
       self._features[name] = inputs_lib.load_feature_data(self.stages[name])
     return self._features[name]
 
+  def whole_track_windows(self) -> Optional[Tuple[float, float]]:
+    """The (drop, overlap) of whole-track windows that every audio network
+    of the model computes on the JAX device from tracks decoded whole
+    (predict_many's `decoded`); None when the model reads no audio, or a
+    front end (or a window setting) of its audio stages does not allow it.
+    """
+    names = [n for n in self.order if self.stages[n].kind == 'audio']
+    if not names or not all(self.feature_data(n).frontend.on_device
+                            for n in names):
+      return None
+    settings = {inputs_lib.window_settings(self.stages[n]) for n in names}
+    return settings.pop() if len(settings) == 1 else None
+
   # ------------------------------------------------------- computation
 
   def _modality_value(self, stage: Stage, raw,
@@ -282,8 +295,8 @@ class Tagger:
 
   # ---------------------------------------------------------------- API
 
-  def _prepare(self, inputs: Sequence[Any], every_node: bool
-               ) -> List[Any]:
+  def _prepare(self, inputs: Sequence[Any], every_node: bool,
+               decoded: Optional[Mapping[str, Any]] = None) -> List[Any]:
     """_Prepared inputs (or their errors), the audio already through its
     networks in shared batches (_read_audio).
 
@@ -292,6 +305,7 @@ class Tagger:
         an exception, passed through.
       every_node: embedding (or answering with the head): every node the
         inputs can feed is computed, not only the answer's.
+      decoded: tracks decoded whole (predict_many).
     """
     prepared: List[Any] = []
     for entry in inputs:
@@ -304,7 +318,7 @@ class Tagger:
       except INPUT_ERRORS as e:
         prepared.append(e)
     self._read_audio([p for p in prepared if isinstance(p, _Prepared)],
-                     every_node or self.head is not None)
+                     every_node or self.head is not None, decoded)
     return prepared
 
   def _audio_stages(self, available: frozenset, every_node: bool
@@ -319,13 +333,15 @@ class Tagger:
     return [n for n in self.order
             if n in names and self.stages[n].kind == 'audio']
 
-  def _read_audio(self, prepared: List['_Prepared'],
-                  every_node: bool) -> None:
+  def _read_audio(self, prepared: List['_Prepared'], every_node: bool,
+                  decoded: Optional[Mapping[str, Any]] = None) -> None:
     """Puts each input's audio Values (or its reading error) in its cache.
 
     The windows of all the inputs go through each audio network together,
     in shared padded batches (runners.apply_batches): the same numbers as
     one input at a time, since each row of a batch is computed alone.
+    Tracks in `decoded` are computed on the device from their samples
+    (runners.album_audio_values).
     """
     for name in self.order:
       users = [p for p in prepared
@@ -337,7 +353,8 @@ class Tagger:
       stage = self.stages[name]
       values = runners.album_audio_values(stage, self.feature_data(name),
                              self.runner(name),
-                             [(p.raw['audio'], p.report) for p in users])
+                             [(p.raw['audio'], p.report) for p in users],
+                             decoded)
       for p, value in zip(users, values):
         p.cache.update({(name, rep): value
                         for rep in stage.representations})
@@ -404,7 +421,8 @@ class Tagger:
     return _one(self.predict_many([inputs], top_k=top_k, level=level)[0])
 
   def predict_many(self, inputs: Sequence[Any], *,
-                   top_k: Optional[int] = None, level: str = 'all'
+                   top_k: Optional[int] = None, level: str = 'all',
+                   decoded: Optional[Mapping[str, Any]] = None
                    ) -> List[Any]:
     """`predict` of many inputs, their audio windows batched together.
 
@@ -416,6 +434,10 @@ class Tagger:
       inputs: predict's arguments {'audio', 'cover', 'reviews'} per item,
         or an exception (an input already known to be unreadable).
       top_k, level: as in `predict`.
+      decoded: path -> streaming.DecodedTrack of audio files already
+        decoded whole for `whole_track_windows()` (mmgenre predict's
+        decoding workers, tagging/decoding.py): their windows are computed
+        on the device in batches, the same to float32 precision.
 
     Returns:
       Per input, predict's result or the input error (one of INPUT_ERRORS)
@@ -426,7 +448,8 @@ class Tagger:
     """
     shown = self.level_mask(level)
     results = []
-    for prepared in self._prepare(inputs, every_node=False):
+    for prepared in self._prepare(inputs, every_node=False,
+                                  decoded=decoded):
       try:
         results.append(prepared if isinstance(prepared, Exception) else
                        self._ranked(shown, top_k, *self._scores(prepared)))
@@ -497,18 +520,19 @@ class Tagger:
     inputs = {'audio': audio, 'cover': cover, 'reviews': reviews}
     return _one(self.embed_many([inputs])[0])
 
-  def embed_many(self, inputs: Sequence[Any]) -> List[Any]:
+  def embed_many(self, inputs: Sequence[Any],
+                 decoded: Optional[Mapping[str, Any]] = None) -> List[Any]:
     """`embed_and_report` of many inputs, their audio windows batched
     together (the same vectors; see predict_many).
 
     Args:
-      inputs: as in predict_many.
+      inputs, decoded: as in predict_many.
 
     Returns:
       Per input, embed_and_report's (vectors, report) or its input error.
     """
     results = []
-    for prepared in self._prepare(inputs, every_node=True):
+    for prepared in self._prepare(inputs, every_node=True, decoded=decoded):
       try:
         results.append(prepared if isinstance(prepared, Exception) else (
             self._vectors(prepared),

@@ -12,13 +12,15 @@ only a few shapes are compiled per stage.
 import dataclasses
 import functools
 import json
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from input_pipeline.features import device_windows
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import registry
 from mmgenre_jax.tagging import inputs as inputs_lib
@@ -159,16 +161,83 @@ def apply_batches(runner: Runner, batches: Iterable[Tuple[int, np.ndarray]],
           for total, n in zip(sums, rows)]
 
 
-def album_audio_values(stage: stages_lib.Stage, data: inputs_lib.FeatureData,
-                  runner: Runner,
-                  albums: Sequence[Tuple[Sequence[str],
-                                         inputs_lib.InputReport]]
-                  ) -> List[Any]:
+def padded_rows(rows: int) -> int:
+  """Rows of whole APPLY_BATCH batches holding `rows`, the last batch
+  padded to the smallest of PAD_SIZES that holds what is left."""
+  full, rest = divmod(rows, APPLY_BATCH)
+  return full * APPLY_BATCH + (
+      next(s for s in PAD_SIZES if s >= rest) if rest else 0)
+
+
+def device_values(runner: Runner,
+                  calls: Iterable[Tuple[np.ndarray, jax.Array]],
+                  count: int) -> List[Optional[Value]]:
+  """Runs a scoring stage on windows already on the device.
+
+  Args:
+    runner: the stage's runner.
+    calls: (owners int [W] in [0, count), nondecreasing, x [padded_rows(W),
+      ...] network inputs on the device, rows past W ignored) each
+      (device_windows.standardised_windows).
+    count: the number of items.
+
+  Returns:
+    apply_batches' Values: per item the float32 mean over its rows in
+    float64, None for an item without rows.
+  """
+  sums: List[Optional[List[np.ndarray]]] = [None] * count
+  rows = np.zeros(count, np.int64)
+  for owners, x in calls:
+    # Every batch is dispatched before any result is read.
+    outs = [runner.scored(x[lo:lo + APPLY_BATCH])
+            for lo in range(0, x.shape[0], APPLY_BATCH)]
+    outs = [np.concatenate([np.asarray(o[f], np.float64) for o in
+                            jax.device_get(outs)])[:len(owners)]
+            for f in range(3)]
+    items, first = np.unique(owners, return_index=True)
+    for item, part in zip(items, zip(*[np.add.reduceat(o, first)
+                                       for o in outs])):
+      sums[item] = list(part) if sums[item] is None else [
+          a + b for a, b in zip(sums[item], part)]
+    rows += np.bincount(owners, minlength=count)
+  return [None if total is None else
+          Value(*[(s / n).astype(np.float32) for s in total])
+          for total, n in zip(sums, rows)]
+
+
+def _decoded_tracks(stage: stages_lib.Stage, data: inputs_lib.FeatureData,
+                    albums, decoded: Mapping[str, Any]) -> Dict[int, Any]:
+  """Track index (over all albums) -> its DecodedTrack, for the tracks
+  whose windows this stage computes on the device."""
+  if not decoded or not data.frontend.on_device:
+    return {}
+  settings = inputs_lib.window_settings(stage)
+  found, index = {}, 0
+  for paths, _ in albums:
+    for path in paths:
+      track = decoded.get(path)
+      if track is not None and (track.drop, track.overlap) == settings:
+        found[index] = track
+      index += 1
+  return found
+
+
+def album_audio_values(stage: stages_lib.Stage,
+                       data: inputs_lib.FeatureData, runner: Runner,
+                       albums: Sequence[Tuple[Sequence[str],
+                                              inputs_lib.InputReport]],
+                       decoded: Optional[Mapping[str, Any]] = None
+                       ) -> List[Any]:
   """An audio network's Values of albums, their windows batched together.
 
   Args:
     stage, data, runner: the audio stage, its FeatureData and Runner.
     albums: (track paths, the InputReport their AudioInfo goes to) each.
+    decoded: path -> streaming.DecodedTrack of tracks already decoded
+      whole (predict's decoding workers): with a front end that runs on
+      the device, their windows are computed there, in batches
+      (device_windows); the other tracks are streamed. The same Values to
+      float32 precision.
 
   Returns:
     Per album, the mean over its tracks of the mean over each track's
@@ -176,18 +245,30 @@ def album_audio_values(stage: stages_lib.Stage, data: inputs_lib.FeatureData,
     dropped; the other albums go on).
   """
   starts = np.cumsum([0] + [len(paths) for paths, _ in albums])
+  on_device = _decoded_tracks(stage, data, albums, decoded)
   failed: Dict[int, Exception] = {}
 
   def chunks():
     for a, (paths, report) in enumerate(albums):
+      first = int(starts[a])
+      skip = {i - first for i in on_device if first <= i < starts[a + 1]}
       try:
         for track, windows in inputs_lib.audio_windows(stage, data, paths,
-                                                       report):
-          yield int(starts[a]) + track, windows
+                                                       report, skip):
+          yield first + track, windows
       except inputs_lib.INPUT_ERRORS as e:
         failed[a] = e
 
   tracks = apply_batches(runner, chunks(), int(starts[-1]))
+  if on_device:
+    indices = sorted(on_device)
+    computed = device_values(runner, device_windows.standardised_windows(
+        [on_device[i] for i in indices], data.mean, data.std,
+        padded_rows=padded_rows), len(indices))
+    album_of = np.searchsorted(starts, indices, side='right') - 1
+    for i, a, value in zip(indices, album_of, computed):
+      tracks[i] = value
+      albums[a][1].audio.setdefault(i - int(starts[a]), on_device[i].info)
   return [failed[a] if a in failed else
           mean_value(tracks[starts[a]:starts[a + 1]])
           for a in range(len(albums))]

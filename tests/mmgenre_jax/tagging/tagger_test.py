@@ -25,12 +25,16 @@ import soundfile as sf
 
 from helpers import tagging_pipeline
 from helpers import tiny
+from input_pipeline.features import frontends
 from input_pipeline.records import shard_reader
 from mmgenre_jax import errors
 from mmgenre_jax.train import checkpoints
 from mmgenre_jax import cli
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.tagging import decoding
+from mmgenre_jax.tagging import inputs
 from mmgenre_jax.tagging import items as items_lib
+from mmgenre_jax.tagging import predict
 from mmgenre_jax.tagging import tagger as tagger_lib
 from mmgenre_jax.tagging.model import thresholds as thresholds_lib
 
@@ -303,6 +307,49 @@ def test_directory_of_mixed_formats_with_a_corrupt_file(workdir, media,
     _cli('predict', '--workdir', str(workdir), '--audio',
          str(media['music']), '--batch-items', '0', capsys=capsys)
   assert '--batch-items: 0: give 1 or more' in capsys.readouterr().err
+
+
+def test_decoding_workers_and_the_device_give_the_streamed_rows(
+    workdir, tagger, media, monkeypatch):
+  """Tracks decoded whole (by 2 worker processes) and computed on the
+  device in batches: the rows of the stream, to float32 precision; the
+  short mp3 and the corrupt file go to the stream."""
+  # The tiny shards record no front end (librosa's): streamed only.
+  assert tagger.whole_track_windows() is None
+  # Fed the JAX front end's features here (this test compares two ways of
+  # computing them; a model is otherwise fed only its own).
+  monkeypatch.setattr(inputs, 'audio_frontend',
+                      lambda stage, manifest: frontends.JAX_POLYPHASE)
+  tagger = tagger_lib.Tagger.from_workdir(workdir)
+  assert tagger.whole_track_windows() == (0.15, 0.5)
+  files = media['files']
+  items = items_lib.collect_items(audio=[
+      files[kind] for kind in ('wav', 'ogg', 'mp3', 'corrupt')])
+  monkeypatch.setattr(decoding, 'WORKERS_FROM_TRACKS', 1)
+  rows = {}
+  for workers in (0, 2):
+    with decoding.AheadDecoder(tagger, items, workers) as decoder:
+      rows[workers], decoded = [], set()
+      for batch in decoder.batches(items_lib.BATCH_ITEMS):
+        found = decoder.take(batch)
+        decoded |= set(found)
+        rows[workers] += predict.predict_items(tagger, batch, 3, 'all',
+                                               found)
+    expected = {files['wav'], files['ogg']} if workers else set()
+    assert decoded == expected
+  for streamed, computed in zip(rows[0], rows[2]):
+    assert computed['input'] == streamed['input']
+    assert [x['label'] for x in computed['labels']] == [
+        x['label'] for x in streamed['labels']]
+    np.testing.assert_allclose([x['score'] for x in computed['labels']],
+                               [x['score'] for x in streamed['labels']],
+                               atol=1e-5)
+    for field in ('decisions', 'duration_s', 'warnings', 'notes', 'error'):
+      assert computed[field] == streamed[field], (field, computed)
+  # A batch holds at most BATCH_TRACKS tracks to decode.
+  monkeypatch.setattr(decoding, 'BATCH_TRACKS', 2)
+  with decoding.AheadDecoder(tagger, items, 1) as decoder:
+    assert [len(b) for b in decoder.batches(16)] == [2, 2]
 
 
 def test_collect_items_without_a_parser(media):
