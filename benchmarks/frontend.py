@@ -230,7 +230,9 @@ def decode_child(seconds: int, args) -> dict:
 def run_child(section: str, seconds: int, cores: int, args,
               *extra: str) -> dict:
   env = dict(os.environ, JAX_PLATFORMS='cpu')
-  env.pop('JAX_COMPILATION_CACHE_DIR', None)  # Compilations counted.
+  # Compilations counted: no persistent compilation cache.
+  env.pop('JAX_COMPILATION_CACHE_DIR', None)
+  env['JAX_ENABLE_COMPILATION_CACHE'] = 'false'
   if cores == 1:
     env['XLA_FLAGS'] = ONE_CORE_XLA
   cmd = ['taskset', '-c', CORES[cores], sys.executable, __file__,
