@@ -27,7 +27,9 @@ resampled: normal processing, not a warning; inputs.audio_notes).
 Audio (docs/fidelity.md): every whole-track window (inputs.py, memory bounded
 whatever the length) goes through the network; representations and scores
 are averaged per track, then over the tracks of an album (paper Sec 7.3.1).
-What reading the files observed (inputs.InputReport: each track's decoded
+Tracks already decoded whole (predict_many's `decoded`, decoding.py) are
+computed on the JAX device in batches instead, the same to float32
+precision. What reading the files observed (inputs.InputReport: each track's decoded
 length, channels, rate, clipping, NaN, silence; a small cover; reviews
 without a known word) comes back as `duration_s`, `warnings` and `notes`;
 an empty review text given with other inputs is ignored with a warning.
@@ -44,7 +46,8 @@ Loading reads only: the decision thresholds are computed in memory
 The other modules of the package: stages.py (a Stage read from disk),
 inputs.py (raw input -> network input), bundle.py (the bundle format),
 thresholds.py, explain.py (class activation maps), head.py (a finetuned
-head answering with new labels: `mmgenre finetune`), and catalog.py /
+head answering with new labels: `mmgenre finetune`), decoding.py (audio
+decoded in worker processes ahead of the device), and catalog.py /
 predict.py / embed.py / neighbours.py, the work of the `mmgenre` tagging
 commands (their flags: mmgenre_jax/cli/).
 """
