@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 from input_pipeline import errors as input_errors
 from input_pipeline import fileio
+from input_pipeline import jax_cache
 
 # Not release_items (its Items are the jobs): a worker imports this module
 # to unpickle `audio_features`, and release_items brings scikit-learn
@@ -54,14 +55,6 @@ PROBE_TIMEOUT_S = 300
 # them compete (BENCHMARKS.md §11).
 WORKER_XLA_FLAGS = ('--xla_cpu_multi_thread_eigen=false '
                     'intra_op_parallelism_threads=1')
-# JAX's persistent compilation cache for the workers, unless the
-# environment names one (JAX_COMPILATION_CACHE_DIR): each worker compiles
-# the front end once per padded track length (cqt_jax.bucket_length), ~0.9
-# s each on a CPU core, of which loading a cached program saves ~0.5 s;
-# the workers of a run, and later runs, share what one compiled.
-WORKER_CACHE_DIR = os.path.join(
-    os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
-    'mmgenre_jax', 'jax')
 
 
 class WorkerStartError(input_errors.UserError, RuntimeError):
@@ -129,12 +122,15 @@ def on_file(fn: Callable, path, **kwargs) -> Any:
 
 def init_worker() -> None:
   """A worker's initializer, before it imports JAX: WORKER_XLA_FLAGS (an
-  XLA_FLAGS of the environment is kept, after them) and WORKER_CACHE_DIR."""
+  XLA_FLAGS of the environment is kept, after them) and the project's
+  persistent compilation cache (input_pipeline.jax_cache, unless the
+  environment names one): each worker compiles the front end once per
+  padded track length (cqt_jax.bucket_length), ~0.9 s each on a CPU core,
+  of which loading a cached program saves ~0.5 s; the workers of a run, and
+  later runs, share what one compiled."""
   flags = os.environ.get('XLA_FLAGS', '')
   os.environ['XLA_FLAGS'] = f'{WORKER_XLA_FLAGS} {flags}'.strip()
-  os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', WORKER_CACHE_DIR)
-  # Cache every program: the front end's compile in under JAX's 1 s default.
-  os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+  jax_cache.set_environment()
 
 
 def ready(fn: Callable) -> int:

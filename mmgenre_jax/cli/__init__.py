@@ -8,7 +8,11 @@ calls the library; modules are imported only when their subcommand runs, so
 command reports a user's mistake (one line, exit status 2, as main.py) and
 the exit statuses of the commands over many inputs (0 all done, 3 some
 failed, 4 none could be done or too many failed; each command's --help ends
-with its own) are in flags.py.
+with its own) are in flags.py. The commands that compile JAX programs in
+their own process (`COMPILING`: tagging, exporting, preparing) first point
+JAX at the project's persistent compilation cache
+(input_pipeline/jax_cache.py), so that a cold command loads what an
+earlier one compiled.
 """
 
 import argparse
@@ -45,6 +49,12 @@ SUBCOMMANDS = {
     'export': ('mmgenre_jax.cli.export',
                'The model in one directory: a bundle, ONNX or StableHLO.'),
 }
+# The commands that compile JAX programs in this process (networks, the
+# JAX front end with --workers 1, an export's tracing): they use the
+# project's persistent compilation cache (input_pipeline.jax_cache), set up
+# before their module is imported; the others never load JAX for it.
+COMPILING = frozenset(('prepare', 'tfds', 'predict', 'embed', 'neighbours',
+                       'finetune', 'export'))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def setup_compilation_cache() -> str:
+  """This process's JAX uses the project's persistent compilation cache
+  (jax_cache.CACHE_DIR) unless JAX_COMPILATION_CACHE_DIR names one: a cold
+  command loads the programs an earlier one compiled. Returns the
+  directory ('' or None: none)."""
+  # pylint: disable-next=g-import-not-at-top
+  from input_pipeline import jax_cache
+  return jax_cache.enable()
+
+
 def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else list(argv)
   parser = build_parser()
@@ -67,6 +87,8 @@ def main(argv=None) -> int:
   if not known.command:
     parser.print_help()
     return 2
+  if known.command in COMPILING:
+    setup_compilation_cache()
   module = importlib.import_module(known._module)
   sub = argparse.ArgumentParser(
       prog=f'mmgenre {known.command}',
