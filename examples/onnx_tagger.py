@@ -14,8 +14,11 @@ Each file is decoded, mono-mixed and resampled to 22,050 Hz here (export.json's
 the rest (log-CQT, whole-track windows, networks); with --host-windows the
 windows are cut here from the frontend_<S>s graph's output and go through
 the `audio` graph (the same scores within 1e-6). Its front end is the
-JAX one (polyphase resampling inside the CQT), not librosa's: scores differ
-from `mmgenre predict` by a few thousandths (docs/tagging.md, "Export").
+JAX one (polyphase resampling inside the CQT), that of models trained on
+jax_polyphase shards; the whole file is resampled here with soxr: scores
+differ from `mmgenre predict` by a few thousandths (docs/tagging.md,
+"Export"). An export of a model trained on librosa_soxr_hq features has no
+PCM graphs, and this example stops, saying so.
 """
 
 import argparse
@@ -42,6 +45,10 @@ def _sessions(export_dir):
   if info.get('format') != 'onnx' or 'audio' not in info['entry_points']:
     raise SystemExit(f'{export_dir}: not an ONNX export with an audio entry '
                      'point (mmgenre export W --format onnx --out DIR).')
+  if not info.get('frontend'):
+    # A model trained on another front end's features than the graphs'.
+    note = (info.get('pcm_graphs') or {}).get('note')
+    raise SystemExit(f'{export_dir}: ' + (note or 'no PCM graphs.'))
   cache = {}
 
   def session(name):

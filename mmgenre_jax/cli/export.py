@@ -9,7 +9,10 @@
 `--format bundle` (default): everything this package's Tagger needs
 (mmgenre_jax/tagging/model/bundle.py). `onnx` and `stablehlo`: one graph per
 entry point (audio, cover, text, fused) with export.json beside them
-(mmgenre_jax/tagging/exports/writer.py), for runtimes without this package.
+(mmgenre_jax/tagging/exports/writer.py), for runtimes without this package;
+the PCM graphs (audio_pcm_<S>s, frontend_<S>s) compute the jax_polyphase
+front end's features inside, so a model trained on another front end's
+gets none, which a line on stderr and export.json's `pcm_graphs` say.
 The decision thresholds, computed in memory when the model is loaded, are
 written into the folder; the workdir is only read. Exit status 2 when W
 cannot be read, the format is unknown, a head belongs to another model or
@@ -17,7 +20,11 @@ DIR cannot be written.
 """
 
 import argparse
+import json
+import pathlib
+import sys
 
+from mmgenre_jax import workdir as workdir_lib
 from mmgenre_jax.cli import flags
 from mmgenre_jax.tagging import remote
 from mmgenre_jax.tagging import tagger as tagger_lib
@@ -56,10 +63,15 @@ def main(args: argparse.Namespace) -> int:
     tagger = tagger_lib.Tagger.from_workdir(workdir, head=args.head)
     # A gs:// --out is written locally, then uploaded.
     with remote.local_output(args.out) as local:
+      note = None
       if args.format == 'bundle':
         tagger.export(local)
       else:
-        writer.write(tagger, local, args.format)
+        info = json.loads((pathlib.Path(writer.write(
+            tagger, local, args.format)) / workdir_lib.EXPORT_JSON
+                           ).read_text(encoding='utf-8'))
+        # Why there are no PCM graphs (writer.pcm_note), if so.
+        note = (info['pcm_graphs'] or {}).get('note')
     out = args.out
   except (ValueError, OSError) as e:
     return flags.fail('export', e)
@@ -68,6 +80,8 @@ def main(args: argparse.Namespace) -> int:
         f'--format {args.format} needs {e.name}: pip install '
         "'mmgenre_jax[onnx]' && pip install --no-deps jax2onnx==0.17.1 "
         f'({e}).'))
+  if note:
+    print(f'mmgenre export: {note}', file=sys.stderr)
   calibrated = [n for n, s in tagger.stages.items()
                 if s.thresholds is not None]
   head = '' if tagger.head is None else f'; head {tagger.head.name!r}'

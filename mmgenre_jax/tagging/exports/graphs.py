@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from input_pipeline.features import audio as audio_features
+from input_pipeline.features import frontends
 from mmgenre_jax import errors
 from mmgenre_jax import frontend
 from mmgenre_jax.models import registry
@@ -48,6 +49,9 @@ BATCH = 'B'
 WINDOWS = 'N'
 # A head's vector norm floor (fitted_head.l2_normalise).
 _EPSILON = 1e-12
+# The audio front end `frontend_fn` computes (the PCM graphs'): only a
+# model trained on its features may be fed by it.
+FRONTEND = frontends.JAX_POLYPHASE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,7 +262,8 @@ def entry_points(tagger) -> Dict[str, EntryPoint]:
 
 
 def frontend_fn(samples: jax.Array) -> jax.Array:
-  """The log-CQT front end of the PCM graphs (mmgenre_jax.frontend).
+  """The log-CQT front end of the PCM graphs (mmgenre_jax.frontend): the
+  features of `FRONTEND`.
 
   Args:
     samples: float32 [1, T], mono PCM at 22,050 Hz (zero-padded).

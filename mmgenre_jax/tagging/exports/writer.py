@@ -15,6 +15,13 @@ Writes into one directory (docs/tagging.md, "Export"):
 
   writer.write(tagger, 'out', 'onnx')   # -> pathlib.Path('out')
 
+The PCM graphs (audio_pcm_<S>s, frontend_<S>s) compute the features of
+graphs.FRONTEND (jax_polyphase) inside. A model whose audio was trained on
+another front end's (librosa_soxr_hq) gets none (`pcm_note` says why, in
+export.json's `pcm_graphs` and on the command's stderr), and asking for
+them (`frontend_seconds`) is a FrontEndMismatch: the graphs would feed it
+other features than its own.
+
 ONNX goes through jax2onnx (opset ONNX_OPSET); StableHLO through
 jax.export (serialised `Exported`, lowered for STABLEHLO_PLATFORMS), which
 a JAX about 6 months newer still loads.
@@ -34,6 +41,7 @@ import numpy as np
 from input_pipeline import fileio
 from input_pipeline import layout
 from input_pipeline.features import audio as audio_features
+from input_pipeline.features import frontends
 from input_pipeline.features import image as image_features
 from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
@@ -49,6 +57,7 @@ STABLEHLO_PLATFORMS = ('cpu', 'cuda', 'tpu')
 # track is zero-padded to the shortest that holds it (each graph is a fixed
 # length: the CQT's polyphase stages do not trace with a symbolic length).
 FRONTEND_SECONDS = (30, 60, 120, 240, 480, 960)
+PCM_GRAPHS = 'audio_pcm_<S>s, frontend_<S>s'
 FORMAT_VERSION = 1
 COMPATIBILITY = {
     'onnx': f'ONNX opset {ONNX_OPSET}: onnxruntime >= 1.20 (any language '
@@ -127,19 +136,57 @@ def _versions(fmt: str) -> Dict[str, str]:
   return found
 
 
+def _audio_front_ends(tagger) -> Dict[str, frontends.FrontEnd]:
+  """Audio stage name -> the front end it was trained on."""
+  return {n: tagger.feature_data(n).frontend for n in tagger.order
+          if tagger.stages[n].kind == 'audio'}
+
+
+def _pcm_mismatch(tagger) -> Optional[str]:
+  """Why the PCM graphs would feed the model other features than its own
+  (a clause naming both front ends), or None."""
+  pcm_front_end = graphs.FRONTEND
+  for name, front_end in _audio_front_ends(tagger).items():
+    if front_end is not pcm_front_end:
+      return (f'stage {name!r} was trained on features of the '
+              f'{front_end.name!r} audio front end ({front_end.description}),'
+              f' but the PCM graphs ({PCM_GRAPHS}) compute those of '
+              f'{pcm_front_end.name!r} ({pcm_front_end.description})')
+  return None
+
+
+def pcm_note(tagger) -> Optional[str]:
+  """Why an export of `tagger` has no PCM graphs by default (one sentence
+  and the fix), or None when it has them (or has no audio network)."""
+  why = _pcm_mismatch(tagger)
+  if why is None:
+    return None
+  return (f'No PCM graphs ({PCM_GRAPHS}) written: {why}. The windows entry '
+          'points (audio, fused) take log-CQT windows computed with the '
+          "model's own front end (export.json's audio contract); for PCM "
+          'graphs, retrain the model on shards prepared with --frontend '
+          f'{graphs.FRONTEND.name}.')
+
+
 def audio_contract(tagger) -> Optional[Dict[str, Any]]:
   """How PCM becomes the audio entry points' windows (docs/fidelity.md)."""
   stage = next((tagger.stages[n] for n in tagger.order
                 if tagger.stages[n].kind == 'audio'), None)
   if stage is None:
     return None
+  front_end = tagger.feature_data(stage.name).frontend
   drop = float(stage.config.eval.get('track_trim', audio_features.WINDOW_DROP))
   overlap = float(stage.config.eval.get('window_overlap',
                                         audio_features.WINDOW_OVERLAP))
   return {
       'sample_rate': audio_features.SAMPLE_RATE,
       'mono': 'the mean of the channels',
-      'resampling': 'soxr HQ (librosa res_type=soxr_hq)',
+      'frontend': {'name': front_end.name,
+                   'description': front_end.description},
+      'resampling': ("polyphase, scipy.signal.resample_poly's kernel "
+                     "(librosa res_type='polyphase')"
+                     if front_end is frontends.JAX_POLYPHASE else
+                     "soxr HQ (librosa res_type='soxr_hq')"),
       'min_samples': int(round(audio_features.PATCH_SECONDS *
                                audio_features.SAMPLE_RATE)),
       'short_track': 'a track of fewer than min_samples samples is '
@@ -190,7 +237,7 @@ def _frontend_files(fmt: str, out: pathlib.Path,
 
 
 def write(tagger, out, fmt: str,
-          frontend_seconds: Sequence[int] = FRONTEND_SECONDS
+          frontend_seconds: Optional[Sequence[int]] = None
           ) -> pathlib.Path:
   """Writes the model's graphs in `fmt` and export.json into `out`.
 
@@ -199,18 +246,35 @@ def write(tagger, out, fmt: str,
     out: the directory (created; files of an earlier export replaced).
     fmt: one of FORMATS.
     frontend_seconds: the lengths of the PCM graphs, front end and audio
-      entry point (none without an audio network).
+      entry point (none without an audio network); None: FRONTEND_SECONDS
+      when the model's audio front end is graphs.FRONTEND, else none
+      (`pcm_note`).
 
   Raises:
     errors.TaggingError: an unknown format, or a model with no entry point.
+    frontends.FrontEndMismatch: PCM graphs asked for (frontend_seconds) of
+      a model trained on another front end's features; nothing written.
   """
   if fmt not in FORMATS:
     raise errors.TaggingError(f'unknown export format {fmt!r}; use one of '
                               f'{("bundle",) + FORMATS}.')
   points = graphs.entry_points(tagger)
+  note = None
   if 'audio' in points:
+    why = _pcm_mismatch(tagger)
+    if why is not None and frontend_seconds:
+      raise frontends.FrontEndMismatch(
+          f'{tagger.source}: {why}; a model must be fed the features it '
+          'was trained on. Export without the PCM graphs (the windows '
+          'entry points stay), or retrain the model on shards prepared '
+          f'with --frontend {graphs.FRONTEND.name}.')
+    if frontend_seconds is None:
+      frontend_seconds = () if why else FRONTEND_SECONDS
+    note = pcm_note(tagger)
     points.update({pcm.name(s): pcm.entry_point(tagger, points['audio'], s)
                    for s in frontend_seconds})
+  else:
+    frontend_seconds = ()
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   entries = {}
@@ -238,8 +302,10 @@ def write(tagger, out, fmt: str,
   audio = audio_contract(tagger) if any(
       'audio' in p.modalities for p in points.values()) else None
   info['audio'] = audio
-  if audio is not None:
-    info['frontend'] = _frontend_files(fmt, out, frontend_seconds)
+  info['frontend'] = (_frontend_files(fmt, out, frontend_seconds)
+                      if audio is not None and frontend_seconds else None)
+  info['pcm_graphs'] = None if audio is None else {
+      'written': bool(frontend_seconds), 'note': note}
   info['cover'] = _cover_contract(tagger, points)
   info['text'] = _text_files(tagger, points, out)
   fileio.write_json_atomic(out / workdir_lib.EXPORT_JSON, info)
