@@ -25,31 +25,18 @@ with how the audio was brought to the network's format (mono-mixed,
 resampled: normal processing, not a warning; inputs.audio_notes).
 
 Audio (docs/fidelity.md): every whole-track window (inputs.py, memory bounded
-whatever the length) goes through the network; representations and scores
+whatever the length; tracks decoded whole, predict_many's `decoded`: on the
+JAX device in batches) goes through the network; representations and scores
 are averaged per track, then over the tracks of an album (paper Sec 7.3.1).
-Tracks already decoded whole (predict_many's `decoded`, decoding.py) are
-computed on the JAX device in batches instead, the same to float32
-precision. What reading the files observed (inputs.InputReport: each track's decoded
+What reading the files observed (inputs.InputReport: each track's decoded
 length, channels, rate, clipping, NaN, silence; a small cover; reviews
 without a known word) comes back as `duration_s`, `warnings` and `notes`;
 an empty review text given with other inputs is ignored with a warning.
 Inference is deterministic: no dropout, no random crops, jitted applies on
-padded batches (runners.py).
-
-`explain` shows where the cover network looks: class activation maps
-(Zhou et al. 2016, explain.py) of its top labels, upsampled to its C x C
-input (the centre crop prediction feeds it), min-max scaled to [0, 1].
-
-Loading reads only: the decision thresholds are computed in memory
-(thresholds.for_stage); `export` writes them into a bundle.
-
-The other modules of the package: stages.py (a Stage read from disk),
-inputs.py (raw input -> network input), bundle.py (the bundle format),
-thresholds.py, explain.py (class activation maps), head.py (a finetuned
-head answering with new labels: `mmgenre finetune`), decoding.py (audio
-decoded in worker processes ahead of the device), and catalog.py /
-predict.py / embed.py / neighbours.py, the work of the `mmgenre` tagging
-commands (their flags: mmgenre_jax/cli/).
+padded batches (runners.py). `explain`: class activation maps of the cover
+network's top labels (explain.py). Loading reads only: the decision
+thresholds are computed in memory (thresholds.for_stage); `export` writes
+them into a bundle. The package's modules: mmgenre_jax/tagging/__init__.py.
 """
 
 import dataclasses
