@@ -24,6 +24,7 @@ import numpy as np
 
 from input_pipeline.features import audio as audio_features
 from mmgenre_jax import errors
+from mmgenre_jax.tagging import inputs
 from mmgenre_jax.tagging.exports import graphs
 
 _SIZE = audio_features.PATCH_FRAMES
@@ -90,10 +91,7 @@ def entry_point(tagger, audio: graphs.EntryPoint,
   """The PCM entry point of `seconds` over the audio entry point."""
   stage = next(tagger.stages[n] for n in tagger.order
                if tagger.stages[n].kind == 'audio')
-  drop = float(stage.config.eval.get('track_trim',
-                                     audio_features.WINDOW_DROP))
-  overlap = float(stage.config.eval.get('window_overlap',
-                                        audio_features.WINDOW_OVERLAP))
+  drop, overlap = inputs.window_settings(stage)
   samples = int(seconds) * audio_features.SAMPLE_RATE
   if samples < MIN_SAMPLES:
     raise errors.TaggingError(f'PCM graphs of {seconds} s: give at least '

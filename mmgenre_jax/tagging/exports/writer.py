@@ -45,6 +45,7 @@ from input_pipeline.features import frontends
 from input_pipeline.features import image as image_features
 from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
+from mmgenre_jax.tagging import inputs
 from mmgenre_jax.tagging.exports import graphs
 from mmgenre_jax.tagging.exports import pcm
 
@@ -175,9 +176,7 @@ def audio_contract(tagger) -> Optional[Dict[str, Any]]:
   if stage is None:
     return None
   front_end = tagger.feature_data(stage.name).frontend
-  drop = float(stage.config.eval.get('track_trim', audio_features.WINDOW_DROP))
-  overlap = float(stage.config.eval.get('window_overlap',
-                                        audio_features.WINDOW_OVERLAP))
+  drop, overlap = inputs.window_settings(stage)
   return {
       'sample_rate': audio_features.SAMPLE_RATE,
       'mono': 'the mean of the channels',
