@@ -24,7 +24,7 @@ import numpy as np
 
 from input_pipeline.features import audio as audio_features
 from mmgenre_jax import errors
-from mmgenre_jax.tagging import inputs
+from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging.exports import graphs
 
 _SIZE = audio_features.PATCH_FRAMES
@@ -91,7 +91,7 @@ def entry_point(tagger, audio: graphs.EntryPoint,
   """The PCM entry point of `seconds` over the audio entry point."""
   stage = next(tagger.stages[n] for n in tagger.order
                if tagger.stages[n].kind == 'audio')
-  drop, overlap = inputs.window_settings(stage)
+  drop, overlap = inputs_lib.window_settings(stage)
   samples = int(seconds) * audio_features.SAMPLE_RATE
   if samples < MIN_SAMPLES:
     raise errors.TaggingError(f'PCM graphs of {seconds} s: give at least '

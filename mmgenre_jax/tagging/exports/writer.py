@@ -45,7 +45,7 @@ from input_pipeline.features import frontends
 from input_pipeline.features import image as image_features
 from mmgenre_jax import errors
 from mmgenre_jax import workdir as workdir_lib
-from mmgenre_jax.tagging import inputs
+from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging.exports import graphs
 from mmgenre_jax.tagging.exports import pcm
 
@@ -176,7 +176,7 @@ def audio_contract(tagger) -> Optional[Dict[str, Any]]:
   if stage is None:
     return None
   front_end = tagger.feature_data(stage.name).frontend
-  drop, overlap = inputs.window_settings(stage)
+  drop, overlap = inputs_lib.window_settings(stage)
   return {
       'sample_rate': audio_features.SAMPLE_RATE,
       'mono': 'the mean of the channels',
