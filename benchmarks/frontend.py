@@ -34,7 +34,8 @@ round and reported as the median round:
           tracks: 4 of each format of the embedded corpus that ./run.sh
           synthesises (runs/data/synthetic/audio) and the recordings.
   predict `mmgenre predict --workdir W --audio FOLDER` end to end on
-          --pieces 30-s mp3 pieces of the recordings (at --piece-rate), in
+          --pieces mp3 pieces of the recordings (--piece-seconds long, 30;
+          at --piece-rate), by benchmarks/frontend_predict.py in
           children pinned to 1 core (XLA on one thread) and to 2, each
           variant of PREDICT_VARIANTS: the model's front end forced to
           librosa_soxr_hq (before issue 28: every file streamed, one at a
@@ -88,6 +89,8 @@ ONE_CORE_XLA = prepare_workers.WORKER_XLA_FLAGS
 # The project's front end before issue 28's phase 2, the "librosa" rates.
 LIBROSA = frontends.LIBROSA_SOXR_HQ
 CORES = {1: '0', 2: '0,1'}
+PREDICT_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             'frontend_predict.py')
 
 
 def parse_args(argv=None):
@@ -103,6 +106,8 @@ def parse_args(argv=None):
                       help='The predict section\'s model.')
   parser.add_argument('--pieces', type=int, default=24,
                       help='30-s pieces the predict section tags.')
+  parser.add_argument('--piece-seconds', type=int, default=30,
+                      help='Their length.')
   parser.add_argument('--piece-rate', type=int, default=SR,
                       help='Their sample rate (the recordings: 22,050 Hz).')
   # A child's measurement: section, track seconds; predict's front end
@@ -235,7 +240,9 @@ def run_child(section: str, seconds: int, cores: int, args,
   env['JAX_ENABLE_COMPILATION_CACHE'] = 'false'
   if cores == 1:
     env['XLA_FLAGS'] = ONE_CORE_XLA
-  cmd = ['taskset', '-c', CORES[cores], sys.executable, __file__,
+  # The predict child is a light script of its own (frontend_predict.py).
+  script = PREDICT_CHILD if section == 'predict' else __file__
+  cmd = ['taskset', '-c', CORES[cores], sys.executable, script,
          '--child', section, str(seconds), '--rounds', str(args.rounds),
          '--batch', str(args.batch), *extra]
   out = subprocess.run(cmd, env=env, check=True, capture_output=True,
@@ -340,26 +347,8 @@ PREDICT_VARIANTS = (('librosa', LIBROSA, 0),
                     ('jax_device_2_workers', frontends.JAX_POLYPHASE, 2))
 
 
-def predict_child(args) -> dict:
-  """Seconds of two `mmgenre predict` runs in this process (cold, warm)."""
-  from mmgenre_jax import cli  # pylint: disable=g-import-not-at-top
-  out = {}
-  with forced_front_end(frontends.named(args.frontend)), \
-      tempfile.TemporaryDirectory() as tmp:
-    for run in ('cold', 'warm'):
-      start = time.perf_counter()
-      code = cli.main(['predict', '--workdir', args.workdir, '--audio',
-                       args.folder, '--no-progress', '--out',
-                       f'{tmp}/{run}.json', '--decode-workers',
-                       str(args.decode_workers)])
-      if code:
-        sys.exit(f'mmgenre predict exited with {code}')
-      out[f'{run}_s'] = round(time.perf_counter() - start, 2)
-  return out
-
-
 def predict_section(args) -> dict:
-  """Tracks/s of `mmgenre predict` on 30-s mp3s, each variant, 1 and 2
+  """Tracks/s of `mmgenre predict` on mp3 pieces, each variant, 1 and 2
   cores."""
   if not (pathlib.Path(args.workdir) / 'pipeline.json').exists() and not (
       pathlib.Path(args.workdir) / 'config.json').exists():
@@ -367,16 +356,18 @@ def predict_section(args) -> dict:
              'configs/test.py) first.')
   headline = {}
   with tempfile.TemporaryDirectory() as folder:
-    write_pieces(pathlib.Path(folder), args.pieces, rate=args.piece_rate)
+    write_pieces(pathlib.Path(folder), args.pieces, args.piece_seconds,
+                 args.piece_rate)
     for cores in (1, 2):
       runs = {name: [] for name, _, _ in PREDICT_VARIANTS}
       for _ in range(max(1, args.rounds // 2)):
         for name, front_end, workers in PREDICT_VARIANTS:
           runs[name].append(run_child(
-              'predict', 30, cores, args, '--frontend', front_end.name,
+              'predict', args.piece_seconds, cores, args, '--frontend', front_end.name,
               '--folder', folder, '--workdir', args.workdir,
               '--decode-workers', str(workers)))
-      out = {'section': 'predict', 'track_s': 30, 'rate': args.piece_rate,
+      out = {'section': 'predict', 'track_s': args.piece_seconds,
+             'rate': args.piece_rate,
              'cores': cores, 'tracks': args.pieces,
              'workdir': args.workdir, 'rounds': len(runs['librosa'])}
       for name, results in runs.items():
@@ -442,9 +433,6 @@ def main(argv=None) -> int:
   args = parse_args(argv)
   if args.child:
     section, seconds = args.child[0], int(args.child[1])
-    if section == 'predict':
-      print(json.dumps(predict_child(args)))
-      return 0
     child = cqt_child if section == 'cqt' else decode_child
     print(json.dumps(child(seconds, args)))
     return 0

@@ -57,8 +57,9 @@ Stamp = Tuple[Optional[int], Optional[int]]
 # runners.APPLY_BATCH = 32 windows.
 BATCH_ITEMS = 16
 # Processes decoding audio ahead of the device (tagging/decoding.py): one
-# per core, at most 4 (BENCHMARKS.md §11c).
-DECODE_WORKERS = min(4, os.cpu_count() or 1)
+# per core this process may use, at most 4; with 1 core, none (decoding in
+# the process itself is faster there: BENCHMARKS.md §11c).
+DECODE_WORKERS = min(4, len(os.sched_getaffinity(0)))
 
 
 @dataclasses.dataclass
