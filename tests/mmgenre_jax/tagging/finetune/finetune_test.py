@@ -161,9 +161,9 @@ def test_a_second_run_reads_the_cache(model, head_dir, corpus, tmp_path,
   calls = []  # The items embedded (embed.embed_items: Tagger.embed_many).
   embed_many = tagger_lib.Tagger.embed_many
 
-  def spy(self, inputs):
+  def spy(self, inputs, decoded=None):
     calls.extend(inputs)
-    return embed_many(self, inputs)
+    return embed_many(self, inputs, decoded)
 
   monkeypatch.setattr(tagger_lib.Tagger, 'embed_many', spy)
   examples, _ = examples_lib.read_labels(corpus['labels'])
