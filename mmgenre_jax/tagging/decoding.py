@@ -33,6 +33,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 from input_pipeline import fileio
 from input_pipeline.features import streaming
 from input_pipeline.prepare import workers as workers_lib
+from mmgenre_jax.tagging import inputs as inputs_lib
 from mmgenre_jax.tagging import items as items_lib
 
 # Tracks decoded whole per batch (a batch is also at most batch_items items).
@@ -70,7 +71,12 @@ class AheadDecoder:
     will be taken), workers (decoding processes; 1: in this process; 0:
     none, every file is streamed)."""
     self.items = list(items)
-    self.settings = tagger.whole_track_windows()
+    try:
+      self.settings = tagger.whole_track_windows()
+    except inputs_lib.INPUT_ERRORS:
+      # Feature data that cannot be read (shards gone): every row gets
+      # the error where the stream reads it, as without decoding ahead.
+      self.settings = None
     self._pool = None
     self._results: Optional[Iterator[tuple]] = None
     jobs = [_Job(p) for item in self.items for p in _decoded_paths(item)]

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from input_pipeline.features import device_windows
 from mmgenre_jax.models import heads
 from mmgenre_jax.models import registry
 from mmgenre_jax.tagging import inputs as inputs_lib
@@ -261,6 +260,10 @@ def album_audio_values(stage: stages_lib.Stage,
 
   tracks = apply_batches(runner, chunks(), int(starts[-1]))
   if on_device:
+    # Imported here: the JAX CQT's module imports librosa's constant-Q
+    # code (~1 s), which a model on the librosa front end never needs.
+    # pylint: disable-next=g-import-not-at-top
+    from input_pipeline.features import device_windows
     indices = sorted(on_device)
     computed = device_values(runner, device_windows.standardised_windows(
         [on_device[i] for i in indices], data.mean, data.std,

@@ -351,6 +351,15 @@ def test_decoding_workers_and_the_device_give_the_streamed_rows(
   with decoding.AheadDecoder(tagger, items, 1) as decoder:
     assert [len(b) for b in decoder.batches(16)] == [2, 2]
 
+  # A model whose feature data cannot be read decodes nothing: the stream
+  # gives each row its error, as without decoding ahead.
+  class Unreadable:
+    def whole_track_windows(self):
+      raise errors.TaggingError('its prepared shards are gone')
+
+  with decoding.AheadDecoder(Unreadable(), items, 2) as decoder:
+    assert [decoder.take(b) for b in decoder.batches(16)] == [{}]
+
 
 def test_collect_items_without_a_parser(media):
   music = media['music']
