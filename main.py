@@ -67,11 +67,10 @@ def main(argv):
   from input_pipeline import startup  # pylint: disable=g-import-not-at-top
   startup.import_tensorflow()
   from mmgenre_jax import errors  # pylint: disable=g-import-not-at-top
-  # JAX's persistent compilation cache (input_pipeline/jax_cache.py), before
-  # the first compilation: evaluate, extract and a resumed run load the
-  # steps an earlier process of the experiment compiled.
-  from input_pipeline import jax_cache  # pylint: disable=g-import-not-at-top
-  jax_cache.enable()
+  # JAX's persistent compilation cache, before the first compilation:
+  # evaluate, extract and a resumed run load the steps an earlier process
+  # of the experiment compiled.
+  startup.enable_compilation_cache()
   try:
     main_modes.run(FLAGS.config, FLAGS.workdir, mode=FLAGS.mode,
                    stage=FLAGS.stage, checkpoint=FLAGS.checkpoint,

@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 from input_pipeline import errors as input_errors
 from input_pipeline import fileio
-from input_pipeline import jax_cache
+from input_pipeline import startup
 
 # Not release_items (its Items are the jobs): a worker imports this module
 # to unpickle `audio_features`, and release_items brings scikit-learn
@@ -123,14 +123,14 @@ def on_file(fn: Callable, path, **kwargs) -> Any:
 def init_worker() -> None:
   """A worker's initializer, before it imports JAX: WORKER_XLA_FLAGS (an
   XLA_FLAGS of the environment is kept, after them) and the project's
-  persistent compilation cache (input_pipeline.jax_cache, unless the
+  persistent compilation cache (input_pipeline.startup, unless the
   environment names one): each worker compiles the front end once per
   padded track length (cqt_jax.bucket_length), ~0.9 s each on a CPU core,
   of which loading a cached program saves ~0.5 s; the workers of a run, and
   later runs, share what one compiled."""
   flags = os.environ.get('XLA_FLAGS', '')
   os.environ['XLA_FLAGS'] = f'{WORKER_XLA_FLAGS} {flags}'.strip()
-  jax_cache.set_environment()
+  startup.set_cache_environment()
 
 
 def ready(fn: Callable) -> int:

@@ -11,7 +11,7 @@ failed, 4 none could be done or too many failed; each command's --help ends
 with its own) are in flags.py. The commands that compile JAX programs in
 their own process (`COMPILING`: tagging, exporting, preparing) first point
 JAX at the project's persistent compilation cache
-(input_pipeline/jax_cache.py), so that a cold command loads what an
+(input_pipeline/startup.py), so that a cold command loads what an
 earlier one compiled.
 """
 
@@ -51,7 +51,7 @@ SUBCOMMANDS = {
 }
 # The commands that compile JAX programs in this process (networks, the
 # JAX front end with --workers 1, an export's tracing): they use the
-# project's persistent compilation cache (input_pipeline.jax_cache), set up
+# project's persistent compilation cache (input_pipeline.startup), set up
 # before their module is imported; the others never load JAX for it.
 COMPILING = frozenset(('prepare', 'tfds', 'predict', 'embed', 'neighbours',
                        'finetune', 'export'))
@@ -71,12 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def setup_compilation_cache() -> str:
   """This process's JAX uses the project's persistent compilation cache
-  (jax_cache.CACHE_DIR) unless JAX_COMPILATION_CACHE_DIR names one: a cold
+  (startup.CACHE_DIR) unless JAX_COMPILATION_CACHE_DIR names one: a cold
   command loads the programs an earlier one compiled. Returns the
   directory ('' or None: none)."""
   # pylint: disable-next=g-import-not-at-top
-  from input_pipeline import jax_cache
-  return jax_cache.enable()
+  from input_pipeline import startup
+  return startup.enable_compilation_cache()
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""The project's persistent compilation cache: the pool workers' environment
+"""startup's persistent compilation cache: the pool workers' environment
 and the `mmgenre` commands' JAX config, the environment's choice winning.
 
 tests/conftest.py names a cache per run (JAX_COMPILATION_CACHE_DIR), which
@@ -12,7 +12,7 @@ import types
 import jax
 import pytest
 
-from input_pipeline import jax_cache
+from input_pipeline import startup
 from input_pipeline.prepare import workers
 from mmgenre_jax import cli
 
@@ -24,8 +24,8 @@ _KEYS = ('jax_compilation_cache_dir',
 def run_cache(monkeypatch):
   """The run's cache directory as CACHE_DIR; JAX's config restored after."""
   saved = {k: getattr(jax.config, k) for k in _KEYS}
-  named = os.environ[jax_cache.DIR_VARIABLE]
-  monkeypatch.setattr(jax_cache, 'CACHE_DIR', named)
+  named = os.environ[startup.DIR_VARIABLE]
+  monkeypatch.setattr(startup, 'CACHE_DIR', named)
   yield named
   for key, value in saved.items():
     jax.config.update(key, value)
@@ -34,14 +34,14 @@ def run_cache(monkeypatch):
 def test_a_worker_gets_the_cache_unless_the_environment_names_one(
     monkeypatch, run_cache):
   monkeypatch.setenv('XLA_FLAGS', '')
-  monkeypatch.setenv(jax_cache.DIR_VARIABLE, '/elsewhere')
+  monkeypatch.setenv(startup.DIR_VARIABLE, '/elsewhere')
   workers.init_worker()
-  assert os.environ[jax_cache.DIR_VARIABLE] == '/elsewhere'
-  monkeypatch.delenv(jax_cache.DIR_VARIABLE)
-  monkeypatch.delenv(jax_cache.MIN_COMPILE_VARIABLE)
+  assert os.environ[startup.DIR_VARIABLE] == '/elsewhere'
+  monkeypatch.delenv(startup.DIR_VARIABLE)
+  monkeypatch.delenv(startup.MIN_COMPILE_VARIABLE)
   workers.init_worker()
-  assert os.environ[jax_cache.DIR_VARIABLE] == run_cache
-  assert os.environ[jax_cache.MIN_COMPILE_VARIABLE] == '0'
+  assert os.environ[startup.DIR_VARIABLE] == run_cache
+  assert os.environ[startup.MIN_COMPILE_VARIABLE] == '0'
 
 
 def test_the_compiling_commands_set_it_before_importing_their_module(
@@ -58,8 +58,8 @@ def test_the_compiling_commands_set_it_before_importing_their_module(
   jax.config.update('jax_compilation_cache_dir', '/read-from-environment')
   assert cli.main(['predict']) == 0
   assert seen['mmgenre_jax.cli.predict'] == '/read-from-environment'
-  monkeypatch.delenv(jax_cache.DIR_VARIABLE)
-  monkeypatch.delenv(jax_cache.MIN_COMPILE_VARIABLE)
+  monkeypatch.delenv(startup.DIR_VARIABLE)
+  monkeypatch.delenv(startup.MIN_COMPILE_VARIABLE)
   for command in ('synth', 'predict'):
     jax.config.update('jax_compilation_cache_dir', None)
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
